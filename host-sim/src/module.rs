@@ -1,0 +1,233 @@
+//! Loading and checking proxy-wasm modules: the wasm magic, the ABI marker, the imports.
+//!
+//! A [`Loader`] compiles each distinct module once (keyed by a hash of its bytes) and hands out
+//! cheap clones of the compiled [`PluginModule`], so tests can create many VMs quickly.
+
+use crate::abi::AbiVersion;
+use anyhow::{anyhow, bail, Result};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use wasmtime::{Engine, ExternType, Module};
+
+/// The imports stock Envoy provides to every module (standard ABI and Envoy's WASI subset).
+/// Anything else is Higress-only or unknown, and makes a module unloadable on stock Envoy.
+pub const ENVOY_IMPORTS: &[&str] = &[
+    "env.proxy_log",
+    "env.proxy_get_log_level",
+    "env.proxy_get_status",
+    "env.proxy_set_effective_context",
+    "env.proxy_done",
+    "env.proxy_call_foreign_function",
+    "env.proxy_get_current_time_nanoseconds",
+    "env.proxy_set_tick_period_milliseconds",
+    "env.proxy_get_configuration",
+    "env.proxy_get_buffer_bytes",
+    "env.proxy_set_buffer_bytes",
+    "env.proxy_get_buffer_status",
+    "env.proxy_get_header_map_pairs",
+    "env.proxy_set_header_map_pairs",
+    "env.proxy_get_header_map_value",
+    "env.proxy_replace_header_map_value",
+    "env.proxy_remove_header_map_value",
+    "env.proxy_add_header_map_value",
+    "env.proxy_get_header_map_size",
+    "env.proxy_get_property",
+    "env.proxy_set_property",
+    "env.proxy_get_shared_data",
+    "env.proxy_set_shared_data",
+    "env.proxy_register_shared_queue",
+    "env.proxy_resolve_shared_queue",
+    "env.proxy_dequeue_shared_queue",
+    "env.proxy_enqueue_shared_queue",
+    "env.proxy_continue_stream",
+    "env.proxy_close_stream",
+    "env.proxy_continue_request",
+    "env.proxy_continue_response",
+    "env.proxy_clear_route_cache",
+    "env.proxy_send_local_response",
+    "env.proxy_http_call",
+    "env.proxy_grpc_call",
+    "env.proxy_grpc_stream",
+    "env.proxy_grpc_send",
+    "env.proxy_grpc_cancel",
+    "env.proxy_grpc_close",
+    "env.proxy_define_metric",
+    "env.proxy_increment_metric",
+    "env.proxy_record_metric",
+    "env.proxy_get_metric",
+    "wasi_snapshot_preview1.fd_write",
+    "wasi_snapshot_preview1.fd_read",
+    "wasi_snapshot_preview1.fd_seek",
+    "wasi_snapshot_preview1.fd_close",
+    "wasi_snapshot_preview1.fd_fdstat_get",
+    "wasi_snapshot_preview1.fd_fdstat_set_flags",
+    "wasi_snapshot_preview1.fd_prestat_get",
+    "wasi_snapshot_preview1.fd_prestat_dir_name",
+    "wasi_snapshot_preview1.fd_filestat_get",
+    "wasi_snapshot_preview1.fd_readdir",
+    "wasi_snapshot_preview1.path_open",
+    "wasi_snapshot_preview1.path_filestat_get",
+    "wasi_snapshot_preview1.environ_get",
+    "wasi_snapshot_preview1.environ_sizes_get",
+    "wasi_snapshot_preview1.args_get",
+    "wasi_snapshot_preview1.args_sizes_get",
+    "wasi_snapshot_preview1.clock_time_get",
+    "wasi_snapshot_preview1.clock_res_get",
+    "wasi_snapshot_preview1.random_get",
+    "wasi_snapshot_preview1.sched_yield",
+    "wasi_snapshot_preview1.poll_oneoff",
+    "wasi_snapshot_preview1.proc_exit",
+];
+
+/// A compiled, checked proxy-wasm module.
+#[derive(Clone)]
+pub struct PluginModule {
+    /// The compiled module.
+    pub module: Module,
+    /// The ABI version its marker export declares.
+    pub abi: AbiVersion,
+    /// Size of the module file in bytes.
+    pub size: usize,
+    /// A hash of the module bytes (identifies "the same code" for hot reload).
+    pub hash: u64,
+}
+
+/// What `host-sim inspect` reports about a module.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModuleInfo {
+    /// The ABI version from the marker export.
+    pub abi: AbiVersion,
+    /// Module size in bytes.
+    pub size: usize,
+    /// Every import as `module.name`.
+    pub imports: Vec<String>,
+    /// Imports stock Envoy does not provide.
+    pub non_envoy_imports: Vec<String>,
+    /// Every export name.
+    pub exports: Vec<String>,
+}
+
+/// Compiles modules once per engine and caches them by content hash.
+#[derive(Clone)]
+pub struct Loader {
+    engine: Engine,
+    cache: Arc<Mutex<HashMap<u64, PluginModule>>>,
+}
+
+impl Default for Loader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Loader {
+    /// A loader with its own engine.
+    pub fn new() -> Loader {
+        let mut config = wasmtime::Config::new();
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        // `Config::new` only fails on invalid settings; the defaults are valid.
+        let engine = Engine::new(&config).unwrap_or_else(|_| Engine::default());
+        Loader {
+            engine,
+            cache: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The wasmtime engine modules are compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Reads, checks and compiles a module file.
+    pub fn load_file(&self, path: impl AsRef<Path>) -> Result<PluginModule> {
+        let path = path.as_ref();
+        let bytes =
+            std::fs::read(path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+        self.load_bytes(&bytes)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))
+    }
+
+    /// Checks and compiles module bytes (binary wasm; WAT text is accepted for tests).
+    pub fn load_bytes(&self, bytes: &[u8]) -> Result<PluginModule> {
+        let hash = fnv1a(bytes);
+        if let Some(m) = self.cache.lock().map_err(|_| anyhow!("poisoned"))?.get(&hash) {
+            return Ok(m.clone());
+        }
+        let is_binary = bytes.starts_with(b"\0asm");
+        let looks_like_wat = !is_binary
+            && std::str::from_utf8(bytes)
+                .map(|s| s.trim_start().starts_with("(module"))
+                .unwrap_or(false);
+        if !is_binary && !looks_like_wat {
+            bail!("not a WebAssembly module (missing \\0asm magic)");
+        }
+        let module = Module::new(&self.engine, bytes).map_err(|e| anyhow!("invalid module: {e}"))?;
+        let abi = detect_abi(&module)?;
+        if module.get_export("memory").is_none() {
+            bail!("module does not export its memory");
+        }
+        let pm = PluginModule {
+            module,
+            abi,
+            size: bytes.len(),
+            hash,
+        };
+        self.cache
+            .lock()
+            .map_err(|_| anyhow!("poisoned"))?
+            .insert(hash, pm.clone());
+        Ok(pm)
+    }
+}
+
+/// Finds the ABI marker export. Higress's 0_2_100 wins when several are present.
+pub fn detect_abi(module: &Module) -> Result<AbiVersion> {
+    let exports: Vec<&str> = module.exports().map(|e| e.name()).collect();
+    for v in [AbiVersion::V0_2_100, AbiVersion::V0_2_1, AbiVersion::V0_2_0] {
+        if exports.contains(&v.marker()) {
+            return Ok(v);
+        }
+    }
+    if let Some(other) = exports
+        .iter()
+        .find(|e| e.starts_with("proxy_abi_version_"))
+    {
+        bail!("unknown Proxy-Wasm ABI version: {other}");
+    }
+    bail!("missing Proxy-Wasm ABI version (no proxy_abi_version_* export)")
+}
+
+/// Describes a module: ABI, imports (flagging those stock Envoy lacks), exports and size.
+pub fn inspect(pm: &PluginModule) -> ModuleInfo {
+    let mut imports = Vec::new();
+    let mut non_envoy = Vec::new();
+    for imp in pm.module.imports() {
+        if !matches!(imp.ty(), ExternType::Func(_)) {
+            imports.push(format!("{}.{} (non-function)", imp.module(), imp.name()));
+            continue;
+        }
+        let name = format!("{}.{}", imp.module(), imp.name());
+        if !ENVOY_IMPORTS.contains(&name.as_str()) {
+            non_envoy.push(name.clone());
+        }
+        imports.push(name);
+    }
+    ModuleInfo {
+        abi: pm.abi,
+        size: pm.size,
+        imports,
+        non_envoy_imports: non_envoy,
+        exports: pm.module.exports().map(|e| e.name().to_string()).collect(),
+    }
+}
+
+/// 64-bit FNV-1a, used to identify module contents.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}

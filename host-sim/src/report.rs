@@ -1,0 +1,141 @@
+//! What a test or the command line sees of a stream: the upstream request, the client's
+//! response, the local reply; plus serde helpers for byte fields.
+
+use crate::abi::Headers;
+
+/// Serializes bytes as a (lossy) UTF-8 string, for JSON reports.
+pub mod lossy {
+    /// serde `serialize_with` for `Vec<u8>`.
+    pub fn serialize<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&String::from_utf8_lossy(b))
+    }
+}
+
+fn headers_json<S: serde::Serializer>(h: &Headers, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(h.len()))?;
+    for (k, v) in h {
+        seq.serialize_element(&(k, String::from_utf8_lossy(v)))?;
+    }
+    seq.end()
+}
+
+/// Looks up the first value of a header (case-insensitive) as a string.
+pub fn header<'a>(h: &'a Headers, key: &str) -> Option<&'a str> {
+    h.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+}
+
+/// What reached the upstream.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct UpstreamRequest {
+    /// Headers as the upstream got them (pseudo-headers included).
+    #[serde(serialize_with = "headers_json")]
+    pub headers: Headers,
+    /// The body bytes.
+    #[serde(with = "lossy")]
+    pub body: Vec<u8>,
+    /// Trailers.
+    #[serde(serialize_with = "headers_json")]
+    pub trailers: Headers,
+    /// The whole request arrived (end of stream).
+    pub complete: bool,
+    /// Body pieces as they arrived.
+    #[serde(skip)]
+    pub chunks: Vec<Vec<u8>>,
+}
+
+impl UpstreamRequest {
+    /// First value of a header.
+    pub fn header(&self, key: &str) -> Option<&str> {
+        header(&self.headers, key)
+    }
+
+    /// The body as text (lossy).
+    pub fn body_str(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body parsed as JSON (Null when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// What the client received.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ClientResponse {
+    /// The HTTP status (0 until headers arrived).
+    pub status: u16,
+    /// Response headers (without `:status`).
+    #[serde(serialize_with = "headers_json")]
+    pub headers: Headers,
+    /// The body bytes.
+    #[serde(with = "lossy")]
+    pub body: Vec<u8>,
+    /// Body pieces in the order they reached the client.
+    #[serde(skip)]
+    pub chunks: Vec<Vec<u8>>,
+    /// Trailers.
+    #[serde(serialize_with = "headers_json")]
+    pub trailers: Headers,
+    /// End of stream reached the client.
+    pub complete: bool,
+    /// The stream was reset.
+    pub reset: bool,
+}
+
+impl ClientResponse {
+    /// First value of a header.
+    pub fn header(&self, key: &str) -> Option<&str> {
+        header(&self.headers, key)
+    }
+
+    /// The body as text (lossy).
+    pub fn body_str(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body parsed as JSON (Null when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// A local reply a plugin (or the host) sent instead of the upstream's answer.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LocalReply {
+    /// HTTP status.
+    pub status: u16,
+    /// Response code details (for example `wasm_fail_stream`).
+    pub details: String,
+    /// Body as sent.
+    #[serde(with = "lossy")]
+    pub body: Vec<u8>,
+    /// Headers the plugin added.
+    #[serde(serialize_with = "headers_json")]
+    pub headers: Headers,
+    /// Index of the filter that sent it (None: the host itself).
+    pub filter: Option<usize>,
+}
+
+/// Everything observable about one stream.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct StreamRecord {
+    /// The stream's id (to keep driving a stream that is still open).
+    pub stream_id: u64,
+    /// The worker that served it.
+    pub worker: usize,
+    /// What reached the upstream (None when nothing did).
+    pub upstream_request: Option<UpstreamRequest>,
+    /// What the client got.
+    pub response: ClientResponse,
+    /// The local reply, if one was sent.
+    pub local_reply: Option<LocalReply>,
+    /// The stream has ended (logged and deleted).
+    pub finished: bool,
+    /// Filter state properties the plugins set (`set_property`).
+    #[serde(skip)]
+    pub filter_state: std::collections::HashMap<String, Vec<u8>>,
+}

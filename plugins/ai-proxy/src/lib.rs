@@ -1,0 +1,1 @@
+//! ai-proxy plugin.

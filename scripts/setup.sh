@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install what the build and the tests need, and nothing that is already there.
+# Safe to run again. Never lets a download hang the build: `rustup target add` runs only
+# under a short timeout, and only as an attempt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have_root_apt() { command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; }
+apt_updated=0
+apt_install() {
+  if ! have_root_apt; then
+    echo "setup: cannot install $* (no apt-get or not root); install it by hand" >&2
+    return 1
+  fi
+  if [ "$apt_updated" = 0 ]; then
+    apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# 1. A wasm32-wasip1 toolchain.
+if ! scripts/wasm-env.sh >/dev/null 2>&1; then
+  if have_root_apt; then
+    echo "setup: installing Debian's wasm route (rustc-web, rust-web-src, wasi-libc, lld-19)"
+    apt_install rustc-web rust-web-src wasi-libc lld-19
+  elif command -v rustup >/dev/null 2>&1; then
+    echo "setup: trying 'rustup target add wasm32-wasip1' (60 s limit)"
+    timeout 60 rustup target add wasm32-wasip1 || echo "setup: rustup could not add the target" >&2
+  fi
+fi
+scripts/wasm-env.sh >/dev/null
+
+# 2. redis-server, for the tests that need a real Redis.
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "setup: installing redis-server"
+  apt_install redis-server || true
+fi
+
+echo "setup: ok ($(scripts/wasm-env.sh | sed -n 's/export WASM_ROUTE=//p') wasm route)"

@@ -1,0 +1,3 @@
+//! The shared SDK for AI gateway proxy-wasm plugins.
+
+pub mod llm;

@@ -1,0 +1,1 @@
+//! LLM message types and usage extraction.
