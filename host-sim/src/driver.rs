@@ -925,7 +925,7 @@ impl Sim {
     /// A VM trapped: every open stream with a context on it fails (503 `wasm_fail_stream`
     /// before response headers, a reset after).
     pub(crate) fn fail_vm_streams(&mut self, vm_key: usize) {
-        let now = self.now_ns();
+        let now = self.mono_ns();
         for slot in self.chain.iter_mut() {
             for g in slot.gens.iter_mut() {
                 if let Some(w) = g.vms.iter().position(|k| *k == vm_key) {

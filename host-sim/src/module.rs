@@ -93,6 +93,16 @@ pub struct PluginModule {
     pub hash: u64,
 }
 
+impl std::fmt::Debug for PluginModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginModule")
+            .field("abi", &self.abi)
+            .field("size", &self.size)
+            .field("hash", &self.hash)
+            .finish()
+    }
+}
+
 /// What `host-sim inspect` reports about a module.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ModuleInfo {

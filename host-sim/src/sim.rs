@@ -723,7 +723,7 @@ impl Sim {
         self.host.lock().map(|h| h.clock.now_ns()).unwrap_or(0)
     }
 
-    fn mono_ns(&self) -> u64 {
+    pub(crate) fn mono_ns(&self) -> u64 {
         self.host.lock().map(|h| h.clock.mono_ns()).unwrap_or(0)
     }
 
