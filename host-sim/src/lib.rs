@@ -33,7 +33,7 @@ pub mod wasi;
 
 pub use abi::{AbiVersion, LogLevel};
 pub use driver::{Request, UpstreamResponse};
-pub use module::{inspect, Loader, ModuleInfo, PluginModule};
+pub use module::{inspect, portability_violations, Loader, ModuleInfo, PluginModule};
 pub use report::{ClientResponse, LocalReply, StreamRecord, UpstreamRequest};
 pub use shared::{Clock, LogEntry, Metric, MetricKind};
 pub use sim::{

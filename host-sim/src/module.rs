@@ -232,6 +232,11 @@ pub fn inspect(pm: &PluginModule) -> ModuleInfo {
     }
 }
 
+/// The imports of a module that make it unloadable on stock Envoy (empty: portable).
+pub fn portability_violations(info: &ModuleInfo) -> Vec<String> {
+    info.non_envoy_imports.clone()
+}
+
 /// 64-bit FNV-1a, used to identify module contents.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;

@@ -1,0 +1,29 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+# Both install what is missing first (`make setup`).
+
+CARGO ?= cargo
+
+.PHONY: setup build test run bench lint clean
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	@scripts/build-wasm.sh
+
+test: build
+	$(CARGO) test --workspace --quiet
+
+run: build
+	@scripts/demo.sh
+
+bench: build
+	$(CARGO) run --quiet --release -p aigw-tests --bin bench
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf dist
