@@ -8,7 +8,8 @@ use anyhow::{anyhow, bail, Result};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use wasmtime::{Engine, ExternType, Module};
+use crate::vm::VmCtx;
+use wasmtime::{Engine, ExternType, InstancePre, Linker, Module};
 
 /// The imports stock Envoy provides to every module (standard ABI and Envoy's WASI subset).
 /// Anything else is Higress-only or unknown, and makes a module unloadable on stock Envoy.
@@ -118,11 +119,13 @@ pub struct ModuleInfo {
     pub exports: Vec<String>,
 }
 
-/// Compiles modules once per engine and caches them by content hash.
+/// Compiles modules once per engine and caches them by content hash, together with their
+/// linked import set, so creating a VM is only an instantiation.
 #[derive(Clone)]
 pub struct Loader {
     engine: Engine,
     cache: Arc<Mutex<HashMap<u64, PluginModule>>>,
+    linked: Arc<Mutex<HashMap<u64, InstancePre<VmCtx>>>>,
 }
 
 impl Default for Loader {
@@ -141,7 +144,27 @@ impl Loader {
         Loader {
             engine,
             cache: Arc::new(Mutex::new(HashMap::new())),
+            linked: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// The module linked against every hostcall (cached per module).
+    pub fn instance_pre(&self, m: &PluginModule) -> Result<InstancePre<VmCtx>> {
+        if let Some(p) = self.linked.lock().map_err(|_| anyhow!("poisoned"))?.get(&m.hash) {
+            return Ok(p.clone());
+        }
+        let mut linker: Linker<VmCtx> = Linker::new(&self.engine);
+        crate::hostcalls::add_to_linker(&mut linker)?;
+        crate::wasi::add_to_linker(&mut linker)?;
+        crate::linker_fallback::add_missing(&mut linker, &m.module)?;
+        let pre = linker
+            .instantiate_pre(&m.module)
+            .map_err(|e| anyhow!("cannot link module: {e}"))?;
+        self.linked
+            .lock()
+            .map_err(|_| anyhow!("poisoned"))?
+            .insert(m.hash, pre.clone());
+        Ok(pre)
     }
 
     /// The wasmtime engine modules are compiled for.

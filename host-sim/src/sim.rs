@@ -24,7 +24,6 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wasmtime::{InstancePre, Linker};
 
 /// What Envoy does with a stream when the plugin's VM has failed (trapped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -340,7 +339,6 @@ pub(crate) enum Work {
 /// The simulated gateway.
 pub struct Sim {
     pub(crate) loader: Loader,
-    pre: HashMap<u64, InstancePre<VmCtx>>,
     pub(crate) host: Arc<Mutex<HostShared>>,
     pub(crate) opts: SimOptions,
     pub(crate) vms: Vec<Option<Vm>>,
@@ -372,7 +370,6 @@ impl Sim {
         host.log_level = opts.log_level;
         Sim {
             loader,
-            pre: HashMap::new(),
             host: Arc::new(Mutex::new(host)),
             opts,
             vms: Vec::new(),
@@ -418,23 +415,8 @@ impl Sim {
         }
     }
 
-    fn instance_pre(&mut self, m: &PluginModule) -> Result<InstancePre<VmCtx>> {
-        if let Some(p) = self.pre.get(&m.hash) {
-            return Ok(p.clone());
-        }
-        let mut linker: Linker<VmCtx> = Linker::new(self.loader.engine());
-        crate::hostcalls::add_to_linker(&mut linker)?;
-        crate::wasi::add_to_linker(&mut linker)?;
-        crate::linker_fallback::add_missing(&mut linker, &m.module)?;
-        let pre = linker
-            .instantiate_pre(&m.module)
-            .map_err(|e| anyhow!("cannot link module: {e}"))?;
-        self.pre.insert(m.hash, pre.clone());
-        Ok(pre)
-    }
-
     fn new_vm(&mut self, spec: &PluginSpec, worker: usize) -> Result<Vm> {
-        let pre = self.instance_pre(&spec.module)?;
+        let pre = self.loader.instance_pre(&spec.module)?;
         let ctx = VmCtx {
             host: self.host.clone(),
             key: self.vms.len(),

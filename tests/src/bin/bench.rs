@@ -1,0 +1,161 @@
+//! `make bench`: per-request cost, VM start-up time, module size and memory of every plugin,
+//! as ratios against baselines measured in the same run (the bare host and the no-op plugin).
+//!
+//! Timings are medians over several batches; they vary by machine, the ratios much less.
+
+use aigw_tests::{module_path, root, spec};
+use host_sim::{Request, Sim, SimOptions, UpstreamResponse};
+use std::time::Instant;
+
+/// One benchmark scenario: a chain of plugins (with configs) on a request/response shape.
+struct Case {
+    label: String,
+    plugins: Vec<(String, Option<String>)>,
+    request: Request,
+    response: UpstreamResponse,
+}
+
+fn chat_request() -> Request {
+    let body = std::fs::read(root().join("examples/chat.http"))
+        .ok()
+        .and_then(|b| host_sim::http1::parse_request(&b).ok())
+        .map(|r| r.body)
+        .unwrap_or_default();
+    Request::post("/v1/chat/completions", body).header("authorization", "Bearer sk-demo-key")
+}
+
+fn chat_response() -> UpstreamResponse {
+    std::fs::read(root().join("examples/chat-response.http"))
+        .ok()
+        .and_then(|b| host_sim::http1::parse_response(&b).ok())
+        .unwrap_or_else(|| UpstreamResponse::json(200, "{}"))
+}
+
+/// An OpenAI-style stream of `n` content events plus a usage chunk and `[DONE]`.
+pub fn sse_stream(n: usize) -> UpstreamResponse {
+    let mut body = String::new();
+    for i in 0..n {
+        body.push_str(&format!(
+            "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"tok{i} \"}},\"finish_reason\":null}}]}}\n\n"
+        ));
+    }
+    body.push_str("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":200,\"total_tokens\":220}}\n\n");
+    body.push_str("data: [DONE]\n\n");
+    UpstreamResponse::sse(body.into_bytes()).chunked(512)
+}
+
+fn build(case: &Case) -> Option<Sim> {
+    let mut sim = Sim::new(SimOptions::default());
+    for (name, cfg) in &case.plugins {
+        let mut s = spec(name);
+        if let Some(c) = cfg {
+            s = s.config_json(c);
+        }
+        if let Err(e) = sim.add_plugin(s) {
+            eprintln!("  skipped {}: {e:#}", case.label);
+            return None;
+        }
+    }
+    Some(sim)
+}
+
+/// Median µs per request over `batches` batches of `n` requests.
+fn per_request(sim: &mut Sim, case: &Case, n: usize, batches: usize) -> f64 {
+    for _ in 0..n.min(200) {
+        let _ = sim.run(case.request.clone(), case.response.clone());
+    }
+    let mut samples = Vec::new();
+    for _ in 0..batches {
+        let t = Instant::now();
+        for _ in 0..n {
+            let _ = sim.run(case.request.clone(), case.response.clone());
+        }
+        samples.push(t.elapsed().as_secs_f64() * 1e6 / n as f64);
+    }
+    samples.sort_by(|a, b| a.total_cmp(b));
+    samples[samples.len() / 2]
+}
+
+fn config_for(name: &str) -> Option<String> {
+    std::fs::read_to_string(root().join("examples").join(format!("{name}.json"))).ok()
+}
+
+fn main() {
+    let n: usize = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    println!("# aigw benchmarks (host-sim, wasmtime/cranelift, {n} requests per batch)\n");
+
+    // VM start-up: compile once, then instantiate + start + configure (canary and one worker).
+    let noop = module_path("noop");
+    let t = Instant::now();
+    let _ = host_sim::global_loader().load_file(&noop);
+    let compile = t.elapsed();
+    let t = Instant::now();
+    let rounds = 50;
+    for _ in 0..rounds {
+        let mut sim = Sim::new(SimOptions::default());
+        let _ = sim.add_plugin(spec("noop"));
+    }
+    let start = t.elapsed() / (rounds * 2);
+    println!("no-op module: compile {:.1} ms (once per module), VM instantiate+start+configure {:.1} µs\n",
+        compile.as_secs_f64() * 1e3, start.as_secs_f64() * 1e6);
+
+    let mut cases = vec![Case {
+        label: "bare host (no plugin)".into(),
+        plugins: vec![],
+        request: chat_request(),
+        response: chat_response(),
+    }];
+    let mut plugins: Vec<String> = std::fs::read_dir(root().join("dist"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().map(|s| s.to_string()))
+                .filter(|f| f.ends_with(".wasm"))
+                .map(|f| f.trim_end_matches(".wasm").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    plugins.sort();
+    plugins.retain(|p| p != "noop");
+    plugins.insert(0, "noop".into());
+    for p in &plugins {
+        cases.push(Case {
+            label: format!("{p}: chat request"),
+            plugins: vec![(p.clone(), config_for(p))],
+            request: chat_request(),
+            response: chat_response(),
+        });
+        cases.push(Case {
+            label: format!("{p}: 200-event stream"),
+            plugins: vec![(p.clone(), config_for(p))],
+            request: chat_request(),
+            response: sse_stream(200),
+        });
+    }
+
+    println!("| case | µs/request | vs no-op | module bytes | VM memory after run |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let mut noop_chat = None;
+    let mut noop_stream = None;
+    for case in &cases {
+        let Some(mut sim) = build(case) else { continue };
+        let us = per_request(&mut sim, case, n, 5);
+        let stream = case.label.contains("stream");
+        if case.label.starts_with("noop") {
+            if stream {
+                noop_stream = Some(us);
+            } else {
+                noop_chat = Some(us);
+            }
+        }
+        let base = if stream { noop_stream } else { noop_chat };
+        let ratio = base.map(|b| format!("{:.2}x", us / b)).unwrap_or_else(|| "-".into());
+        let (size, mem) = match case.plugins.first() {
+            Some((p, _)) => (
+                std::fs::metadata(module_path(p)).map(|m| m.len().to_string()).unwrap_or_default(),
+                sim.vm_memory(0, 0).map(|m| format!("{} KiB", m / 1024)).unwrap_or_default(),
+            ),
+            None => (String::new(), String::new()),
+        };
+        println!("| {} | {us:.1} | {ratio} | {size} | {mem} |", case.label);
+    }
+}
