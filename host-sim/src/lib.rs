@@ -18,6 +18,7 @@ pub mod abi;
 pub mod callout;
 pub mod driver;
 pub mod foreign;
+pub mod gateway;
 pub mod http1;
 pub mod hostcalls;
 pub mod linker_fallback;

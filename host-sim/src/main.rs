@@ -16,13 +16,15 @@ const USAGE: &str = "usage:
   host-sim run PLUGIN.wasm [--plugin MORE.wasm ...] [--config CONFIG.json ...]
                --request REQ.http [--upstream RESP.http] [--chunk-size N]
                [--cluster NAME=HOST:PORT ...] [--redis NAME=HOST:PORT ...] [--workers N] [--json]
-  host-sim inspect PLUGIN.wasm [--json]";
+  host-sim inspect PLUGIN.wasm [--json]
+  host-sim serve GATEWAY.json        (local gateway; reloads when the file or a module changes)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let r = match args.first().map(|s| s.as_str()) {
         Some("run") => cmd_run(&args[1..]),
         Some("inspect") => cmd_inspect(&args[1..]),
+        Some("serve") => cmd_serve(&args[1..]),
         Some("-h") | Some("--help") | None => {
             println!("{USAGE}");
             Ok(0)
@@ -167,6 +169,20 @@ fn cmd_run(args: &[String]) -> Result<i32> {
             eprintln!("host-sim: the stream was reset");
         }
     }
+    Ok(0)
+}
+
+fn cmd_serve(args: &[String]) -> Result<i32> {
+    let path = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .ok_or_else(|| anyhow!("serve needs a gateway config file\n{USAGE}"))?;
+    let gw = std::sync::Arc::new(host_sim::gateway::server::Gateway::load(std::path::Path::new(path))?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(host_sim::gateway::server::serve(gw))?;
     Ok(0)
 }
 

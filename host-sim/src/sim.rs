@@ -368,9 +368,15 @@ impl Sim {
     pub fn with_loader(loader: Loader, opts: SimOptions) -> Sim {
         let mut host = HostShared::new(opts.clock.clone());
         host.log_level = opts.log_level;
+        Sim::with_host(loader, opts, Arc::new(Mutex::new(host)))
+    }
+
+    /// A gateway (for example one route's chain) that shares process-wide state (shared data,
+    /// queues, metrics, logs, clock) with others, as the routes of one Envoy process do.
+    pub fn with_host(loader: Loader, opts: SimOptions, host: Arc<Mutex<HostShared>>) -> Sim {
         Sim {
             loader,
-            host: Arc::new(Mutex::new(host)),
+            host,
             opts,
             vms: Vec::new(),
             chain: Vec::new(),
@@ -387,6 +393,11 @@ impl Sim {
             work: VecDeque::new(),
             http_call_log: Vec::new(),
         }
+    }
+
+    /// The process-wide state this gateway uses.
+    pub fn host(&self) -> Arc<Mutex<HostShared>> {
+        self.host.clone()
     }
 
     /// The module loader.
@@ -1135,6 +1146,44 @@ impl Sim {
             self.streams.remove(&sid);
         }
         r
+    }
+
+    /// Takes the request body bytes that reached the upstream since the last call (the gateway
+    /// mode forwards them and keeps nothing).
+    pub fn take_upstream_body(&mut self, sid: u64) -> Vec<u8> {
+        self.streams
+            .get_mut(&sid)
+            .and_then(|s| s.record.upstream_request.as_mut())
+            .map(|u| {
+                u.chunks.clear();
+                std::mem::take(&mut u.body)
+            })
+            .unwrap_or_default()
+    }
+
+    /// Takes the response body bytes that reached the client since the last call.
+    pub fn take_client_body(&mut self, sid: u64) -> Vec<u8> {
+        self.streams
+            .get_mut(&sid)
+            .map(|s| {
+                s.record.response.chunks.clear();
+                std::mem::take(&mut s.record.response.body)
+            })
+            .unwrap_or_default()
+    }
+
+    /// A reply made by the router itself (no healthy upstream, timeout): it passes through the
+    /// response callbacks of the chain like any local reply.
+    pub fn router_reply(&mut self, sid: u64, status: u16, details: &str, body: &[u8]) {
+        self.local_reply(sid, None, status, details.into(), body.to_vec(), vec![]);
+        self.pump();
+    }
+
+    /// Forgets a finished stream.
+    pub fn forget(&mut self, sid: u64) {
+        if self.streams.get(&sid).is_some_and(|s| s.finished) {
+            self.streams.remove(&sid);
+        }
     }
 
     /// What reached the upstream on a stream so far.

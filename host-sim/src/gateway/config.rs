@@ -1,0 +1,288 @@
+//! The local gateway's configuration file: listener, clusters, routes with plugin chains and
+//! retry policy. JSON, with the plugin configurations in the same form Envoy and Higress use.
+//!
+//! ```json
+//! {
+//!   "listen": "127.0.0.1:10000",
+//!   "workers": 2,
+//!   "clusters": {
+//!     "llm": { "endpoints": [ {"address": "127.0.0.1:8000", "priority": 0},
+//!                             {"address": "127.0.0.1:8001", "priority": 1} ] }
+//!   },
+//!   "routes": [
+//!     { "name": "chat", "prefix": "/v1/", "cluster": "llm",
+//!       "retry": { "retry_on": ["5xx", "connect-failure", "reset"], "num_retries": 1 },
+//!       "plugins": [ { "name": "ai-proxy", "wasm": "../dist/ai-proxy.wasm", "config": {} } ] }
+//!   ]
+//! }
+//! ```
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+/// One upstream host of a cluster.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum EndpointSpec {
+    /// `"host:port"`.
+    Plain(String),
+    /// `{"address": "host:port", "priority": 0}`.
+    Full {
+        /// `host:port`.
+        address: String,
+        /// Lower is preferred; higher priorities are used on retries (failover).
+        #[serde(default)]
+        priority: u32,
+    },
+}
+
+/// A cluster as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// Upstream hosts.
+    #[serde(default)]
+    pub endpoints: Vec<EndpointSpec>,
+    /// `original_dst`: the host comes from the `x-envoy-original-dst-host` request header.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// Per-try timeout for response headers, in ms (default 60000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// A plugin in a route's chain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginEntry {
+    /// Name (`plugin_name` property).
+    pub name: String,
+    /// Path of the module (relative to the config file).
+    pub wasm: PathBuf,
+    /// Plugin configuration (any JSON; given to the plugin as text).
+    #[serde(default)]
+    pub config: serde_json::Value,
+    /// vm_id (shared data namespace).
+    #[serde(default)]
+    pub vm_id: String,
+    /// `closed` (default), `open` or `reload`.
+    #[serde(default)]
+    pub fail: Option<String>,
+}
+
+/// Retry policy of a route.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Conditions: `5xx`, `connect-failure`, `reset`, `retriable-4xx` (409), `429`.
+    #[serde(default)]
+    pub retry_on: Vec<String>,
+    /// Retries after the first try.
+    #[serde(default)]
+    pub num_retries: u32,
+}
+
+/// A route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    /// Route name (`route_name` property).
+    pub name: String,
+    /// Path prefix to match (default `/`).
+    #[serde(default = "slash")]
+    pub prefix: String,
+    /// Host to match: exact, `*.suffix`, or `*` (default).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Target cluster.
+    pub cluster: String,
+    /// A request header naming the cluster instead (Envoy's `cluster_header`).
+    #[serde(default)]
+    pub cluster_header: Option<String>,
+    /// Retry policy.
+    #[serde(default)]
+    pub retry: RetrySpec,
+    /// Plugin chain, in request order.
+    #[serde(default)]
+    pub plugins: Vec<PluginEntry>,
+}
+
+fn slash() -> String {
+    "/".into()
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySpec {
+    /// Listen address (loopback).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Worker VMs per plugin.
+    #[serde(default = "one")]
+    pub workers: usize,
+    /// Per-stream buffer limit in bytes (default 1 MiB).
+    #[serde(default)]
+    pub buffer_limit: Option<usize>,
+    /// Clusters by name.
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterSpec>,
+    /// Routes, first match wins.
+    pub routes: Vec<RouteSpec>,
+    /// Access log: `stdout` (default), `off`, or a file path.
+    #[serde(default)]
+    pub access_log: Option<String>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:10000".into()
+}
+
+fn one() -> usize {
+    1
+}
+
+/// A resolved cluster endpoint.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Address.
+    pub addr: SocketAddr,
+    /// Priority (0 first).
+    pub priority: u32,
+}
+
+impl GatewaySpec {
+    /// Reads and checks a config file. Errors name the place and the reason.
+    pub fn load(path: &Path) -> Result<GatewaySpec> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let spec: GatewaySpec = serde_json::from_str(&text).map_err(|e| {
+            anyhow!(
+                "{}:{}:{}: {}",
+                path.display(),
+                e.line(),
+                e.column(),
+                e
+            )
+        })?;
+        spec.check()
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        Ok(spec)
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.routes.is_empty() {
+            bail!("routes: at least one route is required");
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            if !self.clusters.contains_key(&r.cluster) {
+                bail!("routes[{i}].cluster: unknown cluster {:?}", r.cluster);
+            }
+            for rc in &r.retry.retry_on {
+                if !["5xx", "connect-failure", "reset", "retriable-4xx", "429", "gateway-error"]
+                    .contains(&rc.as_str())
+                {
+                    bail!("routes[{i}].retry.retry_on: unknown condition {rc:?}");
+                }
+            }
+            for (j, p) in r.plugins.iter().enumerate() {
+                if let Some(f) = &p.fail {
+                    if !["closed", "open", "reload"].contains(&f.as_str()) {
+                        bail!("routes[{i}].plugins[{j}].fail: expected closed, open or reload, got {f:?}");
+                    }
+                }
+            }
+        }
+        for (name, c) in &self.clusters {
+            let dst = c.kind.as_deref() == Some("original_dst");
+            if c.kind.is_some() && !dst {
+                bail!("clusters.{name}.type: only \"original_dst\" is supported");
+            }
+            if !dst && c.endpoints.is_empty() {
+                bail!("clusters.{name}.endpoints: at least one endpoint is required");
+            }
+            for (k, e) in c.endpoints.iter().enumerate() {
+                let a = match e {
+                    EndpointSpec::Plain(a) => a,
+                    EndpointSpec::Full { address, .. } => address,
+                };
+                resolve(a).map_err(|e| anyhow!("clusters.{name}.endpoints[{k}]: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Endpoints of a cluster, by priority.
+    pub fn endpoints(&self, cluster: &str) -> Vec<Endpoint> {
+        let mut out: Vec<Endpoint> = self
+            .clusters
+            .get(cluster)
+            .map(|c| {
+                c.endpoints
+                    .iter()
+                    .filter_map(|e| {
+                        let (a, p) = match e {
+                            EndpointSpec::Plain(a) => (a, 0),
+                            EndpointSpec::Full { address, priority } => (address, *priority),
+                        };
+                        resolve(a).ok().map(|addr| Endpoint { addr, priority: p })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_by_key(|e| e.priority);
+        out
+    }
+
+    /// The first route matching a path and host.
+    pub fn route_for(&self, path: &str, host: &str) -> Option<usize> {
+        let host = host.split(':').next().unwrap_or(host);
+        self.routes.iter().position(|r| {
+            path.starts_with(&r.prefix)
+                && match r.host.as_deref() {
+                    None | Some("*") => true,
+                    Some(h) if h.starts_with("*.") => host.ends_with(&h[1..]),
+                    Some(h) => h.eq_ignore_ascii_case(host),
+                }
+        })
+    }
+}
+
+/// Resolves `host:port`.
+pub fn resolve(a: &str) -> Result<SocketAddr> {
+    a.to_socket_addrs()
+        .map_err(|e| anyhow!("bad address {a:?}: {e}"))?
+        .next()
+        .ok_or_else(|| anyhow!("no address for {a:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_place() {
+        let bad = r#"{"routes":[{"name":"r","cluster":"nope"}]}"#;
+        let s: GatewaySpec = serde_json::from_str(bad).unwrap();
+        assert_eq!(s.check().unwrap_err().to_string(), "routes[0].cluster: unknown cluster \"nope\"");
+        let bad = r#"{"clusters":{"c":{"endpoints":["127.0.0.1:1"]}},"routes":[{"name":"r","cluster":"c","retry":{"retry_on":["sometimes"]}}]}"#;
+        let s: GatewaySpec = serde_json::from_str(bad).unwrap();
+        assert!(s.check().unwrap_err().to_string().contains("retry.retry_on"));
+    }
+
+    #[test]
+    fn routes_match_prefix_and_host() {
+        let s: GatewaySpec = serde_json::from_str(
+            r#"{"clusters":{"c":{"endpoints":["127.0.0.1:1"]}},"routes":[
+            {"name":"a","prefix":"/v1/","host":"*.example.com","cluster":"c"},
+            {"name":"b","cluster":"c"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.route_for("/v1/chat", "api.example.com:443"), Some(0));
+        assert_eq!(s.route_for("/v1/chat", "other"), Some(1));
+        assert_eq!(s.route_for("/x", "api.example.com"), Some(1));
+    }
+}

@@ -1,0 +1,4 @@
+//! `host-sim serve`: the local gateway mode (real HTTP on loopback, the same host engine).
+
+pub mod config;
+pub mod server;

@@ -1,0 +1,719 @@
+//! The local gateway: a real HTTP/1.1 server on loopback that runs each route's plugin chain in
+//! the simulator and forwards to real upstreams, streaming bodies chunk by chunk. Config changes
+//! (the file or a module) are picked up while it runs: new requests use the new chain, open
+//! streams finish on the old one.
+
+use super::config::{Endpoint, GatewaySpec, RouteSpec};
+use crate::sim::{FailPolicy, PluginSpec, Sim, SimOptions, StreamOptions};
+use crate::stream_data::StreamProps;
+use anyhow::{anyhow, Result};
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request as HRequest, Response as HResponse};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Notify};
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// One loaded configuration: the spec and one simulator per route.
+pub struct Generation {
+    /// The parsed file.
+    pub spec: GatewaySpec,
+    /// One chain per route (sharing process-wide state).
+    pub sims: Vec<Arc<Mutex<Sim>>>,
+    /// Module files and their modification times (for hot reload).
+    stamps: Vec<(PathBuf, Option<SystemTime>)>,
+}
+
+/// The running gateway.
+pub struct Gateway {
+    path: PathBuf,
+    current: Mutex<Arc<Generation>>,
+    log: Mutex<Option<Box<dyn std::io::Write + Send>>>,
+}
+
+fn stamp(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+fn fail_policy(s: Option<&str>) -> FailPolicy {
+    match s {
+        Some("open") => FailPolicy::Open,
+        Some("reload") => FailPolicy::Reload,
+        _ => FailPolicy::Closed,
+    }
+}
+
+fn plugin_spec(base: &Path, p: &crate::gateway::config::PluginEntry) -> Result<PluginSpec> {
+    let path = base.join(&p.wasm);
+    let config = match &p.config {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        v => v.to_string(),
+    };
+    Ok(PluginSpec::from_file(&path)
+        .map_err(|e| anyhow!("plugin {}: {e:#}", p.name))?
+        .name(p.name.clone())
+        .vm_id(p.vm_id.clone())
+        .fail_policy(fail_policy(p.fail.as_deref()))
+        .config_json(config))
+}
+
+impl Gateway {
+    /// Loads the file and builds every route's chain.
+    pub fn load(path: &Path) -> Result<Gateway> {
+        let gen = build(path, None)?;
+        let log: Option<Box<dyn std::io::Write + Send>> = match gen.spec.access_log.as_deref() {
+            Some("off") => None,
+            None | Some("stdout") => Some(Box::new(std::io::stdout())),
+            Some(file) => Some(Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(file)
+                    .map_err(|e| anyhow!("access_log {file}: {e}"))?,
+            )),
+        };
+        Ok(Gateway {
+            path: path.to_path_buf(),
+            current: Mutex::new(Arc::new(gen)),
+            log: Mutex::new(log),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn current(&self) -> Arc<Generation> {
+        self.current
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Reloads when the file or a module changed. A bad new config is reported and the old
+    /// one keeps serving.
+    pub fn maybe_reload(&self) -> Option<Result<()>> {
+        let cur = self.current();
+        let changed = stamp(&self.path) != cur.stamps.first().and_then(|s| s.1)
+            || cur.stamps.iter().skip(1).any(|(p, t)| stamp(p) != *t);
+        if !changed {
+            return None;
+        }
+        Some(build(&self.path, Some(&cur)).map(|g| {
+            if let Ok(mut c) = self.current.lock() {
+                *c = Arc::new(g);
+            }
+        }))
+    }
+
+    fn access_log(&self, line: String) {
+        if let Ok(mut l) = self.log.lock() {
+            if let Some(w) = l.as_mut() {
+                let _ = writeln!(w, "{line}");
+                let _ = w.flush();
+            }
+        }
+    }
+}
+
+use std::io::Write as _;
+
+/// Builds a generation. With `prev`, routes whose chain has the same shape are hot-reloaded in
+/// place (streams in flight finish on the old plugin instances); other routes get new chains.
+fn build(path: &Path, prev: Option<&Generation>) -> Result<Generation> {
+    let spec = GatewaySpec::load(path)?;
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut stamps = vec![(path.to_path_buf(), stamp(path))];
+    let host = prev.and_then(|p| p.sims.first()).and_then(|s| s.lock().ok().map(|s| s.host()));
+    let opts = SimOptions {
+        workers: spec.workers.max(1),
+        clock: crate::shared::Clock::real(),
+        buffer_limit: spec.buffer_limit.unwrap_or(1024 * 1024),
+        ..Default::default()
+    };
+    let mut sims = Vec::new();
+    for (i, r) in spec.routes.iter().enumerate() {
+        let mut specs = Vec::new();
+        for (j, p) in r.plugins.iter().enumerate() {
+            stamps.push((base.join(&p.wasm), stamp(&base.join(&p.wasm))));
+            specs.push(
+                plugin_spec(&base, p).map_err(|e| anyhow!("routes[{i}].plugins[{j}]: {e:#}"))?,
+            );
+        }
+        let reuse = prev.and_then(|p| {
+            let (old_route, old_sim) = p.spec.routes.get(i).zip(p.sims.get(i))?;
+            (old_route.name == r.name
+                && old_route.plugins.len() == r.plugins.len()
+                && old_route
+                    .plugins
+                    .iter()
+                    .zip(&r.plugins)
+                    .all(|(a, b)| a.name == b.name)
+                && p.spec.workers == spec.workers)
+                .then(|| old_sim.clone())
+        });
+        let sim = match reuse {
+            Some(sim) => {
+                {
+                    let mut s = sim.lock().map_err(|_| anyhow!("poisoned"))?;
+                    for (k, ps) in specs.into_iter().enumerate() {
+                        let same = s.plugin_spec(k).is_some_and(|old| {
+                            old.config == ps.config && old.module.hash == ps.module.hash
+                        });
+                        if !same {
+                            s.reload(k, ps)
+                                .map_err(|e| anyhow!("routes[{i}].plugins[{k}]: {e:#}"))?;
+                        }
+                    }
+                }
+                sim
+            }
+            None => {
+                let mut s = match &host {
+                    Some(h) => Sim::with_host(
+                        crate::sim::global_loader().clone(),
+                        opts.clone(),
+                        h.clone(),
+                    ),
+                    None => Sim::new(opts.clone()),
+                };
+                for (k, ps) in specs.into_iter().enumerate() {
+                    s.add_plugin(ps)
+                        .map_err(|e| anyhow!("routes[{i}].plugins[{k}]: {e:#}"))?;
+                }
+                Arc::new(Mutex::new(s))
+            }
+        };
+        if let Ok(mut s) = sim.lock() {
+            for (name, c) in &spec.clusters {
+                if let Some(e) = spec.endpoints(name).first() {
+                    if c.kind.is_none() {
+                        s.add_cluster(name.clone(), crate::sim::Cluster::Addr(e.addr));
+                    }
+                }
+            }
+        }
+        sims.push(sim);
+    }
+    Ok(Generation {
+        spec,
+        sims,
+        stamps,
+    })
+}
+
+fn full(status: u16, body: &str) -> HResponse<Body> {
+    let mut r = HResponse::new(Full::new(Bytes::from(body.to_string())).boxed());
+    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
+    r
+}
+
+/// Runs the gateway until the process ends.
+pub async fn serve(gw: Arc<Gateway>) -> Result<()> {
+    let listen = gw.current().spec.listen.clone();
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|e| anyhow!("cannot listen on {listen}: {e}"))?;
+    eprintln!("host-sim gateway listening on http://{}", listener.local_addr()?);
+    let watcher = gw.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            match watcher.maybe_reload() {
+                Some(Ok(())) => eprintln!("host-sim: configuration reloaded"),
+                Some(Err(e)) => eprintln!("host-sim: reload rejected, old configuration keeps serving: {e:#}"),
+                None => {}
+            }
+            for s in &watcher.current().sims {
+                if let Ok(mut s) = s.lock() {
+                    s.poll_timers();
+                }
+            }
+        }
+    });
+    loop {
+        let (sock, remote) = listener.accept().await?;
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let gw = gw.clone();
+                async move { Ok::<_, Infallible>(handle(gw, req, remote).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(sock), svc)
+                .await;
+        });
+    }
+}
+
+/// What the stream produced for the client.
+enum Out {
+    Head(u16, Vec<(String, Vec<u8>)>),
+    Data(Bytes),
+}
+
+fn lock(sim: &Arc<Mutex<Sim>>) -> std::sync::MutexGuard<'_, Sim> {
+    sim.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn handle(gw: Arc<Gateway>, req: HRequest<Incoming>, remote: SocketAddr) -> HResponse<Body> {
+    let started = Instant::now();
+    let gen = gw.current();
+    let method = req.method().to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "/".into());
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let Some(ri) = gen.spec.route_for(&path, &host) else {
+        gw.access_log(format!("\"{method} {path}\" 404 no_route"));
+        return full(404, "no route");
+    };
+    let route = gen.spec.routes[ri].clone();
+    let sim = gen.sims[ri].clone();
+    let mut headers = vec![
+        (":method".to_string(), method.clone()),
+        (":path".to_string(), path.clone()),
+        (":authority".to_string(), host.clone()),
+        (":scheme".to_string(), "http".to_string()),
+    ];
+    for (k, v) in req.headers() {
+        if k == "host" || k == "connection" || k == "transfer-encoding" {
+            continue;
+        }
+        headers.push((k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()));
+    }
+    let body = req.into_body();
+    let no_body = hyper::body::Body::is_end_stream(&body);
+    let sid = {
+        let mut s = lock(&sim);
+        let sid = s.start_stream(StreamOptions {
+            worker: None,
+            props: StreamProps {
+                route_name: route.name.clone(),
+                cluster_name: route.cluster.clone(),
+                source_address: remote.to_string(),
+                ..Default::default()
+            },
+        });
+        let _ = s.send_request_headers(sid, &headers, no_body);
+        sid
+    };
+    let notify = Arc::new(Notify::new());
+    if !no_body {
+        let (sim2, n2) = (sim.clone(), notify.clone());
+        tokio::spawn(feed_request(sim2, sid, body, n2));
+    }
+    let (tx, mut rx) = mpsc::channel::<Out>(64);
+    let (sim3, n3, gw3, route3) = (sim.clone(), notify.clone(), gw.clone(), route.clone());
+    let spec3 = gen.spec.clone();
+    tokio::spawn(async move {
+        let (status, bytes, upstream) = drive(&sim3, sid, &route3, &spec3, n3, tx).await;
+        gw3.access_log(format!(
+            "{} \"{method} {path}\" {status} {bytes} {}ms route={} upstream={}",
+            remote,
+            started.elapsed().as_millis(),
+            route3.name,
+            upstream.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+        ));
+    });
+    match rx.recv().await {
+        Some(Out::Head(status, hs)) => {
+            let stream = async_stream(rx);
+            let mut resp = HResponse::new(StreamBody::new(stream).boxed());
+            *resp.status_mut() =
+                hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
+            for (k, v) in hs {
+                if k == "content-length" || k == "transfer-encoding" || k == "connection" {
+                    continue;
+                }
+                if let (Ok(k), Ok(v)) = (
+                    hyper::header::HeaderName::from_bytes(k.as_bytes()),
+                    hyper::header::HeaderValue::from_bytes(&v),
+                ) {
+                    resp.headers_mut().append(k, v);
+                }
+            }
+            resp
+        }
+        _ => full(502, "upstream reset"),
+    }
+}
+
+fn async_stream(
+    mut rx: mpsc::Receiver<Out>,
+) -> impl futures_like::Stream<Item = Result<Frame<Bytes>, Infallible>> {
+    futures_like::from_fn(move |cx| match rx.poll_recv(cx) {
+        std::task::Poll::Ready(Some(Out::Data(b))) => std::task::Poll::Ready(Some(Ok(Frame::data(b)))),
+        std::task::Poll::Ready(Some(Out::Head(..))) => std::task::Poll::Ready(None),
+        std::task::Poll::Ready(None) => std::task::Poll::Ready(None),
+        std::task::Poll::Pending => std::task::Poll::Pending,
+    })
+}
+
+/// A minimal `Stream` implementation from a poll function (avoids a futures dependency).
+mod futures_like {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    pub use futures_core::Stream;
+
+    /// A stream driven by a closure.
+    pub struct FromFn<F>(F);
+
+    /// Creates a stream from a poll function.
+    pub fn from_fn<T, F: FnMut(&mut Context<'_>) -> Poll<Option<T>> + Unpin>(f: F) -> FromFn<F> {
+        FromFn(f)
+    }
+
+    impl<T, F: FnMut(&mut Context<'_>) -> Poll<Option<T>> + Unpin> Stream for FromFn<F> {
+        type Item = T;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+            (self.0)(cx)
+        }
+    }
+}
+
+async fn feed_request(sim: Arc<Mutex<Sim>>, sid: u64, mut body: Incoming, notify: Arc<Notify>) {
+    loop {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    let end = hyper::body::Body::is_end_stream(&body);
+                    let _ = lock(&sim).send_request_body(sid, &data, end);
+                    notify.notify_waiters();
+                    if end {
+                        return;
+                    }
+                }
+            }
+            Some(Err(_)) => {
+                lock(&sim).client_abort(sid);
+                notify.notify_waiters();
+                return;
+            }
+            None => {
+                let _ = lock(&sim).send_request_body(sid, &[], true);
+                notify.notify_waiters();
+                return;
+            }
+        }
+    }
+}
+
+/// Snapshot of a stream's progress.
+struct Progress {
+    upstream_headers: Option<Vec<(String, Vec<u8>)>>,
+    upstream_complete: bool,
+    client_status: u16,
+    client_headers: Vec<(String, Vec<u8>)>,
+    reset: bool,
+    finished: bool,
+}
+
+fn progress(s: &Sim, sid: u64) -> Option<Progress> {
+    let r = s.record(sid)?;
+    Some(Progress {
+        upstream_headers: r.upstream_request.as_ref().map(|u| u.headers.clone()),
+        upstream_complete: r.upstream_request.as_ref().is_some_and(|u| u.complete),
+        client_status: r.response.status,
+        client_headers: r.response.headers.clone(),
+        reset: r.response.reset,
+        finished: r.finished,
+    })
+}
+
+/// Sends newly produced client output; returns false when the client is gone.
+async fn flush_client(sim: &Arc<Mutex<Sim>>, sid: u64, sent_head: &mut bool, bytes: &mut u64, tx: &mpsc::Sender<Out>) -> bool {
+    let (p, data) = {
+        let mut s = lock(sim);
+        let p = progress(&s, sid);
+        let data = if p.as_ref().is_some_and(|p| p.client_status != 0) {
+            s.take_client_body(sid)
+        } else {
+            Vec::new()
+        };
+        (p, data)
+    };
+    let Some(p) = p else { return false };
+    if p.client_status != 0 && !*sent_head {
+        *sent_head = true;
+        if tx.send(Out::Head(p.client_status, p.client_headers.clone())).await.is_err() {
+            return false;
+        }
+    }
+    if !data.is_empty() {
+        *bytes += data.len() as u64;
+        if tx.send(Out::Data(Bytes::from(data))).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Drives one stream to its end: waits for the request to reach the upstream side, tries the
+/// cluster's endpoints (retry policy, priorities), streams the response through the chain.
+/// Returns (status, bytes sent to the client, upstream used).
+async fn drive(
+    sim: &Arc<Mutex<Sim>>,
+    sid: u64,
+    route: &RouteSpec,
+    spec: &GatewaySpec,
+    notify: Arc<Notify>,
+    tx: mpsc::Sender<Out>,
+) -> (u16, u64, Option<SocketAddr>) {
+    let mut sent_head = false;
+    let mut bytes = 0u64;
+    // 1. Wait until the chain lets the request through, or answers it locally.
+    loop {
+        let p = { progress(&lock(sim), sid) };
+        let Some(p) = p else { return (0, 0, None) };
+        if p.client_status != 0 || p.reset {
+            break;
+        }
+        if p.upstream_headers.is_some() {
+            break;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(50), notify.notified()).await;
+    }
+    let p = { progress(&lock(sim), sid) };
+    let mut used = None;
+    if let Some(p) = p.filter(|p| p.client_status == 0 && !p.reset) {
+        let headers = p.upstream_headers.unwrap_or_default();
+        // The request body, kept for retries while it fits the buffer limit.
+        let mut sent_body: Vec<u8> = Vec::new();
+        let cluster = pick_cluster(route, &headers, spec);
+        let endpoints = match &cluster {
+            Ok(e) => e.clone(),
+            Err(_) => vec![],
+        };
+        let tries = 1 + route.retry.num_retries as usize;
+        let mut outcome = None;
+        for attempt in 0..tries.max(1) {
+            let Some(ep) = endpoints.get(attempt % endpoints.len().max(1)).cloned() else {
+                break;
+            };
+            used = Some(ep.addr);
+            match attempt_upstream(sim, sid, &headers, &mut sent_body, &ep, &notify).await {
+                Ok((status, rh, body)) => {
+                    let retriable = attempt + 1 < tries && retry_status(&route.retry.retry_on, status);
+                    if retriable {
+                        continue;
+                    }
+                    outcome = Some(Ok((status, rh, body)));
+                    break;
+                }
+                Err(kind) => {
+                    let retriable = attempt + 1 < tries
+                        && route.retry.retry_on.iter().any(|c| c == kind || c == "gateway-error" || (c == "5xx"));
+                    if retriable {
+                        continue;
+                    }
+                    outcome = Some(Err(kind));
+                    break;
+                }
+            }
+        }
+        match outcome {
+            Some(Ok((status, rh, mut body))) => {
+                let hs: Vec<(String, String)> = rh;
+                let end = hyper::body::Body::is_end_stream(&body);
+                let _ = lock(sim).send_response_headers(sid, status, &hs, end);
+                if !flush_client(sim, sid, &mut sent_head, &mut bytes, &tx).await {
+                    lock(sim).client_abort(sid);
+                    return (status, bytes, used);
+                }
+                if !end {
+                    loop {
+                        match body.frame().await {
+                            Some(Ok(f)) => {
+                                if let Ok(d) = f.into_data() {
+                                    let end = hyper::body::Body::is_end_stream(&body);
+                                    let _ = lock(sim).send_response_body(sid, &d, end);
+                                    if !flush_client(sim, sid, &mut sent_head, &mut bytes, &tx).await {
+                                        lock(sim).client_abort(sid);
+                                        break;
+                                    }
+                                    if end {
+                                        break;
+                                    }
+                                }
+                            }
+                            Some(Err(_)) => {
+                                lock(sim).upstream_reset(sid);
+                                break;
+                            }
+                            None => {
+                                let _ = lock(sim).send_response_body(sid, &[], true);
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Some(Err(kind)) => {
+                let mut s = lock(sim);
+                if kind == "timeout" {
+                    s.router_reply(sid, 504, "upstream_response_timeout", b"upstream request timeout");
+                } else {
+                    s.upstream_reset(sid);
+                }
+            }
+            None => {
+                lock(sim).router_reply(sid, 503, "no_healthy_upstream", b"no healthy upstream");
+            }
+        }
+    }
+    let _ = flush_client(sim, sid, &mut sent_head, &mut bytes, &tx).await;
+    let status = {
+        let mut s = lock(sim);
+        let st = s.record(sid).map(|r| r.response.status).unwrap_or(0);
+        if s.record(sid).is_some_and(|r| !r.finished) {
+            s.client_abort(sid);
+        }
+        s.forget(sid);
+        st
+    };
+    (status, bytes, used)
+}
+
+fn retry_status(on: &[String], status: u16) -> bool {
+    on.iter().any(|c| match c.as_str() {
+        "5xx" => status >= 500,
+        "gateway-error" => matches!(status, 502..=504),
+        "retriable-4xx" => status == 409,
+        "429" => status == 429,
+        _ => false,
+    })
+}
+
+fn pick_cluster(route: &RouteSpec, headers: &[(String, Vec<u8>)], spec: &GatewaySpec) -> Result<Vec<Endpoint>> {
+    let h = |k: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    let mut cluster = route.cluster.clone();
+    if let Some(name) = route.cluster_header.as_deref().and_then(h) {
+        if spec.clusters.contains_key(&name) {
+            cluster = name;
+        }
+    }
+    if spec.clusters.get(&cluster).and_then(|c| c.kind.as_deref()) == Some("original_dst") {
+        let dst = h("x-envoy-original-dst-host").ok_or_else(|| anyhow!("no x-envoy-original-dst-host"))?;
+        let addr = super::config::resolve(&dst)?;
+        return Ok(vec![Endpoint { addr, priority: 0 }]);
+    }
+    Ok(spec.endpoints(&cluster))
+}
+
+type UpstreamHead = (u16, Vec<(String, String)>, Incoming);
+
+/// One try against one endpoint: connects, streams the request body as the chain releases it,
+/// and returns the response head. Errors: "connect-failure", "reset", "timeout".
+async fn attempt_upstream(
+    sim: &Arc<Mutex<Sim>>,
+    sid: u64,
+    headers: &[(String, Vec<u8>)],
+    kept: &mut Vec<u8>,
+    ep: &Endpoint,
+    notify: &Arc<Notify>,
+) -> Result<UpstreamHead, &'static str> {
+    let stream = TcpStream::connect(ep.addr).await.map_err(|_| "connect-failure")?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|_| "connect-failure")?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let get = |k: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    };
+    let mut b = HRequest::builder()
+        .method(get(":method").as_str())
+        .uri(get(":path"));
+    for (k, v) in headers {
+        // content-length passes as the chain left it, as in Envoy: a plugin that changes the
+        // body size must remove it.
+        if k.starts_with(':') {
+            continue;
+        }
+        b = b.header(k.as_str(), v.as_slice());
+    }
+    b = b.header("host", get(":authority"));
+    let (btx, brx) = mpsc::channel::<Bytes>(16);
+    let body = StreamBody::new(futures_like::from_fn({
+        let mut brx = brx;
+        move |cx| match brx.poll_recv(cx) {
+            std::task::Poll::Ready(Some(b)) => std::task::Poll::Ready(Some(Ok::<_, Infallible>(Frame::data(b)))),
+            std::task::Poll::Ready(None) => std::task::Poll::Ready(None),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }))
+    .boxed();
+    let req = b.body(body).map_err(|_| "reset")?;
+    // Forward what the chain has released so far (a retry replays the kept body first).
+    let replay = kept.clone();
+    let (sim2, notify2) = (sim.clone(), notify.clone());
+    let limit = 1024 * 1024;
+    let forwarder = tokio::spawn(async move {
+        let mut kept_more = Vec::new();
+        if !replay.is_empty() && btx.send(Bytes::from(replay)).await.is_err() {
+            return kept_more;
+        }
+        loop {
+            let (chunk, complete) = {
+                let mut s = lock(&sim2);
+                let chunk = s.take_upstream_body(sid);
+                let complete = progress(&s, sid).is_none_or(|p| p.upstream_complete || p.finished);
+                (chunk, complete)
+            };
+            if !chunk.is_empty() {
+                if kept_more.len() + chunk.len() <= limit {
+                    kept_more.extend_from_slice(&chunk);
+                }
+                if btx.send(Bytes::from(chunk)).await.is_err() {
+                    return kept_more;
+                }
+            }
+            if complete {
+                return kept_more;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), notify2.notified()).await;
+        }
+    });
+    let resp = tokio::time::timeout(Duration::from_secs(60), sender.send_request(req)).await;
+    if let Ok(more) = forwarder.await {
+        kept.extend_from_slice(&more);
+    }
+    let resp = match resp {
+        Err(_) => return Err("timeout"),
+        Ok(Err(_)) => return Err("reset"),
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status().as_u16();
+    let hs: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .filter(|(k, _)| *k != "content-length" && *k != "transfer-encoding" && *k != "connection")
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    Ok((status, hs, resp.into_body()))
+}
