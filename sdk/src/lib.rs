@@ -1,3 +1,41 @@
 //! The shared SDK for AI gateway proxy-wasm plugins.
+//!
+//! A plugin is a type implementing [`plugin::Plugin`], registered with
+//! [`export_plugin!`]. The SDK stands on the `proxy-wasm` crate's dispatcher but declares its
+//! own host imports so that no host status can panic the VM: every host-facing call returns
+//! `Result<_, HostError>`.
+//!
+//! | module | what it is for |
+//! | --- | --- |
+//! | [`plugin`] | the `Plugin` trait, per-stream `Ctx`, root `RootCtx`, call-outs, `Flow` |
+//! | [`config`] | typed configuration, field-path errors, Higress `_rules_` |
+//! | [`host`] | safe wrappers over every proxy-wasm host function |
+//! | [`body`] | whole-body reads with a limit, streaming rewrite with hold-back |
+//! | [`reply`] | OpenAI/Anthropic-shaped error replies |
+//! | [`sse`] | incremental Server-Sent Events parser and writer |
+//! | [`shared`] | counters and rate-limit windows over shared data (CAS) |
+//! | [`metrics`] | counters, gauges, histograms with labels |
+//! | [`log`] | leveled logging macros and secret redaction |
+//! | [`resp`] | RESP2 (Redis protocol) encoder/decoder |
+//! | `redis` | Redis calls on Higress (feature `higress`) |
+//! | [`llm`] | LLM message types and usage extraction |
 
+#![warn(missing_docs)]
+
+pub mod body;
+pub mod config;
+pub mod host;
 pub mod llm;
+pub mod log;
+pub mod metrics;
+pub mod plugin;
+pub mod prelude;
+#[cfg(feature = "higress")]
+pub mod redis;
+pub mod reply;
+pub mod resp;
+pub mod shared;
+pub mod sse;
+
+/// Re-export of the `proxy-wasm` crate the SDK is built on (used by [`export_plugin!`]).
+pub use proxy_wasm;

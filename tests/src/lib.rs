@@ -1,4 +1,4 @@
-//! Helpers shared by the end-to-end tests: where the built modules are, and real local
+//! Helpers shared by the end-to-end tests and the benchmarks: where the built modules are, and real local
 //! servers (Redis) the tests start on free loopback ports.
 
 use host_sim::PluginSpec;
@@ -113,4 +113,86 @@ pub fn logs_with(sim: &host_sim::Sim, needle: &str) -> Vec<String> {
         .filter(|l| l.message.contains(needle))
         .map(|l| l.message)
         .collect()
+}
+
+/// The third-party wheel the interoperability tests run: Higress plugins built by others with
+/// the Go toolchain (ABI `proxy_abi_version_0_2_100`).
+const GPUSTACK_WHEEL: &str = "gpustack-higress-plugins==0.5.1";
+
+/// Path of a plugin module shipped in the PyPI package `gpustack-higress-plugins` 0.5.1, e.g.
+/// `gpustack_module("ai-statistics", "2.0.0")`.
+///
+/// The wheel is downloaded once per machine with `python3 -m pip download` and unpacked with
+/// python3's `zipfile` into `target/third-party/`. Parallel tests (threads or processes) each
+/// unpack into their own temporary directory and publish it with one atomic `rename`; whoever
+/// loses the race throws its copy away, so a half-written tree is never visible. The modules
+/// are never committed. Panics with the reason when the download or the module is missing.
+pub fn gpustack_module(name: &str, version: &str) -> PathBuf {
+    let tree = gpustack_tree();
+    let p = tree
+        .join("gpustack_higress_plugins")
+        .join("plugins")
+        .join(name)
+        .join(version)
+        .join("plugin.wasm");
+    assert!(p.exists(), "{} is not in {GPUSTACK_WHEEL}", p.display());
+    p
+}
+
+/// The unpacked wheel, downloading it on first use.
+fn gpustack_tree() -> PathBuf {
+    // One download per process at a time; other processes are handled by the rename below.
+    static ONCE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONCE.lock().unwrap_or_else(|e| e.into_inner());
+    let base = root().join("target").join("third-party");
+    let done = base.join("gpustack-higress-plugins-0.5.1");
+    if done.join("gpustack_higress_plugins").is_dir() {
+        return done;
+    }
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let tmp = base.join(format!(".tmp-{}-{stamp}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", tmp.display()));
+    let status = Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q"])
+        .arg(GPUSTACK_WHEEL)
+        .arg("-d")
+        .arg(&tmp)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run python3 -m pip: {e}"));
+    assert!(status.success(), "pip download {GPUSTACK_WHEEL} failed ({status})");
+    let wheel = std::fs::read_dir(&tmp)
+        .ok()
+        .and_then(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        })
+        .unwrap_or_else(|| panic!("pip left no wheel in {}", tmp.display()));
+    let tree = tmp.join("tree");
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])",
+        ])
+        .arg(&wheel)
+        .arg(&tree)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run python3: {e}"));
+    assert!(status.success(), "unzipping {} failed ({status})", wheel.display());
+    // Publish atomically. If another process published first, its tree is as good as ours.
+    if std::fs::rename(&tree, &done).is_err() {
+        assert!(
+            done.join("gpustack_higress_plugins").is_dir(),
+            "cannot move {} to {}",
+            tree.display(),
+            done.display()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    done
 }

@@ -1,1 +1,22 @@
-//! LLM message types and usage extraction.
+//! LLM wire types and token-usage extraction.
+//!
+//! The type modules ([`openai`], [`responses`], [`anthropic`], [`gemini`]) model the request,
+//! response and streaming shapes of each provider protocol with serde. They are tolerant: unknown
+//! fields are accepted, and the top-level objects keep them in an `extra` map so that a
+//! pass-through re-serialises what it did not understand. Unknown content-part or block types are
+//! kept as raw JSON in an `Other` variant instead of failing the parse, so that a translator can
+//! reject them with a message that names the type.
+//!
+//! [`usage`] extracts token counts cheaply from response bodies and stream events, following each
+//! provider's counting rules (cumulative vs incremental), through [`usage::UsageAccumulator`].
+
+pub mod anthropic;
+pub mod gemini;
+pub mod openai;
+pub mod responses;
+pub mod usage;
+
+pub use usage::{Usage, UsageAccumulator, UsageProtocol};
+
+/// A JSON object of fields this crate does not model, kept for pass-through.
+pub type Extra = serde_json::Map<String, serde_json::Value>;

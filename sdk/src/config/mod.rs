@@ -1,0 +1,253 @@
+//! Typed plugin configuration: parse, validate, and report the offending field.
+//!
+//! A plugin's configuration is a Rust type that implements [`PluginConfig`] (serde
+//! `Deserialize` plus an optional [`PluginConfig::validate`]). Errors name the field path and
+//! the reason, for example `providers[1].timeout_ms: invalid type: string "x", expected u64`.
+//!
+//! ```
+//! use aigw::config::{self, ConfigError, PluginConfig};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Cfg {
+//!     #[serde(default)]
+//!     max_body_bytes: usize,
+//! }
+//!
+//! impl PluginConfig for Cfg {
+//!     fn validate(&mut self) -> Result<(), ConfigError> {
+//!         if self.max_body_bytes == 0 {
+//!             return Err(ConfigError::new("max_body_bytes", "must be greater than 0"));
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let err = config::parse::<Cfg>(br#"{"max_body_bytes": "big"}"#).err().unwrap();
+//! assert_eq!(err.path(), "max_body_bytes");
+//! let err = config::parse::<Cfg>(b"{}").err().unwrap();
+//! assert_eq!(err.to_string(), "max_body_bytes: must be greater than 0");
+//! ```
+//!
+//! Per-route rules in the Higress format live in [`rules`].
+
+pub mod rules;
+
+use serde::de::DeserializeOwned;
+use std::fmt;
+
+pub use rules::{Fact, Rules};
+
+/// A plugin configuration type: deserializable from JSON, with an optional validation step
+/// that may also normalise values (hence `&mut self`).
+pub trait PluginConfig: DeserializeOwned + 'static {
+    /// Checks (and may normalise) the configuration after deserialization. The default
+    /// accepts everything.
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        Ok(())
+    }
+}
+
+/// A configuration error: the dotted field path (may be empty for the whole document) and
+/// the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    path: String,
+    reason: String,
+}
+
+impl ConfigError {
+    /// An error for field `path` (dotted, with `[i]` for array elements) and a reason.
+    pub fn new(path: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+        ConfigError {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The field path, empty when the error concerns the whole document.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Why the value was rejected.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// Prefixes the path with `prefix` (for errors inside a nested value or a rule).
+    pub fn within(mut self, prefix: &str) -> ConfigError {
+        self.path = join_path(prefix, &self.path);
+        self
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}: {}", self.path, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Joins two path fragments: `a` + `b` → `a.b`, `a` + `[0].b` → `a[0].b`.
+pub(crate) fn join_path(prefix: &str, rest: &str) -> String {
+    if prefix.is_empty() {
+        rest.to_string()
+    } else if rest.is_empty() {
+        prefix.to_string()
+    } else if rest.starts_with('[') {
+        format!("{prefix}{rest}")
+    } else {
+        format!("{prefix}.{rest}")
+    }
+}
+
+/// Parses and validates a configuration from JSON bytes. Empty (or all-whitespace) input is
+/// treated as `{}`.
+pub fn parse<C: PluginConfig>(json: &[u8]) -> Result<C, ConfigError> {
+    let value = parse_json(json)?;
+    from_value(value)
+}
+
+/// Parses JSON bytes into a value, treating empty input as `{}`.
+pub(crate) fn parse_json(json: &[u8]) -> Result<serde_json::Value, ConfigError> {
+    if json.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Object(serde_json::Map::new()));
+    }
+    serde_json::from_slice(json).map_err(|e| ConfigError::new("", format!("not valid JSON: {e}")))
+}
+
+/// Deserializes and validates a configuration from a JSON value.
+pub fn from_value<C: PluginConfig>(value: serde_json::Value) -> Result<C, ConfigError> {
+    let mut config: C = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        from_serde_message(&path, &e.into_inner().to_string())
+    })?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// Turns a serde message into a field error. "missing field `x`" and "unknown field `x`"
+/// are reported on the field itself rather than on the enclosing object.
+fn from_serde_message(path: &str, message: &str) -> ConfigError {
+    for (prefix, reason) in [
+        ("missing field `", "required field is missing"),
+        ("unknown field `", "unknown field"),
+    ] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            if let Some((name, tail)) = rest.split_once('`') {
+                let tail = tail.trim_start_matches(',').trim();
+                let reason = if tail.is_empty() {
+                    reason.to_string()
+                } else {
+                    format!("{reason} ({tail})")
+                };
+                // serde_path_to_error already ends the path with an unknown field's name.
+                let already = path == name || path.ends_with(&format!(".{name}"));
+                let path = if already {
+                    path.to_string()
+                } else {
+                    join_path(path, name)
+                };
+                return ConfigError::new(path, reason);
+            }
+        }
+    }
+    ConfigError::new(path, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct Provider {
+        name: String,
+        #[serde(default)]
+        #[allow(dead_code)]
+        timeout_ms: u64,
+    }
+
+    #[derive(Deserialize, Debug)]
+    struct Cfg {
+        providers: Vec<Provider>,
+        #[serde(default)]
+        limit: u32,
+    }
+
+    impl PluginConfig for Cfg {
+        fn validate(&mut self) -> Result<(), ConfigError> {
+            for (i, p) in self.providers.iter().enumerate() {
+                if p.name.is_empty() {
+                    return Err(ConfigError::new(
+                        format!("providers[{i}].name"),
+                        "must not be empty",
+                    ));
+                }
+            }
+            if self.limit == 0 {
+                self.limit = 10;
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn wrong_type_names_nested_field() {
+        let err = parse::<Cfg>(br#"{"providers":[{"name":"a"},{"name":"b","timeout_ms":"x"}]}"#)
+            .unwrap_err();
+        assert_eq!(err.path(), "providers[1].timeout_ms");
+        assert!(err.reason().contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn missing_field_names_the_field() {
+        let err = parse::<Cfg>(br#"{"providers":[{"timeout_ms":1}]}"#).unwrap_err();
+        assert_eq!(err.path(), "providers[0].name");
+        assert_eq!(err.reason(), "required field is missing");
+        let err = parse::<Cfg>(b"{}").unwrap_err();
+        assert_eq!(err.to_string(), "providers: required field is missing");
+    }
+
+    #[test]
+    fn unknown_field_names_the_field() {
+        let err = parse::<Cfg>(br#"{"providers":[{"name":"a","nmae":"b"}]}"#).unwrap_err();
+        assert_eq!(err.path(), "providers[0].nmae");
+        assert!(err.reason().starts_with("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn validate_runs_and_can_normalise() {
+        let err = parse::<Cfg>(br#"{"providers":[{"name":""}]}"#).unwrap_err();
+        assert_eq!(err.to_string(), "providers[0].name: must not be empty");
+        let cfg = parse::<Cfg>(br#"{"providers":[]}"#).unwrap();
+        assert_eq!(cfg.limit, 10);
+    }
+
+    #[test]
+    fn bad_json_and_empty_input() {
+        let err = parse::<Cfg>(b"{not json").unwrap_err();
+        assert_eq!(err.path(), "");
+        assert!(err.reason().starts_with("not valid JSON"), "{err}");
+        // Empty input is `{}`: here that misses the required field.
+        let err = parse::<Cfg>(b"  ").unwrap_err();
+        assert_eq!(err.path(), "providers");
+    }
+
+    #[test]
+    fn within_prefixes_paths() {
+        assert_eq!(
+            ConfigError::new("a", "r").within("_rules_[2]").path(),
+            "_rules_[2].a"
+        );
+        assert_eq!(ConfigError::new("[0].a", "r").within("x").path(), "x[0].a");
+        assert_eq!(ConfigError::new("", "r").within("x").path(), "x");
+    }
+}

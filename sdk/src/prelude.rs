@@ -1,0 +1,9 @@
+//! What most plugins need: `use aigw::prelude::*;`.
+
+pub use crate::body::{BodyChunk, Rewriter, Whole};
+pub use crate::config::{ConfigError, PluginConfig};
+pub use crate::host::HostError;
+pub use crate::plugin::{
+    CallError, CallRequest, CallResponse, CallResult, Ctx, Flow, Plugin, RootCtx,
+};
+pub use crate::reply::{ErrorReply, Protocol, RateLimit};
