@@ -26,6 +26,7 @@ pub mod memory;
 pub mod module;
 pub mod properties;
 pub mod report;
+pub mod router;
 pub mod shared;
 pub mod sim;
 pub mod stream_data;

@@ -589,3 +589,87 @@ fn modules_are_checked_on_load() {
     sim.add_plugin(host_sim::PluginSpec::new("wat", m)).unwrap();
     assert_eq!(sim.run(Request::get("/"), ok()).unwrap().response.status, 200);
 }
+
+mod router {
+    use super::*;
+    use host_sim::router::{Endpoint, Route, Upstream};
+
+    fn chains() -> (Sim, Sim) {
+        let mut down = Sim::new(Default::default());
+        down.add_plugin(spec("conformance").name("down")).unwrap();
+        let mut up = down.sibling();
+        up.add_plugin(spec("conformance").name("up")).unwrap();
+        (down, up)
+    }
+
+    fn route() -> Route {
+        Route::new(vec![Endpoint::new("10.0.0.1:443", 0), Endpoint::new("10.0.0.2:443", 1)])
+            .retry_on(&["5xx", "connect-failure", "reset"], 1)
+    }
+
+    fn req() -> Request {
+        conf("props").header("x-props", "upstream.address")
+    }
+
+    #[test]
+    fn retry_moves_to_the_next_priority_and_reruns_upstream_filters() {
+        let (mut down, mut up) = chains();
+        let out = down
+            .run_routed(&mut up, &route(), req(), |ep, _| {
+                if ep.priority == 0 {
+                    Upstream::Respond(UpstreamResponse::json(503, "busy"))
+                } else {
+                    Upstream::Respond(UpstreamResponse::sse("data: a\n\ndata: b\n\n").chunked(4))
+                }
+            })
+            .unwrap();
+        assert_eq!(out.attempts.len(), 2);
+        assert_eq!(out.attempts[0].status, 503);
+        assert_eq!(out.attempts[1].endpoint.address, "10.0.0.2:443");
+        assert_eq!(out.record.response.status, 200);
+        assert_eq!(out.record.response.body_str(), "data: a\n\ndata: b\n\n");
+        assert!(out.record.finished);
+        // The upstream filter ran once per attempt and saw each chosen host.
+        let seen: Vec<String> = sim_logs(&down, "prop upstream.address=");
+        assert!(seen.iter().any(|l| l.ends_with("10.0.0.1:443")), "{seen:?}");
+        assert!(seen.iter().any(|l| l.ends_with("10.0.0.2:443")), "{seen:?}");
+        // Both chains wrote into the same process-wide log.
+        assert!(down.logs().iter().any(|l| l.plugin == "up"));
+    }
+
+    fn sim_logs(sim: &Sim, needle: &str) -> Vec<String> {
+        logs_with(sim, needle)
+    }
+
+    #[test]
+    fn connection_failures_retry_then_give_up_with_503() {
+        let (mut down, mut up) = chains();
+        let out = down
+            .run_routed(&mut up, &route(), req(), |ep, _| {
+                if ep.priority == 0 { Upstream::ConnectFailure } else { Upstream::Respond(ok()) }
+            })
+            .unwrap();
+        assert_eq!(out.attempts[0].failure, Some("connect-failure"));
+        assert_eq!(out.record.response.status, 200);
+
+        let out = down
+            .run_routed(&mut up, &route(), req(), |_, _| Upstream::Reset)
+            .unwrap();
+        assert_eq!(out.attempts.len(), 2);
+        assert_eq!(out.record.response.status, 503);
+        // The router's reply passed through the downstream plugin's response callback.
+        assert_eq!(out.record.response.header("x-seen-by-resp"), Some("props"));
+    }
+
+    #[test]
+    fn without_a_retry_policy_the_first_answer_is_final() {
+        let (mut down, mut up) = chains();
+        let route = Route::new(vec![Endpoint::new("10.0.0.1:443", 0), Endpoint::new("10.0.0.2:443", 1)]);
+        let out = down
+            .run_routed(&mut up, &route, req(), |_, _| Upstream::Respond(UpstreamResponse::json(429, "slow down")))
+            .unwrap();
+        assert_eq!(out.attempts.len(), 1);
+        assert_eq!(out.record.response.status, 429);
+        assert_eq!(out.record.response.body_str(), "slow down");
+    }
+}
