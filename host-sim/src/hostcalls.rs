@@ -1,7 +1,9 @@
 //! The `env.proxy_*` imports: the whole proxy-wasm 0.2.x ABI plus Higress's extensions, with
 //! Envoy's semantics (header windows, buffer shapes, deferred actions, CAS, metric rules).
 
-use crate::abi::{buffer, deserialize_pairs, map, metric_type, split_path, status, Headers, LogLevel};
+use crate::abi::{
+    buffer, deserialize_pairs, map, metric_type, split_path, status, Headers, LogLevel,
+};
 use crate::memory::{read, read_str, return_bytes, st, write_u32, write_u64, C};
 use crate::properties;
 use crate::shared::MetricKind;
@@ -156,15 +158,19 @@ fn next_token(ctx: &mut VmCtx) -> u32 {
 
 /// Adds every `env.proxy_*` function to the linker.
 pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
-    l.func_wrap("env", "proxy_log", |c: C, level: i32, p: i32, n: i32| -> i32 {
-        match read_str(&c, p, n) {
-            Ok(m) => {
-                c.data().log(LogLevel::from_i32(level), m);
-                status::OK
+    l.func_wrap(
+        "env",
+        "proxy_log",
+        |c: C, level: i32, p: i32, n: i32| -> i32 {
+            match read_str(&c, p, n) {
+                Ok(m) => {
+                    c.data().log(LogLevel::from_i32(level), m);
+                    status::OK
+                }
+                Err(s) => s,
             }
-            Err(s) => s,
-        }
-    })?;
+        },
+    )?;
     l.func_wrap("env", "proxy_get_log_level", |mut c: C, ret: i32| -> i32 {
         let lvl = c.data().log_level.as_i32() as u32;
         st(write_u32(&mut c, ret, lvl))
@@ -277,7 +283,9 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
         "env",
         "proxy_get_header_map_size",
         |mut c: C, t: i32, size_ptr: i32| -> i32 {
-            match with_map(c.data_mut(), t, false, |h| crate::abi::serialize_pairs(h).len()) {
+            match with_map(c.data_mut(), t, false, |h| {
+                crate::abi::serialize_pairs(h).len()
+            }) {
                 Ok(n) => st(write_u32(&mut c, size_ptr, n as u32)),
                 Err(s) => s,
             }
@@ -309,7 +317,9 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
                 Ok(k) => k,
                 Err(s) => return s,
             };
-            match with_map(c.data_mut(), t, false, |h| hmap::get(h, &key).map(|v| v.to_vec())) {
+            match with_map(c.data_mut(), t, false, |h| {
+                hmap::get(h, &key).map(|v| v.to_vec())
+            }) {
                 Ok(Some(v)) => return_bytes(&mut c, &v, ptr_ptr, size_ptr),
                 Ok(None) => status::NOT_FOUND,
                 Err(s) => s,
@@ -323,7 +333,9 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
             let (Ok(key), Ok(val)) = (read_str(&c, kp, kn), read(&c, vp, vn)) else {
                 return status::INVALID_MEMORY_ACCESS;
             };
-            st(with_map(c.data_mut(), t, true, |h| hmap::replace(h, &key, &val)))
+            st(with_map(c.data_mut(), t, true, |h| {
+                hmap::replace(h, &key, &val)
+            }))
         },
     )?;
     l.func_wrap(
@@ -333,7 +345,9 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
             let (Ok(key), Ok(val)) = (read_str(&c, kp, kn), read(&c, vp, vn)) else {
                 return status::INVALID_MEMORY_ACCESS;
             };
-            st(with_map(c.data_mut(), t, true, |h| hmap::add(h, &key, &val)))
+            st(with_map(c.data_mut(), t, true, |h| {
+                hmap::add(h, &key, &val)
+            }))
         },
     )?;
     l.func_wrap(
@@ -354,6 +368,12 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
                 Ok(p) => split_path(&p),
                 Err(s) => return s,
             };
+            // Higress: `plugin_vm_memory` is the VM's linear memory size in bytes (u64 LE).
+            // Its Go SDK reads it on every request to decide when to ask for a VM rebuild.
+            if path.len() == 1 && path[0] == "plugin_vm_memory" {
+                let size = c.data().memory.map(|m| m.data_size(&c)).unwrap_or(0) as u64;
+                return return_bytes(&mut c, &size.to_le_bytes(), ptr_ptr, size_ptr);
+            }
             match properties::get(c.data(), &path) {
                 Ok(v) => return_bytes(&mut c, &v, ptr_ptr, size_ptr),
                 Err(s) => s,
@@ -585,7 +605,7 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
             if timeout < 0 {
                 return status::BAD_ARGUMENT;
             }
-            if !c.data().clusters.iter().any(|n| *n == cluster) {
+            if !c.data().clusters.contains(&cluster) {
                 c.data().log(
                     LogLevel::Warn,
                     format!("host-sim: http call to unknown cluster '{cluster}' (BAD_ARGUMENT)"),
@@ -637,7 +657,7 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
                 return status::INVALID_MEMORY_ACCESS;
             };
             let svc = String::from_utf8_lossy(&service).into_owned();
-            if !c.data().clusters.iter().any(|n| *n == svc) {
+            if !c.data().clusters.contains(&svc) {
                 return status::PARSE_FAILURE;
             }
             let d = c.data_mut();
@@ -662,14 +682,26 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
     l.func_wrap(
         "env",
         "proxy_grpc_stream",
-        |_c: C, _a: i32, _b: i32, _d: i32, _e: i32, _f: i32, _g: i32, _h: i32, _i: i32, _j: i32| -> i32 {
+        |_c: C,
+         _a: i32,
+         _b: i32,
+         _d: i32,
+         _e: i32,
+         _f: i32,
+         _g: i32,
+         _h: i32,
+         _i: i32,
+         _j: i32|
+         -> i32 {
             // Streaming gRPC is not simulated; Envoy's other statuses would be misleading.
             status::UNIMPLEMENTED
         },
     )?;
-    l.func_wrap("env", "proxy_grpc_send", |_c: C, _t: i32, _p: i32, _n: i32, _e: i32| -> i32 {
-        status::UNIMPLEMENTED
-    })?;
+    l.func_wrap(
+        "env",
+        "proxy_grpc_send",
+        |_c: C, _t: i32, _p: i32, _n: i32, _e: i32| -> i32 { status::UNIMPLEMENTED },
+    )?;
     l.func_wrap("env", "proxy_grpc_cancel", |mut c: C, token: i32| -> i32 {
         cancel_grpc(c.data_mut(), token as u32)
     })?;
@@ -687,15 +719,19 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
             return_bytes(&mut c, msg.as_bytes(), ptr_ptr, size_ptr)
         },
     )?;
-    l.func_wrap("env", "proxy_set_effective_context", |mut c: C, id: i32| -> i32 {
-        let d = c.data_mut();
-        if d.contexts.contains_key(&(id as u32)) {
-            d.effective = id as u32;
-            status::OK
-        } else {
-            status::BAD_ARGUMENT
-        }
-    })?;
+    l.func_wrap(
+        "env",
+        "proxy_set_effective_context",
+        |mut c: C, id: i32| -> i32 {
+            let d = c.data_mut();
+            if d.contexts.contains_key(&(id as u32)) {
+                d.effective = id as u32;
+                status::OK
+            } else {
+                status::BAD_ARGUMENT
+            }
+        },
+    )?;
     l.func_wrap("env", "proxy_done", |mut c: C| -> i32 {
         let d = c.data_mut();
         match d.contexts.get(&d.effective) {
@@ -740,30 +776,42 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
             st(write_u32(&mut c, ret, id))
         },
     )?;
-    l.func_wrap("env", "proxy_increment_metric", |c: C, id: i32, off: i64| -> i32 {
-        match c.data().host.lock() {
-            Ok(mut h) => h.increment_metric(id as u32, off),
-            Err(_) => status::INTERNAL_FAILURE,
-        }
-    })?;
-    l.func_wrap("env", "proxy_record_metric", |c: C, id: i32, v: i64| -> i32 {
-        match c.data().host.lock() {
-            Ok(mut h) => h.record_metric(id as u32, v as u64),
-            Err(_) => status::INTERNAL_FAILURE,
-        }
-    })?;
-    l.func_wrap("env", "proxy_get_metric", |mut c: C, id: i32, ret: i32| -> i32 {
-        let r = c
-            .data()
-            .host
-            .lock()
-            .map_err(|_| status::INTERNAL_FAILURE)
-            .and_then(|h| h.get_metric(id as u32));
-        match r {
-            Ok(v) => st(write_u64(&mut c, ret, v)),
-            Err(s) => s,
-        }
-    })?;
+    l.func_wrap(
+        "env",
+        "proxy_increment_metric",
+        |c: C, id: i32, off: i64| -> i32 {
+            match c.data().host.lock() {
+                Ok(mut h) => h.increment_metric(id as u32, off),
+                Err(_) => status::INTERNAL_FAILURE,
+            }
+        },
+    )?;
+    l.func_wrap(
+        "env",
+        "proxy_record_metric",
+        |c: C, id: i32, v: i64| -> i32 {
+            match c.data().host.lock() {
+                Ok(mut h) => h.record_metric(id as u32, v as u64),
+                Err(_) => status::INTERNAL_FAILURE,
+            }
+        },
+    )?;
+    l.func_wrap(
+        "env",
+        "proxy_get_metric",
+        |mut c: C, id: i32, ret: i32| -> i32 {
+            let r = c
+                .data()
+                .host
+                .lock()
+                .map_err(|_| status::INTERNAL_FAILURE)
+                .and_then(|h| h.get_metric(id as u32));
+            match r {
+                Ok(v) => st(write_u64(&mut c, ret, v)),
+                Err(s) => s,
+            }
+        },
+    )?;
     l.func_wrap(
         "env",
         "proxy_get_configuration",
@@ -786,7 +834,7 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
             };
             let mut c = c;
             let d = c.data_mut();
-            if !d.redis_clusters.iter().any(|n| *n == cluster) {
+            if !d.redis_clusters.contains(&cluster) {
                 return status::BAD_ARGUMENT;
             }
             d.redis_inited.insert(cluster, timeout as u32);

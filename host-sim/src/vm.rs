@@ -215,6 +215,9 @@ impl VmCtx {
     }
 }
 
+/// `proxy_on_http_call_response(root, token, headers, body_size, trailers)`.
+type CallResponseFn = TypedFunc<(i32, i32, i32, i32, i32), ()>;
+
 /// Cached typed exports of a module.
 #[derive(Default)]
 struct Exports {
@@ -232,7 +235,7 @@ struct Exports {
     on_delete: Option<TypedFunc<i32, ()>>,
     on_tick: Option<TypedFunc<i32, ()>>,
     on_queue_ready: Option<TypedFunc<(i32, i32), ()>>,
-    on_http_call_response: Option<TypedFunc<(i32, i32, i32, i32, i32), ()>>,
+    on_http_call_response: Option<CallResponseFn>,
     on_grpc_receive: Option<TypedFunc<(i32, i32, i32), ()>>,
     on_grpc_close: Option<TypedFunc<(i32, i32, i32), ()>>,
     on_redis_call_response: Option<TypedFunc<(i32, i32, i32, i32), ()>>,
@@ -272,10 +275,11 @@ impl Vm {
             .get_memory(&mut store, "memory")
             .ok_or_else(|| anyhow!("module exports no memory"))?;
         store.data_mut().memory = Some(memory);
-        let malloc: Option<TypedFunc<i32, i32>> = inst
-            .get_typed_func(&mut store, "malloc")
-            .ok()
-            .or_else(|| inst.get_typed_func(&mut store, "proxy_on_memory_allocate").ok());
+        let malloc: Option<TypedFunc<i32, i32>> =
+            inst.get_typed_func(&mut store, "malloc").ok().or_else(|| {
+                inst.get_typed_func(&mut store, "proxy_on_memory_allocate")
+                    .ok()
+            });
         if malloc.is_none() {
             return Err(anyhow!(
                 "module exports neither malloc nor proxy_on_memory_allocate"
