@@ -18,6 +18,7 @@ run: build
 	@scripts/demo.sh
 
 bench: build
+	$(CARGO) bench --quiet -p aigw-sdk --bench parse
 	$(CARGO) run --quiet --release -p aigw-tests --bin bench
 
 lint:

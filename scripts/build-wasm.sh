@@ -17,11 +17,22 @@ fi
 pkgs=""
 for p in $plugins $fixtures; do pkgs="$pkgs -p $p"; done
 
+mkdir -p dist/test
+out=target/wasm/wasm32-wasip1/wasm
+
+# Higress-feature variants used by the cluster-mode tests (they import the Redis hostcalls, so
+# they are test fixtures, never shipped in dist/). Built first: they share the output file name.
+for p in $plugins; do
+  if [ "$p" = ai-token-ratelimit ]; then
+    # shellcheck disable=SC2086
+    cargo build --quiet --profile wasm --target wasm32-wasip1 $WASM_BUILD_STD -p "$p" --features higress
+    cp "$out/${p//-/_}.wasm" "dist/test/$p-higress.wasm"
+  fi
+done
+
 # shellcheck disable=SC2086
 cargo build --quiet --profile wasm --target wasm32-wasip1 $WASM_BUILD_STD $pkgs
 
-mkdir -p dist/test
-out=target/wasm/wasm32-wasip1/wasm
 for p in $plugins; do cp "$out/${p//-/_}.wasm" "dist/$p.wasm"; done
 for p in $fixtures; do cp "$out/${p//-/_}.wasm" "dist/test/$p.wasm"; done
 

@@ -1,0 +1,843 @@
+//! The plugin: admission before the upstream is called, usage tracking while the response
+//! passes, settling when the stream ends.
+//!
+//! * Request headers: the key values (consumer, API key, headers, parameters, cookies, client
+//!   IP, route) are read while the headers are readable. When admission needs the body (a
+//!   token estimate or a model key) the decision waits for its end; otherwise it is made now.
+//! * Decision: every limit that applies reserves its amount (1 request, or the token
+//!   estimate) in every window; if any window has no room the reservations already made are
+//!   released and the request gets 429 in the client's protocol.
+//! * Response: `x-ratelimit-*` headers are added; the body passes unchanged while usage is
+//!   read from it.
+//! * `on_log` (or `on_done` when a host skips it): each reservation is settled against the
+//!   real cost, exactly once, whatever way the stream ended.
+
+use crate::cluster::Counter;
+use crate::config::{Config, FailureMode, Limit, Source};
+use crate::estimate::{self, Estimate};
+use crate::identity::{self, Applied};
+use crate::local::{Table, WindowState};
+use crate::usage::{self, Outcome, Tracker, USAGE_PROPERTY};
+use aigw::host;
+use aigw::metrics;
+use aigw::prelude::*;
+use aigw::shared::HostStore;
+
+/// The plugin's per-stream state.
+#[derive(Default)]
+pub struct TokenRateLimit {
+    /// Key values captured at request headers (the model comes from the body).
+    values: Vec<(Source, Option<String>)>,
+    decided: bool,
+    /// Size of the paused request body so far.
+    body_seen: usize,
+    estimate: Estimate,
+    reserved: Vec<Reservation>,
+    /// Cluster mode: reservations waiting for the Redis reply.
+    #[cfg_attr(not(feature = "higress"), allow(dead_code))]
+    pending: Vec<Reservation>,
+    /// `x-ratelimit-*` headers for the response.
+    headers: Vec<(String, String)>,
+    status: Option<u16>,
+    complete: bool,
+    cache_hit: bool,
+    tracker: Option<Tracker>,
+    settled: bool,
+}
+
+/// One limit's reservation.
+#[derive(Debug, Clone)]
+struct Reservation {
+    applied: Applied,
+    amount: u64,
+    /// Local mode: the start of each window the amount was counted in.
+    starts: Vec<u64>,
+    /// Cluster mode: the Redis counters the amount was counted in.
+    #[cfg_attr(not(feature = "higress"), allow(dead_code))]
+    counters: Vec<Counter>,
+}
+
+/// The tightest window of a kind (tokens or requests) among the admitted limits.
+#[derive(Debug, Clone, Copy)]
+struct Tightest {
+    limit: u64,
+    remaining: u64,
+    reset_ms: u64,
+}
+
+impl Tightest {
+    fn offer(slot: &mut Option<Tightest>, limit: u64, remaining: u64, reset_ms: u64) {
+        let better = slot.is_none_or(|t| remaining < t.remaining);
+        if better {
+            *slot = Some(Tightest {
+                limit,
+                remaining,
+                reset_ms,
+            });
+        }
+    }
+}
+
+fn secs_ceil(ms: u64) -> u64 {
+    ms.div_ceil(1000).max(1)
+}
+
+fn limit_of<'c>(cfg: &'c Config, a: &Applied) -> Option<&'c Limit> {
+    cfg.compiled.groups.get(a.group)?.limits.get(a.limit)
+}
+
+fn window_name(secs: u64) -> &'static str {
+    match secs {
+        1 => "second",
+        60 => "minute",
+        3600 => "hour",
+        _ => "day",
+    }
+}
+
+fn count_metric(name: &str, labels: &[(&str, &str)], by: u64) {
+    if let Ok(c) = metrics::counter(name, labels) {
+        let _ = c.increment(by);
+    }
+}
+
+impl TokenRateLimit {
+    /// Reads every key value the configured limits need (except the model).
+    fn capture_values(&mut self, ctx: &Ctx<Self>, cfg: &Config) {
+        let header = |name: &str| {
+            ctx.request_header(name)
+                .ok()
+                .flatten()
+                .filter(|v| !v.is_empty())
+        };
+        for limit in cfg.compiled.groups.iter().flat_map(|g| &g.limits) {
+            for dim in &limit.dims {
+                if dim.source == Source::Model || self.values.iter().any(|(s, _)| *s == dim.source)
+                {
+                    continue;
+                }
+                let value = match &dim.source {
+                    Source::Consumer => header(&cfg.consumer_header),
+                    Source::ApiKey => identity::api_key(header),
+                    Source::Header(name) => header(name),
+                    Source::Param(name) => identity::query_param(ctx.request_path(), name),
+                    Source::Cookie(name) => {
+                        header("cookie").and_then(|c| identity::cookie(&c, name))
+                    }
+                    Source::ClientIp => {
+                        let peer = ctx
+                            .property_string(&["source", "address"])
+                            .ok()
+                            .flatten()
+                            .unwrap_or_default();
+                        let xff = header("x-forwarded-for");
+                        let ip = identity::client_ip(
+                            xff.as_deref(),
+                            &peer,
+                            cfg.client_ip.xff_trusted_hops,
+                        );
+                        Some(ip)
+                    }
+                    Source::IpHeader(name) => header(name).and_then(|v| identity::leftmost_ip(&v)),
+                    Source::Route => ctx.property_string(&["route_name"]).ok().flatten(),
+                    Source::Model => None,
+                };
+                let value = value.filter(|v| !v.is_empty());
+                self.values.push((dim.source.clone(), value));
+            }
+        }
+    }
+
+    fn applied(&self, cfg: &Config) -> Vec<Applied> {
+        identity::select(&cfg.compiled.groups, |s| match s {
+            Source::Model => self.estimate.model.as_deref(),
+            other => self
+                .values
+                .iter()
+                .find(|(k, _)| k == other)
+                .and_then(|(_, v)| v.as_deref()),
+        })
+    }
+
+    /// What a limit reserves at admission.
+    fn amount(&self, cfg: &Config, limit: &Limit) -> u64 {
+        if limit.is_requests() {
+            1
+        } else if cfg.admission.estimate {
+            self.estimate.amount(limit.count)
+        } else {
+            0
+        }
+    }
+
+    /// Decides the request. Returns the flow for the current callback.
+    fn decide(&mut self, ctx: &mut Ctx<Self>) -> Flow {
+        self.decided = true;
+        let cfg = ctx.config_rc();
+        if self.estimate.model.is_none() {
+            self.estimate.model = identity::model_from_path(ctx.request_path());
+        }
+        let applied = self.applied(&cfg);
+        if applied.is_empty() {
+            return Flow::Continue;
+        }
+        let now = host::now_millis().unwrap_or(0);
+        if cfg.compiled.cluster {
+            return self.admit_cluster(ctx, &cfg, applied, now);
+        }
+        self.admit_local(ctx, &cfg, applied, now)
+    }
+
+    fn admit_local(
+        &mut self,
+        ctx: &mut Ctx<Self>,
+        cfg: &Config,
+        applied: Vec<Applied>,
+        now: u64,
+    ) -> Flow {
+        let store = HostStore;
+        let mut reserved: Vec<Reservation> = Vec::with_capacity(applied.len());
+        let (mut tokens, mut requests) = (None, None);
+        for a in applied {
+            let Some(limit) = limit_of(cfg, &a) else {
+                continue;
+            };
+            let amount = self.amount(cfg, limit);
+            let table = Table {
+                name: &limit.name,
+                slots: limit.slots,
+                windows: &limit.windows,
+            };
+            match table.acquire(&store, a.id, now, amount) {
+                Ok(check) if check.allowed => {
+                    let slot = if limit.is_requests() {
+                        &mut requests
+                    } else {
+                        &mut tokens
+                    };
+                    for w in &check.windows {
+                        Tightest::offer(slot, w.limit, w.remaining(), w.reset_ms);
+                    }
+                    reserved.push(Reservation {
+                        applied: a,
+                        amount,
+                        starts: check.windows.iter().map(|w| w.start_ms).collect(),
+                        counters: Vec::new(),
+                    });
+                }
+                Ok(check) => {
+                    release_local(cfg, &reserved, now);
+                    return self.reject(ctx, cfg, limit, &check.windows, amount);
+                }
+                Err(e) => {
+                    count_metric(
+                        "ai_token_ratelimit_store_errors_total",
+                        &[("store", "local"), ("op", "admit")],
+                        1,
+                    );
+                    aigw::warn!("limit {:?}: counter update failed: {e}", limit.name);
+                    if cfg.failure_mode == FailureMode::Closed {
+                        release_local(cfg, &reserved, now);
+                        return self.fail_closed(ctx);
+                    }
+                    count_metric(
+                        "ai_token_ratelimit_requests_total",
+                        &[("result", "failed_open")],
+                        1,
+                    );
+                }
+            }
+        }
+        self.admitted(cfg, reserved, tokens, requests);
+        Flow::Continue
+    }
+
+    /// Records an admission and the response headers it implies.
+    fn admitted(
+        &mut self,
+        cfg: &Config,
+        reserved: Vec<Reservation>,
+        tokens: Option<Tightest>,
+        requests: Option<Tightest>,
+    ) {
+        count_metric(
+            "ai_token_ratelimit_requests_total",
+            &[("result", "allowed")],
+            1,
+        );
+        self.reserved = reserved;
+        if !cfg.response_headers {
+            return;
+        }
+        for (unit, t) in [("tokens", tokens), ("requests", requests)] {
+            if let Some(t) = t {
+                self.headers
+                    .push((format!("x-ratelimit-limit-{unit}"), t.limit.to_string()));
+                self.headers.push((
+                    format!("x-ratelimit-remaining-{unit}"),
+                    t.remaining.to_string(),
+                ));
+                self.headers.push((
+                    format!("x-ratelimit-reset-{unit}"),
+                    format!("{}s", secs_ceil(t.reset_ms)),
+                ));
+            }
+        }
+    }
+
+    /// Answers a limited request: 429 (or `rejected_code`) in the client's protocol with the
+    /// state of the window that refused it (the one that resets last when several did).
+    fn reject(
+        &mut self,
+        ctx: &mut Ctx<Self>,
+        cfg: &Config,
+        limit: &Limit,
+        windows: &[WindowState],
+        amount: u64,
+    ) -> Flow {
+        count_metric(
+            "ai_token_ratelimit_requests_total",
+            &[("result", "limited")],
+            1,
+        );
+        count_metric(
+            "ai_token_ratelimit_limited_total",
+            &[("limit", &limit.name)],
+            1,
+        );
+        let refused = windows
+            .iter()
+            .zip(&limit.windows)
+            .filter(|(s, _)| !s.fits)
+            .max_by_key(|(s, _)| s.reset_ms);
+        let Some((state, window)) = refused else {
+            // Cannot happen: a refusal has a refusing window. Admit rather than guess.
+            return Flow::Continue;
+        };
+        let reset = secs_ceil(state.reset_ms);
+        let unit = if limit.is_requests() {
+            "requests"
+        } else {
+            "tokens"
+        };
+        let message = match &cfg.rejected_msg {
+            Some(m) => m.clone(),
+            None if amount > state.limit => format!(
+                "request too large for limit {:?}: it needs about {amount} {unit}, the limit is {} per {}",
+                limit.name,
+                state.limit,
+                window_name(window.secs)
+            ),
+            None => format!(
+                "rate limit reached for limit {:?}: {} of {} {unit} per {} used; retry in {reset}s",
+                limit.name,
+                state.used,
+                state.limit,
+                window_name(window.secs)
+            ),
+        };
+        let rl = if limit.is_requests() {
+            RateLimit::requests(state.limit, state.remaining(), reset)
+        } else {
+            RateLimit::tokens(state.limit, state.remaining(), reset)
+        };
+        let reply = ErrorReply::new(cfg.rejected_code, message).rate_limit(rl);
+        if let Err(e) = ctx.send_error(&reply) {
+            aigw::warn!("cannot send the rate-limit reply: {e}");
+            return Flow::Continue;
+        }
+        Flow::Pause
+    }
+
+    /// Failure mode closed: 503, retry after a second.
+    fn fail_closed(&mut self, ctx: &mut Ctx<Self>) -> Flow {
+        count_metric(
+            "ai_token_ratelimit_requests_total",
+            &[("result", "failed_closed")],
+            1,
+        );
+        let reply = ErrorReply::new(503, "rate limit state is unavailable").retry_after(1);
+        if ctx.send_error(&reply).is_err() {
+            return Flow::Continue;
+        }
+        Flow::Pause
+    }
+
+    /// Settles every reservation against the real cost, once.
+    fn settle(&mut self, ctx: &mut Ctx<Self>) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        if self.reserved.is_empty() {
+            return;
+        }
+        let cfg = ctx.config_rc();
+        let published = ctx
+            .property(&[USAGE_PROPERTY])
+            .ok()
+            .flatten()
+            .and_then(|b| usage::parse_published(&b));
+        let (tracked, events) = match self.tracker.as_mut() {
+            Some(t) => {
+                t.finish();
+                (t.usage(), t.events())
+            }
+            None => (None, 0),
+        };
+        let outcome = Outcome {
+            status: self.status,
+            complete: self.complete,
+            cache_hit: self.cache_hit,
+            usage: published.or(tracked),
+            events,
+        };
+        let now = host::now_millis().unwrap_or(0);
+        let mut charges = Vec::with_capacity(self.reserved.len());
+        for r in &self.reserved {
+            let Some(limit) = limit_of(&cfg, &r.applied) else {
+                continue;
+            };
+            let actual = usage::charge(limit.count, limit.cached_weight, &self.estimate, &outcome);
+            if !limit.is_requests() {
+                count_metric(
+                    "ai_token_ratelimit_tokens_total",
+                    &[("limit", &limit.name)],
+                    actual,
+                );
+            }
+            charges.push((r.clone(), actual));
+        }
+        if cfg.compiled.cluster {
+            self.settle_cluster(ctx, &cfg, &charges, now);
+            return;
+        }
+        let store = HostStore;
+        for (r, actual) in &charges {
+            let Some(limit) = limit_of(&cfg, &r.applied) else {
+                continue;
+            };
+            let table = Table {
+                name: &limit.name,
+                slots: limit.slots,
+                windows: &limit.windows,
+            };
+            if let Err(e) = table.settle(&store, r.applied.id, now, &r.starts, r.amount, *actual) {
+                count_metric(
+                    "ai_token_ratelimit_store_errors_total",
+                    &[("store", "local"), ("op", "settle")],
+                    1,
+                );
+                aigw::warn!("limit {:?}: settling the usage failed: {e}", limit.name);
+            }
+        }
+    }
+}
+
+/// Releases reservations made before a later limit refused the request.
+fn release_local(cfg: &Config, reserved: &[Reservation], now: u64) {
+    let store = HostStore;
+    for r in reserved {
+        let Some(limit) = limit_of(cfg, &r.applied) else {
+            continue;
+        };
+        let table = Table {
+            name: &limit.name,
+            slots: limit.slots,
+            windows: &limit.windows,
+        };
+        if let Err(e) = table.settle(&store, r.applied.id, now, &r.starts, r.amount, 0) {
+            aigw::warn!(
+                "limit {:?}: releasing a reservation failed: {e}",
+                limit.name
+            );
+        }
+    }
+}
+
+impl Plugin for TokenRateLimit {
+    const NAME: &'static str = "ai-token-ratelimit";
+    type Config = Config;
+    type Root = ();
+
+    fn on_configure(root: &mut RootCtx<Self>) -> Result<(), ConfigError> {
+        for cfg in root.configs() {
+            if cfg.compiled.redis_ignored {
+                aigw::warn!(
+                    "a redis section is configured but this module was built without the \
+                     `higress` feature: counters stay local to this gateway"
+                );
+            }
+            if cfg.compiled.cluster {
+                cluster_init(cfg)?;
+                continue;
+            }
+            for limit in cfg.compiled.groups.iter().flat_map(|g| &g.limits) {
+                let table = Table {
+                    name: &limit.name,
+                    slots: limit.slots,
+                    windows: &limit.windows,
+                };
+                if let Err(e) = table.create_slots(&HostStore) {
+                    aigw::warn!("limit {:?}: cannot create counter slots: {e}", limit.name);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_request_headers(&mut self, ctx: &mut Ctx<Self>, end_of_stream: bool) -> Flow {
+        let cfg = ctx.config_rc();
+        self.capture_values(ctx, &cfg);
+        if cfg.compiled.needs_body && !end_of_stream {
+            return Flow::Continue;
+        }
+        self.decide(ctx)
+    }
+
+    fn on_request_body(&mut self, ctx: &mut Ctx<Self>, chunk: BodyChunk) -> Flow {
+        if self.decided {
+            return Flow::Continue;
+        }
+        self.body_seen = chunk.size;
+        if !chunk.end_of_stream {
+            return Flow::Pause;
+        }
+        let cfg = ctx.config_rc();
+        let body = if chunk.size <= cfg.admission.max_body_bytes {
+            ctx.request_body(chunk).ok()
+        } else {
+            None
+        };
+        self.estimate = estimate::estimate(body.as_deref(), chunk.size, &cfg.admission);
+        drop(body);
+        self.decide(ctx)
+    }
+
+    fn on_request_trailers(&mut self, ctx: &mut Ctx<Self>) -> Flow {
+        if self.decided {
+            return Flow::Continue;
+        }
+        let cfg = ctx.config_rc();
+        self.estimate = estimate::estimate(None, self.body_seen, &cfg.admission);
+        self.decide(ctx)
+    }
+
+    fn on_response_headers(&mut self, ctx: &mut Ctx<Self>, end_of_stream: bool) -> Flow {
+        self.status = ctx
+            .response_header(":status")
+            .ok()
+            .flatten()
+            .and_then(|s| s.trim().parse().ok());
+        self.complete = end_of_stream;
+        if self.reserved.is_empty() {
+            return Flow::Continue;
+        }
+        let cfg = ctx.config_rc();
+        self.cache_hit = ctx
+            .response_header("x-cache-status")
+            .ok()
+            .flatten()
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("hit"));
+        let sse = ctx
+            .response_header("content-type")
+            .ok()
+            .flatten()
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("text/event-stream")
+            });
+        if !self.cache_hit {
+            let protocol = usage::usage_protocol(ctx.request_path());
+            self.tracker = Some(Tracker::new(protocol, sse, &cfg.response));
+        }
+        for (k, v) in &self.headers {
+            if let Err(e) = ctx.set_response_header(k, v) {
+                aigw::debug!("cannot set {k}: {e}");
+            }
+        }
+        Flow::Continue
+    }
+
+    fn on_response_body(&mut self, ctx: &mut Ctx<Self>, chunk: BodyChunk) -> Flow {
+        if let Some(t) = self.tracker.as_mut() {
+            if chunk.size > 0 {
+                match ctx.response_body(chunk) {
+                    Ok(data) => t.feed(&data),
+                    Err(e) => aigw::debug!("cannot read the response body: {e}"),
+                }
+            }
+            if chunk.end_of_stream {
+                t.finish();
+            }
+        }
+        if chunk.end_of_stream {
+            self.complete = true;
+        }
+        Flow::Continue
+    }
+
+    fn on_response_trailers(&mut self, _ctx: &mut Ctx<Self>) -> Flow {
+        self.complete = true;
+        if let Some(t) = self.tracker.as_mut() {
+            t.finish();
+        }
+        Flow::Continue
+    }
+
+    fn on_log(&mut self, ctx: &mut Ctx<Self>) {
+        self.settle(ctx);
+    }
+
+    fn on_done(&mut self, ctx: &mut Ctx<Self>) {
+        self.settle(ctx);
+    }
+}
+
+// ---- cluster mode ---------------------------------------------------------------------------
+
+#[cfg(not(feature = "higress"))]
+fn cluster_init(_cfg: &Config) -> Result<(), ConfigError> {
+    // Configuration validation refuses cluster mode in this build.
+    Err(ConfigError::new(
+        "mode",
+        "\"cluster\" needs the module built with the `higress` feature",
+    ))
+}
+
+#[cfg(not(feature = "higress"))]
+impl TokenRateLimit {
+    fn admit_cluster(
+        &mut self,
+        ctx: &mut Ctx<Self>,
+        cfg: &Config,
+        applied: Vec<Applied>,
+        now: u64,
+    ) -> Flow {
+        // Not reachable: validation refuses cluster mode without the feature.
+        self.admit_local(ctx, cfg, applied, now)
+    }
+
+    fn settle_cluster(
+        &mut self,
+        _ctx: &mut Ctx<Self>,
+        _cfg: &Config,
+        _charges: &[(Reservation, u64)],
+        _now: u64,
+    ) {
+    }
+}
+
+#[cfg(feature = "higress")]
+fn redis_client(cfg: &Config) -> Option<aigw::redis::RedisClient> {
+    let r = cfg.redis.as_ref()?;
+    Some(aigw::redis::RedisClient::new(
+        &r.cluster_name(),
+        std::time::Duration::from_millis(r.timeout),
+    ))
+}
+
+#[cfg(feature = "higress")]
+fn cluster_init(cfg: &Config) -> Result<(), ConfigError> {
+    let (Some(client), Some(r)) = (redis_client(cfg), cfg.redis.as_ref()) else {
+        return Err(ConfigError::new("redis", "required in cluster mode"));
+    };
+    client
+        .init(r.username.as_deref(), r.password.as_deref())
+        .map_err(|e| {
+            ConfigError::new(
+                "redis",
+                format!(
+                    "the gateway refused Redis cluster {:?} ({e}); check service_name/service_port or cluster",
+                    client.cluster()
+                ),
+            )
+        })
+}
+
+#[cfg(feature = "higress")]
+impl TokenRateLimit {
+    fn admit_cluster(
+        &mut self,
+        ctx: &mut Ctx<Self>,
+        cfg: &Config,
+        applied: Vec<Applied>,
+        now: u64,
+    ) -> Flow {
+        let (Some(client), Some(redis)) = (redis_client(cfg), cfg.redis.as_ref()) else {
+            return Flow::Continue;
+        };
+        let mut pending = Vec::with_capacity(applied.len());
+        let mut pairs = Vec::new();
+        for a in applied {
+            let Some(limit) = limit_of(cfg, &a) else {
+                continue;
+            };
+            let amount = self.amount(cfg, limit);
+            let counters: Vec<Counter> = limit
+                .windows
+                .iter()
+                .map(|w| Counter::new(&redis.key_prefix, &limit.name, a.id, w.secs, w.limit, now))
+                .collect();
+            pairs.extend(counters.iter().map(|c| (c.clone(), amount)));
+            pending.push(Reservation {
+                applied: a,
+                amount,
+                starts: Vec::new(),
+                counters,
+            });
+        }
+        let command = crate::cluster::admit_command(&pairs, redis.database);
+        self.pending = pending;
+        let sent = ctx.redis_call(&client, &command, move |plugin, ctx, result| {
+            plugin.on_admit_reply(ctx, result, now);
+        });
+        match sent {
+            Ok(()) => Flow::Pause,
+            Err(e) => {
+                self.pending.clear();
+                self.cluster_failure(ctx, &format!("redis call refused: {e}"))
+            }
+        }
+    }
+
+    /// A Redis failure at admission: counted, logged, then open or closed per config.
+    fn cluster_failure(&mut self, ctx: &mut Ctx<Self>, why: &str) -> Flow {
+        count_metric(
+            "ai_token_ratelimit_store_errors_total",
+            &[("store", "redis"), ("op", "admit")],
+            1,
+        );
+        aigw::warn!("redis admission failed: {why}");
+        if ctx.config().failure_mode == FailureMode::Closed {
+            return self.fail_closed(ctx);
+        }
+        count_metric(
+            "ai_token_ratelimit_requests_total",
+            &[("result", "failed_open")],
+            1,
+        );
+        Flow::Continue
+    }
+
+    fn on_admit_reply(&mut self, ctx: &mut Ctx<Self>, result: aigw::redis::RedisResult, now: u64) {
+        let cfg = ctx.config_rc();
+        let pending = std::mem::take(&mut self.pending);
+        let n: usize = pending.iter().map(|r| r.counters.len()).sum();
+        let parsed = result
+            .map_err(|e| e.to_string())
+            .and_then(|v| crate::cluster::parse_admit(&v, n));
+        let flow = match parsed {
+            Err(why) => self.cluster_failure(ctx, &why),
+            Ok((admitted, used)) => {
+                let mut used = used.into_iter();
+                let (mut tokens, mut requests) = (None, None);
+                let mut refusal = None;
+                for r in &pending {
+                    let Some(limit) = limit_of(&cfg, &r.applied) else {
+                        continue;
+                    };
+                    let states: Vec<WindowState> = r
+                        .counters
+                        .iter()
+                        .map(|c| {
+                            let u = used.next().unwrap_or(0);
+                            let before = if admitted {
+                                u.saturating_sub(r.amount)
+                            } else {
+                                u
+                            };
+                            WindowState {
+                                limit: c.limit,
+                                used: u,
+                                reset_ms: c.reset_ms(now),
+                                start_ms: c.start_ms,
+                                fits: crate::local::fits(before, r.amount, c.limit),
+                            }
+                        })
+                        .collect();
+                    if admitted {
+                        let slot = if limit.is_requests() {
+                            &mut requests
+                        } else {
+                            &mut tokens
+                        };
+                        for w in &states {
+                            Tightest::offer(slot, w.limit, w.remaining(), w.reset_ms);
+                        }
+                    } else if refusal.is_none() && states.iter().any(|s| !s.fits) {
+                        refusal = Some((r.applied, states, r.amount));
+                    }
+                }
+                if admitted {
+                    self.admitted(&cfg, pending, tokens, requests);
+                    Flow::Continue
+                } else if let Some((a, states, amount)) = refusal {
+                    match limit_of(&cfg, &a) {
+                        Some(limit) => self.reject(ctx, &cfg, limit, &states, amount),
+                        None => Flow::Continue,
+                    }
+                } else {
+                    self.cluster_failure(ctx, "refusal without a refusing window")
+                }
+            }
+        };
+        if flow == Flow::Continue && !ctx.replied() {
+            if let Err(e) = ctx.resume_request() {
+                aigw::warn!("cannot resume the request: {e}");
+            }
+        }
+    }
+
+    fn settle_cluster(
+        &mut self,
+        ctx: &mut Ctx<Self>,
+        cfg: &Config,
+        charges: &[(Reservation, u64)],
+        now: u64,
+    ) {
+        let (Some(client), Some(redis)) = (redis_client(cfg), cfg.redis.as_ref()) else {
+            return;
+        };
+        let mut moves = Vec::new();
+        for (r, actual) in charges {
+            let Some(limit) = limit_of(cfg, &r.applied) else {
+                continue;
+            };
+            for c in &r.counters {
+                let current = Counter::new(
+                    &redis.key_prefix,
+                    &limit.name,
+                    r.applied.id,
+                    c.secs,
+                    c.limit,
+                    now,
+                );
+                let delta = crate::cluster::settle_delta(c, &current, r.amount, *actual);
+                moves.push((current, delta));
+            }
+        }
+        let Some(command) = crate::cluster::settle_command(&moves, redis.database) else {
+            return;
+        };
+        let sent = ctx.redis_call(&client, &command, |_plugin, _ctx, result| {
+            if let Err(e) = result {
+                count_metric(
+                    "ai_token_ratelimit_store_errors_total",
+                    &[("store", "redis"), ("op", "settle")],
+                    1,
+                );
+                aigw::warn!("redis settle failed: {e}");
+            }
+        });
+        if let Err(e) = sent {
+            count_metric(
+                "ai_token_ratelimit_store_errors_total",
+                &[("store", "redis"), ("op", "settle")],
+                1,
+            );
+            aigw::warn!("redis settle refused: {e}");
+        }
+    }
+}

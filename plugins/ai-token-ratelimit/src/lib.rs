@@ -1,0 +1,27 @@
+//! ai-token-ratelimit: token and request rate limits for AI traffic that hold across worker
+//! threads (local mode, shared data) and across gateway replicas (cluster mode, Redis, with
+//! the `higress` feature).
+//!
+//! A request is admitted on an estimate before the upstream is called and charged its real
+//! usage when the response ends (streams included); see the README for the configuration,
+//! the guarantees of each mode and the overshoot bound.
+//!
+//! The logic is split so that most of it is tested natively: [`config`] parses and checks the
+//! configuration (Higress-compatible and clear forms), [`pattern`] matches key values,
+//! [`identity`] picks the limits that apply and names their counters, [`estimate`] prices a
+//! request before it runs, [`usage`] reads usage from responses and computes the charge,
+//! [`local`] keeps counters in shared data and [`cluster`] in Redis; [`filter`] is the
+//! proxy-wasm plugin that ties them together.
+
+pub mod cluster;
+pub mod config;
+pub mod estimate;
+pub mod filter;
+pub mod identity;
+pub mod local;
+pub mod pattern;
+pub mod usage;
+
+pub use filter::TokenRateLimit;
+
+aigw::export_plugin!(TokenRateLimit);
