@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Writes the per-plugin Envoy ECDS files (envoy/ecds/<plugin>.yaml) and Higress WasmPlugin
+resources (envoy/higress/<plugin>.yaml) from examples/<plugin>.json, so the configuration we
+ship is the configuration the tests check. Run it after changing an example config; the
+envoy_config test fails when the files are stale.
+
+Usage: scripts/gen-envoy-config.py [--check]
+"""
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# plugin -> (Higress phase, priority, ECDS resource names)
+PLUGINS = {
+    "ai-guard": ("AUTHN", 300, ["ai-guard"]),
+    "ai-token-ratelimit": ("UNSPECIFIED_PHASE", 200, ["ai-token-ratelimit"]),
+    "ai-proxy": ("UNSPECIFIED_PHASE", 100, ["ai-proxy", "ai-proxy-upstream"]),
+}
+
+
+def indent(text, n):
+    pad = " " * n
+    return "\n".join(pad + line if line else line for line in text.splitlines())
+
+
+def ecds(name, module, config):
+    return f"""# ECDS resource for the {name} filter, served from a file: edit it and Envoy swaps the
+# configuration in without a restart. Generated from examples/{module}.json by
+# scripts/gen-envoy-config.py.
+resources:
+- "@type": type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig
+  name: {name}
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+    config:
+      name: {name}
+      root_id: {name}
+      failure_policy: FAIL_CLOSED
+      vm_config:
+        vm_id: aigw
+        runtime: envoy.wasm.runtime.v8
+        code:
+          local:
+            filename: /etc/envoy/wasm/{module}.wasm
+      configuration:
+        "@type": type.googleapis.com/google.protobuf.StringValue
+        value: |
+{indent(json.dumps(config, indent=2, ensure_ascii=False), 10)}
+"""
+
+
+def higress(module, phase, priority, config):
+    body = json.dumps(config, indent=2, ensure_ascii=False)
+    return f"""# Higress WasmPlugin for {module}. Generated from examples/{module}.json by
+# scripts/gen-envoy-config.py. Push the module to a registry first (see envoy/README.md).
+apiVersion: extensions.higress.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: {module}
+  namespace: higress-system
+spec:
+  url: oci://registry.example.com/aigw/{module}:0.1.0
+  phase: {phase}
+  priority: {priority}
+  failStrategy: FAIL_CLOSE
+  defaultConfig:
+{indent(body, 4)}
+  matchRules:
+  - ingress:
+    - default/llm-internal
+    config:
+{indent(body, 6)}
+"""
+
+
+def main():
+    check = "--check" in sys.argv
+    stale = []
+    for module, (phase, prio, names) in PLUGINS.items():
+        src = os.path.join(ROOT, "examples", f"{module}.json")
+        if not os.path.exists(src):
+            continue
+        with open(src) as f:
+            config = json.load(f)
+        outputs = {}
+        for name in names:
+            cfg = dict(config)
+            if name.endswith("-upstream"):
+                cfg["mode"] = "upstream"
+            outputs[os.path.join(ROOT, "envoy", "ecds", f"{name}.yaml")] = ecds(name, module, cfg)
+        outputs[os.path.join(ROOT, "envoy", "higress", f"{module}.yaml")] = higress(module, phase, prio, config)
+        for path, text in outputs.items():
+            old = open(path).read() if os.path.exists(path) else None
+            if old != text:
+                stale.append(os.path.relpath(path, ROOT))
+                if not check:
+                    with open(path, "w") as f:
+                        f.write(text)
+    if check and stale:
+        print("stale (run scripts/gen-envoy-config.py): " + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
