@@ -27,21 +27,46 @@ pub fn http_request(addr: SocketAddr, call: &HttpCallRecord) -> CallReply {
             .map(|(_, v)| v.as_str())
             .unwrap_or("")
     };
-    let mut req = format!("{} {} HTTP/1.1\r\nhost: {}\r\n", get(":method"), get(":path"), get(":authority"));
+    let mut req = format!(
+        "{} {} HTTP/1.1\r\nhost: {}\r\n",
+        get(":method"),
+        get(":path"),
+        get(":authority")
+    );
     for (k, v) in &call.headers {
-        if k.starts_with(':') || k.eq_ignore_ascii_case("host") || k.eq_ignore_ascii_case("content-length") {
+        if k.starts_with(':')
+            || k.eq_ignore_ascii_case("host")
+            || k.eq_ignore_ascii_case("content-length")
+        {
             continue;
         }
         req.push_str(&format!("{k}: {v}\r\n"));
     }
-    req.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", call.body.len()));
-    if s.write_all(req.as_bytes()).and_then(|_| s.write_all(&call.body)).is_err() {
+    req.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        call.body.len()
+    ));
+    if s.write_all(req.as_bytes())
+        .and_then(|_| s.write_all(&call.body))
+        .is_err()
+    {
         return CallReply::Reset;
     }
     match read_response(&mut BufReader::new(s)) {
-        Ok(Some((status, headers, body))) => CallReply::Response { status, headers, body },
+        Ok(Some((status, headers, body))) => CallReply::Response {
+            status,
+            headers,
+            body,
+        },
         Ok(None) => CallReply::Reset,
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => CallReply::Timeout,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            CallReply::Timeout
+        }
         Err(_) => CallReply::Reset,
     }
 }
@@ -55,7 +80,11 @@ pub fn read_response<R: BufRead>(r: &mut R) -> std::io::Result<Option<Parsed>> {
     if r.read_line(&mut line)? == 0 {
         return Ok(None);
     }
-    let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     if status == 0 {
         return Ok(None);
     }
@@ -81,7 +110,8 @@ pub fn read_response<R: BufRead>(r: &mut R) -> std::io::Result<Option<Parsed>> {
             if r.read_line(&mut line)? == 0 {
                 return Ok(None);
             }
-            let n = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+            let n = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
             if n == 0 {
                 line.clear();
                 let _ = r.read_line(&mut line);
@@ -129,7 +159,10 @@ pub fn redis_request(addr: SocketAddr, query: &[u8], timeout_ms: u32) -> (i32, V
 fn read_resp<R: BufRead>(r: &mut R, out: &mut Vec<u8>) -> std::io::Result<()> {
     let mut line = Vec::new();
     if r.read_until(b'\n', &mut line)? == 0 {
-        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "eof"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "eof",
+        ));
     }
     out.extend_from_slice(&line);
     let text = String::from_utf8_lossy(&line[1..]).trim().to_string();

@@ -3,7 +3,7 @@
 //! trailers; body accumulation after Pause; the per-stream buffer limit; local replies that pass
 //! through the response callbacks; resets; and on_log / on_done / on_delete at the end.
 
-use crate::abi::{action, Headers, LogLevel};
+use crate::abi::{action, AbiVersion, Headers, LogLevel};
 use crate::report::{LocalReply, StreamRecord, UpstreamRequest};
 use crate::sim::{FailPolicy, Sim, StreamOptions};
 use crate::stream_data::Dir;
@@ -186,9 +186,7 @@ impl Sim {
         match self.streams.get(&sid) {
             None => true,
             Some(s) => {
-                s.finished
-                    || s.record.response.reset
-                    || (dir == Dir::Request && s.decoding_aborted)
+                s.finished || s.record.response.reset || (dir == Dir::Request && s.decoding_aborted)
             }
         }
     }
@@ -245,7 +243,14 @@ impl Sim {
                 }
                 return true;
             }
-            self.local_reply(sid, None, 503, "wasm_fail_stream".into(), b"".to_vec(), vec![]);
+            self.local_reply(
+                sid,
+                None,
+                503,
+                "wasm_fail_stream".into(),
+                b"".to_vec(),
+                vec![],
+            );
             return false;
         }
         let Some(vm) = self.vms[f.vm].as_mut() else {
@@ -323,10 +328,9 @@ impl Sim {
                     return None;
                 }
                 Deferred::Continue { response: r, .. } if r == response => cont = true,
-                other => self.work.push_back(crate::sim::Work::Deferred {
-                    vm: f.vm,
-                    d: other,
-                }),
+                other => self
+                    .work
+                    .push_back(crate::sim::Work::Deferred { vm: f.vm, d: other }),
             }
         }
         Some(if cont { action::CONTINUE } else { act })
@@ -373,8 +377,15 @@ impl Sim {
                         self.with_dir(sid, nfi, dir, |d| d.headers_end = end);
                     }
                 }
-                Some(_) => {
-                    self.with_dir(sid, fi, dir, |d| d.headers_paused = true);
+                Some(a) => {
+                    // Higress (ABI 0_2_100) keeps a request-headers StopIteration as it is;
+                    // every other host turns it into "stop all" (see `headers_stop_single`).
+                    let single =
+                        a == action::PAUSE && dir == Dir::Request && self.higress_abi(sid, fi);
+                    self.with_dir(sid, fi, dir, |d| {
+                        d.headers_paused = true;
+                        d.headers_stop_single = single;
+                    });
                     return;
                 }
                 None => {
@@ -408,7 +419,11 @@ impl Sim {
                     .find(|(k, _)| k == ":status")
                     .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse().ok())
                     .unwrap_or(200);
-                let end = d.filters.first().map(|f| f.resp.headers_end).unwrap_or(false)
+                let end = d
+                    .filters
+                    .first()
+                    .map(|f| f.resp.headers_end)
+                    .unwrap_or(false)
                     || (d.filters.is_empty() && s.record.response.complete);
                 let resp = &mut s.record.response;
                 resp.status = status;
@@ -429,7 +444,6 @@ impl Sim {
 
     fn data_from(&mut self, sid: u64, dir: Dir, start: usize, chunk: Vec<u8>, end: bool) {
         let n = self.n_filters(sid);
-        let limit = self.opts.buffer_limit;
         let mut chunk = chunk;
         for pos in start..n {
             if self.stopped(sid, dir) {
@@ -442,13 +456,15 @@ impl Sim {
             let ready = self.with_dir(sid, fi, dir, |d| {
                 d.body.extend_from_slice(&chunk);
                 d.end_seen |= end;
-                if !d.headers_passed {
+                if !d.headers_passed && !d.headers_stop_single {
                     return None;
                 }
                 d.in_body_callback = true;
-                Some(d.body.len())
+                Some((d.body.len(), d.headers_stop_single))
             });
-            let Some(Some(size)) = ready else { return };
+            let Some(Some((size, single))) = ready else {
+                return;
+            };
             let r = self.call_filter(sid, fi, dir, Cb::Body { size, end });
             let after = self.with_dir(sid, fi, dir, |d| {
                 d.in_body_callback = false;
@@ -468,9 +484,16 @@ impl Sim {
                 }
             });
             match after.flatten() {
-                Some(Ok(b)) => chunk = b,
+                Some(Ok(b)) => {
+                    // Continue from the body callback of a filter that held its headers with
+                    // plain StopIteration: Envoy sends the headers on first, then the body.
+                    if single {
+                        self.release_single_headers(sid, fi, dir, pos);
+                    }
+                    chunk = b;
+                }
                 Some(Err(len)) => {
-                    if len > limit {
+                    if len > self.buffer_limit(sid, dir) {
                         self.overflow(sid, dir);
                     }
                     return;
@@ -524,17 +547,17 @@ impl Sim {
             if self.skip(sid, fi, dir) {
                 continue;
             }
-            let nt = {
+            let (nt, single) = {
                 let s = &self.streams[&sid];
                 let Ok(mut d) = s.data.lock() else { return };
                 let nt = d.trailers(dir).len();
                 let ds = d.filters[fi].dir(dir);
-                if !ds.headers_passed {
+                if !ds.headers_passed && !ds.headers_stop_single {
                     ds.held_trailers = Some(vec![]);
                     return;
                 }
                 ds.trailer_window = true;
-                nt
+                (nt, ds.headers_stop_single)
             };
             let r = self.call_filter(sid, fi, dir, Cb::Trailers { n: nt });
             let flushed = self.with_dir(sid, fi, dir, |d| match r {
@@ -554,6 +577,9 @@ impl Sim {
             });
             match flushed.flatten() {
                 Some(Some(body)) => {
+                    if single {
+                        self.release_single_headers(sid, fi, dir, pos);
+                    }
                     if !body.is_empty() {
                         self.data_from(sid, dir, pos + 1, body, false);
                     }
@@ -626,14 +652,40 @@ impl Sim {
             Dir::Response => n - 1 - fi,
         };
         enum Kind {
-            Headers { end: bool },
-            Body { body: Vec<u8>, end: bool, trailers: bool },
-            Trailers { body: Vec<u8> },
+            Headers {
+                end: bool,
+            },
+            SingleHeaders {
+                body: Vec<u8>,
+                end: bool,
+                trailers: bool,
+            },
+            Body {
+                body: Vec<u8>,
+                end: bool,
+                trailers: bool,
+            },
+            Trailers {
+                body: Vec<u8>,
+            },
             Nothing,
         }
         let kind = self
             .with_dir(sid, fi, dir, |d| {
-                if d.headers_paused {
+                if d.headers_paused && d.headers_stop_single {
+                    // Plain StopIteration: the filter has already seen the body (and trailers)
+                    // that arrived; they follow the headers to the next filters.
+                    d.buffering = false;
+                    let trailers = std::mem::take(&mut d.trailers_paused);
+                    if trailers {
+                        d.trailer_window = false;
+                    }
+                    Kind::SingleHeaders {
+                        body: std::mem::take(&mut d.body),
+                        end: d.end_seen,
+                        trailers,
+                    }
+                } else if d.headers_paused {
                     d.headers_paused = false;
                     d.header_window = false;
                     d.headers_passed = true;
@@ -682,6 +734,23 @@ impl Sim {
                     }
                 }
             }
+            Kind::SingleHeaders {
+                body,
+                end,
+                trailers,
+            } => {
+                self.release_single_headers(sid, fi, dir, pos);
+                let end = end && !trailers;
+                if end {
+                    self.with_dir(sid, fi, dir, |d| d.end_passed = true);
+                }
+                if !body.is_empty() || end {
+                    self.data_from(sid, dir, pos + 1, body, end);
+                }
+                if trailers {
+                    self.trailers_from(sid, dir, pos + 1);
+                }
+            }
             Kind::Body {
                 body,
                 end,
@@ -707,11 +776,66 @@ impl Sim {
         }
     }
 
+    /// The stream's buffer limit in one direction: the gateway's, unless a plugin set the
+    /// Higress properties `set_decoder_buffer_limit` / `set_encoder_buffer_limit` (a decimal
+    /// byte count), which Higress's Envoy applies to that stream's decoder / encoder buffer.
+    /// Stock Envoy only keeps them as filter state.
+    fn buffer_limit(&self, sid: u64, dir: Dir) -> usize {
+        let key = match dir {
+            Dir::Request => "set_decoder_buffer_limit",
+            Dir::Response => "set_encoder_buffer_limit",
+        };
+        self.streams
+            .get(&sid)
+            .and_then(|s| {
+                let d = s.data.lock().ok()?;
+                std::str::from_utf8(d.filter_state.get(key)?)
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(self.opts.buffer_limit)
+    }
+
+    /// Whether the filter's module declares Higress's ABI (`proxy_abi_version_0_2_100`).
+    fn higress_abi(&self, sid: u64, fi: usize) -> bool {
+        self.streams
+            .get(&sid)
+            .and_then(|s| s.filters.get(fi))
+            .and_then(|f| self.vms.get(f.vm)?.as_ref())
+            .is_some_and(|vm| vm.module.abi == AbiVersion::V0_2_100)
+    }
+
+    /// Sends on the headers a filter held with plain StopIteration (`headers_stop_single`),
+    /// as Envoy's `commonContinue` does before the buffered body and trailers, which the
+    /// caller passes on from `pos + 1`. The header window of this filter closes.
+    fn release_single_headers(&mut self, sid: u64, fi: usize, dir: Dir, pos: usize) {
+        let end = self
+            .with_dir(sid, fi, dir, |d| {
+                d.headers_paused = false;
+                d.headers_stop_single = false;
+                d.header_window = false;
+                d.headers_passed = true;
+                d.headers_end
+            })
+            .unwrap_or(false);
+        if pos + 1 < self.n_filters(sid) {
+            let nfi = self.idx(sid, dir, pos + 1);
+            self.with_dir(sid, nfi, dir, |d| d.headers_end = end);
+        }
+        self.headers_from(sid, dir, pos + 1);
+    }
+
     /// Carries out a deferred action a plugin asked for on a stream.
     pub(crate) fn stream_action(&mut self, sid: u64, fi: usize, d: Deferred) {
         match d {
             Deferred::Continue { response, .. } => {
-                let dir = if response { Dir::Response } else { Dir::Request };
+                let dir = if response {
+                    Dir::Response
+                } else {
+                    Dir::Request
+                };
                 self.resume(sid, fi, dir);
             }
             Deferred::Close { .. } => self.reset_stream(sid),
@@ -1060,7 +1184,11 @@ impl Sim {
     }
 
     /// Sends response trailers from the upstream (end of the response).
-    pub fn send_response_trailers(&mut self, sid: u64, trailers: &[(String, String)]) -> Result<()> {
+    pub fn send_response_trailers(
+        &mut self,
+        sid: u64,
+        trailers: &[(String, String)],
+    ) -> Result<()> {
         let s = self
             .streams
             .get(&sid)
@@ -1089,10 +1217,17 @@ impl Sim {
     /// The upstream resets the connection: before response headers the router answers 503
     /// (through the response callbacks), after them the client sees a reset.
     pub fn upstream_reset(&mut self, sid: u64) {
-        let started = self
-            .streams
-            .get(&sid)
-            .is_some_and(|s| s.data.lock().map(|d| d.filters.iter().any(|f| f.resp.headers_passed || f.resp.headers_paused)).unwrap_or(false) || s.record.response.status != 0);
+        let started = self.streams.get(&sid).is_some_and(|s| {
+            s.data
+                .lock()
+                .map(|d| {
+                    d.filters
+                        .iter()
+                        .any(|f| f.resp.headers_passed || f.resp.headers_paused)
+                })
+                .unwrap_or(false)
+                || s.record.response.status != 0
+        });
         if started {
             self.reset_stream(sid);
         } else {

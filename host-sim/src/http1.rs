@@ -10,9 +10,16 @@ fn split_head(data: &[u8]) -> (String, Vec<u8>) {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map(|p| (p, p + 4))
-        .or_else(|| data.windows(2).position(|w| w == b"\n\n").map(|p| (p, p + 2)));
+        .or_else(|| {
+            data.windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|p| (p, p + 2))
+        });
     match text_end {
-        Some((h, b)) => (String::from_utf8_lossy(&data[..h]).into_owned(), data[b..].to_vec()),
+        Some((h, b)) => (
+            String::from_utf8_lossy(&data[..h]).into_owned(),
+            data[b..].to_vec(),
+        ),
         None => (String::from_utf8_lossy(data).into_owned(), Vec::new()),
     }
 }
@@ -115,7 +122,8 @@ mod tests {
 
     #[test]
     fn parses_messages() {
-        let r = parse_request(b"POST /v1/x HTTP/1.1\r\nHost: a.b\r\nX-K: v\r\n\r\n{\"a\":1}").unwrap();
+        let r =
+            parse_request(b"POST /v1/x HTTP/1.1\r\nHost: a.b\r\nX-K: v\r\n\r\n{\"a\":1}").unwrap();
         assert_eq!(r.method, "POST");
         assert_eq!(r.authority, "a.b");
         assert_eq!(r.headers, vec![("x-k".to_string(), "v".to_string())]);

@@ -23,8 +23,10 @@ pub fn add_missing(l: &mut Linker<VmCtx>, module: &Module) -> Result<()> {
         // Defining an import that already exists fails (no shadowing): that is how the
         // implemented ones are left alone.
         let _ = l.func_new(&m, &n, ty.clone(), move |c, _params, results| {
-            c.data()
-                .log(LogLevel::Warn, format!("unimplemented import called: {label}"));
+            c.data().log(
+                LogLevel::Warn,
+                format!("unimplemented import called: {label}"),
+            );
             for (i, r) in results.iter_mut().enumerate() {
                 *r = match ty.results().nth(i) {
                     Some(ValType::I64) => Val::I64(if i == 0 { code as i64 } else { 0 }),

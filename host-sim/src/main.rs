@@ -17,7 +17,8 @@ const USAGE: &str = "usage:
                --request REQ.http [--upstream RESP.http] [--chunk-size N]
                [--cluster NAME=HOST:PORT ...] [--redis NAME=HOST:PORT ...] [--workers N] [--json]
   host-sim inspect PLUGIN.wasm [--json]
-  host-sim serve GATEWAY.json        (local gateway; reloads when the file or a module changes)";
+  host-sim serve GATEWAY.json        (local gateway; reloads when the file or a module changes)
+  host-sim mock-llm [--listen 127.0.0.1:8000] [...]   (mock LLM server; mock-llm --help)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,6 +26,7 @@ fn main() {
         Some("run") => cmd_run(&args[1..]),
         Some("inspect") => cmd_inspect(&args[1..]),
         Some("serve") => cmd_serve(&args[1..]),
+        Some("mock-llm") => host_sim::mock_llm::cli::main(&args[1..]),
         Some("-h") | Some("--help") | None => {
             println!("{USAGE}");
             Ok(0)
@@ -97,7 +99,11 @@ fn cmd_run(args: &[String]) -> Result<i32> {
         bail!("no plugin given\n{USAGE}");
     }
     if configs.len() > plugins.len() {
-        bail!("{} --config given for {} plugins", configs.len(), plugins.len());
+        bail!(
+            "{} --config given for {} plugins",
+            configs.len(),
+            plugins.len()
+        );
     }
     let req_path = request.ok_or_else(|| anyhow!("--request REQ.http is required"))?;
     let req_bytes =
@@ -138,8 +144,13 @@ fn cmd_run(args: &[String]) -> Result<i32> {
     sim.clear_logs();
     let rec = sim.run(req, resp)?;
     for l in sim.logs() {
-        if l.message.starts_with("host-sim: http call to unknown cluster") {
-            eprintln!("host-sim: {} (add --cluster NAME=HOST:PORT)", &l.message[10..]);
+        if l.message
+            .starts_with("host-sim: http call to unknown cluster")
+        {
+            eprintln!(
+                "host-sim: {} (add --cluster NAME=HOST:PORT)",
+                &l.message[10..]
+            );
         }
     }
     if json {
@@ -177,7 +188,9 @@ fn cmd_serve(args: &[String]) -> Result<i32> {
         .iter()
         .find(|a| !a.starts_with("--"))
         .ok_or_else(|| anyhow!("serve needs a gateway config file\n{USAGE}"))?;
-    let gw = std::sync::Arc::new(host_sim::gateway::server::Gateway::load(std::path::Path::new(path))?);
+    let gw = std::sync::Arc::new(host_sim::gateway::server::Gateway::load(
+        std::path::Path::new(path),
+    )?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

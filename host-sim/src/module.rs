@@ -4,11 +4,11 @@
 //! cheap clones of the compiled [`PluginModule`], so tests can create many VMs quickly.
 
 use crate::abi::AbiVersion;
+use crate::vm::VmCtx;
 use anyhow::{anyhow, bail, Result};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use crate::vm::VmCtx;
 use wasmtime::{Engine, ExternType, InstancePre, Linker, Module};
 
 /// The imports stock Envoy provides to every module (standard ABI and Envoy's WASI subset).
@@ -150,7 +150,12 @@ impl Loader {
 
     /// The module linked against every hostcall (cached per module).
     pub fn instance_pre(&self, m: &PluginModule) -> Result<InstancePre<VmCtx>> {
-        if let Some(p) = self.linked.lock().map_err(|_| anyhow!("poisoned"))?.get(&m.hash) {
+        if let Some(p) = self
+            .linked
+            .lock()
+            .map_err(|_| anyhow!("poisoned"))?
+            .get(&m.hash)
+        {
             return Ok(p.clone());
         }
         let mut linker: Linker<VmCtx> = Linker::new(&self.engine);
@@ -184,7 +189,12 @@ impl Loader {
     /// Checks and compiles module bytes (binary wasm; WAT text is accepted for tests).
     pub fn load_bytes(&self, bytes: &[u8]) -> Result<PluginModule> {
         let hash = fnv1a(bytes);
-        if let Some(m) = self.cache.lock().map_err(|_| anyhow!("poisoned"))?.get(&hash) {
+        if let Some(m) = self
+            .cache
+            .lock()
+            .map_err(|_| anyhow!("poisoned"))?
+            .get(&hash)
+        {
             return Ok(m.clone());
         }
         let is_binary = bytes.starts_with(b"\0asm");
@@ -195,7 +205,8 @@ impl Loader {
         if !is_binary && !looks_like_wat {
             bail!("not a WebAssembly module (missing \\0asm magic)");
         }
-        let module = Module::new(&self.engine, bytes).map_err(|e| anyhow!("invalid module: {e}"))?;
+        let module =
+            Module::new(&self.engine, bytes).map_err(|e| anyhow!("invalid module: {e}"))?;
         let abi = detect_abi(&module)?;
         if module.get_export("memory").is_none() {
             bail!("module does not export its memory");
@@ -222,10 +233,7 @@ pub fn detect_abi(module: &Module) -> Result<AbiVersion> {
             return Ok(v);
         }
     }
-    if let Some(other) = exports
-        .iter()
-        .find(|e| e.starts_with("proxy_abi_version_"))
-    {
+    if let Some(other) = exports.iter().find(|e| e.starts_with("proxy_abi_version_")) {
         bail!("unknown Proxy-Wasm ABI version: {other}");
     }
     bail!("missing Proxy-Wasm ABI version (no proxy_abi_version_* export)")

@@ -67,7 +67,9 @@ pub fn get(ctx: &VmCtx, path: &[String]) -> Result<Vec<u8>, i32> {
         ["request", "referer"] => hdr(&d, "referer").ok_or(status::NOT_FOUND)?,
         ["request", "useragent"] => hdr(&d, "user-agent").ok_or(status::NOT_FOUND)?,
         ["request", "id"] => hdr(&d, "x-request-id")
-            .or_else(|| (!d.props.request_id.is_empty()).then(|| d.props.request_id.clone().into_bytes()))
+            .or_else(|| {
+                (!d.props.request_id.is_empty()).then(|| d.props.request_id.clone().into_bytes())
+            })
             .ok_or(status::NOT_FOUND)?,
         ["request", "protocol"] => d.props.protocol.as_bytes().to_vec(),
         ["request", "time"] => int(d.start_ns as i64),

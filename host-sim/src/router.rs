@@ -81,7 +81,11 @@ impl Route {
         levels.sort_unstable();
         levels.dedup();
         let level = *levels.get(n % levels.len().max(1))?;
-        let same: Vec<&Endpoint> = self.endpoints.iter().filter(|e| e.priority == level).collect();
+        let same: Vec<&Endpoint> = self
+            .endpoints
+            .iter()
+            .filter(|e| e.priority == level)
+            .collect();
         same.get((n / levels.len()) % same.len()).copied()
     }
 
@@ -162,7 +166,9 @@ impl Sim {
         let down_req = match self.record(sid).and_then(|r| r.upstream_request) {
             Some(u) if u.complete => u,
             _ => {
-                let record = self.take_record(sid).ok_or_else(|| anyhow!("stream vanished"))?;
+                let record = self
+                    .take_record(sid)
+                    .ok_or_else(|| anyhow!("stream vanished"))?;
                 return Ok(Routed { record, attempts });
             }
         };
@@ -190,9 +196,13 @@ impl Sim {
             if !down_req.body.is_empty() {
                 upstream.send_request_body(usid, &down_req.body, down_req.trailers.is_empty())?;
             }
-            let urec = upstream.record(usid).ok_or_else(|| anyhow!("upstream stream vanished"))?;
+            let urec = upstream
+                .record(usid)
+                .ok_or_else(|| anyhow!("upstream stream vanished"))?;
             // The upstream chain answered by itself (local reply): that is the response.
-            if urec.response.status != 0 || !urec.upstream_request.as_ref().is_some_and(|u| u.complete) {
+            if urec.response.status != 0
+                || !urec.upstream_request.as_ref().is_some_and(|u| u.complete)
+            {
                 attempts.push(Attempt {
                     endpoint: ep,
                     request: None,
@@ -206,9 +216,13 @@ impl Sim {
             let last = n + 1 == tries;
             match serve(&ep, &sent) {
                 Upstream::Respond(resp) => {
-                    let no_body = resp.chunks.iter().all(|c| c.is_empty()) && resp.trailers.is_empty();
+                    let no_body =
+                        resp.chunks.iter().all(|c| c.is_empty()) && resp.trailers.is_empty();
                     upstream.send_response_headers(usid, resp.status, &resp.headers, no_body)?;
-                    let status = upstream.record(usid).map(|r| r.response.status).unwrap_or(0);
+                    let status = upstream
+                        .record(usid)
+                        .map(|r| r.response.status)
+                        .unwrap_or(0);
                     attempts.push(Attempt {
                         endpoint: ep,
                         request: Some(sent),
@@ -221,11 +235,16 @@ impl Sim {
                         continue;
                     }
                     // Stream the body through the upstream chain, then downstream.
-                    let pieces: Vec<&Vec<u8>> = resp.chunks.iter().filter(|c| !c.is_empty()).collect();
+                    let pieces: Vec<&Vec<u8>> =
+                        resp.chunks.iter().filter(|c| !c.is_empty()).collect();
                     let k = pieces.len();
                     self.forward(sid, upstream, usid, &mut head_sent)?;
                     for (i, c) in pieces.into_iter().enumerate() {
-                        upstream.send_response_body(usid, c, i + 1 == k && resp.trailers.is_empty())?;
+                        upstream.send_response_body(
+                            usid,
+                            c,
+                            i + 1 == k && resp.trailers.is_empty(),
+                        )?;
                         self.forward(sid, upstream, usid, &mut head_sent)?;
                     }
                     if !resp.trailers.is_empty() {
@@ -268,13 +287,21 @@ impl Sim {
                 ),
             }
         }
-        let record = self.take_record(sid).ok_or_else(|| anyhow!("stream vanished"))?;
+        let record = self
+            .take_record(sid)
+            .ok_or_else(|| anyhow!("stream vanished"))?;
         Ok(Routed { record, attempts })
     }
 
     /// Moves what the upstream chain produced for its "client" (the router) into this
     /// downstream stream as the upstream response.
-    fn forward(&mut self, sid: u64, upstream: &mut Sim, usid: u64, head_sent: &mut bool) -> Result<()> {
+    fn forward(
+        &mut self,
+        sid: u64,
+        upstream: &mut Sim,
+        usid: u64,
+        head_sent: &mut bool,
+    ) -> Result<()> {
         let Some(rec) = upstream.record(usid) else {
             return Ok(());
         };
@@ -302,7 +329,9 @@ impl Sim {
                 return Ok(());
             }
         }
-        if !body.is_empty() || (rec.response.complete && !self.record(sid).is_some_and(|r| r.finished)) {
+        if !body.is_empty()
+            || (rec.response.complete && !self.record(sid).is_some_and(|r| r.finished))
+        {
             self.send_response_body(sid, &body, rec.response.complete)?;
         }
         if rec.response.complete {

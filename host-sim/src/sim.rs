@@ -484,7 +484,10 @@ impl Sim {
         let trap = |e: crate::vm::VmTrap| anyhow!("plugin {} trapped: {}", spec.name, e.0);
         vm.on_context_create(id, 0).map_err(trap)?;
         if !vm.on_vm_start(id, spec.vm_config.len()).map_err(trap)? {
-            bail!("plugin {} failed to start (on_vm_start returned false)", spec.name);
+            bail!(
+                "plugin {} failed to start (on_vm_start returned false)",
+                spec.name
+            );
         }
         if !vm.on_configure(id, spec.config.len()).map_err(trap)? {
             bail!(
@@ -527,7 +530,11 @@ impl Sim {
         r.map(|_| ())
     }
 
-    fn build_generation(&mut self, spec: PluginSpec, reuse: Option<&[usize]>) -> Result<Generation> {
+    fn build_generation(
+        &mut self,
+        spec: PluginSpec,
+        reuse: Option<&[usize]>,
+    ) -> Result<Generation> {
         let mut vms = Vec::new();
         let mut roots = Vec::new();
         for w in 0..self.opts.workers {
@@ -584,8 +591,7 @@ impl Sim {
             .ok_or_else(|| anyhow!("no plugin {plugin}"))?;
         let cur = slot.gens.len() - 1;
         let old = &slot.gens[cur];
-        let same_code =
-            old.spec.module.hash == spec.module.hash && old.spec.vm_id == spec.vm_id;
+        let same_code = old.spec.module.hash == spec.module.hash && old.spec.vm_id == spec.vm_id;
         let reuse: Option<Vec<usize>> = same_code.then(|| old.vms.clone());
         self.canary(&spec)?;
         let gen = self.build_generation(spec, reuse.as_deref())?;
@@ -605,8 +611,12 @@ impl Sim {
             if !gen.retired || gen.closed || gen.live > 0 {
                 continue;
             }
-            let pairs: Vec<(usize, u32)> =
-                gen.vms.iter().copied().zip(gen.roots.iter().copied()).collect();
+            let pairs: Vec<(usize, u32)> = gen
+                .vms
+                .iter()
+                .copied()
+                .zip(gen.roots.iter().copied())
+                .collect();
             self.chain[plugin].gens[g].closed = true;
             for (vm_key, root) in pairs {
                 if let Some(vm) = self.vms.get_mut(vm_key).and_then(|v| v.as_mut()) {
@@ -640,7 +650,10 @@ impl Sim {
 
     /// The current configuration of a plugin.
     pub fn plugin_spec(&self, plugin: usize) -> Option<&PluginSpec> {
-        self.chain.get(plugin).and_then(|s| s.gens.last()).map(|g| &g.spec)
+        self.chain
+            .get(plugin)
+            .and_then(|s| s.gens.last())
+            .map(|g| &g.spec)
     }
 
     /// Linear memory in bytes of the current VM of `plugin` on `worker`.
@@ -808,8 +821,7 @@ impl Sim {
             };
             for (root, ms) in roots {
                 if let Some(vm) = self.vms[key].as_mut() {
-                    if let Some(CtxKind::Root(info)) = vm.store.data_mut().contexts.get_mut(&root)
-                    {
+                    if let Some(CtxKind::Root(info)) = vm.store.data_mut().contexts.get_mut(&root) {
                         info.next_tick_ns = now + ms as u64 * 1_000_000;
                     }
                     let _ = vm.on_tick(root);
@@ -960,12 +972,13 @@ impl Sim {
                 }
                 continue;
             }
-            if let Some(i) = self.pending_http.iter().position(|p| {
-                matches!(self.clusters.get(&p.call.cluster), Some(Cluster::Addr(_)))
-            }) {
+            if let Some(i) = self
+                .pending_http
+                .iter()
+                .position(|p| matches!(self.clusters.get(&p.call.cluster), Some(Cluster::Addr(_))))
+            {
                 let p = self.pending_http.remove(i);
-                let Some(Cluster::Addr(addr)) = self.clusters.get(&p.call.cluster).cloned()
-                else {
+                let Some(Cluster::Addr(addr)) = self.clusters.get(&p.call.cluster).cloned() else {
                     continue;
                 };
                 let reply = callout::http_request(addr, &p.call);
@@ -1111,7 +1124,10 @@ impl Sim {
                 Ok(root) => {
                     self.host_log(
                         LogLevel::Warn,
-                        format!("FAIL_RELOAD: new VM for plugin {} on worker {worker}", spec.name),
+                        format!(
+                            "FAIL_RELOAD: new VM for plugin {} on worker {worker}",
+                            spec.name
+                        ),
                     );
                     let eff = vm.take_effects();
                     self.vms[key] = Some(vm);

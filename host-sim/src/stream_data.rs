@@ -26,6 +26,12 @@ pub struct DirState {
     pub trailer_window: bool,
     /// The filter stopped iteration in its headers callback.
     pub headers_paused: bool,
+    /// The pause of `headers_paused` is Envoy's plain `StopIteration`: headers wait here, but
+    /// body data and trailers still go through this filter's callbacks. Only Higress's host
+    /// gives a module that: for ABI `proxy_abi_version_0_2_100` it passes `on_request_headers`'
+    /// StopIteration (1) to Envoy unchanged, where stock hosts turn it into "stop all and
+    /// buffer". Higress's Go plugins rely on it to read the body before releasing headers.
+    pub headers_stop_single: bool,
     /// Headers have passed this filter.
     pub headers_passed: bool,
     /// The headers carried end of stream.
@@ -209,7 +215,10 @@ mod tests {
         assert_eq!(hmap::get(&h, "x-a"), Some(&b"1"[..]));
         assert_eq!(h[0].0, "x-a");
         hmap::replace(&mut h, "X-A", b"9");
-        assert_eq!(h, vec![("x-a".into(), b"9".to_vec()), ("x-b".into(), b"2".to_vec())]);
+        assert_eq!(
+            h,
+            vec![("x-a".into(), b"9".to_vec()), ("x-b".into(), b"2".to_vec())]
+        );
         hmap::remove(&mut h, "x-a");
         assert_eq!(h.len(), 1);
         hmap::replace(&mut h, "new", b"v");

@@ -57,12 +57,16 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
             errno(write_u32(&mut c, written, total))
         },
     )?;
-    l.func_wrap(M, "fd_read", |_c: C, _fd: i32, _i: i32, _n: i32, _r: i32| -> i32 {
-        NOSYS
-    })?;
-    l.func_wrap(M, "fd_seek", |_c: C, _fd: i32, _o: i64, _w: i32, _r: i32| -> i32 {
-        NOSYS
-    })?;
+    l.func_wrap(
+        M,
+        "fd_read",
+        |_c: C, _fd: i32, _i: i32, _n: i32, _r: i32| -> i32 { NOSYS },
+    )?;
+    l.func_wrap(
+        M,
+        "fd_seek",
+        |_c: C, _fd: i32, _o: i64, _w: i32, _r: i32| -> i32 { NOSYS },
+    )?;
     l.func_wrap(M, "fd_close", |_c: C, _fd: i32| -> i32 { NOSYS })?;
     l.func_wrap(M, "fd_fdstat_get", |mut c: C, fd: i32, ret: i32| -> i32 {
         if fd != 1 && fd != 2 {
@@ -75,16 +79,22 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
         stat[8..16].copy_from_slice(&(1u64 << 6).to_le_bytes());
         errno(write(&mut c, ret, &stat))
     })?;
-    l.func_wrap(M, "fd_fdstat_set_flags", |_c: C, _fd: i32, _f: i32| -> i32 {
-        NOSYS
+    l.func_wrap(
+        M,
+        "fd_fdstat_set_flags",
+        |_c: C, _fd: i32, _f: i32| -> i32 { NOSYS },
+    )?;
+    l.func_wrap(M, "fd_prestat_get", |_c: C, _fd: i32, _r: i32| -> i32 {
+        BADF
     })?;
-    l.func_wrap(M, "fd_prestat_get", |_c: C, _fd: i32, _r: i32| -> i32 { BADF })?;
     l.func_wrap(
         M,
         "fd_prestat_dir_name",
         |_c: C, _fd: i32, _p: i32, _n: i32| -> i32 { NOSYS },
     )?;
-    l.func_wrap(M, "fd_filestat_get", |_c: C, _fd: i32, _r: i32| -> i32 { BADF })?;
+    l.func_wrap(M, "fd_filestat_get", |_c: C, _fd: i32, _r: i32| -> i32 {
+        BADF
+    })?;
     l.func_wrap(
         M,
         "fd_readdir",
@@ -110,14 +120,18 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
         "path_filestat_get",
         |_c: C, _fd: i32, _f: i32, _p: i32, _l: i32, _r: i32| -> i32 { NOENT },
     )?;
-    l.func_wrap(M, "environ_sizes_get", |mut c: C, count: i32, size: i32| -> i32 {
-        let env = c.data().env.clone();
-        let bytes: usize = env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
-        errno(
-            write_u32(&mut c, count, env.len() as u32)
-                .and_then(|_| write_u32(&mut c, size, bytes as u32)),
-        )
-    })?;
+    l.func_wrap(
+        M,
+        "environ_sizes_get",
+        |mut c: C, count: i32, size: i32| -> i32 {
+            let env = c.data().env.clone();
+            let bytes: usize = env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+            errno(
+                write_u32(&mut c, count, env.len() as u32)
+                    .and_then(|_| write_u32(&mut c, size, bytes as u32)),
+            )
+        },
+    )?;
     l.func_wrap(M, "environ_get", |mut c: C, ptrs: i32, buf: i32| -> i32 {
         let env = c.data().env.clone();
         let mut off = buf;
@@ -132,9 +146,13 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
         }
         SUCCESS
     })?;
-    l.func_wrap(M, "args_sizes_get", |mut c: C, count: i32, size: i32| -> i32 {
-        errno(write_u32(&mut c, count, 0).and_then(|_| write_u32(&mut c, size, 0)))
-    })?;
+    l.func_wrap(
+        M,
+        "args_sizes_get",
+        |mut c: C, count: i32, size: i32| -> i32 {
+            errno(write_u32(&mut c, count, 0).and_then(|_| write_u32(&mut c, size, 0)))
+        },
+    )?;
     l.func_wrap(M, "args_get", |_c: C, _a: i32, _b: i32| -> i32 { SUCCESS })?;
     l.func_wrap(
         M,

@@ -159,15 +159,8 @@ impl GatewaySpec {
     pub fn load(path: &Path) -> Result<GatewaySpec> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let spec: GatewaySpec = serde_json::from_str(&text).map_err(|e| {
-            anyhow!(
-                "{}:{}:{}: {}",
-                path.display(),
-                e.line(),
-                e.column(),
-                e
-            )
-        })?;
+        let spec: GatewaySpec = serde_json::from_str(&text)
+            .map_err(|e| anyhow!("{}:{}:{}: {}", path.display(), e.line(), e.column(), e))?;
         spec.check()
             .map_err(|e| anyhow!("{}: {e}", path.display()))?;
         Ok(spec)
@@ -182,8 +175,15 @@ impl GatewaySpec {
                 bail!("routes[{i}].cluster: unknown cluster {:?}", r.cluster);
             }
             for rc in &r.retry.retry_on {
-                if !["5xx", "connect-failure", "reset", "retriable-4xx", "429", "gateway-error"]
-                    .contains(&rc.as_str())
+                if ![
+                    "5xx",
+                    "connect-failure",
+                    "reset",
+                    "retriable-4xx",
+                    "429",
+                    "gateway-error",
+                ]
+                .contains(&rc.as_str())
                 {
                     bail!("routes[{i}].retry.retry_on: unknown condition {rc:?}");
                 }
@@ -267,10 +267,17 @@ mod tests {
     fn errors_name_the_place() {
         let bad = r#"{"routes":[{"name":"r","cluster":"nope"}]}"#;
         let s: GatewaySpec = serde_json::from_str(bad).unwrap();
-        assert_eq!(s.check().unwrap_err().to_string(), "routes[0].cluster: unknown cluster \"nope\"");
+        assert_eq!(
+            s.check().unwrap_err().to_string(),
+            "routes[0].cluster: unknown cluster \"nope\""
+        );
         let bad = r#"{"clusters":{"c":{"endpoints":["127.0.0.1:1"]}},"routes":[{"name":"r","cluster":"c","retry":{"retry_on":["sometimes"]}}]}"#;
         let s: GatewaySpec = serde_json::from_str(bad).unwrap();
-        assert!(s.check().unwrap_err().to_string().contains("retry.retry_on"));
+        assert!(s
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("retry.retry_on"));
     }
 
     #[test]

@@ -130,7 +130,9 @@ fn build(path: &Path, prev: Option<&Generation>) -> Result<Generation> {
     let spec = GatewaySpec::load(path)?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let mut stamps = vec![(path.to_path_buf(), stamp(path))];
-    let host = prev.and_then(|p| p.sims.first()).and_then(|s| s.lock().ok().map(|s| s.host()));
+    let host = prev
+        .and_then(|p| p.sims.first())
+        .and_then(|s| s.lock().ok().map(|s| s.host()));
     let opts = SimOptions {
         workers: spec.workers.max(1),
         clock: crate::shared::Clock::real(),
@@ -176,11 +178,9 @@ fn build(path: &Path, prev: Option<&Generation>) -> Result<Generation> {
             }
             None => {
                 let mut s = match &host {
-                    Some(h) => Sim::with_host(
-                        crate::sim::global_loader().clone(),
-                        opts.clone(),
-                        h.clone(),
-                    ),
+                    Some(h) => {
+                        Sim::with_host(crate::sim::global_loader().clone(), opts.clone(), h.clone())
+                    }
                     None => Sim::new(opts.clone()),
                 };
                 for (k, ps) in specs.into_iter().enumerate() {
@@ -201,11 +201,7 @@ fn build(path: &Path, prev: Option<&Generation>) -> Result<Generation> {
         }
         sims.push(sim);
     }
-    Ok(Generation {
-        spec,
-        sims,
-        stamps,
-    })
+    Ok(Generation { spec, sims, stamps })
 }
 
 fn full(status: u16, body: &str) -> HResponse<Body> {
@@ -220,14 +216,19 @@ pub async fn serve(gw: Arc<Gateway>) -> Result<()> {
     let listener = TcpListener::bind(&listen)
         .await
         .map_err(|e| anyhow!("cannot listen on {listen}: {e}"))?;
-    eprintln!("host-sim gateway listening on http://{}", listener.local_addr()?);
+    eprintln!(
+        "host-sim gateway listening on http://{}",
+        listener.local_addr()?
+    );
     let watcher = gw.clone();
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_millis(300)).await;
             match watcher.maybe_reload() {
                 Some(Ok(())) => eprintln!("host-sim: configuration reloaded"),
-                Some(Err(e)) => eprintln!("host-sim: reload rejected, old configuration keeps serving: {e:#}"),
+                Some(Err(e)) => {
+                    eprintln!("host-sim: reload rejected, old configuration keeps serving: {e:#}")
+                }
                 None => {}
             }
             for s in &watcher.current().sims {
@@ -293,7 +294,10 @@ async fn handle(gw: Arc<Gateway>, req: HRequest<Incoming>, remote: SocketAddr) -
         if k == "host" || k == "connection" || k == "transfer-encoding" {
             continue;
         }
-        headers.push((k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()));
+        headers.push((
+            k.as_str().to_string(),
+            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        ));
     }
     let body = req.into_body();
     let no_body = hyper::body::Body::is_end_stream(&body);
@@ -326,7 +330,9 @@ async fn handle(gw: Arc<Gateway>, req: HRequest<Incoming>, remote: SocketAddr) -
             remote,
             started.elapsed().as_millis(),
             route3.name,
-            upstream.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+            upstream
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "-".into()),
         ));
     });
     match rx.recv().await {
@@ -356,7 +362,9 @@ fn async_stream(
     mut rx: mpsc::Receiver<Out>,
 ) -> impl futures_like::Stream<Item = Result<Frame<Bytes>, Infallible>> {
     futures_like::from_fn(move |cx| match rx.poll_recv(cx) {
-        std::task::Poll::Ready(Some(Out::Data(b))) => std::task::Poll::Ready(Some(Ok(Frame::data(b)))),
+        std::task::Poll::Ready(Some(Out::Data(b))) => {
+            std::task::Poll::Ready(Some(Ok(Frame::data(b))))
+        }
         std::task::Poll::Ready(Some(Out::Head(..))) => std::task::Poll::Ready(None),
         std::task::Poll::Ready(None) => std::task::Poll::Ready(None),
         std::task::Poll::Pending => std::task::Poll::Pending,
@@ -436,7 +444,13 @@ fn progress(s: &Sim, sid: u64) -> Option<Progress> {
 }
 
 /// Sends newly produced client output; returns false when the client is gone.
-async fn flush_client(sim: &Arc<Mutex<Sim>>, sid: u64, sent_head: &mut bool, bytes: &mut u64, tx: &mpsc::Sender<Out>) -> bool {
+async fn flush_client(
+    sim: &Arc<Mutex<Sim>>,
+    sid: u64,
+    sent_head: &mut bool,
+    bytes: &mut u64,
+    tx: &mpsc::Sender<Out>,
+) -> bool {
     let (p, data) = {
         let mut s = lock(sim);
         let p = progress(&s, sid);
@@ -450,7 +464,11 @@ async fn flush_client(sim: &Arc<Mutex<Sim>>, sid: u64, sent_head: &mut bool, byt
     let Some(p) = p else { return false };
     if p.client_status != 0 && !*sent_head {
         *sent_head = true;
-        if tx.send(Out::Head(p.client_status, p.client_headers.clone())).await.is_err() {
+        if tx
+            .send(Out::Head(p.client_status, p.client_headers.clone()))
+            .await
+            .is_err()
+        {
             return false;
         }
     }
@@ -508,7 +526,8 @@ async fn drive(
             used = Some(ep.addr);
             match attempt_upstream(sim, sid, &headers, &mut sent_body, &ep, &notify).await {
                 Ok((status, rh, body)) => {
-                    let retriable = attempt + 1 < tries && retry_status(&route.retry.retry_on, status);
+                    let retriable =
+                        attempt + 1 < tries && retry_status(&route.retry.retry_on, status);
                     if retriable {
                         continue;
                     }
@@ -517,7 +536,11 @@ async fn drive(
                 }
                 Err(kind) => {
                     let retriable = attempt + 1 < tries
-                        && route.retry.retry_on.iter().any(|c| c == kind || c == "gateway-error" || (c == "5xx"));
+                        && route
+                            .retry
+                            .retry_on
+                            .iter()
+                            .any(|c| c == kind || c == "gateway-error" || (c == "5xx"));
                     if retriable {
                         continue;
                     }
@@ -542,7 +565,9 @@ async fn drive(
                                 if let Ok(d) = f.into_data() {
                                     let end = hyper::body::Body::is_end_stream(&body);
                                     let _ = lock(sim).send_response_body(sid, &d, end);
-                                    if !flush_client(sim, sid, &mut sent_head, &mut bytes, &tx).await {
+                                    if !flush_client(sim, sid, &mut sent_head, &mut bytes, &tx)
+                                        .await
+                                    {
                                         lock(sim).client_abort(sid);
                                         break;
                                     }
@@ -566,7 +591,12 @@ async fn drive(
             Some(Err(kind)) => {
                 let mut s = lock(sim);
                 if kind == "timeout" {
-                    s.router_reply(sid, 504, "upstream_response_timeout", b"upstream request timeout");
+                    s.router_reply(
+                        sid,
+                        504,
+                        "upstream_response_timeout",
+                        b"upstream request timeout",
+                    );
                 } else {
                     s.upstream_reset(sid);
                 }
@@ -599,7 +629,11 @@ fn retry_status(on: &[String], status: u16) -> bool {
     })
 }
 
-fn pick_cluster(route: &RouteSpec, headers: &[(String, Vec<u8>)], spec: &GatewaySpec) -> Result<Vec<Endpoint>> {
+fn pick_cluster(
+    route: &RouteSpec,
+    headers: &[(String, Vec<u8>)],
+    spec: &GatewaySpec,
+) -> Result<Vec<Endpoint>> {
     let h = |k: &str| {
         headers
             .iter()
@@ -613,7 +647,8 @@ fn pick_cluster(route: &RouteSpec, headers: &[(String, Vec<u8>)], spec: &Gateway
         }
     }
     if spec.clusters.get(&cluster).and_then(|c| c.kind.as_deref()) == Some("original_dst") {
-        let dst = h("x-envoy-original-dst-host").ok_or_else(|| anyhow!("no x-envoy-original-dst-host"))?;
+        let dst = h("x-envoy-original-dst-host")
+            .ok_or_else(|| anyhow!("no x-envoy-original-dst-host"))?;
         let addr = super::config::resolve(&dst)?;
         return Ok(vec![Endpoint { addr, priority: 0 }]);
     }
@@ -632,7 +667,9 @@ async fn attempt_upstream(
     ep: &Endpoint,
     notify: &Arc<Notify>,
 ) -> Result<UpstreamHead, &'static str> {
-    let stream = TcpStream::connect(ep.addr).await.map_err(|_| "connect-failure")?;
+    let stream = TcpStream::connect(ep.addr)
+        .await
+        .map_err(|_| "connect-failure")?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|_| "connect-failure")?;
@@ -662,7 +699,9 @@ async fn attempt_upstream(
     let body = StreamBody::new(futures_like::from_fn({
         let mut brx = brx;
         move |cx| match brx.poll_recv(cx) {
-            std::task::Poll::Ready(Some(b)) => std::task::Poll::Ready(Some(Ok::<_, Infallible>(Frame::data(b)))),
+            std::task::Poll::Ready(Some(b)) => {
+                std::task::Poll::Ready(Some(Ok::<_, Infallible>(Frame::data(b))))
+            }
             std::task::Poll::Ready(None) => std::task::Poll::Ready(None),
             std::task::Poll::Pending => std::task::Poll::Pending,
         }
@@ -713,7 +752,12 @@ async fn attempt_upstream(
         .headers()
         .iter()
         .filter(|(k, _)| *k != "content-length" && *k != "transfer-encoding" && *k != "connection")
-        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     Ok((status, hs, resp.into_body()))
 }
