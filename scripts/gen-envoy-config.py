@@ -26,7 +26,7 @@ def indent(text, n):
 
 def ecds(name, module, config):
     return f"""# ECDS resource for the {name} filter, served from a file: edit it and Envoy swaps the
-# configuration in without a restart. Generated from examples/{module}.json by
+# configuration in without a restart. Generated from examples/ by
 # scripts/gen-envoy-config.py.
 resources:
 - "@type": type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig
@@ -52,7 +52,7 @@ resources:
 
 def higress(module, phase, priority, config):
     body = json.dumps(config, indent=2, ensure_ascii=False)
-    return f"""# Higress WasmPlugin for {module}. Generated from examples/{module}.json by
+    return f"""# Higress WasmPlugin for {module}. Generated from examples/ by
 # scripts/gen-envoy-config.py. Push the module to a registry first (see envoy/README.md).
 apiVersion: extensions.higress.io/v1alpha1
 kind: WasmPlugin
@@ -85,9 +85,12 @@ def main():
             config = json.load(f)
         outputs = {}
         for name in names:
-            cfg = dict(config)
-            if name.endswith("-upstream"):
-                cfg["mode"] = "upstream"
+            # A filter with its own example (e.g. ai-proxy-upstream) uses it.
+            own = os.path.join(ROOT, "examples", f"{name}.json")
+            cfg = config
+            if name != module and os.path.exists(own):
+                with open(own) as f:
+                    cfg = json.load(f)
             outputs[os.path.join(ROOT, "envoy", "ecds", f"{name}.yaml")] = ecds(name, module, cfg)
         outputs[os.path.join(ROOT, "envoy", "higress", f"{module}.yaml")] = higress(module, phase, prio, config)
         for path, text in outputs.items():

@@ -1,7 +1,9 @@
 //! SSE parse throughput and usage-extraction cost per chunk, on real-shaped provider streams.
 //! Run with `cargo bench -p aigw-sdk` (part of `make bench`).
 
-use aigw::llm::usage::{anthropic_usage, gemini_usage, openai_usage, UsageAccumulator, UsageProtocol};
+use aigw::llm::usage::{
+    anthropic_usage, gemini_usage, openai_usage, UsageAccumulator, UsageProtocol,
+};
 use aigw::sse::Parser;
 use std::hint::black_box;
 use std::time::Instant;
@@ -53,7 +55,8 @@ fn main() {
     let with_usage = br#"{"id":"chatcmpl-1","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":200,"total_tokens":220,"prompt_tokens_details":{"cached_tokens":8},"completion_tokens_details":{"reasoning_tokens":3}}}"#;
     let anthropic = br#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":200}}"#;
     let gemini = br#"{"candidates":[{"content":{"parts":[{"text":"hello"}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":20,"candidatesTokenCount":7,"totalTokenCount":27},"modelVersion":"gemini-2.0-flash"}"#;
-    let cases: [(&str, &[u8], fn(&[u8]) -> Option<aigw::llm::usage::Usage>); 4] = [
+    type Extract = fn(&[u8]) -> Option<aigw::llm::usage::Usage>;
+    let cases: [(&str, &[u8], Extract); 4] = [
         ("OpenAI chunk without usage", no_usage, openai_usage),
         ("OpenAI final chunk with usage", with_usage, openai_usage),
         ("Anthropic message_delta", anthropic, anthropic_usage),

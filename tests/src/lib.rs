@@ -21,7 +21,10 @@ pub fn module_path(name: &str) -> PathBuf {
     if plugin.exists() {
         return plugin;
     }
-    root().join("dist").join("test").join(format!("{name}.wasm"))
+    root()
+        .join("dist")
+        .join("test")
+        .join(format!("{name}.wasm"))
 }
 
 /// A plugin spec for a built module. Panics with a hint when the module was not built.
@@ -158,13 +161,23 @@ fn gpustack_tree() -> PathBuf {
     std::fs::create_dir_all(&tmp)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", tmp.display()));
     let status = Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-q",
+        ])
         .arg(GPUSTACK_WHEEL)
         .arg("-d")
         .arg(&tmp)
         .status()
         .unwrap_or_else(|e| panic!("cannot run python3 -m pip: {e}"));
-    assert!(status.success(), "pip download {GPUSTACK_WHEEL} failed ({status})");
+    assert!(
+        status.success(),
+        "pip download {GPUSTACK_WHEEL} failed ({status})"
+    );
     let wheel = std::fs::read_dir(&tmp)
         .ok()
         .and_then(|rd| {
@@ -183,7 +196,11 @@ fn gpustack_tree() -> PathBuf {
         .arg(&tree)
         .status()
         .unwrap_or_else(|e| panic!("cannot run python3: {e}"));
-    assert!(status.success(), "unzipping {} failed ({status})", wheel.display());
+    assert!(
+        status.success(),
+        "unzipping {} failed ({status})",
+        wheel.display()
+    );
     // Publish atomically. If another process published first, its tree is as good as ours.
     if std::fs::rename(&tree, &done).is_err() {
         assert!(

@@ -2,9 +2,7 @@
 //! conformance fixture plugin (tests/fixtures/conformance), which logs what it sees.
 
 use aigw_tests::{logs_with, spec, RedisServer};
-use host_sim::{
-    CallReply, Cluster, FailPolicy, Request, Sim, SimOptions, UpstreamResponse,
-};
+use host_sim::{CallReply, Cluster, FailPolicy, Request, Sim, SimOptions, UpstreamResponse};
 use std::time::Duration;
 
 fn sim_with(workers: usize, config: &str) -> Sim {
@@ -38,7 +36,12 @@ fn lifecycle_order_with_canary_and_log_before_done() {
     assert!(rec.finished);
     let logs = logs_with(&sim, "conf:");
     // The canary VM configures first, then the worker VM: two configure calls.
-    assert_eq!(logs.iter().filter(|l| l.contains("configure root=1")).count(), 2);
+    assert_eq!(
+        logs.iter()
+            .filter(|l| l.contains("configure root=1"))
+            .count(),
+        2
+    );
     assert!(pos(&logs, "vm_start") < pos(&logs, "configure"));
     let order = [
         "create stream 2 root=1",
@@ -50,7 +53,12 @@ fn lifecycle_order_with_canary_and_log_before_done() {
         "stream 2 done",
     ];
     for w in order.windows(2) {
-        assert!(pos(&logs, w[0]) < pos(&logs, w[1]), "{} before {}", w[0], w[1]);
+        assert!(
+            pos(&logs, w[0]) < pos(&logs, w[1]),
+            "{} before {}",
+            w[0],
+            w[1]
+        );
     }
 }
 
@@ -84,10 +92,16 @@ fn header_windows_and_lowercasing() {
     // and the pairs call returns an empty map.
     assert!(logs[pos(&logs, "req_body")].contains("header_status=2"));
     let rh = &logs[pos(&logs, "resp_headers")];
-    assert!(rh.contains("req_header_status=2") && rh.contains("req_pairs=0"), "{rh}");
+    assert!(
+        rh.contains("req_header_status=2") && rh.contains("req_pairs=0"),
+        "{rh}"
+    );
     // In on_log both maps are readable copies.
     let l = &logs[pos(&logs, "stream 2 log")];
-    assert!(l.contains("req_header_status=0 value=lowercase") && l.contains("resp_status_read=0"), "{l}");
+    assert!(
+        l.contains("req_header_status=0 value=lowercase") && l.contains("resp_status_read=0"),
+        "{l}"
+    );
     // A header added on the response path reaches the client.
     assert_eq!(rec.response.header("x-seen-by-resp"), Some("lowercase"));
 }
@@ -95,9 +109,7 @@ fn header_windows_and_lowercasing() {
 #[test]
 fn body_accumulates_after_pause_and_can_be_replaced() {
     let mut sim = sim_with(1, "{}");
-    let rec = sim
-        .run(conf("pause_body").chunked(5), ok())
-        .unwrap();
+    let rec = sim.run(conf("pause_body").chunked(5), ok()).unwrap();
     let sizes: Vec<String> = logs_with(&sim, "req_body size=");
     assert_eq!(sizes.len(), 3);
     assert!(sizes[0].contains("size=5 end=false"));
@@ -140,7 +152,9 @@ fn request_buffer_limit_gives_413() {
     let body = "x".repeat(40);
     let rec = sim
         .run(
-            Request::post("/v1/chat/completions", body).header("x-conf", "hold").chunked(10),
+            Request::post("/v1/chat/completions", body)
+                .header("x-conf", "hold")
+                .chunked(10),
             ok(),
         )
         .unwrap();
@@ -171,7 +185,10 @@ fn response_buffer_limit_gives_500_before_headers_went_out() {
 fn paused_response_body_is_replaced_whole() {
     let mut sim = sim_with(1, "{}");
     let rec = sim
-        .run(conf("resp_pause"), UpstreamResponse::json(200, "abcdefghij").chunked(3))
+        .run(
+            conf("resp_pause"),
+            UpstreamResponse::json(200, "abcdefghij").chunked(3),
+        )
         .unwrap();
     assert_eq!(rec.response.body_str(), "[whole]");
     assert!(rec.response.header("content-length").is_none());
@@ -224,8 +241,12 @@ fn callout_answered_after_pause_resumes_with_buffered_body() {
     let calls = sim.pending_http_calls();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].call.cluster, "svc");
-    assert!(calls[0].call.headers.contains(&(":path".into(), "/probe".into())));
-    sim.answer_http(calls[0].id, CallReply::json(200, "pong")).unwrap();
+    assert!(calls[0]
+        .call
+        .headers
+        .contains(&(":path".into(), "/probe".into())));
+    sim.answer_http(calls[0].id, CallReply::json(200, "pong"))
+        .unwrap();
     let logs = logs_with(&sim, "conf:");
     assert!(pos(&logs, "call response") < pos(&logs, "req_body size=13 end=true"));
     assert!(logs[pos(&logs, "call response")].contains("status=200 body=pong"));
@@ -245,25 +266,44 @@ fn callout_failures_arrive_as_values() {
     // Reset: 0 headers.
     let mut sim = sim_with(1, "{}");
     sim.add_cluster("svc", Cluster::Manual);
-    let r = sim.run(conf("callout").header("x-cluster", "svc"), ok()).unwrap();
+    let r = sim
+        .run(conf("callout").header("x-cluster", "svc"), ok())
+        .unwrap();
     let id = sim.pending_http_calls()[0].id;
     sim.answer_http(id, CallReply::Reset).unwrap();
-    assert_eq!(sim.upstream_request(r.stream_id).unwrap().header("x-call-status"), Some("reset"));
+    assert_eq!(
+        sim.upstream_request(r.stream_id)
+            .unwrap()
+            .header("x-call-status"),
+        Some("reset")
+    );
 
     // Timeout fires on the simulated clock: 504 from the host.
     let r = sim
-        .run(conf("callout").header("x-cluster", "svc").header("x-timeout", "300"), ok())
+        .run(
+            conf("callout")
+                .header("x-cluster", "svc")
+                .header("x-timeout", "300"),
+            ok(),
+        )
         .unwrap();
     sim.advance(Duration::from_millis(299));
     assert!(sim.upstream_request(r.stream_id).is_none());
     sim.advance(Duration::from_millis(1));
-    assert_eq!(sim.upstream_request(r.stream_id).unwrap().header("x-call-status"), Some("504"));
+    assert_eq!(
+        sim.upstream_request(r.stream_id)
+            .unwrap()
+            .header("x-call-status"),
+        Some("504")
+    );
     assert!(sim.logged("body=upstream request timeout"));
 
     // Connect failure to a real address: 503.
     let port = aigw_tests::free_port();
     sim.add_cluster("dead", Cluster::Addr(([127, 0, 0, 1], port).into()));
-    let r = sim.run(conf("callout").header("x-cluster", "dead"), ok()).unwrap();
+    let r = sim
+        .run(conf("callout").header("x-cluster", "dead"), ok())
+        .unwrap();
     assert_eq!(r.response.status, 200);
     assert!(sim.logged("status=503 body=upstream connect error"));
 }
@@ -288,12 +328,15 @@ fn callout_to_a_real_server() {
         let mut buf = [0u8; 1024];
         let n = s.read(&mut buf).unwrap();
         let req = String::from_utf8_lossy(&buf[..n]).into_owned();
-        s.write_all(b"HTTP/1.1 201 Created\r\ncontent-length: 5\r\n\r\nhello").unwrap();
+        s.write_all(b"HTTP/1.1 201 Created\r\ncontent-length: 5\r\n\r\nhello")
+            .unwrap();
         req
     });
     let mut sim = sim_with(1, "{}");
     sim.add_cluster("real", Cluster::Addr(addr));
-    let rec = sim.run(conf("callout_reply").header("x-cluster", "real"), ok()).unwrap();
+    let rec = sim
+        .run(conf("callout_reply").header("x-cluster", "real"), ok())
+        .unwrap();
     let req = server.join().unwrap();
     assert!(req.starts_with("GET /probe HTTP/1.1"), "{req}");
     assert_eq!(rec.response.status, 200);
@@ -305,7 +348,9 @@ fn callout_to_a_real_server() {
 fn callout_answer_after_client_abort_is_harmless() {
     let mut sim = sim_with(1, "{}");
     sim.add_cluster("svc", Cluster::Manual);
-    let r = sim.run(conf("callout").header("x-cluster", "svc"), ok()).unwrap();
+    let r = sim
+        .run(conf("callout").header("x-cluster", "svc"), ok())
+        .unwrap();
     sim.client_abort(r.stream_id);
     assert!(sim.logged("stream 2 done"));
     let id = sim.pending_http_calls()[0].id;
@@ -324,7 +369,10 @@ fn shared_data_cas_conflict_between_workers() {
     sim.run(conf("cas_write").worker(0), ok()).unwrap();
     sim.run(conf("cas_write").worker(1), ok()).unwrap();
     let writes = logs_with(&sim, "cas_write status=");
-    assert_eq!(writes, vec!["conf: cas_write status=0", "conf: cas_write status=8"]);
+    assert_eq!(
+        writes,
+        vec!["conf: cas_write status=0", "conf: cas_write status=8"]
+    );
     assert_eq!(sim.shared_data("", "k").unwrap(), b"w");
 }
 
@@ -419,24 +467,33 @@ fn trap_fail_closed_fails_that_worker_only() {
 #[test]
 fn trap_fail_open_skips_the_plugin() {
     let mut sim = Sim::new(Default::default());
-    sim.add_plugin(spec("conformance").fail_policy(FailPolicy::Open)).unwrap();
+    sim.add_plugin(spec("conformance").fail_policy(FailPolicy::Open))
+        .unwrap();
     assert_eq!(sim.run(conf("trap"), ok()).unwrap().response.status, 503);
     let rec = sim.run(conf("lowercase"), ok()).unwrap();
     assert_eq!(rec.response.status, 200);
     // The plugin did not run: no header added.
-    assert!(rec.upstream_request.unwrap().header("x-upper-case").is_none());
+    assert!(rec
+        .upstream_request
+        .unwrap()
+        .header("x-upper-case")
+        .is_none());
 }
 
 #[test]
 fn trap_fail_reload_builds_a_new_vm_after_backoff() {
     let mut sim = Sim::new(Default::default());
-    sim.add_plugin(spec("conformance").fail_policy(FailPolicy::Reload)).unwrap();
+    sim.add_plugin(spec("conformance").fail_policy(FailPolicy::Reload))
+        .unwrap();
     assert_eq!(sim.run(conf("trap"), ok()).unwrap().response.status, 503);
     assert_eq!(sim.run(conf("none"), ok()).unwrap().response.status, 503);
     sim.advance(Duration::from_secs(1));
     let rec = sim.run(conf("lowercase"), ok()).unwrap();
     assert_eq!(rec.response.status, 200);
-    assert_eq!(rec.upstream_request.unwrap().header("x-upper-case"), Some("v"));
+    assert_eq!(
+        rec.upstream_request.unwrap().header("x-upper-case"),
+        Some("v")
+    );
     assert!(!sim.vm_failed(0, 0));
 }
 
@@ -454,7 +511,8 @@ fn rejected_config_is_an_error_with_the_plugin_message() {
 #[test]
 fn environment_reaches_wasi() {
     let mut sim = Sim::new(Default::default());
-    sim.add_plugin(spec("conformance").env("CONF_ENV", "hello")).unwrap();
+    sim.add_plugin(spec("conformance").env("CONF_ENV", "hello"))
+        .unwrap();
     assert!(sim.logged("env CONF_ENV=hello"));
 }
 
@@ -463,10 +521,16 @@ fn hot_reload_keeps_open_streams_on_the_old_root() {
     let mut sim = sim_with(1, "{\"gen\":1}");
     // A stream that is mid-response when the reload happens.
     let sid = sim.begin(conf("none")).unwrap();
-    sim.send_response_headers(sid, 200, &[("content-type".into(), "text/event-stream".into())], false)
-        .unwrap();
+    sim.send_response_headers(
+        sid,
+        200,
+        &[("content-type".into(), "text/event-stream".into())],
+        false,
+    )
+    .unwrap();
     sim.send_response_body(sid, b"data: 1\n\n", false).unwrap();
-    sim.reload(0, spec("conformance").config_json("{\"gen\":2}")).unwrap();
+    sim.reload(0, spec("conformance").config_json("{\"gen\":2}"))
+        .unwrap();
     // Same module: a new root context (id 3) on the same VM.
     assert!(sim.logged("configure root=3 config={\"gen\":2}"));
     assert!(!sim.logged("root 1 done"));
@@ -489,7 +553,10 @@ fn hot_reload_with_a_rejected_config_keeps_the_old_one() {
         .reload(0, spec("conformance").config_json("{\"reject\":true}"))
         .is_err());
     let rec = sim.run(conf("lowercase"), ok()).unwrap();
-    assert_eq!(rec.upstream_request.unwrap().header("x-upper-case"), Some("v"));
+    assert_eq!(
+        rec.upstream_request.unwrap().header("x-upper-case"),
+        Some("v")
+    );
 }
 
 #[test]
@@ -503,14 +570,23 @@ fn filter_chain_order() {
         .into_iter()
         .filter(|l| l.message.contains("req_headers") || l.message.contains("resp_headers"))
         .map(|l| {
-            let kind = if l.message.contains("resp_headers") { "resp" } else { "req" };
+            let kind = if l.message.contains("resp_headers") {
+                "resp"
+            } else {
+                "req"
+            };
             (l.plugin, kind.to_string())
         })
         .collect();
-    let want: Vec<(String, String)> = [("first", "req"), ("second", "req"), ("second", "resp"), ("first", "resp")]
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
+    let want: Vec<(String, String)> = [
+        ("first", "req"),
+        ("second", "req"),
+        ("second", "resp"),
+        ("first", "resp"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
     assert_eq!(seq, want);
 }
 
@@ -545,10 +621,15 @@ fn redis_calls_reach_a_real_redis() {
     let redis = RedisServer::start();
     let mut sim = Sim::new(Default::default());
     sim.add_redis("redis", redis.addr);
-    sim.add_plugin(spec("conformance").config_json("{\"redis\":\"redis\"}")).unwrap();
+    sim.add_plugin(spec("conformance").config_json("{\"redis\":\"redis\"}"))
+        .unwrap();
     assert!(sim.logged("redis_init status=0"));
     sim.run(conf("redis"), ok()).unwrap();
-    assert!(sim.logged("status=0 reply=\"+OK\\r\\n\""), "{:#?}", logs_with(&sim, "redis"));
+    assert!(
+        sim.logged("status=0 reply=\"+OK\\r\\n\""),
+        "{:#?}",
+        logs_with(&sim, "redis")
+    );
     assert!(sim.logged("status=0 reply=\"$2\\r\\nv1\\r\\n\""));
 }
 
@@ -557,11 +638,14 @@ fn redis_down_is_a_failed_status() {
     let mut redis = RedisServer::start();
     let mut sim = Sim::new(Default::default());
     sim.add_redis("redis", redis.addr);
-    sim.add_plugin(spec("conformance").config_json("{\"redis\":\"redis\"}")).unwrap();
+    sim.add_plugin(spec("conformance").config_json("{\"redis\":\"redis\"}"))
+        .unwrap();
     redis.stop();
     sim.run(conf("redis"), ok()).unwrap();
     assert_eq!(logs_with(&sim, "redis reply").len(), 2);
-    assert!(logs_with(&sim, "redis reply").iter().all(|l| l.contains("status=1")));
+    assert!(logs_with(&sim, "redis reply")
+        .iter()
+        .all(|l| l.contains("status=1")));
 }
 
 #[test]
@@ -570,7 +654,10 @@ fn modules_are_checked_on_load() {
     let e = loader.load_bytes(b"hello").unwrap_err().to_string();
     assert!(e.contains("not a WebAssembly module"), "{e}");
     let no_marker = r#"(module (memory (export "memory") 1) (func (export "malloc") (param i32) (result i32) i32.const 0))"#;
-    let e = loader.load_bytes(no_marker.as_bytes()).unwrap_err().to_string();
+    let e = loader
+        .load_bytes(no_marker.as_bytes())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("missing Proxy-Wasm ABI version"), "{e}");
     let old = r#"(module (memory (export "memory") 1) (func (export "proxy_abi_version_0_1_0")))"#;
     let e = loader.load_bytes(old.as_bytes()).unwrap_err().to_string();
@@ -587,7 +674,10 @@ fn modules_are_checked_on_load() {
     // An unknown import still links: the module instantiates and serves a request.
     let mut sim = Sim::with_loader(loader.clone(), Default::default());
     sim.add_plugin(host_sim::PluginSpec::new("wat", m)).unwrap();
-    assert_eq!(sim.run(Request::get("/"), ok()).unwrap().response.status, 200);
+    assert_eq!(
+        sim.run(Request::get("/"), ok()).unwrap().response.status,
+        200
+    );
 }
 
 mod router {
@@ -603,8 +693,11 @@ mod router {
     }
 
     fn route() -> Route {
-        Route::new(vec![Endpoint::new("10.0.0.1:443", 0), Endpoint::new("10.0.0.2:443", 1)])
-            .retry_on(&["5xx", "connect-failure", "reset"], 1)
+        Route::new(vec![
+            Endpoint::new("10.0.0.1:443", 0),
+            Endpoint::new("10.0.0.2:443", 1),
+        ])
+        .retry_on(&["5xx", "connect-failure", "reset"], 1)
     }
 
     fn req() -> Request {
@@ -646,7 +739,11 @@ mod router {
         let (mut down, mut up) = chains();
         let out = down
             .run_routed(&mut up, &route(), req(), |ep, _| {
-                if ep.priority == 0 { Upstream::ConnectFailure } else { Upstream::Respond(ok()) }
+                if ep.priority == 0 {
+                    Upstream::ConnectFailure
+                } else {
+                    Upstream::Respond(ok())
+                }
             })
             .unwrap();
         assert_eq!(out.attempts[0].failure, Some("connect-failure"));
@@ -664,9 +761,14 @@ mod router {
     #[test]
     fn without_a_retry_policy_the_first_answer_is_final() {
         let (mut down, mut up) = chains();
-        let route = Route::new(vec![Endpoint::new("10.0.0.1:443", 0), Endpoint::new("10.0.0.2:443", 1)]);
+        let route = Route::new(vec![
+            Endpoint::new("10.0.0.1:443", 0),
+            Endpoint::new("10.0.0.2:443", 1),
+        ]);
         let out = down
-            .run_routed(&mut up, &route, req(), |_, _| Upstream::Respond(UpstreamResponse::json(429, "slow down")))
+            .run_routed(&mut up, &route, req(), |_, _| {
+                Upstream::Respond(UpstreamResponse::json(429, "slow down"))
+            })
             .unwrap();
         assert_eq!(out.attempts.len(), 1);
         assert_eq!(out.record.response.status, 429);

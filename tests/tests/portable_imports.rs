@@ -14,9 +14,7 @@ fn every_plugin_in_dist_is_portable() {
         if path.extension().and_then(|e| e.to_str()) != Some("wasm") {
             continue;
         }
-        let m = loader
-            .load_file(&path)
-            .unwrap_or_else(|e| panic!("{e:#}"));
+        let m = loader.load_file(&path).unwrap_or_else(|e| panic!("{e:#}"));
         let bad = portability_violations(&inspect(&m));
         assert!(
             bad.is_empty(),
@@ -25,7 +23,11 @@ fn every_plugin_in_dist_is_portable() {
         );
         checked += 1;
     }
-    assert!(checked >= 1, "no plugin modules found in {}", dist.display());
+    assert!(
+        checked >= 1,
+        "no plugin modules found in {}",
+        dist.display()
+    );
 }
 
 #[test]

@@ -9,7 +9,8 @@ fn ok() -> UpstreamResponse {
     UpstreamResponse::json(200, "{}")
 }
 
-const HELLO: &str = r#"{"header_name":"x-hello","header_value":"hi","blocked_prefixes":["/admin"]}"#;
+const HELLO: &str =
+    r#"{"header_name":"x-hello","header_value":"hi","blocked_prefixes":["/admin"]}"#;
 
 fn hello(config: &str) -> Sim {
     let mut sim = Sim::new(Default::default());
@@ -27,11 +28,16 @@ fn hello_adds_its_header() {
 
 #[test]
 fn hello_blocks_in_the_clients_protocol() {
-    let mut sim = hello(r#"{"header_name":"x-hello","header_value":"hi","blocked_prefixes":["/admin","/v1/messages"]}"#);
+    let mut sim = hello(
+        r#"{"header_name":"x-hello","header_value":"hi","blocked_prefixes":["/admin","/v1/messages"]}"#,
+    );
     let rec = sim.run(Request::post("/admin/x", "{}"), ok()).unwrap();
     assert!(rec.upstream_request.is_none());
     assert_eq!(rec.response.status, 403);
-    assert_eq!(rec.response.header("content-type"), Some("application/json"));
+    assert_eq!(
+        rec.response.header("content-type"),
+        Some("application/json")
+    );
     assert_eq!(
         rec.response.json(),
         serde_json::json!({"error":{"message":"this path is blocked","type":"permission_error","param":null,"code":"permission_denied"}})
@@ -51,7 +57,10 @@ fn config_errors_are_one_clear_line() {
         .add_plugin(spec("hello").config_json(r#"{"header_value":"x"}"#))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("hello: invalid config: header_name: required field is missing"), "{err}");
+    assert!(
+        err.contains("hello: invalid config: header_name: required field is missing"),
+        "{err}"
+    );
     let errors: Vec<_> = sim
         .logs()
         .into_iter()
@@ -63,7 +72,10 @@ fn config_errors_are_one_clear_line() {
         .add_plugin(spec("sdk-probe").config_json(r#"{"mode":"other"}"#))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("sdk-probe: invalid config: mode: expected \"probe\", got \"other\""), "{err}");
+    assert!(
+        err.contains("sdk-probe: invalid config: mode: expected \"probe\", got \"other\""),
+        "{err}"
+    );
     let err = Sim::new(Default::default())
         .add_plugin(spec("sdk-probe").config_json(r#"{"mode":"probe","extra":1}"#))
         .unwrap_err()
@@ -78,9 +90,13 @@ fn higress_rules_select_per_route_config() {
     let mut sim = hello(cfg);
     let rec = sim.run(Request::get("/a").route("r1"), ok()).unwrap();
     assert_eq!(rec.upstream_request.unwrap().header("x-r"), Some("1"));
-    let rec = sim.run(Request::get("/a").authority("api.example.com:8443"), ok()).unwrap();
+    let rec = sim
+        .run(Request::get("/a").authority("api.example.com:8443"), ok())
+        .unwrap();
     assert_eq!(rec.upstream_request.unwrap().header("x-d"), Some("2"));
-    let rec = sim.run(Request::get("/x").authority("api.example.com"), ok()).unwrap();
+    let rec = sim
+        .run(Request::get("/x").authority("api.example.com"), ok())
+        .unwrap();
     assert_eq!(rec.response.status, 403);
     // No rule and no global config: the stream passes through untouched.
     let rec = sim.run(Request::get("/x").route("other"), ok()).unwrap();
@@ -88,7 +104,9 @@ fn higress_rules_select_per_route_config() {
     assert!(up.header("x-r").is_none() && up.header("x-d").is_none());
     assert_eq!(rec.response.status, 200);
     // A rule's config is merged over the global one.
-    let mut sim = hello(r#"{"header_name":"x-g","header_value":"g","_rules_":[{"_match_route_":["r1"],"header_value":"rule"}]}"#);
+    let mut sim = hello(
+        r#"{"header_name":"x-g","header_value":"g","_rules_":[{"_match_route_":["r1"],"header_value":"rule"}]}"#,
+    );
     let rec = sim.run(Request::get("/a").route("r1"), ok()).unwrap();
     assert_eq!(rec.upstream_request.unwrap().header("x-g"), Some("rule"));
     let rec = sim.run(Request::get("/a").route("r2"), ok()).unwrap();
@@ -114,12 +132,19 @@ fn req(scenario: &str) -> Request {
 fn callout_closure_resumes_the_paused_stream() {
     let mut sim = probe(1, "");
     let rec = sim.run(req("callout"), ok()).unwrap();
-    assert!(rec.upstream_request.is_none(), "paused while the call is out");
+    assert!(
+        rec.upstream_request.is_none(),
+        "paused while the call is out"
+    );
     let call = &sim.pending_http_calls()[0];
     assert_eq!(call.call.cluster, "svc");
-    assert!(call.call.headers.contains(&("x-from".into(), "probe".into())));
+    assert!(call
+        .call
+        .headers
+        .contains(&("x-from".into(), "probe".into())));
     assert_eq!(call.call.timeout_ms, 500);
-    sim.answer_http(call.id, CallReply::json(200, "fine")).unwrap();
+    sim.answer_http(call.id, CallReply::json(200, "fine"))
+        .unwrap();
     let up = sim.upstream_request(rec.stream_id).unwrap();
     assert_eq!(up.header("x-call"), Some("200 fine"));
     assert_eq!(up.body_str(), "{\"a\":1}");
@@ -135,15 +160,25 @@ fn callout_errors_reach_the_closure_as_values() {
     sim.advance(Duration::from_millis(500));
     let r = sim.take_record(rec.stream_id).unwrap();
     assert_eq!(r.response.status, 502);
-    let msg = r.response.json()["error"]["message"].as_str().unwrap_or("").to_string();
-    assert!(msg.starts_with("check failed:") && msg.contains("timed out"), "{msg}");
+    let msg = r.response.json()["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        msg.starts_with("check failed:") && msg.contains("timed out"),
+        "{msg}"
+    );
     // Reset.
     let rec = sim.run(req("callout"), ok()).unwrap();
     let id = sim.pending_http_calls()[0].id;
     sim.answer_http(id, CallReply::Reset).unwrap();
     let r = sim.take_record(rec.stream_id).unwrap();
     assert_eq!(r.response.status, 502);
-    assert!(r.response.body_str().contains("reset"), "{}", r.response.body_str());
+    assert!(
+        r.response.body_str().contains("reset"),
+        "{}",
+        r.response.body_str()
+    );
     // A 5xx answer.
     let rec = sim.run(req("callout"), ok()).unwrap();
     let id = sim.pending_http_calls()[0].id;
@@ -158,7 +193,10 @@ fn dispatch_to_an_unknown_cluster_is_a_value() {
     sim.add_plugin(spec("sdk-probe").config_json(r#"{"mode":"probe","cluster":"nowhere"}"#))
         .unwrap();
     let rec = sim.run(req("callout"), ok()).unwrap();
-    assert_eq!(rec.upstream_request.unwrap().header("x-call"), Some("dispatch-failed"));
+    assert_eq!(
+        rec.upstream_request.unwrap().header("x-call"),
+        Some("dispatch-failed")
+    );
 }
 
 #[test]
@@ -168,7 +206,10 @@ fn cas_loop_retries_after_a_conflict() {
     sim.set_shared_data("", "probe:cas", b"5");
     let rec = sim.run(req("interfere"), ok()).unwrap();
     // The interfering write (100) is kept and the loop's own +1 lands on top of it.
-    assert_eq!(rec.upstream_request.unwrap().header("x-cas"), Some("Ok(101)"));
+    assert_eq!(
+        rec.upstream_request.unwrap().header("x-cas"),
+        Some("Ok(101)")
+    );
     assert_eq!(sim.shared_data("", "probe:cas").unwrap(), b"101");
 }
 
@@ -177,7 +218,10 @@ fn stale_cas_is_an_error_value() {
     let mut sim = probe(1, "");
     sim.set_shared_data("", "probe:k", b"v");
     let rec = sim.run(req("stale"), ok()).unwrap();
-    assert_eq!(rec.upstream_request.unwrap().header("x-stale"), Some("Err(CasMismatch)"));
+    assert_eq!(
+        rec.upstream_request.unwrap().header("x-stale"),
+        Some("Err(CasMismatch)")
+    );
 }
 
 #[test]
@@ -195,16 +239,25 @@ fn fixed_window_limits_and_rolls_over() {
     let mut sim = probe(2, r#","window_limit":3"#);
     for i in 0..3 {
         let rec = sim.run(req("window").worker(i % 2), ok()).unwrap();
-        assert_eq!(rec.upstream_request.unwrap().header("x-remaining"), Some((2 - i).to_string().as_str()));
+        assert_eq!(
+            rec.upstream_request.unwrap().header("x-remaining"),
+            Some((2 - i).to_string().as_str())
+        );
     }
     let rec = sim.run(req("window"), ok()).unwrap();
     assert_eq!(rec.response.status, 429);
     assert_eq!(rec.response.header("x-ratelimit-limit-requests"), Some("3"));
-    assert_eq!(rec.response.header("x-ratelimit-remaining-requests"), Some("0"));
+    assert_eq!(
+        rec.response.header("x-ratelimit-remaining-requests"),
+        Some("0")
+    );
     assert!(rec.response.header("retry-after").is_some());
     sim.advance(Duration::from_secs(60));
     let rec = sim.run(req("window"), ok()).unwrap();
-    assert_eq!(rec.upstream_request.unwrap().header("x-remaining"), Some("2"));
+    assert_eq!(
+        rec.upstream_request.unwrap().header("x-remaining"),
+        Some("2")
+    );
 }
 
 #[test]
@@ -220,10 +273,15 @@ fn whole_body_within_and_over_the_limit() {
     let mut sim = probe(1, "");
     let rec = sim.run(req("whole").chunked(3), ok()).unwrap();
     assert_eq!(rec.upstream_request.unwrap().body_str(), "{\"A\":1}");
-    let big = Request::post("/v1/chat/completions", "x".repeat(40)).header("x-probe", "whole").chunked(7);
+    let big = Request::post("/v1/chat/completions", "x".repeat(40))
+        .header("x-probe", "whole")
+        .chunked(7);
     let rec = sim.run(big, ok()).unwrap();
     assert_eq!(rec.response.status, 413);
-    assert_eq!(rec.response.json()["error"]["type"], "invalid_request_error");
+    assert_eq!(
+        rec.response.json()["error"]["type"],
+        "invalid_request_error"
+    );
 }
 
 #[test]
@@ -251,13 +309,20 @@ fn sse_rewrite_is_the_same_however_the_stream_is_split() {
             .unwrap();
         outputs.push(rec.response.body_str());
     }
-    assert_eq!(outputs[0], "data: ONE\n\ndata: TWO\n\ndata: THREE\n\n: events 3\n");
+    assert_eq!(
+        outputs[0],
+        "data: ONE\n\ndata: TWO\n\ndata: THREE\n\n: events 3\n"
+    );
     assert!(outputs.iter().all(|o| *o == outputs[0]), "{outputs:#?}");
 }
 
 #[test]
 fn no_plugin_log_leaks_secrets() {
     let mut sim = probe(1, "");
-    sim.run(req("none").header("authorization", "Bearer sk-secret-123"), ok()).unwrap();
+    sim.run(
+        req("none").header("authorization", "Bearer sk-secret-123"),
+        ok(),
+    )
+    .unwrap();
     assert!(logs_with(&sim, "sk-secret-123").is_empty());
 }

@@ -80,8 +80,64 @@ fn config_for(name: &str) -> Option<String> {
     std::fs::read_to_string(root().join("examples").join(format!("{name}.json"))).ok()
 }
 
+/// `--compare PLUGIN label=path...`: the same plugin built differently, side by side.
+fn compare(args: &[String], n: usize) {
+    let plugin = &args[0];
+    let config = config_for(plugin);
+    println!("| build | module bytes | µs/request (chat) | µs/request (200-event stream) |");
+    println!("| --- | ---: | ---: | ---: |");
+    for a in &args[1..] {
+        let Some((label, path)) = a.rsplit_once('=') else {
+            continue;
+        };
+        let mut row = vec![label.to_string()];
+        row.push(
+            std::fs::metadata(path)
+                .map(|m| m.len().to_string())
+                .unwrap_or_default(),
+        );
+        for resp in [chat_response(), sse_stream(200)] {
+            let case = Case {
+                label: label.into(),
+                plugins: vec![],
+                request: chat_request(),
+                response: resp,
+            };
+            let mut sim = Sim::new(SimOptions::default());
+            let mut spec = match host_sim::PluginSpec::from_file(path) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{path}: {e:#}");
+                    return;
+                }
+            };
+            if let Some(c) = &config {
+                spec = spec.config_json(c);
+            }
+            if let Err(e) = sim.add_plugin(spec) {
+                eprintln!("{path}: {e:#}");
+                return;
+            }
+            row.push(format!("{:.1}", per_request(&mut sim, &case, n, 5)));
+        }
+        println!("| {} |", row.join(" | "));
+    }
+}
+
 fn main() {
-    let n: usize = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(|a| a.as_str()) == Some("--compare") {
+        let n: usize = std::env::var("BENCH_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000);
+        compare(&args[1..], n);
+        return;
+    }
+    let n: usize = std::env::var("BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     println!("# aigw benchmarks (host-sim, wasmtime/cranelift, {n} requests per batch)\n");
 
     // VM start-up: compile once, then instantiate + start + configure (canary and one worker).
@@ -148,11 +204,17 @@ fn main() {
             }
         }
         let base = if stream { noop_stream } else { noop_chat };
-        let ratio = base.map(|b| format!("{:.2}x", us / b)).unwrap_or_else(|| "-".into());
+        let ratio = base
+            .map(|b| format!("{:.2}x", us / b))
+            .unwrap_or_else(|| "-".into());
         let (size, mem) = match case.plugins.first() {
             Some((p, _)) => (
-                std::fs::metadata(module_path(p)).map(|m| m.len().to_string()).unwrap_or_default(),
-                sim.vm_memory(0, 0).map(|m| format!("{} KiB", m / 1024)).unwrap_or_default(),
+                std::fs::metadata(module_path(p))
+                    .map(|m| m.len().to_string())
+                    .unwrap_or_default(),
+                sim.vm_memory(0, 0)
+                    .map(|m| format!("{} KiB", m / 1024))
+                    .unwrap_or_default(),
             ),
             None => (String::new(), String::new()),
         };

@@ -1,0 +1,335 @@
+//! Keyword matching over large word lists (Chinese and English) in one pass.
+//!
+//! Words are folded with [`Folder::fold_word`] at build time and matched by an
+//! Aho-Corasick automaton (leftmost-longest) over folded text. Lists that
+//! ignore separators inside words share one automaton, the others another, so
+//! at most two automatons exist whatever the number of lists.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
+
+use crate::normalize::{Folded, Folder};
+
+/// One keyword hit, in original text offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeywordHit {
+    /// Start byte in the original text.
+    pub start: usize,
+    /// End byte (exclusive) in the original text.
+    pub end: usize,
+    /// The rule (list) the word belongs to.
+    pub rule: u32,
+}
+
+/// Why a word was rejected at build time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WordError {
+    /// The word folds to nothing (empty, or only separators / invisible chars).
+    Empty,
+    /// The folded word is longer than [`MAX_WORD_CHARS`] characters (it would
+    /// make the stream hold-back window needlessly large).
+    TooLong,
+}
+
+/// Longest keyword accepted, in folded characters.
+pub const MAX_WORD_CHARS: usize = 256;
+
+/// Collects word lists, then builds a [`KeywordSet`].
+#[derive(Debug, Default)]
+pub struct KeywordSetBuilder {
+    groups: [GroupBuilder; 2],
+}
+
+#[derive(Debug, Default)]
+struct GroupBuilder {
+    words: Vec<String>,
+    /// Per word: rule index << 1 | whole_word.
+    meta: Vec<u32>,
+    longest_chars: usize,
+}
+
+impl KeywordSetBuilder {
+    /// An empty builder.
+    pub fn new() -> KeywordSetBuilder {
+        KeywordSetBuilder::default()
+    }
+
+    /// Adds one word for `rule`. `whole_word` requires the match not to touch
+    /// an ASCII letter, digit or underscore on either side (useful for English
+    /// words inside longer words); `ignore_separators` lets the word match with
+    /// short separator runs inside it.
+    pub fn add(
+        &mut self,
+        folder: &Folder,
+        word: &str,
+        rule: u32,
+        whole_word: bool,
+        ignore_separators: bool,
+    ) -> Result<(), WordError> {
+        let folded = folder.fold_word(word.trim(), ignore_separators);
+        if folded.is_empty() {
+            return Err(WordError::Empty);
+        }
+        let chars = folded.chars().count();
+        if chars > MAX_WORD_CHARS {
+            return Err(WordError::TooLong);
+        }
+        // Index 0 or 1: `usize::from(bool)`.
+        let g = &mut self.groups[usize::from(ignore_separators)];
+        g.longest_chars = g.longest_chars.max(chars);
+        g.words.push(folded);
+        g.meta.push((rule << 1) | u32::from(whole_word));
+        Ok(())
+    }
+
+    /// Number of words added so far.
+    pub fn len(&self) -> usize {
+        self.groups.iter().map(|g| g.words.len()).sum()
+    }
+
+    /// Whether no word was added.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Builds the automatons. Fails only if the automaton cannot be built
+    /// (e.g. it would exceed aho-corasick's size limits).
+    pub fn build(self, folder: &Folder) -> Result<KeywordSet, String> {
+        let mut groups = Vec::new();
+        for (i, g) in self.groups.into_iter().enumerate() {
+            if g.words.is_empty() {
+                continue;
+            }
+            let ac = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&g.words)
+                .map_err(|e| e.to_string())?;
+            let drop_separators = i == 1;
+            let run = if drop_separators {
+                folder.max_separator_run()
+            } else {
+                0
+            };
+            // A folded char comes from one original char (<= 4 bytes); each gap
+            // between two of them may hold a dropped separator run.
+            let n = g.longest_chars;
+            let max_span = 4 * n + 4 * run * n.saturating_sub(1);
+            groups.push(Group {
+                ac,
+                meta: g.meta,
+                drop_separators,
+                max_span,
+            });
+        }
+        Ok(KeywordSet { groups })
+    }
+}
+
+/// One automaton and the per-word data it needs.
+#[derive(Debug)]
+pub(crate) struct Group {
+    ac: AhoCorasick,
+    meta: Vec<u32>,
+    pub(crate) drop_separators: bool,
+    max_span: usize,
+}
+
+/// The compiled keyword lists.
+#[derive(Debug, Default)]
+pub struct KeywordSet {
+    pub(crate) groups: Vec<Group>,
+}
+
+/// Whether `c` counts as part of a word for `whole_word` checks.
+fn is_word_char(c: char) -> bool {
+    let c = crate::normalize::fold_width(c);
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+impl KeywordSet {
+    /// The longest original-text span a keyword match can cover, in bytes.
+    pub fn max_span(&self) -> usize {
+        self.groups.iter().map(|g| g.max_span).max().unwrap_or(0)
+    }
+
+    /// Heap bytes used by the automatons (for reporting).
+    pub fn memory_usage(&self) -> usize {
+        self.groups
+            .iter()
+            .map(|g| g.ac.memory_usage() + g.meta.len() * 4)
+            .sum()
+    }
+
+    /// Number of automatons (0, 1 or 2).
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// All non-overlapping hits in `text`, leftmost-longest, per automaton
+    /// merged by start (a convenience for tests and one-off checks; the engine
+    /// uses [`KeywordSet::find_in_group`]).
+    pub fn find_all(&self, folder: &Folder, text: &str) -> Vec<KeywordHit> {
+        let mut hits = Vec::new();
+        let mut folded = Folded::new();
+        for gi in 0..self.groups.len() {
+            let drop = self.groups.get(gi).is_some_and(|g| g.drop_separators);
+            folder.fold_into(text, 0, drop, &mut folded);
+            let mut pos = 0;
+            while let Some(h) = self.find_in_group(gi, text, &folded, pos) {
+                hits.push(h);
+                pos = h.end;
+            }
+        }
+        hits.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
+        hits
+    }
+
+    /// The leftmost-longest hit of group `gi` starting at original offset
+    /// `>= from`, in `text` folded into `folded` (folding must have started at
+    /// or before `from`).
+    pub(crate) fn find_in_group(
+        &self,
+        gi: usize,
+        text: &str,
+        folded: &Folded,
+        from: usize,
+    ) -> Option<KeywordHit> {
+        let g = self.groups.get(gi)?;
+        let hay = folded.text.as_bytes();
+        let mut fpos = folded.folded_pos(from);
+        while fpos < hay.len() {
+            let m = g.ac.find(Input::new(hay).span(fpos..hay.len()))?;
+            let (start, end) = folded.orig_range(text, m.start(), m.end())?;
+            let meta = g.meta.get(m.pattern().as_usize()).copied().unwrap_or(0);
+            let whole_word = meta & 1 == 1;
+            let ok = !whole_word
+                || (!text
+                    .get(..start)
+                    .and_then(|s| s.chars().next_back())
+                    .is_some_and(is_word_char)
+                    && !text
+                        .get(end..)
+                        .and_then(|s| s.chars().next())
+                        .is_some_and(is_word_char));
+            if ok && start >= from {
+                return Some(KeywordHit {
+                    start,
+                    end,
+                    rule: meta >> 1,
+                });
+            }
+            // Retry from the next folded character.
+            let step = folded
+                .text
+                .get(m.start()..)
+                .and_then(|s| s.chars().next())
+                .map_or(1, char::len_utf8);
+            fpos = m.start() + step;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(words: &[(&str, u32, bool, bool)]) -> (Folder, KeywordSet) {
+        let folder = Folder::default();
+        let mut b = KeywordSetBuilder::new();
+        for &(w, r, ww, sep) in words {
+            b.add(&folder, w, r, ww, sep).unwrap();
+        }
+        let s = b.build(&folder).unwrap();
+        (folder, s)
+    }
+
+    fn found<'a>(f: &Folder, s: &KeywordSet, text: &'a str) -> Vec<(&'a str, u32)> {
+        s.find_all(f, text)
+            .into_iter()
+            .map(|h| (&text[h.start..h.end], h.rule))
+            .collect()
+    }
+
+    #[test]
+    fn chinese_and_english_with_width_and_case() {
+        let (f, s) = set(&[("敏感词", 0, false, false), ("Persimmon", 1, false, false)]);
+        assert_eq!(
+            found(&f, &s, "这里有敏感词和PERSIMMON。"),
+            vec![("敏感词", 0), ("PERSIMMON", 1)]
+        );
+        assert_eq!(
+            found(&f, &s, "ｐｅｒｓｉｍｍｏｎ"),
+            vec![("ｐｅｒｓｉｍｍｏｎ", 1)]
+        );
+        assert!(found(&f, &s, "敏感 词 persimon").is_empty());
+    }
+
+    #[test]
+    fn separators_only_for_lists_that_ask() {
+        let (f, s) = set(&[
+            ("bad", 0, false, true),
+            ("敏感词", 1, false, true),
+            ("evil", 2, false, false),
+        ]);
+        assert_eq!(found(&f, &s, "so b.a.d"), vec![("b.a.d", 0)]);
+        assert_eq!(found(&f, &s, "B A D!"), vec![("B A D", 0)]);
+        assert_eq!(found(&f, &s, "敏 感 词"), vec![("敏 感 词", 1)]);
+        assert!(found(&f, &s, "e.v.i.l").is_empty());
+        // A long gap separates words.
+        assert!(found(&f, &s, "b     ad").is_empty());
+    }
+
+    #[test]
+    fn leftmost_longest_and_whole_word() {
+        let (f, s) = set(&[
+            ("ass", 0, true, false),
+            ("assassin", 1, false, false),
+            ("中国", 2, false, false),
+            ("中国人", 3, false, false),
+        ]);
+        assert_eq!(found(&f, &s, "an assassin"), vec![("assassin", 1)]);
+        assert!(found(&f, &s, "classic").is_empty());
+        assert_eq!(found(&f, &s, "you ass!"), vec![("ass", 0)]);
+        assert_eq!(found(&f, &s, "我是中国人"), vec![("中国人", 3)]);
+    }
+
+    #[test]
+    fn empty_word_is_rejected() {
+        let f = Folder::default();
+        let mut b = KeywordSetBuilder::new();
+        assert_eq!(b.add(&f, "  ", 0, false, false), Err(WordError::Empty));
+        assert_eq!(b.add(&f, ". -", 0, false, true), Err(WordError::Empty));
+        assert_eq!(
+            b.add(&f, "\u{200B}", 0, false, false),
+            Err(WordError::Empty)
+        );
+    }
+
+    #[test]
+    fn hundred_thousand_words_build_and_scan() {
+        let f = Folder::default();
+        let mut b = KeywordSetBuilder::new();
+        for i in 0..100_000u32 {
+            let w = if i % 2 == 0 {
+                format!("word{i:06}x")
+            } else {
+                // Chinese words: CJK chars derived from the index.
+                let mut s = String::new();
+                for k in 0..4 {
+                    let c = char::from_u32(0x4E00 + ((i >> (k * 4)) & 0xFFF) + k * 7).unwrap();
+                    s.push(c);
+                }
+                s
+            };
+            b.add(&f, &w, i % 7, false, i % 3 == 0).unwrap();
+        }
+        let s = b.build(&f).unwrap();
+        assert_eq!(s.group_count(), 2);
+        let text = "hello WORD012344X and word099998x but not word12";
+        let hits = found(&f, &s, text);
+        assert_eq!(
+            hits,
+            vec![("WORD012344X", 12344 % 7), ("word099998x", 99998 % 7)]
+        );
+    }
+}

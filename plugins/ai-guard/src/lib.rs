@@ -1,0 +1,644 @@
+//! ai-guard: content moderation and data masking for prompts and streamed answers.
+//!
+//! The detection and rewriting engine is plain Rust, testable natively:
+//! [`normalize`] folds text for matching, [`keywords`] and [`patterns`] find
+//! candidates, [`engine`] merges them into non-overlapping findings and applies
+//! block / mask / log actions, [`vault`] records masked values so answers can
+//! have them restored, [`stream`] does both directions over streamed text with a
+//! bounded hold-back window, [`scope`] picks the text to scan out of request and
+//! response bodies, and [`config`] parses and validates the plugin
+//! configuration.
+//!
+//! The plugin around it: [`settings`] compiles the configuration once,
+//! [`sse_guard`] guards streamed answers event by event, [`whole`] guards
+//! non-streamed JSON answers, [`text_guard`] plain-text answers, and
+//! [`answer`] builds the answers that replace blocked ones. The phase
+//! handlers below only move bytes between the host and those parts.
+//!
+//! Requests: the headers go on, the body is held (up to `body.max_bytes`) and
+//! its selected text checked; a block answers in the client's protocol and no
+//! body byte reaches the upstream; masks rewrite the body. Responses: SSE answers are
+//! guarded chunk by chunk, JSON answers as a whole, plain text chunk by chunk
+//! when `raw` is on. Hits are counted in
+//! `aigw_guard_hits_total;rule=..;action=..;direction=..`.
+
+pub mod answer;
+pub mod config;
+pub mod engine;
+pub mod hash;
+pub mod keywords;
+pub mod normalize;
+pub mod patterns;
+pub mod scope;
+pub mod settings;
+pub mod sse_guard;
+pub mod stream;
+pub mod text_guard;
+pub mod vault;
+pub mod whole;
+
+use std::rc::Rc;
+
+use aigw::prelude::*;
+
+use crate::config::{ApiShape, Guard, OverLimit, ParseErrorPolicy};
+use crate::engine::{Action, Engine, Report};
+use crate::scope::{BodyOutcome, ScopeError};
+use crate::settings::Config;
+use crate::sse_guard::{SseGuard, SseSettings};
+use crate::stream::{AnswerStream, RestoreStream, StreamScanner};
+use crate::text_guard::TextGuard;
+use crate::vault::{Escape, Vault};
+use crate::whole::WholeOutcome;
+
+/// Counter of rule hits; labels `rule`, `action`, `direction`.
+pub const HITS_METRIC: &str = "aigw_guard_hits_total";
+/// Counter of bodies forwarded without a check; labels `direction`, `reason`
+/// (`over_limit`, `parse_error`).
+pub const UNCHECKED_METRIC: &str = "aigw_guard_unchecked_total";
+
+/// Request-side state.
+#[derive(Debug, Default)]
+enum RequestState {
+    /// Nothing to check.
+    #[default]
+    Skip,
+    /// Collecting the body; `json_type`: the content type says JSON.
+    Collect { json_type: bool, size: usize },
+}
+
+/// Response-side state.
+#[derive(Debug, Default)]
+enum ResponseState {
+    /// Nothing to do.
+    #[default]
+    Skip,
+    /// Collecting a JSON body (`size`: bytes buffered so far).
+    Whole { moderate: bool, size: usize },
+    /// Forwarding the rest unchecked (over the limit).
+    Pass,
+    /// A streamed answer.
+    Sse(Box<SseGuard>),
+    /// A plain-text answer.
+    Text(Box<TextGuard>),
+    /// Blocked: every further byte is dropped.
+    Drop,
+}
+
+/// The per-stream plugin state.
+#[derive(Debug, Default)]
+pub struct AiGuard {
+    request: RequestState,
+    response: ResponseState,
+    /// Masked request values to restore in the answer.
+    vault: Option<Vault>,
+    request_hits: Report,
+    response_hits: Report,
+    /// An oversized streamed event was already counted.
+    over_limit_counted: bool,
+    /// Scratch output of the body callbacks (kept for its capacity).
+    out: Vec<u8>,
+}
+
+impl Plugin for AiGuard {
+    const NAME: &'static str = "ai-guard";
+    type Config = Config;
+    type Root = ();
+
+    fn on_configure(root: &mut RootCtx<Self>) -> Result<(), ConfigError> {
+        for cfg in root.configs() {
+            if let Some(c) = cfg.compiled() {
+                for w in &c.guard.warnings {
+                    aigw::warn!("{w}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_request_headers(&mut self, ctx: &mut Ctx<Self>, end_of_stream: bool) -> Flow {
+        let cfg = ctx.config_rc();
+        let Some(c) = cfg.compiled() else {
+            return Flow::Continue;
+        };
+        if end_of_stream || c.guard.request.is_none() || c.guard.engine.is_empty() {
+            return Flow::Continue;
+        }
+        let content_type = ctx
+            .request_header("content-type")
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let json_type = content_type.contains("json");
+        let raw = c.guard.request.as_ref().is_some_and(|s| s.raw);
+        // Bodies that may still be JSON: no type, form data (curl's default)
+        // or plain text. Binary types are never scanned.
+        let sniff = content_type.is_empty()
+            || content_type.starts_with("application/x-www-form-urlencoded")
+            || content_type.starts_with("text/plain");
+        let scan_raw = raw && !is_binary_type(&content_type);
+        if !(json_type || sniff || scan_raw) {
+            return Flow::Continue;
+        }
+        self.request = RequestState::Collect { json_type, size: 0 };
+        // The body may be rewritten: its length is not known yet.
+        if let Err(e) = ctx.remove_request_header("content-length") {
+            aigw::warn!("cannot remove content-length: {e}");
+        }
+        // The headers go on (stock Envoy would not hand over the body of a
+        // request whose headers are held); the body is held until checked,
+        // so a blocked request's body never reaches the upstream.
+        Flow::Continue
+    }
+
+    fn on_request_body(&mut self, ctx: &mut Ctx<Self>, chunk: BodyChunk) -> Flow {
+        let RequestState::Collect { json_type, size } = &mut self.request else {
+            return Flow::Continue;
+        };
+        let json_type = *json_type;
+        *size = chunk.size;
+        let cfg = ctx.config_rc();
+        let Some(c) = cfg.compiled() else {
+            return Flow::Continue;
+        };
+        let guard = &c.guard;
+        if chunk.size > guard.max_body_bytes {
+            self.request = RequestState::Skip;
+            return match guard.over_limit {
+                OverLimit::Pass => {
+                    count_unchecked("request", "over_limit");
+                    Flow::Continue
+                }
+                OverLimit::Block => {
+                    count_unchecked("request", "over_limit");
+                    let shape = api_shape(ctx.protocol(), json_type);
+                    self.block_request(ctx, guard, shape, false, "body.max_bytes");
+                    Flow::Pause
+                }
+            };
+        }
+        if !chunk.end_of_stream {
+            return Flow::Pause;
+        }
+        self.check_request(ctx, guard, json_type, chunk)
+    }
+
+    fn on_request_trailers(&mut self, ctx: &mut Ctx<Self>) -> Flow {
+        // A body ended by trailers: check what was collected.
+        let RequestState::Collect { json_type, size } = self.request else {
+            return Flow::Continue;
+        };
+        let cfg = ctx.config_rc();
+        let Some(c) = cfg.compiled() else {
+            return Flow::Continue;
+        };
+        let chunk = BodyChunk {
+            size,
+            end_of_stream: true,
+        };
+        self.check_request(ctx, &c.guard, json_type, chunk)
+    }
+
+    fn on_response_headers(&mut self, ctx: &mut Ctx<Self>, end_of_stream: bool) -> Flow {
+        let cfg = ctx.config_rc();
+        let Some(c) = cfg.compiled() else {
+            return Flow::Continue;
+        };
+        let guard = &c.guard;
+        let moderate = guard.response.is_some() && !guard.engine.is_empty();
+        let restore = self.vault.is_some();
+        if end_of_stream || (!moderate && !restore) {
+            return Flow::Continue;
+        }
+        let content_type = ctx
+            .response_header("content-type")
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        self.response = if content_type.starts_with("text/event-stream") {
+            let engine = (moderate && guard.stream).then(|| Rc::clone(&guard.engine));
+            if engine.is_none() && !restore {
+                return Flow::Continue;
+            }
+            let message = match guard.block.style {
+                config::BlockStyle::Answer => Some(guard.block.message.clone()),
+                config::BlockStyle::Error => None,
+            };
+            ResponseState::Sse(Box::new(SseGuard::new(SseSettings {
+                engine,
+                vault: self.vault.clone(),
+                paths: if moderate && guard.stream {
+                    c.stream_paths.clone()
+                } else {
+                    None
+                },
+                max_event_bytes: guard.max_body_bytes,
+                over_limit: guard.over_limit,
+                message,
+            })))
+        } else if content_type.contains("json") {
+            ResponseState::Whole { moderate, size: 0 }
+        } else {
+            // Plain text answers: restored when it is text, scanned when
+            // `raw` is on; binary answers (audio, images) are never touched.
+            let text = content_type.starts_with("text/");
+            let raw = moderate
+                && guard.response.as_ref().is_some_and(|s| s.raw)
+                && !is_binary_type(&content_type);
+            if !(raw || (restore && text)) {
+                return Flow::Continue;
+            }
+            let scan = raw.then(|| StreamScanner::new(Rc::clone(&guard.engine)));
+            let back = self
+                .vault
+                .clone()
+                .map(|v| RestoreStream::new(v, Escape::None));
+            ResponseState::Text(Box::new(TextGuard::new(AnswerStream::new(scan, back))))
+        };
+        if let Err(e) = ctx.remove_response_header("content-length") {
+            aigw::warn!("cannot remove content-length: {e}");
+        }
+        Flow::Continue
+    }
+
+    fn on_response_body(&mut self, ctx: &mut Ctx<Self>, chunk: BodyChunk) -> Flow {
+        match &mut self.response {
+            ResponseState::Skip | ResponseState::Pass => Flow::Continue,
+            ResponseState::Drop => {
+                replace_response(ctx, &[]);
+                Flow::Continue
+            }
+            ResponseState::Whole { moderate, size } => {
+                let moderate = *moderate;
+                *size = chunk.size;
+                let cfg = ctx.config_rc();
+                let Some(c) = cfg.compiled() else {
+                    return Flow::Continue;
+                };
+                self.whole_response(ctx, &c.guard, moderate, chunk)
+            }
+            ResponseState::Sse(sse) => {
+                let data = match ctx.response_body(chunk) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        aigw::warn!("cannot read the response body: {e}");
+                        return Flow::Continue;
+                    }
+                };
+                self.out.clear();
+                sse.feed(&data, &mut self.out);
+                if chunk.end_of_stream {
+                    sse.finish(&mut self.out);
+                }
+                if sse.over_limit() && !self.over_limit_counted {
+                    self.over_limit_counted = true;
+                    count_unchecked("response", "over_limit");
+                }
+                if let Some(rule) = sse.blocked() {
+                    aigw::info!("stopped the streamed answer (rule {rule})");
+                    self.finish_sse_hits();
+                    self.response = ResponseState::Drop;
+                }
+                if self.out != data {
+                    replace_response(ctx, &self.out);
+                }
+                Flow::Continue
+            }
+            ResponseState::Text(text) => {
+                let data = match ctx.response_body(chunk) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        aigw::warn!("cannot read the response body: {e}");
+                        return Flow::Continue;
+                    }
+                };
+                self.out.clear();
+                text.feed(&data, &mut self.out);
+                if chunk.end_of_stream {
+                    text.finish(&mut self.out);
+                }
+                if let Some(rule) = text.blocked() {
+                    aigw::info!("stopped the answer (rule {rule})");
+                    if let Some(r) = text.report() {
+                        self.response_hits.merge(r);
+                    }
+                    self.response = ResponseState::Drop;
+                }
+                if self.out != data {
+                    replace_response(ctx, &self.out);
+                }
+                Flow::Continue
+            }
+        }
+    }
+
+    fn on_response_trailers(&mut self, ctx: &mut Ctx<Self>) -> Flow {
+        // A JSON body ended by trailers: check what was collected.
+        if let ResponseState::Whole { moderate, size } = self.response {
+            let cfg = ctx.config_rc();
+            if let Some(c) = cfg.compiled() {
+                let chunk = BodyChunk {
+                    size,
+                    end_of_stream: true,
+                };
+                return self.whole_response(ctx, &c.guard, moderate, chunk);
+            }
+        }
+        Flow::Continue
+    }
+
+    fn on_log(&mut self, ctx: &mut Ctx<Self>) {
+        let cfg = ctx.config_rc();
+        let Some(c) = cfg.compiled() else {
+            return;
+        };
+        match std::mem::take(&mut self.response) {
+            ResponseState::Sse(sse) => self.response_hits.merge(&sse.report()),
+            ResponseState::Text(text) => {
+                if let Some(r) = text.report() {
+                    self.response_hits.merge(r);
+                }
+            }
+            _ => {}
+        }
+        count_hits(&c.guard.engine, &self.request_hits, "request");
+        count_hits(&c.guard.engine, &self.response_hits, "response");
+    }
+}
+
+impl AiGuard {
+    /// Checks the complete request body.
+    fn check_request(
+        &mut self,
+        ctx: &mut Ctx<Self>,
+        guard: &Guard,
+        json_type: bool,
+        chunk: BodyChunk,
+    ) -> Flow {
+        self.request = RequestState::Skip;
+        let Some(sel) = guard.request.as_ref() else {
+            return Flow::Continue;
+        };
+        let body = match ctx.request_body(chunk) {
+            Ok(b) => b,
+            Err(e) => {
+                aigw::warn!("cannot read the request body: {e}");
+                return self.unparsable_request(ctx, guard, "the request body cannot be read");
+            }
+        };
+        let json = json_type || looks_like_json(&body);
+        if !json && !sel.raw {
+            return Flow::Continue;
+        }
+        let shape = api_shape(ctx.protocol(), json);
+        let mut vault = guard.has_restore.then(|| guard.new_vault());
+        let outcome = scope::redact_body(
+            &guard.engine,
+            &body,
+            json,
+            sel,
+            vault.as_mut(),
+            &mut self.request_hits,
+        );
+        match outcome {
+            Ok(BodyOutcome::Unchanged) => {}
+            Ok(BodyOutcome::Rewritten(new)) => {
+                if let Err(e) = ctx.replace_request_body(new.as_bytes()) {
+                    // Never let unmasked data through.
+                    aigw::error!("cannot rewrite the request body: {e}");
+                    let _ = ctx.send_error(&ErrorReply::new(
+                        500,
+                        "ai-guard: cannot rewrite the request body",
+                    ));
+                    return Flow::Pause;
+                }
+            }
+            Ok(BodyOutcome::Blocked { rule }) => {
+                let stream = shape != ApiShape::Raw && wants_stream(&body);
+                self.block_request(ctx, guard, shape, stream, &rule);
+                return Flow::Pause;
+            }
+            Err(e) => {
+                let reason = match e {
+                    ScopeError::NotUtf8 => "the request body is not valid UTF-8".to_string(),
+                    ScopeError::InvalidJson(at) => {
+                        format!("the request body is not valid JSON (error at byte {at})")
+                    }
+                    ScopeError::TooDeep => e.to_string(),
+                };
+                return self.unparsable_request(ctx, guard, &reason);
+            }
+        }
+        self.vault = vault.filter(|v| !v.is_empty());
+        Flow::Continue
+    }
+
+    /// A request body that cannot be checked: 400 or pass, as configured.
+    fn unparsable_request(&mut self, ctx: &mut Ctx<Self>, guard: &Guard, reason: &str) -> Flow {
+        match guard.on_parse_error {
+            ParseErrorPolicy::Pass => {
+                aigw::warn!("{reason}; forwarded unchecked (body.on_parse_error = pass)");
+                count_unchecked("request", "parse_error");
+                Flow::Continue
+            }
+            ParseErrorPolicy::Reject => {
+                let err = ErrorReply::bad_request(format!("ai-guard: {reason}"), None)
+                    .code("invalid_request_body");
+                if let Err(e) = ctx.send_error(&err) {
+                    aigw::warn!("cannot send the error reply: {e}");
+                }
+                Flow::Pause
+            }
+        }
+    }
+
+    /// Answers a blocked request.
+    fn block_request(
+        &mut self,
+        ctx: &mut Ctx<Self>,
+        guard: &Guard,
+        shape: ApiShape,
+        stream: bool,
+        rule: &str,
+    ) {
+        aigw::info!("blocked the request (rule {rule})");
+        let reply = guard.block.render(shape, stream);
+        let headers = [("content-type", reply.content_type.as_str())];
+        if let Err(e) = ctx.send_response(u32::from(reply.status), &headers, reply.body.as_bytes())
+        {
+            aigw::error!("cannot send the block reply: {e}");
+            let _ = ctx.reset_stream();
+        }
+    }
+
+    /// Collects and checks a whole JSON response body.
+    fn whole_response(
+        &mut self,
+        ctx: &mut Ctx<Self>,
+        guard: &Guard,
+        moderate: bool,
+        chunk: BodyChunk,
+    ) -> Flow {
+        if chunk.size > guard.max_body_bytes {
+            count_unchecked("response", "over_limit");
+            match guard.over_limit {
+                OverLimit::Pass => {
+                    self.response = ResponseState::Pass;
+                }
+                OverLimit::Block => {
+                    aigw::info!("blocked the answer (body.max_bytes)");
+                    let shape = api_shape(ctx.protocol(), true);
+                    let body = answer::blocked_answer(
+                        shape,
+                        &answer::AnswerMeta::default(),
+                        &guard.block.message,
+                        &guard.block.raw_message,
+                    );
+                    replace_response(ctx, &body);
+                    self.response = ResponseState::Drop;
+                }
+            }
+            return Flow::Continue;
+        }
+        if !chunk.end_of_stream {
+            return Flow::Pause;
+        }
+        self.response = ResponseState::Skip;
+        let body = match ctx.response_body(chunk) {
+            Ok(b) => b,
+            Err(e) => {
+                aigw::warn!("cannot read the response body: {e}");
+                return Flow::Continue;
+            }
+        };
+        let shape = api_shape(ctx.protocol(), true);
+        match whole::guard_response_body(
+            guard,
+            &body,
+            shape,
+            moderate,
+            self.vault.as_ref(),
+            &mut self.response_hits,
+        ) {
+            WholeOutcome::Unchanged => {}
+            WholeOutcome::Replace(new) => replace_response(ctx, &new),
+            WholeOutcome::Blocked { rule, body } => {
+                aigw::info!("blocked the answer (rule {rule})");
+                replace_response(ctx, &body);
+            }
+        }
+        Flow::Continue
+    }
+
+    fn finish_sse_hits(&mut self) {
+        if let ResponseState::Sse(sse) = &self.response {
+            self.response_hits.merge(&sse.report());
+        }
+    }
+}
+
+fn replace_response(ctx: &Ctx<AiGuard>, data: &[u8]) {
+    if let Err(e) = ctx.replace_response_body(data) {
+        aigw::error!("cannot replace the response body: {e}");
+        let _ = ctx.reset_stream();
+    }
+}
+
+/// The API shape for block replies.
+fn api_shape(protocol: Protocol, json: bool) -> ApiShape {
+    match (json, protocol) {
+        (false, _) => ApiShape::Raw,
+        (true, Protocol::Anthropic) => ApiShape::Anthropic,
+        (true, Protocol::OpenAi) => ApiShape::OpenAi,
+    }
+}
+
+/// Content types that are never scanned as text.
+fn is_binary_type(content_type: &str) -> bool {
+    [
+        "multipart/",
+        "audio/",
+        "image/",
+        "video/",
+        "application/octet-stream",
+        "application/pdf",
+        "application/zip",
+        "font/",
+    ]
+    .iter()
+    .any(|p| content_type.starts_with(p))
+}
+
+/// Whether a body without a JSON content type still is a JSON object (curl
+/// sends JSON as form data by default).
+fn looks_like_json(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// Whether a chat request asks for a streamed answer (`"stream": true`).
+fn wants_stream(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct StreamFlag {
+        #[serde(default)]
+        stream: Option<serde_json::Value>,
+    }
+    serde_json::from_slice::<StreamFlag>(body)
+        .ok()
+        .and_then(|f| f.stream)
+        .is_some_and(|v| v == serde_json::Value::Bool(true))
+}
+
+fn count_hits(engine: &Engine, report: &Report, direction: &str) {
+    for (rule, n) in report.iter(engine) {
+        let action = match rule.action {
+            Action::Block => "block",
+            Action::Mask => "mask",
+            Action::Log => "log",
+        };
+        if let Ok(c) = aigw::metrics::counter(
+            HITS_METRIC,
+            &[
+                ("rule", &rule.name),
+                ("action", action),
+                ("direction", direction),
+            ],
+        ) {
+            let _ = c.increment(u64::from(n));
+        }
+        if rule.action == Action::Log {
+            aigw::info!("rule {} matched {n} time(s) in the {direction}", rule.name);
+        }
+    }
+}
+
+fn count_unchecked(direction: &str, reason: &str) {
+    if let Ok(c) = aigw::metrics::counter(
+        UNCHECKED_METRIC,
+        &[("direction", direction), ("reason", reason)],
+    ) {
+        let _ = c.increment(1);
+    }
+}
+
+aigw::export_plugin!(AiGuard);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_sniffing_and_stream_flag() {
+        assert!(looks_like_json(b"  {\"a\":1}"));
+        assert!(!looks_like_json(b"--boundary"));
+        assert!(wants_stream(br#"{"stream":true,"messages":[]}"#));
+        assert!(!wants_stream(br#"{"stream":"yes"}"#));
+        assert!(!wants_stream(b"nope"));
+        assert_eq!(api_shape(Protocol::Anthropic, true), ApiShape::Anthropic);
+        assert_eq!(api_shape(Protocol::Anthropic, false), ApiShape::Raw);
+        assert!(is_binary_type("multipart/form-data; boundary=x"));
+        assert!(is_binary_type("audio/mpeg"));
+        assert!(!is_binary_type("text/plain"));
+    }
+}

@@ -1,0 +1,370 @@
+//! Translation errors and translation of provider error bodies into the client's protocol.
+//!
+//! A [`TranslateError`] carries the HTTP status to answer with and renders itself as an OpenAI
+//! error body (`{"error":{"message","type","param","code"}}`) or an Anthropic one
+//! (`{"type":"error","error":{"type","message"}}`).
+
+use serde::Deserialize;
+use serde_json::json;
+
+/// Why a request or response could not be translated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranslateError {
+    /// HTTP status to answer the client with.
+    pub status: u16,
+    /// OpenAI error `type` (`invalid_request_error`, `api_error`...).
+    pub kind: &'static str,
+    /// Human-readable reason.
+    pub message: String,
+    /// The request field at fault, e.g. `messages[2].content[1]`.
+    pub param: Option<String>,
+    /// Machine-readable code.
+    pub code: Option<String>,
+}
+
+impl TranslateError {
+    /// A 400 for a request field that cannot be mapped to the upstream protocol.
+    pub fn unsupported(param: impl Into<String>, message: impl Into<String>) -> Self {
+        TranslateError {
+            status: 400,
+            kind: "invalid_request_error",
+            message: message.into(),
+            param: Some(param.into()),
+            code: Some("unsupported_parameter".to_string()),
+        }
+    }
+
+    /// A 400 for a malformed request field.
+    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        TranslateError {
+            status: 400,
+            kind: "invalid_request_error",
+            message: message.into(),
+            param: Some(param.into()),
+            code: Some("invalid_value".to_string()),
+        }
+    }
+
+    /// A 502 for an upstream answer that cannot be understood or mapped.
+    pub fn upstream(message: impl Into<String>) -> Self {
+        TranslateError {
+            status: 502,
+            kind: "api_error",
+            message: message.into(),
+            param: None,
+            code: Some("bad_upstream_response".to_string()),
+        }
+    }
+
+    /// A 400 for a body that is not valid JSON of the expected shape.
+    pub fn bad_json(err: &serde_json::Error) -> Self {
+        TranslateError {
+            status: 400,
+            kind: "invalid_request_error",
+            message: format!("request body is not a valid request: {err}"),
+            param: None,
+            code: Some("invalid_json".to_string()),
+        }
+    }
+
+    /// The error as an OpenAI error body.
+    pub fn to_openai_body(&self) -> String {
+        json!({"error": {
+            "message": self.message,
+            "type": self.kind,
+            "param": self.param,
+            "code": self.code,
+        }})
+        .to_string()
+    }
+
+    /// The error as an Anthropic error body.
+    pub fn to_anthropic_body(&self) -> String {
+        json!({"type": "error", "error": {
+            "type": anthropic_type_for_status(self.status),
+            "message": match &self.param {
+                Some(p) => format!("{}: {}", p, self.message),
+                None => self.message.clone(),
+            },
+        }})
+        .to_string()
+    }
+}
+
+impl std::fmt::Display for TranslateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.param {
+            Some(p) => write!(f, "{} ({}): {}", self.status, p, self.message),
+            None => write!(f, "{}: {}", self.status, self.message),
+        }
+    }
+}
+
+impl std::error::Error for TranslateError {}
+
+/// The protocol an upstream error body is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorDialect {
+    /// `{"error":{"message","type","param","code"}}` (OpenAI and compatible providers).
+    OpenAi,
+    /// `{"type":"error","error":{"type","message"}}`.
+    Anthropic,
+    /// `{"error":{"code","message","status"}}`.
+    Gemini,
+    /// `{"message":"..."}` plus the `x-amzn-errortype` header (or event-stream
+    /// `:exception-type`).
+    Bedrock,
+}
+
+/// A provider error normalized to status, OpenAI type and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamError {
+    /// Status to answer the client with.
+    pub status: u16,
+    /// OpenAI error `type`.
+    pub kind: &'static str,
+    /// Provider's message (or a generic one when the body says nothing).
+    pub message: String,
+    /// Provider's own error code/type, kept for the `code` field.
+    pub code: Option<String>,
+}
+
+impl UpstreamError {
+    /// As an OpenAI error body.
+    pub fn to_openai_body(&self) -> String {
+        json!({"error": {"message": self.message, "type": self.kind, "param": null, "code": self.code}})
+            .to_string()
+    }
+
+    /// As an Anthropic error body.
+    pub fn to_anthropic_body(&self) -> String {
+        json!({"type": "error", "error": {"type": anthropic_type_for_status(self.status), "message": self.message}})
+            .to_string()
+    }
+}
+
+/// Parses a provider error body. `status` is the upstream HTTP status (for Bedrock event-stream
+/// exceptions pass 0 and the exception type); `aws_error_type` is Bedrock's `x-amzn-errortype`
+/// header or `:exception-type`. Unparseable bodies still yield an error with the upstream status.
+pub fn parse_upstream_error(
+    dialect: ErrorDialect,
+    status: u16,
+    body: &[u8],
+    aws_error_type: Option<&str>,
+) -> UpstreamError {
+    let (mut status, message, code) = match dialect {
+        ErrorDialect::OpenAi => {
+            #[derive(Deserialize)]
+            struct B {
+                error: Option<D>,
+            }
+            #[derive(Deserialize)]
+            struct D {
+                #[serde(default)]
+                message: Option<String>,
+                #[serde(default)]
+                code: Option<serde_json::Value>,
+                #[serde(rename = "type", default)]
+                kind: Option<String>,
+            }
+            let d = serde_json::from_slice::<B>(body).ok().and_then(|b| b.error);
+            let code = d.as_ref().and_then(|d| match &d.code {
+                Some(serde_json::Value::String(s)) => Some(s.clone()),
+                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                _ => d.kind.clone(),
+            });
+            (status, d.and_then(|d| d.message), code)
+        }
+        ErrorDialect::Anthropic => {
+            #[derive(Deserialize)]
+            struct B {
+                error: Option<D>,
+            }
+            #[derive(Deserialize)]
+            struct D {
+                #[serde(rename = "type", default)]
+                kind: Option<String>,
+                #[serde(default)]
+                message: Option<String>,
+            }
+            let d = serde_json::from_slice::<B>(body).ok().and_then(|b| b.error);
+            let code = d.as_ref().and_then(|d| d.kind.clone());
+            // Anthropic's 529 "overloaded" is a 503 to OpenAI clients.
+            let st = match code.as_deref() {
+                Some("overloaded_error") => 503,
+                _ if status == 529 => 503,
+                _ => status,
+            };
+            (st, d.and_then(|d| d.message), code)
+        }
+        ErrorDialect::Gemini => {
+            #[derive(Deserialize)]
+            struct B {
+                error: Option<D>,
+            }
+            #[derive(Deserialize)]
+            struct D {
+                #[serde(default)]
+                code: Option<u16>,
+                #[serde(default)]
+                message: Option<String>,
+                #[serde(default)]
+                status: Option<String>,
+            }
+            let d = serde_json::from_slice::<B>(body).ok().and_then(|b| b.error);
+            let st = d
+                .as_ref()
+                .and_then(|d| d.code)
+                .filter(|c| *c >= 400)
+                .unwrap_or(status);
+            let code = d.as_ref().and_then(|d| d.status.clone());
+            (st, d.and_then(|d| d.message), code)
+        }
+        ErrorDialect::Bedrock => {
+            #[derive(Deserialize)]
+            struct B {
+                #[serde(default, alias = "Message")]
+                message: Option<String>,
+            }
+            let msg = serde_json::from_slice::<B>(body)
+                .ok()
+                .and_then(|b| b.message);
+            // The header looks like `ValidationException:http://internal.amazon.com/...`.
+            let ty = aws_error_type.map(|t| t.split(':').next().unwrap_or(t).to_string());
+            // Event-stream exception names are lower camel case: compare case-insensitively.
+            let lower = ty.as_deref().map(str::to_ascii_lowercase);
+            let st = match lower.as_deref() {
+                Some("validationexception") => 400,
+                Some("accessdeniedexception") | Some("unrecognizedclientexception") => 403,
+                Some("resourcenotfoundexception") => 404,
+                Some("modeltimeoutexception") => 408,
+                Some("throttlingexception")
+                | Some("servicequotaexceededexception")
+                | Some("modelnotreadyexception") => 429,
+                Some("serviceunavailableexception") => 503,
+                Some("internalserverexception") => 500,
+                Some("modelerrorexception") | Some("modelstreamerrorexception") => 502,
+                _ => status,
+            };
+            (st, msg, ty)
+        }
+    };
+    if status < 400 {
+        status = 502;
+    }
+    UpstreamError {
+        status,
+        kind: openai_type_for_status(status),
+        message: message.unwrap_or_else(|| format!("upstream returned HTTP {status}")),
+        code,
+    }
+}
+
+/// The OpenAI error `type` conventionally used for a status.
+pub fn openai_type_for_status(status: u16) -> &'static str {
+    match status {
+        400 | 404 | 409 | 413 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        429 => "rate_limit_exceeded",
+        503 => "service_unavailable",
+        _ => "api_error",
+    }
+}
+
+/// The Anthropic error `type` for a status.
+pub fn anthropic_type_for_status(status: u16) -> &'static str {
+    match status {
+        400 | 409 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        _ => "api_error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anthropic_overloaded_becomes_503_openai_error() {
+        let e = parse_upstream_error(
+            ErrorDialect::Anthropic,
+            529,
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_1"}"#,
+            None,
+        );
+        assert_eq!(e.status, 503);
+        let v: serde_json::Value = serde_json::from_str(&e.to_openai_body()).unwrap();
+        assert_eq!(v["error"]["message"], "Overloaded");
+        assert_eq!(v["error"]["code"], "overloaded_error");
+        assert_eq!(v["error"]["type"], "service_unavailable");
+    }
+
+    #[test]
+    fn gemini_and_bedrock_errors() {
+        let e = parse_upstream_error(
+            ErrorDialect::Gemini,
+            429,
+            br#"{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}"#,
+            None,
+        );
+        assert_eq!(
+            (e.status, e.kind, e.code.as_deref()),
+            (429, "rate_limit_exceeded", Some("RESOURCE_EXHAUSTED"))
+        );
+        let e = parse_upstream_error(
+            ErrorDialect::Bedrock,
+            400,
+            br#"{"message":"The provided model identifier is invalid."}"#,
+            Some("ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+        );
+        assert_eq!(
+            (e.status, e.code.as_deref()),
+            (400, Some("ValidationException"))
+        );
+        let a: serde_json::Value = serde_json::from_str(&e.to_anthropic_body()).unwrap();
+        assert_eq!(a["error"]["type"], "invalid_request_error");
+        let e = parse_upstream_error(
+            ErrorDialect::Bedrock,
+            0,
+            br#"{"message":"slow down"}"#,
+            Some("throttlingException"),
+        );
+        assert_eq!(e.status, 429);
+        let e = parse_upstream_error(
+            ErrorDialect::Bedrock,
+            0,
+            b"{}",
+            Some("somethingNewException"),
+        );
+        assert_eq!(
+            e.status, 502,
+            "unknown exception without a status is a bad gateway"
+        );
+        let e = parse_upstream_error(ErrorDialect::OpenAi, 401, b"<html>nope</html>", None);
+        assert_eq!((e.status, e.kind), (401, "authentication_error"));
+        assert!(e.message.contains("401"));
+    }
+
+    #[test]
+    fn translate_error_bodies() {
+        let e = TranslateError::unsupported(
+            "messages[1].content[0]",
+            "audio is not supported by anthropic",
+        );
+        let v: serde_json::Value = serde_json::from_str(&e.to_openai_body()).unwrap();
+        assert_eq!(v["error"]["param"], "messages[1].content[0]");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        let a: serde_json::Value = serde_json::from_str(&e.to_anthropic_body()).unwrap();
+        assert_eq!(a["type"], "error");
+        assert!(a["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("messages[1].content[0]"));
+    }
+}

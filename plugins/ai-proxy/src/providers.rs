@@ -1,0 +1,629 @@
+//! The provider catalogue: default host, base path, authentication style, wire protocol and
+//! supported endpoints of each model provider, and the upstream path for an endpoint.
+//!
+//! | provider | default host | base path | auth | protocol |
+//! |---|---|---|---|---|
+//! | openai | api.openai.com | /v1 | Bearer | OpenAI |
+//! | azure | `<resource>.openai.azure.com` (configure) | /openai | `api-key` | OpenAI (deployment URLs or `/openai/v1`) |
+//! | anthropic | api.anthropic.com | /v1 | `x-api-key` + `anthropic-version` | Anthropic |
+//! | gemini | generativelanguage.googleapis.com | /v1beta | `x-goog-api-key` | Gemini |
+//! | bedrock | bedrock-runtime.`<region>`.amazonaws.com | /model | SigV4 (or Bearer API key) | Converse |
+//! | qwen | dashscope.aliyuncs.com | /compatible-mode/v1 | Bearer | OpenAI |
+//! | qwen-native | dashscope.aliyuncs.com | /api/v1 | Bearer | DashScope (not translated) |
+//! | deepseek | api.deepseek.com | (none) | Bearer | OpenAI |
+//! | moonshot | api.moonshot.cn | /v1 | Bearer | OpenAI |
+//! | zhipu | open.bigmodel.cn | /api/paas/v4 | Bearer | OpenAI |
+//! | mistral | api.mistral.ai | /v1 | Bearer | OpenAI |
+//! | groq | api.groq.com | /openai/v1 | Bearer | OpenAI |
+//! | openrouter | openrouter.ai | /api/v1 | Bearer | OpenAI |
+//! | ollama | localhost:11434 | /v1 | none | OpenAI |
+//! | vllm | localhost:8000 | /v1 | Bearer (optional) | OpenAI |
+//! | openai-compatible | (configure) | /v1 | Bearer | OpenAI |
+
+use crate::bedrock::sigv4::bedrock_path;
+use crate::error::TranslateError;
+
+/// A provider known to the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Provider {
+    /// OpenAI.
+    OpenAi,
+    /// Azure OpenAI.
+    Azure,
+    /// Anthropic.
+    Anthropic,
+    /// Google Gemini API.
+    Gemini,
+    /// AWS Bedrock runtime (Converse).
+    Bedrock,
+    /// Alibaba Qwen through DashScope's OpenAI-compatible mode.
+    Qwen,
+    /// Alibaba DashScope native API.
+    QwenNative,
+    /// DeepSeek.
+    DeepSeek,
+    /// Moonshot (Kimi).
+    Moonshot,
+    /// Zhipu (GLM).
+    Zhipu,
+    /// Mistral.
+    Mistral,
+    /// Groq.
+    Groq,
+    /// OpenRouter.
+    OpenRouter,
+    /// Ollama.
+    Ollama,
+    /// vLLM.
+    Vllm,
+    /// Any other OpenAI-compatible server.
+    OpenAiCompatible,
+}
+
+/// How requests authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthStyle {
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// Azure's `api-key: <key>`.
+    ApiKeyHeader,
+    /// Anthropic's `x-api-key: <key>` plus `anthropic-version`.
+    XApiKey,
+    /// Google's `x-goog-api-key: <key>` (or `?key=`).
+    GoogApiKey,
+    /// AWS Signature Version 4 (see [`crate::bedrock::sigv4`]).
+    SigV4,
+    /// No authentication (a key, if configured, is sent as Bearer).
+    None,
+}
+
+/// The wire protocol of a provider's chat endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// OpenAI chat completions.
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Gemini generateContent.
+    Gemini,
+    /// Bedrock Converse.
+    BedrockConverse,
+    /// DashScope native text generation (no translator: use the compatible mode).
+    DashScope,
+}
+
+/// An API endpoint a client can call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/v1/chat/completions`.
+    Chat,
+    /// `/v1/completions`.
+    Completions,
+    /// `/v1/embeddings`.
+    Embeddings,
+    /// `/v1/models`.
+    Models,
+    /// Anthropic `/v1/messages` (native on Anthropic; translated elsewhere).
+    Messages,
+    /// `/v1/responses`.
+    Responses,
+}
+
+/// Which endpoints a provider serves natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Chat completions (or its native equivalent).
+    pub chat: bool,
+    /// Legacy completions.
+    pub completions: bool,
+    /// Embeddings.
+    pub embeddings: bool,
+    /// Model listing.
+    pub models: bool,
+    /// Anthropic Messages natively.
+    pub messages: bool,
+    /// Responses API.
+    pub responses: bool,
+}
+
+/// One catalogue entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderSpec {
+    /// The provider.
+    pub provider: Provider,
+    /// Configuration name (`openai`, `azure`, ...).
+    pub name: &'static str,
+    /// Default upstream host (empty: must be configured).
+    pub default_host: &'static str,
+    /// Base path prepended to endpoint paths.
+    pub base_path: &'static str,
+    /// Authentication style.
+    pub auth: AuthStyle,
+    /// Chat wire protocol.
+    pub protocol: Protocol,
+    /// Supported endpoints.
+    pub endpoints: Endpoints,
+}
+
+const fn eps(
+    chat: bool,
+    completions: bool,
+    embeddings: bool,
+    models: bool,
+    messages: bool,
+    responses: bool,
+) -> Endpoints {
+    Endpoints {
+        chat,
+        completions,
+        embeddings,
+        models,
+        messages,
+        responses,
+    }
+}
+
+const fn spec(
+    provider: Provider,
+    name: &'static str,
+    default_host: &'static str,
+    base_path: &'static str,
+    auth: AuthStyle,
+    protocol: Protocol,
+    endpoints: Endpoints,
+) -> ProviderSpec {
+    ProviderSpec {
+        provider,
+        name,
+        default_host,
+        base_path,
+        auth,
+        protocol,
+        endpoints,
+    }
+}
+
+use AuthStyle as A;
+use Protocol as P;
+use Provider as V;
+
+/// Every provider, in documentation order.
+pub static CATALOGUE: &[ProviderSpec] = &[
+    spec(
+        V::OpenAi,
+        "openai",
+        "api.openai.com",
+        "/v1",
+        A::Bearer,
+        P::OpenAi,
+        eps(true, true, true, true, false, true),
+    ),
+    spec(
+        V::Azure,
+        "azure",
+        "",
+        "/openai",
+        A::ApiKeyHeader,
+        P::OpenAi,
+        eps(true, true, true, true, false, true),
+    ),
+    spec(
+        V::Anthropic,
+        "anthropic",
+        "api.anthropic.com",
+        "/v1",
+        A::XApiKey,
+        P::Anthropic,
+        eps(true, false, false, true, true, false),
+    ),
+    spec(
+        V::Gemini,
+        "gemini",
+        "generativelanguage.googleapis.com",
+        "/v1beta",
+        A::GoogApiKey,
+        P::Gemini,
+        eps(true, false, false, true, false, false),
+    ),
+    spec(
+        V::Bedrock,
+        "bedrock",
+        "",
+        "",
+        A::SigV4,
+        P::BedrockConverse,
+        eps(true, false, false, false, false, false),
+    ),
+    spec(
+        V::Qwen,
+        "qwen",
+        "dashscope.aliyuncs.com",
+        "/compatible-mode/v1",
+        A::Bearer,
+        P::OpenAi,
+        eps(true, true, true, true, false, false),
+    ),
+    spec(
+        V::QwenNative,
+        "qwen-native",
+        "dashscope.aliyuncs.com",
+        "/api/v1",
+        A::Bearer,
+        P::DashScope,
+        eps(true, false, true, false, false, false),
+    ),
+    spec(
+        V::DeepSeek,
+        "deepseek",
+        "api.deepseek.com",
+        "",
+        A::Bearer,
+        P::OpenAi,
+        eps(true, false, false, true, false, false),
+    ),
+    spec(
+        V::Moonshot,
+        "moonshot",
+        "api.moonshot.cn",
+        "/v1",
+        A::Bearer,
+        P::OpenAi,
+        eps(true, false, false, true, false, false),
+    ),
+    spec(
+        V::Zhipu,
+        "zhipu",
+        "open.bigmodel.cn",
+        "/api/paas/v4",
+        A::Bearer,
+        P::OpenAi,
+        eps(true, false, true, false, false, false),
+    ),
+    spec(
+        V::Mistral,
+        "mistral",
+        "api.mistral.ai",
+        "/v1",
+        A::Bearer,
+        P::OpenAi,
+        eps(true, false, true, true, false, false),
+    ),
+    spec(
+        V::Groq,
+        "groq",
+        "api.groq.com",
+        "/openai/v1",
+        A::Bearer,
+        P::OpenAi,
+        eps(true, false, false, true, false, true),
+    ),
+    spec(
+        V::OpenRouter,
+        "openrouter",
+        "openrouter.ai",
+        "/api/v1",
+        A::Bearer,
+        P::OpenAi,
+        eps(true, true, true, true, false, false),
+    ),
+    spec(
+        V::Ollama,
+        "ollama",
+        "localhost:11434",
+        "/v1",
+        A::None,
+        P::OpenAi,
+        eps(true, true, true, true, false, false),
+    ),
+    spec(
+        V::Vllm,
+        "vllm",
+        "localhost:8000",
+        "/v1",
+        A::Bearer,
+        P::OpenAi,
+        eps(true, true, true, true, false, true),
+    ),
+    spec(
+        V::OpenAiCompatible,
+        "openai-compatible",
+        "",
+        "/v1",
+        A::Bearer,
+        P::OpenAi,
+        eps(true, true, true, true, false, false),
+    ),
+];
+
+impl Provider {
+    /// The catalogue entry.
+    pub fn spec(self) -> &'static ProviderSpec {
+        // Every variant has exactly one entry (checked by a test); fall back to the generic
+        // OpenAI-compatible entry rather than panicking.
+        CATALOGUE
+            .iter()
+            .find(|s| s.provider == self)
+            .or_else(|| CATALOGUE.last())
+            .unwrap_or(&GENERIC)
+    }
+
+    /// Looks a provider up by its configuration name (`dashscope` is accepted for `qwen`,
+    /// `kimi` for `moonshot`, `glm` for `zhipu`, `custom` for `openai-compatible`).
+    pub fn from_name(name: &str) -> Option<Provider> {
+        let n = name.to_ascii_lowercase();
+        let alias = match n.as_str() {
+            "dashscope" => "qwen",
+            "kimi" => "moonshot",
+            "glm" | "bigmodel" => "zhipu",
+            "custom" | "openai_compatible" => "openai-compatible",
+            "google" => "gemini",
+            "claude" => "anthropic",
+            "azure-openai" => "azure",
+            other => other,
+        };
+        CATALOGUE
+            .iter()
+            .find(|s| s.name == alias)
+            .map(|s| s.provider)
+    }
+}
+
+static GENERIC: ProviderSpec = spec(
+    V::OpenAiCompatible,
+    "openai-compatible",
+    "",
+    "/v1",
+    A::Bearer,
+    P::OpenAi,
+    eps(true, true, true, true, false, false),
+);
+
+/// Per-route settings that shape the upstream path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathOptions {
+    /// Overrides the catalogue base path (e.g. a self-hosted server under `/api`).
+    pub base_path: Option<String>,
+    /// Azure deployment name (defaults to the model name).
+    pub azure_deployment: Option<String>,
+    /// Azure `api-version` for deployment URLs (e.g. `2024-10-21`); `None` selects the
+    /// version-less `/openai/v1/` form.
+    pub azure_api_version: Option<String>,
+}
+
+/// The upstream path (with query) for an endpoint. `model` is the upstream model name (used in
+/// Gemini, Azure deployment and Bedrock paths). Unsupported endpoints are a 400 (404 semantics
+/// are the caller's choice).
+pub fn upstream_path(
+    provider: Provider,
+    endpoint: Endpoint,
+    model: &str,
+    stream: bool,
+    opts: &PathOptions,
+) -> Result<String, TranslateError> {
+    let spec = provider.spec();
+    let base = opts.base_path.as_deref().unwrap_or(spec.base_path);
+    let unsupported = || {
+        TranslateError::unsupported(
+            "endpoint",
+            format!("{} does not serve {:?}", spec.name, endpoint),
+        )
+    };
+    let supported = match endpoint {
+        Endpoint::Chat => spec.endpoints.chat,
+        Endpoint::Completions => spec.endpoints.completions,
+        Endpoint::Embeddings => spec.endpoints.embeddings,
+        Endpoint::Models => spec.endpoints.models,
+        // Messages are translated to the chat protocol when not native.
+        Endpoint::Messages => spec.endpoints.chat,
+        Endpoint::Responses => spec.endpoints.responses,
+    };
+    if !supported {
+        return Err(unsupported());
+    }
+    let path = match spec.protocol {
+        P::Anthropic => match endpoint {
+            Endpoint::Models => format!("{base}/models"),
+            _ => format!("{base}/messages"),
+        },
+        P::Gemini => match endpoint {
+            Endpoint::Models => format!("{base}/models"),
+            _ if stream => format!("{base}/models/{model}:streamGenerateContent?alt=sse"),
+            _ => format!("{base}/models/{model}:generateContent"),
+        },
+        P::BedrockConverse => format!("{base}{}", bedrock_path(model, stream)),
+        P::DashScope => match endpoint {
+            Endpoint::Embeddings => {
+                format!("{base}/services/embeddings/text-embedding/text-embedding")
+            }
+            _ => format!("{base}/services/aigc/text-generation/generation"),
+        },
+        P::OpenAi => {
+            let tail = match endpoint {
+                Endpoint::Chat | Endpoint::Messages => "chat/completions",
+                Endpoint::Completions => "completions",
+                Endpoint::Embeddings => "embeddings",
+                Endpoint::Models => "models",
+                Endpoint::Responses => "responses",
+            };
+            if provider == V::Azure {
+                match (&opts.azure_api_version, endpoint) {
+                    (None, _) => format!("{base}/v1/{tail}"),
+                    (Some(v), Endpoint::Models) => format!("{base}/models?api-version={v}"),
+                    (Some(v), Endpoint::Responses) => format!("{base}/responses?api-version={v}"),
+                    (Some(v), _) => {
+                        let dep = opts.azure_deployment.as_deref().unwrap_or(model);
+                        format!("{base}/deployments/{dep}/{tail}?api-version={v}")
+                    }
+                }
+            } else {
+                format!("{base}/{tail}")
+            }
+        }
+    };
+    Ok(path)
+}
+
+/// The authentication headers for an API key (not for SigV4, see
+/// [`crate::bedrock::sigv4::sign_bedrock`]). `anthropic_version` defaults to `2023-06-01`.
+pub fn auth_headers(
+    provider: Provider,
+    key: &str,
+    anthropic_version: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    match provider.spec().auth {
+        A::Bearer | A::None | A::SigV4 => {
+            if key.is_empty() {
+                Vec::new()
+            } else {
+                vec![("authorization", format!("Bearer {key}"))]
+            }
+        }
+        A::ApiKeyHeader => vec![("api-key", key.to_string())],
+        A::XApiKey => vec![
+            ("x-api-key", key.to_string()),
+            (
+                "anthropic-version",
+                anthropic_version.unwrap_or("2023-06-01").to_string(),
+            ),
+        ],
+        A::GoogApiKey => vec![("x-goog-api-key", key.to_string())],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_provider_has_one_entry_and_a_name() {
+        for s in CATALOGUE {
+            assert_eq!(
+                CATALOGUE
+                    .iter()
+                    .filter(|o| o.provider == s.provider)
+                    .count(),
+                1
+            );
+            assert_eq!(Provider::from_name(s.name), Some(s.provider));
+            assert_eq!(s.provider.spec().name, s.name);
+        }
+        assert_eq!(Provider::from_name("DashScope"), Some(Provider::Qwen));
+        assert_eq!(Provider::from_name("nope"), None);
+    }
+
+    #[test]
+    fn paths() {
+        let o = PathOptions::default();
+        let p = |prov, ep, model, stream, o: &PathOptions| {
+            upstream_path(prov, ep, model, stream, o).unwrap()
+        };
+        assert_eq!(
+            p(V::OpenAi, Endpoint::Chat, "gpt-4o", true, &o),
+            "/v1/chat/completions"
+        );
+        assert_eq!(
+            p(
+                V::Qwen,
+                Endpoint::Embeddings,
+                "text-embedding-v3",
+                false,
+                &o
+            ),
+            "/compatible-mode/v1/embeddings"
+        );
+        assert_eq!(
+            p(V::DeepSeek, Endpoint::Chat, "deepseek-chat", false, &o),
+            "/chat/completions"
+        );
+        assert_eq!(
+            p(V::Groq, Endpoint::Chat, "llama", false, &o),
+            "/openai/v1/chat/completions"
+        );
+        assert_eq!(
+            p(V::Zhipu, Endpoint::Chat, "glm-4", false, &o),
+            "/api/paas/v4/chat/completions"
+        );
+        assert_eq!(
+            p(V::Anthropic, Endpoint::Chat, "claude", true, &o),
+            "/v1/messages"
+        );
+        assert_eq!(
+            p(V::Gemini, Endpoint::Chat, "gemini-2.5-flash", false, &o),
+            "/v1beta/models/gemini-2.5-flash:generateContent"
+        );
+        assert_eq!(
+            p(V::Gemini, Endpoint::Chat, "gemini-2.5-flash", true, &o),
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(
+            p(
+                V::Bedrock,
+                Endpoint::Chat,
+                "anthropic.claude-3-5-sonnet-20240620-v1:0",
+                true,
+                &o
+            ),
+            "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream"
+        );
+        let az = PathOptions {
+            azure_deployment: Some("prod-gpt4o".into()),
+            azure_api_version: Some("2024-10-21".into()),
+            ..o.clone()
+        };
+        assert_eq!(
+            p(V::Azure, Endpoint::Chat, "gpt-4o", false, &az),
+            "/openai/deployments/prod-gpt4o/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(
+            p(
+                V::Azure,
+                Endpoint::Embeddings,
+                "emb",
+                false,
+                &PathOptions {
+                    azure_deployment: None,
+                    ..az.clone()
+                }
+            ),
+            "/openai/deployments/emb/embeddings?api-version=2024-10-21"
+        );
+        assert_eq!(
+            p(V::Azure, Endpoint::Chat, "gpt-4o", false, &o),
+            "/openai/v1/chat/completions"
+        );
+        assert!(upstream_path(V::Anthropic, Endpoint::Embeddings, "m", false, &o).is_err());
+        assert!(upstream_path(V::DeepSeek, Endpoint::Embeddings, "m", false, &o).is_err());
+        let custom = PathOptions {
+            base_path: Some("/api".into()),
+            ..o
+        };
+        assert_eq!(
+            p(V::OpenAiCompatible, Endpoint::Models, "", false, &custom),
+            "/api/models"
+        );
+    }
+
+    #[test]
+    fn auth() {
+        assert_eq!(
+            auth_headers(V::OpenAi, "sk-1", None),
+            vec![("authorization", "Bearer sk-1".to_string())]
+        );
+        assert_eq!(
+            auth_headers(V::Azure, "k", None),
+            vec![("api-key", "k".to_string())]
+        );
+        assert_eq!(
+            auth_headers(V::Anthropic, "k", None),
+            vec![
+                ("x-api-key", "k".to_string()),
+                ("anthropic-version", "2023-06-01".to_string())
+            ]
+        );
+        assert_eq!(
+            auth_headers(V::Gemini, "k", None),
+            vec![("x-goog-api-key", "k".to_string())]
+        );
+        assert!(auth_headers(V::Ollama, "", None).is_empty());
+    }
+}

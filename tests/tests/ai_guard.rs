@@ -1,0 +1,835 @@
+//! The ai-guard plugin (plugins/ai-guard) run in host-sim: every action on requests,
+//! non-streamed answers and streamed answers split at every byte boundary, Chinese and English
+//! word lists, masks restored in answers, parse errors, limits, a 100 MB stream in flat memory,
+//! and the same verdicts as Higress's Go-built ai-data-masking 2.0.3 where features overlap.
+
+use aigw_tests::{gpustack_module, logs_with, root, spec};
+use host_sim::{LogLevel, PluginSpec, Request, Sim, SimOptions, StreamRecord, UpstreamResponse};
+use serde_json::{json, Value};
+
+const CONFIG: &str = r#"{
+  "keywords": {"lists": [
+    {"name": "banned", "words": ["persimmon", "敏感词"], "ignore_separators": true},
+    {"name": "rude", "action": "mask", "value": "***", "words": ["darn", "坏蛋"]},
+    {"name": "watch", "action": "log", "words": ["competitor"]}
+  ]},
+  "patterns": [
+    {"builtin": "phone_cn", "restore": true},
+    {"builtin": "email", "restore": true},
+    {"builtin": "openai_key", "action": "block"},
+    {"name": "ticket", "regex": "TCK-[0-9]{6}", "type": "hash"}
+  ],
+  "mask": {"hash_salt": "test-salt"}
+}"#;
+
+fn sim_with(config: &str) -> Sim {
+    let mut sim = Sim::new(SimOptions::default());
+    if let Err(e) = sim.add_plugin(spec("ai-guard").config_json(config)) {
+        panic!("config rejected: {e:#}\n{:#?}", sim.logs());
+    }
+    sim.clear_logs();
+    sim
+}
+
+fn guard() -> Sim {
+    sim_with(CONFIG)
+}
+
+fn user(content: &str) -> Value {
+    json!({"model": "gpt-4o", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": content}]})
+}
+
+fn chat(body: &Value) -> Request {
+    Request::post("/v1/chat/completions", body.to_string())
+}
+
+fn completion(content: &str) -> UpstreamResponse {
+    UpstreamResponse::json(
+        200,
+        json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+        })
+        .to_string(),
+    )
+}
+
+/// No body byte reached the upstream (the headers may have: the plugin holds only the body,
+/// and the local reply resets the upstream request).
+fn nothing_upstream(rec: &StreamRecord) -> bool {
+    rec.upstream_request
+        .as_ref()
+        .is_none_or(|u| u.body.is_empty() && !u.complete)
+}
+
+fn hits(sim: &Sim, rule: &str, action: &str, direction: &str) -> i64 {
+    sim.metric(&format!(
+        "aigw_guard_hits_total;rule={rule};action={action};direction={direction}"
+    ))
+    .unwrap_or(0)
+}
+
+fn sent_content(rec: &StreamRecord) -> String {
+    let up = rec
+        .upstream_request
+        .as_ref()
+        .expect("the request went upstream");
+    assert!(up.complete);
+    up.json()["messages"][1]["content"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no content in {}", up.body_str()))
+        .to_string()
+}
+
+/// An OpenAI stream whose content deltas are `pieces`.
+fn openai_stream(pieces: &[&str]) -> String {
+    let mut s = String::from("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n");
+    for p in pieces {
+        let ev = json!({"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"content":p},"finish_reason":null}]});
+        s.push_str(&format!("data: {ev}\n\n"));
+    }
+    s.push_str("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+    s.push_str("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":9,\"total_tokens\":14}}\n\n");
+    s.push_str("data: [DONE]\n\n");
+    s
+}
+
+/// An Anthropic messages stream whose text deltas are `pieces`.
+fn anthropic_stream(pieces: &[&str]) -> String {
+    let mut s = String::from("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\",\"content\":[],\"usage\":{\"input_tokens\":4,\"output_tokens\":1}}}\n\n");
+    s.push_str("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    for p in pieces {
+        let ev =
+            json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":p}});
+        s.push_str(&format!("event: content_block_delta\ndata: {ev}\n\n"));
+    }
+    s.push_str(
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    );
+    s.push_str("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":9}}\n\n");
+    s.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    s
+}
+
+/// The events of an SSE body as (event name, data parsed as JSON, or the raw data string).
+fn events(body: &[u8]) -> Vec<(String, Value)> {
+    let text = std::str::from_utf8(body).expect("the client got UTF-8");
+    assert!(
+        text.is_empty() || text.ends_with("\n\n"),
+        "ends with a complete event: {text:?}"
+    );
+    text.split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            let mut name = "message".to_string();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = n.to_string();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    if !data.is_empty() {
+                        data.push('\n');
+                    }
+                    data.push_str(d);
+                }
+            }
+            let v = serde_json::from_str(&data).unwrap_or(Value::String(data));
+            (name, v)
+        })
+        .collect()
+}
+
+/// The answer text a client would show.
+fn streamed_text(body: &[u8]) -> String {
+    let mut t = String::new();
+    for (_, v) in events(body) {
+        for p in ["/choices/0/delta/content", "/delta/text"] {
+            if let Some(s) = v.pointer(p).and_then(Value::as_str) {
+                t.push_str(s);
+            }
+        }
+    }
+    t
+}
+
+// ---- configuration ----
+
+#[test]
+fn bad_config_is_one_error_line_naming_the_field() {
+    let mut sim = Sim::new(SimOptions::default());
+    let err = sim
+        .add_plugin(spec("ai-guard").config_json(r#"{"patterns":[{"builtin":"phone"}]}"#))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "ai-guard: invalid config: patterns[0].builtin: unknown built-in pattern \"phone\""
+        ),
+        "{err}"
+    );
+    let errors: Vec<_> = sim
+        .logs()
+        .into_iter()
+        .filter(|l| l.level >= LogLevel::Error)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+
+    let err =
+        Sim::new(SimOptions::default())
+            .add_plugin(spec("ai-guard").config_json(
+                r#"{"keywords":{"lists":[{"name":"a","words":["x"],"acton":"mask"}]}}"#,
+            ))
+            .unwrap_err()
+            .to_string();
+    assert!(
+        err.contains("invalid config: keywords.lists[0].acton: unknown field"),
+        "{err}"
+    );
+}
+
+#[test]
+fn example_config_masks_the_demo_request_and_restores_the_answer() {
+    let cfg =
+        std::fs::read_to_string(root().join("examples/ai-guard.json")).expect("example config");
+    let mut sim = sim_with(&cfg);
+    let body = json!({"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to alice@example.com, call 13812345678"}],"max_tokens":64});
+    let rec = sim
+        .run(
+            chat(&body),
+            completion("Hello [EMAIL_1], I will call [PHONE_1]!"),
+        )
+        .unwrap();
+    assert_eq!(sent_content(&rec), "Say hello to [EMAIL_1], call [PHONE_1]");
+    assert_eq!(
+        rec.response.json()["choices"][0]["message"]["content"],
+        "Hello alice@example.com, I will call 13812345678!"
+    );
+    // Deny words in both languages, and an API key, are blocked.
+    for text in [
+        "how to make a bomb",
+        "教我制作炸弹",
+        "my key sk-proj-abcdefghijklmnopqrstuvwxyz0123",
+    ] {
+        let rec = sim.run(chat(&user(text)), completion("never")).unwrap();
+        assert!(nothing_upstream(&rec), "{text}");
+        assert_eq!(rec.response.status, 400, "{text}");
+        assert_eq!(
+            rec.response.json()["error"]["code"],
+            "content_filter",
+            "{text}"
+        );
+    }
+}
+
+// ---- requests ----
+
+#[test]
+fn request_block_in_the_clients_protocol_at_every_chunk_size() {
+    let mut sim = guard();
+    let body = user("tell me about p.e.r.s.i.m.m.o.n trees").to_string();
+    for n in 1..=body.len() {
+        let rec = sim
+            .run(
+                Request::post("/v1/chat/completions", body.clone()).chunked(n),
+                completion("never"),
+            )
+            .unwrap();
+        assert!(
+            nothing_upstream(&rec),
+            "chunk size {n}: nothing reaches the upstream"
+        );
+        assert_eq!(rec.response.status, 400);
+        assert_eq!(
+            rec.response.header("content-type"),
+            Some("application/json")
+        );
+        assert_eq!(
+            rec.response.json(),
+            json!({"error": {"message": "The content was blocked by the content policy.", "type": "invalid_request_error", "param": null, "code": "content_filter"}})
+        );
+    }
+    assert_eq!(hits(&sim, "banned", "block", "request"), body.len() as i64);
+    assert_eq!(
+        logs_with(&sim, "blocked the request (rule banned)").len(),
+        body.len()
+    );
+    // No log line carries the matched text.
+    assert!(!sim
+        .logs()
+        .iter()
+        .any(|l| l.message.contains("persimmon") || l.message.contains("s.i.m")));
+
+    // Chinese, full-width and on the Anthropic route: the Anthropic error shape.
+    let body = json!({"model":"claude","max_tokens":10,"messages":[{"role":"user","content":[{"type":"text","text":"这是敏感词吗"}]}]});
+    let rec = sim
+        .run(
+            Request::post("/v1/messages", body.to_string()),
+            completion("never"),
+        )
+        .unwrap();
+    assert!(nothing_upstream(&rec));
+    assert_eq!(rec.response.status, 400);
+    assert_eq!(
+        rec.response.json(),
+        json!({"type": "error", "error": {"type": "invalid_request_error", "message": "The content was blocked by the content policy."}})
+    );
+    let rec = sim
+        .run(chat(&user("ＰＥＲＳＩＭＭＯＮ")), completion("never"))
+        .unwrap();
+    assert_eq!(rec.response.status, 400);
+}
+
+#[test]
+fn request_mask_hash_and_log() {
+    let mut sim = guard();
+    let body = user(
+        "darn, 坏蛋! reach me at 13812345678 or bob@corp.example, ticket TCK-123456, competitor X",
+    );
+    let rec = sim.run(chat(&body).chunked(7), completion("ok")).unwrap();
+    let sent = sent_content(&rec);
+    let hash = sent
+        .split("ticket [TICKET:")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or_else(|| panic!("no hash mask in {sent}"));
+    assert_eq!(hash.len(), 8);
+    assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(
+        sent,
+        format!(
+            "***, ***! reach me at [PHONE_1] or [EMAIL_1], ticket [TICKET:{hash}], competitor X"
+        )
+    );
+    // The system message and the rest of the body are untouched; content-length was dropped.
+    let up = rec.upstream_request.as_ref().unwrap();
+    assert_eq!(up.json()["messages"][0]["content"], "be brief");
+    assert_eq!(up.json()["model"], "gpt-4o");
+    assert!(up.header("content-length").is_none());
+    // The hash is stable across requests (same salt).
+    let rec = sim
+        .run(chat(&user("TCK-123456")), completion("ok"))
+        .unwrap();
+    assert_eq!(sent_content(&rec), format!("[TICKET:{hash}]"));
+    assert_eq!(hits(&sim, "watch", "log", "request"), 1);
+    assert_eq!(hits(&sim, "rude", "mask", "request"), 2);
+    assert_eq!(hits(&sim, "phone_cn", "mask", "request"), 1);
+    assert_eq!(hits(&sim, "ticket", "mask", "request"), 2);
+    assert_eq!(
+        logs_with(&sim, "rule watch matched 1 time(s) in the request").len(),
+        1
+    );
+}
+
+#[test]
+fn request_scope_roles_paths_and_raw_text() {
+    let cfg = r#"{
+      "scope": {"request": {"roles": ["user"], "json_paths": ["$.metadata.note"], "raw": true}},
+      "keywords": {"lists": [{"name": "banned", "words": ["persimmon"]}]},
+      "block": {"raw_message": "no!", "content_type": "text/plain"}
+    }"#;
+    let mut sim = sim_with(cfg);
+    // A system message is not in the roles: passes.
+    let body = json!({"messages":[{"role":"system","content":"persimmon"},{"role":"user","content":"hi"}]});
+    let rec = sim.run(chat(&body), completion("ok")).unwrap();
+    assert!(rec.upstream_request.is_some_and(|u| u.complete));
+    // A configured path is.
+    let body = json!({"messages":[{"role":"user","content":"hi"}],"metadata":{"note":"persimmon"}});
+    let rec = sim.run(chat(&body), completion("ok")).unwrap();
+    assert_eq!(rec.response.status, 400);
+    // Plain text bodies are scanned raw and answered with the raw message.
+    let mut req = Request::post("/v1/completions", "a persimmon");
+    req.headers = vec![("content-type".into(), "text/plain".into())];
+    let rec = sim.run(req, completion("ok")).unwrap();
+    assert!(nothing_upstream(&rec));
+    assert_eq!(rec.response.status, 400);
+    assert_eq!(rec.response.header("content-type"), Some("text/plain"));
+    assert_eq!(rec.response.body_str(), "no!");
+    // Binary uploads are never scanned, even with `raw` on.
+    let mut req = Request::post(
+        "/v1/audio/transcriptions",
+        b"--b\r\npersimmon\xff\r\n--b--".to_vec(),
+    );
+    req.headers = vec![(
+        "content-type".into(),
+        "multipart/form-data; boundary=b".into(),
+    )];
+    let rec = sim.run(req, completion("ok")).unwrap();
+    assert!(rec
+        .upstream_request
+        .is_some_and(|u| u.complete && u.body_str().contains("persimmon")));
+    // JSON sent as form data (curl's default) is still read as JSON.
+    let mut req = Request::post(
+        "/v1/chat/completions",
+        json!({"messages":[{"role":"user","content":"persimmon"}]}).to_string(),
+    );
+    req.headers = vec![(
+        "content-type".into(),
+        "application/x-www-form-urlencoded".into(),
+    )];
+    let rec = sim.run(req, completion("ok")).unwrap();
+    assert_eq!(rec.response.json()["error"]["code"], "content_filter");
+}
+
+#[test]
+fn higress_style_canned_answer() {
+    let mut sim = sim_with(
+        r#"{"deny_words":["persimmon"],"deny_code":200,"deny_message":"I cannot talk about that."}"#,
+    );
+    let rec = sim
+        .run(chat(&user("persimmon?")), completion("never"))
+        .unwrap();
+    assert!(nothing_upstream(&rec));
+    assert_eq!(rec.response.status, 200);
+    let v = rec.response.json();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "I cannot talk about that."
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "content_filter");
+    // A streaming request gets a stream.
+    let mut body = user("persimmon?");
+    body["stream"] = json!(true);
+    let rec = sim.run(chat(&body), completion("never")).unwrap();
+    assert_eq!(
+        rec.response.header("content-type"),
+        Some("text/event-stream")
+    );
+    let evs = events(&rec.response.body);
+    assert_eq!(evs[0].1["choices"][0]["finish_reason"], "content_filter");
+    assert_eq!(
+        streamed_text(&rec.response.body),
+        "I cannot talk about that."
+    );
+    assert_eq!(evs.last().unwrap().1, Value::String("[DONE]".into()));
+}
+
+#[test]
+fn unparsable_requests_get_a_clear_400_or_pass() {
+    let mut sim = guard();
+    let rec = sim
+        .run(
+            Request::post("/v1/chat/completions", "{\"messages\": [oops"),
+            completion("ok"),
+        )
+        .unwrap();
+    assert!(nothing_upstream(&rec));
+    assert_eq!(rec.response.status, 400);
+    let v = rec.response.json();
+    assert_eq!(v["error"]["code"], "invalid_request_body");
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON"),
+        "{v}"
+    );
+    let rec = sim
+        .run(Request::post("/v1/messages", "{\"x\":"), completion("ok"))
+        .unwrap();
+    assert_eq!(rec.response.json()["type"], "error");
+    // Not UTF-8.
+    let rec = sim
+        .run(
+            Request::post(
+                "/v1/chat/completions",
+                b"{\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}".to_vec(),
+            ),
+            completion("ok"),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 400);
+    assert!(rec.response.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("UTF-8"));
+    assert!(!sim.vm_failed(0, 0));
+
+    let mut sim = sim_with(
+        r#"{"keywords":{"lists":[{"name":"b","words":["x"]}]},"body":{"on_parse_error":"pass"}}"#,
+    );
+    let rec = sim
+        .run(
+            Request::post("/v1/chat/completions", "not json {"),
+            completion("ok"),
+        )
+        .unwrap();
+    assert_eq!(rec.upstream_request.unwrap().body_str(), "not json {");
+    assert_eq!(
+        sim.metric("aigw_guard_unchecked_total;direction=request;reason=parse_error"),
+        Some(1)
+    );
+}
+
+#[test]
+fn request_body_limit_policy() {
+    let cfg = |policy: &str| {
+        format!(
+            r#"{{"keywords":{{"lists":[{{"name":"b","words":["persimmon"]}}]}},"body":{{"max_bytes":100,"over_limit":"{policy}"}}}}"#
+        )
+    };
+    let big = user(&format!("persimmon {}", "x".repeat(200)));
+    let mut sim = sim_with(&cfg("pass"));
+    let rec = sim.run(chat(&big).chunked(30), completion("ok")).unwrap();
+    let up = rec.upstream_request.expect("forwarded unchecked");
+    assert_eq!(up.body_str(), big.to_string());
+    assert_eq!(
+        sim.metric("aigw_guard_unchecked_total;direction=request;reason=over_limit"),
+        Some(1)
+    );
+    let mut sim = sim_with(&cfg("block"));
+    let rec = sim.run(chat(&big).chunked(30), completion("ok")).unwrap();
+    assert!(nothing_upstream(&rec));
+    assert_eq!(rec.response.json()["error"]["code"], "content_filter");
+}
+
+// ---- non-streamed answers ----
+
+#[test]
+fn answer_mask_restore_and_block() {
+    let mut sim = guard();
+    // The model repeats the placeholders it saw; the client sees its own values again, while
+    // new personal data in the answer is masked and a rude word replaced.
+    let rec = sim
+        .run(
+            chat(&user("I am bob@corp.example, 13812345678")),
+            completion("Noted [EMAIL_1] and [PHONE_1]; also call 13900001111, darn"),
+        )
+        .unwrap();
+    assert_eq!(sent_content(&rec), "I am [EMAIL_1], [PHONE_1]");
+    let v = rec.response.json();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "Noted bob@corp.example and 13812345678; also call [PHONE], ***"
+    );
+    assert_eq!(v["usage"]["total_tokens"], 8);
+    assert!(rec.response.header("content-length").is_none());
+
+    // A block rule in the answer: the answer is replaced, upstream id/model/usage kept.
+    let rec = sim
+        .run(chat(&user("hi")), completion("you want persimmon"))
+        .unwrap();
+    assert_eq!(rec.response.status, 200);
+    let v = rec.response.json();
+    assert_eq!(v["choices"][0]["finish_reason"], "content_filter");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "The content was blocked by the content policy."
+    );
+    assert_eq!(
+        (v["id"].as_str(), v["model"].as_str()),
+        (Some("chatcmpl-1"), Some("gpt-4o"))
+    );
+    assert_eq!(v["usage"]["total_tokens"], 8);
+    assert!(!rec.response.body_str().contains("persimmon"));
+    assert_eq!(hits(&sim, "banned", "block", "response"), 1);
+
+    // Delivered in small pieces: the same.
+    let rec = sim
+        .run(
+            chat(&user("hi")),
+            completion("you want persimmon").chunked(3),
+        )
+        .unwrap();
+    assert!(!rec.response.body_str().contains("persimmon"));
+    // Binary answers pass untouched even when values are to be restored.
+    let audio = UpstreamResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "audio/mpeg".into())],
+        chunks: vec![b"ID3\xff\xfe[EMAIL_1]".to_vec()],
+        trailers: vec![],
+    };
+    let rec = sim.run(chat(&user("bob@corp.example")), audio).unwrap();
+    assert_eq!(rec.response.body, b"ID3\xff\xfe[EMAIL_1]");
+    // An upstream answer that is not JSON is still checked, as text.
+    let rec = sim
+        .run(
+            chat(&user("hi")),
+            UpstreamResponse::json(200, "oops 13812345678 {"),
+        )
+        .unwrap();
+    assert_eq!(rec.response.body_str(), "oops [PHONE] {");
+}
+
+#[test]
+fn answer_body_limit_policy() {
+    let cfg = r#"{"keywords":{"lists":[{"name":"b","words":["persimmon"]}]},"body":{"max_bytes":200,"over_limit":"block"}}"#;
+    let mut sim = sim_with(cfg);
+    let rec = sim
+        .run(chat(&user("hi")), completion(&"y".repeat(300)).chunked(64))
+        .unwrap();
+    assert_eq!(
+        rec.response.json()["choices"][0]["finish_reason"],
+        "content_filter"
+    );
+    assert!(!rec.response.body_str().contains("yyy"));
+}
+
+// ---- streamed answers ----
+
+#[test]
+fn openai_stream_masks_and_restores_at_every_split() {
+    let mut sim = guard();
+    let body = openai_stream(&[
+        "Mail [EMA",
+        "IL_1] or call 139",
+        "0000",
+        "1111, you 坏",
+        "蛋!",
+    ]);
+    let req = {
+        let mut b = user("I am bob@corp.example");
+        b["stream"] = json!(true);
+        b
+    };
+    for k in 1..body.len() {
+        let rec = sim
+            .run(chat(&req), UpstreamResponse::sse(body.clone()).chunked(k))
+            .unwrap();
+        assert!(rec.response.complete, "chunk size {k}");
+        assert_eq!(
+            streamed_text(&rec.response.body),
+            "Mail bob@corp.example or call [PHONE], you ***!",
+            "chunk size {k}"
+        );
+        let evs = events(&rec.response.body);
+        assert!(evs
+            .iter()
+            .any(|(_, v)| v["choices"][0]["finish_reason"] == "stop"));
+        assert!(evs.iter().any(|(_, v)| v["usage"]["total_tokens"] == 14));
+        assert_eq!(evs.last().unwrap().1, Value::String("[DONE]".into()));
+    }
+}
+
+#[test]
+fn openai_stream_block_ends_cleanly_at_every_split() {
+    let mut sim = guard();
+    let body = openai_stream(&["Sure. Per", "sim", "mon is", " a fruit"]);
+    for k in 1..body.len() {
+        let rec = sim
+            .run(
+                chat(&user("fruit?")),
+                UpstreamResponse::sse(body.clone()).chunked(k),
+            )
+            .unwrap();
+        let text = rec.response.body_str();
+        assert!(rec.response.complete, "chunk size {k}");
+        assert!(
+            !text.contains("sim") && !text.contains("fruit"),
+            "chunk size {k}: {text}"
+        );
+        assert_eq!(streamed_text(&rec.response.body), "Sure. ");
+        let evs = events(&rec.response.body);
+        let n = evs.len();
+        assert_eq!(evs[n - 1].1, Value::String("[DONE]".into()));
+        assert_eq!(
+            evs[n - 2].1["choices"][0]["finish_reason"],
+            "content_filter"
+        );
+        assert_eq!(evs[n - 2].1["object"], "chat.completion.chunk");
+        assert_eq!(evs[n - 2].1["id"], "c1");
+    }
+    assert_eq!(
+        hits(&sim, "banned", "block", "response"),
+        body.len() as i64 - 1
+    );
+}
+
+#[test]
+fn anthropic_stream_block_and_restore_at_every_split() {
+    let mut sim = guard();
+    let body = anthropic_stream(&["Hi [PHO", "NE_1], 敏", "感", "词 and more"]);
+    let req = json!({"model":"claude","max_tokens":10,"messages":[{"role":"user","content":"call 13812345678"}]});
+    for k in 1..body.len() {
+        let rec = sim
+            .run(
+                Request::post("/v1/messages", req.to_string()),
+                UpstreamResponse::sse(body.clone()).chunked(k),
+            )
+            .unwrap();
+        assert_eq!(
+            rec.upstream_request.as_ref().unwrap().json()["messages"][0]["content"],
+            "call [PHONE_1]"
+        );
+        assert_eq!(
+            streamed_text(&rec.response.body),
+            "Hi 13812345678, ",
+            "chunk size {k}"
+        );
+        let evs = events(&rec.response.body);
+        let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            &names[names.len() - 3..],
+            ["content_block_stop", "message_delta", "message_stop"],
+            "chunk size {k}"
+        );
+        assert_eq!(evs[evs.len() - 2].1["delta"]["stop_reason"], "refusal");
+        assert!(!rec.response.body_str().contains("and more"));
+    }
+}
+
+#[test]
+fn stream_scanning_can_be_turned_off_but_restore_stays() {
+    let mut sim = sim_with(
+        r#"{"keywords":{"lists":[{"name":"b","words":["persimmon"]}]},"patterns":[{"builtin":"email","restore":true}],"stream":{"enabled":false}}"#,
+    );
+    let body = openai_stream(&["[EMAIL", "_1] persimmon"]);
+    let rec = sim
+        .run(
+            chat(&user("a@b.co")),
+            UpstreamResponse::sse(body).chunked(5),
+        )
+        .unwrap();
+    assert_eq!(streamed_text(&rec.response.body), "a@b.co persimmon");
+}
+
+/// 100 MB of answer streamed through the plugin in 64 KiB chunks, with a phone number split
+/// across every chunk boundary (and so across events): every one is masked, and the VM's
+/// linear memory after the first MB does not grow.
+#[test]
+fn hundred_megabyte_stream_in_flat_memory() {
+    let mut sim = guard();
+    let mut req = user("tell me a long story");
+    req["stream"] = json!(true);
+    let sid = sim.begin(chat(&req)).unwrap();
+    sim.send_response_headers(
+        sid,
+        200,
+        &[("content-type".into(), "text/event-stream".into())],
+        false,
+    )
+    .unwrap();
+    let event = |content: &str| {
+        format!(
+            "data: {}\n\n",
+            json!({"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"content":content},"finish_reason":null}]})
+        )
+    };
+    let filler = event(&"lorem ipsum dolor sit amet ".repeat(37));
+    // Each chunk: the end of a number, filler, the start of the next number.
+    let mut chunk = event("12345678 ok. ");
+    while chunk.len() + filler.len() + 200 < 64 * 1024 {
+        chunk.push_str(&filler);
+    }
+    chunk.push_str(&event("call 138"));
+    let total = 100 * 1024 * 1024;
+    sim.send_response_body(sid, event("call 138").as_bytes(), false)
+        .unwrap();
+    let (mut sent, mut phones, mut client_bytes) = (0usize, 0usize, 0usize);
+    let mut after_first_mb = None;
+    while sent < total {
+        sim.send_response_body(sid, chunk.as_bytes(), false)
+            .unwrap();
+        sent += chunk.len();
+        let out = sim.take_client_body(sid);
+        let text = String::from_utf8(out).expect("UTF-8");
+        assert!(!text.contains("13812345678"), "a number escaped");
+        phones += text.matches("[PHONE]").count();
+        client_bytes += text.len();
+        if after_first_mb.is_none() && sent >= 1024 * 1024 {
+            after_first_mb = sim.vm_memory(0, 0);
+        }
+    }
+    sim.send_response_body(sid, b"data: [DONE]\n\n", true)
+        .unwrap();
+    let tail = sim.take_client_body(sid);
+    phones += String::from_utf8_lossy(&tail).matches("[PHONE]").count();
+    client_bytes += tail.len();
+    let rec = sim.take_record(sid).unwrap();
+    assert!(rec.response.complete);
+    let iterations = sent / chunk.len();
+    assert_eq!(phones, iterations, "every split number was masked");
+    assert!(client_bytes > total * 9 / 10);
+    let start = after_first_mb.expect("memory measured");
+    let end = sim.vm_memory(0, 0).expect("memory");
+    eprintln!("VM memory after 1 MB: {start} bytes; after 100 MB: {end} bytes");
+    assert!(
+        end <= start + 256 * 1024,
+        "VM memory grew from {start} to {end} bytes"
+    );
+    assert!(!sim.vm_failed(0, 0));
+}
+
+// ---- the same verdicts as Higress ai-data-masking 2.0.3 ----
+
+/// Higress ai-data-masking's own configuration format, accepted by ai-guard as is.
+const HIGRESS_CONFIG: &str = r#"{
+  "deny_openai": true,
+  "system_deny": false,
+  "deny_code": 403,
+  "deny_message": "blocked by policy",
+  "deny_words": ["forbiddenword", "违禁词"],
+  "replace_roles": [
+    {"regex": "%{MOBILE}", "type": "replace", "value": "****"}
+  ]
+}"#;
+
+#[test]
+fn same_verdicts_as_higress_ai_data_masking() {
+    let higress_path = gpustack_module("ai-data-masking", "2.0.3");
+    let mut higress = Sim::new(SimOptions::default());
+    higress
+        .add_plugin(
+            PluginSpec::from_file(&higress_path)
+                .unwrap()
+                .name("ai-data-masking")
+                .config_json(HIGRESS_CONFIG),
+        )
+        .unwrap();
+    let mut ours = sim_with(HIGRESS_CONFIG);
+
+    // Deny words in the prompt: both block before the upstream, with the configured status
+    // and message as an assistant answer.
+    for prompt in ["please say forbiddenword now", "这里有违禁词"] {
+        for sim in [&mut higress, &mut ours] {
+            let rec = sim.run(chat(&user(prompt)), completion("never")).unwrap();
+            assert!(nothing_upstream(&rec), "{prompt}");
+            assert_eq!(rec.response.status, 403, "{prompt}");
+            assert_eq!(
+                rec.response.json()["choices"][0]["message"]["content"],
+                "blocked by policy"
+            );
+        }
+    }
+    // Phone numbers are masked the same way on their way upstream.
+    let prompt = "call me at 13800138000 please";
+    let mut sent = Vec::new();
+    for sim in [&mut higress, &mut ours] {
+        let rec = sim
+            .run(chat(&user(prompt)).chunked(9), completion("sure"))
+            .unwrap();
+        sent.push(sent_content(&rec));
+        assert_eq!(
+            rec.response.json()["choices"][0]["message"]["content"],
+            "sure"
+        );
+    }
+    assert_eq!(sent, ["call me at **** please", "call me at **** please"]);
+    // A deny word in the answer: both replace it with the message, status unchanged.
+    for sim in [&mut higress, &mut ours] {
+        let rec = sim
+            .run(
+                chat(&user("hello")),
+                completion("the forbiddenword is here"),
+            )
+            .unwrap();
+        assert_eq!(rec.response.status, 200);
+        assert_eq!(
+            rec.response.json()["choices"][0]["message"]["content"],
+            "blocked by policy"
+        );
+        assert!(!rec.response.body_str().contains("forbiddenword"));
+    }
+    // Clean traffic passes both unchanged.
+    for sim in [&mut higress, &mut ours] {
+        let rec = sim
+            .run(chat(&user("hello there")), completion("hi"))
+            .unwrap();
+        assert_eq!(sent_content(&rec), "hello there");
+        assert_eq!(
+            rec.response.json()["choices"][0]["message"]["content"],
+            "hi"
+        );
+    }
+}
