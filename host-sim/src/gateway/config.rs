@@ -65,6 +65,9 @@ pub struct PluginEntry {
     /// Plugin configuration (any JSON; given to the plugin as text).
     #[serde(default)]
     pub config: serde_json::Value,
+    /// Or: a file holding the configuration (relative to the config file).
+    #[serde(default)]
+    pub config_file: Option<PathBuf>,
     /// vm_id (shared data namespace).
     #[serde(default)]
     pub vm_id: String,

@@ -53,10 +53,12 @@ fn fail_policy(s: Option<&str>) -> FailPolicy {
 
 fn plugin_spec(base: &Path, p: &crate::gateway::config::PluginEntry) -> Result<PluginSpec> {
     let path = base.join(&p.wasm);
-    let config = match &p.config {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => String::new(),
-        v => v.to_string(),
+    let config = match (&p.config_file, &p.config) {
+        (Some(file), _) => std::fs::read_to_string(base.join(file))
+            .map_err(|e| anyhow!("plugin {}: config_file {}: {e}", p.name, file.display()))?,
+        (None, serde_json::Value::String(s)) => s.clone(),
+        (None, serde_json::Value::Null) => String::new(),
+        (None, v) => v.to_string(),
     };
     Ok(PluginSpec::from_file(&path)
         .map_err(|e| anyhow!("plugin {}: {e:#}", p.name))?
@@ -144,6 +146,9 @@ fn build(path: &Path, prev: Option<&Generation>) -> Result<Generation> {
         let mut specs = Vec::new();
         for (j, p) in r.plugins.iter().enumerate() {
             stamps.push((base.join(&p.wasm), stamp(&base.join(&p.wasm))));
+            if let Some(f) = &p.config_file {
+                stamps.push((base.join(f), stamp(&base.join(f))));
+            }
             specs.push(
                 plugin_spec(&base, p).map_err(|e| anyhow!("routes[{i}].plugins[{j}]: {e:#}"))?,
             );
