@@ -3,8 +3,9 @@
 
 use host_sim::PluginSpec;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The workspace root.
@@ -212,4 +213,49 @@ fn gpustack_tree() -> PathBuf {
     }
     let _ = std::fs::remove_dir_all(&tmp);
     done
+}
+
+/// The `host-sim` binary, built once per test run next to this test's own executable (the
+/// same target directory and profile). Building through cargo keeps it current under
+/// `cargo test --workspace`, which does not build other packages' binaries by itself.
+pub fn host_sim_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // target/<profile>/deps/cli-<hash>
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>")
+            .to_path_buf();
+        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev".to_string(),
+            Some(other) => other.to_string(),
+        };
+        let out = Command::new(env!("CARGO"))
+            .current_dir(root())
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "host-sim",
+                "--bin",
+                "host-sim",
+                "--profile",
+            ])
+            .arg(&profile)
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .output()
+            .expect("run cargo build");
+        assert!(
+            out.status.success(),
+            "cargo build -p host-sim failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bin = profile_dir.join(format!("host-sim{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.exists(), "{} was not built", bin.display());
+        bin
+    })
 }

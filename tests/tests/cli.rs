@@ -2,57 +2,11 @@
 //! 0.5.1 (Go-built, ABI 0_2_100): the JSON report must say what the library says for the same
 //! request and upstream files, and errors must be short and clear.
 
-use aigw_tests::{gpustack_module, root};
+use aigw_tests::{gpustack_module, host_sim_bin};
 use host_sim::{http1, PluginSpec, Sim, SimOptions, StreamRecord};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
-
-/// The `host-sim` binary, built once per test run next to this test's own executable (the
-/// same target directory and profile). Building through cargo keeps it current under
-/// `cargo test --workspace`, which does not build other packages' binaries by itself.
-fn host_sim_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // target/<profile>/deps/cli-<hash>
-        let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>")
-            .to_path_buf();
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_string(),
-            Some(other) => other.to_string(),
-        };
-        let out = Command::new(env!("CARGO"))
-            .current_dir(root())
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "host-sim",
-                "--bin",
-                "host-sim",
-                "--profile",
-            ])
-            .arg(&profile)
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .output()
-            .expect("run cargo build");
-        assert!(
-            out.status.success(),
-            "cargo build -p host-sim failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let bin = profile_dir.join(format!("host-sim{}", std::env::consts::EXE_SUFFIX));
-        assert!(bin.exists(), "{} was not built", bin.display());
-        bin
-    })
-}
 
 /// A scratch directory for one test's input files.
 fn scratch(test: &str) -> PathBuf {
