@@ -3,7 +3,7 @@
 //!
 //! Timings are medians over several batches; they vary by machine, the ratios much less.
 
-use aigw_tests::{module_path, root, spec};
+use aigw_tests::{gpustack_module, module_path, root, spec};
 use host_sim::{Request, Sim, SimOptions, UpstreamResponse};
 use std::time::Instant;
 
@@ -124,6 +124,85 @@ fn compare(args: &[String], n: usize) {
     }
 }
 
+/// Our plugin against Higress's Go-built module doing the same job, same config where the
+/// config formats overlap, same requests, same run.
+fn peers(n: usize) {
+    const MASKING: &str = r#"{"deny_openai": true, "system_deny": false, "deny_code": 403,
+        "deny_message": "blocked by policy", "deny_words": ["forbiddenword"],
+        "replace_roles": [{"regex": "%{MOBILE}", "type": "replace", "value": "****"}]}"#;
+    let masking_req = || {
+        Request::post(
+            "/v1/chat/completions",
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"call me at 13812345678 please, it is about the invoice"}]}"#,
+        )
+    };
+    let pairs: Vec<(&str, String, Option<&str>, &str)> = vec![
+        (
+            "ai-guard",
+            module_path("ai-guard").display().to_string(),
+            Some(MASKING),
+            "masking",
+        ),
+        (
+            "ai-data-masking 2.0.3 (Higress, Go)",
+            gpustack_module("ai-data-masking", "2.0.3")
+                .display()
+                .to_string(),
+            Some(MASKING),
+            "masking",
+        ),
+        (
+            "noop",
+            module_path("noop").display().to_string(),
+            None,
+            "masking",
+        ),
+    ];
+    println!("\n## Peers: same job, same requests, same run\n");
+    println!("| module | µs/request | vs no-op | module bytes | VM memory after {n}x5 requests |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let mut rows = Vec::new();
+    for (label, path, cfg, _) in &pairs {
+        let mut sim = Sim::new(SimOptions::default());
+        let mut s = match host_sim::PluginSpec::from_file(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{label}: {e:#}");
+                continue;
+            }
+        };
+        if let Some(c) = cfg {
+            s = s.config_json(*c);
+        }
+        if let Err(e) = sim.add_plugin(s) {
+            eprintln!("{label}: {e:#}");
+            continue;
+        }
+        let case = Case {
+            label: label.to_string(),
+            plugins: vec![],
+            request: masking_req(),
+            response: chat_response(),
+        };
+        let us = per_request(&mut sim, &case, n, 5);
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let mem = sim.vm_memory(0, 0).unwrap_or(0);
+        rows.push((label.to_string(), us, size, mem));
+    }
+    let base = rows
+        .iter()
+        .find(|r| r.0 == "noop")
+        .map(|r| r.1)
+        .unwrap_or(1.0);
+    for (label, us, size, mem) in rows {
+        println!(
+            "| {label} | {us:.1} | {:.2}x | {size} | {} KiB |",
+            us / base,
+            mem / 1024
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(|a| a.as_str()) == Some("--compare") {
@@ -220,4 +299,5 @@ fn main() {
         };
         println!("| {} | {us:.1} | {ratio} | {size} | {mem} |", case.label);
     }
+    peers(n);
 }
