@@ -13,6 +13,7 @@ build: setup
 
 test: build
 	$(CARGO) test --workspace --quiet
+	@scripts/test-wasm.sh
 
 run: build
 	@scripts/demo.sh
@@ -20,6 +21,7 @@ run: build
 bench: build
 	$(CARGO) bench --quiet -p aigw-sdk --bench parse
 	$(CARGO) run --quiet --release -p aigw-tests --bin bench
+	$(CARGO) run --quiet --release -p aigw-tests --bin lb_sim
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -23,7 +23,7 @@ out=target/wasm/wasm32-wasip1/wasm
 # Higress-feature variants used by the cluster-mode tests (they import the Redis hostcalls, so
 # they are test fixtures, never shipped in dist/). Built first: they share the output file name.
 for p in $plugins; do
-  if [ "$p" = ai-token-ratelimit ]; then
+  if [ "$p" = ai-token-ratelimit ] || [ "$p" = ai-cache ]; then
     # shellcheck disable=SC2086
     cargo build --quiet --profile wasm --target wasm32-wasip1 $WASM_BUILD_STD -p "$p" --features higress
     cp "$out/${p//-/_}.wasm" "dist/test/$p-higress.wasm"

@@ -13,8 +13,12 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # plugin -> (Higress phase, priority, ECDS resource names)
 PLUGINS = {
-    "ai-guard": ("AUTHN", 300, ["ai-guard"]),
-    "ai-token-ratelimit": ("UNSPECIFIED_PHASE", 200, ["ai-token-ratelimit"]),
+    "ai-statistics": ("STATS", 900, ["ai-statistics"]),
+    "ai-auth": ("AUTHN", 800, ["ai-auth"]),
+    "ai-guard": ("AUTHN", 700, ["ai-guard"]),
+    "ai-cache": ("AUTHZ", 600, ["ai-cache"]),
+    "ai-token-ratelimit": ("AUTHZ", 500, ["ai-token-ratelimit"]),
+    "ai-load-balancer": ("UNSPECIFIED_PHASE", 200, []),
     "ai-proxy": ("UNSPECIFIED_PHASE", 100, ["ai-proxy", "ai-proxy-upstream"]),
 }
 

@@ -31,6 +31,20 @@ if ! scripts/wasm-env.sh >/dev/null 2>&1; then
 fi
 scripts/wasm-env.sh >/dev/null
 
+# 1b. wasm32-unknown-unknown and Node, for the SDK's wasm tests (scripts/test-wasm.sh).
+if ! scripts/wasm-test-env.sh >/dev/null 2>&1; then
+  if have_root_apt; then
+    apt_install rustc-web rust-web-src lld-19
+  elif command -v rustup >/dev/null 2>&1; then
+    echo "setup: trying 'rustup target add wasm32-unknown-unknown' (60 s limit)"
+    timeout 60 rustup target add wasm32-unknown-unknown || echo "setup: rustup could not add the target" >&2
+  fi
+fi
+scripts/wasm-test-env.sh >/dev/null
+command -v node >/dev/null 2>&1 || apt_install nodejs
+# The wasm-bindgen test runner, the version Cargo.lock pins (installed once into target/tools).
+scripts/test-wasm.sh --install-only
+
 # 2. redis-server, for the tests that need a real Redis.
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "setup: installing redis-server"

@@ -1,0 +1,301 @@
+//! ai-auth configuration (field names follow Higress's key-auth where they overlap).
+
+use crate::models::{ModelPolicy, Pattern};
+use crate::sha256::{parse_hex, sha256, Digest};
+use aigw::config::{ConfigError, PluginConfig};
+use serde::Deserialize;
+
+/// Default header/query names a credential is read from.
+pub const DEFAULT_KEYS: [&str; 3] = ["authorization", "x-api-key", "api-key"];
+/// Default identity header (Higress's convention).
+pub const DEFAULT_CONSUMER_HEADER: &str = "x-mse-consumer";
+/// Default header carrying the consumer's allowed model patterns to ai-proxy.
+pub const DEFAULT_ALLOWED_MODELS_HEADER: &str = "x-aigw-allowed-models";
+/// Prefix marking a credential stored as a SHA-256 digest.
+pub const HASH_PREFIX: &str = "sha256:";
+
+/// One configured consumer as written in the JSON.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsumer {
+    /// The consumer's name (sent upstream in the identity header).
+    pub name: String,
+    /// One credential (Higress's field); plain text or `sha256:<64 hex>`.
+    #[serde(default)]
+    pub credential: Option<String>,
+    /// More credentials (plain or hashed).
+    #[serde(default)]
+    pub credentials: Vec<String>,
+    /// Model patterns this consumer may use (absent: all not denied).
+    #[serde(default)]
+    pub allowed_models: Option<Vec<String>>,
+    /// Model patterns this consumer may not use.
+    #[serde(default)]
+    pub denied_models: Vec<String>,
+}
+
+/// A consumer ready for matching: credential digests only (plain keys are hashed at
+/// configure time and not kept).
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    /// Its name.
+    pub name: String,
+    /// SHA-256 digests of its credentials.
+    pub digests: Vec<Digest>,
+    /// Its model policy.
+    pub models: ModelPolicy,
+}
+
+/// The plugin configuration (global, or a rule merged over it).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Consumers and their credentials.
+    #[serde(default, rename = "consumers")]
+    raw_consumers: Vec<RawConsumer>,
+    /// Header and query parameter names a credential is read from.
+    #[serde(default = "default_keys")]
+    pub keys: Vec<String>,
+    /// Read credentials from request headers.
+    #[serde(default = "yes")]
+    pub in_header: bool,
+    /// Read credentials from query parameters (off by default: URLs end up in access logs).
+    #[serde(default)]
+    pub in_query: bool,
+    /// Higress semantics: true = authenticate every request; false = only requests matched
+    /// by a `_rules_` entry; absent = every request when there are no rules.
+    #[serde(default)]
+    pub global_auth: Option<bool>,
+    /// Consumer names allowed on this rule/route (absent: every authenticated consumer).
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Identity header set on success.
+    #[serde(default = "default_consumer_header")]
+    pub consumer_header: String,
+    /// Header listing the consumer's allowed model patterns (comma separated) for ai-proxy.
+    #[serde(default = "default_allowed_models_header")]
+    pub allowed_models_header: String,
+    /// `realm` of the `www-authenticate` challenge.
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    /// Largest request body read to find the model (larger bodies get 413).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Consumers after validation.
+    #[serde(skip)]
+    pub consumers: Vec<Consumer>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_keys() -> Vec<String> {
+    DEFAULT_KEYS.iter().map(|s| s.to_string()).collect()
+}
+fn default_consumer_header() -> String {
+    DEFAULT_CONSUMER_HEADER.into()
+}
+fn default_allowed_models_header() -> String {
+    DEFAULT_ALLOWED_MODELS_HEADER.into()
+}
+fn default_realm() -> String {
+    "aigw".into()
+}
+fn default_max_body() -> usize {
+    4 << 20
+}
+
+/// Turns one configured credential into its digest.
+fn digest_of(credential: &str, field: &str) -> Result<Digest, ConfigError> {
+    if let Some(hex) = credential.strip_prefix(HASH_PREFIX) {
+        return parse_hex(hex).ok_or_else(|| {
+            ConfigError::new(field, "a sha256: credential needs exactly 64 hex digits")
+        });
+    }
+    if credential.is_empty() {
+        return Err(ConfigError::new(field, "must not be empty"));
+    }
+    if credential
+        .bytes()
+        .any(|b| b.is_ascii_control() || b == b' ')
+    {
+        return Err(ConfigError::new(
+            field,
+            "must not contain spaces or control characters",
+        ));
+    }
+    Ok(sha256(credential.as_bytes()))
+}
+
+fn patterns(list: &[String], field: &str) -> Result<Vec<Pattern>, ConfigError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if p.trim().is_empty() || p.contains(',') {
+                Err(ConfigError::new(
+                    format!("{field}[{i}]"),
+                    "must be a non-empty model pattern without commas",
+                ))
+            } else {
+                Ok(Pattern::new(p.trim()))
+            }
+        })
+        .collect()
+}
+
+impl PluginConfig for Config {
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        if !self.in_header && !self.in_query {
+            return Err(ConfigError::new(
+                "in_header",
+                "at least one of in_header and in_query must be true",
+            ));
+        }
+        if self.keys.is_empty() {
+            return Err(ConfigError::new("keys", "needs at least one name"));
+        }
+        for (i, k) in self.keys.iter_mut().enumerate() {
+            if k.is_empty() || k.bytes().any(|b| b.is_ascii_whitespace() || b == b':') {
+                return Err(ConfigError::new(
+                    format!("keys[{i}]"),
+                    "must be a header or query parameter name",
+                ));
+            }
+            k.make_ascii_lowercase();
+        }
+        if self.consumer_header.is_empty() {
+            return Err(ConfigError::new("consumer_header", "must not be empty"));
+        }
+        self.consumer_header.make_ascii_lowercase();
+        self.allowed_models_header.make_ascii_lowercase();
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError::new("max_body_bytes", "must be positive"));
+        }
+        let mut consumers = Vec::with_capacity(self.raw_consumers.len());
+        let mut seen_digests: Vec<Digest> = Vec::new();
+        for (i, raw) in self.raw_consumers.iter().enumerate() {
+            let at = format!("consumers[{i}]");
+            if raw.name.is_empty()
+                || raw
+                    .name
+                    .bytes()
+                    .any(|b| b.is_ascii_control() || b == b',' || b == b';')
+            {
+                return Err(ConfigError::new(
+                    format!("{at}.name"),
+                    "must be a non-empty name without control characters, ',' or ';'",
+                ));
+            }
+            if consumers.iter().any(|c: &Consumer| c.name == raw.name) {
+                return Err(ConfigError::new(
+                    format!("{at}.name"),
+                    "duplicate consumer name",
+                ));
+            }
+            let mut digests = Vec::new();
+            if let Some(c) = &raw.credential {
+                digests.push(digest_of(c, &format!("{at}.credential"))?);
+            }
+            for (j, c) in raw.credentials.iter().enumerate() {
+                digests.push(digest_of(c, &format!("{at}.credentials[{j}]"))?);
+            }
+            if digests.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{at}.credential"),
+                    "a consumer needs `credential` or `credentials`",
+                ));
+            }
+            for d in &digests {
+                if seen_digests.contains(d) {
+                    return Err(ConfigError::new(
+                        format!("{at}.credential"),
+                        "the same credential is configured twice",
+                    ));
+                }
+                seen_digests.push(*d);
+            }
+            let models = ModelPolicy {
+                allow: raw
+                    .allowed_models
+                    .as_deref()
+                    .map(|l| patterns(l, &format!("{at}.allowed_models")))
+                    .transpose()?,
+                deny: patterns(&raw.denied_models, &format!("{at}.denied_models"))?,
+            };
+            consumers.push(Consumer {
+                name: raw.name.clone(),
+                digests,
+                models,
+            });
+        }
+        if let Some(allow) = &self.allow {
+            for (i, name) in allow.iter().enumerate() {
+                if !consumers.iter().any(|c| &c.name == name) {
+                    return Err(ConfigError::new(
+                        format!("allow[{i}]"),
+                        format!("no consumer named {name:?}"),
+                    ));
+                }
+            }
+        }
+        // Plain credentials are not kept once hashed.
+        self.raw_consumers.clear();
+        self.consumers = consumers;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Config, ConfigError> {
+        aigw::config::parse::<Config>(json.as_bytes())
+    }
+
+    #[test]
+    fn defaults_and_hashing() {
+        let c = parse(r#"{"consumers":[{"name":"a","credential":"k1","credentials":["sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]}]}"#).unwrap();
+        assert_eq!(c.keys, DEFAULT_KEYS);
+        assert!(c.in_header && !c.in_query);
+        assert_eq!(c.consumers[0].digests[0], sha256(b"k1"));
+        assert_eq!(c.consumers[0].digests[1], sha256(b""));
+        assert!(c.raw_consumers.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (r#"{"consumers":[{"name":"a"}]}"#, "consumers[0].credential"),
+            (
+                r#"{"consumers":[{"name":"a","credential":"sha256:12"}]}"#,
+                "consumers[0].credential",
+            ),
+            (
+                r#"{"consumers":[{"name":"a","credential":"x"},{"name":"a","credential":"y"}]}"#,
+                "consumers[1].name",
+            ),
+            (
+                r#"{"consumers":[{"name":"a","credential":"x"},{"name":"b","credential":"x"}]}"#,
+                "consumers[1].credential",
+            ),
+            (
+                r#"{"consumers":[{"name":"a","credential":"x"}],"allow":["b"]}"#,
+                "allow[0]",
+            ),
+            (
+                r#"{"consumers":[{"name":"a","credential":"x"}],"in_header":false}"#,
+                "in_header",
+            ),
+            (
+                r#"{"consumers":[{"name":"a","credential":"x","allowed_models":[""]}]}"#,
+                "consumers[0].allowed_models[0]",
+            ),
+            (r#"{"keys":[]}"#, "keys"),
+        ];
+        for (json, field) in cases {
+            let e = parse(json).unwrap_err();
+            assert_eq!(e.path(), field, "{json}: {e}");
+        }
+    }
+}

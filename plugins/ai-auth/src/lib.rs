@@ -1,0 +1,333 @@
+//! ai-auth: API-key authentication for AI traffic.
+//!
+//! * Credentials come from `Authorization: Bearer`, `x-api-key`, `api-key` (the configured
+//!   `keys`) in headers, and optionally from query parameters. They are matched against
+//!   SHA-256 digests of the configured credentials (plain ones are hashed at configure time)
+//!   in constant time, and removed from the request before it goes upstream.
+//! * On success the consumer's name is set in `x-mse-consumer` (a client-sent value is always
+//!   overwritten or removed) and its allowed model patterns in `x-aigw-allowed-models`.
+//! * Missing or wrong credentials get 401 with `www-authenticate`; a consumer not in the
+//!   rule's `allow` list, or asking for a model it may not use, gets 403 — both in the
+//!   client's protocol (OpenAI or Anthropic).
+//!
+//! The model lives in the JSON body: request headers return `Continue` after authentication,
+//! and the body callbacks pause (the host buffers) until the body is complete, check the
+//! model, then continue or answer 403. Credentials never appear in logs.
+
+pub mod config;
+pub mod credential;
+pub mod models;
+pub mod sha256;
+
+use aigw::prelude::*;
+use config::{Config, Consumer};
+use std::cell::Cell;
+
+/// Per-VM state: which configuration is the global one, to apply Higress's `global_auth`.
+#[derive(Default)]
+pub struct Root {
+    global_addr: Cell<usize>,
+    rule_count: Cell<usize>,
+}
+
+/// Per-stream state.
+#[derive(Default)]
+pub struct AiAuth {
+    /// Index of the authenticated consumer whose model policy must be checked on the body.
+    check_body_for: Option<usize>,
+}
+
+/// What authentication decided at request headers.
+enum Verdict {
+    Pass(usize),
+    Missing,
+    Conflicting,
+    Invalid,
+    NotAllowed,
+}
+
+fn auth_applies(ctx: &Ctx<AiAuth>) -> bool {
+    let cfg = ctx.config();
+    let is_global = std::ptr::eq(cfg, ctx.root().global_addr.get() as *const Config);
+    if !is_global {
+        return true;
+    }
+    match cfg.global_auth {
+        Some(v) => v,
+        None => ctx.root().rule_count.get() == 0,
+    }
+}
+
+/// Collects every credential the client sent in an accepted place, and where.
+fn collect(ctx: &Ctx<AiAuth>, cfg: &Config) -> Vec<(credential::Source, String)> {
+    let mut found = Vec::new();
+    if cfg.in_header {
+        for name in &cfg.keys {
+            if let Ok(Some(v)) = ctx.request_header(name) {
+                if let Some(c) = credential::from_header(name, &v) {
+                    found.push((credential::Source::Header(name.clone()), c));
+                }
+            }
+        }
+    }
+    if cfg.in_query {
+        for name in &cfg.keys {
+            for c in credential::from_query(ctx.request_path(), name) {
+                found.push((credential::Source::Query(name.clone()), c));
+            }
+        }
+    }
+    found
+}
+
+fn decide(cfg: &Config, found: &[(credential::Source, String)]) -> Verdict {
+    let Some((_, first)) = found.first() else {
+        return Verdict::Missing;
+    };
+    if found.iter().any(|(_, c)| c != first) {
+        return Verdict::Conflicting;
+    }
+    let Some(consumer) = credential::find_consumer(&cfg.consumers, first) else {
+        return Verdict::Invalid;
+    };
+    if let Some(allow) = &cfg.allow {
+        if !allow.iter().any(|n| n == &consumer.name) {
+            return Verdict::NotAllowed;
+        }
+    }
+    match cfg.consumers.iter().position(|c| std::ptr::eq(c, consumer)) {
+        Some(index) => Verdict::Pass(index),
+        // Cannot happen (the consumer came from this list); refuse rather than guess.
+        None => Verdict::Invalid,
+    }
+}
+
+/// Sends a 401 with a `www-authenticate` challenge in the client's protocol.
+fn unauthorized(ctx: &mut Ctx<AiAuth>, message: &str) {
+    let realm = ctx.config().realm.replace('"', "");
+    let reply = ErrorReply::new(401, message)
+        .code("invalid_api_key")
+        .render(ctx.protocol());
+    let challenge = format!("Bearer realm=\"{realm}\"");
+    let mut headers: Vec<(&str, &str)> = reply
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    headers.push(("www-authenticate", &challenge));
+    if let Err(e) = ctx.send_response(reply.status, &headers, &reply.body) {
+        aigw::warn!("cannot send 401: {e}");
+    }
+}
+
+fn forbidden(ctx: &mut Ctx<AiAuth>, message: &str, code: &str) {
+    let err = ErrorReply::new(403, message).code(code);
+    if let Err(e) = ctx.send_error(&err) {
+        aigw::warn!("cannot send 403: {e}");
+    }
+}
+
+/// The model named in a Gemini-style path (`.../models/<model>:generateContent`).
+fn model_in_path(path: &str) -> Option<&str> {
+    let path = path.split('?').next().unwrap_or(path);
+    let at = path.find("/models/")?;
+    let rest = path.get(at + "/models/".len()..)?;
+    let (model, _) = rest.split_once(':')?;
+    (!model.is_empty() && !model.contains('/')).then_some(model)
+}
+
+/// The top-level `model` of a JSON request body.
+fn model_in_body(body: &[u8]) -> Result<Option<String>, ()> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        model: Option<String>,
+    }
+    serde_json::from_slice::<Probe>(body)
+        .map(|p| p.model)
+        .map_err(|_| ())
+}
+
+fn denied_message(model: &str) -> String {
+    if model.is_empty() {
+        "this API key may only use specific models: name one in `model`".into()
+    } else {
+        format!("this API key may not use model `{model}`")
+    }
+}
+
+impl AiAuth {
+    fn strip_credentials(ctx: &Ctx<Self>, found: &[(credential::Source, String)]) {
+        let mut query_names = Vec::new();
+        for (source, _) in found {
+            match source {
+                credential::Source::Header(name) => {
+                    if let Err(e) = ctx.remove_request_header(name) {
+                        aigw::warn!("cannot remove credential header {name}: {e}");
+                    }
+                }
+                credential::Source::Query(name) => query_names.push(name.clone()),
+            }
+        }
+        if !query_names.is_empty() {
+            let path = credential::strip_query(ctx.request_path(), &query_names);
+            if let Err(e) = ctx.set_request_header(":path", &path) {
+                aigw::warn!("cannot remove credential from the query: {e}");
+            }
+        }
+    }
+
+    fn publish_identity(ctx: &Ctx<Self>, cfg: &Config, consumer: &Consumer) {
+        if let Err(e) = ctx.set_request_header(&cfg.consumer_header, &consumer.name) {
+            aigw::warn!("cannot set {}: {e}", cfg.consumer_header);
+        }
+        if cfg.allowed_models_header.is_empty() {
+            return;
+        }
+        let value = match &consumer.models.allow {
+            Some(list) => list
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            None => "*".to_string(),
+        };
+        if let Err(e) = ctx.set_request_header(&cfg.allowed_models_header, &value) {
+            aigw::warn!("cannot set {}: {e}", cfg.allowed_models_header);
+        }
+    }
+}
+
+impl Plugin for AiAuth {
+    const NAME: &'static str = "ai-auth";
+    type Config = Config;
+    type Root = Root;
+
+    fn on_configure(root: &mut RootCtx<Self>) -> Result<(), ConfigError> {
+        let addr = root
+            .global_config()
+            .map_or(0, |c| c as *const Config as usize);
+        let rules = root.rules().map_or(0, |r| r.rule_count());
+        root.state().global_addr.set(addr);
+        root.state().rule_count.set(rules);
+        Ok(())
+    }
+
+    fn on_request_headers(&mut self, ctx: &mut Ctx<Self>, end_of_stream: bool) -> Flow {
+        let cfg = ctx.config_rc();
+        // Identity headers are ours alone: drop whatever the client sent.
+        for name in [&cfg.consumer_header, &cfg.allowed_models_header] {
+            if !name.is_empty() {
+                if let Err(e) = ctx.remove_request_header(name) {
+                    aigw::warn!("cannot remove client-sent {name}: {e}");
+                }
+            }
+        }
+        if !auth_applies(ctx) {
+            return Flow::Continue;
+        }
+        let found = collect(ctx, &cfg);
+        let index = match decide(&cfg, &found) {
+            Verdict::Pass(i) => i,
+            Verdict::Missing => {
+                aigw::info!("request without credential refused");
+                unauthorized(ctx, "No API key found in the request");
+                return Flow::Pause;
+            }
+            Verdict::Conflicting => {
+                aigw::info!("request with conflicting credentials refused");
+                unauthorized(ctx, "The request carries more than one different API key");
+                return Flow::Pause;
+            }
+            Verdict::Invalid => {
+                aigw::info!("request with an unknown credential refused");
+                unauthorized(ctx, "Invalid API key");
+                return Flow::Pause;
+            }
+            Verdict::NotAllowed => {
+                aigw::info!("consumer not allowed on this route");
+                forbidden(
+                    ctx,
+                    "This API key is not allowed to access this route",
+                    "consumer_not_allowed",
+                );
+                return Flow::Pause;
+            }
+        };
+        let Some(consumer) = cfg.consumers.get(index) else {
+            unauthorized(ctx, "Invalid API key");
+            return Flow::Pause;
+        };
+        aigw::debug!("authenticated consumer {}", consumer.name);
+        Self::strip_credentials(ctx, &found);
+        Self::publish_identity(ctx, &cfg, consumer);
+        if consumer.models.restricts() {
+            // Models that are known before the body: ai-proxy's header and Gemini-style paths.
+            let header_model = ctx.request_header("x-aigw-model").ok().flatten();
+            let path_model = model_in_path(ctx.request_path()).map(str::to_string);
+            for model in header_model.iter().chain(path_model.iter()) {
+                if !consumer.models.permits(model) {
+                    aigw::info!("consumer {} refused model {model}", consumer.name);
+                    forbidden(ctx, &denied_message(model), "model_not_allowed");
+                    return Flow::Pause;
+                }
+            }
+            if !end_of_stream && path_model.is_none() {
+                self.check_body_for = Some(index);
+            }
+        }
+        Flow::Continue
+    }
+
+    fn on_request_body(&mut self, ctx: &mut Ctx<Self>, chunk: BodyChunk) -> Flow {
+        let Some(index) = self.check_body_for else {
+            return Flow::Continue;
+        };
+        let cfg = ctx.config_rc();
+        let body = match ctx.whole_request_body(chunk, cfg.max_body_bytes) {
+            Whole::Ready(body) => body,
+            other => return other.flow(),
+        };
+        self.check_body_for = None;
+        let Some(consumer) = cfg.consumers.get(index) else {
+            return Flow::Continue;
+        };
+        let model = match model_in_body(&body) {
+            Ok(m) => m.unwrap_or_default(),
+            Err(()) => {
+                // Not JSON: no model to check here. The upstream (ai-proxy) rejects it.
+                return Flow::Continue;
+            }
+        };
+        if consumer.models.permits(&model) {
+            Flow::Continue
+        } else {
+            aigw::info!("consumer {} refused model {model}", consumer.name);
+            forbidden(ctx, &denied_message(&model), "model_not_allowed");
+            Flow::Pause
+        }
+    }
+}
+
+aigw::export_plugin!(AiAuth);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_and_body_models() {
+        assert_eq!(
+            model_in_path("/v1beta/models/gemini-2.5-pro:generateContent?alt=sse"),
+            Some("gemini-2.5-pro")
+        );
+        assert_eq!(model_in_path("/v1/models"), None);
+        assert_eq!(model_in_path("/v1/chat/completions"), None);
+        assert_eq!(
+            model_in_body(br#"{"messages":[],"model":"gpt-4o"}"#),
+            Ok(Some("gpt-4o".into()))
+        );
+        assert_eq!(model_in_body(br#"{"messages":[]}"#), Ok(None));
+        assert!(model_in_body(b"not json").is_err());
+    }
+}

@@ -1,0 +1,435 @@
+//! A cached answer and how it is assembled from an upstream response: a non-streamed JSON
+//! body, or an SSE stream collected event by event (bounded) until it ends normally.
+
+use aigw::sse::Parser;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The client dialect of a cached answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    /// OpenAI chat completions.
+    Openai,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+/// A cached answer, stored as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// When the answer was stored (ms since the epoch).
+    pub created_ms: u64,
+    /// The dialect the answer is in.
+    pub dialect: Dialect,
+    /// The model that answered.
+    pub model: String,
+    /// The answer text.
+    pub content: String,
+    /// Why generation stopped (`stop`, `length`, `end_turn`, ...).
+    pub finish_reason: String,
+    /// Prompt tokens of the original answer.
+    pub input_tokens: u64,
+    /// Output tokens of the original answer.
+    pub output_tokens: u64,
+    /// The original non-streamed body, returned as is to non-stream hits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<String>,
+}
+
+/// Why an answer is not cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Not JSON / not the expected shape.
+    Malformed,
+    /// Tool calls, several choices or non-text blocks (not replayable).
+    NotText,
+    /// A content filter or refusal ended the answer.
+    Filtered,
+    /// An error event, or no normal ending.
+    Incomplete,
+    /// Larger than `max_entry_bytes`.
+    TooLarge,
+}
+
+impl Skip {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Skip::Malformed => "malformed",
+            Skip::NotText => "not_text",
+            Skip::Filtered => "filtered",
+            Skip::Incomplete => "incomplete",
+            Skip::TooLarge => "too_large",
+        }
+    }
+}
+
+fn filtered(reason: &str) -> bool {
+    matches!(
+        reason,
+        "content_filter" | "refusal" | "tool_calls" | "tool_use" | "function_call"
+    )
+}
+
+/// Builds an entry from a complete non-streamed answer.
+pub fn from_json(dialect: Dialect, body: &[u8], now_ms: u64) -> Result<Entry, Skip> {
+    let v: Value = serde_json::from_slice(body).map_err(|_| Skip::Malformed)?;
+    if v.get("error").is_some() {
+        return Err(Skip::Incomplete);
+    }
+    let model = str_at(&v, "model");
+    let (content, finish, input, output) = match dialect {
+        Dialect::Openai => {
+            let choices = v
+                .get("choices")
+                .and_then(Value::as_array)
+                .ok_or(Skip::Malformed)?;
+            let [choice] = choices.as_slice() else {
+                return Err(Skip::NotText);
+            };
+            let msg = choice.get("message").ok_or(Skip::Malformed)?;
+            if msg.get("tool_calls").is_some_and(|t| !t.is_null())
+                || msg.get("function_call").is_some_and(|t| !t.is_null())
+            {
+                return Err(Skip::NotText);
+            }
+            let content = msg
+                .get("content")
+                .and_then(Value::as_str)
+                .ok_or(Skip::NotText)?
+                .to_string();
+            let finish = str_at(choice, "finish_reason");
+            let u = v.get("usage");
+            (
+                content,
+                finish,
+                u64_at(u, "prompt_tokens"),
+                u64_at(u, "completion_tokens"),
+            )
+        }
+        Dialect::Anthropic => {
+            let blocks = v
+                .get("content")
+                .and_then(Value::as_array)
+                .ok_or(Skip::Malformed)?;
+            let mut text = String::new();
+            for b in blocks {
+                if b.get("type").and_then(Value::as_str) != Some("text") {
+                    return Err(Skip::NotText);
+                }
+                text.push_str(b.get("text").and_then(Value::as_str).unwrap_or(""));
+            }
+            let u = v.get("usage");
+            (
+                text,
+                str_at(&v, "stop_reason"),
+                u64_at(u, "input_tokens"),
+                u64_at(u, "output_tokens"),
+            )
+        }
+    };
+    if finish.is_empty() {
+        return Err(Skip::Incomplete);
+    }
+    if filtered(&finish) {
+        return Err(Skip::Filtered);
+    }
+    Ok(Entry {
+        created_ms: now_ms,
+        dialect,
+        model,
+        content,
+        finish_reason: finish,
+        input_tokens: input,
+        output_tokens: output,
+        json: Some(String::from_utf8_lossy(body).into_owned()),
+    })
+}
+
+fn str_at(v: &Value, field: &str) -> String {
+    v.get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn u64_at(v: Option<&Value>, field: &str) -> u64 {
+    v.and_then(|u| u.get(field))
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+}
+
+/// Collects a streamed answer as it passes, bounded by `limit` bytes of answer text.
+#[derive(Debug)]
+pub struct StreamAssembler {
+    dialect: Dialect,
+    parser: Parser,
+    limit: usize,
+    model: String,
+    content: String,
+    finish: String,
+    input: u64,
+    output: u64,
+    done: bool,
+    failed: Option<Skip>,
+}
+
+impl StreamAssembler {
+    /// An assembler for `dialect` keeping at most `limit` bytes of answer text.
+    pub fn new(dialect: Dialect, limit: usize) -> StreamAssembler {
+        StreamAssembler {
+            dialect,
+            parser: Parser::new(limit.clamp(1024, 64 * 1024)),
+            limit,
+            model: String::new(),
+            content: String::new(),
+            finish: String::new(),
+            input: 0,
+            output: 0,
+            done: false,
+            failed: None,
+        }
+    }
+
+    /// Whether the stream already proved uncacheable (later chunks need not be fed).
+    pub fn failed(&self) -> Option<Skip> {
+        self.failed
+    }
+
+    /// Feeds the next chunk of the stream.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        if self.failed.is_some() {
+            return;
+        }
+        let mut events: Vec<(String, Option<Value>, bool)> = Vec::new();
+        let fed = self.parser.feed(chunk, |e| {
+            let done = e.is_done();
+            let data = if done {
+                None
+            } else {
+                e.data()
+                    .and_then(|d| serde_json::from_slice::<Value>(d).ok())
+            };
+            events.push((e.event_type().to_string(), data, done));
+        });
+        if fed.is_err() {
+            self.failed = Some(Skip::TooLarge);
+            return;
+        }
+        for (kind, data, done) in events {
+            self.event(&kind, data.as_ref(), done);
+            if self.failed.is_some() {
+                return;
+            }
+        }
+        if self.content.len() > self.limit {
+            self.failed = Some(Skip::TooLarge);
+            self.content = String::new();
+        }
+    }
+
+    fn event(&mut self, kind: &str, data: Option<&Value>, done: bool) {
+        if done {
+            self.done = true;
+            return;
+        }
+        let Some(v) = data else { return };
+        if v.get("error").is_some() || kind == "error" {
+            self.failed = Some(Skip::Incomplete);
+            return;
+        }
+        match self.dialect {
+            Dialect::Openai => self.openai(v),
+            Dialect::Anthropic => self.anthropic(v),
+        }
+    }
+
+    fn openai(&mut self, v: &Value) {
+        if self.model.is_empty() {
+            self.model = str_at(v, "model");
+        }
+        if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+            self.input = u64_at(Some(u), "prompt_tokens");
+            self.output = u64_at(Some(u), "completion_tokens");
+        }
+        let Some(choices) = v.get("choices").and_then(Value::as_array) else {
+            return;
+        };
+        for c in choices {
+            if c.get("index").and_then(Value::as_u64).unwrap_or(0) != 0 {
+                self.failed = Some(Skip::NotText);
+                return;
+            }
+            if let Some(d) = c.get("delta") {
+                if d.get("tool_calls").is_some_and(|t| !t.is_null())
+                    || d.get("function_call").is_some_and(|t| !t.is_null())
+                {
+                    self.failed = Some(Skip::NotText);
+                    return;
+                }
+                if let Some(text) = d.get("content").and_then(Value::as_str) {
+                    self.content.push_str(text);
+                }
+            }
+            if let Some(f) = c.get("finish_reason").and_then(Value::as_str) {
+                self.finish = f.to_string();
+            }
+        }
+    }
+
+    fn anthropic(&mut self, v: &Value) {
+        match v.get("type").and_then(Value::as_str).unwrap_or("") {
+            "message_start" => {
+                let m = v.get("message");
+                self.model = m.map(|m| str_at(m, "model")).unwrap_or_default();
+                self.input = u64_at(m.and_then(|m| m.get("usage")), "input_tokens");
+            }
+            "content_block_start" => {
+                let kind = v
+                    .get("content_block")
+                    .and_then(|b| b.get("type"))
+                    .and_then(Value::as_str);
+                if kind != Some("text") {
+                    self.failed = Some(Skip::NotText);
+                }
+            }
+            "content_block_delta" => {
+                if let Some(t) = v
+                    .get("delta")
+                    .filter(|d| d.get("type").and_then(Value::as_str) == Some("text_delta"))
+                    .and_then(|d| d.get("text"))
+                    .and_then(Value::as_str)
+                {
+                    self.content.push_str(t);
+                }
+            }
+            "message_delta" => {
+                if let Some(r) = v
+                    .get("delta")
+                    .and_then(|d| d.get("stop_reason"))
+                    .and_then(Value::as_str)
+                {
+                    self.finish = r.to_string();
+                }
+                if let Some(o) = v
+                    .get("usage")
+                    .and_then(|u| u.get("output_tokens"))
+                    .and_then(Value::as_u64)
+                {
+                    self.output = o;
+                }
+            }
+            "message_stop" => self.done = true,
+            _ => {}
+        }
+    }
+
+    /// Ends the stream: the entry when it completed normally.
+    pub fn finish(self, now_ms: u64) -> Result<Entry, Skip> {
+        if let Some(s) = self.failed {
+            return Err(s);
+        }
+        let complete = match self.dialect {
+            // Some servers end without [DONE]: a finish reason is the normal ending then.
+            Dialect::Openai => self.done || !self.finish.is_empty(),
+            Dialect::Anthropic => self.done,
+        };
+        if !complete || self.finish.is_empty() {
+            return Err(Skip::Incomplete);
+        }
+        if filtered(&self.finish) {
+            return Err(Skip::Filtered);
+        }
+        Ok(Entry {
+            created_ms: now_ms,
+            dialect: self.dialect,
+            model: self.model,
+            content: self.content,
+            finish_reason: self.finish,
+            input_tokens: self.input,
+            output_tokens: self.output,
+            json: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openai_json_and_skips() {
+        let e = from_json(Dialect::Openai, br#"{"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#, 5).unwrap();
+        assert_eq!(
+            (e.content.as_str(), e.input_tokens, e.output_tokens),
+            ("hi", 3, 1)
+        );
+        assert!(e.json.is_some());
+        let f = from_json(Dialect::Openai, br#"{"choices":[{"index":0,"message":{"content":""},"finish_reason":"content_filter"}]}"#, 0);
+        assert_eq!(f, Err(Skip::Filtered));
+        let t = from_json(Dialect::Openai, br#"{"choices":[{"index":0,"message":{"content":null,"tool_calls":[{}]},"finish_reason":"tool_calls"}]}"#, 0);
+        assert_eq!(t, Err(Skip::NotText));
+        assert_eq!(from_json(Dialect::Openai, b"nope", 0), Err(Skip::Malformed));
+    }
+
+    #[test]
+    fn anthropic_json() {
+        let body = br#"{"model":"c","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}],"stop_reason":"end_turn","usage":{"input_tokens":4,"output_tokens":2}}"#;
+        let e = from_json(Dialect::Anthropic, body, 0).unwrap();
+        assert_eq!(
+            (e.content.as_str(), e.input_tokens, e.output_tokens),
+            ("ab", 4, 2)
+        );
+        let tool = br#"{"content":[{"type":"tool_use","id":"t"}],"stop_reason":"tool_use"}"#;
+        assert_eq!(from_json(Dialect::Anthropic, tool, 0), Err(Skip::NotText));
+        let cut = br#"{"content":[{"type":"text","text":"a"}],"stop_reason":null}"#;
+        assert_eq!(from_json(Dialect::Anthropic, cut, 0), Err(Skip::Incomplete));
+    }
+
+    #[test]
+    fn openai_stream_split_anywhere() {
+        let s = "data: {\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n\
+                 data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n\
+                 data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}]}\n\n\
+                 data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}\n\n\
+                 data: [DONE]\n\n";
+        for split in [1usize, 7, 50] {
+            let mut a = StreamAssembler::new(Dialect::Openai, 1000);
+            for c in s.as_bytes().chunks(split) {
+                a.feed(c);
+            }
+            let e = a.finish(1).unwrap();
+            assert_eq!(
+                (e.content.as_str(), e.finish_reason.as_str()),
+                ("Hello", "stop")
+            );
+            assert_eq!((e.input_tokens, e.output_tokens), (4, 2));
+        }
+        let mut cut = StreamAssembler::new(Dialect::Openai, 1000);
+        cut.feed(&s.as_bytes()[..150]);
+        assert_eq!(cut.finish(1), Err(Skip::Incomplete));
+        let mut small = StreamAssembler::new(Dialect::Openai, 3);
+        small.feed(s.as_bytes());
+        assert_eq!(small.finish(1), Err(Skip::TooLarge));
+    }
+
+    #[test]
+    fn anthropic_stream() {
+        let s = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"c\",\"usage\":{\"input_tokens\":9}}}\n\n\
+                 event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
+                 event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Yo\"}}\n\n\
+                 event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":1}}\n\n\
+                 event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        let mut a = StreamAssembler::new(Dialect::Anthropic, 1000);
+        a.feed(s.as_bytes());
+        let e = a.finish(0).unwrap();
+        assert_eq!(
+            (e.content.as_str(), e.input_tokens, e.output_tokens),
+            ("Yo", 9, 1)
+        );
+        let mut r = StreamAssembler::new(Dialect::Anthropic, 1000);
+        r.feed(s.replace("end_turn", "refusal").as_bytes());
+        assert_eq!(r.finish(0), Err(Skip::Filtered));
+    }
+}

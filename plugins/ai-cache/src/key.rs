@@ -1,0 +1,259 @@
+//! The cache key: a canonical form of the request (sorted JSON keys, no insignificant
+//! whitespace, fields that do not change the answer removed), scoped and hashed.
+
+use crate::config::{Config, KeyMessages};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+/// A 128-bit digest (the first half of a SHA-256).
+pub type Digest = [u8; 16];
+
+/// What the key derivation found in a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestKey {
+    /// The exact key: scope + protocol + every answer-changing field.
+    pub exact: Digest,
+    /// The semantic context: like `exact` but without the conversation, so only questions
+    /// asked under the same model and parameters are compared.
+    pub context: Digest,
+    /// The text of the last user message (what the semantic lookup embeds).
+    pub question: String,
+    /// Whether the client asked for a stream.
+    pub stream: bool,
+}
+
+/// Why a request cannot be cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Uncacheable {
+    /// The body is not a JSON object.
+    NotJson,
+    /// More than one answer asked for (`n` > 1).
+    Multiple,
+}
+
+/// Derives the key of a request body for `protocol` (`"openai"`/`"anthropic"`) and the scope
+/// values (consumer, route, as configured).
+pub fn derive(
+    cfg: &Config,
+    protocol: &str,
+    scope: &[(&str, &str)],
+    body: &[u8],
+) -> Result<RequestKey, Uncacheable> {
+    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
+        return Err(Uncacheable::NotJson);
+    };
+    if map.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
+        return Err(Uncacheable::Multiple);
+    }
+    let stream = map.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let question = map.get("messages").map(last_user_text).unwrap_or_default();
+    for f in &cfg.ignored_fields {
+        map.remove(f);
+    }
+    let messages = map.remove("messages");
+    let system = map.remove("system");
+
+    let mut head = String::new();
+    for (name, value) in scope {
+        push_field(&mut head, name, value);
+    }
+    push_field(&mut head, "protocol", protocol);
+
+    let mut ctx_text = head.clone();
+    canonical(&Value::Object(map.clone()), &mut ctx_text);
+
+    let mut exact_text = ctx_text.clone();
+    match cfg.key_messages {
+        KeyMessages::All => {
+            exact_text.push_str("\u{1e}messages=");
+            canonical(messages.as_ref().unwrap_or(&Value::Null), &mut exact_text);
+            exact_text.push_str("\u{1e}system=");
+            canonical(system.as_ref().unwrap_or(&Value::Null), &mut exact_text);
+        }
+        KeyMessages::LastUser => {
+            exact_text.push_str("\u{1e}question=");
+            exact_text.push_str(&question);
+        }
+    }
+    Ok(RequestKey {
+        exact: digest(exact_text.as_bytes()),
+        context: digest(ctx_text.as_bytes()),
+        question,
+        stream,
+    })
+}
+
+fn push_field(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push('=');
+    out.push_str(&value.len().to_string());
+    out.push(':');
+    out.push_str(value);
+    out.push('\u{1e}');
+}
+
+/// The first 16 bytes of SHA-256 over `bytes`.
+pub fn digest(bytes: &[u8]) -> Digest {
+    let full = Sha256::digest(bytes);
+    let mut out = [0u8; 16];
+    for (o, b) in out.iter_mut().zip(full.iter()) {
+        *o = *b;
+    }
+    out
+}
+
+/// Lower-case hex of a digest (the `x-cache-key` header value).
+pub fn hex(d: &Digest) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(32);
+    for b in d {
+        // `b >> 4` and `b & 15` are below 16, the length of HEX.
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    s
+}
+
+/// Writes `v` as JSON with object keys sorted and no whitespace.
+pub fn canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String((*k).clone()).to_string());
+                out.push(':');
+                if let Some(inner) = map.get(*k) {
+                    canonical(inner, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The text of the last user message: a string content, or the text parts joined by newlines
+/// (OpenAI `{"type":"text","text"}` and Anthropic text blocks alike).
+pub fn last_user_text(messages: &Value) -> String {
+    let Some(list) = messages.as_array() else {
+        return String::new();
+    };
+    let Some(last) = list
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+    else {
+        return String::new();
+    };
+    match last.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(json: &str) -> Config {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn key_ignores_order_whitespace_and_stream() {
+        let c = cfg("{}");
+        let a = derive(
+            &c,
+            "openai",
+            &[],
+            br#"{"model":"m","temperature":0,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
+        let b = derive(
+            &c,
+            "openai",
+            &[],
+            br#"{ "messages" : [ {"content":"hi", "role":"user"} ],
+                 "temperature":0, "model":"m", "stream": true, "user":"u1" }"#,
+        )
+        .unwrap();
+        assert_eq!(a.exact, b.exact);
+        assert!(b.stream && !a.stream);
+        assert_eq!(a.question, "hi");
+        let t = derive(
+            &c,
+            "openai",
+            &[],
+            br#"{"model":"m","temperature":1,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
+        assert_ne!(a.exact, t.exact, "temperature changes the key");
+        assert_ne!(a.context, t.context);
+        let other = derive(
+            &c,
+            "anthropic",
+            &[],
+            br#"{"model":"m","temperature":0,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
+        assert_ne!(a.exact, other.exact, "protocol is part of the key");
+        let scoped = derive(
+            &c,
+            "openai",
+            &[("consumer", "alice")],
+            br#"{"model":"m","temperature":0,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
+        assert_ne!(a.exact, scoped.exact);
+    }
+
+    #[test]
+    fn last_user_mode_and_errors() {
+        let c = cfg(r#"{"key_messages":"last_user"}"#);
+        let a = derive(&c, "openai", &[], br#"{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"q"}]}]}"#).unwrap();
+        let b = derive(
+            &c,
+            "openai",
+            &[],
+            br#"{"model":"m","messages":[{"role":"user","content":"q"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(a.exact, b.exact);
+        let all = cfg("{}");
+        let a2 = derive(&all, "openai", &[], br#"{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"q"}]}"#).unwrap();
+        let b2 = derive(
+            &all,
+            "openai",
+            &[],
+            br#"{"model":"m","messages":[{"role":"user","content":"q"}]}"#,
+        )
+        .unwrap();
+        assert_ne!(a2.exact, b2.exact);
+        assert_eq!(derive(&c, "openai", &[], b"[1]"), Err(Uncacheable::NotJson));
+        assert_eq!(
+            derive(&c, "openai", &[], br#"{"n":2,"messages":[]}"#),
+            Err(Uncacheable::Multiple)
+        );
+        assert_eq!(hex(&[0xab; 16]).len(), 32);
+    }
+}

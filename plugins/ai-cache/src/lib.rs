@@ -1,0 +1,23 @@
+//! ai-cache: exact and semantic answer caching for LLM requests, streams included.
+//!
+//! | module | what it is for |
+//! | --- | --- |
+//! | [`config`] | configuration and validation |
+//! | [`key`] | canonical request form and the cache key |
+//! | [`entry`] | cached answers, assembled from JSON or SSE responses |
+//! | [`replay`] | rendering a hit as JSON or as an SSE stream |
+//! | [`store`] | the local slot store in shared data |
+//! | [`semantic`] | embeddings, cosine similarity, the vector index trait and local index |
+//! | [`filter`] | the stream filter |
+
+pub mod config;
+pub mod entry;
+pub mod filter;
+pub mod key;
+pub mod replay;
+pub mod semantic;
+pub mod store;
+
+pub use filter::AiCache;
+
+aigw::export_plugin!(AiCache);

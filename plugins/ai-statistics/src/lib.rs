@@ -1,0 +1,371 @@
+//! ai-statistics: metrics and access-log attributes for AI traffic.
+//!
+//! Per request, labelled by route, upstream cluster, model and consumer:
+//!
+//! | metric | kind | what |
+//! |---|---|---|
+//! | `gen_ai_client_token_usage` (+ `token_type` = `input`/`output`/`cached_input`/`reasoning`) | counter | tokens |
+//! | `gen_ai_client_requests` (+ `status_class` = `2xx`/`4xx`/`5xx`/…) | counter | requests |
+//! | `gen_ai_server_request_duration` | histogram | ms from request headers to the response's end |
+//! | `gen_ai_server_time_to_first_token` | histogram | ms to the first streamed body byte |
+//! | `gen_ai_server_time_per_output_token` | histogram | ms per output token after the first (streams) |
+//! | `gen_ai_client_cost_micro_usd` | counter | cost, when the model has a price |
+//!
+//! Usage comes from the `aigw.usage` property when ai-proxy published it, else from the
+//! response (SSE parsed incrementally, so events split across chunks count exactly). Memory
+//! per stream is bounded: the largest SSE event, a bounded prefix of the request body, and
+//! (when answer logging is on) a bounded prefix of the answer.
+
+pub mod config;
+pub mod request;
+pub mod scan;
+pub mod text;
+
+use aigw::llm::usage::{Usage, UsageProtocol};
+use aigw::metrics;
+use aigw::prelude::*;
+use config::Config;
+use scan::Scan;
+use serde::Deserialize;
+use text::Bounded;
+
+/// The filter-state property with the access-log record (`wasm.aigw.log` in Envoy).
+pub const LOG_PROPERTY: &str = "aigw.log";
+/// The filter-state property ai-proxy publishes usage in.
+pub const USAGE_PROPERTY: &str = "aigw.usage";
+
+/// Metric names.
+pub mod names {
+    /// Token counter (label `token_type`).
+    pub const TOKENS: &str = "gen_ai_client_token_usage";
+    /// Request counter (label `status_class`).
+    pub const REQUESTS: &str = "gen_ai_client_requests";
+    /// Request duration histogram (ms).
+    pub const DURATION: &str = "gen_ai_server_request_duration";
+    /// Time to first token histogram (ms).
+    pub const TTFT: &str = "gen_ai_server_time_to_first_token";
+    /// Time per output token histogram (ms).
+    pub const TPOT: &str = "gen_ai_server_time_per_output_token";
+    /// Cost counter (micro-dollars).
+    pub const COST: &str = "gen_ai_client_cost_micro_usd";
+}
+
+/// Per-stream state.
+#[derive(Default)]
+pub struct AiStatistics {
+    start_ms: u64,
+    first_byte_ms: Option<u64>,
+    end_ms: Option<u64>,
+    protocol: Option<UsageProtocol>,
+    consumer: Option<String>,
+    model: Option<String>,
+    /// Bounded request prefix, while the model (or question) is still wanted.
+    request: Vec<u8>,
+    request_done: bool,
+    question: Option<Bounded>,
+    scan: Option<Scan>,
+    logged: bool,
+}
+
+/// The usage record ai-proxy publishes.
+#[derive(Deserialize)]
+struct ProxyUsage {
+    #[serde(default)]
+    input: u64,
+    #[serde(default)]
+    output: u64,
+    #[serde(default)]
+    total: u64,
+    #[serde(default)]
+    cached_input: u64,
+    #[serde(default)]
+    reasoning: u64,
+    #[serde(default)]
+    model: Option<String>,
+}
+
+fn now_ms() -> u64 {
+    aigw::host::now_millis().unwrap_or(0)
+}
+
+fn status_class(code: Option<i64>) -> String {
+    match code {
+        Some(c @ 100..=599) => format!("{}xx", c / 100),
+        _ => "none".into(),
+    }
+}
+
+impl AiStatistics {
+    fn finish_request_body(&mut self, ctx: &Ctx<Self>, complete: bool) {
+        if self.request_done {
+            return;
+        }
+        self.request_done = true;
+        let cfg = ctx.config();
+        let (model, question) = request::inspect(
+            &self.request,
+            complete,
+            cfg.log_question.then_some(cfg.max_log_bytes),
+        );
+        if self.model.is_none() {
+            self.model = model;
+        }
+        self.question = question;
+        self.request = Vec::new();
+    }
+
+    fn record(&mut self, ctx: &mut Ctx<Self>) {
+        if self.logged {
+            return;
+        }
+        self.logged = true;
+        let cfg = ctx.config_rc();
+        if !self.request_done {
+            self.finish_request_body(ctx, false);
+        }
+        let end = self.end_ms.unwrap_or_else(now_ms);
+        let mut usage: Option<Usage> = self.scan.as_mut().and_then(|s| s.finish());
+        let mut upstream_model = self.scan.as_ref().and_then(|s| s.model.clone());
+        if let Ok(Some(raw)) = ctx.property(&[USAGE_PROPERTY]) {
+            if let Ok(p) = serde_json::from_slice::<ProxyUsage>(&raw) {
+                usage = Some(Usage {
+                    input: p.input,
+                    output: p.output,
+                    total: if p.total > 0 {
+                        p.total
+                    } else {
+                        p.input + p.output
+                    },
+                    cached_input: p.cached_input,
+                    reasoning: p.reasoning,
+                    cache_creation_input: None,
+                });
+                if p.model.is_some() {
+                    upstream_model = p.model;
+                }
+            }
+        }
+        let model = self
+            .model
+            .clone()
+            .or(upstream_model)
+            .unwrap_or_else(|| "unknown".into());
+        // Read at log time first: an auth filter later in the chain (ai-auth) sets or
+        // replaces the header after this plugin saw the request headers.
+        // A header it removed (no credential) means no consumer, not the client's claim.
+        if let Ok(c) = ctx.request_header(&cfg.consumer_header) {
+            self.consumer = c.filter(|c| !c.is_empty());
+        }
+        let consumer = self.consumer.clone().unwrap_or_else(|| "unknown".into());
+        let route = ctx
+            .property_string(&["route_name"])
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let cluster = ctx
+            .property_string(&["cluster_name"])
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let code = aigw::host::get_property_i64(&["response", "code"])
+            .ok()
+            .flatten();
+        let base = [
+            ("route", route.as_str()),
+            ("cluster", cluster.as_str()),
+            ("model", model.as_str()),
+            ("consumer", consumer.as_str()),
+        ];
+        let with = |k: &'static str, v: &'static str| {
+            let mut l: Vec<(&str, &str)> = base.to_vec();
+            l.push((k, v));
+            l
+        };
+        let class = status_class(code);
+        let mut labels: Vec<(&str, &str)> = base.to_vec();
+        labels.push(("status_class", class.as_str()));
+        if let Ok(c) = metrics::counter(names::REQUESTS, &labels) {
+            let _ = c.increment(1);
+        }
+        let u = usage.unwrap_or_default();
+        for (kind, n) in [
+            ("input", u.input),
+            ("output", u.output),
+            ("cached_input", u.cached_input),
+            ("reasoning", u.reasoning),
+        ] {
+            if n > 0 {
+                if let Ok(c) = metrics::counter(names::TOKENS, &with("token_type", kind)) {
+                    let _ = c.increment(n);
+                }
+            }
+        }
+        let duration = end.saturating_sub(self.start_ms);
+        if let Ok(h) = metrics::histogram(names::DURATION, &base) {
+            let _ = h.record(duration);
+        }
+        let stream = self.scan.as_ref().is_some_and(|s| s.is_stream());
+        let ttft = if stream {
+            self.first_byte_ms.map(|t| t.saturating_sub(self.start_ms))
+        } else {
+            None
+        };
+        if let Some(t) = ttft {
+            if let Ok(h) = metrics::histogram(names::TTFT, &base) {
+                let _ = h.record(t);
+            }
+            if let (Some(first), true) = (self.first_byte_ms, u.output >= 2) {
+                let per = end.saturating_sub(first) / (u.output - 1);
+                if let Ok(h) = metrics::histogram(names::TPOT, &base) {
+                    let _ = h.record(per);
+                }
+            }
+        }
+        let cost = cfg
+            .price_for(&model)
+            .map(|p| p.cost_micro_usd(u.input, u.cached_input, u.output));
+        if let Some(c) = cost.filter(|c| *c > 0) {
+            if let Ok(m) = metrics::counter(names::COST, &base) {
+                let _ = m.increment(c);
+            }
+        }
+        if !(cfg.log_property || cfg.log_line) {
+            return;
+        }
+        let mut rec = serde_json::json!({
+            "model": model,
+            "consumer": self.consumer,
+            "route": route,
+            "cluster": cluster,
+            "status": code,
+            "stream": stream,
+            "input_tokens": usage.map(|u| u.input),
+            "output_tokens": usage.map(|u| u.output),
+            "total_tokens": usage.map(|u| u.total),
+            "cached_tokens": usage.map(|u| u.cached_input),
+            "reasoning_tokens": usage.map(|u| u.reasoning),
+            "duration_ms": duration,
+            "ttft_ms": ttft,
+            "finish_reason": self.scan.as_ref().and_then(|s| s.finish_reason.clone()),
+        });
+        if let (Some(c), Some(obj)) = (cost, rec.as_object_mut()) {
+            obj.insert("cost_micro_usd".into(), c.into());
+        }
+        if let (Some(q), Some(obj)) = (&self.question, rec.as_object_mut()) {
+            obj.insert("question".into(), q.as_str().into());
+            if q.truncated() {
+                obj.insert("question_truncated".into(), true.into());
+            }
+        }
+        if let (Some((a, cut)), Some(obj)) = (
+            self.scan.as_ref().and_then(|s| s.answer()),
+            rec.as_object_mut(),
+        ) {
+            obj.insert("answer".into(), a.into());
+            if cut {
+                obj.insert("answer_truncated".into(), true.into());
+            }
+        }
+        let line = rec.to_string();
+        if cfg.log_property {
+            if let Err(e) = ctx.set_property(&[LOG_PROPERTY], line.as_bytes()) {
+                aigw::debug!("cannot set {LOG_PROPERTY}: {e}");
+            }
+        }
+        if cfg.log_line {
+            aigw::info!("{line}");
+        }
+    }
+}
+
+impl Plugin for AiStatistics {
+    const NAME: &'static str = "ai-statistics";
+    type Config = Config;
+    type Root = ();
+
+    fn on_request_headers(&mut self, ctx: &mut Ctx<Self>, end_of_stream: bool) -> Flow {
+        self.start_ms = now_ms();
+        self.protocol = Some(request::protocol_for(ctx.request_path()));
+        let cfg = ctx.config_rc();
+        self.consumer = ctx
+            .request_header(&cfg.consumer_header)
+            .ok()
+            .flatten()
+            .filter(|c| !c.is_empty());
+        self.model = ctx
+            .request_header("x-aigw-model")
+            .ok()
+            .flatten()
+            .filter(|m| !m.is_empty());
+        if end_of_stream {
+            self.request_done = true;
+        }
+        Flow::Continue
+    }
+
+    fn on_request_body(&mut self, ctx: &mut Ctx<Self>, chunk: BodyChunk) -> Flow {
+        if self.request_done {
+            return Flow::Continue;
+        }
+        let limit = ctx.config().max_request_bytes;
+        let room = limit.saturating_sub(self.request.len());
+        if room > 0 && chunk.size > 0 {
+            let take = room.min(chunk.size);
+            match aigw::host::get_buffer(aigw::host::BufferType::RequestBody, 0, take) {
+                Ok(bytes) => self.request.extend_from_slice(&bytes),
+                Err(e) => aigw::debug!("cannot read request body: {e}"),
+            }
+        }
+        let over = chunk.size > room;
+        if chunk.end_of_stream || over {
+            self.finish_request_body(ctx, chunk.end_of_stream && !over);
+        }
+        Flow::Continue
+    }
+
+    fn on_response_headers(&mut self, ctx: &mut Ctx<Self>, end_of_stream: bool) -> Flow {
+        let cfg = ctx.config_rc();
+        let stream = ctx
+            .response_header("content-type")
+            .ok()
+            .flatten()
+            .is_some_and(|t| t.to_ascii_lowercase().contains("text/event-stream"));
+        self.scan = Some(Scan::new(
+            self.protocol.unwrap_or(UsageProtocol::OpenAi),
+            stream,
+            cfg.max_event_bytes,
+            cfg.max_response_bytes,
+            cfg.log_answer.then_some(cfg.max_log_bytes),
+        ));
+        if end_of_stream {
+            self.end_ms = Some(now_ms());
+        }
+        Flow::Continue
+    }
+
+    fn on_response_body(&mut self, ctx: &mut Ctx<Self>, chunk: BodyChunk) -> Flow {
+        if chunk.size > 0 {
+            if self.first_byte_ms.is_none() {
+                self.first_byte_ms = Some(now_ms());
+            }
+            match ctx.response_body(chunk) {
+                Ok(bytes) => {
+                    if let Some(s) = self.scan.as_mut() {
+                        s.feed(&bytes);
+                    }
+                }
+                Err(e) => aigw::debug!("cannot read response body: {e}"),
+            }
+        }
+        if chunk.end_of_stream {
+            self.end_ms = Some(now_ms());
+        }
+        Flow::Continue
+    }
+
+    fn on_log(&mut self, ctx: &mut Ctx<Self>) {
+        self.record(ctx);
+    }
+}
+
+aigw::export_plugin!(AiStatistics);

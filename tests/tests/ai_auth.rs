@@ -1,0 +1,520 @@
+//! ai-auth end to end in the host simulator: every failure path (missing, wrong, wrong
+//! place, conflicting, not allowed, model denied), hashed credentials, credential removal,
+//! identity headers (and their spoofing), and that no credential reaches the logs.
+
+use aigw_tests::spec;
+use host_sim::{Request, Sim, SimOptions, StreamRecord, UpstreamResponse};
+
+const ALICE_KEY: &str = "sk-alice-0123456789";
+const BOB_KEY: &str = "sk-bob-9876543210";
+const CAROL_KEY: &str = "carol-secret-key";
+/// SHA-256 of CAROL_KEY (`printf %s carol-secret-key | sha256sum`), computed outside the
+/// plugin so the test does not rest on the plugin's own SHA-256.
+const CAROL_SHA: &str = "6339a584a728963c4acf905b798927c73a8b6298c61f9160fdc2bb11e706312e";
+
+fn carol_sha() -> String {
+    CAROL_SHA.to_string()
+}
+
+fn config(extra: &str) -> String {
+    format!(
+        r#"{{
+        "consumers": [
+            {{"name": "alice", "credential": "{ALICE_KEY}", "allowed_models": ["gpt-4*", "o4-mini"], "denied_models": ["gpt-4-32k*"]}},
+            {{"name": "bob", "credentials": ["{BOB_KEY}", "sk-bob-second"]}},
+            {{"name": "carol", "credential": "sha256:{}", "denied_models": ["claude-*"]}}
+        ]{extra}
+    }}"#,
+        carol_sha()
+    )
+}
+
+fn sim(cfg: &str) -> Sim {
+    let mut sim = Sim::new(SimOptions {
+        workers: 1,
+        ..Default::default()
+    });
+    sim.add_plugin(spec("ai-auth").config_json(cfg))
+        .expect("plugin loads");
+    sim
+}
+
+fn chat(model: &str) -> Request {
+    Request::post(
+        "/v1/chat/completions",
+        format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#),
+    )
+}
+
+fn messages(model: &str) -> Request {
+    Request::post(
+        "/v1/messages",
+        format!(
+            r#"{{"model":"{model}","max_tokens":5,"messages":[{{"role":"user","content":"hi"}}]}}"#
+        ),
+    )
+}
+
+fn ok() -> UpstreamResponse {
+    UpstreamResponse::json(200, r#"{"ok":true}"#)
+}
+
+fn reached(rec: &StreamRecord) -> bool {
+    rec.upstream_request.as_ref().is_some_and(|u| u.complete)
+}
+
+fn upstream_header<'a>(rec: &'a StreamRecord, name: &str) -> Option<&'a str> {
+    rec.upstream_request.as_ref().and_then(|u| u.header(name))
+}
+
+fn assert_401_openai(rec: &StreamRecord) {
+    assert_eq!(rec.response.status, 401, "{}", rec.response.body_str());
+    assert!(
+        !reached(rec),
+        "a refused request must not reach the upstream"
+    );
+    assert_eq!(
+        rec.response.header("www-authenticate"),
+        Some("Bearer realm=\"aigw\"")
+    );
+    let body = rec.response.json();
+    assert_eq!(body["error"]["code"], "invalid_api_key", "{body}");
+    assert!(body["error"]["message"].is_string());
+    assert!(body["error"].get("type").is_some() && body["error"].get("param").is_some());
+}
+
+fn assert_no_secret_in_logs(sim: &Sim) {
+    for l in sim.logs() {
+        for k in [ALICE_KEY, BOB_KEY, "sk-bob-second", CAROL_KEY] {
+            assert!(!l.message.contains(k), "secret in log: {}", l.message);
+        }
+    }
+}
+
+#[test]
+fn bearer_x_api_key_and_api_key_authenticate_and_are_removed() {
+    let mut sim = sim(&config(""));
+    let cases = [
+        ("authorization", format!("Bearer {ALICE_KEY}"), "alice"),
+        ("authorization", format!("bearer {BOB_KEY}"), "bob"),
+        ("x-api-key", "sk-bob-second".to_string(), "bob"),
+        ("api-key", ALICE_KEY.to_string(), "alice"),
+    ];
+    for (header, value, who) in cases {
+        let rec = sim
+            .run(chat("gpt-4o").header(header, &value), ok())
+            .unwrap();
+        assert_eq!(
+            rec.response.status,
+            200,
+            "{header}: {}",
+            rec.response.body_str()
+        );
+        assert!(reached(&rec));
+        assert_eq!(upstream_header(&rec, "x-mse-consumer"), Some(who));
+        assert_eq!(
+            upstream_header(&rec, header),
+            None,
+            "{header} must be removed"
+        );
+        // The body passes unchanged.
+        assert_eq!(
+            rec.upstream_request.as_ref().unwrap().json()["model"],
+            "gpt-4o"
+        );
+    }
+    assert_no_secret_in_logs(&sim);
+}
+
+#[test]
+fn hashed_credential_authenticates() {
+    let mut sim = sim(&config(""));
+    let rec = sim
+        .run(chat("gpt-4o").header("x-api-key", CAROL_KEY), ok())
+        .unwrap();
+    assert_eq!(rec.response.status, 200, "{}", rec.response.body_str());
+    assert_eq!(upstream_header(&rec, "x-mse-consumer"), Some("carol"));
+    // The digest itself is not a credential.
+    let rec = sim
+        .run(chat("gpt-4o").header("x-api-key", &carol_sha()), ok())
+        .unwrap();
+    assert_401_openai(&rec);
+    let rec = sim
+        .run(
+            chat("gpt-4o").header("x-api-key", &format!("sha256:{}", carol_sha())),
+            ok(),
+        )
+        .unwrap();
+    assert_401_openai(&rec);
+}
+
+#[test]
+fn missing_credential_is_401_in_the_clients_protocol() {
+    let mut sim = sim(&config(""));
+    let rec = sim.run(chat("gpt-4o"), ok()).unwrap();
+    assert_401_openai(&rec);
+    let rec = sim.run(messages("claude-x"), ok()).unwrap();
+    assert_eq!(rec.response.status, 401);
+    assert!(rec.response.header("www-authenticate").is_some());
+    let body = rec.response.json();
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], "authentication_error", "{body}");
+    // A GET (no body) is refused the same way.
+    let rec = sim.run(Request::get("/v1/models"), ok()).unwrap();
+    assert_401_openai(&rec);
+}
+
+#[test]
+fn wrong_credential_is_401() {
+    let mut sim = sim(&config(""));
+    for value in [
+        "Bearer sk-alice-012345678",   // one character short
+        "Bearer sk-alice-01234567890", // one character more
+        "Bearer SK-ALICE-0123456789",  // case matters
+        "Bearer ",
+    ] {
+        let rec = sim
+            .run(chat("gpt-4o").header("authorization", value), ok())
+            .unwrap();
+        assert_401_openai(&rec);
+    }
+    assert!(sim.logged("unknown credential"));
+    assert_no_secret_in_logs(&sim);
+}
+
+#[test]
+fn credential_in_the_wrong_place_is_401() {
+    let mut sim = sim(&config(""));
+    // Query parameters are off by default.
+    let rec = sim
+        .run(
+            Request::post(
+                &format!("/v1/chat/completions?api-key={ALICE_KEY}"),
+                r#"{"model":"gpt-4o"}"#,
+            ),
+            ok(),
+        )
+        .unwrap();
+    assert_401_openai(&rec);
+    // A header that is not one of `keys`.
+    let rec = sim
+        .run(chat("gpt-4o").header("x-auth-token", ALICE_KEY), ok())
+        .unwrap();
+    assert_401_openai(&rec);
+    // Authorization with a scheme other than Bearer, or without a scheme.
+    for v in [format!("Basic {ALICE_KEY}"), ALICE_KEY.to_string()] {
+        let rec = sim
+            .run(chat("gpt-4o").header("authorization", &v), ok())
+            .unwrap();
+        assert_401_openai(&rec);
+    }
+    // With in_header off, a header credential no longer counts.
+    let mut sim2 = sim_cfg(&config(
+        r#", "in_header": false, "in_query": true, "keys": ["api-key"]"#,
+    ));
+    let rec = sim2
+        .run(chat("gpt-4o").header("api-key", ALICE_KEY), ok())
+        .unwrap();
+    assert_401_openai(&rec);
+    assert_no_secret_in_logs(&sim);
+    assert_no_secret_in_logs(&sim2);
+}
+
+fn sim_cfg(cfg: &str) -> Sim {
+    sim(cfg)
+}
+
+#[test]
+fn query_credential_when_enabled_is_removed_from_the_path() {
+    let mut sim = sim(&config(r#", "in_query": true"#));
+    let rec = sim
+        .run(
+            Request::post(
+                &format!("/v1/chat/completions?x=1&api-key={ALICE_KEY}&y=2"),
+                r#"{"model":"gpt-4o"}"#,
+            ),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 200, "{}", rec.response.body_str());
+    assert_eq!(
+        upstream_header(&rec, ":path"),
+        Some("/v1/chat/completions?x=1&y=2")
+    );
+    assert_eq!(upstream_header(&rec, "x-mse-consumer"), Some("alice"));
+}
+
+#[test]
+fn conflicting_credentials_are_401_and_equal_ones_pass() {
+    let mut sim = sim(&config(""));
+    let rec = sim
+        .run(
+            chat("gpt-4o")
+                .header("authorization", &format!("Bearer {ALICE_KEY}"))
+                .header("x-api-key", BOB_KEY),
+            ok(),
+        )
+        .unwrap();
+    assert_401_openai(&rec);
+    let rec = sim
+        .run(
+            chat("gpt-4o")
+                .header("authorization", &format!("Bearer {ALICE_KEY}"))
+                .header("x-api-key", ALICE_KEY),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 200);
+    assert_eq!(upstream_header(&rec, "authorization"), None);
+    assert_eq!(upstream_header(&rec, "x-api-key"), None);
+}
+
+#[test]
+fn model_allow_and_deny_lists() {
+    let mut sim = sim(&config(""));
+    let alice = |r: Request| r.header("authorization", &format!("Bearer {ALICE_KEY}"));
+    // Allowed by `gpt-4*` and by the exact `o4-mini`, also with the body in small pieces.
+    for (model, chunk) in [("gpt-4o", 0), ("gpt-4.1-mini", 7), ("o4-mini", 1)] {
+        let rec = sim.run(alice(chat(model)).chunked(chunk), ok()).unwrap();
+        assert_eq!(
+            rec.response.status,
+            200,
+            "{model}: {}",
+            rec.response.body_str()
+        );
+        assert_eq!(
+            rec.upstream_request.as_ref().unwrap().json()["model"],
+            model
+        );
+    }
+    // Denied: not in the allow list, or in the deny list (deny wins over `gpt-4*`).
+    for (model, chunk) in [
+        ("gpt-3.5-turbo", 0),
+        ("gpt-4-32k-0613", 5),
+        ("o4-mini-high", 3),
+    ] {
+        let rec = sim.run(alice(chat(model)).chunked(chunk), ok()).unwrap();
+        assert_eq!(rec.response.status, 403, "{model}");
+        assert!(!reached(&rec), "{model} must not reach the upstream");
+        let body = rec.response.json();
+        assert_eq!(body["error"]["code"], "model_not_allowed", "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(model));
+    }
+    // A body without a model does not slip past an allow list.
+    let rec = sim
+        .run(
+            alice(Request::post("/v1/chat/completions", r#"{"messages":[]}"#)),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 403);
+    // Anthropic shape on /v1/messages, for carol's deny list.
+    let rec = sim
+        .run(
+            messages("claude-sonnet-4").header("x-api-key", CAROL_KEY),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 403);
+    assert!(!reached(&rec));
+    let body = rec.response.json();
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "permission_error", "{body}");
+    let rec = sim
+        .run(messages("gpt-4o").header("x-api-key", CAROL_KEY), ok())
+        .unwrap();
+    assert_eq!(rec.response.status, 200);
+    // The model in ai-proxy's header, or in a Gemini-style path, is checked at headers.
+    let rec = sim
+        .run(
+            alice(chat("gpt-4o")).header("x-aigw-model", "claude-3"),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 403);
+    let rec = sim
+        .run(
+            alice(Request::post(
+                "/v1beta/models/gemini-2.5-pro:generateContent",
+                r#"{"contents":[]}"#,
+            )),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 403);
+    // Bob has no restrictions: any model, no body check.
+    let rec = sim
+        .run(chat("anything").header("x-api-key", BOB_KEY), ok())
+        .unwrap();
+    assert_eq!(rec.response.status, 200);
+}
+
+#[test]
+fn allowed_models_header_lists_the_consumers_patterns() {
+    let mut sim = sim(&config(""));
+    let rec = sim
+        .run(
+            Request::get("/v1/models")
+                .header("authorization", &format!("Bearer {ALICE_KEY}"))
+                .header("x-aigw-allowed-models", "*"),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 200);
+    assert_eq!(
+        upstream_header(&rec, "x-aigw-allowed-models"),
+        Some("gpt-4*,o4-mini")
+    );
+    let rec = sim
+        .run(
+            Request::get("/v1/models").header("x-api-key", BOB_KEY),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(upstream_header(&rec, "x-aigw-allowed-models"), Some("*"));
+}
+
+#[test]
+fn client_sent_consumer_header_is_overwritten_or_removed() {
+    let mut sim = sim(&config(""));
+    let rec = sim
+        .run(
+            chat("gpt-4o")
+                .header("x-mse-consumer", "admin")
+                .header("x-api-key", BOB_KEY),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 200);
+    let up = rec.upstream_request.as_ref().unwrap();
+    let values: Vec<_> = up
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("x-mse-consumer"))
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    assert_eq!(values, vec!["bob".to_string()]);
+    // A spoofed identity without a credential is refused, not trusted.
+    let rec = sim
+        .run(chat("gpt-4o").header("x-mse-consumer", "alice"), ok())
+        .unwrap();
+    assert_401_openai(&rec);
+
+    // Where authentication does not apply (global_auth false, no rule matched), the
+    // spoofed header is removed.
+    let cfg = config(
+        r#", "global_auth": false, "_rules_": [{"_match_route_": ["private"], "allow": ["alice"]}]"#,
+    );
+    let mut sim = self::sim(&cfg);
+    let rec = sim
+        .run(
+            chat("gpt-4o")
+                .route("public")
+                .header("x-mse-consumer", "alice"),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 200);
+    assert_eq!(upstream_header(&rec, "x-mse-consumer"), None);
+}
+
+#[test]
+fn global_auth_and_allow_follow_higress() {
+    let rules = r#", "_rules_": [{"_match_route_": ["private"], "allow": ["alice"]}]"#;
+    // global_auth false: only the rule's route is authenticated.
+    let mut sim = sim(&config(&format!(r#", "global_auth": false{rules}"#)));
+    let rec = sim.run(chat("gpt-4o").route("public"), ok()).unwrap();
+    assert_eq!(rec.response.status, 200);
+    let rec = sim.run(chat("gpt-4o").route("private"), ok()).unwrap();
+    assert_401_openai(&rec);
+    let rec = sim
+        .run(
+            chat("gpt-4o").route("private").header("x-api-key", BOB_KEY),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(
+        rec.response.status, 403,
+        "bob is not in the rule's allow list"
+    );
+    assert_eq!(rec.response.json()["error"]["code"], "consumer_not_allowed");
+    let rec = sim
+        .run(
+            chat("gpt-4o")
+                .route("private")
+                .header("x-api-key", ALICE_KEY),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 200);
+    // Unset with rules present: same as false (Higress's compatibility rule).
+    let mut sim = self::sim(&config(rules));
+    let rec = sim.run(chat("gpt-4o").route("public"), ok()).unwrap();
+    assert_eq!(rec.response.status, 200);
+    // global_auth true: every route.
+    let mut sim = self::sim(&config(&format!(r#", "global_auth": true{rules}"#)));
+    let rec = sim.run(chat("gpt-4o").route("public"), ok()).unwrap();
+    assert_401_openai(&rec);
+    let rec = sim
+        .run(
+            chat("gpt-4o").route("public").header("x-api-key", BOB_KEY),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 200);
+}
+
+#[test]
+fn bad_config_is_one_clear_error() {
+    let mut sim = Sim::new(Default::default());
+    let err = sim
+        .add_plugin(
+            spec("ai-auth")
+                .config_json(r#"{"consumers":[{"name":"a","credential":"sha256:abc"}]}"#),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ai-auth: invalid config: consumers[0].credential: a sha256: credential needs exactly 64 hex digits"),
+        "{err}"
+    );
+    // The error never echoes a credential.
+    let err = sim
+        .add_plugin(spec("ai-auth").config_json(
+            r#"{"consumers":[{"name":"a","credential":"sk-secret-1"},{"name":"b","credential":"sk-secret-1"}]}"#,
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("consumers[1].credential"), "{err}");
+    assert!(!err.contains("sk-secret-1"), "{err}");
+}
+
+#[test]
+fn example_config_loads_and_authenticates() {
+    let text = std::fs::read_to_string(aigw_tests::root().join("examples/ai-auth.json"))
+        .expect("example config");
+    let mut sim = sim(&text);
+    let rec = sim
+        .run(
+            chat("gpt-4o-mini").header("authorization", "Bearer sk-batch-8c2e61d09a7f4b35"),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 200, "{}", rec.response.body_str());
+    assert_eq!(upstream_header(&rec, "x-mse-consumer"), Some("batch-jobs"));
+    // team-web's second credential is stored as the SHA-256 of this key.
+    let rec = sim
+        .run(
+            chat("claude-sonnet-4").header("x-api-key", "sk-web-second-7d1e0b95c4a2"),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(upstream_header(&rec, "x-mse-consumer"), Some("team-web"));
+    let rec = sim
+        .run(
+            chat("gpt-4o").header("x-api-key", "sk-batch-8c2e61d09a7f4b35"),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 403);
+}

@@ -1,0 +1,744 @@
+//! ai-cache end to end in the host simulator: exact hits and misses, TTL under the simulated
+//! clock, bypass and refresh, streams stored and replayed, aborted streams, workers sharing
+//! the local cache, and the semantic lookup against the mock LLM's real embeddings endpoint.
+
+use aigw_tests::spec;
+use host_sim::mock_llm::{self, embed::embed, MockOptions};
+use host_sim::{Cluster, Request, Sim, SimOptions, StreamRecord, UpstreamResponse};
+use serde_json::Value;
+use std::time::Duration;
+
+fn sim_with(workers: usize, config: &str) -> Sim {
+    let mut sim = Sim::new(SimOptions {
+        workers,
+        ..Default::default()
+    });
+    sim.add_plugin(spec("ai-cache").config_json(config))
+        .expect("plugin loads");
+    sim
+}
+
+fn chat_body(question: &str, stream: bool) -> String {
+    format!(
+        r#"{{"model":"gpt-4o","temperature":0,"stream":{stream},"messages":[{{"role":"user","content":"{question}"}}]}}"#
+    )
+}
+
+fn chat(question: &str) -> Request {
+    Request::post("/v1/chat/completions", chat_body(question, false))
+}
+
+fn chat_stream(question: &str) -> Request {
+    Request::post("/v1/chat/completions", chat_body(question, true))
+}
+
+fn answer(text: &str) -> UpstreamResponse {
+    UpstreamResponse::json(
+        200,
+        format!(
+            r#"{{"id":"c1","object":"chat.completion","model":"gpt-4o","choices":[{{"index":0,"message":{{"role":"assistant","content":"{text}"}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":11,"completion_tokens":5,"total_tokens":16}}}}"#
+        ),
+    )
+}
+
+/// An OpenAI stream of `words`, with a finish reason, a usage chunk and `[DONE]`.
+fn openai_sse(words: &[&str], finish: &str) -> String {
+    let mut s = String::from(
+        "data: {\"id\":\"s1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+    );
+    for w in words {
+        s.push_str(&format!(
+            "data: {{\"id\":\"s1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{w}\"}},\"finish_reason\":null}}]}}\n\n"
+        ));
+    }
+    s.push_str(&format!("data: {{\"id\":\"s1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"{finish}\"}}]}}\n\n"));
+    s.push_str("data: {\"id\":\"s1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":7,\"total_tokens\":16}}\n\n");
+    s.push_str("data: [DONE]\n\n");
+    s
+}
+
+const WORDS: &[&str] = &[
+    "Caching ",
+    "keeps ",
+    "repeated ",
+    "questions ",
+    "off ",
+    "the ",
+    "GPU, ",
+    "which ",
+    "saves ",
+    "a ",
+    "great ",
+    "deal ",
+    "of ",
+    "money.",
+];
+
+fn header<'a>(rec: &'a StreamRecord, name: &str) -> Option<&'a str> {
+    rec.response.header(name)
+}
+
+fn reached_upstream(rec: &StreamRecord) -> bool {
+    rec.upstream_request.as_ref().is_some_and(|u| u.complete)
+}
+
+/// The `data:` payloads of an SSE body, in order.
+fn sse_data(body: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(body)
+        .split("\n\n")
+        .filter_map(|block| {
+            let data: Vec<&str> = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect();
+            (!data.is_empty()).then(|| data.join("\n"))
+        })
+        .collect()
+}
+
+/// The content deltas of an OpenAI stream (events with non-empty content).
+fn content_deltas(body: &[u8]) -> Vec<String> {
+    sse_data(body)
+        .iter()
+        .filter(|d| d.as_str() != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(String::from)
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[test]
+fn exact_miss_then_hit_with_headers_usage_and_stored_json() {
+    let mut sim = sim_with(1, r#"{"ttl_seconds":300}"#);
+    let miss = sim
+        .run(chat("What is Rust?"), answer("A language."))
+        .unwrap();
+    assert_eq!(miss.response.status, 200);
+    assert!(reached_upstream(&miss));
+    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    let key = header(&miss, "x-cache-key").unwrap().to_string();
+    assert_eq!(key.len(), 32);
+
+    // Same request with keys reordered and extra whitespace: the same key, a hit.
+    let reordered = Request::post(
+        "/v1/chat/completions",
+        r#"{ "messages": [ {"content": "What is Rust?", "role": "user"} ],
+             "temperature": 0, "model": "gpt-4o" }"#,
+    );
+    let hit = sim.run(reordered, answer("WRONG")).unwrap();
+    assert!(!reached_upstream(&hit), "a hit does not reach the upstream");
+    assert_eq!(hit.response.status, 200);
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    assert_eq!(header(&hit, "x-cache-key"), Some(key.as_str()));
+    assert_eq!(header(&hit, "age"), Some("0"));
+    assert_eq!(hit.response.body, miss.response.body, "the stored JSON");
+    let usage: Value = serde_json::from_slice(&hit.filter_state["aigw.usage"]).unwrap();
+    assert_eq!(usage["input"], 11);
+    assert_eq!(usage["cached_input"], 11);
+    assert_eq!(usage["output"], 5);
+
+    // Another temperature is another key.
+    let other = Request::post(
+        "/v1/chat/completions",
+        r#"{"model":"gpt-4o","temperature":1,"messages":[{"role":"user","content":"What is Rust?"}]}"#,
+    );
+    let rec = sim.run(other, answer("Creative.")).unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    assert!(reached_upstream(&rec));
+    assert_eq!(sim.metric("ai_cache_hits;kind=exact"), Some(1));
+    assert_eq!(sim.metric("ai_cache_requests;status=miss"), Some(2));
+}
+
+#[test]
+fn ttl_expires_under_the_simulated_clock() {
+    let mut sim = sim_with(1, r#"{"ttl_seconds":60}"#);
+    sim.run(chat("q"), answer("first")).unwrap();
+    sim.advance(Duration::from_secs(30));
+    let hit = sim.run(chat("q"), answer("second")).unwrap();
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    assert_eq!(header(&hit, "age"), Some("30"));
+    assert!(hit.response.body_str().contains("first"));
+    sim.advance(Duration::from_secs(31));
+    let after = sim.run(chat("q"), answer("second")).unwrap();
+    assert_eq!(header(&after, "x-cache-status"), Some("miss"));
+    assert!(reached_upstream(&after));
+    assert!(after.response.body_str().contains("second"));
+    // The fresh answer replaced the expired one.
+    let hit = sim.run(chat("q"), answer("third")).unwrap();
+    assert!(hit.response.body_str().contains("second"));
+}
+
+#[test]
+fn bypass_and_refresh_controls() {
+    let mut sim = sim_with(1, "{}");
+    // no-store: neither looked up nor stored.
+    let rec = sim
+        .run(chat("q").header("cache-control", "no-store"), answer("a"))
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("bypass"));
+    assert!(reached_upstream(&rec));
+    let rec = sim.run(chat("q"), answer("b")).unwrap();
+    assert_eq!(
+        header(&rec, "x-cache-status"),
+        Some("miss"),
+        "no-store stored nothing"
+    );
+    // A hit now; bypass by header skips it.
+    let rec = sim
+        .run(chat("q").header("x-ai-cache", "bypass"), answer("c"))
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("bypass"));
+    assert!(rec.response.body_str().contains("\"c\""));
+    // Refresh (cache-control: no-cache) skips the lookup and stores the fresh answer.
+    let rec = sim
+        .run(
+            chat("q").header("cache-control", "max-age=0, no-cache"),
+            answer("d"),
+        )
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("refresh"));
+    assert!(reached_upstream(&rec));
+    let rec = sim.run(chat("q"), answer("e")).unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("hit"));
+    assert!(rec.response.body_str().contains("\"d\""));
+    // The control header's refresh works too.
+    let rec = sim
+        .run(chat("q").header("x-ai-cache", "refresh"), answer("f"))
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("refresh"));
+    let rec = sim.run(chat("q"), answer("g")).unwrap();
+    assert!(rec.response.body_str().contains("\"f\""));
+}
+
+#[test]
+fn stream_is_stored_then_replayed_as_several_sse_events() {
+    let mut sim = sim_with(1, r#"{"replay_chunk_chars":16}"#);
+    let original = openai_sse(WORDS, "stop");
+    let miss = sim
+        .run(
+            chat_stream("tell me"),
+            UpstreamResponse::sse(original.clone()).chunked(37),
+        )
+        .unwrap();
+    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    assert_eq!(
+        miss.response.body_str(),
+        original,
+        "a miss passes unchanged"
+    );
+    assert_eq!(sim.metric("ai_cache_stored"), Some(1));
+
+    let hit = sim
+        .run(
+            chat_stream("tell me"),
+            UpstreamResponse::sse("data: wrong\n\n"),
+        )
+        .unwrap();
+    assert!(!reached_upstream(&hit));
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    assert_eq!(header(&hit, "content-type"), Some("text/event-stream"));
+
+    // Event by event: the same content, in several events, with usage and [DONE] last.
+    let want: String = content_deltas(original.as_bytes()).concat();
+    let got = content_deltas(&hit.response.body);
+    assert_eq!(got.concat(), want);
+    assert!(got.len() >= 5, "several content events: {got:?}");
+    assert!(got.iter().all(|p| p.chars().count() <= 16));
+    let events = sse_data(&hit.response.body);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let usage_event: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+    assert_eq!(usage_event["usage"]["prompt_tokens"], 9);
+    assert_eq!(usage_event["usage"]["completion_tokens"], 7);
+    assert_eq!(
+        usage_event["usage"]["prompt_tokens_details"]["cached_tokens"],
+        9
+    );
+    for e in &events[..events.len() - 1] {
+        let v: Value = serde_json::from_str(e).unwrap();
+        assert_eq!(v["object"], "chat.completion.chunk");
+    }
+    let finish: Vec<&Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(e).unwrap())
+        .filter(|v| v["choices"][0]["finish_reason"] == "stop")
+        .map(|_| &Value::Null)
+        .collect();
+    assert_eq!(finish.len(), 1, "one finish event");
+
+    // A non-stream request for the same question gets a JSON answer built from the stream.
+    let json = sim.run(chat("tell me"), answer("WRONG")).unwrap();
+    assert_eq!(header(&json, "x-cache-status"), Some("hit"));
+    let v: Value = serde_json::from_slice(&json.response.body).unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], want.as_str());
+    assert_eq!(v["usage"]["completion_tokens"], 7);
+}
+
+#[test]
+fn anthropic_stream_replays_as_anthropic_events() {
+    let mut sim = sim_with(1, "{}");
+    let body = r#"{"model":"claude-3-5-haiku-latest","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let text = [
+        "Hello ", "there, ", "how ", "can ", "I ", "help ", "you ", "today?",
+    ];
+    let mut sse = String::from("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"model\":\"claude-3-5-haiku-latest\",\"usage\":{\"input_tokens\":8,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    for t in text {
+        sse.push_str(&format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{t}\"}}}}\n\n"));
+    }
+    sse.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":9}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    let miss = sim
+        .run(
+            Request::post("/v1/messages", body),
+            UpstreamResponse::sse(sse).chunked(50),
+        )
+        .unwrap();
+    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    let hit = sim
+        .run(
+            Request::post("/v1/messages", body),
+            UpstreamResponse::sse("x"),
+        )
+        .unwrap();
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    let events: Vec<Value> = sse_data(&hit.response.body)
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types.first(), Some(&"message_start"));
+    assert_eq!(types.last(), Some(&"message_stop"));
+    let deltas: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "content_block_delta")
+        .map(|e| e["delta"]["text"].as_str().unwrap())
+        .collect();
+    assert!(deltas.len() >= 2, "{deltas:?}");
+    assert_eq!(deltas.concat(), text.concat());
+    let md = events
+        .iter()
+        .find(|e| e["type"] == "message_delta")
+        .unwrap();
+    assert_eq!(md["delta"]["stop_reason"], "end_turn");
+    assert_eq!(md["usage"]["output_tokens"], 9);
+    assert_eq!(events[0]["message"]["usage"]["input_tokens"], 8);
+    assert!(String::from_utf8_lossy(&hit.response.body).contains("event: message_stop\n"));
+}
+
+#[test]
+fn aborted_filtered_and_failed_answers_are_not_stored() {
+    let mut sim = sim_with(1, "{}");
+    let sse_headers = vec![("content-type".to_string(), "text/event-stream".to_string())];
+    let full = openai_sse(WORDS, "stop");
+    // Client abort in the middle of the stream.
+    let sid = sim.begin(chat_stream("abort")).unwrap();
+    sim.send_response_headers(sid, 200, &sse_headers, false)
+        .unwrap();
+    sim.send_response_body(sid, &full.as_bytes()[..300], false)
+        .unwrap();
+    sim.client_abort(sid);
+    let rec = sim
+        .run(chat_stream("abort"), UpstreamResponse::sse(full.clone()))
+        .unwrap();
+    assert_eq!(
+        header(&rec, "x-cache-status"),
+        Some("miss"),
+        "aborted stream not stored"
+    );
+    assert_eq!(
+        sim.metric("ai_cache_not_stored;reason=incomplete"),
+        Some(1),
+        "{:?}",
+        sim.metrics()
+    );
+
+    // A content-filter ending.
+    let filtered = openai_sse(&["bad"], "content_filter");
+    sim.run(chat_stream("filtered"), UpstreamResponse::sse(filtered))
+        .unwrap();
+    let rec = sim
+        .run(chat_stream("filtered"), UpstreamResponse::sse(full.clone()))
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    assert_eq!(sim.metric("ai_cache_not_stored;reason=filtered"), Some(1));
+
+    // A stream that ends without a finish reason or [DONE] (cut off upstream).
+    let cut = &full[..full.find("\"finish_reason\":\"stop\"").unwrap() - 60];
+    let cut = &cut[..cut.rfind("\n\n").unwrap() + 2];
+    sim.run(chat_stream("cut"), UpstreamResponse::sse(cut.to_string()))
+        .unwrap();
+    let rec = sim
+        .run(chat_stream("cut"), UpstreamResponse::sse(full.clone()))
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+
+    // An error status.
+    sim.run(
+        chat("err"),
+        UpstreamResponse::json(500, r#"{"error":{"message":"boom"}}"#),
+    )
+    .unwrap();
+    let rec = sim.run(chat("err"), answer("ok")).unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+
+    // An answer over max_entry_bytes.
+    let mut small = sim_with(1, r#"{"max_entry_bytes":64}"#);
+    small
+        .run(chat_stream("big"), UpstreamResponse::sse(full.clone()))
+        .unwrap();
+    let rec = small
+        .run(chat_stream("big"), UpstreamResponse::sse(full))
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    // Both answers were too large to keep.
+    assert_eq!(
+        small.metric("ai_cache_not_stored;reason=too_large"),
+        Some(2)
+    );
+}
+
+#[test]
+fn workers_share_the_local_cache_and_memory_stays_bounded() {
+    let mut sim = sim_with(2, r#"{"max_entries":8}"#);
+    sim.run(chat("shared").worker(0), answer("from worker 0"))
+        .unwrap();
+    let hit = sim.run(chat("shared").worker(1), answer("WRONG")).unwrap();
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    assert_eq!(hit.worker, 1);
+    assert!(hit.response.body_str().contains("from worker 0"));
+    for i in 0..100 {
+        sim.run(chat(&format!("q{i}")).worker(i % 2), answer("x"))
+            .unwrap();
+    }
+    let entries = sim
+        .shared_keys("")
+        .iter()
+        .filter(|k| k.starts_with("ai-cache|default|e|"))
+        .count();
+    assert!(entries <= 8, "slots bound the store: {entries}");
+    let hit = sim.run(chat("q99"), answer("WRONG")).unwrap();
+    assert_eq!(
+        header(&hit, "x-cache-status"),
+        Some("hit"),
+        "newest entry kept"
+    );
+}
+
+#[test]
+fn scope_by_consumer_separates_caches() {
+    let mut sim = sim_with(1, r#"{"scope":["consumer"]}"#);
+    sim.run(
+        chat("q").header("x-mse-consumer", "alice"),
+        answer("for alice"),
+    )
+    .unwrap();
+    let bob = sim
+        .run(chat("q").header("x-mse-consumer", "bob"), answer("for bob"))
+        .unwrap();
+    assert_eq!(header(&bob, "x-cache-status"), Some("miss"));
+    let alice = sim
+        .run(chat("q").header("x-mse-consumer", "alice"), answer("WRONG"))
+        .unwrap();
+    assert_eq!(header(&alice, "x-cache-status"), Some("hit"));
+    assert!(alice.response.body_str().contains("for alice"));
+}
+
+#[test]
+fn scope_by_route_and_last_user_key() {
+    let mut sim = sim_with(1, r#"{"scope":["route"],"key_messages":"last_user"}"#);
+    sim.run(chat("q").route("r1"), answer("for r1")).unwrap();
+    let other = sim.run(chat("q").route("r2"), answer("for r2")).unwrap();
+    assert_eq!(header(&other, "x-cache-status"), Some("miss"));
+    // Only the last user question keys the cache: a system prompt does not change the key.
+    let with_system = Request::post(
+        "/v1/chat/completions",
+        r#"{"model":"gpt-4o","temperature":0,"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"q"}]}"#,
+    )
+    .route("r1");
+    let hit = sim.run(with_system, answer("WRONG")).unwrap();
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    assert!(hit.response.body_str().contains("for r1"));
+}
+
+#[test]
+fn anthropic_json_hit_and_other_paths_untouched() {
+    let mut sim = sim_with(1, "{}");
+    let body = r#"{"model":"claude-3-5-haiku-latest","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}"#;
+    let msg = r#"{"id":"m1","type":"message","role":"assistant","model":"claude-3-5-haiku-latest","content":[{"type":"text","text":"Hello!"}],"stop_reason":"end_turn","usage":{"input_tokens":6,"output_tokens":3}}"#;
+    sim.run(
+        Request::post("/v1/messages", body),
+        UpstreamResponse::json(200, msg),
+    )
+    .unwrap();
+    let hit = sim
+        .run(
+            Request::post("/v1/messages", body),
+            UpstreamResponse::json(200, "{}"),
+        )
+        .unwrap();
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    assert_eq!(hit.response.body_str(), msg);
+    // The same body on the OpenAI path is another key (another protocol).
+    let rec = sim
+        .run(Request::post("/v1/chat/completions", body), answer("x"))
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    // Paths the plugin does not cache pass through without cache headers.
+    let rec = sim
+        .run(
+            Request::post("/v1/embeddings", r#"{"input":"x"}"#),
+            answer("x"),
+        )
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), None);
+    assert!(reached_upstream(&rec));
+}
+
+fn semantic_sim(threshold: f32, embeddings: Cluster) -> Sim {
+    let mut sim = sim_with(
+        1,
+        &format!(
+            r#"{{"semantic":{{"cluster":"embeddings","model":"text-embedding-3-small","threshold":{threshold},"api_key":"sk-embed"}}}}"#
+        ),
+    );
+    sim.add_cluster("embeddings", embeddings);
+    sim
+}
+
+#[test]
+fn semantic_hits_and_misses_around_the_threshold() {
+    let mock = mock_llm::spawn(MockOptions::default()).unwrap();
+    let stored = "How do I reset my password?";
+    let near = "How can I reset the password for my account?";
+    let far = "Best pizza toppings in Naples";
+    let s = {
+        let (a, b) = (embed(stored, 256), embed(near, 256));
+        let dot: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        dot
+    };
+    assert!(s > 0.2 && s < 0.98, "similarity {s}");
+
+    // Threshold just below the similarity: a semantic hit.
+    let mut sim = semantic_sim(s - 0.02, Cluster::Addr(mock.addr));
+    let miss = sim
+        .run(chat(stored), answer("Use the reset link."))
+        .unwrap();
+    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    let hit = sim.run(chat(near), answer("WRONG")).unwrap();
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    assert!(!reached_upstream(&hit));
+    assert!(hit.response.body_str().contains("Use the reset link."));
+    let sim_score: f32 = header(&hit, "x-cache-similarity").unwrap().parse().unwrap();
+    assert!((sim_score - s).abs() < 0.01, "{sim_score} vs {s}");
+    assert_eq!(sim.metric("ai_cache_hits;kind=semantic"), Some(1));
+    let far_rec = sim.run(chat(far), answer("Margherita.")).unwrap();
+    assert_eq!(header(&far_rec, "x-cache-status"), Some("miss"));
+    assert!(reached_upstream(&far_rec));
+    // The embeddings call carried the model, the question and the key.
+    let calls: Vec<_> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.api == "openai.embeddings")
+        .collect();
+    assert_eq!(calls.len(), 3);
+    let body: Value = serde_json::from_slice(&calls[1].body).unwrap();
+    assert_eq!(body["model"], "text-embedding-3-small");
+    assert_eq!(body["input"], near);
+    assert_eq!(
+        calls[0].auth.first().map(|a| a.key.as_str()),
+        Some("sk-embed")
+    );
+
+    // Threshold just above: the near question misses.
+    let mut sim = semantic_sim(s + 0.02, Cluster::Addr(mock.addr));
+    sim.run(chat(stored), answer("Use the reset link."))
+        .unwrap();
+    let rec = sim.run(chat(near), answer("Fresh answer.")).unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    assert!(rec.response.body_str().contains("Fresh answer."));
+    // The same wording (identical embedding) still hits semantically.
+    let rec = sim
+        .run(chat("how do i reset my password"), answer("WRONG"))
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("hit"));
+}
+
+#[test]
+fn failing_embeddings_never_fail_the_request() {
+    let port = aigw_tests::free_port();
+    let mut sim = semantic_sim(0.8, Cluster::Addr(([127, 0, 0, 1], port).into()));
+    let rec = sim.run(chat("q"), answer("fine")).unwrap();
+    assert_eq!(rec.response.status, 200);
+    assert!(reached_upstream(&rec));
+    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    assert_eq!(
+        sim.metric("ai_cache_embedding_failures;reason=unreachable"),
+        Some(1)
+    );
+    // The exact cache still works.
+    let rec = sim.run(chat("q"), answer("WRONG")).unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("hit"));
+
+    // A manual cluster answering 500: skipped and counted too.
+    let mut sim = semantic_sim(0.8, Cluster::Manual);
+    let sid = sim.begin(chat("q2")).unwrap();
+    let calls = sim.pending_http_calls();
+    assert_eq!(calls.len(), 1);
+    assert!(sim.upstream_request(sid).is_none_or(|u| !u.complete));
+    sim.answer_http(calls[0].id, host_sim::CallReply::json(500, "{}"))
+        .unwrap();
+    assert!(sim.upstream_request(sid).is_some_and(|u| u.complete));
+    assert_eq!(
+        sim.metric("ai_cache_embedding_failures;reason=status"),
+        Some(1)
+    );
+}
+
+#[test]
+fn invalid_config_names_the_field() {
+    for (config, want) in [
+        (r#"{"ttl_seconds":0}"#, "ttl_seconds"),
+        (r#"{"max_entries":0}"#, "max_entries"),
+        (
+            r#"{"semantic":{"cluster":"e","model":"m","threshold":2}}"#,
+            "semantic.threshold",
+        ),
+    ] {
+        let mut sim = Sim::new(SimOptions::default());
+        let err = sim
+            .add_plugin(spec("ai-cache").config_json(config))
+            .expect_err(config)
+            .to_string();
+        assert!(err.contains(want), "{config}: {err}");
+    }
+}
+
+// ---- Redis store (module built with `--features higress`) ---------------------------------
+//
+// Needs `dist/test/ai-cache-higress.wasm`:
+// `CARGO_TARGET_DIR=target/wasm cargo build --profile wasm --target wasm32-wasip1
+// -p ai-cache --features higress` (plus the wasm environment of `scripts/wasm-env.sh`),
+// then copy `ai_cache.wasm` there.
+
+const REDIS_CLUSTER: &str = "outbound|6379||redis.static";
+
+fn replica(redis: std::net::SocketAddr, extra: &str) -> Sim {
+    let mut sim = Sim::new(SimOptions {
+        workers: 2,
+        ..Default::default()
+    });
+    sim.add_redis(REDIS_CLUSTER, redis);
+    sim.add_plugin(spec("ai-cache-higress").config_json(format!(
+        r#"{{"store":"redis","ttl_seconds":120,
+            "redis":{{"service_name":"redis.static","service_port":6379,"timeout_ms":500}}{extra}}}"#
+    )))
+    .expect("plugin loads");
+    sim
+}
+
+/// Sends one command to Redis and returns the raw reply.
+fn redis_cmd(addr: std::net::SocketAddr, args: &[&str]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut q = format!("*{}\r\n", args.len());
+    for a in args {
+        q.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s.write_all(q.as_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn redis_store_is_shared_by_replicas_streams_included() {
+    let redis = aigw_tests::RedisServer::start();
+    let mut a = replica(redis.addr, "");
+    let mut b = replica(redis.addr, "");
+    let miss = a.run(chat("shared q"), answer("from replica a")).unwrap();
+    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    let key = header(&miss, "x-cache-key").unwrap().to_string();
+    // The entry is in Redis with the configured TTL.
+    let ttl = redis_cmd(redis.addr, &["PTTL", &format!("ai-cache:default:e:{key}")]);
+    let ms: i64 = ttl.trim().trim_start_matches(':').parse().unwrap();
+    assert!(ms > 100_000 && ms <= 120_000, "{ttl}");
+
+    let hit = b.run(chat("shared q").worker(1), answer("WRONG")).unwrap();
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    assert!(!reached_upstream(&hit));
+    assert_eq!(hit.response.body, miss.response.body);
+    let usage: Value = serde_json::from_slice(&hit.filter_state["aigw.usage"]).unwrap();
+    assert_eq!(usage["cached_input"], 11);
+
+    // A stream stored by one replica is replayed by the other, event by event.
+    let original = openai_sse(WORDS, "stop");
+    b.run(
+        chat_stream("stream q"),
+        UpstreamResponse::sse(original.clone()).chunked(41),
+    )
+    .unwrap();
+    let hit = a
+        .run(chat_stream("stream q"), UpstreamResponse::sse("x"))
+        .unwrap();
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    let got = content_deltas(&hit.response.body);
+    assert_eq!(got.concat(), content_deltas(original.as_bytes()).concat());
+    // 80 characters at the default 24 per event.
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(
+        sse_data(&hit.response.body).last().map(String::as_str),
+        Some("[DONE]")
+    );
+
+    // Bypass: nothing read, nothing written.
+    let rec = a
+        .run(
+            chat("other").header("cache-control", "no-store"),
+            answer("x"),
+        )
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("bypass"));
+    let rec = b.run(chat("other"), answer("y")).unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+}
+
+#[test]
+fn redis_semantic_hit_across_replicas_and_redis_down_never_fails() {
+    let mut redis = aigw_tests::RedisServer::start();
+    let mock = mock_llm::spawn(MockOptions::default()).unwrap();
+    let extra = r#","semantic":{"cluster":"embeddings","model":"e","threshold":0.5}"#;
+    let mut a = replica(redis.addr, extra);
+    a.add_cluster("embeddings", Cluster::Addr(mock.addr));
+    let mut b = replica(redis.addr, extra);
+    b.add_cluster("embeddings", Cluster::Addr(mock.addr));
+    a.run(
+        chat("How do I reset my password?"),
+        answer("Use the reset link."),
+    )
+    .unwrap();
+    let hit = b
+        .run(
+            chat("How can I reset the password for my account?"),
+            answer("WRONG"),
+        )
+        .unwrap();
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    assert!(hit.response.body_str().contains("Use the reset link."));
+    assert!(header(&hit, "x-cache-similarity").is_some());
+    let far = b
+        .run(chat("Best pizza toppings in Naples"), answer("Margherita."))
+        .unwrap();
+    assert_eq!(header(&far, "x-cache-status"), Some("miss"));
+    assert!(reached_upstream(&far));
+
+    // Redis gone: requests still succeed, the failures are counted.
+    redis.stop();
+    let rec = a.run(chat("anything"), answer("still fine")).unwrap();
+    assert_eq!(rec.response.status, 200);
+    assert!(reached_upstream(&rec));
+    assert!(rec.response.body_str().contains("still fine"));
+    assert!(a.metric("ai_cache_store_errors;op=lookup").unwrap_or(0) >= 1);
+}
