@@ -9,7 +9,8 @@
 //! | --- | --- |
 //! | [`plugin`] | the `Plugin` trait, per-stream `Ctx`, root `RootCtx`, call-outs, `Flow` |
 //! | [`config`] | typed configuration, field-path errors, Higress `_rules_` |
-//! | [`host`] | safe wrappers over every proxy-wasm host function |
+//! | [`hash`] | SHA-256, HMAC-SHA-256, hex and constant-time digest comparison |
+| [`host`] | safe wrappers over every proxy-wasm host function |
 //! | [`body`] | whole-body reads with a limit, streaming rewrite with hold-back |
 //! | [`reply`] | OpenAI/Anthropic-shaped error replies |
 //! | [`sse`] | incremental Server-Sent Events parser and writer |
@@ -24,6 +25,7 @@
 
 pub mod body;
 pub mod config;
+pub mod hash;
 pub mod host;
 pub mod llm;
 pub mod log;

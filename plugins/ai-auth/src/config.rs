@@ -1,7 +1,10 @@
 //! ai-auth configuration (field names follow Higress's key-auth where they overlap).
 
 use crate::models::{ModelPolicy, Pattern};
-use crate::sha256::{parse_hex, sha256, Digest};
+use aigw::hash::{parse_hex, sha256};
+
+/// A SHA-256 digest.
+pub type Digest = [u8; 32];
 use aigw::config::{ConfigError, PluginConfig};
 use serde::Deserialize;
 

@@ -2,7 +2,7 @@
 //! configured digests in constant time, and removing it before the request goes upstream.
 
 use crate::config::Consumer;
-use crate::sha256::{digest_eq, sha256};
+use aigw::hash::{digest_eq, sha256};
 
 /// Where a credential was found (so it can be removed).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,7 +17,6 @@
 pub mod config;
 pub mod credential;
 pub mod models;
-pub mod sha256;
 
 use aigw::prelude::*;
 use config::{Config, Consumer};

@@ -18,11 +18,11 @@
 //! placeholder `[LABEL_n]` recorded in the request's [`Vault`]); `log` only
 //! counts it.
 
-use crate::hash::hmac_sha256;
 use crate::keywords::{KeywordSet, KeywordSetBuilder, WordError};
 use crate::normalize::{Folded, Folder};
 use crate::patterns::{Builtin, Pattern, PatternKind};
 use crate::vault::Vault;
+use aigw::hash::hmac_sha256;
 
 /// What to do on a match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -375,7 +375,7 @@ impl Engine {
                         out.push('[');
                         out.push_str(&rule.label);
                         out.push(':');
-                        crate::hash::push_hex(out, &d, 4);
+                        aigw::hash::push_hex(out, &d, 4);
                         out.push(']');
                     }
                     (MaskStyle::Replace(Some(value)), None) => self.push_value(text, f, value, out),
@@ -654,7 +654,7 @@ mod tests {
         let (a, _, _) = redact(&e, "x a@b.com y a@b.com", None);
         let d = hmac_sha256(b"salt", b"a@b.com");
         let mut hex = String::new();
-        crate::hash::push_hex(&mut hex, &d, 4);
+        aigw::hash::push_hex(&mut hex, &d, 4);
         assert_eq!(a, format!("x [EMAIL:{hex}] y [EMAIL:{hex}]"));
         let mut b = EngineBuilder::new(Folder::default(), b"other", 128);
         let r = b.add_rule(Rule {

@@ -25,7 +25,6 @@
 pub mod answer;
 pub mod config;
 pub mod engine;
-pub mod hash;
 pub mod keywords;
 pub mod normalize;
 pub mod patterns;

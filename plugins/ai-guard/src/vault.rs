@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::hash::push_hex;
+use aigw::hash::push_hex;
 
 /// How restored values are written into the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

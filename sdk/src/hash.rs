@@ -1,11 +1,10 @@
-//! A small built-in SHA-256 and HMAC-SHA-256, for salted mask tokens.
+//! SHA-256, HMAC-SHA-256 and hex helpers, shared by the plugins (salted mask tokens in
+//! ai-guard, hashed credentials in ai-auth, SigV4 in ai-proxy) so none carries its own copy.
 //!
-//! Why SHA-256 (as HMAC keyed with the configured salt) rather than FNV: the
-//! token `[EMAIL:1a2b3c4d]` is shown to the model provider. With a fast
-//! non-cryptographic hash, anyone holding a few (value, token) pairs could
-//! solve for the salt and then brute-force low-entropy values such as phone
-//! numbers. HMAC-SHA-256 does not leak its key that way. The code is ~60 lines
-//! and runs only once per masked value, so speed does not matter.
+//! ```
+//! let d = aigw::hash::sha256(b"abc");
+//! assert_eq!(aigw::hash::hex(&d[..4]), "ba7816bf");
+//! ```
 
 const K: [u32; 64] = [
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -150,6 +149,43 @@ pub fn push_hex(out: &mut String, bytes: &[u8], n: usize) {
     }
 }
 
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut s, bytes, bytes.len());
+    s
+}
+
+/// Parses 64 hex digits (either case) into a digest.
+pub fn parse_hex(s: &str) -> Option<[u8; 32]> {
+    let b = s.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let val = |c: u8| -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    };
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = (val(b[2 * i])? << 4) | val(b[2 * i + 1])?;
+    }
+    Some(out)
+}
+
+/// Compares two digests in constant time (no early exit on the first difference).
+pub fn digest_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let mut diff = 0u8;
+    for (x, y) in a.iter().zip(b.iter()) {
+        diff |= x ^ y;
+    }
+    diff == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +234,17 @@ mod tests {
             )),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
+    }
+
+    #[test]
+    fn hex_round_trip_and_constant_time_eq() {
+        let d = sha256(b"hello");
+        assert_eq!(parse_hex(&hex(&d)), Some(d));
+        assert_eq!(parse_hex(&hex(&d).to_uppercase()), Some(d));
+        assert_eq!(parse_hex("abc"), None);
+        assert!(digest_eq(&d, &d));
+        let mut e = d;
+        e[31] ^= 1;
+        assert!(!digest_eq(&d, &e));
     }
 }
