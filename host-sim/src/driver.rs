@@ -1075,7 +1075,7 @@ impl Sim {
             }
         }
         if let Ok(mut h) = self.host.lock() {
-            h.logs.push(crate::shared::LogEntry {
+            h.push_log(crate::shared::LogEntry {
                 plugin: "host-sim".into(),
                 worker: 0,
                 level: LogLevel::Error,

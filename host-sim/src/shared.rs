@@ -117,6 +117,9 @@ struct Queue {
     owner: (usize, u32),
 }
 
+/// How many log lines the host keeps in memory.
+pub const MAX_LOGS: usize = 100_000;
+
 /// State shared by every VM of one simulated gateway process.
 #[derive(Debug)]
 pub struct HostShared {
@@ -149,6 +152,15 @@ impl HostShared {
             queue_ready: Vec::new(),
             log_level: LogLevel::Trace,
         }
+    }
+
+    /// Records a log line. At most [`MAX_LOGS`] lines are kept (the oldest half goes when the
+    /// limit is reached), so a long-running gateway does not grow without bound.
+    pub fn push_log(&mut self, entry: LogEntry) {
+        if self.logs.len() >= MAX_LOGS {
+            self.logs.drain(..MAX_LOGS / 2);
+        }
+        self.logs.push(entry);
     }
 
     /// `proxy_get_shared_data`: value and CAS, or NOT_FOUND.
@@ -339,6 +351,25 @@ mod tests {
         assert_eq!(h.increment_metric(hi, 1), status::BAD_ARGUMENT);
         assert_eq!(h.record_metric(hi, 7), status::OK);
         assert_eq!(h.get_metric(hi), Err(status::BAD_ARGUMENT));
+    }
+
+    #[test]
+    fn logs_are_bounded() {
+        let mut h = HostShared::new(Clock::simulated());
+        for i in 0..=MAX_LOGS {
+            h.push_log(LogEntry {
+                plugin: "p".into(),
+                worker: 0,
+                level: LogLevel::Info,
+                message: i.to_string(),
+            });
+        }
+        assert_eq!(h.logs.len(), MAX_LOGS / 2 + 1);
+        assert_eq!(h.logs[0].message, (MAX_LOGS / 2).to_string());
+        assert_eq!(
+            h.logs.last().map(|l| l.message.clone()),
+            Some(MAX_LOGS.to_string())
+        );
     }
 
     #[test]

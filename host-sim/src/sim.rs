@@ -25,6 +25,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// How many call-out records [`Sim::http_call_log`] keeps (the oldest half goes at the limit).
+const MAX_CALL_LOG: usize = 10_000;
+
 /// What Envoy does with a stream when the plugin's VM has failed (trapped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FailPolicy {
@@ -354,7 +357,7 @@ pub struct Sim {
     pending_redis: Vec<PendingRedisCall>,
     next_call: u64,
     pub(crate) work: VecDeque<Work>,
-    /// Every HTTP call-out made, in order (for reports).
+    /// The HTTP call-outs made, in order (for reports; the most recent 10,000 at most).
     pub http_call_log: Vec<HttpCallRecord>,
 }
 
@@ -459,7 +462,7 @@ impl Sim {
 
     fn host_log(&self, level: LogLevel, message: String) {
         if let Ok(mut h) = self.host.lock() {
-            h.logs.push(LogEntry {
+            h.push_log(LogEntry {
                 plugin: "host-sim".into(),
                 worker: 0,
                 level,
@@ -837,6 +840,9 @@ impl Sim {
         let (plugin, worker) = self.locate_vm(vm_key);
         let now = self.mono_ns();
         for (root, call) in e.http_calls {
+            if self.http_call_log.len() >= MAX_CALL_LOG {
+                self.http_call_log.drain(..MAX_CALL_LOG / 2);
+            }
             self.http_call_log.push(call.clone());
             let id = self.next_call;
             self.next_call += 1;

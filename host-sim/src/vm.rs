@@ -188,7 +188,7 @@ impl VmCtx {
     pub fn log(&self, level: LogLevel, message: String) {
         if let Ok(mut h) = self.host.lock() {
             if level >= h.log_level {
-                h.logs.push(LogEntry {
+                h.push_log(LogEntry {
                     plugin: self.plugin_name.clone(),
                     worker: self.worker,
                     level,
