@@ -14,7 +14,7 @@
 //! | [`body`] | whole-body reads with a limit, streaming rewrite with hold-back |
 //! | [`reply`] | OpenAI/Anthropic-shaped error replies |
 //! | [`sse`] | incremental Server-Sent Events parser and writer |
-//! | [`shared`] | counters and rate-limit windows over shared data (CAS) |
+//! | [`shared`] | counters, rate-limit windows and bounded multi-window slot tables over shared data (CAS) |
 //! | [`metrics`] | counters, gauges, histograms with labels |
 //! | [`log`] | leveled logging macros and secret redaction |
 //! | [`resp`] | RESP2 (Redis protocol) encoder/decoder |

@@ -440,14 +440,8 @@ impl Limit {
     }
 }
 
-/// A window length and its limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    /// Length in seconds.
-    pub secs: u64,
-    /// The most tokens (or requests) per window.
-    pub limit: u64,
-}
+/// A window length and its limit (the SDK's slot-table window).
+pub use aigw::shared::WindowLimit as Window;
 
 /// One key part: a source and the pattern its value must match.
 #[derive(Debug)]

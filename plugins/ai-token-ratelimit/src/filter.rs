@@ -16,12 +16,11 @@ use crate::cluster::Counter;
 use crate::config::{Config, FailureMode, Limit, Source};
 use crate::estimate::{self, Estimate};
 use crate::identity::{self, Applied};
-use crate::local::{Table, WindowState};
 use crate::usage::{self, Outcome, Tracker, USAGE_PROPERTY};
 use aigw::host;
 use aigw::metrics;
 use aigw::prelude::*;
-use aigw::shared::HostStore;
+use aigw::shared::{HostStore, SlotTable, WindowState};
 
 /// The plugin's per-stream state.
 #[derive(Default)]
@@ -80,6 +79,11 @@ impl Tightest {
 
 fn secs_ceil(ms: u64) -> u64 {
     ms.div_ceil(1000).max(1)
+}
+
+/// The shared-data counter table of a local limit.
+fn slot_table(limit: &Limit) -> SlotTable<'_> {
+    SlotTable::new("atr", &limit.name, limit.slots, &limit.windows)
 }
 
 fn limit_of<'c>(cfg: &'c Config, a: &Applied) -> Option<&'c Limit> {
@@ -203,11 +207,7 @@ impl TokenRateLimit {
                 continue;
             };
             let amount = self.amount(cfg, limit);
-            let table = Table {
-                name: &limit.name,
-                slots: limit.slots,
-                windows: &limit.windows,
-            };
+            let table = slot_table(limit);
             match table.acquire(&store, a.id, now, amount) {
                 Ok(check) if check.allowed => {
                     let slot = if limit.is_requests() {
@@ -417,11 +417,7 @@ impl TokenRateLimit {
             let Some(limit) = limit_of(&cfg, &r.applied) else {
                 continue;
             };
-            let table = Table {
-                name: &limit.name,
-                slots: limit.slots,
-                windows: &limit.windows,
-            };
+            let table = slot_table(limit);
             if let Err(e) = table.settle(&store, r.applied.id, now, &r.starts, r.amount, *actual) {
                 count_metric(
                     "ai_token_ratelimit_store_errors_total",
@@ -441,11 +437,7 @@ fn release_local(cfg: &Config, reserved: &[Reservation], now: u64) {
         let Some(limit) = limit_of(cfg, &r.applied) else {
             continue;
         };
-        let table = Table {
-            name: &limit.name,
-            slots: limit.slots,
-            windows: &limit.windows,
-        };
+        let table = slot_table(limit);
         if let Err(e) = table.settle(&store, r.applied.id, now, &r.starts, r.amount, 0) {
             aigw::warn!(
                 "limit {:?}: releasing a reservation failed: {e}",
@@ -473,11 +465,7 @@ impl Plugin for TokenRateLimit {
                 continue;
             }
             for limit in cfg.compiled.groups.iter().flat_map(|g| &g.limits) {
-                let table = Table {
-                    name: &limit.name,
-                    slots: limit.slots,
-                    windows: &limit.windows,
-                };
+                let table = slot_table(limit);
                 if let Err(e) = table.create_slots(&HostStore) {
                     aigw::warn!("limit {:?}: cannot create counter slots: {e}", limit.name);
                 }
@@ -753,7 +741,7 @@ impl TokenRateLimit {
                                 used: u,
                                 reset_ms: c.reset_ms(now),
                                 start_ms: c.start_ms,
-                                fits: crate::local::fits(before, r.amount, c.limit),
+                                fits: aigw::shared::window_fits(before, r.amount, c.limit),
                             }
                         })
                         .collect();

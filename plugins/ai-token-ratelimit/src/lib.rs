@@ -10,7 +10,8 @@
 //! configuration (Higress-compatible and clear forms), [`pattern`] matches key values,
 //! [`identity`] picks the limits that apply and names their counters, [`estimate`] prices a
 //! request before it runs, [`usage`] reads usage from responses and computes the charge,
-//! [`local`] keeps counters in shared data and [`cluster`] in Redis; [`filter`] is the
+//! the SDK's [`aigw::shared::SlotTable`] keeps local counters in shared data and [`cluster`]
+//! keeps them in Redis; [`filter`] is the
 //! proxy-wasm plugin that ties them together.
 
 pub mod cluster;
@@ -18,7 +19,6 @@ pub mod config;
 pub mod estimate;
 pub mod filter;
 pub mod identity;
-pub mod local;
 pub mod pattern;
 pub mod usage;
 

@@ -33,9 +33,11 @@
 //! assert!(window.try_acquire(&store, "rl:alice", 60_000, 3, 5).unwrap().allowed);
 //! ```
 
+mod slots;
 mod store;
 mod window;
 
+pub use slots::{window_fits, Check, SlotError, SlotTable, WindowLimit, WindowState};
 pub use store::{CasStore, HostStore, MemStore};
 pub use window::{Decision, FixedWindow, SlidingWindow};
 

@@ -1,7 +1,9 @@
-//! Local mode: fixed-window counters in shared data, visible to every worker VM of one
-//! gateway process, updated with compare-and-swap loops.
+//! Bounded tables of multi-window counters in shared data, visible to every worker VM of one
+//! gateway process, updated with compare-and-swap loops. This is what a rate limiter with many
+//! identities needs: [`FixedWindow`](super::FixedWindow) keeps one key per identity forever,
+//! a [`SlotTable`] keeps at most `slots` keys per limit and reclaims expired ones.
 //!
-//! Each limit owns a bounded table of counter slots (`atr|<limit>|<windows>s<slots>|<slot>`).
+//! Each table owns counter slots (`<namespace>|<name>|<windows>s<slots>|<slot>`).
 //! A slot holds one identity and all windows of the limit:
 //! `id: u64, (window_start_ms: u64, count: u64) * windows`, little-endian. An identity lives
 //! in one of [`PROBES`] consecutive slots from `id % slots`; a slot whose windows have all
@@ -15,37 +17,70 @@
 //! in the ABI, so a slot first created by two VMs at the same instant could lose one update;
 //! creating them before traffic avoids that).
 
-use crate::config::Window;
-use aigw::host::HostError;
-use aigw::shared::{CasStore, SharedError, MAX_ATTEMPTS};
+//!
+//! ```
+//! use aigw::shared::{MemStore, SlotTable, WindowLimit};
+//!
+//! let store = MemStore::new();
+//! // 100 tokens a minute and 1000 a day, for up to 64 identities at a time.
+//! let windows = [WindowLimit::new(60, 100), WindowLimit::new(86_400, 1000)];
+//! let table = SlotTable::new("rl", "per-user", 64, &windows);
+//! table.create_slots(&store).unwrap();
+//! let alice = 42; // a hash of the identity
+//! let check = table.acquire(&store, alice, 1_000, 60).unwrap();
+//! assert!(check.allowed && check.windows[0].remaining() == 40);
+//! // The request really used 30 tokens: give back the rest of the reservation.
+//! let starts: Vec<u64> = check.windows.iter().map(|w| w.start_ms).collect();
+//! table.settle(&store, alice, 2_000, &starts, 60, 30).unwrap();
+//! assert!(!table.acquire(&store, alice, 3_000, 71).unwrap().allowed);
+//! ```
+
+use super::{CasStore, SharedError, MAX_ATTEMPTS};
+use crate::host::HostError;
 use std::fmt;
+
+/// One window of a [`SlotTable`]: its length and the most it may count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowLimit {
+    /// Length in seconds.
+    pub secs: u64,
+    /// The most units (tokens, requests) per window.
+    pub limit: u64,
+}
+
+impl WindowLimit {
+    /// A window of `secs` seconds allowing `limit` units.
+    pub const fn new(secs: u64, limit: u64) -> WindowLimit {
+        WindowLimit { secs, limit }
+    }
+}
 
 /// Consecutive slots an identity may occupy.
 pub const PROBES: u32 = 8;
 
 /// Why a local update failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocalError {
+pub enum SlotError {
     /// The host refused a read or write, or every attempt met a concurrent writer.
     Shared(SharedError),
     /// Every slot an identity may use holds another identity with a live window.
     TableFull,
 }
 
-impl fmt::Display for LocalError {
+impl fmt::Display for SlotError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LocalError::Shared(e) => write!(f, "{e}"),
-            LocalError::TableFull => f.write_str(
-                "counter table full (raise local.slots): every slot for this identity holds a live window",
+            SlotError::Shared(e) => write!(f, "{e}"),
+            SlotError::TableFull => f.write_str(
+                "counter table full (raise the table's slot count): every slot for this identity holds a live window",
             ),
         }
     }
 }
 
-impl From<HostError> for LocalError {
+impl From<HostError> for SlotError {
     fn from(e: HostError) -> Self {
-        LocalError::Shared(SharedError::Host(e))
+        SlotError::Shared(SharedError::Host(e))
     }
 }
 
@@ -88,19 +123,21 @@ pub fn window_start(now_ms: u64, secs: u64) -> u64 {
 
 /// Whether `amount` fits on top of `used` under `limit`. An amount of 0 (no estimate)
 /// still needs one unit of room: a used-up window rejects.
-pub fn fits(used: u64, amount: u64, limit: u64) -> bool {
+pub fn window_fits(used: u64, amount: u64, limit: u64) -> bool {
     used.saturating_add(amount.max(1)) <= limit
 }
 
-/// The slot table of one limit.
+/// The slot table of one limit: where its counters live and what its windows are.
 #[derive(Debug, Clone, Copy)]
-pub struct Table<'a> {
+pub struct SlotTable<'a> {
+    /// A prefix shared by the tables of one plugin (keeps plugins apart in shared data).
+    pub namespace: &'a str,
     /// The limit's name.
     pub name: &'a str,
-    /// Number of slots.
+    /// Number of slots: the most identities with a live window at once.
     pub slots: u32,
-    /// The limit's windows.
-    pub windows: &'a [Window],
+    /// The limit's windows, all checked and charged together.
+    pub windows: &'a [WindowLimit],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,12 +146,28 @@ struct Record {
     wins: Vec<(u64, u64)>,
 }
 
-impl<'a> Table<'a> {
+impl<'a> SlotTable<'a> {
+    /// A table in `namespace` named `name` with `slots` slots and these windows.
+    pub fn new(
+        namespace: &'a str,
+        name: &'a str,
+        slots: u32,
+        windows: &'a [WindowLimit],
+    ) -> SlotTable<'a> {
+        SlotTable {
+            namespace,
+            name,
+            slots,
+            windows,
+        }
+    }
+
     /// The shared-data key of a slot. The window lengths and slot count are part of it, so
     /// changing them starts a fresh table instead of misreading old records.
     pub fn key(&self, slot: u32) -> String {
-        let mut k = String::with_capacity(self.name.len() + 32);
-        k.push_str("atr|");
+        let mut k = String::with_capacity(self.namespace.len() + self.name.len() + 32);
+        k.push_str(self.namespace);
+        k.push('|');
         k.push_str(self.name);
         k.push('|');
         for (i, w) in self.windows.iter().enumerate() {
@@ -179,7 +232,7 @@ impl<'a> Table<'a> {
         store: &S,
         id: u64,
         now_ms: u64,
-    ) -> Result<Option<(u32, Record, u32, bool)>, LocalError> {
+    ) -> Result<Option<(u32, Record, u32, bool)>, SlotError> {
         let slots = self.slots.max(1);
         let first = (id % u64::from(slots)) as u32;
         let mut free = None;
@@ -235,7 +288,7 @@ impl<'a> Table<'a> {
                     },
                     reset_ms: (start + len).saturating_sub(now_ms),
                     start_ms: *start,
-                    fits: fits(*used, amount, w.limit),
+                    fits: window_fits(*used, amount, w.limit),
                 }
             })
             .collect()
@@ -248,10 +301,10 @@ impl<'a> Table<'a> {
         id: u64,
         now_ms: u64,
         amount: u64,
-    ) -> Result<Check, LocalError> {
+    ) -> Result<Check, SlotError> {
         for _ in 0..MAX_ATTEMPTS {
             let Some((slot, rec, cas, _)) = self.probe(store, id, now_ms)? else {
-                return Err(LocalError::TableFull);
+                return Err(SlotError::TableFull);
             };
             let usage = self.usage(&rec, now_ms);
             let states = self.states(&usage, amount, now_ms, true);
@@ -279,7 +332,7 @@ impl<'a> Table<'a> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(LocalError::Shared(SharedError::Contention {
+        Err(SlotError::Shared(SharedError::Contention {
             attempts: MAX_ATTEMPTS,
         }))
     }
@@ -296,14 +349,14 @@ impl<'a> Table<'a> {
         reserved_starts: &[u64],
         reserved: u64,
         actual: u64,
-    ) -> Result<(), LocalError> {
+    ) -> Result<(), SlotError> {
         let extra = actual.saturating_sub(reserved);
         for _ in 0..MAX_ATTEMPTS {
             let Some((slot, rec, cas, ours)) = self.probe(store, id, now_ms)? else {
                 return if extra == 0 {
                     Ok(())
                 } else {
-                    Err(LocalError::TableFull)
+                    Err(SlotError::TableFull)
                 };
             };
             if !ours && extra == 0 {
@@ -335,7 +388,7 @@ impl<'a> Table<'a> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(LocalError::Shared(SharedError::Contention {
+        Err(SlotError::Shared(SharedError::Contention {
             attempts: MAX_ATTEMPTS,
         }))
     }
@@ -358,20 +411,16 @@ impl<'a> Table<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aigw::shared::MemStore;
+    use crate::shared::MemStore;
     use std::cell::Cell;
 
-    const MIN: Window = Window {
+    const MIN: WindowLimit = WindowLimit {
         secs: 60,
         limit: 100,
     };
 
-    fn table(windows: &[Window], slots: u32) -> Table<'_> {
-        Table {
-            name: "t",
-            slots,
-            windows,
-        }
+    fn table(windows: &[WindowLimit], slots: u32) -> SlotTable<'_> {
+        SlotTable::new("atr", "t", slots, windows)
     }
 
     #[test]
@@ -405,8 +454,8 @@ mod tests {
     fn all_windows_must_fit_and_are_updated_together() {
         let store = MemStore::new();
         let w = [
-            Window { secs: 1, limit: 10 },
-            Window {
+            WindowLimit { secs: 1, limit: 10 },
+            WindowLimit {
                 secs: 60,
                 limit: 25,
             },
@@ -462,14 +511,14 @@ mod tests {
         for id in 1..=4 {
             assert!(t.acquire(&store, id, 0, 1).unwrap().allowed);
         }
-        assert_eq!(t.acquire(&store, 5, 0, 1), Err(LocalError::TableFull));
+        assert_eq!(t.acquire(&store, 5, 0, 1), Err(SlotError::TableFull));
         // A minute later every window has ended: new identities take the slots over.
         for id in 5..=8 {
             assert!(t.acquire(&store, id, 60_000, 1).unwrap().allowed);
         }
         assert_eq!(store.len(), 4);
         // An identity whose slot was taken over starts fresh elsewhere later.
-        assert_eq!(t.acquire(&store, 1, 60_000, 1), Err(LocalError::TableFull));
+        assert_eq!(t.acquire(&store, 1, 60_000, 1), Err(SlotError::TableFull));
         assert!(t.acquire(&store, 1, 120_000, 1).unwrap().allowed);
     }
 
@@ -477,7 +526,7 @@ mod tests {
     /// writes, as another worker VM would, so our write meets a stale CAS token.
     struct Racing<'a> {
         inner: MemStore,
-        table: Table<'a>,
+        table: SlotTable<'a>,
         races: Cell<u32>,
         rival: u64,
     }
@@ -499,7 +548,7 @@ mod tests {
 
     #[test]
     fn no_update_is_lost_under_contention() {
-        let w = [Window {
+        let w = [WindowLimit {
             secs: 60,
             limit: 1_000_000,
         }];
@@ -524,15 +573,15 @@ mod tests {
         store.races.set(1000);
         assert!(matches!(
             t.acquire(&store, 9, 0, 10),
-            Err(LocalError::Shared(SharedError::Contention { .. }))
+            Err(SlotError::Shared(SharedError::Contention { .. }))
         ));
     }
 
     #[test]
     fn keys_name_the_table_shape() {
         let w = [
-            Window { secs: 1, limit: 1 },
-            Window {
+            WindowLimit { secs: 1, limit: 1 },
+            WindowLimit {
                 secs: 86_400,
                 limit: 1,
             },
