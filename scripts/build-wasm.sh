@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Build every plugin (and the test fixtures) to wasm32-wasip1 with the `wasm` profile and
 # copy the modules to dist/ (plugins) and dist/test/ (fixtures). Prints each module's size.
+# WASM_TARGET_DIR overrides the cargo target directory (default target/wasm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/wasm-env.sh)"
 
-export CARGO_TARGET_DIR=target/wasm
+export CARGO_TARGET_DIR="${WASM_TARGET_DIR:-target/wasm}"
 plugins=$(ls -d plugins/*/ | xargs -n1 basename)
 fixtures=$(ls -d tests/fixtures/*/ | xargs -n1 basename)
 # Optional arguments: build only these packages.
@@ -18,7 +19,7 @@ pkgs=""
 for p in $plugins $fixtures; do pkgs="$pkgs -p $p"; done
 
 mkdir -p dist/test
-out=target/wasm/wasm32-wasip1/wasm
+out="$CARGO_TARGET_DIR/wasm32-wasip1/wasm"
 
 # Higress-feature variants used by the cluster-mode tests (they import the Redis hostcalls, so
 # they are test fixtures, never shipped in dist/). Built first: they share the output file name.

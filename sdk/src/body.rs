@@ -50,6 +50,17 @@ impl Whole {
     }
 }
 
+/// What a whole-request-body read does when the body is larger than its limit
+/// (see `Ctx::whole_request_body_or`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverLimit {
+    /// Answer 413 in the client's protocol; the body never reaches the upstream.
+    #[default]
+    Reject,
+    /// Send nothing: the plugin decides (let the body through unread, or reply itself).
+    Pass,
+}
+
 /// The pure decision behind a whole-body read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WholeStep {

@@ -1,5 +1,11 @@
-//! SHA-256, HMAC-SHA-256 and hex helpers, shared by the plugins (salted mask tokens in
-//! ai-guard, hashed credentials in ai-auth, SigV4 in ai-proxy) so none carries its own copy.
+//! SHA-256, HMAC-SHA-256, FNV-1a and hex helpers, shared by the plugins (salted mask tokens
+//! in ai-guard, hashed credentials in ai-auth, SigV4 in ai-proxy, counter identities in
+//! ai-token-ratelimit, key fingerprints in ai-proxy, prefix chains in ai-load-balancer) so none
+//! carries its own copy.
+//!
+//! FNV-1a is for stable, fast, non-cryptographic identities (shared-data keys that every
+//! worker and every build must compute alike); never use it where an attacker choosing inputs
+//! to collide matters more than speed.
 //!
 //! ```
 //! let d = aigw::hash::sha256(b"abc");
@@ -186,6 +192,62 @@ pub fn digest_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     diff == 0
 }
 
+/// Incremental 64-bit FNV-1a: stable across workers, builds and gateways (unlike std's
+/// `DefaultHasher`).
+///
+/// ```
+/// use aigw::hash::{fnv1a, Fnv1a};
+///
+/// let mut h = Fnv1a::new();
+/// h.write(b"con");
+/// h.write(b"sumer");
+/// assert_eq!(h.finish(), fnv1a(b"consumer"));
+/// assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fnv1a(u64);
+
+impl Fnv1a {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    /// A fresh hash.
+    pub const fn new() -> Fnv1a {
+        Fnv1a(Self::OFFSET)
+    }
+
+    /// Continues a hash from an earlier [`Fnv1a::finish`] value (for hash chains).
+    pub const fn from_state(state: u64) -> Fnv1a {
+        Fnv1a(state)
+    }
+
+    /// Adds bytes.
+    pub fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(Self::PRIME);
+        }
+    }
+
+    /// The hash so far.
+    pub const fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a::new()
+    }
+}
+
+/// 64-bit FNV-1a of `bytes` in one call.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h = Fnv1a::new();
+    h.write(bytes);
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +256,18 @@ mod tests {
         let mut s = String::new();
         push_hex(&mut s, b, b.len());
         s
+    }
+
+    #[test]
+    fn fnv1a_known_vectors() {
+        // Published FNV-1a 64 test vectors.
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
+        let mut h = Fnv1a::new();
+        h.write(b"foo");
+        let mut cont = Fnv1a::from_state(h.finish());
+        cont.write(b"bar");
+        assert_eq!(cont.finish(), fnv1a(b"foobar"));
     }
 
     #[test]

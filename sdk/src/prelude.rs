@@ -1,6 +1,6 @@
 //! What most plugins need: `use aigw::prelude::*;`.
 
-pub use crate::body::{BodyChunk, Rewriter, Whole};
+pub use crate::body::{BodyChunk, OverLimit, Rewriter, Whole};
 pub use crate::config::{ConfigError, PluginConfig};
 pub use crate::host::HostError;
 pub use crate::plugin::{

@@ -112,6 +112,7 @@ pub struct ErrorReply {
     code: Option<String>,
     rate_limit: Option<RateLimit>,
     retry_after: Option<u64>,
+    headers: Vec<(String, String)>,
 }
 
 impl ErrorReply {
@@ -126,6 +127,7 @@ impl ErrorReply {
             code: None,
             rate_limit: None,
             retry_after: None,
+            headers: Vec::new(),
         }
     }
 
@@ -163,6 +165,27 @@ impl ErrorReply {
     /// Sets `retry-after` in seconds (defaults to the rate limit's reset when one is set).
     pub fn retry_after(mut self, secs: u64) -> ErrorReply {
         self.retry_after = Some(secs);
+        self
+    }
+
+    /// Adds a response header (for example `www-authenticate` on a 401). Header names are
+    /// sent lower-case; `content-type` and the rate-limit headers are set by the SDK and
+    /// cannot be overridden here.
+    ///
+    /// ```
+    /// use aigw::reply::{ErrorReply, Protocol};
+    ///
+    /// let reply = ErrorReply::new(401, "missing API key")
+    ///     .header("WWW-Authenticate", "Bearer realm=\"gateway\"")
+    ///     .render(Protocol::OpenAi);
+    /// assert!(reply.headers.contains(&(
+    ///     "www-authenticate".to_string(),
+    ///     "Bearer realm=\"gateway\"".to_string()
+    /// )));
+    /// ```
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> ErrorReply {
+        self.headers
+            .push((name.into().to_ascii_lowercase(), value.into()));
         self
     }
 
@@ -217,6 +240,11 @@ impl ErrorReply {
                 format!("x-ratelimit-reset-{unit}"),
                 format!("{}s", rl.reset_secs),
             ));
+        }
+        for (name, value) in &self.headers {
+            if !headers.iter().any(|(n, _)| n == name) {
+                headers.push((name.clone(), value.clone()));
+            }
         }
         LocalReply {
             status: u32::from(self.status),
@@ -402,5 +430,23 @@ mod tests {
         assert_eq!(b["error"]["type"], "insufficient_quota");
         assert_eq!(b["error"]["code"], "insufficient_quota");
         assert_eq!(b["error"]["message"], "quota \"done\"\n");
+    }
+
+    #[test]
+    fn extra_headers_are_added_but_never_replace_the_sdks() {
+        let r = ErrorReply::new(401, "no key")
+            .header("WWW-Authenticate", "Bearer realm=\"x\"")
+            .header("content-type", "text/plain")
+            .render(Protocol::Anthropic);
+        assert_eq!(header(&r, "www-authenticate"), Some("Bearer realm=\"x\""));
+        assert_eq!(header(&r, "content-type"), Some("application/json"));
+        assert_eq!(
+            r.headers
+                .iter()
+                .filter(|(n, _)| n == "content-type")
+                .count(),
+            1
+        );
+        assert_eq!(body(&r)["error"]["type"], "authentication_error");
     }
 }

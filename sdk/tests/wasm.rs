@@ -23,7 +23,7 @@ use aigw::reply::{ErrorReply, Protocol, RateLimit};
 use aigw::resp::{self, Command, RespError, Value};
 use aigw::shared::{
     counter_add, counter_get, CasStore, FixedWindow, MemStore, SharedError, SlidingWindow,
-    MAX_ATTEMPTS,
+    SlotError, SlotTable, WindowLimit, MAX_ATTEMPTS,
 };
 use aigw::sse::{self, Event, Parser, SseError};
 use serde::Deserialize;
@@ -1119,4 +1119,49 @@ fn header_map_wire_format_round_trips_and_rejects_truncation() {
     // A count far beyond the data is refused before allocating.
     assert_eq!(wire::decode_pairs(&u32::MAX.to_le_bytes()), None);
     assert_eq!(wire::encode_path(&["request", "path"]), b"request\0path");
+}
+
+// ---------------------------------------------------------------------------------------------
+// slot tables and FNV-1a
+// ---------------------------------------------------------------------------------------------
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn slot_table_counts_settles_and_stays_bounded() {
+    let store = MemStore::new();
+    let windows = [WindowLimit::new(1, 10), WindowLimit::new(60, 25)];
+    let table = SlotTable::new("t", "w", 2, &windows);
+    table.create_slots(&store).unwrap();
+    assert_eq!(store.len(), 2);
+    let c = table.acquire(&store, 7, 0, 10).unwrap();
+    assert!(c.allowed);
+    assert_eq!(c.windows[0].remaining(), 0);
+    assert_eq!(c.windows[1].remaining(), 15);
+    // The per-second window is full; a second later it has room, the minute counts on.
+    assert!(!table.acquire(&store, 7, 500, 1).unwrap().allowed);
+    let c = table.acquire(&store, 7, 1000, 10).unwrap();
+    assert!(c.allowed && c.windows[1].used == 20);
+    // Settling gives back what the reservation over-estimated, in both windows.
+    let starts: Vec<u64> = c.windows.iter().map(|w| w.start_ms).collect();
+    table.settle(&store, 7, 1500, &starts, 10, 4).unwrap();
+    let c = table.acquire(&store, 7, 1500, 0).unwrap();
+    assert_eq!((c.windows[0].used, c.windows[1].used), (4, 14));
+    // Two slots: a third live identity does not fit until the windows end.
+    assert!(table.acquire(&store, 8, 1500, 1).unwrap().allowed);
+    assert_eq!(table.acquire(&store, 9, 1500, 1), Err(SlotError::TableFull));
+    assert!(table.acquire(&store, 9, 61_000, 1).unwrap().allowed);
+    assert_eq!(store.len(), 2);
+    assert_eq!(table.key(1), "t|w|1.60s2|1");
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn fnv1a_is_the_same_inside_the_vm() {
+    use aigw::hash::{fnv1a, Fnv1a};
+    assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
+    let mut h = Fnv1a::new();
+    for part in [&b"foo"[..], b"", b"bar"] {
+        h.write(part);
+    }
+    assert_eq!(h.finish(), fnv1a(b"foobar"));
 }

@@ -285,6 +285,36 @@ fn whole_body_within_and_over_the_limit() {
 }
 
 #[test]
+fn whole_body_over_the_limit_can_pass_through_unread() {
+    let mut sim = probe(1, "");
+    let rec = sim.run(req("whole-pass").chunked(3), ok()).unwrap();
+    assert_eq!(
+        rec.upstream_request.unwrap().body_str(),
+        "{\"A\":1}",
+        "{:#?}",
+        sim.logs()
+    );
+    let text = "abcdefghij".repeat(4);
+    let big = Request::post("/v1/chat/completions", text.clone())
+        .header("x-probe", "whole-pass")
+        .chunked(7);
+    let rec = sim.run(big, ok()).unwrap();
+    // No local reply: the whole body reached the upstream unchanged, in order.
+    assert!(rec.local_reply.is_none(), "{:?}", rec.local_reply);
+    assert_eq!(rec.response.status, 200);
+    let up = rec.upstream_request.expect("went upstream");
+    assert_eq!(up.body_str(), text);
+    assert!(up.complete);
+    // Reported for the chunk that crossed 16 bytes (21) and every later one (28, 35, 40).
+    let logs = aigw_tests::logs_with(&sim, "over the limit");
+    assert_eq!(logs.len(), 4, "{logs:?}");
+    assert!(
+        logs.iter().all(|l| l.ends_with("replied: false")),
+        "{logs:?}"
+    );
+}
+
+#[test]
 fn metrics_with_labels() {
     let mut sim = probe(1, "");
     sim.run(req("metric").route("chat"), ok()).unwrap();

@@ -106,15 +106,8 @@ fn unauthorized(ctx: &mut Ctx<AiAuth>, message: &str) {
     let realm = ctx.config().realm.replace('"', "");
     let reply = ErrorReply::new(401, message)
         .code("invalid_api_key")
-        .render(ctx.protocol());
-    let challenge = format!("Bearer realm=\"{realm}\"");
-    let mut headers: Vec<(&str, &str)> = reply
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    headers.push(("www-authenticate", &challenge));
-    if let Err(e) = ctx.send_response(reply.status, &headers, &reply.body) {
+        .header("www-authenticate", format!("Bearer realm=\"{realm}\""));
+    if let Err(e) = ctx.send_error(&reply) {
         aigw::warn!("cannot send 401: {e}");
     }
 }

@@ -3,7 +3,6 @@
 
 use crate::config::{Config, KeyMessages};
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 /// A 128-bit digest (the first half of a SHA-256).
 pub type Digest = [u8; 16];
@@ -94,7 +93,7 @@ fn push_field(out: &mut String, name: &str, value: &str) {
 
 /// The first 16 bytes of SHA-256 over `bytes`.
 pub fn digest(bytes: &[u8]) -> Digest {
-    let full = Sha256::digest(bytes);
+    let full = aigw::hash::sha256(bytes);
     let mut out = [0u8; 16];
     for (o, b) in out.iter_mut().zip(full.iter()) {
         *o = *b;

@@ -352,11 +352,12 @@ impl PluginConfig for Config {
         }
         let weights: Vec<u32> = self.backends.iter().map(|b| b.weight).collect();
         self.sequence = smooth_wrr(&weights);
-        self.set_id = crate::hash::fnv1a(
-            self.backends
-                .iter()
-                .flat_map(|b| b.host.as_bytes().iter().chain(b"\x1f")),
-        );
+        let mut set = aigw::hash::Fnv1a::new();
+        for b in &self.backends {
+            set.write(b.host.as_bytes());
+            set.write(b"\x1f");
+        }
+        self.set_id = set.finish();
         Ok(())
     }
 }

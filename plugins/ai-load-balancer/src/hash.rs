@@ -1,22 +1,6 @@
-//! FNV-1a hashing for shared-key namespaces and prefix chains.
+//! Prefix hash chains (on the SDK's FNV-1a) for prefix-cache affinity.
 
-const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// FNV-1a over a byte sequence.
-pub fn fnv1a<'a>(bytes: impl IntoIterator<Item = &'a u8>) -> u64 {
-    extend(OFFSET, bytes)
-}
-
-/// Continues an FNV-1a hash from `seed` over more bytes.
-pub fn extend<'a>(seed: u64, bytes: impl IntoIterator<Item = &'a u8>) -> u64 {
-    let mut h = seed;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(PRIME);
-    }
-    h
-}
+use aigw::hash::{fnv1a, Fnv1a};
 
 /// The hash chain of `material` cut into `block` -byte blocks: entry `i` hashes blocks
 /// `0..=i`, so two inputs share entry `i` exactly when their first `i + 1` blocks are equal.
@@ -32,10 +16,10 @@ pub fn prefix_chain(material: &[u8], block: usize, max: usize) -> Vec<u64> {
         out.push(fnv1a(material).max(1));
         return out;
     }
-    let mut h = OFFSET;
+    let mut h = Fnv1a::new();
     for chunk in material.chunks_exact(block).take(max) {
-        h = extend(h, chunk);
-        out.push(h.max(1));
+        h.write(chunk);
+        out.push(h.finish().max(1));
     }
     out
 }

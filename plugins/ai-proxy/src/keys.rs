@@ -8,15 +8,7 @@
 
 use aigw::shared::CasStore;
 
-/// FNV-1a 64-bit hash (stable across workers and builds).
-pub fn fnv1a(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in data {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
+use aigw::hash::fnv1a;
 
 /// The shared-data key recording a key's cooldown.
 pub fn cooldown_key(provider_id: &str, api_key: &str) -> String {

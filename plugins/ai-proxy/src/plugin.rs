@@ -123,7 +123,7 @@ impl AiProxy {
                     .ok()
                     .flatten()
                     .unwrap_or_default();
-                keys::fnv1a(consumer.as_bytes())
+                aigw::hash::fnv1a(consumer.as_bytes())
             }
         };
         keys::pick(&HostStore, &p.id, &p.api_keys, start, now_ms())

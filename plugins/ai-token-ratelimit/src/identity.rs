@@ -25,7 +25,7 @@ pub fn select<'a>(groups: &[Group], lookup: impl Fn(&Source) -> Option<&'a str>)
     let mut out = Vec::new();
     for (g, group) in groups.iter().enumerate() {
         for (l, limit) in group.limits.iter().enumerate() {
-            let mut hash = Fnv::new();
+            let mut hash = aigw::hash::Fnv1a::new();
             let mut all = true;
             for dim in &limit.dims {
                 match lookup(&dim.source) {
@@ -43,7 +43,8 @@ pub fn select<'a>(groups: &[Group], lookup: impl Fn(&Source) -> Option<&'a str>)
                 out.push(Applied {
                     group: g,
                     limit: l,
-                    id: hash.finish_nonzero(),
+                    // Never 0: 0 marks an empty counter slot.
+                    id: hash.finish().max(1),
                 });
                 if group.first_match {
                     break;
@@ -52,36 +53,6 @@ pub fn select<'a>(groups: &[Group], lookup: impl Fn(&Source) -> Option<&'a str>)
         }
     }
     out
-}
-
-/// FNV-1a 64-bit: stable across builds and gateways (unlike std's `DefaultHasher`).
-#[derive(Debug, Clone, Copy)]
-pub struct Fnv(u64);
-
-impl Fnv {
-    /// A fresh hash.
-    pub fn new() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-
-    /// Adds bytes.
-    pub fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    /// The hash, never 0 (0 marks an empty counter slot).
-    pub fn finish_nonzero(&self) -> u64 {
-        self.0.max(1)
-    }
-}
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv::new()
-    }
 }
 
 /// The API key of a request: `Authorization: Bearer <key>`, else `x-api-key`, else `api-key`.

@@ -2,7 +2,7 @@
 
 use super::callout::{CallRequest, CallResult};
 use super::Plugin;
-use crate::body::{whole_step, BodyChunk, Rewriter, Whole, WholeStep};
+use crate::body::{whole_step, BodyChunk, OverLimit, Rewriter, Whole, WholeStep};
 use crate::host::{self, BufferType, HostError, MapType, StreamType};
 use crate::reply::{ErrorReply, Protocol};
 use std::rc::Rc;
@@ -179,6 +179,19 @@ impl<P: Plugin> Ctx<P> {
     /// # }
     /// ```
     pub fn whole_request_body(&mut self, chunk: BodyChunk, limit: usize) -> Whole {
+        self.whole_request_body_or(chunk, limit, OverLimit::Reject)
+    }
+
+    /// Like [`Ctx::whole_request_body`], with a choice of what happens over the limit:
+    /// [`OverLimit::Reject`] sends the 413 error reply, [`OverLimit::Pass`] sends nothing and
+    /// reports `Whole::TooLarge { replied: false }` (flow `Continue`), so the plugin can let
+    /// the body through unchecked or answer in its own way.
+    pub fn whole_request_body_or(
+        &mut self,
+        chunk: BodyChunk,
+        limit: usize,
+        over_limit: OverLimit,
+    ) -> Whole {
         if self.request_overflow {
             return Whole::TooLarge {
                 replied: self.replied,
@@ -187,6 +200,10 @@ impl<P: Plugin> Ctx<P> {
         match whole_step(chunk, limit) {
             WholeStep::Wait => Whole::Pending,
             WholeStep::Read => read_whole(BufferType::RequestBody, chunk),
+            WholeStep::Overflow if over_limit == OverLimit::Pass => {
+                self.request_overflow = true;
+                Whole::TooLarge { replied: false }
+            }
             WholeStep::Overflow => {
                 self.request_overflow = true;
                 let err =
