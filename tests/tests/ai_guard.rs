@@ -607,6 +607,71 @@ fn openai_stream_masks_and_restores_at_every_split() {
     }
 }
 
+/// An OpenAI stream calling tool `send` with argument fragments `pieces`.
+fn openai_tool_stream(pieces: &[&str]) -> String {
+    let mut s = String::new();
+    for (i, p) in pieces.iter().enumerate() {
+        let call = if i == 0 {
+            json!({"index": 0, "id": "call_1", "type": "function", "function": {"name": "send", "arguments": p}})
+        } else {
+            json!({"index": 0, "function": {"arguments": p}})
+        };
+        let ev = json!({"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"tool_calls":[call]},"finish_reason":null}]});
+        s.push_str(&format!("data: {ev}\n\n"));
+    }
+    s.push_str("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n");
+    s.push_str("data: [DONE]\n\n");
+    s
+}
+
+/// The tool-call arguments a client assembles from a streamed answer.
+fn streamed_tool_args(body: &[u8]) -> String {
+    events(body)
+        .iter()
+        .filter_map(|(_, v)| v.pointer("/choices/0/delta/tool_calls/0/function/arguments"))
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+#[test]
+fn streamed_tool_call_arguments_are_masked_restored_and_blocked_at_every_split() {
+    let mut sim = guard();
+    let req = {
+        let mut b = user("I am bob@corp.example");
+        b["stream"] = json!(true);
+        b
+    };
+    let body = openai_tool_stream(&["{\"to\":\"[EMA", "IL_1]\",\"sms\":\"139", "00001111\"}"]);
+    for k in 1..body.len() {
+        let rec = sim
+            .run(chat(&req), UpstreamResponse::sse(body.clone()).chunked(k))
+            .unwrap();
+        assert!(rec.response.complete, "chunk size {k}");
+        let args = streamed_tool_args(&rec.response.body);
+        let v: Value = serde_json::from_str(&args).unwrap_or_else(|e| panic!("{e}: {args}"));
+        assert_eq!(
+            v,
+            json!({"to": "bob@corp.example", "sms": "[PHONE]"}),
+            "chunk size {k}"
+        );
+    }
+    let body = openai_tool_stream(&["{\"q\":\"pers", "immon pie\"}"]);
+    for k in 1..body.len() {
+        let rec = sim
+            .run(chat(&req), UpstreamResponse::sse(body.clone()).chunked(k))
+            .unwrap();
+        let text = rec.response.body_str();
+        assert!(!text.contains("immon"), "chunk size {k}: {text}");
+        let evs = events(&rec.response.body);
+        assert_eq!(
+            evs[evs.len() - 2].1["choices"][0]["finish_reason"],
+            "content_filter"
+        );
+        assert_eq!(evs.last().unwrap().1, Value::String("[DONE]".into()));
+    }
+    assert!(hits(&sim, "banned", "block", "response") > 0);
+}
+
 #[test]
 fn openai_stream_block_ends_cleanly_at_every_split() {
     let mut sim = guard();
