@@ -17,7 +17,9 @@
 //!
 //! Requests: the headers go on, the body is held (up to `body.max_bytes`) and
 //! its selected text checked; a block answers in the client's protocol and no
-//! body byte reaches the upstream; masks rewrite the body. Responses: SSE answers are
+//! body byte reaches the upstream; masks rewrite the body. With a `moderation`
+//! section the checked (masked) text then goes to an external moderation API
+//! ([`moderation`]) while the request is held. Responses: SSE answers are
 //! guarded chunk by chunk, JSON answers as a whole, plain text chunk by chunk
 //! when `raw` is on. Hits are counted in
 //! `aigw_guard_hits_total;rule=..;action=..;direction=..`.

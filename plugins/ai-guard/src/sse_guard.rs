@@ -10,11 +10,15 @@
 //!
 //! Channels (one per choice and field, or per content block):
 //! - OpenAI chat chunks: `choices[i].delta.content`,
-//!   `choices[i].delta.reasoning_content`, legacy `choices[i].text`; flushed
-//!   into the chunk carrying `finish_reason` (or before `[DONE]`, or at the end);
+//!   `choices[i].delta.reasoning_content`, legacy `choices[i].text`, and
+//!   `choices[i].delta.tool_calls[k].function.arguments` per tool call index
+//!   `k`; flushed into the chunk carrying `finish_reason` (or before `[DONE]`,
+//!   or at the end);
 //! - Anthropic: `content_block_delta` `text_delta.text` / `thinking_delta.thinking`
-//!   per block index; flushed as an extra `content_block_delta` before
-//!   `content_block_stop`;
+//!   / `input_json_delta.partial_json` per block index; flushed as an extra
+//!   `content_block_delta` before `content_block_stop`;
+//!
+//! Tool arguments are JSON text: restored values are JSON-escaped there.
 //! - OpenAI Responses: `response.output_text.delta` per output and content
 //!   index; flushed before `response.output_text.done`, whose full `text` (and
 //!   the full texts of `response.content_part.done`, `response.output_item.done`,
