@@ -585,6 +585,52 @@ fn embeddings_are_deterministic_and_similarity_preserving() {
     assert_eq!(gv, e[0]);
 }
 
+#[test]
+fn moderations_flag_configured_words_in_openai_shape() {
+    let m = mock();
+    let v = post(
+        &m,
+        "/v1/moderations",
+        &[("authorization", "Bearer sk-mod")],
+        json!({"model": "omni-moderation-latest", "input": ["I will KILL the process", "hello"]}),
+    )
+    .json();
+    assert_eq!(v["model"], "omni-moderation-latest");
+    let r = v["results"].as_array().unwrap();
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[0]["flagged"], true);
+    assert_eq!(r[0]["categories"]["violence"], true);
+    assert_eq!(r[0]["categories"]["hate"], false);
+    assert!(r[0]["category_scores"]["violence"].as_f64().unwrap() > 0.9);
+    assert_eq!(r[1]["flagged"], false);
+    assert_eq!(r[1]["categories"].as_object().unwrap().len(), 13);
+    let logged = m.requests();
+    assert_eq!(logged[0].api, "openai.moderations");
+    assert_eq!(
+        logged[0].auth.first().map(|a| a.key.as_str()),
+        Some("sk-mod")
+    );
+
+    // Configurable words; a missing input is a 400.
+    let m = spawn(MockOptions {
+        moderation_flag_words: vec!["pineapple".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let v = post(
+        &m,
+        "/v1/moderations",
+        &[],
+        json!({"input": "kill pineapple"}),
+    )
+    .json();
+    assert_eq!(v["results"][0]["flagged"], true);
+    let v = post(&m, "/v1/moderations", &[], json!({"input": "kill it"})).json();
+    assert_eq!(v["results"][0]["flagged"], false);
+    let bad = post(&m, "/v1/moderations", &[], json!({"model": "x"}));
+    assert_eq!(bad.status, 400);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Anthropic
 

@@ -4,8 +4,13 @@
 //! and the same verdicts as Higress's Go-built ai-data-masking 2.0.3 where features overlap.
 
 use aigw_tests::{gpustack_module, logs_with, root, spec};
-use host_sim::{LogLevel, PluginSpec, Request, Sim, SimOptions, StreamRecord, UpstreamResponse};
+use host_sim::mock_llm::{self, MockOptions};
+use host_sim::{
+    CallReply, Cluster, LogLevel, PluginSpec, Request, Sim, SimOptions, StreamRecord,
+    UpstreamResponse,
+};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const CONFIG: &str = r#"{
   "keywords": {"lists": [
@@ -602,6 +607,71 @@ fn openai_stream_masks_and_restores_at_every_split() {
     }
 }
 
+/// An OpenAI stream calling tool `send` with argument fragments `pieces`.
+fn openai_tool_stream(pieces: &[&str]) -> String {
+    let mut s = String::new();
+    for (i, p) in pieces.iter().enumerate() {
+        let call = if i == 0 {
+            json!({"index": 0, "id": "call_1", "type": "function", "function": {"name": "send", "arguments": p}})
+        } else {
+            json!({"index": 0, "function": {"arguments": p}})
+        };
+        let ev = json!({"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"tool_calls":[call]},"finish_reason":null}]});
+        s.push_str(&format!("data: {ev}\n\n"));
+    }
+    s.push_str("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n");
+    s.push_str("data: [DONE]\n\n");
+    s
+}
+
+/// The tool-call arguments a client assembles from a streamed answer.
+fn streamed_tool_args(body: &[u8]) -> String {
+    events(body)
+        .iter()
+        .filter_map(|(_, v)| v.pointer("/choices/0/delta/tool_calls/0/function/arguments"))
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+#[test]
+fn streamed_tool_call_arguments_are_masked_restored_and_blocked_at_every_split() {
+    let mut sim = guard();
+    let req = {
+        let mut b = user("I am bob@corp.example");
+        b["stream"] = json!(true);
+        b
+    };
+    let body = openai_tool_stream(&["{\"to\":\"[EMA", "IL_1]\",\"sms\":\"139", "00001111\"}"]);
+    for k in 1..body.len() {
+        let rec = sim
+            .run(chat(&req), UpstreamResponse::sse(body.clone()).chunked(k))
+            .unwrap();
+        assert!(rec.response.complete, "chunk size {k}");
+        let args = streamed_tool_args(&rec.response.body);
+        let v: Value = serde_json::from_str(&args).unwrap_or_else(|e| panic!("{e}: {args}"));
+        assert_eq!(
+            v,
+            json!({"to": "bob@corp.example", "sms": "[PHONE]"}),
+            "chunk size {k}"
+        );
+    }
+    let body = openai_tool_stream(&["{\"q\":\"pers", "immon pie\"}"]);
+    for k in 1..body.len() {
+        let rec = sim
+            .run(chat(&req), UpstreamResponse::sse(body.clone()).chunked(k))
+            .unwrap();
+        let text = rec.response.body_str();
+        assert!(!text.contains("immon"), "chunk size {k}: {text}");
+        let evs = events(&rec.response.body);
+        assert_eq!(
+            evs[evs.len() - 2].1["choices"][0]["finish_reason"],
+            "content_filter"
+        );
+        assert_eq!(evs.last().unwrap().1, Value::String("[DONE]".into()));
+    }
+    assert!(hits(&sim, "banned", "block", "response") > 0);
+}
+
 #[test]
 fn openai_stream_block_ends_cleanly_at_every_split() {
     let mut sim = guard();
@@ -830,6 +900,340 @@ fn same_verdicts_as_higress_ai_data_masking() {
         assert_eq!(
             rec.response.json()["choices"][0]["message"]["content"],
             "hi"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// External moderation (call-outs)
+
+const MOD_KEY: &str = "sk-moderation-secret-123";
+
+/// A guard with a masking rule and the moderation call-out on cluster `moderation`.
+fn moderated(moderation: &str, cluster: Cluster) -> Sim {
+    let config = format!(
+        r#"{{"patterns": [{{"builtin": "email", "restore": true}}],
+            "keywords": {{"lists": [{{"name": "banned", "words": ["persimmon"]}}]}},
+            "mask": {{"hash_salt": "s"}},
+            "moderation": {moderation}}}"#
+    );
+    let mut sim = sim_with(&config);
+    sim.add_cluster("moderation", cluster);
+    sim
+}
+
+fn openai_moderation(on_error: &str) -> String {
+    format!(
+        r#"{{"cluster": "moderation", "authority": "api.openai.example", "model": "omni-moderation-latest",
+            "api_key": "{MOD_KEY}", "timeout_ms": 1500, "on_error": "{on_error}"}}"#
+    )
+}
+
+fn mod_result(flagged: bool) -> String {
+    json!({"id": "modr-1", "model": "omni-moderation-latest", "results": [{
+        "flagged": flagged,
+        "categories": {"violence": flagged, "hate": false, "self-harm": false},
+        "category_scores": {"violence": if flagged { 0.97 } else { 0.01 }, "hate": 0.001, "self-harm": 0.0}
+    }]})
+    .to_string()
+}
+
+fn no_secret_in_logs(sim: &Sim, secrets: &[&str]) {
+    for l in sim.logs() {
+        for s in secrets {
+            assert!(
+                !l.message.contains(s),
+                "log line leaks {s:?}: {}",
+                l.message
+            );
+        }
+    }
+}
+
+fn mod_metric(sim: &Sim, result: &str, source: &str) -> i64 {
+    sim.metric(&format!(
+        "aigw_guard_moderation_total;result={result};source={source}"
+    ))
+    .unwrap_or(0)
+}
+
+fn mod_errors(sim: &Sim, reason: &str, policy: &str) -> i64 {
+    sim.metric(&format!(
+        "aigw_guard_moderation_errors_total;reason={reason};policy={policy}"
+    ))
+    .unwrap_or(0)
+}
+
+#[test]
+fn moderation_flagged_request_is_blocked_before_the_upstream() {
+    let mut sim = moderated(&openai_moderation("allow"), Cluster::Manual);
+    let body = user("how do I kill a neighbour's cat, ask bob@example.com");
+    let sid = sim.begin(chat(&body)).unwrap();
+    let calls = sim.pending_http_calls();
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0].call;
+    assert_eq!(call.cluster, "moderation");
+    let h = |n: &str| {
+        call.headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(h(":method"), Some("POST"));
+    assert_eq!(h(":path"), Some("/v1/moderations"));
+    assert_eq!(h(":authority"), Some("api.openai.example"));
+    assert_eq!(h("authorization"), Some(&*format!("Bearer {MOD_KEY}")));
+    assert_eq!(call.timeout_ms, 1500);
+    // The message text by role, masked: the address never leaves the gateway.
+    let sent: Value = serde_json::from_slice(&call.body).unwrap();
+    assert_eq!(sent["model"], "omni-moderation-latest");
+    assert_eq!(
+        sent["input"],
+        "be brief\nhow do I kill a neighbour's cat, ask [EMAIL_1]"
+    );
+    // Held while the call runs.
+    assert!(sim.upstream_request(sid).is_none_or(|u| !u.complete));
+    sim.answer_http(calls[0].id, CallReply::json(200, mod_result(true)))
+        .unwrap();
+    let rec = sim.take_record(sid).unwrap();
+    assert!(nothing_upstream(&rec));
+    assert_eq!(rec.response.status, 400);
+    let v = rec.response.json();
+    assert_eq!(v["error"]["code"], "content_filter");
+    assert_eq!(mod_metric(&sim, "flagged", "call"), 1);
+    assert_eq!(
+        logs_with(
+            &sim,
+            "moderation flagged the request (categories: violence)"
+        )
+        .len(),
+        1
+    );
+    no_secret_in_logs(&sim, &[MOD_KEY, "neighbour", "bob@example.com"]);
+}
+
+#[test]
+fn moderation_clean_request_passes_masked_and_the_verdict_is_cached() {
+    let mut sim = moderated(&openai_moderation("block"), Cluster::Manual);
+    let body = user("write to bob@example.com about lunch");
+    let sid = sim.begin(chat(&body)).unwrap();
+    let calls = sim.pending_http_calls();
+    assert_eq!(calls.len(), 1);
+    sim.answer_http(calls[0].id, CallReply::json(200, mod_result(false)))
+        .unwrap();
+    let up = sim.upstream_request(sid).expect("forwarded");
+    assert!(up.complete);
+    assert_eq!(
+        up.json()["messages"][1]["content"],
+        "write to [EMAIL_1] about lunch"
+    );
+    sim.respond(sid, &completion("Sent to [EMAIL_1].")).unwrap();
+    let rec = sim.take_record(sid).unwrap();
+    assert_eq!(rec.response.status, 200);
+    assert_eq!(
+        rec.response.json()["choices"][0]["message"]["content"],
+        "Sent to bob@example.com."
+    );
+    assert_eq!(mod_metric(&sim, "passed", "call"), 1);
+
+    // A retry of the same prompt reuses the verdict: no second call-out.
+    let rec = sim.run(chat(&body), completion("ok")).unwrap();
+    assert!(sim.pending_http_calls().is_empty());
+    assert_eq!(rec.response.status, 200);
+    assert_eq!(sent_content(&rec), "write to [EMAIL_1] about lunch");
+    assert_eq!(mod_metric(&sim, "passed", "cache"), 1);
+    // After the TTL (60 s by default) the service is asked again.
+    sim.advance(Duration::from_secs(61));
+    let sid = sim.begin(chat(&body)).unwrap();
+    assert_eq!(sim.pending_http_calls().len(), 1);
+    let id = sim.pending_http_calls()[0].id;
+    sim.answer_http(id, CallReply::json(200, mod_result(false)))
+        .unwrap();
+    assert!(sim.upstream_request(sid).is_some_and(|u| u.complete));
+    // A local block needs no call-out.
+    let rec = sim.run(chat(&user("persimmon")), completion("x")).unwrap();
+    assert!(sim.pending_http_calls().is_empty());
+    assert_eq!(rec.response.status, 400);
+    assert!(nothing_upstream(&rec));
+    no_secret_in_logs(&sim, &[MOD_KEY, "bob@example.com"]);
+}
+
+#[test]
+fn moderation_timeout_fails_open_or_closed_as_configured() {
+    // Fail open: forwarded unchanged after the timeout.
+    let mut sim = moderated(&openai_moderation("allow"), Cluster::Manual);
+    let sid = sim.begin(chat(&user("hello there"))).unwrap();
+    assert_eq!(sim.pending_http_calls().len(), 1);
+    sim.advance(Duration::from_millis(1499));
+    assert!(sim.upstream_request(sid).is_none_or(|u| !u.complete));
+    sim.advance(Duration::from_millis(2));
+    assert!(sim.pending_http_calls().is_empty());
+    let up = sim.upstream_request(sid).expect("forwarded");
+    assert!(up.complete);
+    assert_eq!(up.json()["messages"][1]["content"], "hello there");
+    assert_eq!(mod_errors(&sim, "timeout", "allow"), 1);
+    assert_eq!(mod_metric(&sim, "error", "call"), 1);
+
+    // Fail closed: 503 in the client's protocol, nothing upstream.
+    let mut sim = moderated(&openai_moderation("block"), Cluster::Manual);
+    let req = Request::post(
+        "/v1/messages",
+        json!({"model": "claude", "max_tokens": 10,
+        "messages": [{"role": "user", "content": "hello there"}]})
+        .to_string(),
+    );
+    let sid = sim.begin(req).unwrap();
+    sim.advance(Duration::from_millis(1501));
+    let rec = sim.take_record(sid).unwrap();
+    assert!(nothing_upstream(&rec));
+    assert_eq!(rec.response.status, 503);
+    let v = rec.response.json();
+    assert_eq!(v["type"], "error", "Anthropic error shape: {v}");
+    assert_eq!(mod_errors(&sim, "timeout", "block"), 1);
+    // Errors are not cached: the next request calls again.
+    sim.begin(chat(&user("hello there"))).unwrap();
+    assert_eq!(sim.pending_http_calls().len(), 1);
+    no_secret_in_logs(&sim, &[MOD_KEY, "hello there"]);
+}
+
+#[test]
+fn moderation_5xx_reset_and_bad_answers_follow_on_error() {
+    let cases: [(CallReply, &str); 4] = [
+        (CallReply::json(500, r#"{"error":"boom"}"#), "status"),
+        (CallReply::Reset, "unreachable"),
+        (CallReply::json(200, "not json at all"), "malformed"),
+        (
+            CallReply::json(200, r#"{"results":[{"flagged":"maybe"}]}"#),
+            "malformed",
+        ),
+    ];
+    for (reply, reason) in cases {
+        for policy in ["allow", "block"] {
+            let mut sim = moderated(&openai_moderation(policy), Cluster::Manual);
+            let sid = sim.begin(chat(&user("hello there"))).unwrap();
+            let id = sim.pending_http_calls()[0].id;
+            sim.answer_http(id, reply.clone()).unwrap();
+            assert_eq!(mod_errors(&sim, reason, policy), 1, "{reason} {policy}");
+            if policy == "allow" {
+                assert!(
+                    sim.upstream_request(sid).is_some_and(|u| u.complete),
+                    "{reason}: forwarded"
+                );
+            } else {
+                let rec = sim.take_record(sid).unwrap();
+                assert!(nothing_upstream(&rec), "{reason}: held back");
+                assert_eq!(rec.response.status, 503);
+                assert_eq!(
+                    rec.response.json()["error"]["code"],
+                    "moderation_unavailable"
+                );
+            }
+            no_secret_in_logs(&sim, &[MOD_KEY, "hello there"]);
+        }
+    }
+}
+
+#[test]
+fn moderation_generic_service_mode() {
+    let generic = r#"{"mode": "generic", "cluster": "moderation", "authority": "guard.internal",
+        "path": "/v2/check", "text_field": "content", "verdict_path": "$.result.block",
+        "categories_path": "$.result.labels", "on_error": "block"}"#;
+    let mut sim = moderated(generic, Cluster::Manual);
+    let sid = sim.begin(chat(&user("buy cheap pills now"))).unwrap();
+    let calls = sim.pending_http_calls();
+    let call = &calls[0].call;
+    assert!(call
+        .headers
+        .iter()
+        .any(|(k, v)| k == ":path" && v == "/v2/check"));
+    assert!(!call.headers.iter().any(|(k, _)| k == "authorization"));
+    let sent: Value = serde_json::from_slice(&call.body).unwrap();
+    assert_eq!(sent, json!({"content": "be brief\nbuy cheap pills now"}));
+    sim.answer_http(
+        calls[0].id,
+        CallReply::json(
+            200,
+            r#"{"result":{"block":true,"labels":["spam","drugs"]}}"#,
+        ),
+    )
+    .unwrap();
+    let rec = sim.take_record(sid).unwrap();
+    assert!(nothing_upstream(&rec));
+    assert_eq!(rec.response.json()["error"]["code"], "content_filter");
+    assert_eq!(
+        logs_with(
+            &sim,
+            "moderation flagged the request (categories: spam, drugs)"
+        )
+        .len(),
+        1
+    );
+
+    let sid = sim.begin(chat(&user("good morning"))).unwrap();
+    let id = sim.pending_http_calls()[0].id;
+    sim.answer_http(id, CallReply::json(200, r#"{"result":{"block":false}}"#))
+        .unwrap();
+    assert!(sim.upstream_request(sid).is_some_and(|u| u.complete));
+}
+
+#[test]
+fn moderation_against_the_mock_llm_over_http() {
+    let mock = mock_llm::spawn(MockOptions::default()).unwrap();
+    let mut sim = moderated(&openai_moderation("block"), Cluster::Addr(mock.addr));
+    let rec = sim
+        .run(
+            chat(&user("Please kill the background job")),
+            completion("x"),
+        )
+        .unwrap();
+    assert!(nothing_upstream(&rec));
+    assert_eq!(rec.response.status, 400);
+    assert_eq!(rec.response.json()["error"]["code"], "content_filter");
+    let rec = sim
+        .run(
+            chat(&user("mail carol@example.org the report")),
+            completion("Done."),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 200);
+    assert_eq!(sent_content(&rec), "mail [EMAIL_1] the report");
+    let calls: Vec<_> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.api == "openai.moderations")
+        .collect();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].auth.first().map(|a| a.key.as_str()), Some(MOD_KEY));
+    let second = calls[1].json().unwrap();
+    assert_eq!(second["input"], "be brief\nmail [EMAIL_1] the report");
+    assert!(!String::from_utf8_lossy(&calls[1].body).contains("carol@example.org"));
+    assert_eq!(mod_metric(&sim, "flagged", "call"), 1);
+    assert_eq!(mod_metric(&sim, "passed", "call"), 1);
+    no_secret_in_logs(&sim, &[MOD_KEY, "carol@example.org", "background job"]);
+}
+
+#[test]
+fn moderation_config_errors_name_the_field() {
+    for (cfg, expected) in [
+        (
+            r#"{"moderation": {"timeout_ms": 10}}"#,
+            "moderation.cluster",
+        ),
+        (
+            r#"{"moderation": {"cluster": "m", "on_error": "maybe"}}"#,
+            "moderation.on_error",
+        ),
+        (
+            r#"{"moderation": {"cluster": "m", "mode": "generic"}}"#,
+            "moderation.path",
+        ),
+    ] {
+        let mut sim = Sim::new(SimOptions::default());
+        assert!(sim.add_plugin(spec("ai-guard").config_json(cfg)).is_err());
+        assert!(
+            sim.logs().iter().any(|l| l.message.contains(expected)),
+            "{expected}: {:#?}",
+            sim.logs()
         );
     }
 }

@@ -9,7 +9,7 @@ pub const USAGE: &str = "host-sim mock-llm [--listen 127.0.0.1:8000] [--require-
         [--latency-ms N] [--ttft-ms N] [--tokens-per-sec N] [--chunk-size N] [--answer TEXT]
         [--error 429|500|503|reset|hang|cut] [--tool-call auto|force|off] [--max-tokens-honoured BOOL]
         [--max-running N] [--max-waiting N] [--kv-capacity TOKENS] [--embedding-dims N]
-        [--served-model-name NAME] [--quiet]";
+        [--moderation-flag-words a,b] [--served-model-name NAME] [--quiet]";
 
 /// Parses the subcommand's arguments (everything after `mock-llm`).
 pub fn parse(args: &[String]) -> Result<MockOptions> {
@@ -76,6 +76,13 @@ pub fn parse(args: &[String]) -> Result<MockOptions> {
             "--max-waiting" => o.max_waiting = Some(val()?.parse().context("--max-waiting")?),
             "--kv-capacity" => o.kv_capacity_tokens = val()?.parse().context("--kv-capacity")?,
             "--embedding-dims" => o.embedding_dims = val()?.parse().context("--embedding-dims")?,
+            "--moderation-flag-words" => {
+                o.moderation_flag_words = val()?
+                    .split(',')
+                    .map(|w| w.trim().to_string())
+                    .filter(|w| !w.is_empty())
+                    .collect()
+            }
             "--quiet" => o.access_log = false,
             other => bail!("unknown option {other:?}\nusage: {USAGE}"),
         }

@@ -1,5 +1,5 @@
 //! A mock LLM server for tests, demos and the compose setup. It speaks OpenAI (chat,
-//! completions, embeddings, models), Anthropic Messages, Gemini generateContent and Bedrock
+//! completions, embeddings, moderations, models), Anthropic Messages, Gemini generateContent and Bedrock
 //! Converse, streamed and not, with deterministic answers and real token usage, plus a vLLM-style
 //! `/metrics` that reflects the requests in flight.
 //!
@@ -14,6 +14,9 @@
 //! assert_eq!(mock.requests().len(), 1);
 //! # Ok::<(), anyhow::Error>(())
 //! ```
+//!
+//! `POST /v1/moderations` answers in OpenAI's shape and flags inputs that contain one of
+//! [`MockOptions::moderation_flag_words`] (category `violence`).
 //!
 //! Answers: `x-mock-answer` if given, otherwise `Echo: <text of the last message>`. A token is
 //! a piece of at most four characters of a word (see [`tokens`]); output follows the request's
@@ -64,6 +67,9 @@ pub struct MockOptions {
     pub kv_capacity_tokens: u64,
     /// Embedding size when the request does not ask for one.
     pub embedding_dims: usize,
+    /// `POST /v1/moderations` flags an input containing one of these words (case-insensitive)
+    /// in the `violence` category.
+    pub moderation_flag_words: Vec<String>,
     /// Largest request body accepted (413 beyond).
     pub max_body_bytes: usize,
     /// Requests kept in the log (oldest dropped first; 0 = unbounded).
@@ -90,6 +96,7 @@ impl Default for MockOptions {
             max_waiting: None,
             kv_capacity_tokens: 16384,
             embedding_dims: embed::DEFAULT_DIMS,
+            moderation_flag_words: vec!["kill".into()],
             max_body_bytes: 32 << 20,
             log_limit: 10_000,
             access_log: false,

@@ -358,6 +358,82 @@ pub fn embeddings(body: &Value, default_dims: usize) -> Result<(Reply, u64), Str
     ))
 }
 
+/// The moderation categories of OpenAI's `omni-moderation` models.
+pub const MODERATION_CATEGORIES: [&str; 13] = [
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/intent",
+    "self-harm/instructions",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
+];
+
+/// Answers a moderations request: one result per input (a string, an array of strings, or
+/// an array of `{"type":"text","text":..}` parts). An input containing one of `flag_words`
+/// (case-insensitive) is flagged as `violence` (score 0.93); every other score is 0.0001.
+/// Returns the reply and the prompt tokens.
+pub fn moderations(body: &Value, flag_words: &[String]) -> Result<(Reply, u64), String> {
+    let inputs: Vec<String> = match body.get("input") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => s.clone(),
+                other => other
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            })
+            .collect(),
+        _ => return Err("'input' is a required property (a string or an array)".into()),
+    };
+    let mut prompt_tokens = 0;
+    let results: Vec<Value> = inputs
+        .iter()
+        .map(|text| {
+            prompt_tokens += tokens::count(text);
+            let lower = text.to_lowercase();
+            let flagged = flag_words
+                .iter()
+                .any(|w| !w.is_empty() && lower.contains(&w.to_lowercase()));
+            let mut categories = serde_json::Map::new();
+            let mut scores = serde_json::Map::new();
+            let mut applied = serde_json::Map::new();
+            for c in MODERATION_CATEGORIES {
+                let hit = flagged && c == "violence";
+                categories.insert(c.into(), json!(hit));
+                scores.insert(c.into(), json!(if hit { 0.93 } else { 0.0001 }));
+                applied.insert(c.into(), json!(["text"]));
+            }
+            json!({
+                "flagged": flagged,
+                "categories": categories,
+                "category_scores": scores,
+                "category_applied_input_types": applied,
+            })
+        })
+        .collect();
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("omni-moderation-latest");
+    Ok((
+        Reply::json(
+            200,
+            &json!({"id": "modr-mock", "model": model, "results": results}),
+        ),
+        prompt_tokens,
+    ))
+}
+
 /// The model list in OpenAI's shape, or Anthropic's when `anthropic` is set.
 pub fn models(names: &[String], created: u64, anthropic: bool) -> Reply {
     if anthropic {

@@ -203,6 +203,7 @@ enum Route {
     Chat,
     Completions,
     Embeddings,
+    Moderations,
     Models,
     Messages,
     CountTokens,
@@ -228,6 +229,7 @@ impl Route {
             Route::Chat => "openai.chat",
             Route::Completions => "openai.completions",
             Route::Embeddings => "openai.embeddings",
+            Route::Moderations => "openai.moderations",
             Route::Models => "models",
             Route::Messages => "anthropic.messages",
             Route::CountTokens => "anthropic.count_tokens",
@@ -320,6 +322,8 @@ fn route(method: &Method, path: &str) -> Route {
         Route::Completions
     } else if path.ends_with("/embeddings") {
         Route::Embeddings
+    } else if path.ends_with("/moderations") {
+        Route::Moderations
     } else if path.ends_with("/messages/count_tokens") {
         Route::CountTokens
     } else if path.ends_with("/messages") {
@@ -641,6 +645,7 @@ fn parse_body(state: &State, route: &Route, body: &[u8]) -> Result<Parsed, Strin
         Route::Chat => openai::parse_chat(&v).map(Parsed::Turn),
         Route::Completions => openai::parse_completion(&v).map(Parsed::Turn),
         Route::Embeddings => direct(openai::embeddings(&v, dims)),
+        Route::Moderations => direct(openai::moderations(&v, &state.opts.moderation_flag_words)),
         Route::Messages => anthropic::parse(&v, true).map(Parsed::Turn),
         Route::CountTokens => direct(anthropic::count_tokens(&v)),
         Route::Gemini { model, method } => match method.as_str() {

@@ -24,7 +24,8 @@
 //!   "block": {"style": "error", "status": 400, "message": "..."},
 //!   "stream": {"enabled": true, "max_match_len": 128},
 //!   "body": {"max_bytes": 1048576, "over_limit": "pass", "on_parse_error": "reject"},
-//!   "restore": {"max_entries": 256, "max_bytes": 65536}
+//!   "restore": {"max_entries": 256, "max_bytes": 65536},
+//!   "moderation": {"cluster": "moderation", "timeout_ms": 2000, "on_error": "allow"}
 //! }
 //! ```
 //! Higress `ai-data-masking` fields are accepted too and mapped onto this
@@ -98,6 +99,8 @@ pub struct GuardConfig {
     pub body: BodyConfig,
     /// Restore vault bounds.
     pub restore: RestoreConfig,
+    /// External moderation call-out (off unless present).
+    pub moderation: Option<crate::moderation::ModerationConfig>,
 
     /// Higress: scan OpenAI-protocol text (requests and responses).
     pub deny_openai: Option<bool>,
@@ -494,6 +497,8 @@ pub struct Guard {
     pub restore: (usize, usize),
     /// Whether any rule records restorable masks.
     pub has_restore: bool,
+    /// External moderation of requests (`None`: off).
+    pub moderation: Option<crate::moderation::Moderation>,
     /// Non-fatal remarks to log once at configure time.
     pub warnings: Vec<String>,
 }
@@ -994,6 +999,16 @@ fn compile(cfg: &GuardConfig) -> Result<Guard, ConfigError> {
         warnings.retain(|w| !w.starts_with("mask.hash_salt"));
     }
 
+    let moderation = match &cfg.moderation {
+        Some(m) => crate::moderation::Moderation::from_config(m)?,
+        None => None,
+    };
+    if moderation.is_some() && request.is_none() {
+        warnings.push(
+            "moderation: scope.request is disabled, so no text is sent for moderation".to_string(),
+        );
+    }
+
     let engine = eb.build().map_err(|e| ConfigError {
         field: "keywords".to_string(),
         reason: format!("cannot build the keyword automaton: {e}"),
@@ -1009,6 +1024,7 @@ fn compile(cfg: &GuardConfig) -> Result<Guard, ConfigError> {
         on_parse_error,
         restore: (cfg.restore.max_entries, cfg.restore.max_bytes),
         has_restore,
+        moderation,
         warnings,
     })
 }

@@ -17,7 +17,9 @@
 //!
 //! Requests: the headers go on, the body is held (up to `body.max_bytes`) and
 //! its selected text checked; a block answers in the client's protocol and no
-//! body byte reaches the upstream; masks rewrite the body. Responses: SSE answers are
+//! body byte reaches the upstream; masks rewrite the body. With a `moderation`
+//! section the checked (masked) text then goes to an external moderation API
+//! ([`moderation`]) while the request is held. Responses: SSE answers are
 //! guarded chunk by chunk, JSON answers as a whole, plain text chunk by chunk
 //! when `raw` is on. Hits are counted in
 //! `aigw_guard_hits_total;rule=..;action=..;direction=..`.
@@ -26,6 +28,7 @@ pub mod answer;
 pub mod config;
 pub mod engine;
 pub mod keywords;
+pub mod moderation;
 pub mod normalize;
 pub mod patterns;
 pub mod scope;
@@ -36,13 +39,19 @@ pub mod text_guard;
 pub mod vault;
 pub mod whole;
 
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use aigw::prelude::*;
 
 use crate::config::{ApiShape, Guard, OverLimit, ParseErrorPolicy};
 use crate::engine::{Action, Engine, Report};
-use crate::scope::{BodyOutcome, ScopeError};
+use crate::moderation::{
+    categories_for_log, Moderation, OnError, VerdictCache, MODERATION_ERRORS_METRIC,
+    MODERATION_METRIC,
+};
+use crate::scope::{BodyOutcome, ScopeError, Selection};
 use crate::settings::Config;
 use crate::sse_guard::{SseGuard, SseSettings};
 use crate::stream::{AnswerStream, RestoreStream, StreamScanner};
@@ -84,9 +93,25 @@ enum ResponseState {
     Drop,
 }
 
+/// Per-VM state: recent moderation verdicts (see [`moderation::VerdictCache`]).
+#[derive(Debug, Default)]
+pub struct GuardRoot {
+    verdicts: RefCell<VerdictCache>,
+}
+
+/// A request waiting for the moderation call-out.
+#[derive(Debug)]
+struct PendingModeration {
+    shape: ApiShape,
+    stream: bool,
+    key: [u8; 32],
+}
+
 /// The per-stream plugin state.
 #[derive(Debug, Default)]
 pub struct AiGuard {
+    /// The moderation call-out in flight, if any.
+    pending: Option<PendingModeration>,
     request: RequestState,
     response: ResponseState,
     /// Masked request values to restore in the answer.
@@ -102,7 +127,7 @@ pub struct AiGuard {
 impl Plugin for AiGuard {
     const NAME: &'static str = "ai-guard";
     type Config = Config;
-    type Root = ();
+    type Root = GuardRoot;
 
     fn on_configure(root: &mut RootCtx<Self>) -> Result<(), ConfigError> {
         for cfg in root.configs() {
@@ -120,7 +145,8 @@ impl Plugin for AiGuard {
         let Some(c) = cfg.compiled() else {
             return Flow::Continue;
         };
-        if end_of_stream || c.guard.request.is_none() || c.guard.engine.is_empty() {
+        let nothing_to_do = c.guard.engine.is_empty() && c.guard.moderation.is_none();
+        if end_of_stream || c.guard.request.is_none() || nothing_to_do {
             return Flow::Continue;
         }
         let content_type = ctx
@@ -401,6 +427,7 @@ impl AiGuard {
             vault.as_mut(),
             &mut self.request_hits,
         );
+        let mut rewritten = None;
         match outcome {
             Ok(BodyOutcome::Unchanged) => {}
             Ok(BodyOutcome::Rewritten(new)) => {
@@ -413,6 +440,7 @@ impl AiGuard {
                     ));
                     return Flow::Pause;
                 }
+                rewritten = Some(new);
             }
             Ok(BodyOutcome::Blocked { rule }) => {
                 let stream = shape != ApiShape::Raw && wants_stream(&body);
@@ -431,7 +459,167 @@ impl AiGuard {
             }
         }
         self.vault = vault.filter(|v| !v.is_empty());
+        if let Some(md) = &guard.moderation {
+            // After the local rules: what is sent out is the masked text.
+            let checked: &[u8] = rewritten.as_deref().map_or(&body, str::as_bytes);
+            let stream = shape != ApiShape::Raw && wants_stream(&body);
+            return self.moderate_request(ctx, md, checked, json, sel, shape, stream);
+        }
         Flow::Continue
+    }
+
+    /// Asks the moderation service about the request's selected text (or
+    /// reuses a cached verdict). `Pause` while the call-out runs.
+    #[allow(clippy::too_many_arguments)]
+    fn moderate_request(
+        &mut self,
+        ctx: &mut Ctx<Self>,
+        md: &Moderation,
+        body: &[u8],
+        json: bool,
+        sel: &Selection,
+        shape: ApiShape,
+        stream: bool,
+    ) -> Flow {
+        let Some(text) = moderation_text(body, json, sel) else {
+            return Flow::Continue;
+        };
+        let key = md.cache_key(&text);
+        let now = aigw::host::now_millis().unwrap_or(0);
+        let cached = ctx.root().verdicts.borrow_mut().get(&key, now);
+        if let Some(verdict) = cached {
+            return self.apply_verdict(ctx, verdict, shape, stream, "cache");
+        }
+        let mut req = CallRequest::post(&md.authority, &md.path, md.request_body(&text));
+        for (name, value) in md.headers() {
+            req = req.header(name, &value);
+        }
+        let timeout = Duration::from_millis(md.timeout_ms);
+        let sent = ctx.http_call(&md.cluster, req, timeout, |p: &mut AiGuard, ctx, result| {
+            p.on_moderation(ctx, result);
+        });
+        match sent {
+            Ok(()) => {
+                self.pending = Some(PendingModeration { shape, stream, key });
+                Flow::Pause
+            }
+            Err(e) => {
+                aigw::warn!("moderation call-out not sent: {e}");
+                self.moderation_failed(ctx, md.on_error, "dispatch")
+            }
+        }
+    }
+
+    /// The moderation call-out's answer: resume, block, or apply `on_error`.
+    fn on_moderation(&mut self, ctx: &mut Ctx<Self>, result: CallResult) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        let cfg = ctx.config_rc();
+        let Some(md) = cfg.compiled().and_then(|c| c.guard.moderation.as_ref()) else {
+            resume(ctx);
+            return;
+        };
+        let verdict = match result {
+            Ok(resp) => md.parse_verdict(&resp.body).ok_or("malformed"),
+            Err(e) => {
+                aigw::warn!("moderation call-out failed: {e}");
+                Err(match e {
+                    CallError::Timeout(_) => "timeout",
+                    CallError::Unreachable(_) | CallError::Reset => "unreachable",
+                    CallError::Status(_) => "status",
+                    CallError::Host(_) => "host",
+                })
+            }
+        };
+        let flow = match verdict {
+            Ok(v) => {
+                let now = aigw::host::now_millis().unwrap_or(0);
+                ctx.root()
+                    .verdicts
+                    .borrow_mut()
+                    .put(p.key, v.clone(), now, md.cache);
+                self.apply_verdict(ctx, v, p.shape, p.stream, "call")
+            }
+            Err(reason) => {
+                if reason == "malformed" {
+                    aigw::warn!("moderation answer is not a verdict");
+                }
+                self.moderation_failed(ctx, md.on_error, reason)
+            }
+        };
+        if flow == Flow::Continue {
+            resume(ctx);
+        }
+    }
+
+    /// Passes or blocks on a verdict; `Pause` when a block reply was sent.
+    fn apply_verdict(
+        &mut self,
+        ctx: &mut Ctx<Self>,
+        verdict: moderation::Verdict,
+        shape: ApiShape,
+        stream: bool,
+        source: &str,
+    ) -> Flow {
+        match verdict {
+            moderation::Verdict::Passed => {
+                count(
+                    MODERATION_METRIC,
+                    &[("result", "passed"), ("source", source)],
+                );
+                Flow::Continue
+            }
+            moderation::Verdict::Flagged(categories) => {
+                count(
+                    MODERATION_METRIC,
+                    &[("result", "flagged"), ("source", source)],
+                );
+                aigw::info!(
+                    "moderation flagged the request (categories: {})",
+                    categories_for_log(&categories)
+                );
+                let cfg = ctx.config_rc();
+                match cfg.compiled() {
+                    Some(c) => self.block_request(ctx, &c.guard, shape, stream, "moderation"),
+                    None => {
+                        let _ = ctx.send_error(
+                            &ErrorReply::bad_request("ai-guard: blocked", None)
+                                .code("content_filter"),
+                        );
+                    }
+                }
+                Flow::Pause
+            }
+        }
+    }
+
+    /// No verdict: forward (`allow`) or answer 503 (`block`).
+    fn moderation_failed(&mut self, ctx: &mut Ctx<Self>, policy: OnError, reason: &str) -> Flow {
+        count(
+            MODERATION_METRIC,
+            &[("result", "error"), ("source", "call")],
+        );
+        count(
+            MODERATION_ERRORS_METRIC,
+            &[("reason", reason), ("policy", policy.label())],
+        );
+        match policy {
+            OnError::Allow => {
+                aigw::warn!("no moderation verdict ({reason}); forwarded (on_error = allow)");
+                Flow::Continue
+            }
+            OnError::Block => {
+                aigw::warn!("no moderation verdict ({reason}); rejected (on_error = block)");
+                let err = ErrorReply::new(503, "ai-guard: the moderation service is unavailable")
+                    .code("moderation_unavailable");
+                if let Err(e) = ctx.send_error(&err) {
+                    aigw::error!("cannot send the error reply: {e}");
+                    let _ = ctx.reset_stream();
+                }
+                Flow::Pause
+            }
+        }
     }
 
     /// A request body that cannot be checked: 400 or pass, as configured.
@@ -535,6 +723,37 @@ impl AiGuard {
         if let ResponseState::Sse(sse) = &self.response {
             self.response_hits.merge(&sse.report());
         }
+    }
+}
+
+/// Resumes a request held for moderation.
+fn resume(ctx: &Ctx<AiGuard>) {
+    if let Err(e) = ctx.resume_request() {
+        aigw::warn!("cannot resume the request: {e}");
+    }
+}
+
+/// The text sent for moderation: the selected strings of a JSON body joined
+/// by newlines, or the whole raw body; `None` when there is none.
+fn moderation_text(body: &[u8], json: bool, sel: &Selection) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    if !json {
+        return (!text.trim().is_empty()).then(|| text.to_string());
+    }
+    let spans = scope::extract(text, sel).ok()?;
+    let mut out = String::new();
+    for s in spans.iter().filter(|s| !s.text.trim().is_empty()) {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&s.text);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+fn count(name: &str, labels: &[(&str, &str)]) {
+    if let Ok(c) = aigw::metrics::counter(name, labels) {
+        let _ = c.increment(1);
     }
 }
 

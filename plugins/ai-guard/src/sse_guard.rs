@@ -10,11 +10,15 @@
 //!
 //! Channels (one per choice and field, or per content block):
 //! - OpenAI chat chunks: `choices[i].delta.content`,
-//!   `choices[i].delta.reasoning_content`, legacy `choices[i].text`; flushed
-//!   into the chunk carrying `finish_reason` (or before `[DONE]`, or at the end);
+//!   `choices[i].delta.reasoning_content`, legacy `choices[i].text`, and
+//!   `choices[i].delta.tool_calls[k].function.arguments` per tool call index
+//!   `k`; flushed into the chunk carrying `finish_reason` (or before `[DONE]`,
+//!   or at the end);
 //! - Anthropic: `content_block_delta` `text_delta.text` / `thinking_delta.thinking`
-//!   per block index; flushed as an extra `content_block_delta` before
-//!   `content_block_stop`;
+//!   / `input_json_delta.partial_json` per block index; flushed as an extra
+//!   `content_block_delta` before `content_block_stop`;
+//!
+//! Tool arguments are JSON text: restored values are JSON-escaped there.
 //! - OpenAI Responses: `response.output_text.delta` per output and content
 //!   index; flushed before `response.output_text.done`, whose full `text` (and
 //!   the full texts of `response.content_part.done`, `response.output_item.done`,
@@ -73,6 +77,19 @@ enum Field {
     Text,
     /// Anthropic `thinking_delta`.
     Thinking,
+    /// OpenAI `delta.tool_calls[k].function.arguments` (`sub` = the tool
+    /// call's `index`): JSON text, so restored values are JSON-escaped.
+    ToolArgs,
+    /// Anthropic `input_json_delta.partial_json` (JSON text).
+    InputJson,
+}
+
+impl Field {
+    /// Whether the channel carries JSON text (tool arguments) rather than
+    /// prose.
+    fn is_json(self) -> bool {
+        matches!(self, Field::ToolArgs | Field::InputJson)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -401,8 +418,23 @@ impl SseGuard {
                     }
                 }
             }
+            changed |= self.openai_tool_calls(index, choice)?;
             let finished = choice.get("finish_reason").is_some_and(|f| !f.is_null());
             if finished {
+                let tools: Vec<Key> = self
+                    .channels
+                    .iter()
+                    .map(|c| c.key)
+                    .filter(|k| k.index == index && k.field == Field::ToolArgs)
+                    .collect();
+                for key in tools {
+                    let mut tail = String::new();
+                    self.flush(key, &mut tail)?;
+                    if !tail.is_empty() {
+                        append_tool_args(choice, key.sub, &tail);
+                        changed = true;
+                    }
+                }
                 for (field, path) in [
                     (Field::Content, &["delta", "content"][..]),
                     (Field::Reasoning, &["delta", "reasoning_content"][..]),
@@ -420,6 +452,38 @@ impl SseGuard {
                         changed = true;
                     }
                 }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Feeds the argument fragments of `delta.tool_calls` (one channel per
+    /// tool call index); `Ok(true)` when a fragment changed.
+    fn openai_tool_calls(&mut self, index: u64, choice: &mut Value) -> Result<bool, Stop> {
+        let mut changed = false;
+        let Some(calls) =
+            pointer_mut(choice, &["delta", "tool_calls"]).and_then(Value::as_array_mut)
+        else {
+            return Ok(false);
+        };
+        for (pos, call) in calls.iter_mut().enumerate() {
+            let sub = call
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(pos as u64);
+            let Some(Value::String(s)) = pointer_mut(call, &["function", "arguments"]) else {
+                continue;
+            };
+            let key = Key {
+                index,
+                sub,
+                field: Field::ToolArgs,
+            };
+            let mut o = String::new();
+            self.push(key, s, &mut o)?;
+            if o != *s {
+                *s = o;
+                changed = true;
             }
         }
         Ok(changed)
@@ -469,6 +533,7 @@ impl SseGuard {
                 let (field, path) = match v.pointer("/delta/type").and_then(Value::as_str) {
                     Some("text_delta") => (Field::Text, &["delta", "text"][..]),
                     Some("thinking_delta") => (Field::Thinking, &["delta", "thinking"][..]),
+                    Some("input_json_delta") => (Field::InputJson, &["delta", "partial_json"][..]),
                     _ => return Ok(false),
                 };
                 let key = Key {
@@ -582,11 +647,16 @@ impl SseGuard {
         let verdict = match self.channel(key) {
             Some(ch) => ch.stream.push(text, o),
             None => {
-                return self.oneshot(text, o).map_err(|rule| Stop {
+                let escape = if key.field.is_json() {
+                    Escape::Json
+                } else {
+                    Escape::None
+                };
+                return self.oneshot_escaped(text, o, escape).map_err(|rule| Stop {
                     key,
                     safe: std::mem::take(o),
                     rule,
-                })
+                });
             }
         };
         match verdict {
@@ -622,7 +692,7 @@ impl SseGuard {
     /// Ends the channels of one Anthropic content block, sending their tails
     /// in an extra `content_block_delta`.
     fn flush_index(&mut self, index: u64, out: &mut Vec<u8>) -> Result<(), Stop> {
-        for field in [Field::Text, Field::Thinking] {
+        for field in [Field::Text, Field::Thinking, Field::InputJson] {
             let key = Key {
                 index,
                 sub: 0,
@@ -662,6 +732,10 @@ impl SseGuard {
                         None,
                         delta.to_string(),
                     );
+                }
+                Dialect::OpenAi | Dialect::Unknown if key.field == Field::ToolArgs => {
+                    let choice = json!({"index": key.index, "delta": {"tool_calls": [tool_args_delta(key.sub, &tail)]}, "finish_reason": null});
+                    write_data(out, self.openai_chunk_json(choice).to_string());
                 }
                 Dialect::OpenAi | Dialect::Unknown => {
                     let mut delta = Map::new();
@@ -703,13 +777,25 @@ impl SseGuard {
                 self.report.merge(r);
             }
         }
-        let mut text = stop.safe;
-        if let Some(m) = &self.s.message {
-            text.push_str(m);
-        }
         let key = stop.key;
+        // Checked tool-argument text is delivered as such; the `answer`
+        // message never goes into JSON arguments.
+        let (mut text, args) = if key.field.is_json() {
+            (String::new(), stop.safe)
+        } else {
+            (stop.safe, String::new())
+        };
+        if let Some(m) = &self.s.message {
+            if !(key.field == Field::InputJson && self.dialect == Dialect::Anthropic) {
+                text.push_str(m);
+            }
+        }
         match self.dialect {
             Dialect::Anthropic => {
+                if !args.is_empty() {
+                    let delta = anthropic_delta(key.index, Field::InputJson, &args);
+                    write_event(out, Some("content_block_delta"), None, delta.to_string());
+                }
                 if !text.is_empty() {
                     let delta = anthropic_delta(key.index, key.field, &text);
                     write_event(out, Some("content_block_delta"), None, delta.to_string());
@@ -755,6 +841,12 @@ impl SseGuard {
                     };
                     delta.insert(name.to_string(), Value::String(text));
                 }
+                if !args.is_empty() {
+                    delta.insert(
+                        "tool_calls".to_string(),
+                        json!([tool_args_delta(key.sub, &args)]),
+                    );
+                }
                 let choice =
                     json!({"index": key.index, "delta": delta, "finish_reason": "content_filter"});
                 write_data(out, self.openai_chunk_json(choice).to_string());
@@ -776,11 +868,14 @@ impl SseGuard {
             .engine
             .as_ref()
             .map(|e| StreamScanner::new(Rc::clone(e)));
-        let restore = self
-            .s
-            .vault
-            .as_ref()
-            .map(|v| RestoreStream::new(v.clone(), Escape::None));
+        let restore = self.s.vault.as_ref().map(|v| {
+            let escape = if key.field.is_json() {
+                Escape::Json
+            } else {
+                Escape::None
+            };
+            RestoreStream::new(v.clone(), escape)
+        });
         self.channels.push(Channel {
             key,
             stream: AnswerStream::new(scan, restore),
@@ -791,6 +886,16 @@ impl SseGuard {
     /// Checks a whole text at once (moderation, then restore); `Err` names the
     /// blocking rule.
     fn oneshot(&mut self, text: &str, o: &mut String) -> Result<(), String> {
+        self.oneshot_escaped(text, o, Escape::None)
+    }
+
+    /// [`Self::oneshot`] with restored values escaped for `escape`.
+    fn oneshot_escaped(
+        &mut self,
+        text: &str,
+        o: &mut String,
+        escape: Escape,
+    ) -> Result<(), String> {
         let mut checked = String::new();
         let src: &str = match &self.s.engine {
             Some(engine) => {
@@ -804,7 +909,7 @@ impl SseGuard {
             None => text,
         };
         match &self.s.vault {
-            Some(v) => v.restore_into(src, Escape::None, o),
+            Some(v) => v.restore_into(src, escape, o),
             None => o.push_str(src),
         }
         Ok(())
@@ -835,8 +940,49 @@ impl SseGuard {
     }
 }
 
+/// One `tool_calls` entry of an OpenAI delta carrying argument text.
+fn tool_args_delta(index: u64, args: &str) -> Value {
+    json!({"index": index, "function": {"arguments": args}})
+}
+
+/// Appends argument text for tool call `index` to a choice's
+/// `delta.tool_calls`, adding the entry (or the array) when missing.
+fn append_tool_args(choice: &mut Value, index: u64, tail: &str) {
+    let Some(obj) = choice.as_object_mut() else {
+        return;
+    };
+    let delta = obj
+        .entry("delta".to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !delta.is_object() {
+        *delta = Value::Object(Map::new());
+    }
+    let Some(delta) = delta.as_object_mut() else {
+        return;
+    };
+    let calls = delta
+        .entry("tool_calls".to_string())
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if !calls.is_array() {
+        *calls = Value::Array(Vec::new());
+    }
+    let Some(calls) = calls.as_array_mut() else {
+        return;
+    };
+    let existing = calls
+        .iter_mut()
+        .find(|c| c.get("index").and_then(Value::as_u64) == Some(index));
+    match existing {
+        Some(call) => append_at(call, &["function", "arguments"], tail),
+        None => calls.push(tool_args_delta(index, tail)),
+    }
+}
+
 fn anthropic_delta(index: u64, field: Field, text: &str) -> Value {
     match field {
+        Field::InputJson => {
+            json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": text}})
+        }
         Field::Thinking => {
             json!({"type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": text}})
         }
@@ -1188,6 +1334,151 @@ mod tests {
             String::from_utf8(out).unwrap(),
             ": keep-alive\n\nevent: ping\ndata: {\"type\":\"ping\"}\n\ndata: not json [PHONE]\n\n"
         );
+    }
+
+    /// An OpenAI stream of tool-call argument fragments: (tool call index, fragment).
+    fn openai_tools(pieces: &[(u64, &str)]) -> String {
+        let mut s = String::from("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null},\"finish_reason\":null}]}\n\n");
+        let mut started = Vec::new();
+        for (i, p) in pieces {
+            let call = if started.contains(i) {
+                json!({"index": i, "function": {"arguments": p}})
+            } else {
+                started.push(*i);
+                json!({"index": i, "id": format!("call_{i}"), "type": "function", "function": {"name": "send", "arguments": p}})
+            };
+            let ev = json!({"id":"c1","object":"chat.completion.chunk","created":5,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[call]},"finish_reason":null}]});
+            s.push_str(&format!("data: {ev}\n\n"));
+        }
+        s.push_str("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n");
+        s.push_str("data: [DONE]\n\n");
+        s
+    }
+
+    /// The arguments a client assembles per tool call index.
+    fn tool_args(body: &[u8]) -> Vec<(u64, String)> {
+        let mut args: Vec<(u64, String)> = Vec::new();
+        for (_, v) in events(body) {
+            let Some(calls) = v
+                .pointer("/choices/0/delta/tool_calls")
+                .and_then(Value::as_array)
+            else {
+                continue;
+            };
+            for c in calls {
+                let i = c["index"].as_u64().unwrap();
+                let a = c["function"]["arguments"].as_str().unwrap_or("");
+                match args.iter_mut().find(|(k, _)| *k == i) {
+                    Some((_, s)) => s.push_str(a),
+                    None => args.push((i, a.to_string())),
+                }
+            }
+        }
+        args
+    }
+
+    #[test]
+    fn tool_call_arguments_are_masked_per_call_at_every_boundary() {
+        let g = guard();
+        let body = openai_tools(&[
+            (0, "{\"to\":\"bob@exa"),
+            (1, "{\"phone\":\"1381"),
+            (0, "mple.com\",\"text\":\"敏"),
+            (1, "2345678\"}"),
+            (0, "感词\"}"),
+        ]);
+        for n in 1..=body.len() {
+            let (out, blocked) = run(settings(&g, None), &body, n);
+            assert_eq!(blocked, None, "chunk size {n}");
+            let args = tool_args(&out);
+            assert_eq!(
+                args,
+                vec![
+                    (0, "{\"to\":\"[EMAIL]\",\"text\":\"[CN]\"}".to_string()),
+                    (1, "{\"phone\":\"[PHONE]\"}".to_string())
+                ],
+                "chunk size {n}"
+            );
+            let evs = events(&out);
+            assert!(evs
+                .iter()
+                .any(|(_, v)| v["choices"][0]["finish_reason"] == "tool_calls"));
+            assert_eq!(evs.last().unwrap().1, Value::String("[DONE]".into()));
+            // Names and ids pass untouched.
+            assert!(evs
+                .iter()
+                .any(|(_, v)| v["choices"][0]["delta"]["tool_calls"][0]["id"] == "call_1"));
+        }
+    }
+
+    #[test]
+    fn block_in_tool_call_arguments_ends_the_stream() {
+        let g = guard();
+        let body = openai_tools(&[(0, "{\"q\":\"ripe pers"), (0, "immon please\"}")]);
+        for n in 1..=body.len() {
+            let (out, blocked) = run(settings(&g, None), &body, n);
+            assert_eq!(blocked.as_deref(), Some("en"), "chunk size {n}");
+            let s = String::from_utf8(out.clone()).unwrap();
+            assert!(!s.contains("immon") && !s.contains("please"), "{s}");
+            assert_eq!(tool_args(&out), vec![(0, "{\"q\":\"ripe ".to_string())]);
+            let evs = events(&out);
+            assert_eq!(
+                evs[evs.len() - 2].1["choices"][0]["finish_reason"],
+                "content_filter"
+            );
+        }
+    }
+
+    #[test]
+    fn anthropic_input_json_is_masked_and_restored_json_escaped() {
+        let g = Guard::from_json(
+            br#"{"patterns": [{"name": "quote", "regex": "Q\"[0-9]{3}", "restore": true}, {"builtin": "email"}]}"#,
+        )
+        .unwrap();
+        let mut vault = g.new_vault();
+        let mut masked = String::new();
+        g.engine.redact(
+            "id Q\"123",
+            Some(&mut vault),
+            &mut masked,
+            &mut Report::default(),
+        );
+        assert_eq!(masked, "id [QUOTE_1]");
+        let mut body = String::from("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude\"}}\n\n");
+        body.push_str("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"send\",\"input\":{}}}\n\n");
+        for p in [
+            "{\"to\": \"x@ex",
+            "ample.org\", \"ref\": \"[QUO",
+            "TE_1]\"}",
+        ] {
+            let ev = json!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":p}});
+            body.push_str(&format!("event: content_block_delta\ndata: {ev}\n\n"));
+        }
+        body.push_str(
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+        );
+        body.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        for n in 1..=body.len() {
+            let mut s = settings(&g, Some(vault.clone()));
+            s.engine = Some(Rc::clone(&g.engine));
+            let (out, _) = run(s, &body, n);
+            let evs = events(&out);
+            let json: String = evs
+                .iter()
+                .filter_map(|(_, v)| v.pointer("/delta/partial_json").and_then(Value::as_str))
+                .collect();
+            let input: Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(
+                input,
+                json!({"to": "[EMAIL]", "ref": "Q\"123"}),
+                "chunk size {n}"
+            );
+            let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(
+                &names[names.len() - 2..],
+                ["content_block_stop", "message_stop"]
+            );
+        }
     }
 
     #[test]
