@@ -43,6 +43,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use aigw::body::OverLimit as SdkOverLimit;
 use aigw::prelude::*;
 
 use crate::config::{ApiShape, Guard, OverLimit, ParseErrorPolicy};
@@ -188,25 +189,30 @@ impl Plugin for AiGuard {
             return Flow::Continue;
         };
         let guard = &c.guard;
-        if chunk.size > guard.max_body_bytes {
-            self.request = RequestState::Skip;
-            return match guard.over_limit {
-                OverLimit::Pass => {
-                    count_unchecked("request", "over_limit");
-                    Flow::Continue
-                }
-                OverLimit::Block => {
-                    count_unchecked("request", "over_limit");
-                    let shape = api_shape(ctx.protocol(), json_type);
-                    self.block_request(ctx, guard, shape, false, "body.max_bytes");
-                    Flow::Pause
-                }
-            };
-        }
-        if !chunk.end_of_stream {
-            return Flow::Pause;
-        }
-        self.check_request(ctx, guard, json_type, chunk)
+        // Over the limit the SDK sends nothing: `over_limit` decides here.
+        let body = match ctx.whole_request_body_or(chunk, guard.max_body_bytes, SdkOverLimit::Pass)
+        {
+            Whole::Ready(body) => body,
+            Whole::Pending => return Flow::Pause,
+            Whole::TooLarge { .. } => {
+                self.request = RequestState::Skip;
+                count_unchecked("request", "over_limit");
+                return match guard.over_limit {
+                    OverLimit::Pass => Flow::Continue,
+                    OverLimit::Block => {
+                        let shape = api_shape(ctx.protocol(), json_type);
+                        self.block_request(ctx, guard, shape, false, "body.max_bytes");
+                        Flow::Pause
+                    }
+                };
+            }
+            Whole::Failed(e) => {
+                self.request = RequestState::Skip;
+                aigw::warn!("cannot read the request body: {e}");
+                return self.unparsable_request(ctx, guard, "the request body cannot be read");
+            }
+        };
+        self.check_request(ctx, guard, json_type, body)
     }
 
     fn on_request_trailers(&mut self, ctx: &mut Ctx<Self>) -> Flow {
@@ -222,7 +228,15 @@ impl Plugin for AiGuard {
             size,
             end_of_stream: true,
         };
-        self.check_request(ctx, &c.guard, json_type, chunk)
+        let body = match ctx.request_body(chunk) {
+            Ok(b) => b,
+            Err(e) => {
+                self.request = RequestState::Skip;
+                aigw::warn!("cannot read the request body: {e}");
+                return self.unparsable_request(ctx, &c.guard, "the request body cannot be read");
+            }
+        };
+        self.check_request(ctx, &c.guard, json_type, body)
     }
 
     fn on_response_headers(&mut self, ctx: &mut Ctx<Self>, end_of_stream: bool) -> Flow {
@@ -400,18 +414,11 @@ impl AiGuard {
         ctx: &mut Ctx<Self>,
         guard: &Guard,
         json_type: bool,
-        chunk: BodyChunk,
+        body: Vec<u8>,
     ) -> Flow {
         self.request = RequestState::Skip;
         let Some(sel) = guard.request.as_ref() else {
             return Flow::Continue;
-        };
-        let body = match ctx.request_body(chunk) {
-            Ok(b) => b,
-            Err(e) => {
-                aigw::warn!("cannot read the request body: {e}");
-                return self.unparsable_request(ctx, guard, "the request body cannot be read");
-            }
         };
         let json = json_type || looks_like_json(&body);
         if !json && !sel.raw {
