@@ -215,6 +215,33 @@ fn bypass_and_refresh_controls() {
 }
 
 #[test]
+fn a_request_over_max_request_bytes_passes_through_uncached_and_intact() {
+    let mut sim = sim_with(1, r#"{"max_request_bytes": 200}"#);
+    let long = "why ".repeat(80);
+    let body = chat_body(&long, false);
+    assert!(body.len() > 200);
+    for text in ["a", "b"] {
+        let req = Request::post("/v1/chat/completions", body.clone()).chunked(64);
+        let rec = sim.run(req, answer(text)).unwrap();
+        // Never a local reply: the whole body went upstream unchanged, and nothing was
+        // stored, so the second request is not a hit.
+        assert!(rec.local_reply.is_none(), "{:?}", rec.local_reply);
+        assert_eq!(header(&rec, "x-cache-status"), Some("bypass"));
+        let up = rec.upstream_request.as_ref().expect("went upstream");
+        assert_eq!(up.body_str(), body);
+        assert!(rec.response.body_str().contains(&format!("\"{text}\"")));
+    }
+    assert_eq!(
+        sim.metric("ai_cache_uncacheable;reason=request_too_large"),
+        Some(2)
+    );
+    // A small request on the same gateway is still cached.
+    sim.run(chat("short"), answer("c")).unwrap();
+    let rec = sim.run(chat("short"), answer("d")).unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("hit"));
+}
+
+#[test]
 fn stream_is_stored_then_replayed_as_several_sse_events() {
     let mut sim = sim_with(1, r#"{"replay_chunk_chars":16}"#);
     let original = openai_sse(WORDS, "stop");

@@ -369,17 +369,16 @@ impl Plugin for AiCache {
             return Flow::Continue;
         }
         let cfg = ctx.config_rc();
-        if chunk.size > cfg.max_request_bytes {
-            self.give_up("request_too_large");
-            self.decide();
-            return Flow::Continue;
-        }
-        if !chunk.end_of_stream {
-            return Flow::Pause;
-        }
-        let body = match ctx.request_body(chunk) {
-            Ok(b) => b,
-            Err(e) => {
+        // Too large to key: the request goes on uncached (the SDK sends nothing).
+        let body = match ctx.whole_request_body_or(chunk, cfg.max_request_bytes, OverLimit::Pass) {
+            Whole::Ready(b) => b,
+            Whole::Pending => return Flow::Pause,
+            Whole::TooLarge { .. } => {
+                self.give_up("request_too_large");
+                self.decide();
+                return Flow::Continue;
+            }
+            Whole::Failed(e) => {
                 aigw::warn!("cannot read request body: {e}");
                 self.give_up("host");
                 self.decide();
