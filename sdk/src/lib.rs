@@ -9,7 +9,7 @@
 //! | --- | --- |
 //! | [`plugin`] | the `Plugin` trait, per-stream `Ctx`, root `RootCtx`, call-outs, `Flow` |
 //! | [`config`] | typed configuration, field-path errors, Higress `_rules_` |
-//! | [`hash`] | SHA-256, HMAC-SHA-256, hex and constant-time digest comparison |
+//! | [`hash`] | SHA-256, HMAC-SHA-256, FNV-1a, hex and constant-time digest comparison |
 //! | [`host`] | safe wrappers over every proxy-wasm host function |
 //! | [`body`] | whole-body reads with a limit, streaming rewrite with hold-back |
 //! | [`reply`] | OpenAI/Anthropic-shaped error replies |
