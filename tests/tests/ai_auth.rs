@@ -363,7 +363,7 @@ fn allowed_models_header_lists_the_consumers_patterns() {
     assert_eq!(rec.response.status, 200);
     assert_eq!(
         upstream_header(&rec, "x-aigw-allowed-models"),
-        Some("gpt-4*,o4-mini")
+        Some("gpt-4*,o4-mini,!gpt-4-32k*")
     );
     let rec = sim
         .run(
@@ -372,6 +372,56 @@ fn allowed_models_header_lists_the_consumers_patterns() {
         )
         .unwrap();
     assert_eq!(upstream_header(&rec, "x-aigw-allowed-models"), Some("*"));
+}
+
+/// ai-auth in front of ai-proxy: `GET /v1/models` lists only what the consumer may use.
+#[test]
+fn models_list_from_ai_proxy_is_filtered_per_consumer() {
+    let mut sim = sim(&config(""));
+    let proxy = r#"{"providers":[{"id":"llm","type":"openai-compatible","cluster":"llm","host":"llm",
+        "models":["gpt-4o","gpt-4-32k","o4-mini","claude-3-5-sonnet","llama-3"]}]}"#;
+    sim.add_plugin(spec("ai-proxy").config_json(proxy))
+        .expect("ai-proxy loads");
+    let ids = |sim: &mut Sim, req: Request| -> Vec<String> {
+        let rec = sim.run(req, ok()).unwrap();
+        assert_eq!(rec.response.status, 200, "{}", rec.response.body_str());
+        assert!(rec.upstream_request.is_none(), "answered by ai-proxy");
+        rec.response.json()["data"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m["id"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let models = || Request::get("/v1/models");
+    // alice: gpt-4* and o4-mini, but not gpt-4-32k*.
+    let got = ids(
+        &mut sim,
+        models().header("authorization", &format!("Bearer {ALICE_KEY}")),
+    );
+    assert_eq!(got, vec!["gpt-4o", "o4-mini"]);
+    // bob: unrestricted. A header bob sends himself is replaced by ai-auth's.
+    let got = ids(
+        &mut sim,
+        models()
+            .header("x-api-key", BOB_KEY)
+            .header("x-aigw-allowed-models", "llama-3"),
+    );
+    assert_eq!(
+        got,
+        vec![
+            "gpt-4o",
+            "gpt-4-32k",
+            "o4-mini",
+            "claude-3-5-sonnet",
+            "llama-3"
+        ]
+    );
+    // carol: everything but claude-*.
+    let got = ids(&mut sim, models().header("x-api-key", CAROL_KEY));
+    assert_eq!(got, vec!["gpt-4o", "gpt-4-32k", "o4-mini", "llama-3"]);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! ai-auth configuration (field names follow Higress's key-auth where they overlap).
 
-use crate::models::{ModelPolicy, Pattern};
 use aigw::hash::{parse_hex, sha256};
+use aigw::llm::access::{pattern_problem, ModelPattern as Pattern, ModelPolicy};
 
 /// A SHA-256 digest.
 pub type Digest = [u8; 32];
@@ -13,7 +13,7 @@ pub const DEFAULT_KEYS: [&str; 3] = ["authorization", "x-api-key", "api-key"];
 /// Default identity header (Higress's convention).
 pub const DEFAULT_CONSUMER_HEADER: &str = "x-mse-consumer";
 /// Default header carrying the consumer's allowed model patterns to ai-proxy.
-pub const DEFAULT_ALLOWED_MODELS_HEADER: &str = "x-aigw-allowed-models";
+pub const DEFAULT_ALLOWED_MODELS_HEADER: &str = aigw::llm::access::ALLOWED_MODELS_HEADER;
 /// Prefix marking a credential stored as a SHA-256 digest.
 pub const HASH_PREFIX: &str = "sha256:";
 
@@ -133,15 +133,9 @@ fn digest_of(credential: &str, field: &str) -> Result<Digest, ConfigError> {
 fn patterns(list: &[String], field: &str) -> Result<Vec<Pattern>, ConfigError> {
     list.iter()
         .enumerate()
-        .map(|(i, p)| {
-            if p.trim().is_empty() || p.contains(',') {
-                Err(ConfigError::new(
-                    format!("{field}[{i}]"),
-                    "must be a non-empty model pattern without commas",
-                ))
-            } else {
-                Ok(Pattern::new(p.trim()))
-            }
+        .map(|(i, p)| match pattern_problem(p) {
+            Some(why) => Err(ConfigError::new(format!("{field}[{i}]"), why)),
+            None => Ok(Pattern::new(p.trim())),
         })
         .collect()
 }

@@ -125,7 +125,7 @@ pub fn find_consumer<'a>(consumers: &'a [Consumer], credential: &str) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::ModelPolicy;
+    use aigw::llm::access::ModelPolicy;
 
     #[test]
     fn header_forms() {

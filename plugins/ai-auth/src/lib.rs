@@ -5,7 +5,8 @@
 //!   SHA-256 digests of the configured credentials (plain ones are hashed at configure time)
 //!   in constant time, and removed from the request before it goes upstream.
 //! * On success the consumer's name is set in `x-mse-consumer` (a client-sent value is always
-//!   overwritten or removed) and its allowed model patterns in `x-aigw-allowed-models`.
+//!   overwritten or removed) and its model policy in `x-aigw-allowed-models`
+//!   ([`aigw::llm::access`] format: allow patterns, then `!`deny patterns).
 //! * Missing or wrong credentials get 401 with `www-authenticate`; a consumer not in the
 //!   rule's `allow` list, or asking for a model it may not use, gets 403 — both in the
 //!   client's protocol (OpenAI or Anthropic).
@@ -16,7 +17,6 @@
 
 pub mod config;
 pub mod credential;
-pub mod models;
 
 use aigw::prelude::*;
 use config::{Config, Consumer};
@@ -176,14 +176,7 @@ impl AiAuth {
         if cfg.allowed_models_header.is_empty() {
             return;
         }
-        let value = match &consumer.models.allow {
-            Some(list) => list
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-            None => "*".to_string(),
-        };
+        let value = consumer.models.to_header();
         if let Err(e) = ctx.set_request_header(&cfg.allowed_models_header, &value) {
             aigw::warn!("cannot set {}: {e}", cfg.allowed_models_header);
         }

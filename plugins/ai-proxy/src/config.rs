@@ -353,6 +353,9 @@ pub fn compile_mapping(value: Option<&Value>) -> Result<ModelMap, String> {
 fn default_consumer_header() -> String {
     "x-mse-consumer".into()
 }
+fn default_allowed_models_header() -> String {
+    aigw::llm::access::ALLOWED_MODELS_HEADER.into()
+}
 fn default_cluster_header() -> String {
     "x-aigw-cluster".into()
 }
@@ -393,6 +396,10 @@ pub struct Config {
     /// Header naming the consumer for `consumer` key selection.
     #[serde(default = "default_consumer_header")]
     pub consumer_header: String,
+    /// Header with the consumer's model policy (set by ai-auth); `GET /v1/models` lists only
+    /// the models it permits. Empty string: ignore it.
+    #[serde(default = "default_allowed_models_header")]
+    pub allowed_models_header: String,
     /// Seconds a key is skipped after a cooldown status.
     #[serde(default = "default_cooldown")]
     pub key_cooldown_secs: u64,

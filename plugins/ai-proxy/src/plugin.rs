@@ -19,6 +19,7 @@ use crate::keys;
 use crate::providers::{auth_headers, upstream_path, Protocol as Wire};
 use crate::request::{translate, ClientApi};
 use crate::response::{Exchange, StreamPipeline};
+use aigw::llm::access::ModelPolicy;
 use aigw::llm::Usage;
 use aigw::prelude::*;
 use aigw::shared::HostStore;
@@ -161,6 +162,13 @@ impl AiProxy {
                     }
                 }
                 _ => {}
+            }
+        }
+        // Behind ai-auth: only the models this consumer may use.
+        if !cfg.allowed_models_header.is_empty() {
+            if let Ok(Some(value)) = ctx.request_header(&cfg.allowed_models_header) {
+                let policy = ModelPolicy::from_header(&value);
+                ids.retain(|id| policy.permits(id));
             }
         }
         let created = now_ms() / 1000;

@@ -10,6 +10,7 @@
 //! [`usage`] extracts token counts cheaply from response bodies and stream events, following each
 //! provider's counting rules (cumulative vs incremental), through [`usage::UsageAccumulator`].
 
+pub mod access;
 pub mod anthropic;
 pub mod gemini;
 pub mod openai;
