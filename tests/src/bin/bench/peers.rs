@@ -108,11 +108,10 @@ struct Cell {
 }
 
 /// A simulated gateway with `chain`, or why it could not start.
-fn gateway(chain: &[Module], buffer_limit: usize) -> Result<Sim, String> {
+fn gateway(chain: &[Module]) -> Result<Sim, String> {
     let mut sim = Sim::new(SimOptions {
         // Envoy's default: debug lines are handed to the host and dropped there.
         log_level: LogLevel::Info,
-        buffer_limit,
         ..SimOptions::default()
     });
     for m in chain {
@@ -161,7 +160,7 @@ fn measure(
     check: fn(&Sim, &StreamRecord, &Scenario) -> Result<(), String>,
     n: usize,
 ) -> Result<Cell, String> {
-    let mut sim = gateway(chain, SimOptions::default().buffer_limit)?;
+    let mut sim = gateway(chain)?;
     let first = sim
         .run(sc.request.clone(), sc.response.clone())
         .map_err(|e| format!("{e:#}"))?;
@@ -180,7 +179,7 @@ fn measure(
 
 /// One of three requests through `chain` must be refused with 429.
 fn limits(chain: &[Module], sc: &Scenario) -> Result<(), String> {
-    let mut sim = gateway(chain, SimOptions::default().buffer_limit)?;
+    let mut sim = gateway(chain)?;
     for _ in 0..3 {
         let rec = sim
             .run(sc.request.clone(), sc.response.clone())
