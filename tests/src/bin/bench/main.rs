@@ -1,9 +1,16 @@
 //! `make bench`: per-request cost, VM start-up time, module size and memory of every plugin,
 //! as ratios against baselines measured in the same run (the bare host and the no-op plugin).
 //!
+//! Then the peer table (`peers`: our plugins next to Go-built Higress modules doing the same
+//! job) and keyword-scanning throughput (`scan`: ai-guard in the VM against native
+//! aho-corasick). `BENCH_N` sets the requests per batch (default 2000, five batches).
+//!
 //! Timings are medians over several batches; they vary by machine, the ratios much less.
 
-use aigw_tests::{gpustack_module, module_path, root, spec};
+mod peers;
+mod scan;
+
+use aigw_tests::{module_path, root, spec};
 use host_sim::{Request, Sim, SimOptions, UpstreamResponse};
 use std::time::Instant;
 
@@ -15,7 +22,8 @@ struct Case {
     response: UpstreamResponse,
 }
 
-fn chat_request() -> Request {
+/// The chat request of `examples/chat.http` (OpenAI chat, client key `sk-demo-key`).
+pub fn chat_request() -> Request {
     let body = std::fs::read(root().join("examples/chat.http"))
         .ok()
         .and_then(|b| host_sim::http1::parse_request(&b).ok())
@@ -24,7 +32,8 @@ fn chat_request() -> Request {
     Request::post("/v1/chat/completions", body).header("authorization", "Bearer sk-demo-key")
 }
 
-fn chat_response() -> UpstreamResponse {
+/// The answer of `examples/chat-response.http` (OpenAI chat completion with usage).
+pub fn chat_response() -> UpstreamResponse {
     std::fs::read(root().join("examples/chat-response.http"))
         .ok()
         .and_then(|b| host_sim::http1::parse_response(&b).ok())
@@ -59,16 +68,23 @@ fn build(case: &Case) -> Option<Sim> {
     Some(sim)
 }
 
-/// Median µs per request over `batches` batches of `n` requests.
-fn per_request(sim: &mut Sim, case: &Case, n: usize, batches: usize) -> f64 {
+/// Median µs per request over `batches` batches of `n` requests, after `min(n, 200)` warm-up
+/// requests (so a gateway has served `min(n, 200) + n * batches` requests afterwards).
+pub fn per_request(
+    sim: &mut Sim,
+    request: &Request,
+    response: &UpstreamResponse,
+    n: usize,
+    batches: usize,
+) -> f64 {
     for _ in 0..n.min(200) {
-        let _ = sim.run(case.request.clone(), case.response.clone());
+        let _ = sim.run(request.clone(), response.clone());
     }
     let mut samples = Vec::new();
     for _ in 0..batches {
         let t = Instant::now();
         for _ in 0..n {
-            let _ = sim.run(case.request.clone(), case.response.clone());
+            let _ = sim.run(request.clone(), response.clone());
         }
         samples.push(t.elapsed().as_secs_f64() * 1e6 / n as f64);
     }
@@ -118,88 +134,12 @@ fn compare(args: &[String], n: usize) {
                 eprintln!("{path}: {e:#}");
                 return;
             }
-            row.push(format!("{:.1}", per_request(&mut sim, &case, n, 5)));
+            row.push(format!(
+                "{:.1}",
+                per_request(&mut sim, &case.request, &case.response, n, 5)
+            ));
         }
         println!("| {} |", row.join(" | "));
-    }
-}
-
-/// Our plugin against Higress's Go-built module doing the same job, same config where the
-/// config formats overlap, same requests, same run.
-fn peers(n: usize) {
-    const MASKING: &str = r#"{"deny_openai": true, "system_deny": false, "deny_code": 403,
-        "deny_message": "blocked by policy", "deny_words": ["forbiddenword"],
-        "replace_roles": [{"regex": "%{MOBILE}", "type": "replace", "value": "****"}]}"#;
-    let masking_req = || {
-        Request::post(
-            "/v1/chat/completions",
-            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"call me at 13812345678 please, it is about the invoice"}]}"#,
-        )
-    };
-    let pairs: Vec<(&str, String, Option<&str>, &str)> = vec![
-        (
-            "ai-guard",
-            module_path("ai-guard").display().to_string(),
-            Some(MASKING),
-            "masking",
-        ),
-        (
-            "ai-data-masking 2.0.3 (Higress, Go)",
-            gpustack_module("ai-data-masking", "2.0.3")
-                .display()
-                .to_string(),
-            Some(MASKING),
-            "masking",
-        ),
-        (
-            "noop",
-            module_path("noop").display().to_string(),
-            None,
-            "masking",
-        ),
-    ];
-    println!("\n## Peers: same job, same requests, same run\n");
-    println!("| module | µs/request | vs no-op | module bytes | VM memory after {n}x5 requests |");
-    println!("| --- | ---: | ---: | ---: | ---: |");
-    let mut rows = Vec::new();
-    for (label, path, cfg, _) in &pairs {
-        let mut sim = Sim::new(SimOptions::default());
-        let mut s = match host_sim::PluginSpec::from_file(path) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{label}: {e:#}");
-                continue;
-            }
-        };
-        if let Some(c) = cfg {
-            s = s.config_json(*c);
-        }
-        if let Err(e) = sim.add_plugin(s) {
-            eprintln!("{label}: {e:#}");
-            continue;
-        }
-        let case = Case {
-            label: label.to_string(),
-            plugins: vec![],
-            request: masking_req(),
-            response: chat_response(),
-        };
-        let us = per_request(&mut sim, &case, n, 5);
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let mem = sim.vm_memory(0, 0).unwrap_or(0);
-        rows.push((label.to_string(), us, size, mem));
-    }
-    let base = rows
-        .iter()
-        .find(|r| r.0 == "noop")
-        .map(|r| r.1)
-        .unwrap_or(1.0);
-    for (label, us, size, mem) in rows {
-        println!(
-            "| {label} | {us:.1} | {:.2}x | {size} | {} KiB |",
-            us / base,
-            mem / 1024
-        );
     }
 }
 
@@ -267,13 +207,15 @@ fn main() {
         });
     }
 
-    println!("| case | µs/request | vs no-op | module bytes | VM memory after run |");
-    println!("| --- | ---: | ---: | ---: | ---: |");
+    println!(
+        "| case | µs/request | vs no-op | module bytes | VM memory after run | last request |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | --- |");
     let mut noop_chat = None;
     let mut noop_stream = None;
     for case in &cases {
         let Some(mut sim) = build(case) else { continue };
-        let us = per_request(&mut sim, case, n, 5);
+        let us = per_request(&mut sim, &case.request, &case.response, n, 5);
         let stream = case.label.contains("stream");
         if case.label.starts_with("noop") {
             if stream {
@@ -297,7 +239,20 @@ fn main() {
             ),
             None => (String::new(), String::new()),
         };
-        println!("| {} | {us:.1} | {ratio} | {size} | {mem} |", case.label);
+        // What the timed requests amounted to by the end: a plugin that answers locally (a
+        // refused key, a used-up limit) is timed on its refusal, not on proxying.
+        let last = match sim.run(case.request.clone(), case.response.clone()) {
+            Ok(rec) => match rec.local_reply {
+                Some(l) => format!("answered locally ({})", l.status),
+                None => format!("proxied ({})", rec.response.status),
+            },
+            Err(e) => format!("error: {e:#}"),
+        };
+        println!(
+            "| {} | {us:.1} | {ratio} | {size} | {mem} | {last} |",
+            case.label
+        );
     }
-    peers(n);
+    peers::run(n);
+    scan::run();
 }

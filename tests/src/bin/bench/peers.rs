@@ -1,0 +1,575 @@
+//! Peer comparisons: each of our plugins next to a Go-built Higress module doing the same job,
+//! on the same requests in the same run, as ratios against the no-op plugin on those requests.
+//!
+//! Every row is checked before and after it is timed: a module that rejects its configuration,
+//! answers locally, or does not do the job (nothing proxied, nothing counted, nothing masked,
+//! nothing limited) gets a note in the table instead of a number.
+
+use crate::{chat_request, chat_response, per_request, sse_stream};
+use aigw_tests::{gpustack_module, module_path};
+use host_sim::{LogLevel, PluginSpec, Request, Sim, SimOptions, StreamRecord, UpstreamResponse};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// Timed batches per measurement: with the default `BENCH_N` of 2000, 10,000 timed requests.
+const BATCHES: usize = 5;
+
+/// The upstream key both AI proxies are configured with (the client sends `sk-demo-key`).
+const UPSTREAM_KEY: &str = "sk-bench-upstream";
+
+/// One module of a chain and its configuration.
+struct Module {
+    name: &'static str,
+    path: PathBuf,
+    config: Option<String>,
+}
+
+impl Module {
+    /// One of our modules from `dist/`.
+    fn ours(name: &'static str, config: &str) -> Module {
+        Module {
+            name,
+            path: module_path(name),
+            config: Some(config.to_string()),
+        }
+    }
+
+    /// A module of the `gpustack-higress-plugins` wheel (Higress plugins built with Go).
+    fn wheel(name: &'static str, version: &str, config: &str) -> Module {
+        Module {
+            name,
+            path: gpustack_module(name, version),
+            config: Some(config.to_string()),
+        }
+    }
+
+    /// The no-op plugin, the baseline of every ratio.
+    fn noop() -> Module {
+        Module {
+            name: "noop",
+            path: module_path("noop"),
+            config: None,
+        }
+    }
+}
+
+/// A row of the table: a chain of modules (usually one) doing the job.
+struct Row {
+    label: String,
+    chain: Vec<Module>,
+    /// The same chain with a tiny limit. When set, the row counts only if one of three
+    /// requests through it is refused with 429: proof that the configuration takes effect.
+    probe: Option<Vec<Module>>,
+}
+
+impl Row {
+    fn new(label: impl Into<String>, chain: Vec<Module>) -> Row {
+        Row {
+            label: label.into(),
+            chain,
+            probe: None,
+        }
+    }
+
+    fn probe(mut self, chain: Vec<Module>) -> Row {
+        self.probe = Some(chain);
+        self
+    }
+}
+
+/// One request/answer shape every row of a job is timed on.
+#[derive(Clone)]
+struct Scenario {
+    name: &'static str,
+    request: Request,
+    response: UpstreamResponse,
+    /// Text the client must receive (the upstream's answer went through).
+    answer: &'static str,
+    /// Completion tokens the upstream reports.
+    output_tokens: i64,
+}
+
+/// One job: the rows that do it, the shapes they are timed on and how to tell a row did it.
+struct Job {
+    title: &'static str,
+    /// Jobs with the same key share the no-op measurement (same scenarios).
+    scenarios_key: &'static str,
+    scenarios: Vec<Scenario>,
+    rows: Vec<Row>,
+    /// Checks one exchange of a row: `Ok`, or why the row does not do the job.
+    check: fn(&Sim, &StreamRecord, &Scenario) -> Result<(), String>,
+}
+
+/// A timed cell: µs per request and the VM memory (all modules of the chain) afterwards.
+#[derive(Clone, Copy, Debug)]
+struct Cell {
+    us: f64,
+    mem: usize,
+}
+
+/// A simulated gateway with `chain`, or why it could not start.
+fn gateway(chain: &[Module]) -> Result<Sim, String> {
+    let mut sim = Sim::new(SimOptions {
+        // Envoy's default: debug lines are handed to the host and dropped there.
+        log_level: LogLevel::Info,
+        ..SimOptions::default()
+    });
+    for m in chain {
+        let mut spec = PluginSpec::from_file(&m.path)
+            .map_err(|e| format!("{}: cannot load {}: {e:#}", m.name, m.path.display()))?
+            .name(m.name);
+        if let Some(c) = &m.config {
+            spec = spec.config_json(c);
+        }
+        sim.add_plugin(spec)
+            .map_err(|e| format!("{} rejected its configuration: {e:#}", m.name))?;
+    }
+    Ok(sim)
+}
+
+/// What every job needs: the request reached the upstream whole, the client got a 200 with
+/// the upstream's answer, and no filter answered locally.
+fn proxied(rec: &StreamRecord, sc: &Scenario) -> Result<(), String> {
+    if let Some(l) = &rec.local_reply {
+        return Err(format!(
+            "answered locally with {} ({})",
+            l.status,
+            String::from_utf8_lossy(&l.body)
+                .chars()
+                .take(120)
+                .collect::<String>()
+        ));
+    }
+    match &rec.upstream_request {
+        Some(u) if u.complete => {}
+        _ => return Err("the request did not reach the upstream".into()),
+    }
+    if rec.response.status != 200 {
+        return Err(format!("the client got status {}", rec.response.status));
+    }
+    if !rec.response.body_str().contains(sc.answer) {
+        return Err(format!("the client's answer lacks {:?}", sc.answer));
+    }
+    Ok(())
+}
+
+/// Times one row on one scenario, checking the exchange before and after.
+fn measure(
+    chain: &[Module],
+    sc: &Scenario,
+    check: fn(&Sim, &StreamRecord, &Scenario) -> Result<(), String>,
+    n: usize,
+) -> Result<Cell, String> {
+    let mut sim = gateway(chain)?;
+    let first = sim
+        .run(sc.request.clone(), sc.response.clone())
+        .map_err(|e| format!("{e:#}"))?;
+    check(&sim, &first, sc)?;
+    let us = per_request(&mut sim, &sc.request, &sc.response, n, BATCHES);
+    let last = sim
+        .run(sc.request.clone(), sc.response.clone())
+        .map_err(|e| format!("{e:#}"))?;
+    check(&sim, &last, sc).map_err(|e| format!("after the timed run: {e}"))?;
+    if (0..chain.len()).any(|i| sim.vm_failed(i, 0)) {
+        return Err("a VM failed during the timed run".into());
+    }
+    let mem = (0..chain.len()).filter_map(|i| sim.vm_memory(i, 0)).sum();
+    Ok(Cell { us, mem })
+}
+
+/// One of three requests through `chain` must be refused with 429.
+fn limits(chain: &[Module], sc: &Scenario) -> Result<(), String> {
+    let mut sim = gateway(chain)?;
+    for _ in 0..3 {
+        let rec = sim
+            .run(sc.request.clone(), sc.response.clone())
+            .map_err(|e| format!("{e:#}"))?;
+        if rec.response.status == 429 {
+            return Ok(());
+        }
+    }
+    Err("with a tiny limit, 3 requests were all admitted: the limit is not applied".into())
+}
+
+/// The OpenAI chat request of `examples/chat.http`, asking for a stream.
+fn stream_request() -> Request {
+    let mut req = chat_request();
+    if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&req.body) {
+        v["stream"] = serde_json::Value::Bool(true);
+        req.body = v.to_string().into_bytes();
+    }
+    req
+}
+
+/// The chat request and a 200-event stream (with a usage chunk) answering it.
+fn chat_scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "chat",
+            request: chat_request(),
+            response: chat_response(),
+            answer: "Hello!",
+            output_tokens: 3,
+        },
+        Scenario {
+            name: "stream",
+            request: stream_request(),
+            response: sse_stream(200),
+            answer: "tok199 ",
+            output_tokens: 200,
+        },
+    ]
+}
+
+fn ai_proxy_job() -> Job {
+    let ours = format!(
+        r#"{{"providers":[{{"id":"openai","type":"openai","api_keys":["{UPSTREAM_KEY}"]}}]}}"#
+    );
+    let higress = format!(r#"{{"provider":{{"type":"openai","apiTokens":["{UPSTREAM_KEY}"]}}}}"#);
+    Job {
+        title: "ai-proxy: OpenAI chat → OpenAI upstream (key swapped, host set)",
+        scenarios_key: "chat",
+        scenarios: chat_scenarios(),
+        rows: vec![
+            Row::new("ai-proxy", vec![Module::ours("ai-proxy", &ours)]),
+            Row::new(
+                "gpustack-ai-proxy 2.0.3-patched (Higress ai-proxy, Go)",
+                vec![Module::wheel(
+                    "gpustack-ai-proxy",
+                    "2.0.3-patched",
+                    &higress,
+                )],
+            ),
+        ],
+        check: |_, rec, sc| {
+            proxied(rec, sc)?;
+            let Some(u) = &rec.upstream_request else {
+                return Err("nothing reached the upstream".into());
+            };
+            let want = format!("Bearer {UPSTREAM_KEY}");
+            if u.header("authorization") != Some(want.as_str()) {
+                return Err(format!(
+                    "the upstream did not get the configured key (authorization {})",
+                    if u.header("authorization").is_some() {
+                        "is another value"
+                    } else {
+                        "is missing"
+                    }
+                ));
+            }
+            if u.header(":path") != Some("/v1/chat/completions") {
+                return Err(format!("upstream path {:?}", u.header(":path")));
+            }
+            if u.header(":authority") != Some("api.openai.com") {
+                return Err(format!("upstream host {:?}", u.header(":authority")));
+            }
+            Ok(())
+        },
+    }
+}
+
+fn ai_statistics_job() -> Job {
+    // Token metrics plus the question and the answer in the access-log record, on both sides.
+    const HIGRESS: &str = r#"{"attributes": [
+      {"key": "question", "value_source": "request_body", "value": "messages.@reverse.0.content", "apply_to_log": true},
+      {"key": "answer", "value_source": "response_streaming_body", "value": "choices.0.delta.content", "rule": "append", "apply_to_log": true},
+      {"key": "answer", "value_source": "response_body", "value": "choices.0.message.content", "apply_to_log": true}]}"#;
+    Job {
+        title: "ai-statistics: token metrics + question/answer in the log",
+        scenarios_key: "chat",
+        scenarios: chat_scenarios(),
+        rows: vec![
+            Row::new(
+                "ai-statistics",
+                vec![Module::ours(
+                    "ai-statistics",
+                    r#"{"log_question":true,"log_answer":true}"#,
+                )],
+            ),
+            Row::new(
+                "ai-statistics 2.0.0 (Higress, Go)",
+                vec![Module::wheel("ai-statistics", "2.0.0", HIGRESS)],
+            ),
+        ],
+        check: |sim, rec, sc| {
+            proxied(rec, sc)?;
+            // Our counter is `gen_ai_client_token_usage;...;token_type=output`, Higress's
+            // `route....metric.output_token`: either way a name with both words.
+            let counted = sim.metrics().into_iter().any(|(name, m)| {
+                name.contains("output")
+                    && name.contains("token")
+                    && m.value > 0
+                    && m.value % sc.output_tokens == 0
+            });
+            if counted {
+                Ok(())
+            } else {
+                Err(format!(
+                    "no output-token metric counting {} tokens per request",
+                    sc.output_tokens
+                ))
+            }
+        },
+    }
+}
+
+fn rate_limit_jobs() -> Vec<Job> {
+    const HUGE: u64 = 1_000_000_000_000;
+    let ours_requests = |limit: u64| {
+        format!(
+            r#"{{"limits":[{{"name":"per-key","key":[{{"by":"api_key"}}],"count":"requests","per_minute":{limit}}}]}}"#
+        )
+    };
+    let gpustack = |kind: &str, limit: u64| {
+        format!(
+            r#"{{"rule_name":"bench","limit_combinations":[{{"name":"per-key","match":[{{"source":"header","name":"authorization","value":"*"}}],"{kind}":{{"per_minute":{limit}}}}}]}}"#
+        )
+    };
+    let ours_tokens = |limit: u64| {
+        format!(
+            r#"{{"limits":[{{"name":"per-key","key":[{{"by":"api_key"}}],"count":"total","per_minute":{limit}}}]}}"#
+        )
+    };
+    let gpustack_tokens = |limit: u64| {
+        vec![
+            Module::wheel("ai-statistics", "2.0.0", "{}"),
+            Module::wheel(
+                "gpustack-rate-limit",
+                "1.0.1",
+                &gpustack("token_limits", limit),
+            ),
+        ]
+    };
+    let check: fn(&Sim, &StreamRecord, &Scenario) -> Result<(), String> =
+        |_, rec, sc| proxied(rec, sc).map_err(|e| format!("not admitted: {e}"));
+    vec![
+        Job {
+            title: "rate limit, local mode: requests/minute per API key",
+            scenarios_key: "chat",
+            scenarios: chat_scenarios(),
+            rows: vec![
+                Row::new(
+                    "ai-token-ratelimit",
+                    vec![Module::ours("ai-token-ratelimit", &ours_requests(HUGE))],
+                )
+                .probe(vec![Module::ours("ai-token-ratelimit", &ours_requests(1))]),
+                Row::new(
+                    "gpustack-rate-limit 1.0.1 (Go), query_limits",
+                    vec![Module::wheel(
+                        "gpustack-rate-limit",
+                        "1.0.1",
+                        &gpustack("query_limits", HUGE),
+                    )],
+                )
+                .probe(vec![Module::wheel(
+                    "gpustack-rate-limit",
+                    "1.0.1",
+                    &gpustack("query_limits", 1),
+                )]),
+            ],
+            check,
+        },
+        Job {
+            title: "rate limit, local mode: tokens/minute per API key",
+            scenarios_key: "chat",
+            scenarios: chat_scenarios(),
+            rows: vec![
+                Row::new(
+                    "ai-token-ratelimit",
+                    vec![Module::ours("ai-token-ratelimit", &ours_tokens(HUGE))],
+                )
+                .probe(vec![Module::ours("ai-token-ratelimit", &ours_tokens(100))]),
+                Row::new(
+                    "ai-statistics 2.0.0 + gpustack-rate-limit 1.0.1 (Go), token_limits",
+                    gpustack_tokens(HUGE),
+                )
+                .probe(gpustack_tokens(10)),
+            ],
+            check,
+        },
+    ]
+}
+
+fn masking_job() -> Job {
+    const MASKING: &str = r#"{"deny_openai": true, "system_deny": false, "deny_code": 403,
+        "deny_message": "blocked by policy", "deny_words": ["forbiddenword"],
+        "replace_roles": [{"regex": "%{MOBILE}", "type": "replace", "value": "****"}]}"#;
+    let request = |stream: bool| {
+        Request::post(
+            "/v1/chat/completions",
+            format!(
+                r#"{{"model":"gpt-4o","stream":{stream},"messages":[{{"role":"user","content":"call me at 13812345678 please, it is about the invoice"}}]}}"#
+            ),
+        )
+    };
+    Job {
+        title: "ai-guard: mask a phone number, deny a word (ai-data-masking config)",
+        scenarios_key: "masking",
+        scenarios: vec![
+            Scenario {
+                name: "chat",
+                request: request(false),
+                response: chat_response(),
+                answer: "Hello!",
+                output_tokens: 3,
+            },
+            Scenario {
+                name: "stream",
+                request: request(true),
+                response: sse_stream(200),
+                answer: "tok199 ",
+                output_tokens: 200,
+            },
+        ],
+        rows: vec![
+            Row::new("ai-guard", vec![Module::ours("ai-guard", MASKING)]),
+            Row::new(
+                "ai-data-masking 2.0.3 (Higress, Go)",
+                vec![Module::wheel("ai-data-masking", "2.0.3", MASKING)],
+            ),
+        ],
+        check: |_, rec, sc| {
+            proxied(rec, sc)?;
+            match &rec.upstream_request {
+                Some(u) if u.body_str().contains("13812345678") => {
+                    Err("the phone number reached the upstream".into())
+                }
+                _ => Ok(()),
+            }
+        },
+    }
+}
+
+/// A measured row.
+struct Line {
+    job: &'static str,
+    label: String,
+    bytes: u64,
+    cells: Vec<Result<Cell, String>>,
+    baseline: Vec<Option<f64>>,
+}
+
+/// Runs every job and prints one table, then the notes of rows that could not be timed.
+pub fn run(n: usize) {
+    let mut jobs = vec![ai_proxy_job(), ai_statistics_job()];
+    jobs.extend(rate_limit_jobs());
+    jobs.push(masking_job());
+    // The checked first request, the warm-up, the timed batches, the checked last request.
+    let total = 1 + n.min(200) + n * BATCHES + 1;
+    let mut baselines: HashMap<&'static str, Vec<Result<Cell, String>>> = HashMap::new();
+    let mut lines = Vec::new();
+    for job in &jobs {
+        eprintln!("peers: {}", job.title);
+        let base = baselines
+            .entry(job.scenarios_key)
+            .or_insert_with(|| {
+                job.scenarios
+                    .iter()
+                    .map(|sc| measure(&[Module::noop()], sc, |_, rec, sc| proxied(rec, sc), n))
+                    .collect()
+            })
+            .clone();
+        let base_us: Vec<Option<f64>> =
+            base.iter().map(|c| c.as_ref().ok().map(|c| c.us)).collect();
+        lines.push(Line {
+            job: job.title,
+            label: "no-op (baseline)".into(),
+            bytes: file_size(&module_path("noop")),
+            cells: base,
+            baseline: base_us.clone(),
+        });
+        for row in &job.rows {
+            let probe = match (&row.probe, job.scenarios.first()) {
+                (Some(chain), Some(sc)) => limits(chain, sc),
+                _ => Ok(()),
+            };
+            let cells = job
+                .scenarios
+                .iter()
+                .map(|sc| match &probe {
+                    Err(e) => Err(e.clone()),
+                    Ok(()) => measure(&row.chain, sc, job.check, n)
+                        .map_err(|e| format!("{} scenario: {e}", sc.name)),
+                })
+                .collect();
+            lines.push(Line {
+                job: job.title,
+                label: row.label.clone(),
+                bytes: row.chain.iter().map(|m| file_size(&m.path)).sum(),
+                cells,
+                baseline: base_us.clone(),
+            });
+        }
+    }
+    print_table(&lines, total);
+}
+
+fn file_size(p: &std::path::Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+fn print_table(lines: &[Line], total: usize) {
+    println!("\n## Peers: same job, same requests, same run\n");
+    println!(
+        "Higress modules: PyPI `gpustack-higress-plugins` 0.5.1 (Go, proxy-wasm ABI 0.2.100). \
+         Ratios are against the no-op plugin on the same requests; VM memory is the linear \
+         memory of the chain's VMs after {total} requests.\n"
+    );
+    println!(
+        "| job | module | µs/request chat | vs no-op | µs/request 200-event stream | vs no-op | module bytes | VM memory chat / stream |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut notes = Vec::new();
+    let mut last_job = "";
+    for l in lines {
+        let job = if l.job == last_job { "" } else { l.job };
+        last_job = l.job;
+        let mut cols = Vec::new();
+        let mut mems = Vec::new();
+        for (i, c) in l.cells.iter().enumerate() {
+            match c {
+                Ok(c) => {
+                    cols.push(format!("{:.1}", c.us));
+                    cols.push(match l.baseline.get(i).copied().flatten() {
+                        Some(b) if b > 0.0 => format!("{:.2}x", c.us / b),
+                        _ => "-".into(),
+                    });
+                    mems.push(format!("{} KiB", c.mem / 1024));
+                }
+                Err(e) => {
+                    let note = format!("{}: {e}", l.label);
+                    let at = match notes.iter().position(|x| *x == note) {
+                        Some(i) => i + 1,
+                        None => {
+                            notes.push(note);
+                            notes.len()
+                        }
+                    };
+                    cols.push(format!("not timed [{at}]"));
+                    cols.push("-".into());
+                    mems.push("-".into());
+                }
+            }
+        }
+        println!(
+            "| {job} | {} | {} | {} | {} |",
+            l.label,
+            cols.join(" | "),
+            l.bytes,
+            mems.join(" / ")
+        );
+    }
+    for (i, n) in notes.iter().enumerate() {
+        println!("\n[{}] {n}", i + 1);
+    }
+    println!(
+        "\nNot compared: gpustack-token-usage 1.2.2 is not a limiter (it adds timing fields to \
+         the usage object and reports usage to an HTTP endpoint) and does not publish `ai_log`, \
+         so it cannot feed gpustack-rate-limit's token limits; Higress's ai-statistics does \
+         that job in the token row. gpustack-rate-limit's Redis mode is not timed (both \
+         plugins' cluster modes need Redis); its local mode keeps one 16-byte entry per \
+         request in each sliding window and rewrites the list on every request, so its cost \
+         grows with the requests inside the window (here all of them: the simulated clock \
+         stands still)."
+    );
+}
