@@ -1,5 +1,5 @@
 //! ai-statistics end to end in the host simulator: every metric with exact values, for
-//! OpenAI and Anthropic (`/v1/messages`) shapes, streamed and whole, with SSE events split at
+//! OpenAI, Anthropic (`/v1/messages`) and Gemini (`:generateContent`) shapes, streamed and whole, with SSE events split at
 //! every byte boundary; durations driven by the simulated clock; cost; access-log attributes;
 //! and flat VM memory over a long stream.
 
@@ -243,6 +243,104 @@ fn anthropic_stream_split_at_every_byte_counts_exactly() {
         );
     }
     assert_eq!(tokens(&sim, "claude-sonnet-4-5", "bob", "reasoning"), 0);
+}
+
+fn gemini(model: &str, stream: bool) -> Request {
+    let method = if stream {
+        "streamGenerateContent?alt=sse"
+    } else {
+        "generateContent"
+    };
+    Request::post(
+        &format!("/v1beta/models/{model}:{method}"),
+        json!({"contents": [{"role": "user", "parts": [{"text": "Why is the sky blue?"}]}]})
+            .to_string(),
+    )
+    .header("x-mse-consumer", "carol")
+}
+
+/// A Gemini stream: usage is cumulative in every chunk (thoughts counted apart from
+/// candidates), so only the last one counts.
+fn gemini_stream() -> String {
+    let mut s = String::new();
+    for (i, (text, out)) in [("Rayleigh ", 3), ("scattering ", 6), ("of light.", 9)]
+        .iter()
+        .enumerate()
+    {
+        let finish = if i == 2 {
+            r#","finishReason":"STOP""#
+        } else {
+            ""
+        };
+        s.push_str(&format!(
+            "data: {{\"candidates\":[{{\"content\":{{\"role\":\"model\",\"parts\":[{{\"text\":\"{text}\"}}]}}{finish}}}],\"usageMetadata\":{{\"promptTokenCount\":14,\"candidatesTokenCount\":{out},\"thoughtsTokenCount\":20,\"cachedContentTokenCount\":4,\"totalTokenCount\":{}}},\"modelVersion\":\"gemini-2.5-flash-001\"}}\r\n\r\n",
+            14 + out + 20
+        ));
+    }
+    s
+}
+
+#[test]
+fn gemini_stream_split_at_every_byte_and_non_stream_count_exactly() {
+    let mut sim = sim("{}");
+    let body = gemini_stream();
+    let bytes = body.as_bytes();
+    let mut runs = 0i64;
+    for at in 0..=bytes.len() {
+        let rec = sim
+            .run(
+                gemini("gemini-2.5-flash", true),
+                UpstreamResponse {
+                    status: 200,
+                    headers: vec![("content-type".into(), "text/event-stream".into())],
+                    chunks: vec![bytes[..at].to_vec(), bytes[at..].to_vec()],
+                    trailers: vec![],
+                },
+            )
+            .unwrap();
+        assert!(rec.finished);
+        runs += 1;
+        // The model comes from the path. Output = candidates + thoughts of the last chunk.
+        let m = "gemini-2.5-flash";
+        assert_eq!(
+            tokens(&sim, m, "carol", "input"),
+            14 * runs,
+            "split at {at}"
+        );
+        assert_eq!(
+            tokens(&sim, m, "carol", "output"),
+            29 * runs,
+            "split at {at}"
+        );
+        assert_eq!(
+            tokens(&sim, m, "carol", "reasoning"),
+            20 * runs,
+            "split at {at}"
+        );
+        assert_eq!(
+            tokens(&sim, m, "carol", "cached_input"),
+            4 * runs,
+            "split at {at}"
+        );
+    }
+    assert_eq!(requests(&sim, "gemini-2.5-flash", "carol", "2xx"), runs);
+
+    let whole = json!({
+        "candidates": [{"content": {"role": "model", "parts": [{"text": "Because of Rayleigh scattering."}]}, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 5, "totalTokenCount": 14},
+        "modelVersion": "gemini-2.0-flash-001"
+    });
+    let rec = sim
+        .run(
+            gemini("gemini-2.0-flash", false),
+            UpstreamResponse::json(200, whole.to_string()),
+        )
+        .unwrap();
+    assert!(rec.finished);
+    assert_eq!(tokens(&sim, "gemini-2.0-flash", "carol", "input"), 9);
+    assert_eq!(tokens(&sim, "gemini-2.0-flash", "carol", "output"), 5);
+    assert_eq!(tokens(&sim, "gemini-2.0-flash", "carol", "reasoning"), 0);
+    assert_eq!(requests(&sim, "gemini-2.0-flash", "carol", "2xx"), 1);
 }
 
 #[test]

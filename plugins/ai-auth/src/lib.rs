@@ -119,15 +119,6 @@ fn forbidden(ctx: &mut Ctx<AiAuth>, message: &str, code: &str) {
     }
 }
 
-/// The model named in a Gemini-style path (`.../models/<model>:generateContent`).
-fn model_in_path(path: &str) -> Option<&str> {
-    let path = path.split('?').next().unwrap_or(path);
-    let at = path.find("/models/")?;
-    let rest = path.get(at + "/models/".len()..)?;
-    let (model, _) = rest.split_once(':')?;
-    (!model.is_empty() && !model.contains('/')).then_some(model)
-}
-
 /// The top-level `model` of a JSON request body.
 fn model_in_body(body: &[u8]) -> Result<Option<String>, ()> {
     #[derive(serde::Deserialize)]
@@ -249,7 +240,8 @@ impl Plugin for AiAuth {
         if consumer.models.restricts() {
             // Models that are known before the body: ai-proxy's header and Gemini-style paths.
             let header_model = ctx.request_header("x-aigw-model").ok().flatten();
-            let path_model = model_in_path(ctx.request_path()).map(str::to_string);
+            let path_model =
+                aigw::llm::gemini::model_in_path(ctx.request_path()).map(str::to_string);
             for model in header_model.iter().chain(path_model.iter()) {
                 if !consumer.models.permits(model) {
                     aigw::info!("consumer {} refused model {model}", consumer.name);
@@ -301,13 +293,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn path_and_body_models() {
-        assert_eq!(
-            model_in_path("/v1beta/models/gemini-2.5-pro:generateContent?alt=sse"),
-            Some("gemini-2.5-pro")
-        );
-        assert_eq!(model_in_path("/v1/models"), None);
-        assert_eq!(model_in_path("/v1/chat/completions"), None);
+    fn body_models() {
         assert_eq!(
             model_in_body(br#"{"messages":[],"model":"gpt-4o"}"#),
             Ok(Some("gpt-4o".into()))

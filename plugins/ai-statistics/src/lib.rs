@@ -296,7 +296,8 @@ impl Plugin for AiStatistics {
             .request_header("x-aigw-model")
             .ok()
             .flatten()
-            .filter(|m| !m.is_empty());
+            .filter(|m| !m.is_empty())
+            .or_else(|| aigw::llm::gemini::model_in_path(ctx.request_path()).map(String::from));
         if end_of_stream {
             self.request_done = true;
         }

@@ -163,10 +163,7 @@ pub fn leftmost_ip(value: &str) -> Option<String> {
 
 /// The model named in a Gemini-style path: `/v1beta/models/<model>:generateContent`.
 pub fn model_from_path(path: &str) -> Option<String> {
-    let path = path.split('?').next().unwrap_or(path);
-    let rest = path.split("/models/").nth(1)?;
-    let model = rest.split([':', '/']).next()?;
-    (!model.is_empty()).then(|| model.to_string())
+    aigw::llm::gemini::model_in_path(path).map(str::to_string)
 }
 
 #[cfg(test)]

@@ -324,9 +324,41 @@ pub struct ErrorDetail {
     pub status: String,
 }
 
+/// The model named in a Gemini REST path (`/v1beta/models/<model>:generateContent`, with or
+/// without a query string); `None` for any other path.
+///
+/// ```
+/// use aigw::llm::gemini::model_in_path;
+///
+/// assert_eq!(
+///     model_in_path("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"),
+///     Some("gemini-2.5-flash")
+/// );
+/// assert_eq!(model_in_path("/v1/models/gpt-4o"), None);
+/// ```
+pub fn model_in_path(path: &str) -> Option<&str> {
+    let path = path.split('?').next().unwrap_or(path);
+    let at = path.find("/models/")?;
+    let rest = path.get(at + "/models/".len()..)?;
+    let (model, _) = rest.split_once(':')?;
+    (!model.is_empty() && !model.contains('/')).then_some(model)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn models_in_paths() {
+        assert_eq!(
+            model_in_path("/v1beta/models/gemini-2.5-pro:generateContent?alt=sse"),
+            Some("gemini-2.5-pro")
+        );
+        assert_eq!(model_in_path("/v1/models"), None);
+        assert_eq!(model_in_path("/v1/chat/completions"), None);
+        assert_eq!(model_in_path("/v1beta/models/:generateContent"), None);
+        assert_eq!(model_in_path("/v1beta/models/a/b:x"), None);
+    }
 
     #[test]
     fn parses_request_and_streamed_chunk() {
