@@ -378,10 +378,12 @@ impl Sim {
                     }
                 }
                 Some(a) => {
-                    // Higress (ABI 0_2_100) keeps a request-headers StopIteration as it is;
-                    // every other host turns it into "stop all" (see `headers_stop_single`).
-                    let single =
-                        a == action::PAUSE && dir == Dir::Request && self.higress_abi(sid, fi);
+                    // Higress (ABI 0_2_100), and Envoy with `allow_on_headers_stop_iteration`,
+                    // keep a request-headers StopIteration as it is; otherwise Envoy turns it
+                    // into "stop all" (see `headers_stop_single`).
+                    let single = a == action::PAUSE
+                        && dir == Dir::Request
+                        && self.headers_stop_iteration_kept(sid, fi);
                     self.with_dir(sid, fi, dir, |d| {
                         d.headers_paused = true;
                         d.headers_stop_single = single;
@@ -798,13 +800,24 @@ impl Sim {
             .unwrap_or(self.opts.buffer_limit)
     }
 
-    /// Whether the filter's module declares Higress's ABI (`proxy_abi_version_0_2_100`).
-    fn higress_abi(&self, sid: u64, fi: usize) -> bool {
-        self.streams
-            .get(&sid)
-            .and_then(|s| s.filters.get(fi))
-            .and_then(|f| self.vms.get(f.vm)?.as_ref())
-            .is_some_and(|vm| vm.module.abi == AbiVersion::V0_2_100)
+    /// Whether a request-headers StopIteration of this filter holds only the headers: its
+    /// module declares Higress's ABI (`proxy_abi_version_0_2_100`), or its plugin has Envoy's
+    /// `allow_on_headers_stop_iteration`.
+    fn headers_stop_iteration_kept(&self, sid: u64, fi: usize) -> bool {
+        let Some(f) = self.streams.get(&sid).and_then(|s| s.filters.get(fi)) else {
+            return false;
+        };
+        let allowed = self
+            .chain
+            .get(f.plugin)
+            .and_then(|p| p.gens.get(f.gen))
+            .is_some_and(|g| g.spec.allow_on_headers_stop_iteration);
+        allowed
+            || self
+                .vms
+                .get(f.vm)
+                .and_then(|v| v.as_ref())
+                .is_some_and(|vm| vm.module.abi == AbiVersion::V0_2_100)
     }
 
     /// Sends on the headers a filter held with plain StopIteration (`headers_stop_single`),

@@ -59,6 +59,12 @@ pub struct PluginSpec {
     pub env: Vec<(String, String)>,
     /// What happens after a trap.
     pub fail_policy: FailPolicy,
+    /// Envoy's `PluginConfig.allow_on_headers_stop_iteration` (Envoy 1.35+): a request-headers
+    /// `StopIteration` holds the headers but still delivers the body, so the filter can change
+    /// headers from its body callbacks. Without it (the default, as in Envoy) a headers pause
+    /// stops everything until the filter resumes. Modules declaring Higress's ABI
+    /// (`proxy_abi_version_0_2_100`) get this behaviour either way, as on Higress.
+    pub allow_on_headers_stop_iteration: bool,
 }
 
 impl PluginSpec {
@@ -73,6 +79,7 @@ impl PluginSpec {
             vm_id: String::new(),
             env: Vec::new(),
             fail_policy: FailPolicy::Closed,
+            allow_on_headers_stop_iteration: false,
         }
     }
 
@@ -120,6 +127,12 @@ impl PluginSpec {
     /// Sets the failure policy.
     pub fn fail_policy(mut self, p: FailPolicy) -> PluginSpec {
         self.fail_policy = p;
+        self
+    }
+
+    /// Sets Envoy's `allow_on_headers_stop_iteration` for this plugin (see the field).
+    pub fn allow_on_headers_stop_iteration(mut self, on: bool) -> PluginSpec {
+        self.allow_on_headers_stop_iteration = on;
         self
     }
 

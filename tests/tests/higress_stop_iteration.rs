@@ -1,7 +1,8 @@
 //! Request-headers StopIteration under Higress's ABI (`proxy_abi_version_0_2_100`): Higress's
 //! host passes it to Envoy as it is, so body data still reaches the filter's body callback and
-//! the held headers stay writable there; every other host turns it into "stop all". The same
-//! tiny module is run with both ABI markers.
+//! the held headers stay writable there; every other host turns it into "stop all", unless the
+//! plugin has Envoy's `allow_on_headers_stop_iteration` (Envoy 1.35+), which gives the standard
+//! ABI the same behaviour. The same tiny module is run with both ABI markers.
 
 use host_sim::{global_loader, PluginSpec, Request, Sim, SimOptions, UpstreamResponse};
 use std::time::Duration;
@@ -49,11 +50,19 @@ fn module(abi_marker: &str) -> String {
 }
 
 fn gateway(abi_marker: &str) -> Sim {
+    gateway_with(abi_marker, false)
+}
+
+fn gateway_with(abi_marker: &str, allow_on_headers_stop_iteration: bool) -> Sim {
     let m = global_loader()
         .load_bytes(module(abi_marker).as_bytes())
         .expect("module compiles");
     let mut sim = Sim::new(SimOptions::default());
-    sim.add_plugin(PluginSpec::new("stopper", m)).unwrap();
+    sim.add_plugin(
+        PluginSpec::new("stopper", m)
+            .allow_on_headers_stop_iteration(allow_on_headers_stop_iteration),
+    )
+    .unwrap();
     sim
 }
 
@@ -65,7 +74,15 @@ const BODY: &str = r#"{"model":"m","messages":[]}"#;
 
 #[test]
 fn higress_abi_runs_body_callbacks_while_headers_are_held() {
-    let mut sim = gateway("proxy_abi_version_0_2_100");
+    held_headers_then_body(gateway("proxy_abi_version_0_2_100"));
+}
+
+#[test]
+fn envoy_allow_on_headers_stop_iteration_holds_only_the_headers() {
+    held_headers_then_body(gateway_with("proxy_abi_version_0_2_1", true));
+}
+
+fn held_headers_then_body(mut sim: Sim) {
     let sid = sim
         .begin(Request::post("/v1/chat/completions", BODY).chunked(10))
         .unwrap();

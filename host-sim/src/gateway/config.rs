@@ -74,6 +74,9 @@ pub struct PluginEntry {
     /// `closed` (default), `open` or `reload`.
     #[serde(default)]
     pub fail: Option<String>,
+    /// Envoy's `PluginConfig.allow_on_headers_stop_iteration` (Envoy 1.35+).
+    #[serde(default)]
+    pub allow_on_headers_stop_iteration: bool,
 }
 
 /// Retry policy of a route.

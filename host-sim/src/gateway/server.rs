@@ -65,6 +65,7 @@ fn plugin_spec(base: &Path, p: &crate::gateway::config::PluginEntry) -> Result<P
         .name(p.name.clone())
         .vm_id(p.vm_id.clone())
         .fail_policy(fail_policy(p.fail.as_deref()))
+        .allow_on_headers_stop_iteration(p.allow_on_headers_stop_iteration)
         .config_json(config))
 }
 
