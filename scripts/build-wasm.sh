@@ -21,10 +21,11 @@ for p in $plugins $fixtures; do pkgs="$pkgs -p $p"; done
 mkdir -p dist/test
 out="$CARGO_TARGET_DIR/wasm32-wasip1/wasm"
 
-# Higress-feature variants used by the cluster-mode tests (they import the Redis hostcalls, so
-# they are test fixtures, never shipped in dist/). Built first: they share the output file name.
+# Higress-feature variants (ABI 0_2_100; the Redis hostcalls for ai-token-ratelimit and
+# ai-cache), used by the cluster-mode and held-headers tests: test fixtures, never shipped in
+# dist/. Built first: they share the output file name.
 for p in $plugins; do
-  if [ "$p" = ai-token-ratelimit ] || [ "$p" = ai-cache ]; then
+  if [ "$p" = ai-token-ratelimit ] || [ "$p" = ai-cache ] || [ "$p" = ai-proxy ]; then
     # shellcheck disable=SC2086
     cargo build --quiet --profile wasm --target wasm32-wasip1 $WASM_BUILD_STD -p "$p" --features higress
     cp "$out/${p//-/_}.wasm" "dist/test/$p-higress.wasm"

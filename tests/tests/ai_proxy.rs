@@ -823,6 +823,143 @@ fn bedrock_event_stream_at_every_split() {
     }
 }
 
+/// Bedrock with SigV4 credentials: `hold_headers` keeps the request headers until the body is
+/// translated (Envoy's `allow_on_headers_stop_iteration`), then the plugin sets the model's
+/// URL from the body and signs the translated body.
+#[test]
+fn bedrock_sigv4_signs_the_translated_body_while_headers_are_held() {
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let cfg = json!({"hold_headers": true, "providers":[{"type":"bedrock","bedrock_region":"us-west-2",
+        "bedrock_access_key_id":"AKIDEXAMPLE","bedrock_secret_access_key":SECRET,
+        "bedrock_session_token":"session-token-1",
+        "model_mapping":{"claude":"anthropic.claude-3-5-sonnet-20240620-v1:0"}}]});
+    let mut sim = Sim::new(SimOptions::default());
+    sim.add_plugin(
+        spec("ai-proxy")
+            .config_json(cfg.to_string())
+            .allow_on_headers_stop_iteration(true),
+    )
+    .unwrap();
+    let rec = sim
+        .run(
+            chat("claude", true).chunked(7),
+            bedrock_response(bedrock_stream()).chunked(13),
+        )
+        .unwrap();
+    let up = rec.upstream_request.clone().expect("went upstream");
+    assert!(up.complete);
+    // The model in the URL came from the body (no `model`, no x-aigw-model header).
+    let path = up.header(":path").unwrap_or_default().to_string();
+    assert_eq!(
+        path,
+        "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream"
+    );
+    let host = up.header(":authority").unwrap_or_default().to_string();
+    assert_eq!(host, "bedrock-runtime.us-west-2.amazonaws.com");
+    // Signed over the body that was sent.
+    let body = up.body.clone();
+    let digest = ai_proxy::bedrock::crypto::hex(&aigw_sha256(&body));
+    assert_eq!(up.header("x-amz-content-sha256"), Some(digest.as_str()));
+    assert_eq!(up.header("x-amz-security-token"), Some("session-token-1"));
+    let date = up.header("x-amz-date").unwrap_or_default().to_string();
+    assert_eq!(date.len(), 16, "{date}");
+    let creds = ai_proxy::bedrock::sigv4::Credentials {
+        access_key_id: "AKIDEXAMPLE".into(),
+        secret_access_key: SECRET.into(),
+        session_token: Some("session-token-1".into()),
+    };
+    let expected = ai_proxy::bedrock::sigv4::sign(
+        &ai_proxy::bedrock::sigv4::SignInput {
+            method: "POST",
+            host: &host,
+            path: &path,
+            query: "",
+            headers: &[("content-type", "application/json")],
+            payload: &body,
+            amz_date: &date,
+            region: "us-west-2",
+            service: "bedrock",
+            content_sha256_header: true,
+        },
+        &creds,
+    );
+    let auth = up.header("authorization").unwrap_or_default();
+    assert_eq!(auth, expected.authorization);
+    assert!(auth.starts_with(&format!(
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/{}/us-west-2/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature=",
+        &date[..8]
+    )));
+    assert_eq!(up.header("content-type"), Some("application/json"));
+    assert_eq!(up.json()["messages"][0]["content"][0]["text"], "Hello");
+    // The client gets the translated stream; the secret is in no log line.
+    assert_eq!(openai_text(&rec.response.body_str()), "Hello");
+    assert!(sim.logs().iter().all(|l| !l.message.contains(SECRET)));
+
+    // A body the plugin cannot translate is answered while the headers are still held.
+    let rec = sim
+        .run(
+            Request::post("/v1/chat/completions", "{not json").chunked(3),
+            bedrock_response(bedrock_stream()),
+        )
+        .unwrap();
+    assert!(rec.upstream_request.is_none());
+    assert_eq!(rec.response.status, 400);
+}
+
+/// On Higress the `higress` build (ABI 0_2_100) gets held headers without any Envoy flag.
+#[test]
+fn hold_headers_on_higress_with_the_higress_build() {
+    let cfg = json!({"hold_headers": true, "providers":[{"type":"gemini","api_keys":["g-key"],
+        "model_mapping":{"*":"gemini-2.5-flash"}}]});
+    let module = aigw_tests::root().join("dist/test/ai-proxy-higress.wasm");
+    let mut sim = Sim::new(SimOptions::default());
+    sim.add_plugin(
+        host_sim::PluginSpec::from_file(&module)
+            .unwrap()
+            .config_json(cfg.to_string()),
+    )
+    .unwrap();
+    let gemini = "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hi\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":1,\"totalTokenCount\":4}}\r\n\r\n";
+    let rec = sim
+        .run(
+            chat("any-model", false).chunked(5),
+            UpstreamResponse::sse(gemini.as_bytes().to_vec()),
+        )
+        .unwrap();
+    let up = rec.upstream_request.expect("went upstream");
+    // The model of the URL came from the body's mapping, with no header and no fixed model.
+    assert_eq!(
+        up.header(":path"),
+        Some("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse")
+    );
+    assert_eq!(up.header("x-goog-api-key"), Some("g-key"));
+    assert_eq!(rec.response.status, 200);
+    assert_eq!(
+        rec.response.json()["choices"][0]["message"]["content"],
+        "Hi"
+    );
+}
+
+fn aigw_sha256(data: &[u8]) -> [u8; 32] {
+    ai_proxy::bedrock::crypto::sha256(data)
+}
+
+#[test]
+fn bedrock_sigv4_needs_hold_headers() {
+    let cfg = json!({"providers":[{"type":"bedrock","bedrock_region":"us-west-2",
+        "bedrock_access_key_id":"AKIDEXAMPLE","bedrock_secret_access_key":"s"}]});
+    let mut sim = Sim::new(SimOptions::default());
+    let err = sim
+        .add_plugin(spec("ai-proxy").config_json(cfg.to_string()))
+        .unwrap_err();
+    let logs: Vec<String> = sim.logs().into_iter().map(|l| l.message).collect();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("providers[0].bedrock_access_key_id") && l.contains("hold_headers")),
+        "{err:#}: {logs:?}"
+    );
+}
+
 #[test]
 fn bedrock_exception_in_stream_and_http_error() {
     let mut sim = sim(bedrock_cfg());

@@ -186,6 +186,12 @@ impl ProviderConfig {
         }
     }
 
+    /// Whether requests are signed with SigV4 (Bedrock credentials and `hold_headers`); the
+    /// API keys are then not used.
+    pub fn signs_sigv4(&self, hold_headers: bool) -> bool {
+        hold_headers && self.provider() == Provider::Bedrock && self.bedrock_access_key_id.is_some()
+    }
+
     /// SigV4 credentials, when configured.
     pub fn credentials(&self) -> Option<Credentials> {
         Some(Credentials {
@@ -280,10 +286,10 @@ impl ProviderConfig {
                     "set both bedrock_access_key_id and bedrock_secret_access_key",
                 ));
             }
-            if self.api_keys.is_empty() {
+            if self.api_keys.is_empty() && self.bedrock_access_key_id.is_none() {
                 return Err(ConfigError::new(
                     format!("{at}.api_keys"),
-                    "bedrock needs a Bedrock API key: SigV4 signs the body, and stock Envoy sends the request headers before a filter can read the body",
+                    "bedrock needs a Bedrock API key, or SigV4 credentials (bedrock_access_key_id and bedrock_secret_access_key) with `hold_headers`",
                 ));
             }
         }
@@ -427,6 +433,13 @@ pub struct Config {
     /// Publish the `aigw.usage` filter-state property when the response ends.
     #[serde(default = "yes")]
     pub usage_property: bool,
+    /// Hold the request headers until the body is read, and set the body-dependent ones then:
+    /// SigV4 for Bedrock, and the model in Gemini/Bedrock/Azure URLs taken from the body. The
+    /// gateway must deliver the body while headers are held: Envoy 1.35+ with the plugin's
+    /// `allow_on_headers_stop_iteration: true`, or Higress (ABI 0_2_100, the `higress` build).
+    /// On other hosts a held request would wait for its timeout: leave it off there.
+    #[serde(default)]
+    pub hold_headers: bool,
 }
 
 impl Config {
@@ -481,6 +494,14 @@ impl PluginConfig for Config {
                 return Err(ConfigError::new(
                     "provider",
                     format!("no provider has id `{id}`"),
+                ));
+            }
+        }
+        for (i, p) in self.providers.iter().enumerate() {
+            if p.provider() == Provider::Bedrock && p.api_keys.is_empty() && !self.hold_headers {
+                return Err(ConfigError::new(
+                    format!("providers[{i}].bedrock_access_key_id"),
+                    "SigV4 signs the body, so it needs `hold_headers: true` (and a gateway that holds headers while delivering the body); or use a Bedrock API key in `api_keys`",
                 ));
             }
         }

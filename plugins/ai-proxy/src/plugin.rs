@@ -13,6 +13,7 @@
 //! * Response body: translate event by event (streams) or the whole body (answers and
 //!   errors), then publish usage as the `aigw.usage` property.
 
+use crate::bedrock::sigv4::{amz_date, sign, SignInput};
 use crate::config::{Config, KeySelection, Mode, ProviderConfig, ReportModel};
 use crate::error::TranslateError;
 use crate::keys;
@@ -60,6 +61,8 @@ pub struct AiProxy {
     key: Option<usize>,
     path_model: Option<String>,
     upstream_stream: bool,
+    /// The request headers are held until the body is translated (`hold_headers`).
+    hold: bool,
     request_id: String,
     exchange: Option<Exchange>,
     body: Body,
@@ -85,6 +88,54 @@ fn reply_error(ctx: &mut Ctx<AiProxy>, e: &TranslateError) -> Flow {
         aigw::warn!("cannot send an error reply: {err}");
     }
     Flow::Pause
+}
+
+/// Signs the held request for Bedrock with SigV4: over the wire path, the authority, the
+/// content type and the translated body, at the host's current time.
+fn sign_sigv4(
+    ctx: &mut Ctx<AiProxy>,
+    p: &ProviderConfig,
+    body: &[u8],
+) -> Result<(), TranslateError> {
+    let unavailable = |what: &str| TranslateError {
+        status: 500,
+        kind: "api_error",
+        message: format!("cannot sign the Bedrock request: {what}"),
+        param: None,
+        code: None,
+    };
+    let creds = p
+        .credentials()
+        .ok_or_else(|| unavailable("no credentials"))?;
+    let path = ctx
+        .request_header(":path")
+        .ok()
+        .flatten()
+        .ok_or_else(|| unavailable("no path"))?;
+    let (path, query) = path.split_once('?').unwrap_or((path.as_str(), ""));
+    let host = p.authority();
+    let region = p.bedrock_region.as_deref().unwrap_or("us-east-1");
+    let date = amz_date(now_ms() / 1000);
+    let signed = sign(
+        &SignInput {
+            method: "POST",
+            host: &host,
+            path,
+            query,
+            headers: &[("content-type", "application/json")],
+            payload: body,
+            amz_date: &date,
+            region,
+            service: "bedrock",
+            content_sha256_header: true,
+        },
+        &creds,
+    );
+    for (name, value) in &signed.headers {
+        ctx.set_request_header(name, value)
+            .map_err(|e| unavailable(&format!("cannot set {name}: {e}")))?;
+    }
+    Ok(())
 }
 
 fn plain_error(ctx: &mut Ctx<AiProxy>, status: u16, message: String) -> Flow {
@@ -194,7 +245,8 @@ impl AiProxy {
     ) -> Result<(), TranslateError> {
         let api = self.api.unwrap_or(ClientApi::Chat);
         let wire = p.wire();
-        if p.path_needs_model() {
+        // With held headers the model came from the body already.
+        if p.path_needs_model() && self.path_model.is_none() {
             let header = ctx.request_header(MODEL_HEADER).ok().flatten();
             let model = match (&p.model, header) {
                 (Some(m), _) => m.clone(),
@@ -353,11 +405,18 @@ impl Plugin for AiProxy {
             .ok()
             .flatten()
             .unwrap_or_default();
-        self.key = Self::choose_key(ctx, &cfg, p);
+        if !p.signs_sigv4(cfg.hold_headers) {
+            self.key = Self::choose_key(ctx, &cfg, p);
+        }
+        aigw::debug!("{} request to provider {}", ctx.request_path(), p.id);
+        if cfg.hold_headers {
+            // The headers are set from the body callback (the host holds them until then).
+            self.hold = true;
+            return Flow::Pause;
+        }
         if let Err(e) = self.prepare_headers(ctx, &cfg, p) {
             return reply_error(ctx, &e);
         }
-        aigw::debug!("{} request to provider {}", ctx.request_path(), p.id);
         Flow::Continue
     }
 
@@ -377,6 +436,19 @@ impl Plugin for AiProxy {
             Ok(t) => t,
             Err(e) => return reply_error(ctx, &e),
         };
+        if self.hold {
+            if p.path_needs_model() {
+                self.path_model = Some(t.upstream_model.clone());
+            }
+            if let Err(e) = self.prepare_headers(ctx, &cfg, p) {
+                return reply_error(ctx, &e);
+            }
+            if p.signs_sigv4(true) {
+                if let Err(e) = sign_sigv4(ctx, p, &t.body) {
+                    return reply_error(ctx, &e);
+                }
+            }
+        }
         if let Err(e) = ctx.replace_request_body(&t.body) {
             aigw::warn!("cannot replace the request body: {e}");
             return plain_error(ctx, 500, "cannot rewrite the request body".into());
