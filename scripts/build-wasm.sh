@@ -25,7 +25,7 @@ out="$CARGO_TARGET_DIR/wasm32-wasip1/wasm"
 # ai-cache), used by the cluster-mode and held-headers tests: test fixtures, never shipped in
 # dist/. Built first: they share the output file name.
 for p in $plugins; do
-  if [ "$p" = ai-token-ratelimit ] || [ "$p" = ai-cache ] || [ "$p" = ai-proxy ]; then
+  if [ "$p" = ai-token-ratelimit ] || [ "$p" = ai-cache ] || [ "$p" = ai-proxy ] || [ "$p" = ai-load-balancer ]; then
     # shellcheck disable=SC2086
     cargo build --quiet --profile wasm --target wasm32-wasip1 $WASM_BUILD_STD -p "$p" --features higress
     cp "$out/${p//-/_}.wasm" "dist/test/$p-higress.wasm"

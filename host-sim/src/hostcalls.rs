@@ -822,6 +822,26 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
             }
         },
     )?;
+    // Higress: the upstream host of this request, bypassing the cluster's load balancer.
+    l.func_wrap(
+        "env",
+        "proxy_set_upstream_override_host",
+        |c: C, ap: i32, an: i32| -> i32 {
+            let Ok(address) = read_str(&c, ap, an) else {
+                return status::INVALID_MEMORY_ACCESS;
+            };
+            match c.data().stream_link() {
+                Some(link) => match link.data.lock() {
+                    Ok(mut d) => {
+                        d.upstream_override_host = Some(address);
+                        status::OK
+                    }
+                    Err(_) => status::INTERNAL_FAILURE,
+                },
+                None => status::BAD_ARGUMENT,
+            }
+        },
+    )?;
     // Higress: Redis.
     l.func_wrap(
         "env",

@@ -138,4 +138,7 @@ pub struct StreamRecord {
     /// Filter state properties the plugins set (`set_property`).
     #[serde(skip)]
     pub filter_state: std::collections::HashMap<String, Vec<u8>>,
+    /// The upstream host a plugin chose with Higress's `proxy_set_upstream_override_host`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_override_host: Option<String>,
 }

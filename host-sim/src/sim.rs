@@ -1169,6 +1169,7 @@ impl Sim {
             r.worker = s.worker;
             if let Ok(d) = s.data.lock() {
                 r.filter_state = d.filter_state.clone();
+                r.upstream_override_host = d.upstream_override_host.clone();
             }
             r
         })

@@ -145,6 +145,8 @@ pub struct StreamData {
     pub start_ns: u64,
     /// `clear_route_cache` was called.
     pub route_cache_cleared: bool,
+    /// Higress `proxy_set_upstream_override_host`: the upstream host to use.
+    pub upstream_override_host: Option<String>,
 }
 
 impl StreamData {

@@ -490,6 +490,144 @@ fn shared_prefixes_stick_to_one_backend_with_bounded_load() {
     assert_eq!(target(&sim.run(chat(0), ok()).unwrap()), C);
 }
 
+/// `prefix.source: "body"`: the headers are held (Envoy's `allow_on_headers_stop_iteration`)
+/// while the plugin reads the prompt, then the target header is set from it.
+#[test]
+fn prefix_from_the_prompt_body_with_held_headers() {
+    let cfg = json!({
+        "policy": "prefix_affinity",
+        "backends": backends(&[1, 1, 1]),
+        "prefix": {"source": "body", "block_bytes": 32, "load_factor": 1.25, "max_body_bytes": 4096}
+    });
+    let mut sim = Sim::new(SimOptions {
+        workers: 2,
+        ..Default::default()
+    });
+    sim.add_plugin(
+        spec("ai-load-balancer")
+            .config_json(cfg.to_string())
+            .allow_on_headers_stop_iteration(true),
+    )
+    .expect("plugin loads");
+    let sys = "You are the support assistant of ACME. Answer briefly and politely.";
+    let convo = |w: usize, turns: &[&str]| {
+        let mut messages = vec![json!({"role": "system", "content": sys})];
+        for (i, t) in turns.iter().enumerate() {
+            let role = if i % 2 == 0 { "user" } else { "assistant" };
+            messages.push(json!({"role": role, "content": t}));
+        }
+        let body = json!({"model": "m", "stream": true, "messages": messages}).to_string();
+        (
+            Request::post("/v1/chat/completions", body.clone())
+                .header("content-type", "application/json")
+                .worker(w)
+                .chunked(40),
+            body,
+        )
+    };
+    // First conversation: nothing indexed → least in-flight, rotation 0 → A. The body reaches
+    // the upstream whole and unchanged, with the target header set after reading it.
+    let (req, body) = convo(0, &["my order is late"]);
+    let rec = sim.run(req, ok()).unwrap();
+    assert_eq!(target(&rec), A);
+    let up = rec.upstream_request.as_ref().unwrap();
+    assert_eq!(up.body_str(), body);
+    assert!(up.complete);
+    // A different system prompt → rotation 1 → B.
+    let other = json!({"model":"m","messages":[{"role":"system","content":"A wholly different assistant persona for tests."},{"role":"user","content":"x"}]}).to_string();
+    let rec = sim
+        .run(Request::post("/v1/chat/completions", other).worker(1), ok())
+        .unwrap();
+    assert_eq!(target(&rec), B);
+    // Later turns of the first conversation, and new conversations sharing its system prompt,
+    // on either worker, follow A (JSON key order does not matter).
+    for i in 0..6 {
+        let (req, _) = convo(
+            i % 2,
+            &[
+                "my order is late",
+                "sorry to hear that",
+                &format!("question {i}"),
+            ],
+        );
+        assert_eq!(target(&sim.run(req, ok()).unwrap()), A, "turn {i}");
+    }
+    let reordered = format!(
+        r#"{{"messages":[{{"content":"{sys}","role":"system"}},{{"content":"something new","role":"user"}}],"stream":false,"model":"m"}}"#
+    );
+    let rec = sim
+        .run(
+            Request::post("/v1/chat/completions", reordered).worker(1),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(target(&rec), A);
+    // Bounded load: one open stream on A caps it at ceil(1.25 × 2 / 3) = 1.
+    let (req, _) = convo(0, &["a long stream"]);
+    let s1 = sim.begin(req).unwrap();
+    assert_eq!(open_target(&sim, s1), A);
+    let (req, _) = convo(1, &["next one"]);
+    let s2 = sim.begin(req).unwrap();
+    assert_ne!(open_target(&sim, s2), A);
+    finish_ok(&mut sim, s1);
+    finish_ok(&mut sim, s2);
+    // A body over max_body_bytes, or not JSON, is routed by least in-flight, never stuck.
+    let big = json!({"model":"m","messages":[{"role":"system","content": sys},{"role":"user","content":"y".repeat(5000)}]}).to_string();
+    let rec = sim
+        .run(
+            Request::post("/v1/chat/completions", big.clone()).chunked(1000),
+            ok(),
+        )
+        .unwrap();
+    assert!(HOSTS.contains(&target(&rec).as_str()));
+    assert_eq!(rec.upstream_request.as_ref().unwrap().body_str(), big);
+    let rec = sim
+        .run(Request::post("/v1/chat/completions", "not json"), ok())
+        .unwrap();
+    assert!(HOSTS.contains(&target(&rec).as_str()));
+    for h in HOSTS {
+        assert_eq!(in_flight(&sim, h), 0);
+    }
+}
+
+/// The `higress` build on Higress (ABI 0_2_100, no Envoy flag needed): the prompt comes from
+/// the body while the headers are held, and the pick also goes through Higress's
+/// `proxy_set_upstream_override_host`.
+#[test]
+fn higress_build_overrides_the_upstream_host() {
+    let cfg = json!({
+        "policy": "prefix_affinity",
+        "backends": backends(&[1, 1, 1]),
+        "prefix": {"source": "body", "block_bytes": 16}
+    });
+    let module = aigw_tests::root().join("dist/test/ai-load-balancer-higress.wasm");
+    let mut sim = Sim::new(SimOptions::default());
+    sim.add_plugin(
+        host_sim::PluginSpec::from_file(&module)
+            .unwrap()
+            .config_json(cfg.to_string()),
+    )
+    .expect("plugin loads");
+    let body = |q: &str| {
+        json!({"model":"m","messages":[{"role":"system","content":"A shared system prompt for everyone."},{"role":"user","content":q}]}).to_string()
+    };
+    let mut seen = Vec::new();
+    for q in ["one", "two", "three"] {
+        let rec = sim
+            .run(
+                Request::post("/v1/chat/completions", body(q)).chunked(16),
+                ok(),
+            )
+            .unwrap();
+        let t = target(&rec);
+        assert_eq!(rec.upstream_override_host.as_deref(), Some(t.as_str()));
+        assert_eq!(rec.upstream_request.as_ref().unwrap().body_str(), body(q));
+        seen.push(t);
+    }
+    // The shared system prompt keeps the conversations on the first backend.
+    assert_eq!(seen, vec![A, A, A]);
+}
+
 // ---- metrics scoring ------------------------------------------------------------------
 
 fn prom(waiting: f64, running: f64, kv: f64) -> CallReply {

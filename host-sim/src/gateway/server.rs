@@ -430,6 +430,7 @@ async fn feed_request(sim: Arc<Mutex<Sim>>, sid: u64, mut body: Incoming, notify
 /// Snapshot of a stream's progress.
 struct Progress {
     upstream_headers: Option<Vec<(String, Vec<u8>)>>,
+    override_host: Option<String>,
     upstream_complete: bool,
     client_status: u16,
     client_headers: Vec<(String, Vec<u8>)>,
@@ -441,6 +442,7 @@ fn progress(s: &Sim, sid: u64) -> Option<Progress> {
     let r = s.record(sid)?;
     Some(Progress {
         upstream_headers: r.upstream_request.as_ref().map(|u| u.headers.clone()),
+        override_host: r.upstream_override_host.clone(),
         upstream_complete: r.upstream_request.as_ref().is_some_and(|u| u.complete),
         client_status: r.response.status,
         client_headers: r.response.headers.clone(),
@@ -518,7 +520,11 @@ async fn drive(
         let headers = p.upstream_headers.unwrap_or_default();
         // The request body, kept for retries while it fits the buffer limit.
         let mut sent_body: Vec<u8> = Vec::new();
-        let cluster = pick_cluster(route, &headers, spec);
+        let cluster = match p.override_host.as_deref().map(super::config::resolve) {
+            // Higress's override host: this endpoint, whatever the cluster's balancing says.
+            Some(Ok(addr)) => Ok(vec![Endpoint { addr, priority: 0 }]),
+            _ => pick_cluster(route, &headers, spec),
+        };
         let endpoints = match &cluster {
             Ok(e) => e.clone(),
             Err(_) => vec![],

@@ -98,12 +98,29 @@ impl Default for Latency {
     }
 }
 
+/// Where prefix affinity takes its material from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrefixSource {
+    /// A request header (works on every Envoy).
+    Header,
+    /// The request body's prompt (system, messages, tools): the request headers are held until
+    /// the body is read, which needs Envoy 1.35+ with `allow_on_headers_stop_iteration` or
+    /// Higress with the `higress` build.
+    Body,
+}
+
 /// Prefix-affinity settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Prefix {
-    /// Request header carrying the conversation's prefix material (see the README).
+    /// Where the prefix material comes from.
+    pub source: PrefixSource,
+    /// Request header carrying the conversation's prefix material (`source: header`).
     pub header: String,
+    /// Largest request body read for the material (`source: body`); larger bodies are routed
+    /// by least in-flight.
+    pub max_body_bytes: usize,
     /// Block size in bytes for hashing the prefix material into a chain.
     pub block_bytes: usize,
     /// Bounded load: the affine backend is skipped when its in-flight count exceeds
@@ -116,7 +133,9 @@ pub struct Prefix {
 impl Default for Prefix {
     fn default() -> Self {
         Prefix {
+            source: PrefixSource::Header,
             header: "x-prompt-prefix".into(),
+            max_body_bytes: 1 << 20,
             block_bytes: 64,
             load_factor: 1.25,
             index_slots: 4096,
@@ -302,6 +321,9 @@ impl PluginConfig for Config {
         }
         if p.block_bytes == 0 {
             return Err(ConfigError::new("prefix.block_bytes", "must be > 0"));
+        }
+        if p.max_body_bytes == 0 {
+            return Err(ConfigError::new("prefix.max_body_bytes", "must be > 0"));
         }
         if !(p.load_factor >= 1.0 && p.load_factor.is_finite()) {
             return Err(ConfigError::new("prefix.load_factor", "must be >= 1"));

@@ -15,6 +15,7 @@ pub mod config;
 pub mod hash;
 pub mod pick;
 pub mod prom;
+pub mod prompt;
 pub mod scrape;
 pub mod sse_count;
 pub mod state;
@@ -22,7 +23,7 @@ pub mod state;
 use aigw::host;
 use aigw::prelude::*;
 use aigw::shared::{self, HostStore};
-use config::{Config, Policy, Signal};
+use config::{Config, Policy, PrefixSource, Signal};
 use pick::Candidate;
 use state::{BackendState, Keys, MetricsRecord};
 
@@ -48,6 +49,8 @@ pub struct LoadBalancer {
     status: u16,
     /// SSE events counted for the per-token latency.
     events: sse_count::EventCounter,
+    /// The headers are held until the body gives the prefix material.
+    awaiting_body: bool,
 }
 
 impl Plugin for LoadBalancer {
@@ -63,33 +66,54 @@ impl Plugin for LoadBalancer {
         scrape::tick(root);
     }
 
-    fn on_request_headers(&mut self, ctx: &mut Ctx<Self>, _end_of_stream: bool) -> Flow {
+    fn on_request_headers(&mut self, ctx: &mut Ctx<Self>, end_of_stream: bool) -> Flow {
         let cfg = ctx.config_rc();
-        let now = now_ms();
-        let Some(index) = choose(ctx, &cfg, now) else {
-            let reply = ErrorReply::new(503, "no healthy upstream backend is available")
-                .code("no_healthy_upstream");
-            if let Err(e) = ctx.send_error(&reply) {
-                aigw::warn!("cannot send 503: {e}");
-            }
+        if cfg.policy == Policy::PrefixAffinity
+            && cfg.prefix.source == PrefixSource::Body
+            && !end_of_stream
+        {
+            // Held until the body is read (the host keeps the headers writable meanwhile).
+            self.awaiting_body = true;
             return Flow::Pause;
+        }
+        let material = match cfg.prefix.source {
+            PrefixSource::Header if cfg.policy == Policy::PrefixAffinity => ctx
+                .request_header(&cfg.prefix.header)
+                .ok()
+                .flatten()
+                .filter(|m| !m.is_empty())
+                .map(String::into_bytes),
+            _ => None,
         };
-        let Some(backend) = cfg.backends.get(index) else {
+        self.route(ctx, &cfg, material.as_deref())
+    }
+
+    fn on_request_body(&mut self, ctx: &mut Ctx<Self>, chunk: BodyChunk) -> Flow {
+        if !self.awaiting_body {
             return Flow::Continue;
-        };
-        let keys = Keys::new(cfg.set_id);
-        match state::modify(&HostStore, &keys.backend(&backend.host), |s| {
-            s.in_flight = s.in_flight.saturating_add(1)
-        }) {
-            Ok(()) => self.holding = true,
-            Err(e) => aigw::warn!("in-flight count of {} not taken: {e}", backend.host),
         }
-        self.picked = Some(index);
-        self.start_ms = now;
-        if let Err(e) = ctx.set_request_header(&cfg.target_header, &backend.host) {
-            aigw::warn!("cannot set {}: {e}", cfg.target_header);
+        let cfg = ctx.config_rc();
+        let material =
+            match ctx.whole_request_body_or(chunk, cfg.prefix.max_body_bytes, OverLimit::Pass) {
+                Whole::Pending => return Flow::Pause,
+                Whole::Ready(body) => prompt::material(&body),
+                Whole::TooLarge { .. } => None,
+                Whole::Failed(e) => {
+                    aigw::debug!("request body unreadable: {e}");
+                    None
+                }
+            };
+        self.awaiting_body = false;
+        self.route(ctx, &cfg, material.as_deref())
+    }
+
+    fn on_request_trailers(&mut self, ctx: &mut Ctx<Self>) -> Flow {
+        if !self.awaiting_body {
+            return Flow::Continue;
         }
-        Flow::Continue
+        self.awaiting_body = false;
+        let cfg = ctx.config_rc();
+        self.route(ctx, &cfg, None)
     }
 
     fn on_response_headers(&mut self, ctx: &mut Ctx<Self>, end_of_stream: bool) -> Flow {
@@ -263,12 +287,49 @@ impl LoadBalancer {
     }
 }
 
+impl LoadBalancer {
+    /// Picks the backend (prefix `material` for prefix affinity), counts it in flight and
+    /// writes the target header; a 503 in the client's protocol when none is available.
+    fn route(&mut self, ctx: &mut Ctx<Self>, cfg: &Config, material: Option<&[u8]>) -> Flow {
+        let now = now_ms();
+        let Some(index) = choose(cfg, now, material) else {
+            let reply = ErrorReply::new(503, "no healthy upstream backend is available")
+                .code("no_healthy_upstream");
+            if let Err(e) = ctx.send_error(&reply) {
+                aigw::warn!("cannot send 503: {e}");
+            }
+            return Flow::Pause;
+        };
+        let Some(backend) = cfg.backends.get(index) else {
+            return Flow::Continue;
+        };
+        let keys = Keys::new(cfg.set_id);
+        match state::modify(&HostStore, &keys.backend(&backend.host), |s| {
+            s.in_flight = s.in_flight.saturating_add(1)
+        }) {
+            Ok(()) => self.holding = true,
+            Err(e) => aigw::warn!("in-flight count of {} not taken: {e}", backend.host),
+        }
+        self.picked = Some(index);
+        self.start_ms = now;
+        if let Err(e) = ctx.set_request_header(&cfg.target_header, &backend.host) {
+            aigw::warn!("cannot set {}: {e}", cfg.target_header);
+        }
+        // Higress: also pick the host directly, so any cluster of the route works.
+        #[cfg(feature = "higress")]
+        if let Err(e) = host::set_upstream_override_host(&backend.host) {
+            aigw::warn!("cannot override the upstream host: {e}");
+        }
+        Flow::Continue
+    }
+}
+
 fn now_ms() -> u64 {
     host::now_millis().unwrap_or(0)
 }
 
 /// Picks a backend index for this request, `None` when none is available.
-fn choose(ctx: &Ctx<LoadBalancer>, cfg: &Config, now: u64) -> Option<usize> {
+fn choose(cfg: &Config, now: u64, material: Option<&[u8]>) -> Option<usize> {
     let store = HostStore;
     let keys = Keys::new(cfg.set_id);
     let fresh_metrics = cfg.policy == Policy::Metrics;
@@ -313,7 +374,7 @@ fn choose(ctx: &Ctx<LoadBalancer>, cfg: &Config, now: u64) -> Option<usize> {
                 .unwrap_or_default();
             pick::metrics(&cands, rotate, &w).0
         }
-        Policy::PrefixAffinity => prefix_pick(ctx, cfg, &cands, rotate),
+        Policy::PrefixAffinity => prefix_pick(cfg, &cands, rotate, material),
     }
 }
 
@@ -327,16 +388,15 @@ fn read_metrics(key: &str) -> Option<MetricsRecord> {
 /// backend, if it is available and within the load bound; otherwise least in-flight. The
 /// chain is then (re)indexed to the chosen backend.
 fn prefix_pick(
-    ctx: &Ctx<LoadBalancer>,
     cfg: &Config,
     cands: &[Candidate],
     rotate: u64,
+    material: Option<&[u8]>,
 ) -> Option<usize> {
-    let material = ctx.request_header(&cfg.prefix.header).ok().flatten();
     let Some(material) = material.filter(|m| !m.is_empty()) else {
         return pick::least_in_flight(cands, rotate);
     };
-    let chain = hash::prefix_chain(material.as_bytes(), cfg.prefix.block_bytes, MAX_CHAIN);
+    let chain = hash::prefix_chain(material, cfg.prefix.block_bytes, MAX_CHAIN);
     let keys = Keys::new(cfg.set_id);
     let slots = u64::from(cfg.prefix.index_slots);
     let slot_key = |h: u64| keys.prefix_slot(h % slots);

@@ -146,4 +146,5 @@ host_functions! {
         query_size: usize,
         return_token: *mut u32,
     ) -> u32;
+    fn proxy_set_upstream_override_host(address_data: *const u8, address_size: usize) -> u32;
 }

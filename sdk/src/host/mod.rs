@@ -619,6 +619,17 @@ pub fn set_effective_context(context_id: u32) -> Result<(), HostError> {
     HostError::check(unsafe { ffi::proxy_set_effective_context(context_id) })
 }
 
+/// Higress: sends this request to the upstream host `address` (`ip:port`) of the route's
+/// cluster, bypassing the cluster's load balancer. Call it before the request headers leave
+/// the filter chain (in `on_request_headers`, or from a body callback while the headers are
+/// held). Feature `higress` only: stock Envoy has no such host function.
+#[cfg(feature = "higress")]
+pub fn set_upstream_override_host(address: &str) -> Result<(), HostError> {
+    // SAFETY: the slice lives for the call.
+    let status = unsafe { ffi::proxy_set_upstream_override_host(address.as_ptr(), address.len()) };
+    HostError::check(status)
+}
+
 /// Calls a host-specific foreign function (Envoy: `compress`, `clear_route_cache`, ...).
 pub fn call_foreign_function(name: &str, args: &[u8]) -> Result<Vec<u8>, HostError> {
     let mut ptr = null_mut();
