@@ -7,6 +7,7 @@
 //!
 //! Timings are medians over several batches; they vary by machine, the ratios much less.
 
+mod cache;
 mod peers;
 mod scan;
 
@@ -201,6 +202,13 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
+    // `BENCH_ONLY=cache` (or `peers`, `scan`): one section only.
+    match std::env::var("BENCH_ONLY").as_deref() {
+        Ok("cache") => return cache::run(n),
+        Ok("peers") => return peers::run(n),
+        Ok("scan") => return scan::run(),
+        _ => {}
+    }
     println!("# aigw benchmarks (host-sim, wasmtime/cranelift, {n} requests per batch)\n");
 
     // VM start-up: compile once, then instantiate + start + configure (canary and one worker).
@@ -300,4 +308,5 @@ fn main() {
     }
     peers::run(n);
     scan::run();
+    cache::run(n);
 }
