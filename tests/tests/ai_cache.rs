@@ -592,6 +592,107 @@ fn semantic_hits_and_misses_around_the_threshold() {
     assert_eq!(header(&rec, "x-cache-status"), Some("hit"));
 }
 
+/// `semantic.index: qdrant`: vectors go to a Qdrant collection over its REST API (the test
+/// plays Qdrant on a manual cluster), embeddings come from the real mock LLM.
+#[test]
+fn semantic_index_in_qdrant() {
+    let mock = mock_llm::spawn(MockOptions::default()).unwrap();
+    let mut sim = sim_with(
+        1,
+        r#"{"semantic":{"cluster":"embeddings","model":"text-embedding-3-small","threshold":0.5,
+            "index":{"type":"qdrant","cluster":"qdrant","authority":"qdrant.local","collection":"answers","api_key":"qd-key","timeout_ms":300}}}"#,
+    );
+    sim.add_cluster("embeddings", Cluster::Addr(mock.addr));
+    sim.add_cluster("qdrant", Cluster::Manual);
+    let header_of = |c: &host_sim::PendingHttpCall, name: &str| {
+        c.call
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    // A miss: the search finds nothing, the upstream answers, the vector is inserted.
+    let sid = sim.begin(chat("How do I reset my password?")).unwrap();
+    let calls = sim.pending_http_calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let search = &calls[0];
+    assert_eq!(search.call.cluster, "qdrant");
+    assert_eq!(header_of(search, ":method").as_deref(), Some("POST"));
+    assert_eq!(
+        header_of(search, ":path").as_deref(),
+        Some("/collections/answers/points/search")
+    );
+    assert_eq!(
+        header_of(search, ":authority").as_deref(),
+        Some("qdrant.local")
+    );
+    assert_eq!(header_of(search, "api-key").as_deref(), Some("qd-key"));
+    assert_eq!(search.call.timeout_ms, 300);
+    let q: Value = serde_json::from_slice(&search.call.body).unwrap();
+    let dims = q["vector"].as_array().map_or(0, Vec::len);
+    assert!(dims > 0);
+    let context = q["filter"]["must"][0]["match"]["value"].clone();
+    assert!(sim.upstream_request(sid).is_none_or(|u| !u.complete));
+    sim.answer_http(
+        search.id,
+        host_sim::CallReply::json(200, r#"{"result":[],"status":"ok"}"#),
+    )
+    .unwrap();
+    sim.respond(sid, &answer("Use the reset link.")).unwrap();
+    let rec = sim.take_record(sid).unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    let calls = sim.pending_http_calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let insert = &calls[0];
+    assert_eq!(header_of(insert, ":method").as_deref(), Some("PUT"));
+    assert_eq!(
+        header_of(insert, ":path").as_deref(),
+        Some("/collections/answers/points?wait=false")
+    );
+    let p: Value = serde_json::from_slice(&insert.call.body).unwrap();
+    let point = &p["points"][0];
+    assert_eq!(point["payload"]["context"], context);
+    assert_eq!(point["vector"].as_array().map_or(0, Vec::len), dims);
+    let entry = point["payload"]["entry"].as_str().unwrap().to_string();
+    let expires = point["payload"]["expires_ms"].as_u64().unwrap();
+    sim.answer_http(
+        insert.id,
+        host_sim::CallReply::json(200, r#"{"result":{"status":"acknowledged"},"status":"ok"}"#),
+    )
+    .unwrap();
+
+    // A near question: Qdrant returns the point, the answer comes from the exact store.
+    let sid = sim
+        .begin(chat("How can I reset the password for my account?"))
+        .unwrap();
+    let calls = sim.pending_http_calls();
+    assert_eq!(calls.len(), 1);
+    let hit = format!(
+        r#"{{"result":[{{"id":"p","score":0.93,"payload":{{"context":{context},"entry":"{entry}","expires_ms":{expires}}}}}],"status":"ok"}}"#
+    );
+    sim.answer_http(calls[0].id, host_sim::CallReply::json(200, hit))
+        .unwrap();
+    let rec = sim.take_record(sid).unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("hit"));
+    assert!(!reached_upstream(&rec));
+    assert!(rec.response.body_str().contains("Use the reset link."));
+    assert_eq!(header(&rec, "x-cache-similarity"), Some("0.9300"));
+
+    // Qdrant not answering in time: the request goes upstream, counted, never failed.
+    let sid = sim.begin(chat("Where is my parcel?")).unwrap();
+    assert_eq!(sim.pending_http_calls().len(), 1);
+    sim.advance(std::time::Duration::from_millis(400));
+    sim.respond(sid, &answer("On its way.")).unwrap();
+    let rec = sim.take_record(sid).unwrap();
+    assert_eq!(rec.response.status, 200);
+    assert!(reached_upstream(&rec));
+    assert_eq!(
+        sim.metric("ai_cache_vector_failures;op=search;reason=timeout"),
+        Some(1)
+    );
+    assert!(sim.logs().iter().all(|l| !l.message.contains("qd-key")));
+}
+
 #[test]
 fn failing_embeddings_never_fail_the_request() {
     let port = aigw_tests::free_port();
@@ -631,6 +732,10 @@ fn invalid_config_names_the_field() {
         (
             r#"{"semantic":{"cluster":"e","model":"m","threshold":2}}"#,
             "semantic.threshold",
+        ),
+        (
+            r#"{"semantic":{"cluster":"e","model":"m","index":{"type":"qdrant","cluster":"q","collection":"a/b"}}}"#,
+            "semantic.index.collection",
         ),
     ] {
         let mut sim = Sim::new(SimOptions::default());

@@ -108,6 +108,34 @@ pub struct Semantic {
     /// Largest accepted vector dimension.
     #[serde(default = "default_max_dims")]
     pub max_dims: u32,
+    /// Where the vectors live (local store only; the Redis store keeps its own).
+    #[serde(default)]
+    pub index: VectorIndexConfig,
+}
+
+/// The vector index of the semantic lookup.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum VectorIndexConfig {
+    /// A ring in shared data, searched linearly (see the README's limits).
+    #[default]
+    Local,
+    /// A Qdrant collection over its REST API.
+    Qdrant {
+        /// The gateway cluster that reaches Qdrant.
+        cluster: String,
+        /// `:authority` of the calls (default: the cluster name).
+        #[serde(default)]
+        authority: Option<String>,
+        /// The collection (cosine distance, the embedding size).
+        collection: String,
+        /// Qdrant API key, sent as `api-key` (never logged).
+        #[serde(default)]
+        api_key: Option<String>,
+        /// Call timeout in milliseconds.
+        #[serde(default = "default_embed_timeout")]
+        timeout_ms: u64,
+    },
 }
 
 /// The per-rule configuration.
@@ -285,6 +313,39 @@ impl PluginConfig for Config {
                     "semantic.max_dims",
                     "must be between 1 and 16384",
                 ));
+            }
+            if let VectorIndexConfig::Qdrant {
+                cluster,
+                collection,
+                timeout_ms,
+                ..
+            } = &s.index
+            {
+                if cluster.is_empty() {
+                    return Err(ConfigError::new(
+                        "semantic.index.cluster",
+                        "must not be empty",
+                    ));
+                }
+                let safe = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+                if collection.is_empty() || !collection.chars().all(safe) {
+                    return Err(ConfigError::new(
+                        "semantic.index.collection",
+                        "must be a non-empty name of letters, digits, '-' and '_'",
+                    ));
+                }
+                if *timeout_ms == 0 {
+                    return Err(ConfigError::new(
+                        "semantic.index.timeout_ms",
+                        "must be at least 1",
+                    ));
+                }
+                if self.store == StoreKind::Redis {
+                    return Err(ConfigError::new(
+                        "semantic.index",
+                        "the Redis store keeps its vectors in Redis; use `local` (or the local store)",
+                    ));
+                }
             }
         }
         Ok(())

@@ -2,12 +2,13 @@
 //! buffered request body, answer hits locally (JSON or replayed SSE), and store complete,
 //! normal answers as they pass.
 
-use crate::config::{Config, Scope, StoreKind};
+use crate::config::{Config, Scope, StoreKind, VectorIndexConfig};
 use crate::entry::{self, Dialect, Entry, Skip, StreamAssembler};
 use crate::key::{self, Digest, RequestKey};
 use crate::replay;
 use crate::semantic::{self, LocalIndex, VectorIndex};
 use crate::store::SlotStore;
+use crate::vector_service::{Qdrant, ServiceCall, VectorService};
 use aigw::host;
 use aigw::metrics;
 use aigw::prelude::*;
@@ -238,6 +239,34 @@ impl AiCache {
             }
             return;
         }
+        if let (Some(v), Some(sem), Some(k), Mode::Lookup, Some(remote)) = (
+            &vector,
+            &cfg.semantic,
+            &self.key,
+            self.mode,
+            RemoteIndex::of(&cfg),
+        ) {
+            let call = remote
+                .service
+                .search(&k.context, v, sem.threshold, now_ms());
+            let threshold = sem.threshold;
+            let sent = remote.send(ctx, call, move |plugin: &mut AiCache, ctx, result| {
+                plugin.on_vector_search(ctx, result, threshold);
+            });
+            self.vector = vector;
+            if sent {
+                return;
+            }
+            count(
+                "ai_cache_vector_failures",
+                &[("op", "search"), ("reason", "dispatch")],
+            );
+            self.decide();
+            if let Err(e) = ctx.resume_request() {
+                aigw::warn!("cannot resume request: {e}");
+            }
+            return;
+        }
         if let (Some(v), Some(sem), Some(k), Mode::Lookup) =
             (&vector, &cfg.semantic, &self.key, self.mode)
         {
@@ -263,6 +292,48 @@ impl AiCache {
         }
     }
 
+    /// The answer of a remote vector search: reply from the cache on a hit, else go on.
+    fn on_vector_search(&mut self, ctx: &mut Ctx<Self>, result: CallResult, threshold: f32) {
+        let cfg = ctx.config_rc();
+        let hit = match (result, RemoteIndex::of(&cfg)) {
+            (Ok(resp), Some(remote)) => {
+                match remote.service.parse_search(&resp.body, threshold, now_ms()) {
+                    Ok(hit) => hit,
+                    Err(why) => {
+                        aigw::warn!("vector search answer unusable: {why}");
+                        count(
+                            "ai_cache_vector_failures",
+                            &[("op", "search"), ("reason", "malformed")],
+                        );
+                        None
+                    }
+                }
+            }
+            (Ok(_), None) => None,
+            (Err(e), _) => {
+                aigw::warn!("vector search failed: {e}");
+                count(
+                    "ai_cache_vector_failures",
+                    &[("op", "search"), ("reason", call_reason(&e))],
+                );
+                None
+            }
+        };
+        if let Some(hit) = hit {
+            if let Some(entry) = self.lookup_exact(&cfg, &hit.entry) {
+                if entry.dialect == self.dialect.unwrap_or(Dialect::Openai)
+                    && self.reply_hit(ctx, &entry, Some(hit.score))
+                {
+                    return;
+                }
+            }
+        }
+        self.decide();
+        if let Err(e) = ctx.resume_request() {
+            aigw::warn!("cannot resume request: {e}");
+        }
+    }
+
     fn store(&mut self, ctx: &mut Ctx<Self>, result: Result<Entry, Skip>) {
         let entry = match result {
             Ok(e) => e,
@@ -275,7 +346,7 @@ impl AiCache {
             self.redis_store(ctx, &entry);
             return;
         }
-        let cfg = ctx.config();
+        let cfg = ctx.config_rc();
         let Some(k) = &self.key else { return };
         let now = now_ms();
         let expires = now.saturating_add(cfg.ttl_seconds.saturating_mul(1000));
@@ -290,11 +361,92 @@ impl AiCache {
             }
         }
         if let (Some(sem), Some(v)) = (&cfg.semantic, &self.vector) {
+            if let Some(remote) = RemoteIndex::of(&cfg) {
+                // Not waited for: the answer only reports failures.
+                let call = remote.service.insert(&k.context, &k.exact, v, expires);
+                let sent = remote.send(ctx, call, |_: &mut AiCache, _, result| {
+                    if let Err(e) = result {
+                        aigw::warn!("vector insert failed: {e}");
+                        count(
+                            "ai_cache_vector_failures",
+                            &[("op", "insert"), ("reason", call_reason(&e))],
+                        );
+                    }
+                });
+                if !sent {
+                    count(
+                        "ai_cache_vector_failures",
+                        &[("op", "insert"), ("reason", "dispatch")],
+                    );
+                }
+                return;
+            }
             let index = LocalIndex::new(&HostStore, &cfg.namespace, sem.max_vectors);
             if let Err(e) = index.insert(&k.context, &k.exact, v, expires) {
                 aigw::warn!("vector insert failed: {e}");
             }
         }
+    }
+}
+
+/// A vector database reached by call-outs (`semantic.index` other than `local`).
+struct RemoteIndex<'a> {
+    service: Qdrant,
+    cluster: &'a str,
+    authority: &'a str,
+    api_key: Option<&'a str>,
+    timeout: Duration,
+}
+
+impl<'a> RemoteIndex<'a> {
+    fn of(cfg: &'a Config) -> Option<RemoteIndex<'a>> {
+        match &cfg.semantic.as_ref()?.index {
+            VectorIndexConfig::Local => None,
+            VectorIndexConfig::Qdrant {
+                cluster,
+                authority,
+                collection,
+                api_key,
+                timeout_ms,
+            } => Some(RemoteIndex {
+                service: Qdrant {
+                    collection: collection.clone(),
+                },
+                cluster,
+                authority: authority.as_deref().unwrap_or(cluster),
+                api_key: api_key.as_deref(),
+                timeout: Duration::from_millis(*timeout_ms),
+            }),
+        }
+    }
+
+    /// Sends `call`; `false` when the host refused it.
+    fn send<F>(&self, ctx: &mut Ctx<AiCache>, call: ServiceCall, then: F) -> bool
+    where
+        F: FnOnce(&mut AiCache, &mut Ctx<AiCache>, CallResult) + 'static,
+    {
+        let mut req = CallRequest::new(call.method, self.authority, &call.path)
+            .header("content-type", "application/json")
+            .body(call.body);
+        if let Some(key) = self.api_key {
+            req = req.header("api-key", key);
+        }
+        match ctx.http_call(self.cluster, req, self.timeout, then) {
+            Ok(()) => true,
+            Err(e) => {
+                aigw::warn!("vector index call not sent: {e}");
+                false
+            }
+        }
+    }
+}
+
+fn call_reason(e: &CallError) -> &'static str {
+    match e {
+        CallError::Timeout(_) => "timeout",
+        CallError::Unreachable(_) | CallError::Reset => "unreachable",
+        CallError::Status(_) => "status",
+        CallError::Host(_) => "host",
     }
 }
 

@@ -17,6 +17,7 @@ pub mod key;
 pub mod replay;
 pub mod semantic;
 pub mod store;
+pub mod vector_service;
 
 pub use filter::AiCache;
 
