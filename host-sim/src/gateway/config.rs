@@ -19,9 +19,11 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio_rustls::rustls;
 
 /// One upstream host of a cluster.
 #[derive(Debug, Clone, Deserialize)]
@@ -52,6 +54,70 @@ pub struct ClusterSpec {
     /// Per-try timeout for response headers, in ms (default 60000).
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// TLS to the endpoints (`{}`: verify against the built-in web roots, SNI = host name).
+    #[serde(default)]
+    pub tls: Option<TlsSpec>,
+}
+
+/// TLS settings of a cluster.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    /// Server name for SNI and the certificate check (default: the endpoint's host name).
+    #[serde(default)]
+    pub sni: Option<String>,
+    /// PEM file of CA certificates to trust instead of the built-in web roots (relative to the
+    /// config file).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// What an endpoint of a TLS cluster is connected with.
+#[derive(Clone)]
+pub struct TlsTarget {
+    /// The client configuration (trust roots), shared by the cluster's endpoints.
+    pub config: Arc<rustls::ClientConfig>,
+    /// SNI and certificate name.
+    pub server_name: String,
+}
+
+impl std::fmt::Debug for TlsTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsTarget")
+            .field("server_name", &self.server_name)
+            .finish()
+    }
+}
+
+/// The rustls client configuration of a cluster's `tls` block.
+fn tls_config(spec: &TlsSpec, base: &Path) -> Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    match &spec.ca_file {
+        Some(file) => {
+            let path = base.join(file);
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&path)
+                .map_err(|e| anyhow!("ca_file {}: {e}", path.display()))?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| anyhow!("ca_file {}: {e}", path.display()))?;
+            if certs.is_empty() {
+                bail!("ca_file {}: no certificate", path.display());
+            }
+            for c in certs {
+                roots
+                    .add(c)
+                    .map_err(|e| anyhow!("ca_file {}: {e}", path.display()))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| anyhow!("{e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// A plugin in a route's chain.
@@ -141,6 +207,9 @@ pub struct GatewaySpec {
     /// Access log: `stdout` (default), `off`, or a file path.
     #[serde(default)]
     pub access_log: Option<String>,
+    /// TLS client configurations of the clusters with `tls`, built at load.
+    #[serde(skip)]
+    pub tls_configs: HashMap<String, Arc<rustls::ClientConfig>>,
 }
 
 fn default_listen() -> String {
@@ -158,6 +227,8 @@ pub struct Endpoint {
     pub addr: SocketAddr,
     /// Priority (0 first).
     pub priority: u32,
+    /// TLS, for endpoints of a cluster with `tls`.
+    pub tls: Option<TlsTarget>,
 }
 
 impl GatewaySpec {
@@ -165,10 +236,18 @@ impl GatewaySpec {
     pub fn load(path: &Path) -> Result<GatewaySpec> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let spec: GatewaySpec = serde_json::from_str(&text)
+        let mut spec: GatewaySpec = serde_json::from_str(&text)
             .map_err(|e| anyhow!("{}:{}:{}: {}", path.display(), e.line(), e.column(), e))?;
         spec.check()
             .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for (name, c) in &spec.clusters {
+            if let Some(t) = &c.tls {
+                let config = tls_config(t, base)
+                    .map_err(|e| anyhow!("{}: clusters.{name}.tls.{e}", path.display()))?;
+                spec.tls_configs.insert(name.clone(), config);
+            }
+        }
         Ok(spec)
     }
 
@@ -234,7 +313,19 @@ impl GatewaySpec {
                             EndpointSpec::Plain(a) => (a, 0),
                             EndpointSpec::Full { address, priority } => (address, *priority),
                         };
-                        resolve(a).ok().map(|addr| Endpoint { addr, priority: p })
+                        let tls = self.tls_configs.get(cluster).map(|config| TlsTarget {
+                            config: config.clone(),
+                            server_name: c
+                                .tls
+                                .as_ref()
+                                .and_then(|t| t.sni.clone())
+                                .unwrap_or_else(|| host_of(a).to_string()),
+                        });
+                        resolve(a).ok().map(|addr| Endpoint {
+                            addr,
+                            priority: p,
+                            tls,
+                        })
                     })
                     .collect()
             })
@@ -258,6 +349,13 @@ impl GatewaySpec {
 }
 
 /// Resolves `host:port`.
+/// The host part of `host:port` (brackets of an IPv6 literal removed).
+fn host_of(a: &str) -> &str {
+    let host = a.rsplit_once(':').map_or(a, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// Resolves `host:port` to its first address.
 pub fn resolve(a: &str) -> Result<SocketAddr> {
     a.to_socket_addrs()
         .map_err(|e| anyhow!("bad address {a:?}: {e}"))?

@@ -522,7 +522,11 @@ async fn drive(
         let mut sent_body: Vec<u8> = Vec::new();
         let cluster = match p.override_host.as_deref().map(super::config::resolve) {
             // Higress's override host: this endpoint, whatever the cluster's balancing says.
-            Some(Ok(addr)) => Ok(vec![Endpoint { addr, priority: 0 }]),
+            Some(Ok(addr)) => Ok(vec![Endpoint {
+                addr,
+                priority: 0,
+                tls: None,
+            }]),
             _ => pick_cluster(route, &headers, spec),
         };
         let endpoints = match &cluster {
@@ -662,7 +666,11 @@ fn pick_cluster(
         let dst = h("x-envoy-original-dst-host")
             .ok_or_else(|| anyhow!("no x-envoy-original-dst-host"))?;
         let addr = super::config::resolve(&dst)?;
-        return Ok(vec![Endpoint { addr, priority: 0 }]);
+        return Ok(vec![Endpoint {
+            addr,
+            priority: 0,
+            tls: None,
+        }]);
     }
     Ok(spec.endpoints(&cluster))
 }
@@ -682,12 +690,38 @@ async fn attempt_upstream(
     let stream = TcpStream::connect(ep.addr)
         .await
         .map_err(|_| "connect-failure")?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| "connect-failure")?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let mut sender = match &ep.tls {
+        None => {
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|_| "connect-failure")?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            sender
+        }
+        Some(t) => {
+            let name = tokio_rustls::rustls::pki_types::ServerName::try_from(t.server_name.clone())
+                .map_err(|_| "connect-failure")?;
+            let tls = tokio_rustls::TlsConnector::from(t.config.clone())
+                .connect(name, stream)
+                .await
+                .map_err(|e| {
+                    eprintln!(
+                        "host-sim: TLS to {} ({}) failed: {e}",
+                        ep.addr, t.server_name
+                    );
+                    "connect-failure"
+                })?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+                .await
+                .map_err(|_| "connect-failure")?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            sender
+        }
+    };
     let get = |k: &str| {
         headers
             .iter()
