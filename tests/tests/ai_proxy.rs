@@ -1285,3 +1285,307 @@ fn the_example_config_proxies_a_chat() {
     assert_eq!(up.header("authorization"), Some("Bearer sk-demo-1"));
     assert_eq!(rec.response.json()["model"], "claude-3-haiku");
 }
+
+// ---- DashScope native (qwen-native) ----------------------------------------------------------
+
+/// A DashScope native stream as `X-DashScope-SSE: enable` + `incremental_output: true` sends
+/// it: `id:` / `event:result` / `:HTTP_STATUS/200` comment / `data:` with cumulative usage and
+/// the string "null" as finish_reason while generating.
+const DASHSCOPE_STREAM: &str = concat!(
+    "id:1\nevent:result\n:HTTP_STATUS/200\ndata:{\"output\":{\"choices\":[{\"message\":{\"content\":\"\",\"reasoning_content\":\"The user greets.\",\"role\":\"assistant\"},\"finish_reason\":\"null\"}]},\"usage\":{\"total_tokens\":27,\"output_tokens\":4,\"input_tokens\":23,\"output_tokens_details\":{\"reasoning_tokens\":4}},\"request_id\":\"c3b1f3e2-5d4a-9d7e-a1b2-7f0e3d2c1b00\"}\n\n",
+    "id:2\nevent:result\n:HTTP_STATUS/200\ndata:{\"output\":{\"choices\":[{\"message\":{\"content\":\"Hello\",\"reasoning_content\":\"\",\"role\":\"assistant\"},\"finish_reason\":\"null\"}]},\"usage\":{\"total_tokens\":28,\"output_tokens\":5,\"input_tokens\":23,\"output_tokens_details\":{\"reasoning_tokens\":4}},\"request_id\":\"c3b1f3e2-5d4a-9d7e-a1b2-7f0e3d2c1b00\"}\n\n",
+    "id:3\nevent:result\n:HTTP_STATUS/200\ndata:{\"output\":{\"choices\":[{\"message\":{\"content\":\"! 你好。\",\"reasoning_content\":\"\",\"role\":\"assistant\"},\"finish_reason\":\"null\"}]},\"usage\":{\"total_tokens\":31,\"output_tokens\":8,\"input_tokens\":23,\"output_tokens_details\":{\"reasoning_tokens\":4}},\"request_id\":\"c3b1f3e2-5d4a-9d7e-a1b2-7f0e3d2c1b00\"}\n\n",
+    "id:4\nevent:result\n:HTTP_STATUS/200\ndata:{\"output\":{\"choices\":[{\"message\":{\"content\":\"\",\"reasoning_content\":\"\",\"role\":\"assistant\"},\"finish_reason\":\"stop\"}]},\"usage\":{\"total_tokens\":31,\"output_tokens\":8,\"input_tokens\":23,\"prompt_tokens_details\":{\"cached_tokens\":16},\"output_tokens_details\":{\"reasoning_tokens\":4}},\"request_id\":\"c3b1f3e2-5d4a-9d7e-a1b2-7f0e3d2c1b00\"}\n\n",
+);
+
+fn dashscope_cfg() -> Value {
+    json!({"providers":[{"id":"bailian","type":"qwen-native","api_keys":["sk-ds-1"],
+        "model_mapping":{"gpt-4o":"qwen-plus","*":"qwen-turbo"}}]})
+}
+
+fn dashscope_sse(body: &str) -> UpstreamResponse {
+    UpstreamResponse {
+        status: 200,
+        headers: vec![(
+            "content-type".into(),
+            "text/event-stream;charset=UTF-8".into(),
+        )],
+        chunks: vec![body.as_bytes().to_vec()],
+        trailers: vec![],
+    }
+}
+
+#[test]
+fn dashscope_native_request_shape_and_stream_at_every_split() {
+    let mut sim = sim(dashscope_cfg());
+    let req = || {
+        Request::post(
+            "/v1/chat/completions",
+            json!({"model": "gpt-4o", "stream": true, "stream_options": {"include_usage": true},
+                   "temperature": 0.3, "max_tokens": 64, "top_k": 20,
+                   "tools": [{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}],
+                   "messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hello"}]})
+            .to_string(),
+        )
+        .header("authorization", "Bearer client-key")
+    };
+    for k in 1..=DASHSCOPE_STREAM.len() {
+        let rec = sim
+            .run(req(), dashscope_sse(DASHSCOPE_STREAM).chunked(k))
+            .unwrap();
+        let up = rec.upstream_request.clone().unwrap();
+        assert_eq!(
+            up.header(":path"),
+            Some("/api/v1/services/aigc/text-generation/generation")
+        );
+        assert_eq!(up.header(":authority"), Some("dashscope.aliyuncs.com"));
+        assert_eq!(up.header("authorization"), Some("Bearer sk-ds-1"));
+        assert_eq!(up.header("x-dashscope-sse"), Some("enable"));
+        assert_eq!(up.header("accept"), Some("text/event-stream"));
+        let b = up.json();
+        assert_eq!(b["model"], "qwen-plus");
+        assert_eq!(
+            b["input"]["messages"],
+            json!([{"role":"system","content":"Be brief."},{"role":"user","content":"Hello"}])
+        );
+        let p = &b["parameters"];
+        assert_eq!(p["result_format"], "message");
+        assert_eq!(p["incremental_output"], true);
+        assert_eq!(
+            (
+                p["temperature"].as_f64(),
+                p["max_tokens"].as_u64(),
+                p["top_k"].as_u64()
+            ),
+            (Some(0.3), Some(64), Some(20))
+        );
+        assert_eq!(p["tools"][0]["function"]["name"], "get_weather");
+        assert!(b.get("stream").is_none() && b.get("messages").is_none());
+
+        assert_eq!(rec.response.status, 200);
+        assert_eq!(
+            rec.response.header("content-type"),
+            Some("text/event-stream")
+        );
+        let body = rec.response.body_str();
+        assert!(
+            !body.contains("HTTP_STATUS") && !body.contains("output"),
+            "k={k}: {body}"
+        );
+        assert_eq!(openai_text(&body), "Hello! 你好。", "k={k}");
+        let events = json_events(&body);
+        assert!(events
+            .iter()
+            .all(|e| e["object"] == "chat.completion.chunk"));
+        assert!(events.iter().all(|e| e["model"] == "gpt-4o"));
+        assert_eq!(
+            events[1]["choices"][0]["delta"]["reasoning_content"],
+            "The user greets."
+        );
+        let fin = events
+            .iter()
+            .filter(|e| e["choices"][0]["finish_reason"].is_string())
+            .collect::<Vec<_>>();
+        assert_eq!(fin.len(), 1, "k={k}");
+        assert_eq!(fin[0]["choices"][0]["finish_reason"], "stop");
+        let last = events.last().unwrap();
+        assert_eq!(last["choices"], json!([]));
+        assert_eq!(
+            (
+                last["usage"]["prompt_tokens"].as_u64(),
+                last["usage"]["completion_tokens"].as_u64(),
+                last["usage"]["total_tokens"].as_u64()
+            ),
+            (Some(23), Some(8), Some(31)),
+            "k={k}"
+        );
+        assert!(body.ends_with("data: [DONE]\n\n"), "k={k}");
+        let u = usage_prop(&rec);
+        assert_eq!(
+            (
+                u["input"].as_u64(),
+                u["output"].as_u64(),
+                u["cached_input"].as_u64(),
+                u["reasoning"].as_u64()
+            ),
+            (Some(23), Some(8), Some(16), Some(4)),
+            "k={k}"
+        );
+        assert_eq!(u["provider"], "bailian");
+        assert_eq!(u["model"], "qwen-plus");
+    }
+    // Without include_usage the usage chunk is not shown (but still published).
+    let rec = sim
+        .run(
+            chat("gpt-4o", true),
+            dashscope_sse(DASHSCOPE_STREAM).chunked(9),
+        )
+        .unwrap();
+    let body = rec.response.body_str();
+    assert!(!body.contains("prompt_tokens"), "{body}");
+    assert_eq!(usage_prop(&rec)["total"], 31);
+}
+
+#[test]
+fn dashscope_native_non_stream_client_gets_one_answer() {
+    let mut sim = sim(dashscope_cfg());
+    // The upstream is always streamed; a non-stream client gets one chat completion.
+    let rec = sim
+        .run(
+            chat("gpt-4o", false),
+            dashscope_sse(DASHSCOPE_STREAM).chunked(17),
+        )
+        .unwrap();
+    let up = rec.upstream_request.clone().unwrap();
+    assert_eq!(up.header("x-dashscope-sse"), Some("enable"));
+    assert_eq!(
+        rec.response.header("content-type"),
+        Some("application/json")
+    );
+    let r = rec.response.json();
+    assert_eq!(r["object"], "chat.completion");
+    assert_eq!(r["model"], "gpt-4o");
+    assert_eq!(r["choices"][0]["message"]["content"], "Hello! 你好。");
+    assert_eq!(
+        r["choices"][0]["message"]["reasoning_content"],
+        "The user greets."
+    );
+    assert_eq!(r["choices"][0]["finish_reason"], "stop");
+    assert_eq!(r["usage"]["total_tokens"], 31);
+    // A JSON answer (the gateway or DashScope ignored the SSE header) is translated whole.
+    let answer = r#"{"output":{"choices":[{"finish_reason":"tool_calls","message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":"{\"city\": \"Hangzhou\"}"},"index":0,"id":"call_4d5e6f","type":"function"}]}}]},"usage":{"total_tokens":220,"output_tokens":18,"input_tokens":202},"request_id":"8f6b1c2d-0000-4e5f-9a8b-1234567890ab"}"#;
+    let rec = sim
+        .run(chat("gpt-4o", false), UpstreamResponse::json(200, answer))
+        .unwrap();
+    let r = rec.response.json();
+    assert_eq!(r["choices"][0]["finish_reason"], "tool_calls");
+    let call = &r["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["id"], "call_4d5e6f");
+    assert_eq!(call["function"]["name"], "get_weather");
+    assert_eq!(r["usage"]["prompt_tokens"], 202);
+    assert_eq!(usage_prop(&rec)["output"], 18);
+}
+
+#[test]
+fn anthropic_client_streams_from_dashscope_native_at_every_split() {
+    let mut sim = sim(dashscope_cfg());
+    for k in (1..=DASHSCOPE_STREAM.len()).step_by(3) {
+        let rec = sim
+            .run(
+                messages("claude-sonnet-4", true),
+                dashscope_sse(DASHSCOPE_STREAM).chunked(k),
+            )
+            .unwrap();
+        let up = rec.upstream_request.clone().unwrap();
+        let b = up.json();
+        assert_eq!(b["model"], "qwen-turbo");
+        assert_eq!(b["input"]["messages"][0]["role"], "system");
+        assert_eq!(b["parameters"]["max_tokens"], 256);
+        assert_eq!(up.header("x-api-key"), None);
+        let body = rec.response.body_str();
+        let names: Vec<String> = sse_events(&body)
+            .into_iter()
+            .filter_map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            names.first().map(String::as_str),
+            Some("message_start"),
+            "k={k}: {body}"
+        );
+        assert_eq!(
+            names.last().map(String::as_str),
+            Some("message_stop"),
+            "k={k}"
+        );
+        let events = json_events(&body);
+        let text: String = events
+            .iter()
+            .filter_map(|v| v["delta"]["text"].as_str().map(String::from))
+            .collect();
+        assert_eq!(text, "Hello! 你好。", "k={k}");
+        let thinking: String = events
+            .iter()
+            .filter_map(|v| v["delta"]["thinking"].as_str().map(String::from))
+            .collect();
+        assert_eq!(thinking, "The user greets.", "k={k}");
+        let delta = events
+            .iter()
+            .find(|v| v["type"] == "message_delta")
+            .unwrap();
+        assert_eq!(delta["delta"]["stop_reason"], "end_turn");
+        assert_eq!(delta["usage"]["output_tokens"], 8);
+        assert_eq!(usage_prop(&rec)["input"], 23);
+    }
+}
+
+#[test]
+fn dashscope_native_errors() {
+    let mut sim = sim(dashscope_cfg());
+    // HTTP error with DashScope's body.
+    let rec = sim
+        .run(
+            chat("gpt-4o", true),
+            UpstreamResponse::json(
+                401,
+                r#"{"code":"InvalidApiKey","message":"Invalid API-key provided.","request_id":"fb53c4ec-1c12-4fc4-a580-cdb7c3261fc1"}"#,
+            ),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 401);
+    let e = rec.response.json();
+    assert_eq!(e["error"]["code"], "InvalidApiKey");
+    assert_eq!(e["error"]["type"], "authentication_error");
+    assert_eq!(e["error"]["message"], "Invalid API-key provided.");
+    // An error framed as an SSE event on an HTTP error status, to an Anthropic client.
+    let framed = "id:1\nevent:error\n:HTTP_STATUS/429\ndata:{\"code\":\"Throttling.RateQuota\",\"message\":\"Requests rate limit exceeded, please try again later.\",\"request_id\":\"r-2\"}\n\n";
+    let mut resp = dashscope_sse(framed);
+    resp.status = 429;
+    let rec = sim.run(messages("claude", true), resp).unwrap();
+    assert_eq!(rec.response.status, 429);
+    let e = rec.response.json();
+    assert_eq!(e["type"], "error");
+    assert_eq!(e["error"]["type"], "rate_limit_error");
+    // An error event inside a 200 stream ends the OpenAI stream with an error event.
+    let mid = format!(
+        "{}id:2\nevent:error\n:HTTP_STATUS/400\ndata:{{\"code\":\"DataInspectionFailed\",\"message\":\"Output data may contain inappropriate content.\",\"request_id\":\"r-3\"}}\n\n",
+        DASHSCOPE_STREAM.split("id:2").next().unwrap()
+    );
+    let rec = sim
+        .run(chat("gpt-4o", true), dashscope_sse(&mid).chunked(5))
+        .unwrap();
+    let events = json_events(&rec.response.body_str());
+    let last = events.last().unwrap();
+    assert_eq!(last["error"]["code"], "DataInspectionFailed");
+    assert_eq!(last["error"]["type"], "invalid_request_error");
+    // Image input is a clear 400 before anything is sent.
+    let rec = sim
+        .run(
+            Request::post(
+                "/v1/chat/completions",
+                json!({"model":"gpt-4o","messages":[{"role":"user","content":[
+                    {"type":"text","text":"What is this?"},
+                    {"type":"image_url","image_url":{"url":"https://example.com/cat.png"}}]}]})
+                .to_string(),
+            ),
+            dashscope_sse(DASHSCOPE_STREAM),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 400);
+    let e = rec.response.json();
+    assert_eq!(e["error"]["param"], "messages[0].content[1]");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("takes text only"));
+    // Embeddings are not served natively: 404.
+    let rec = sim
+        .run(
+            Request::post(
+                "/v1/embeddings",
+                json!({"model":"text-embedding-v3","input":"hi"}).to_string(),
+            ),
+            UpstreamResponse::json(200, "{}"),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 404);
+}

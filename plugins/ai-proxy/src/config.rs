@@ -234,12 +234,6 @@ impl ProviderConfig {
                 format!("unknown provider type `{}`", self.kind),
             )
         })?;
-        if provider.spec().protocol == Wire::DashScope {
-            return Err(ConfigError::new(
-                format!("{at}.type"),
-                "the native DashScope protocol is not translated; use type `qwen` (compatible mode)",
-            ));
-        }
         self.provider = Some(provider);
         if self.id.is_empty() {
             self.id = provider.spec().name.to_string();

@@ -114,6 +114,8 @@ pub enum ErrorDialect {
     /// `{"message":"..."}` plus the `x-amzn-errortype` header (or event-stream
     /// `:exception-type`).
     Bedrock,
+    /// DashScope native: `{"code","message","request_id"}`, possibly framed as an SSE event.
+    DashScope,
 }
 
 /// A provider error normalized to status, OpenAI type and message.
@@ -248,6 +250,30 @@ pub fn parse_upstream_error(
             };
             (st, msg, ty)
         }
+        ErrorDialect::DashScope => {
+            #[derive(Deserialize)]
+            struct B {
+                #[serde(default)]
+                code: Option<String>,
+                #[serde(default)]
+                message: Option<String>,
+            }
+            let b = serde_json::from_slice::<B>(crate::dashscope::unframe(body)).ok();
+            let code = b
+                .as_ref()
+                .and_then(|b| b.code.clone())
+                .filter(|c| !c.is_empty());
+            // The HTTP status wins when it is an error; in-stream errors (status 0 or 200)
+            // take it from the code.
+            let st = if status >= 400 {
+                status
+            } else {
+                code.as_deref()
+                    .and_then(crate::dashscope::dashscope_error_status)
+                    .unwrap_or(status)
+            };
+            (st, b.and_then(|b| b.message), code)
+        }
     };
     if status < 400 {
         status = 502;
@@ -349,6 +375,34 @@ mod tests {
         let e = parse_upstream_error(ErrorDialect::OpenAi, 401, b"<html>nope</html>", None);
         assert_eq!((e.status, e.kind), (401, "authentication_error"));
         assert!(e.message.contains("401"));
+    }
+
+    #[test]
+    fn dashscope_errors() {
+        let e = parse_upstream_error(
+            ErrorDialect::DashScope,
+            401,
+            br#"{"code":"InvalidApiKey","message":"Invalid API-key provided.","request_id":"r-1"}"#,
+            None,
+        );
+        assert_eq!(
+            (e.status, e.kind, e.code.as_deref(), e.message.as_str()),
+            (
+                401,
+                "authentication_error",
+                Some("InvalidApiKey"),
+                "Invalid API-key provided."
+            )
+        );
+        let e = parse_upstream_error(
+            ErrorDialect::DashScope,
+            0,
+            b"id:1\nevent:error\n:HTTP_STATUS/429\ndata:{\"code\":\"Throttling.RateQuota\",\"message\":\"Requests rate limit exceeded\"}\n\n",
+            None,
+        );
+        assert_eq!((e.status, e.kind), (429, "rate_limit_exceeded"));
+        let e = parse_upstream_error(ErrorDialect::DashScope, 0, b"{}", None);
+        assert_eq!(e.status, 502);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! The translation modules are pure (no host calls) so that they are tested natively:
 //! request/response translators between OpenAI chat, Anthropic Messages, Gemini and Bedrock
-//! Converse ([`openai_to_anthropic`], [`anthropic_to_openai`], [`gemini`], [`bedrock`]),
+//! Converse and DashScope native ([`openai_to_anthropic`], [`anthropic_to_openai`], [`gemini`],
+//! [`bedrock`], [`dashscope`]),
 //! streaming state machines ([`stream`]), the AWS event-stream decoder and SigV4 signer
 //! ([`bedrock`]), model-name mapping ([`model_map`]), the provider catalogue ([`providers`]) and
 //! error translation ([`error`]).
@@ -18,6 +19,7 @@ pub mod anthropic_to_openai;
 pub mod bedrock;
 pub mod common;
 pub mod config;
+pub mod dashscope;
 pub mod error;
 pub mod gemini;
 pub mod keys;

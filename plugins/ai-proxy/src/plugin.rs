@@ -5,8 +5,9 @@
 //!   choose an API key, and rewrite `:path`, `:authority`, authentication and the cluster
 //!   header. On stock Envoy request headers cannot change once the body is read, so everything
 //!   header-shaped is decided here (see the README: models in Gemini/Bedrock URLs come from
-//!   the provider's `model` or the `x-aigw-model` header, and those upstreams are always
-//!   called in streaming mode).
+//!   the provider's `model` or the `x-aigw-model` header, and those upstreams — and native
+//!   DashScope, whose streaming is chosen by the `X-DashScope-SSE` header — are always called
+//!   in streaming mode).
 //! * Request body: read whole (up to `max_request_body_bytes`), translate, replace.
 //! * Response headers: cool the key down on 401/403/429, translate the status of errors, set
 //!   content type and `x-aigw-*` headers, choose whole-body or stream translation.
@@ -265,9 +266,11 @@ impl AiProxy {
             };
             self.path_model = Some(model);
         }
-        // Gemini and Bedrock choose streaming by URL; the body is not read yet, so stream
-        // always and assemble the answer for clients that did not ask for a stream.
-        self.upstream_stream = matches!(wire, Wire::Gemini | Wire::BedrockConverse);
+        // Gemini and Bedrock choose streaming by URL, DashScope by a header; the body is not
+        // read yet, so stream always and assemble the answer for clients that did not ask for
+        // a stream.
+        self.upstream_stream =
+            matches!(wire, Wire::Gemini | Wire::BedrockConverse | Wire::DashScope);
         let path = upstream_path(
             p.provider(),
             api.endpoint(),
@@ -299,6 +302,10 @@ impl AiProxy {
         }
         if api != ClientApi::Models {
             set("content-type", "application/json");
+        }
+        if wire == Wire::DashScope {
+            set("x-dashscope-sse", "enable");
+            set("accept", "text/event-stream");
         }
         if let Some(i) = self.key {
             let key = p.api_keys.get(i).map(String::as_str).unwrap_or("");

@@ -9,7 +9,7 @@
 //! | gemini | generativelanguage.googleapis.com | /v1beta | `x-goog-api-key` | Gemini |
 //! | bedrock | bedrock-runtime.`<region>`.amazonaws.com | /model | SigV4 (or Bearer API key) | Converse |
 //! | qwen | dashscope.aliyuncs.com | /compatible-mode/v1 | Bearer | OpenAI |
-//! | qwen-native | dashscope.aliyuncs.com | /api/v1 | Bearer | DashScope (not translated) |
+//! | qwen-native | dashscope.aliyuncs.com | /api/v1 | Bearer | DashScope native (always streamed) |
 //! | deepseek | api.deepseek.com | (none) | Bearer | OpenAI |
 //! | moonshot | api.moonshot.cn | /v1 | Bearer | OpenAI |
 //! | zhipu | open.bigmodel.cn | /api/paas/v4 | Bearer | OpenAI |
@@ -88,7 +88,7 @@ pub enum Protocol {
     Gemini,
     /// Bedrock Converse.
     BedrockConverse,
-    /// DashScope native text generation (no translator: use the compatible mode).
+    /// DashScope native text generation (`/services/aigc/text-generation/generation`).
     DashScope,
 }
 
@@ -250,7 +250,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         "/api/v1",
         A::Bearer,
         P::DashScope,
-        eps(true, false, true, false, false, false),
+        eps(true, false, false, false, false, false),
     ),
     spec(
         V::DeepSeek,
@@ -348,11 +348,13 @@ impl Provider {
     }
 
     /// Looks a provider up by its configuration name (`dashscope` is accepted for `qwen`,
+    /// `dashscope-native` and `qwen_native` for `qwen-native`,
     /// `kimi` for `moonshot`, `glm` for `zhipu`, `custom` for `openai-compatible`).
     pub fn from_name(name: &str) -> Option<Provider> {
         let n = name.to_ascii_lowercase();
         let alias = match n.as_str() {
             "dashscope" => "qwen",
+            "dashscope-native" | "dashscope_native" | "qwen_native" => "qwen-native",
             "kimi" => "moonshot",
             "glm" | "bigmodel" => "zhipu",
             "custom" | "openai_compatible" => "openai-compatible",
@@ -431,12 +433,7 @@ pub fn upstream_path(
             _ => format!("{base}/models/{model}:generateContent"),
         },
         P::BedrockConverse => format!("{base}{}", bedrock_path(model, stream)),
-        P::DashScope => match endpoint {
-            Endpoint::Embeddings => {
-                format!("{base}/services/embeddings/text-embedding/text-embedding")
-            }
-            _ => format!("{base}/services/aigc/text-generation/generation"),
-        },
+        P::DashScope => format!("{base}/services/aigc/text-generation/generation"),
         P::OpenAi => {
             let tail = match endpoint {
                 Endpoint::Chat | Endpoint::Messages => "chat/completions",
@@ -508,6 +505,10 @@ mod tests {
             assert_eq!(s.provider.spec().name, s.name);
         }
         assert_eq!(Provider::from_name("DashScope"), Some(Provider::Qwen));
+        assert_eq!(
+            Provider::from_name("dashscope-native"),
+            Some(Provider::QwenNative)
+        );
         assert_eq!(Provider::from_name("nope"), None);
     }
 
@@ -591,6 +592,12 @@ mod tests {
             p(V::Azure, Endpoint::Chat, "gpt-4o", false, &o),
             "/openai/v1/chat/completions"
         );
+        assert_eq!(
+            p(V::QwenNative, Endpoint::Messages, "qwen-plus", true, &o),
+            "/api/v1/services/aigc/text-generation/generation"
+        );
+        assert!(upstream_path(V::QwenNative, Endpoint::Embeddings, "m", false, &o).is_err());
+        assert!(upstream_path(V::QwenNative, Endpoint::Completions, "m", false, &o).is_err());
         assert!(upstream_path(V::Anthropic, Endpoint::Embeddings, "m", false, &o).is_err());
         assert!(upstream_path(V::DeepSeek, Endpoint::Embeddings, "m", false, &o).is_err());
         let custom = PathOptions {
@@ -625,5 +632,9 @@ mod tests {
             vec![("x-goog-api-key", "k".to_string())]
         );
         assert!(auth_headers(V::Ollama, "", None).is_empty());
+        assert_eq!(
+            auth_headers(V::QwenNative, "sk-d", None),
+            vec![("authorization", "Bearer sk-d".to_string())]
+        );
     }
 }

@@ -4,6 +4,7 @@
 use crate::anthropic_to_openai::anthropic_request_to_chat;
 use crate::bedrock::converse::chat_request_to_converse;
 use crate::config::ProviderConfig;
+use crate::dashscope::chat_request_to_dashscope;
 use crate::error::TranslateError;
 use crate::gemini::chat_request_to_gemini;
 use crate::openai_to_anthropic::chat_request_to_anthropic;
@@ -239,12 +240,7 @@ fn chat(
         Wire::Anthropic => to_vec(&chat_request_to_anthropic(&req, opts)?)?,
         Wire::Gemini => to_vec(&chat_request_to_gemini(&req, opts)?)?,
         Wire::BedrockConverse => to_vec(&chat_request_to_converse(&req, opts)?)?,
-        Wire::DashScope => {
-            return Err(TranslateError::unsupported(
-                "model",
-                "the native DashScope protocol is not translated",
-            ))
-        }
+        Wire::DashScope => to_vec(&chat_request_to_dashscope(&req, opts)?)?,
     };
     let include_usage = stream
         && req

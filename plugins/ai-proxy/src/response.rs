@@ -4,7 +4,8 @@
 //!
 //! A stream runs through up to four steps, each incremental:
 //! framing (SSE parser, or the AWS event-stream decoder for Bedrock) → a translator to OpenAI
-//! chunks or to Anthropic events (or pass-through) → for Anthropic clients of Gemini/Bedrock a
+//! chunks or to Anthropic events (or pass-through) → for Anthropic clients of
+//! Gemini/Bedrock/DashScope a
 //! second translator OpenAI → Anthropic → for clients that did not ask for a stream, an
 //! [`Aggregator`] that builds one JSON answer at the end.
 
@@ -12,13 +13,15 @@ use crate::aggregate::Aggregator;
 use crate::anthropic_to_openai::chat_response_to_anthropic;
 use crate::bedrock::converse::{converse_response_to_chat, ConverseResponse};
 use crate::bedrock::eventstream::Decoder;
+use crate::dashscope::dashscope_response_to_chat;
 use crate::error::{parse_upstream_error, ErrorDialect, TranslateError};
 use crate::gemini::gemini_response_to_chat;
 use crate::openai_to_anthropic::anthropic_response_to_chat;
 use crate::providers::Protocol as Wire;
 use crate::request::ClientApi;
 use crate::stream::{
-    AnthropicToOpenAi, BedrockToOpenAi, GeminiToOpenAi, OpenAiToAnthropic, StreamTranslator,
+    AnthropicToOpenAi, BedrockToOpenAi, DashScopeToOpenAi, GeminiToOpenAi, OpenAiToAnthropic,
+    StreamTranslator,
 };
 use aigw::llm::anthropic as an;
 use aigw::llm::openai as oa;
@@ -55,7 +58,8 @@ impl Exchange {
             Wire::Anthropic => ErrorDialect::Anthropic,
             Wire::Gemini => ErrorDialect::Gemini,
             Wire::BedrockConverse => ErrorDialect::Bedrock,
-            Wire::OpenAi | Wire::DashScope => ErrorDialect::OpenAi,
+            Wire::DashScope => ErrorDialect::DashScope,
+            Wire::OpenAi => ErrorDialect::OpenAi,
         }
     }
 
@@ -112,10 +116,15 @@ impl Exchange {
         let bad = |e: serde_json::Error| {
             TranslateError::upstream(format!("unparseable upstream response: {e}"))
         };
+        if self.wire == Wire::DashScope {
+            let (chat, usage) =
+                dashscope_response_to_chat(body, &self.id, &self.upstream_model, self.created)?;
+            return Ok((self.render_chat(chat)?, usage));
+        }
         let usage = aigw::llm::usage::extract(self.usage_protocol(), body);
         let chat: oa::ChatCompletion = match (self.wire, self.api) {
             (Wire::OpenAi, ClientApi::Messages) => serde_json::from_slice(body).map_err(bad)?,
-            (Wire::OpenAi, _) | (Wire::Anthropic, ClientApi::Messages) | (Wire::DashScope, _) => {
+            (Wire::OpenAi, _) | (Wire::Anthropic, ClientApi::Messages) => {
                 let out = match &self.report_model {
                     Some(m) => rewrite_model(body, m).unwrap_or_else(|| body.to_vec()),
                     None => body.to_vec(),
@@ -133,6 +142,11 @@ impl Exchange {
             (Wire::BedrockConverse, _) => {
                 let r: ConverseResponse = serde_json::from_slice(body).map_err(bad)?;
                 converse_response_to_chat(&r, &self.id, &self.upstream_model, self.created)?
+            }
+            (Wire::DashScope, _) => {
+                return Err(TranslateError::upstream(
+                    "dashscope answers are translated above",
+                ))
             }
         };
         Ok((self.render_chat(chat)?, usage))
@@ -175,7 +189,7 @@ pub struct StreamPipeline {
     ex: Exchange,
     framing: Framing,
     stage: Stage,
-    /// OpenAI → Anthropic after `stage` (Anthropic clients of Gemini/Bedrock).
+    /// OpenAI → Anthropic after `stage` (Anthropic clients of Gemini/Bedrock/DashScope).
     second: Option<(Parser, OpenAiToAnthropic)>,
     /// Non-stream clients: the answer is assembled here.
     aggregate: Option<(Parser, Aggregator)>,
@@ -196,11 +210,9 @@ impl StreamPipeline {
         let model = ex.upstream_model.as_str();
         let include_usage = ex.include_usage;
         let stage = match (ex.wire, ex.api.is_anthropic()) {
-            (Wire::OpenAi | Wire::DashScope, false) => {
-                Stage::Pass(UsageAccumulator::new(UsageProtocol::OpenAi))
-            }
+            (Wire::OpenAi, false) => Stage::Pass(UsageAccumulator::new(UsageProtocol::OpenAi)),
             (Wire::Anthropic, true) => Stage::Pass(UsageAccumulator::new(UsageProtocol::Anthropic)),
-            (Wire::OpenAi | Wire::DashScope, true) => {
+            (Wire::OpenAi, true) => {
                 Stage::Translate(Box::new(OpenAiToAnthropic::new(&ex.id, model)))
             }
             (Wire::Anthropic, false) => Stage::Translate(Box::new(AnthropicToOpenAi::new(
@@ -221,11 +233,20 @@ impl StreamPipeline {
                 ex.created,
                 include_usage,
             ))),
+            (Wire::DashScope, _) => Stage::Translate(Box::new(DashScopeToOpenAi::new(
+                &ex.id,
+                model,
+                ex.created,
+                include_usage,
+            ))),
         };
         // Non-stream clients aggregate the OpenAI chunks of the first stage instead.
         let needs_second = ex.client_stream
             && ex.api.is_anthropic()
-            && matches!(ex.wire, Wire::Gemini | Wire::BedrockConverse);
+            && matches!(
+                ex.wire,
+                Wire::Gemini | Wire::BedrockConverse | Wire::DashScope
+            );
         let second = needs_second.then(|| {
             (
                 Parser::new(max_event),
@@ -435,7 +456,7 @@ impl StreamPipeline {
                 }
             }
             Some((parser, agg)) => {
-                // Only Gemini/Bedrock streams are aggregated: their first stage writes OpenAI
+                // Only Gemini/Bedrock/DashScope streams are aggregated: their first stage writes OpenAI
                 // chunks whatever the client speaks; `render_chat` converts at the end.
                 let _ = parser.feed(data, |ev| {
                     if let Some(d) = ev.data() {

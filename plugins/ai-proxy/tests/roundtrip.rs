@@ -1,7 +1,10 @@
 //! Property test: random valid OpenAI chat requests survive OpenAI → Anthropic → OpenAI and
-//! OpenAI → Gemini → OpenAI without losing messages, content, tool calls, tool results or tools.
+//! OpenAI → Gemini → OpenAI without losing messages, content, tool calls, tool results or tools,
+//! and OpenAI → DashScope native (whose messages are OpenAI-shaped) for text-only requests
+//! (image parts are a 400 there).
 
 use ai_proxy::anthropic_to_openai::anthropic_request_to_chat;
+use ai_proxy::dashscope::chat_request_to_dashscope;
 use ai_proxy::gemini::{chat_request_to_gemini, gemini_request_to_chat};
 use ai_proxy::openai_to_anthropic::chat_request_to_anthropic;
 use ai_proxy::options::TranslateOptions;
@@ -246,5 +249,29 @@ proptest! {
         let gemini = serde_json::from_str(&wire).unwrap();
         let back = gemini_request_to_chat(&gemini, "m").unwrap();
         prop_assert_eq!(normalize(&back), normalize(&req));
+    }
+
+    #[test]
+    fn openai_dashscope_native(req in request()) {
+        let opts = TranslateOptions::default();
+        let has_image = req.messages.iter().any(|m| matches!(m.content, Some(MessageContent::Parts(_))));
+        match chat_request_to_dashscope(&req, &opts) {
+            Err(e) => {
+                prop_assert!(has_image, "unexpected rejection: {e}");
+                prop_assert_eq!(e.status, 400);
+                prop_assert!(e.param.as_deref().is_some_and(|p| p.ends_with(".content[1]")));
+            }
+            Ok(native) => {
+                prop_assert!(!has_image);
+                let wire = serde_json::to_value(&native).unwrap();
+                let back = ChatCompletionRequest {
+                    model: wire["model"].as_str().unwrap().to_string(),
+                    messages: serde_json::from_value(wire["input"]["messages"].clone()).unwrap(),
+                    tools: serde_json::from_value(wire["parameters"]["tools"].clone()).unwrap(),
+                    ..ChatCompletionRequest::default()
+                };
+                prop_assert_eq!(normalize(&back), normalize(&req));
+            }
+        }
     }
 }

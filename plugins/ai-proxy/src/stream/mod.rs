@@ -12,17 +12,20 @@
 //! | [`AnthropicToOpenAi`] | Anthropic Messages SSE | OpenAI chat.completion.chunk SSE |
 //! | [`GeminiToOpenAi`] | Gemini `streamGenerateContent?alt=sse` | OpenAI chunks |
 //! | [`BedrockToOpenAi`] | Bedrock ConverseStream event-stream | OpenAI chunks |
+//! | [`DashScopeToOpenAi`] | DashScope native SSE (`X-DashScope-SSE`) | OpenAI chunks |
 //! | [`OpenAiToAnthropic`] | OpenAI chunks | Anthropic Messages SSE |
 
 mod anthropic_to_openai;
 mod bedrock_to_openai;
 mod chunk_writer;
+mod dashscope_to_openai;
 mod gemini_to_openai;
 mod openai_to_anthropic;
 
 pub use anthropic_to_openai::AnthropicToOpenAi;
 pub use bedrock_to_openai::BedrockToOpenAi;
 pub use chunk_writer::ChunkWriter;
+pub use dashscope_to_openai::DashScopeToOpenAi;
 pub use gemini_to_openai::GeminiToOpenAi;
 pub use openai_to_anthropic::OpenAiToAnthropic;
 
