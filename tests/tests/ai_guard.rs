@@ -1237,3 +1237,121 @@ fn moderation_config_errors_name_the_field() {
         );
     }
 }
+
+// ---- texts published for access logs ----
+
+fn published(rec: &StreamRecord, name: &str) -> Option<Value> {
+    rec.filter_state
+        .get(name)
+        .map(|raw| serde_json::from_slice(raw).expect("a JSON record"))
+}
+
+#[test]
+fn masked_question_and_answer_are_published_within_the_byte_bound() {
+    let config = |max: usize| {
+        format!(
+            r#"{{"patterns":[{{"builtin":"email","restore":true}}],"log":{{"max_bytes":{max}}}}}"#
+        )
+    };
+    let mut sim = sim_with(&config(4096));
+    let rec = sim
+        .run(
+            chat(&user("Write to bob@corp.example, thanks")),
+            completion("Writing to [EMAIL_1]."),
+        )
+        .unwrap();
+    assert_eq!(
+        published(&rec, "aigw.guard.question").unwrap(),
+        json!({"text": "Write to [EMAIL_1], thanks", "truncated": false, "complete": true})
+    );
+    assert_eq!(
+        published(&rec, "aigw.guard.answer").unwrap(),
+        json!({"text": "Writing to [EMAIL_1].", "truncated": false, "complete": true})
+    );
+
+    // A small bound: both texts cut there, at a character boundary.
+    let mut sim = sim_with(&config(12));
+    let rec = sim
+        .run(
+            chat(&user("Écrire à bob@corp.example, merci")),
+            completion("Writing to [EMAIL_1]."),
+        )
+        .unwrap();
+    let q = published(&rec, "aigw.guard.question").unwrap();
+    // "Écrire à " is 11 bytes; the next character (`[`) fits, then the bound.
+    assert_eq!(q["text"], "Écrire à [");
+    assert_eq!(q["truncated"], true);
+    let a = published(&rec, "aigw.guard.answer").unwrap();
+    assert_eq!(
+        (a["text"].as_str(), a["truncated"].as_bool()),
+        (Some("Writing to ["), Some(true))
+    );
+    // The client still gets the whole answer, restored.
+    assert_eq!(
+        rec.response.json()["choices"][0]["message"]["content"],
+        "Writing to bob@corp.example."
+    );
+
+    // Streamed: a long answer in small chunks never publishes more than the bound.
+    let pieces = vec!["[EMAIL_1] again and again. "; 200];
+    let mut req = user("I am bob@corp.example");
+    req["stream"] = json!(true);
+    let rec = sim
+        .run(
+            chat(&req),
+            UpstreamResponse::sse(openai_stream(&pieces)).chunked(17),
+        )
+        .unwrap();
+    let a = published(&rec, "aigw.guard.answer").unwrap();
+    assert_eq!(
+        a,
+        json!({"text": "[EMAIL_1] ag", "truncated": true, "complete": true})
+    );
+    assert!(streamed_text(&rec.response.body).starts_with("bob@corp.example again"));
+
+    // `max_bytes: 0`: nothing published.
+    let mut sim = sim_with(&config(0));
+    let rec = sim
+        .run(
+            chat(&user("Write to bob@corp.example")),
+            completion("Writing to [EMAIL_1]."),
+        )
+        .unwrap();
+    assert!(published(&rec, "aigw.guard.question").is_none());
+    assert!(published(&rec, "aigw.guard.answer").is_none());
+    assert_eq!(sent_content(&rec), "Write to [EMAIL_1]");
+}
+
+#[test]
+fn unchecked_and_blocked_questions_are_withheld() {
+    // Over `body.max_bytes` and passed unchecked.
+    let mut sim = sim_with(
+        r#"{"patterns":[{"builtin":"email","restore":true}],"keywords":{"lists":[{"name":"b","words":["persimmon"]}]},"body":{"max_bytes":64}}"#,
+    );
+    let rec = sim
+        .run(
+            chat(&user(&format!("bob@corp.example {}", "x".repeat(100)))),
+            completion("ok"),
+        )
+        .unwrap();
+    assert_eq!(
+        published(&rec, "aigw.guard.question").unwrap(),
+        json!({"withheld": "unchecked"})
+    );
+    // Blocked.
+    let mut sim = sim_with(
+        r#"{"patterns":[{"builtin":"email","restore":true}],"keywords":{"lists":[{"name":"b","words":["persimmon"]}]}}"#,
+    );
+    let rec = sim
+        .run(
+            chat(&user("persimmon, bob@corp.example")),
+            completion("never sent"),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 400);
+    assert_eq!(
+        published(&rec, "aigw.guard.question").unwrap(),
+        json!({"withheld": "blocked"})
+    );
+    assert!(published(&rec, "aigw.guard.answer").is_none());
+}

@@ -811,3 +811,244 @@ fn in_front_of_ai_auth_counts_consumers_and_refusals() {
         .keys()
         .all(|k| !k.contains("consumer=someone-else")));
 }
+
+// ---- with ai-guard: the logged question and answer are the masked ones ----
+
+/// ai-guard masking e-mail addresses, restoring them in answers, blocking one word.
+const GUARD: &str = r#"{"patterns":[{"builtin":"email","restore":true}],
+  "keywords":{"lists":[{"name":"stop","words":["persimmon"]}]}}"#;
+const SECRET: &str = "bob@corp.example";
+
+/// ai-statistics logging question and answer, then (when `guard` is set) ai-guard.
+fn chain(guard: Option<&str>) -> Sim {
+    let mut sim = sim(r#"{"log_question":true,"log_answer":true,"max_log_bytes":4096}"#);
+    if let Some(g) = guard {
+        sim.add_plugin(spec("ai-guard").config_json(g))
+            .expect("ai-guard loads");
+    }
+    sim
+}
+
+fn ask(question: &str, stream: bool) -> Request {
+    Request::post(
+        "/v1/chat/completions",
+        json!({"model": "gpt-4o", "stream": stream, "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": question}]})
+        .to_string(),
+    )
+}
+
+/// A whole OpenAI answer saying `content`.
+fn answer_body(content: &str) -> String {
+    json!({"id": "c1", "object": "chat.completion", "model": "gpt-4o",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}})
+    .to_string()
+}
+
+/// An OpenAI stream whose content deltas are `pieces`.
+fn stream_of(pieces: &[&str]) -> String {
+    let mut s = String::new();
+    for p in pieces {
+        let ev = json!({"id":"c1","object":"chat.completion.chunk","model":"gpt-4o","choices":[{"index":0,"delta":{"content":p},"finish_reason":null}]});
+        s.push_str(&format!("data: {ev}\n\n"));
+    }
+    s.push_str("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+    s.push_str("data: [DONE]\n\n");
+    s
+}
+
+/// The content a client assembles from a streamed OpenAI answer.
+fn streamed_content(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    text.split("\n\n")
+        .filter_map(|b| b.trim().strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// ai-statistics's record, checked to hold no trace of [`SECRET`] (nor its info log line).
+fn masked_log(sim: &Sim, rec: &host_sim::StreamRecord) -> Value {
+    let raw = rec.filter_state.get("aigw.log").expect("aigw.log property");
+    let text = String::from_utf8_lossy(raw);
+    assert!(!text.contains(SECRET), "{text}");
+    assert!(
+        aigw_tests::logs_with(sim, SECRET).is_empty(),
+        "a log line holds the secret"
+    );
+    serde_json::from_slice(raw).unwrap()
+}
+
+#[test]
+fn with_ai_guard_a_whole_answer_is_logged_masked() {
+    let mut sim = chain(Some(GUARD));
+    let rec = sim
+        .run(
+            ask(&format!("Mail me at {SECRET} please"), false),
+            UpstreamResponse::json(200, answer_body("I will write to [EMAIL_1] today.")),
+        )
+        .unwrap();
+    // The upstream got the placeholder, the client its own address back.
+    let up = rec.upstream_request.as_ref().unwrap().json();
+    assert_eq!(up["messages"][1]["content"], "Mail me at [EMAIL_1] please");
+    assert_eq!(
+        rec.response.json()["choices"][0]["message"]["content"],
+        format!("I will write to {SECRET} today.")
+    );
+    let log = masked_log(&sim, &rec);
+    assert_eq!(log["question"], "Mail me at [EMAIL_1] please");
+    assert_eq!(log["answer"], "I will write to [EMAIL_1] today.");
+    assert!(log.get("question_truncated").is_none() && log.get("answer_truncated").is_none());
+    assert_eq!(log["output_tokens"], 4);
+
+    // Delivered in small pieces: the same.
+    let rec = sim
+        .run(
+            ask(&format!("Mail me at {SECRET} please"), false),
+            UpstreamResponse::json(200, answer_body("I will write to [EMAIL_1] today.")).chunked(7),
+        )
+        .unwrap();
+    assert!(rec.response.body_str().contains(SECRET));
+    let log = masked_log(&sim, &rec);
+    assert_eq!(log["answer"], "I will write to [EMAIL_1] today.");
+
+    // Nothing masked: ai-guard publishes nothing and the log is ai-statistics's own.
+    let rec = sim
+        .run(
+            ask("What is 2+2?", false),
+            UpstreamResponse::json(200, answer_body("4")),
+        )
+        .unwrap();
+    assert!(!rec.filter_state.contains_key("aigw.guard.question"));
+    assert!(!rec.filter_state.contains_key("aigw.guard.answer"));
+    let log: Value = serde_json::from_slice(rec.filter_state.get("aigw.log").unwrap()).unwrap();
+    assert_eq!(
+        (log["question"].as_str(), log["answer"].as_str()),
+        (Some("What is 2+2?"), Some("4"))
+    );
+}
+
+#[test]
+fn with_ai_guard_a_streamed_answer_is_logged_masked_at_every_split() {
+    let mut sim = chain(Some(GUARD));
+    let body = stream_of(&["Sure, writing to [EMA", "IL_1", "] now", ", ok?"]);
+    for k in 1..=body.len() {
+        let rec = sim
+            .run(
+                ask(&format!("I am {SECRET}"), true),
+                UpstreamResponse::sse(body.clone()).chunked(k),
+            )
+            .unwrap();
+        assert_eq!(
+            streamed_content(&rec.response.body),
+            format!("Sure, writing to {SECRET} now, ok?"),
+            "chunk size {k}"
+        );
+        let log = masked_log(&sim, &rec);
+        assert_eq!(log["question"], "I am [EMAIL_1]", "chunk size {k}");
+        assert_eq!(
+            log["answer"], "Sure, writing to [EMAIL_1] now, ok?",
+            "chunk size {k}"
+        );
+        assert!(log.get("answer_truncated").is_none(), "chunk size {k}");
+        assert_eq!(log["finish_reason"], "stop");
+        assert_eq!(log["stream"], true);
+    }
+}
+
+#[test]
+fn with_ai_guard_a_stream_cut_short_logs_only_masked_text() {
+    let mut sim = chain(Some(GUARD));
+    let piece = "Reply to [EMAIL_1] with the report. ";
+    let pieces = vec![piece; 80];
+    let body = stream_of(&pieces);
+    let sid = sim.begin(ask(&format!("I am {SECRET}"), true)).unwrap();
+    sim.send_response_headers(
+        sid,
+        200,
+        &[("content-type".into(), "text/event-stream".into())],
+        false,
+    )
+    .unwrap();
+    // About three quarters of the stream, then the client goes away.
+    let cut = body.len() * 3 / 4;
+    for c in body.as_bytes()[..cut].chunks(50) {
+        sim.send_response_body(sid, c, false).unwrap();
+    }
+    let seen = sim.take_client_body(sid);
+    assert!(
+        String::from_utf8_lossy(&seen).contains(SECRET),
+        "the client got its address"
+    );
+    sim.client_abort(sid);
+    let rec = sim.take_record(sid).unwrap();
+    let log = masked_log(&sim, &rec);
+    let answer = log["answer"].as_str().unwrap();
+    // What was published before the abort: a checkpoint of at least 1 KiB of masked text.
+    assert!(answer.len() >= 1024, "{answer}");
+    assert!(piece.repeat(80).starts_with(answer), "{answer}");
+    assert_eq!(log["answer_truncated"], true);
+
+    // Cut before the first checkpoint: an empty answer rather than the restored one.
+    let sid = sim.begin(ask(&format!("I am {SECRET}"), true)).unwrap();
+    sim.send_response_headers(
+        sid,
+        200,
+        &[("content-type".into(), "text/event-stream".into())],
+        false,
+    )
+    .unwrap();
+    sim.send_response_body(sid, &body.as_bytes()[..600], false)
+        .unwrap();
+    sim.client_abort(sid);
+    let rec = sim.take_record(sid).unwrap();
+    let log = masked_log(&sim, &rec);
+    assert_eq!(log["answer"], "");
+    assert_eq!(log["answer_truncated"], true);
+}
+
+#[test]
+fn with_ai_guard_a_blocked_question_is_withheld() {
+    let mut sim = chain(Some(GUARD));
+    let rec = sim
+        .run(
+            ask(&format!("persimmon for {SECRET}"), false),
+            UpstreamResponse::json(200, answer_body("never sent")),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 400);
+    let log = masked_log(&sim, &rec);
+    assert_eq!(log["question_withheld"], "blocked");
+    assert!(log.get("question").is_none(), "{log}");
+    assert_eq!(log["status"], 400);
+}
+
+#[test]
+fn without_ai_guard_the_log_is_what_ai_statistics_read() {
+    let mut sim = chain(None);
+    let rec = sim
+        .run(
+            ask(&format!("Mail me at {SECRET} please"), false),
+            UpstreamResponse::json(200, answer_body("I will write to you.")),
+        )
+        .unwrap();
+    let log: Value = serde_json::from_slice(rec.filter_state.get("aigw.log").unwrap()).unwrap();
+    assert_eq!(log["question"], format!("Mail me at {SECRET} please"));
+    assert_eq!(log["answer"], "I will write to you.");
+    assert!(log.get("question_withheld").is_none());
+    let body = stream_of(&["Hi ", "there"]);
+    let rec = sim
+        .run(ask("hello", true), UpstreamResponse::sse(body).chunked(3))
+        .unwrap();
+    let log: Value = serde_json::from_slice(rec.filter_state.get("aigw.log").unwrap()).unwrap();
+    assert_eq!(
+        (log["question"].as_str(), log["answer"].as_str()),
+        (Some("hello"), Some("Hi there"))
+    );
+}

@@ -101,6 +101,8 @@ pub struct GuardConfig {
     pub restore: RestoreConfig,
     /// External moderation call-out (off unless present).
     pub moderation: Option<crate::moderation::ModerationConfig>,
+    /// Masked question/answer published for access logs (ai-statistics).
+    pub log: LogConfig,
 
     /// Higress: scan OpenAI-protocol text (requests and responses).
     pub deny_openai: Option<bool>,
@@ -346,6 +348,24 @@ impl Default for RestoreConfig {
     }
 }
 
+/// `log` section: the masked texts published in filter state for access
+/// logs (see [`crate::published`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Longest text published, in bytes (cut at a character boundary);
+    /// 0 publishes nothing.
+    pub max_bytes: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            max_bytes: crate::published::DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
 /// How a block is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockStyle {
@@ -499,6 +519,8 @@ pub struct Guard {
     pub has_restore: bool,
     /// External moderation of requests (`None`: off).
     pub moderation: Option<crate::moderation::Moderation>,
+    /// Longest masked question/answer published for access logs (0: off).
+    pub log_max_bytes: usize,
     /// Non-fatal remarks to log once at configure time.
     pub warnings: Vec<String>,
 }
@@ -743,6 +765,15 @@ fn compile(cfg: &GuardConfig) -> Result<Guard, ConfigError> {
     }
     if cfg.restore.max_bytes < 64 || cfg.restore.max_bytes > 64 << 20 {
         return err("restore.max_bytes", "must be between 64 and 67108864");
+    }
+    if cfg.log.max_bytes > crate::published::MAX_MAX_BYTES {
+        return err(
+            "log.max_bytes",
+            format!(
+                "must be at most {} (0 turns publishing off)",
+                crate::published::MAX_MAX_BYTES
+            ),
+        );
     }
 
     // Scope, with Higress switches applied on top.
@@ -1025,6 +1056,7 @@ fn compile(cfg: &GuardConfig) -> Result<Guard, ConfigError> {
         restore: (cfg.restore.max_entries, cfg.restore.max_bytes),
         has_restore,
         moderation,
+        log_max_bytes: cfg.log.max_bytes,
         warnings,
     })
 }

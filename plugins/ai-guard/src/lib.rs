@@ -22,7 +22,9 @@
 //! ([`moderation`]) while the request is held. Responses: SSE answers are
 //! guarded chunk by chunk, JSON answers as a whole, plain text chunk by chunk
 //! when `raw` is on. Hits are counted in
-//! `aigw_guard_hits_total;rule=..;action=..;direction=..`.
+//! `aigw_guard_hits_total;rule=..;action=..;direction=..`. The masked
+//! question and the answer before restore are published for access logs
+//! ([`published`]).
 
 pub mod answer;
 pub mod config;
@@ -31,6 +33,7 @@ pub mod keywords;
 pub mod moderation;
 pub mod normalize;
 pub mod patterns;
+pub mod published;
 pub mod scope;
 pub mod settings;
 pub mod sse_guard;
@@ -52,6 +55,7 @@ use crate::moderation::{
     categories_for_log, Moderation, OnError, VerdictCache, MODERATION_ERRORS_METRIC,
     MODERATION_METRIC,
 };
+use crate::published::{LogText, Withheld};
 use crate::scope::{BodyOutcome, ScopeError, Selection};
 use crate::settings::Config;
 use crate::sse_guard::{SseGuard, SseSettings};
@@ -123,6 +127,9 @@ pub struct AiGuard {
     over_limit_counted: bool,
     /// Scratch output of the body callbacks (kept for its capacity).
     out: Vec<u8>,
+    /// Length and truncation of the streamed answer text last published in
+    /// [`published::ANSWER_PROPERTY`].
+    answer_mark: (usize, bool),
 }
 
 impl Plugin for AiGuard {
@@ -197,6 +204,7 @@ impl Plugin for AiGuard {
             Whole::TooLarge { .. } => {
                 self.request = RequestState::Skip;
                 count_unchecked("request", "over_limit");
+                withhold_question(ctx, guard, Withheld::Unchecked);
                 return match guard.over_limit {
                     OverLimit::Pass => Flow::Continue,
                     OverLimit::Block => {
@@ -265,6 +273,18 @@ impl Plugin for AiGuard {
                 config::BlockStyle::Answer => Some(guard.block.message.clone()),
                 config::BlockStyle::Error => None,
             };
+            // Restored values reach loggers earlier in the chain: publish
+            // the text before restore, from now on (a stream cut short still
+            // leaves its masked beginning, never nothing).
+            let log_limit = if restore { guard.log_max_bytes } else { 0 };
+            if log_limit > 0 {
+                publish(
+                    ctx,
+                    published::ANSWER_PROPERTY,
+                    &LogText::new(log_limit).record(false),
+                );
+                self.answer_mark = (0, false);
+            }
             ResponseState::Sse(Box::new(SseGuard::new(SseSettings {
                 engine,
                 vault: self.vault.clone(),
@@ -276,6 +296,7 @@ impl Plugin for AiGuard {
                 max_event_bytes: guard.max_body_bytes,
                 over_limit: guard.over_limit,
                 message,
+                log_limit,
             })))
         } else if content_type.contains("json") {
             ResponseState::Whole { moderate, size: 0 }
@@ -330,6 +351,15 @@ impl Plugin for AiGuard {
                 sse.feed(&data, &mut self.out);
                 if chunk.end_of_stream {
                     sse.finish(&mut self.out);
+                }
+                if let Some(log) = sse.logged() {
+                    let done = chunk.end_of_stream || sse.blocked().is_some();
+                    let (len, cut) = (log.len(), log.truncated());
+                    let (mark, mark_cut) = self.answer_mark;
+                    if done || len >= mark + published::CHECKPOINT_BYTES || cut != mark_cut {
+                        publish(ctx, published::ANSWER_PROPERTY, &log.record(done));
+                        self.answer_mark = (len, cut);
+                    }
                 }
                 if sse.over_limit() && !self.over_limit_counted {
                     self.over_limit_counted = true;
@@ -447,9 +477,17 @@ impl AiGuard {
                     ));
                     return Flow::Pause;
                 }
+                if json && guard.log_max_bytes > 0 {
+                    // Loggers earlier in the chain saw the unmasked body.
+                    match published::question(new.as_bytes(), guard.log_max_bytes) {
+                        Some(q) => publish(ctx, published::QUESTION_PROPERTY, &q.record(true)),
+                        None => withhold_question(ctx, guard, Withheld::Unchecked),
+                    }
+                }
                 rewritten = Some(new);
             }
             Ok(BodyOutcome::Blocked { rule }) => {
+                withhold_question(ctx, guard, Withheld::Blocked);
                 let stream = shape != ApiShape::Raw && wants_stream(&body);
                 self.block_request(ctx, guard, shape, stream, &rule);
                 return Flow::Pause;
@@ -631,6 +669,7 @@ impl AiGuard {
 
     /// A request body that cannot be checked: 400 or pass, as configured.
     fn unparsable_request(&mut self, ctx: &mut Ctx<Self>, guard: &Guard, reason: &str) -> Flow {
+        withhold_question(ctx, guard, Withheld::Unchecked);
         match guard.on_parse_error {
             ParseErrorPolicy::Pass => {
                 aigw::warn!("{reason}; forwarded unchecked (body.on_parse_error = pass)");
@@ -708,14 +747,23 @@ impl AiGuard {
             }
         };
         let shape = api_shape(ctx.protocol(), true);
-        match whole::guard_response_body(
+        // Restored values reach loggers earlier in the chain: publish the
+        // text before restore.
+        let mut log = (self.vault.is_some() && guard.log_max_bytes > 0)
+            .then(|| LogText::new(guard.log_max_bytes));
+        let outcome = whole::guard_response_body(
             guard,
             &body,
             shape,
             moderate,
             self.vault.as_ref(),
             &mut self.response_hits,
-        ) {
+            log.as_mut(),
+        );
+        if let (Some(l), false) = (&log, matches!(outcome, WholeOutcome::Blocked { .. })) {
+            publish(ctx, published::ANSWER_PROPERTY, &l.record(true));
+        }
+        match outcome {
             WholeOutcome::Unchanged => {}
             WholeOutcome::Replace(new) => replace_response(ctx, &new),
             WholeOutcome::Blocked { rule, body } => {
@@ -730,6 +778,21 @@ impl AiGuard {
         if let ResponseState::Sse(sse) = &self.response {
             self.response_hits.merge(&sse.report());
         }
+    }
+}
+
+/// Sets a filter-state property for access logs (see [`published`]).
+fn publish(ctx: &Ctx<AiGuard>, name: &str, value: &str) {
+    if let Err(e) = ctx.set_property(&[name], value.as_bytes()) {
+        aigw::debug!("cannot set {name}: {e}");
+    }
+}
+
+/// Publishes that the request has no masked text to log (when publishing is
+/// on), so loggers do not fall back to the unmasked text they saw.
+fn withhold_question(ctx: &Ctx<AiGuard>, guard: &Guard, why: Withheld) {
+    if guard.log_max_bytes > 0 {
+        publish(ctx, published::QUESTION_PROPERTY, &why.record());
     }
 }
 

@@ -88,5 +88,11 @@ mod tests {
         assert!(e.reason().starts_with("unknown field"), "{e}");
         let e = aigw::config::parse::<Config>(br#"{"block":{"status":"x"}}"#).unwrap_err();
         assert_eq!(e.path(), "block.status");
+        let e = aigw::config::parse::<Config>(br#"{"log":{"max_bytes":2000000}}"#).unwrap_err();
+        assert_eq!(e.path(), "log.max_bytes");
+        let c = aigw::config::parse::<Config>(br#"{"log":{"max_bytes":0}}"#).unwrap();
+        assert_eq!(c.compiled().unwrap().guard.log_max_bytes, 0);
+        let c = aigw::config::parse::<Config>(b"{}").unwrap();
+        assert_eq!(c.compiled().unwrap().guard.log_max_bytes, 4096);
     }
 }

@@ -48,6 +48,7 @@ use serde_json::{json, Map, Value};
 use crate::answer::AnswerMeta;
 use crate::config::OverLimit;
 use crate::engine::{Engine, Report, Verdict};
+use crate::published::LogText;
 use crate::scope::{self, Edit, Selection};
 use crate::stream::{AnswerStream, RestoreStream, StreamScanner};
 use crate::vault::{Escape, Vault};
@@ -129,6 +130,9 @@ pub struct SseSettings {
     pub over_limit: OverLimit,
     /// Text added to the last event on a block (the `answer` block style).
     pub message: Option<String>,
+    /// Keep up to this many bytes of the answer text before restore, for
+    /// access logs (0: none; see [`crate::published`]).
+    pub log_limit: usize,
 }
 
 /// The guard of one streamed answer. Feed it the body chunks; it writes the
@@ -146,6 +150,8 @@ pub struct SseGuard {
     blocked: Option<String>,
     over_limit: bool,
     report: Report,
+    /// The answer text as checked, before restore (when `log_limit` > 0).
+    log: Option<LogText>,
 }
 
 /// The Responses API texts checked in one piece (array indices are `*`).
@@ -160,6 +166,7 @@ impl SseGuard {
     /// A guard for one stream.
     pub fn new(s: SseSettings) -> SseGuard {
         let parser = Parser::new(s.max_event_bytes.max(1));
+        let log = (s.log_limit > 0).then(|| LogText::new(s.log_limit));
         SseGuard {
             s,
             parser,
@@ -172,7 +179,23 @@ impl SseGuard {
             blocked: None,
             over_limit: false,
             report: Report::default(),
+            log,
         }
+    }
+
+    /// The answer text so far as checked but not restored (first OpenAI
+    /// choice's content or text, Anthropic text blocks, Responses output
+    /// text), when `log_limit` is set.
+    pub fn logged(&self) -> Option<&LogText> {
+        self.log.as_ref()
+    }
+
+    /// Whether a channel's text goes into [`Self::logged`]: the texts
+    /// ai-statistics logs as the answer.
+    fn logs(&self, key: Key) -> bool {
+        self.log.is_some()
+            && matches!(key.field, Field::Content | Field::Text)
+            && (self.dialect != Dialect::OpenAi || key.index == 0)
     }
 
     /// The rule that stopped the stream (`body.max_bytes` for an oversized
@@ -223,6 +246,10 @@ impl SseGuard {
                         if !self.ended {
                             out.extend_from_slice(&pending);
                             self.passthrough = true;
+                            // The rest is neither checked nor logged.
+                            if let Some(l) = self.log.as_mut() {
+                                l.mark_truncated();
+                            }
                         }
                     }
                     OverLimit::Block => {
@@ -644,6 +671,7 @@ impl SseGuard {
 
     /// Feeds text of one channel; `o` gets the final text.
     fn push(&mut self, key: Key, text: &str, o: &mut String) -> Result<(), Stop> {
+        let log = self.logs(key);
         let verdict = match self.channel(key) {
             Some(ch) => ch.stream.push(text, o),
             None => {
@@ -652,13 +680,23 @@ impl SseGuard {
                 } else {
                     Escape::None
                 };
-                return self.oneshot_escaped(text, o, escape).map_err(|rule| Stop {
-                    key,
-                    safe: std::mem::take(o),
-                    rule,
-                });
+                return self
+                    .oneshot_escaped(text, o, escape, log)
+                    .map_err(|rule| Stop {
+                        key,
+                        safe: std::mem::take(o),
+                        rule,
+                    });
             }
         };
+        if log {
+            if let (Some(l), Some(ch)) = (
+                self.log.as_mut(),
+                self.channels.iter().find(|c| c.key == key),
+            ) {
+                l.push(ch.stream.last_checked());
+            }
+        }
         match verdict {
             Verdict::Pass => Ok(()),
             Verdict::Block { rule } => Err(Stop {
@@ -676,6 +714,11 @@ impl SseGuard {
         };
         let mut ch = self.channels.swap_remove(at);
         let verdict = ch.stream.finish(o);
+        if self.logs(key) {
+            if let Some(l) = self.log.as_mut() {
+                l.push(ch.stream.last_checked());
+            }
+        }
         if let Some(r) = ch.stream.report() {
             self.report.merge(r);
         }
@@ -886,15 +929,17 @@ impl SseGuard {
     /// Checks a whole text at once (moderation, then restore); `Err` names the
     /// blocking rule.
     fn oneshot(&mut self, text: &str, o: &mut String) -> Result<(), String> {
-        self.oneshot_escaped(text, o, Escape::None)
+        self.oneshot_escaped(text, o, Escape::None, false)
     }
 
-    /// [`Self::oneshot`] with restored values escaped for `escape`.
+    /// [`Self::oneshot`] with restored values escaped for `escape`; `log`:
+    /// keep the checked text for access logs.
     fn oneshot_escaped(
         &mut self,
         text: &str,
         o: &mut String,
         escape: Escape,
+        log: bool,
     ) -> Result<(), String> {
         let mut checked = String::new();
         let src: &str = match &self.s.engine {
@@ -908,6 +953,11 @@ impl SseGuard {
             }
             None => text,
         };
+        if log {
+            if let Some(l) = self.log.as_mut() {
+                l.push(src);
+            }
+        }
         match &self.s.vault {
             Some(v) => v.restore_into(src, escape, o),
             None => o.push_str(src),
@@ -1083,6 +1133,7 @@ mod tests {
             max_event_bytes: 1 << 16,
             over_limit: OverLimit::Pass,
             message: None,
+            log_limit: 0,
         }
     }
 
@@ -1229,6 +1280,65 @@ mod tests {
                 ["content_block_stop", "message_delta", "message_stop"]
             );
         }
+    }
+
+    /// Runs `body` in `n`-byte chunks keeping up to `limit` bytes of the
+    /// checked answer; returns the client's bytes and the kept text.
+    fn run_logged(
+        g: &Guard,
+        vault: Option<Vault>,
+        body: &str,
+        n: usize,
+        limit: usize,
+    ) -> (Vec<u8>, String, bool) {
+        let mut sse = SseGuard::new(SseSettings {
+            log_limit: limit,
+            ..settings(g, vault)
+        });
+        let mut out = Vec::new();
+        for c in body.as_bytes().chunks(n.max(1)) {
+            sse.feed(c, &mut out);
+        }
+        sse.finish(&mut out);
+        let log = sse.logged().unwrap();
+        (out, log.as_str().to_string(), log.truncated())
+    }
+
+    #[test]
+    fn logged_answer_is_the_checked_text_before_restore() {
+        let g = guard();
+        let mut vault = g.new_vault();
+        g.engine.redact(
+            "me: a@b.co",
+            Some(&mut vault),
+            &mut String::new(),
+            &mut Report::default(),
+        );
+        // A placeholder to restore, a new phone number and a masked word,
+        // split across events; a second choice is not logged.
+        let mut body = openai(&["Write [EMA", "IL_1] or 1381234", "5678 敏感", "词."]);
+        body = body.replace(
+            "data: [DONE]",
+            "data: {\"id\":\"c1\",\"choices\":[{\"index\":1,\"delta\":{\"content\":\"other\"}}]}\n\ndata: [DONE]",
+        );
+        for n in 1..=body.len() {
+            let (out, logged, cut) = run_logged(&g, Some(vault.clone()), &body, n, 4096);
+            assert_eq!(
+                text(&out),
+                "Write a@b.co or [PHONE] [CN].other",
+                "chunk size {n}"
+            );
+            assert_eq!(logged, "Write [EMAIL_1] or [PHONE] [CN].", "chunk size {n}");
+            assert!(!cut);
+        }
+        // Bounded: cut at the limit, at a character boundary.
+        let (_, logged, cut) = run_logged(&g, Some(vault.clone()), &body, 3, 10);
+        assert_eq!((logged.as_str(), cut), ("Write [EMA", true));
+        // Anthropic text blocks.
+        let body = anthropic(&["Hi [EMA", "IL_1]"]);
+        let (out, logged, _) = run_logged(&g, Some(vault), &body, 4, 4096);
+        assert_eq!(text(&out), "Hi a@b.co");
+        assert_eq!(logged, "Hi [EMAIL_1]");
     }
 
     #[test]

@@ -441,6 +441,12 @@ impl AnswerStream {
     pub fn report(&self) -> Option<&Report> {
         self.scan.as_ref().map(StreamScanner::report)
     }
+
+    /// The text the last [`Self::push`] or [`Self::finish`] made final, as
+    /// moderated but before restoring (for access logs).
+    pub fn last_checked(&self) -> &str {
+        &self.tmp
+    }
 }
 
 #[cfg(test)]

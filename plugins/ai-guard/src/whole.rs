@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use crate::answer::{blocked_answer, AnswerMeta};
 use crate::config::{ApiShape, Guard};
 use crate::engine::{Report, Verdict};
+use crate::published::{self, LogText};
 use crate::scope::{redact_body, BodyOutcome};
 use crate::vault::{Escape, Vault};
 
@@ -31,7 +32,9 @@ pub enum WholeOutcome {
 }
 
 /// Guards a whole response `body` for a client speaking `shape`.
-/// `moderate`: apply the response rules; `vault`: values to restore.
+/// `moderate`: apply the response rules; `vault`: values to restore;
+/// `log`: gets the answer text as checked, before restore (see
+/// [`crate::published`]), unless the answer is blocked.
 pub fn guard_response_body(
     guard: &Guard,
     body: &[u8],
@@ -39,6 +42,7 @@ pub fn guard_response_body(
     moderate: bool,
     vault: Option<&Vault>,
     report: &mut Report,
+    log: Option<&mut LogText>,
 ) -> WholeOutcome {
     let text = String::from_utf8_lossy(body);
     let lossy = matches!(text, Cow::Owned(_));
@@ -71,6 +75,9 @@ pub fn guard_response_body(
                 return WholeOutcome::Blocked { rule, body };
             }
         }
+    }
+    if let Some(l) = log {
+        published::answer(current.as_deref().unwrap_or(&text), l);
     }
     if let Some(v) = vault.filter(|v| !v.is_empty()) {
         let src: &str = current.as_deref().unwrap_or(&text);

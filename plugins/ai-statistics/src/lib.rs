@@ -14,9 +14,11 @@
 //! Usage comes from the `aigw.usage` property when ai-proxy published it, else from the
 //! response (SSE parsed incrementally, so events split across chunks count exactly). Memory
 //! per stream is bounded: the largest SSE event, a bounded prefix of the request body, and
-//! (when answer logging is on) a bounded prefix of the answer.
+//! (when answer logging is on) a bounded prefix of the answer. With ai-guard later in the
+//! chain, the question and answer logged are the masked ones it publishes ([`guarded`]).
 
 pub mod config;
+pub mod guarded;
 pub mod request;
 pub mod scan;
 pub mod text;
@@ -25,6 +27,7 @@ use aigw::llm::usage::{Usage, UsageProtocol};
 use aigw::metrics;
 use aigw::prelude::*;
 use config::Config;
+use guarded::Guarded;
 use scan::Scan;
 use serde::Deserialize;
 use text::Bounded;
@@ -251,20 +254,22 @@ impl AiStatistics {
         if let (Some(c), Some(obj)) = (cost, rec.as_object_mut()) {
             obj.insert("cost_micro_usd".into(), c.into());
         }
-        if let (Some(q), Some(obj)) = (&self.question, rec.as_object_mut()) {
-            obj.insert("question".into(), q.as_str().into());
-            if q.truncated() {
-                obj.insert("question_truncated".into(), true.into());
-            }
-        }
-        if let (Some((a, cut)), Some(obj)) = (
-            self.scan.as_ref().and_then(|s| s.answer()),
-            rec.as_object_mut(),
-        ) {
-            obj.insert("answer".into(), a.into());
-            if cut {
-                obj.insert("answer_truncated".into(), true.into());
-            }
+        if let Some(obj) = rec.as_object_mut() {
+            // ai-guard's masked texts win over what this plugin read itself
+            // (the client's own data, restored answers).
+            let guarded = |on: bool, name: &str| {
+                if !on {
+                    return None;
+                }
+                let raw = ctx.property(&[name]).ok().flatten()?;
+                Some(guarded::parse(&raw, cfg.max_log_bytes))
+            };
+            let own_question = self.question.as_ref().map(|q| (q.as_str(), q.truncated()));
+            let question = guarded(cfg.log_question, guarded::QUESTION_PROPERTY);
+            insert_text(obj, "question", question, own_question);
+            let own_answer = self.scan.as_ref().and_then(|s| s.answer());
+            let answer = guarded(cfg.log_answer, guarded::ANSWER_PROPERTY);
+            insert_text(obj, "answer", answer, own_answer);
         }
         let line = rec.to_string();
         if cfg.log_property {
@@ -275,6 +280,31 @@ impl AiStatistics {
         if cfg.log_line {
             aigw::info!("{line}");
         }
+    }
+}
+
+/// Puts `name` (and `name_truncated`, or `name_withheld`) in the record:
+/// ai-guard's published text when there is one, else this plugin's own.
+fn insert_text(
+    obj: &mut serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    guarded: Option<Guarded>,
+    own: Option<(&str, bool)>,
+) {
+    let (text, cut) = match &guarded {
+        Some(Guarded::Withheld(why)) => {
+            obj.insert(format!("{name}_withheld"), why.as_str().into());
+            return;
+        }
+        Some(Guarded::Text(b)) => (b.as_str(), b.truncated()),
+        None => match own {
+            Some(t) => t,
+            None => return,
+        },
+    };
+    obj.insert(name.into(), text.into());
+    if cut {
+        obj.insert(format!("{name}_truncated"), true.into());
     }
 }
 

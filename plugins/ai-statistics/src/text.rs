@@ -26,6 +26,11 @@ impl Bounded {
         self.truncated = true;
     }
 
+    /// Marks the text as cut (text was dropped elsewhere).
+    pub fn mark_truncated(&mut self) {
+        self.truncated = true;
+    }
+
     /// Whether more text would be kept.
     pub fn full(&self) -> bool {
         self.truncated

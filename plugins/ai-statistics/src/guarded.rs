@@ -1,0 +1,103 @@
+//! The masked question and answer ai-guard publishes, logged instead of the
+//! text this plugin read itself.
+//!
+//! ai-statistics runs first in the chain: it reads the client's own request
+//! and, on the way back, the answer after ai-guard put the client's masked
+//! values back. When ai-guard (later in the chain) masked something, it
+//! publishes the texts as the upstream saw and produced them in filter state
+//! (set before this plugin's log phase, read here at log time):
+//! `{"text": "...", "truncated": bool, "complete": bool}`, or
+//! `{"withheld": "blocked" | "unchecked"}` when it has no masked text to show.
+
+use crate::text::Bounded;
+use serde::Deserialize;
+
+/// Filter-state property with ai-guard's masked question.
+pub const QUESTION_PROPERTY: &str = "aigw.guard.question";
+/// Filter-state property with ai-guard's answer before restore.
+pub const ANSWER_PROPERTY: &str = "aigw.guard.answer";
+
+/// What ai-guard published for one text.
+#[derive(Debug)]
+pub enum Guarded {
+    /// The masked text, cut to this plugin's limit.
+    Text(Bounded),
+    /// No text may be logged; the reason (`blocked`, `unchecked`).
+    Withheld(String),
+}
+
+#[derive(Deserialize)]
+struct Record {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    truncated: bool,
+    #[serde(default = "yes")]
+    complete: bool,
+    #[serde(default)]
+    withheld: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Parses a published value, cutting the text at `limit` bytes. A value that
+/// is neither form withholds the text (`unreadable`): it was published to
+/// keep the plain text out of the log.
+pub fn parse(raw: &[u8], limit: usize) -> Guarded {
+    let Ok(r) = serde_json::from_slice::<Record>(raw) else {
+        return Guarded::Withheld("unreadable".into());
+    };
+    match (r.text, r.withheld) {
+        (_, Some(w)) => Guarded::Withheld(w),
+        (Some(t), None) => {
+            let mut b = Bounded::default();
+            b.push(&t, limit);
+            // A stream cut short: only its beginning was published.
+            if r.truncated || !r.complete {
+                b.mark_truncated();
+            }
+            Guarded::Text(b)
+        }
+        (None, None) => Guarded::Withheld("unreadable".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(g: &Guarded) -> Option<(&str, bool)> {
+        match g {
+            Guarded::Text(b) => Some((b.as_str(), b.truncated())),
+            Guarded::Withheld(_) => None,
+        }
+    }
+
+    #[test]
+    fn forms() {
+        let g = parse(
+            br#"{"text":"Hi [EMAIL_1]","truncated":false,"complete":true}"#,
+            100,
+        );
+        assert_eq!(text(&g), Some(("Hi [EMAIL_1]", false)));
+        let g = parse(
+            br#"{"text":"Hi [EMAIL_1]","truncated":false,"complete":true}"#,
+            4,
+        );
+        assert_eq!(text(&g), Some(("Hi [", true)));
+        let g = parse(br#"{"text":"Hi","truncated":false,"complete":false}"#, 100);
+        assert_eq!(text(&g), Some(("Hi", true)));
+        let g = parse(br#"{"text":"Hi","truncated":true,"complete":true}"#, 100);
+        assert_eq!(text(&g), Some(("Hi", true)));
+        match parse(br#"{"withheld":"blocked"}"#, 100) {
+            Guarded::Withheld(w) => assert_eq!(w, "blocked"),
+            other => panic!("{other:?}"),
+        }
+        match parse(b"bob@corp.example", 100) {
+            Guarded::Withheld(w) => assert_eq!(w, "unreadable"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
