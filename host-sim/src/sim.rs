@@ -368,6 +368,8 @@ pub struct Sim {
     pending_http: Vec<PendingHttpCall>,
     pending_grpc: Vec<PendingGrpcCall>,
     pending_redis: Vec<PendingRedisCall>,
+    /// Redis calls wait in `pending_redis` until released (see [`Sim::hold_redis`]).
+    redis_held: bool,
     next_call: u64,
     pub(crate) work: VecDeque<Work>,
     /// The HTTP call-outs made, in order (for reports; the most recent 10,000 at most).
@@ -405,6 +407,7 @@ impl Sim {
             pending_http: Vec::new(),
             pending_grpc: Vec::new(),
             pending_redis: Vec::new(),
+            redis_held: false,
             next_call: 1,
             work: VecDeque::new(),
             http_call_log: Vec::new(),
@@ -914,6 +917,21 @@ impl Sim {
         (self.chain.len(), 0)
     }
 
+    /// While `hold` is true, Higress Redis calls are kept instead of sent, so a test can act
+    /// while one is in flight (for example the client goes away); setting it back to false
+    /// sends the held calls to their Redis servers in order and delivers the replies.
+    pub fn hold_redis(&mut self, hold: bool) {
+        self.redis_held = hold;
+        if !hold {
+            self.pump();
+        }
+    }
+
+    /// Number of Redis calls waiting to be sent (held, see [`Sim::hold_redis`]).
+    pub fn pending_redis_calls(&self) -> usize {
+        self.pending_redis.len()
+    }
+
     /// HTTP call-outs waiting for an answer (calls to `Cluster::Manual` clusters).
     pub fn pending_http_calls(&self) -> Vec<PendingHttpCall> {
         self.pending_http.clone()
@@ -1004,7 +1022,7 @@ impl Sim {
                 self.deliver_http(p, reply);
                 continue;
             }
-            if !self.pending_redis.is_empty() {
+            if !self.redis_held && !self.pending_redis.is_empty() {
                 let p = self.pending_redis.remove(0);
                 let (status, reply) = match self.redis.get(&p.call.cluster) {
                     Some(addr) => callout::redis_request(*addr, &p.call.query, p.timeout_ms),

@@ -1,7 +1,10 @@
-//! SHA-256, HMAC-SHA-256, FNV-1a and hex helpers, shared by the plugins (salted mask tokens
-//! in ai-guard, hashed credentials in ai-auth, SigV4 in ai-proxy, counter identities in
+//! SHA-256, HMAC-SHA-256, SHA-1, FNV-1a and hex helpers, shared by the plugins (salted mask
+//! tokens in ai-guard, hashed credentials in ai-auth, SigV4 in ai-proxy, counter identities in
 //! ai-token-ratelimit, key fingerprints in ai-proxy, prefix chains in ai-load-balancer) so none
 //! carries its own copy.
+//!
+//! SHA-1 is here only because Redis names Lua scripts by it (`EVALSHA`, see
+//! [`crate::resp::Script`]); it is broken for anything security-related.
 //!
 //! FNV-1a is for stable, fast, non-cryptographic identities (shared-data keys that every
 //! worker and every build must compute alike); never use it where an attacker choosing inputs
@@ -146,6 +149,70 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     outer.finish()
 }
 
+/// SHA-1 of `data` (one shot). Only for naming things the way other systems do (Redis script
+/// ids); never for integrity or secrets.
+///
+/// ```
+/// assert_eq!(
+///     aigw::hash::hex(&aigw::hash::sha1(b"abc")),
+///     "a9993e364706816aba3e25717850c26c9cd0d89d"
+/// );
+/// ```
+pub fn sha1(data: &[u8]) -> [u8; 20] {
+    let mut state: [u32; 5] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0];
+    let bits = (data.len() as u64).wrapping_mul(8);
+    let mut tail = Vec::with_capacity(128);
+    let full = data.len() - data.len() % 64;
+    tail.extend_from_slice(data.get(full..).unwrap_or_default());
+    tail.push(0x80);
+    while tail.len() % 64 != 56 {
+        tail.push(0);
+    }
+    tail.extend_from_slice(&bits.to_be_bytes());
+    let blocks = data
+        .get(..full)
+        .unwrap_or_default()
+        .chunks_exact(64)
+        .chain(tail.chunks_exact(64));
+    for block in blocks {
+        let mut w = [0u32; 80];
+        for (wi, c) in w.iter_mut().zip(block.chunks_exact(4)) {
+            *wi = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = state;
+        for (i, wi) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | (!b & d), 0x5a827999),
+                20..=39 => (b ^ c ^ d, 0x6ed9eba1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8f1bbcdc),
+                _ => (b ^ c ^ d, 0xca62c1d6),
+            };
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(*wi);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = t;
+        }
+        for (s, v) in state.iter_mut().zip([a, b, c, d, e]) {
+            *s = s.wrapping_add(v);
+        }
+    }
+    let mut out = [0u8; 20];
+    for (o, s) in out.chunks_exact_mut(4).zip(state) {
+        o.copy_from_slice(&s.to_be_bytes());
+    }
+    out
+}
+
 /// Appends the first `n` bytes of `bytes` as lowercase hex to `out`.
 pub fn push_hex(out: &mut String, bytes: &[u8], n: usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -268,6 +335,35 @@ mod tests {
         let mut cont = Fnv1a::from_state(h.finish());
         cont.write(b"bar");
         assert_eq!(cont.finish(), fnv1a(b"foobar"));
+    }
+
+    #[test]
+    fn sha1_known_vectors() {
+        // FIPS 180 examples, plus lengths around the padding boundary.
+        assert_eq!(hex(&sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(
+            hex(&sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(
+            hex(&sha1(
+                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
+            )),
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
+        );
+        assert_eq!(
+            hex(&sha1(b"The quick brown fox jumps over the lazy dog")),
+            "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12"
+        );
+        let million = vec![b'a'; 1_000_000];
+        assert_eq!(
+            hex(&sha1(&million)),
+            "34aa973cd4c4daa4f61eeb2bdbad27316534016f"
+        );
+        assert_eq!(
+            hex(&sha1(&[b'a'; 64])),
+            "0098ba824b5c16427bd7a1122a5a442a25ec644d"
+        );
     }
 
     #[test]

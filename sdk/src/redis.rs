@@ -6,6 +6,22 @@
 //! Higress; on a gateway without them, loading fails and in the native build every call
 //! returns `HostError::Unimplemented`.
 //!
+//! Three ways to be told the reply:
+//!
+//! * [`Ctx::redis_call`]: a closure bound to the stream, run with its plugin and context. It is
+//!   dropped when the stream finishes first (the client went away, or the call outlived
+//!   `on_done`).
+//! * [`Ctx::redis_call_or`]: the same, plus a fallback closure that gets the reply instead when
+//!   the stream finished first, so work the call did in Redis (a reservation, a lock) can be
+//!   undone. It captures what it needs by value; it runs with the root context as the
+//!   effective context, where [`RedisClient::call_detached`] works.
+//! * [`RedisClient::call_detached`]: a closure bound to no stream (calls from the root context,
+//!   from fallbacks, or fire-and-forget work at the end of a stream whose reply still matters).
+//!
+//! A host delivers a reply to the root context that made the call even when the stream is
+//! gone (Envoy does so for call-outs; proxy-wasm-go-sdk documents it), which is what the
+//! fallback relies on.
+//!
 //! ```no_run
 //! # use aigw::prelude::*;
 //! # use aigw::redis::RedisClient;
@@ -60,6 +76,13 @@ impl fmt::Display for RedisError {
 
 impl std::error::Error for RedisError {}
 
+impl RedisError {
+    /// Whether Redis does not know the script an `EVALSHA` named (answer: send `EVAL`).
+    pub fn is_noscript(&self) -> bool {
+        matches!(self, RedisError::Server(m) if crate::resp::Script::is_noscript(m))
+    }
+}
+
 /// The result handed to a Redis callback.
 pub type RedisResult = Result<Value, RedisError>;
 
@@ -107,6 +130,19 @@ impl RedisClient {
         &self.cluster
     }
 
+    /// Sends a command whose reply is bound to no stream: `callback` runs with the reply
+    /// (root context effective) whenever it arrives. For root-side work, fallbacks of
+    /// [`Ctx::redis_call_or`], and calls sent at the end of a stream whose outcome still
+    /// matters (retries, error counting).
+    pub fn call_detached<F>(&self, command: &Command, callback: F) -> Result<(), HostError>
+    where
+        F: FnOnce(RedisResult) + 'static,
+    {
+        let token = self.call(command)?;
+        remember(token, Waiter::Detached(Box::new(callback)));
+        Ok(())
+    }
+
     fn call(&self, command: &Command) -> Result<u32, HostError> {
         let query = command.encode();
         let mut token = 0u32;
@@ -126,7 +162,8 @@ impl RedisClient {
 
 impl<P: Plugin> Ctx<P> {
     /// Sends a Redis command; `callback` runs with this stream's plugin and context when the
-    /// reply arrives. Error replies (`-ERR`) arrive as `Err(RedisError::Server)`.
+    /// reply arrives. Error replies (`-ERR`) arrive as `Err(RedisError::Server)`. When the
+    /// stream finished before the reply (see [`Ctx::redis_call_or`]), the callback is dropped.
     pub fn redis_call<F>(
         &mut self,
         client: &RedisClient,
@@ -137,11 +174,42 @@ impl<P: Plugin> Ctx<P> {
         F: FnOnce(&mut P, &mut Ctx<P>, RedisResult) + 'static,
     {
         let token = client.call(command)?;
-        PENDING.with(|p| {
-            if let Ok(mut p) = p.try_borrow_mut() {
-                p.insert(token, self.context_id());
-            }
-        });
+        remember(
+            token,
+            Waiter::Stream {
+                context_id: self.context_id(),
+                orphan: None,
+            },
+        );
+        self.redis_callouts.push((token, Box::new(callback)));
+        Ok(())
+    }
+
+    /// Like [`Ctx::redis_call`], with a fallback: when the reply arrives after this stream
+    /// finished (client gone, stream reset, `on_done` ran), `on_orphan` gets it instead of
+    /// `callback` being dropped. Use it to undo what the command did in Redis (release a
+    /// reservation); it runs with the root context effective, so it can send further
+    /// commands with [`RedisClient::call_detached`]. Exactly one of the two closures runs
+    /// when a reply (or failure) arrives.
+    pub fn redis_call_or<F, G>(
+        &mut self,
+        client: &RedisClient,
+        command: &Command,
+        callback: F,
+        on_orphan: G,
+    ) -> Result<(), HostError>
+    where
+        F: FnOnce(&mut P, &mut Ctx<P>, RedisResult) + 'static,
+        G: FnOnce(RedisResult) + 'static,
+    {
+        let token = client.call(command)?;
+        remember(
+            token,
+            Waiter::Stream {
+                context_id: self.context_id(),
+                orphan: Some(Box::new(on_orphan)),
+            },
+        );
         self.redis_callouts.push((token, Box::new(callback)));
         Ok(())
     }
@@ -152,11 +220,35 @@ impl<P: Plugin> Ctx<P> {
     }
 }
 
-type Router = fn(u32, u32, RedisResult);
+/// Delivers a reply to a stream; gives it back when the stream finished or is gone.
+type Router = fn(u32, u32, RedisResult) -> Option<RedisResult>;
+
+/// A closure that gets a reply with no stream (detached calls and fallbacks).
+type Orphan = Box<dyn FnOnce(RedisResult)>;
+
+/// Who waits for a Redis reply.
+enum Waiter {
+    /// A stream's call (its closure is kept on the stream), with an optional fallback for
+    /// when the stream finished first.
+    Stream {
+        context_id: u32,
+        orphan: Option<Orphan>,
+    },
+    /// A call bound to no stream.
+    Detached(Orphan),
+}
+
+fn remember(token: u32, waiter: Waiter) {
+    PENDING.with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            p.insert(token, waiter);
+        }
+    });
+}
 
 thread_local! {
-    /// Redis token -> stream context id.
-    static PENDING: RefCell<HashMap<u32, u32>> = RefCell::new(HashMap::new());
+    /// Redis token -> who waits for the reply.
+    static PENDING: RefCell<HashMap<u32, Waiter>> = RefCell::new(HashMap::new());
     /// Stream context id -> the stream state (`RefCell<StreamInner<P>>`), weakly.
     static STREAMS: RefCell<HashMap<u32, Weak<dyn Any>>> = RefCell::new(HashMap::new());
     /// Delivers a reply to a stream of the module's plugin type.
@@ -184,28 +276,38 @@ pub(crate) fn unregister_stream(id: u32) {
     });
 }
 
-fn route<P: Plugin>(context_id: u32, token: u32, result: RedisResult) {
-    let Some(weak) = STREAMS.with(|s| {
+/// The stream state behind `context_id`, if it still exists and has not finished.
+fn live_stream<P: Plugin>(
+    context_id: u32,
+) -> Option<Rc<RefCell<crate::plugin::stream::StreamInner<P>>>> {
+    let weak = STREAMS.with(|s| {
         s.try_borrow()
             .ok()
             .and_then(|s| s.get(&context_id).cloned())
-    }) else {
-        return;
-    };
-    let Some(any) = weak.upgrade() else { return };
-    let Ok(cell) = any.downcast::<RefCell<crate::plugin::stream::StreamInner<P>>>() else {
-        return;
+    })?;
+    let cell = weak
+        .upgrade()?
+        .downcast::<RefCell<crate::plugin::stream::StreamInner<P>>>()
+        .ok()?;
+    let live = cell.try_borrow().is_ok_and(|inner| !inner.finished);
+    live.then_some(cell)
+}
+
+fn route<P: Plugin>(context_id: u32, token: u32, result: RedisResult) -> Option<RedisResult> {
+    let Some(cell) = live_stream::<P>(context_id) else {
+        return Some(result);
     };
     let Ok(mut inner) = cell.try_borrow_mut() else {
-        return;
+        return Some(result);
     };
     let Some(active) = inner.active.as_mut() else {
-        return;
+        return Some(result);
     };
     let Some(callback) = active.ctx.take_redis(token) else {
-        return;
+        return Some(result);
     };
     callback(&mut active.plugin, &mut active.ctx, result);
+    None
 }
 
 /// Decodes a reply buffer into a result.
@@ -220,27 +322,48 @@ fn reply_result(status: u32, reply: Result<Vec<u8>, HostError>) -> RedisResult {
     }
 }
 
-/// Higress callback: a Redis reply for `token` is ready in buffer 9.
+fn read_reply(status: u32, response_size: u32) -> RedisResult {
+    let reply = host::get_buffer(BufferType::RedisCallResponse, 0, response_size as usize);
+    reply_result(status, reply)
+}
+
+/// Higress callback: a Redis reply for `token` is ready in buffer 9. It goes to the stream
+/// that made the call while that stream lives; otherwise to the call's fallback (or detached
+/// closure), with the root context effective.
 #[no_mangle]
 pub extern "C" fn proxy_on_redis_call_response(
-    _root_context_id: u32,
+    root_context_id: u32,
     token: u32,
     status: u32,
     response_size: u32,
 ) {
-    let Some(context_id) =
-        PENDING.with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.remove(&token)))
+    let Some(waiter) = PENDING.with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.remove(&token)))
     else {
         return;
     };
-    if host::set_effective_context(context_id).is_err() {
-        return;
-    }
-    let reply = host::get_buffer(BufferType::RedisCallResponse, 0, response_size as usize);
-    let result = reply_result(status, reply);
-    if let Some(router) = ROUTER.with(Cell::get) {
-        router(context_id, token, result);
-    }
+    let (undelivered, orphan) = match waiter {
+        Waiter::Detached(callback) => (None, callback),
+        Waiter::Stream { context_id, orphan } => {
+            let mut undelivered = None;
+            if host::set_effective_context(context_id).is_ok() {
+                let result = read_reply(status, response_size);
+                undelivered = match ROUTER.with(Cell::get) {
+                    Some(router) => router(context_id, token, result),
+                    None => Some(result),
+                };
+                if undelivered.is_none() {
+                    return;
+                }
+            }
+            let Some(orphan) = orphan else { return };
+            (undelivered, orphan)
+        }
+    };
+    // The stream (if any) is gone: run the closure on the root context. If switching fails
+    // the host's own effective context (the one it called us on) stays.
+    let _ = host::set_effective_context(root_context_id);
+    let result = undelivered.unwrap_or_else(|| read_reply(status, response_size));
+    orphan(result);
 }
 
 /// ABI marker for Higress's extended ABI (Redis and friends).
@@ -273,9 +396,21 @@ mod tests {
     }
 
     #[test]
+    fn noscript_is_recognised() {
+        assert!(RedisError::Server("NOSCRIPT No matching script.".into()).is_noscript());
+        assert!(!RedisError::Server("ERR other".into()).is_noscript());
+        assert!(!RedisError::Status(1).is_noscript());
+    }
+
+    #[test]
     fn native_build_refuses_calls() {
         let c = RedisClient::new("redis", Duration::from_secs(1));
         assert_eq!(c.init(None, None), Err(HostError::Unimplemented));
         assert_eq!(c.call(&Command::get("k")), Err(HostError::Unimplemented));
+        assert_eq!(
+            c.call_detached(&Command::get("k"), |_| {}),
+            Err(HostError::Unimplemented)
+        );
+        assert!(PENDING.with(|p| p.borrow().is_empty()));
     }
 }

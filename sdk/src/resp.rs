@@ -170,6 +170,18 @@ impl Command {
         c
     }
 
+    /// `EVALSHA sha1 numkeys key... arg...` (a script Redis already knows; see [`Script`]).
+    pub fn evalsha(sha1_hex: &str, keys: &[&str], args: &[&str]) -> Command {
+        let mut c = Command::new("EVALSHA").arg(sha1_hex).arg(keys.len() as u64);
+        for k in keys {
+            c = c.arg(*k);
+        }
+        for a in args {
+            c = c.arg(*a);
+        }
+        c
+    }
+
     /// The RESP2 encoding (`*n` array of `$len` bulk strings).
     pub fn encode(&self) -> Vec<u8> {
         let mut out =
@@ -181,6 +193,59 @@ impl Command {
             out.extend_from_slice(b"\r\n");
         }
         out
+    }
+}
+
+/// A Lua script with its SHA-1 (Redis's name for it), to run with `EVALSHA` and fall back to
+/// `EVAL` when Redis answers `NOSCRIPT` (after a restart or `SCRIPT FLUSH`); `EVAL` also
+/// caches the script, so the next `EVALSHA` finds it again.
+///
+/// ```
+/// use aigw::resp::Script;
+///
+/// let s = Script::new("return 1");
+/// assert_eq!(s.sha1(), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+/// let fast = s.evalsha(&["k"], &["5"]).encode();
+/// assert!(fast.starts_with(b"*5\r\n$7\r\nEVALSHA\r\n$40\r\ne0e1f9fa"));
+/// assert!(Script::is_noscript("NOSCRIPT No matching script. Please use EVAL."));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    body: String,
+    sha1: String,
+}
+
+impl Script {
+    /// A script and its SHA-1, computed once here.
+    pub fn new(body: impl Into<String>) -> Script {
+        let body = body.into();
+        let sha1 = crate::hash::hex(&crate::hash::sha1(body.as_bytes()));
+        Script { body, sha1 }
+    }
+
+    /// The script text.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
+    /// The lowercase hex SHA-1 Redis knows the script by.
+    pub fn sha1(&self) -> &str {
+        &self.sha1
+    }
+
+    /// `EVALSHA` of this script: the usual, short form.
+    pub fn evalsha(&self, keys: &[&str], args: &[&str]) -> Command {
+        Command::evalsha(&self.sha1, keys, args)
+    }
+
+    /// `EVAL` of this script: the fallback after `NOSCRIPT` (it also loads the script).
+    pub fn eval(&self, keys: &[&str], args: &[&str]) -> Command {
+        Command::eval(&self.body, keys, args)
+    }
+
+    /// Whether an error reply's message means Redis does not know the script (`NOSCRIPT ...`).
+    pub fn is_noscript(message: &str) -> bool {
+        message.starts_with("NOSCRIPT")
     }
 }
 
@@ -281,6 +346,24 @@ mod tests {
             Command::incr_by("k", -3).encode(),
             b"*3\r\n$6\r\nINCRBY\r\n$1\r\nk\r\n$2\r\n-3\r\n"
         );
+    }
+
+    #[test]
+    fn scripts_are_named_by_their_sha1() {
+        let s = Script::new("return redis.call('GET', KEYS[1])");
+        // `redis-cli SCRIPT LOAD "return redis.call('GET', KEYS[1])"` answers this id.
+        assert_eq!(s.sha1(), "d3c21d0c2b9ca22f82737626a27bcaf5d288f99f");
+        assert_eq!(
+            s.evalsha(&["k"], &["1"]).encode(),
+            format!(
+                "*5\r\n$7\r\nEVALSHA\r\n$40\r\n{}\r\n$1\r\n1\r\n$1\r\nk\r\n$1\r\n1\r\n",
+                s.sha1()
+            )
+            .into_bytes()
+        );
+        assert_eq!(s.eval(&["k"], &[]), Command::eval(s.body(), &["k"], &[]));
+        assert!(Script::is_noscript("NOSCRIPT No matching script."));
+        assert!(!Script::is_noscript("ERR unknown command"));
     }
 
     #[test]

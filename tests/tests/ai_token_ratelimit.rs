@@ -421,6 +421,26 @@ fn a_stream_cut_off_by_the_client_is_charged_for_what_was_seen() {
 }
 
 #[test]
+fn a_client_gone_before_admission_is_not_charged() {
+    // Local admission is synchronous (made inside the body callback), so the client can only
+    // leave before it (nothing counted) or after it (the previous test). Before it:
+    let mut sim = sim_with(1, r#"{"limits":[{"name":"c","per_minute":1000}]}"#);
+    let req = chat("a");
+    let sid = sim.start_stream(Default::default());
+    sim.send_request_headers(sid, &req.header_list("r1"), false)
+        .unwrap();
+    sim.send_request_body(sid, br#"{"model":"gpt-4o","#, false)
+        .unwrap();
+    assert_eq!(local_count(&sim, "c", "60", 0), 0);
+    sim.client_abort(sid);
+    assert!(sim.take_record(sid).unwrap().finished);
+    assert_eq!(local_count(&sim, "c", "60", 0), 0);
+    assert!(sim
+        .metric("ai_token_ratelimit_requests_total;result=allowed")
+        .is_none());
+}
+
+#[test]
 fn cache_hits_and_upstream_errors_are_not_charged() {
     let mut sim = sim_with(
         1,
@@ -1025,6 +1045,134 @@ fn cluster_mode_survives_a_redis_restart() {
     assert_eq!(redis_total(addr, "aigw-trl:per-consumer:*"), 90);
     let _ = second.kill();
     let _ = second.wait();
+}
+
+/// One section of `INFO` (a bulk string of many lines).
+fn redis_info(addr: SocketAddr, section: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let q = format!("*2\r\n$4\r\nINFO\r\n${}\r\n{section}\r\n", section.len());
+    s.write_all(q.as_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    r.read_line(&mut head).unwrap();
+    let n: usize = head.trim().trim_start_matches('$').parse().unwrap();
+    let mut body = vec![0u8; n];
+    r.read_exact(&mut body).unwrap();
+    String::from_utf8(body).unwrap()
+}
+
+/// How many times Redis ran `command` (`calls=` of `INFO commandstats`; 0 before the first).
+fn redis_calls(addr: SocketAddr, command: &str) -> u64 {
+    let stats = redis_info(addr, "commandstats");
+    let prefix = format!("cmdstat_{command}:calls=");
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .map(|n| n.parse().unwrap())
+        .unwrap_or(0)
+}
+
+#[test]
+fn cluster_mode_a_client_gone_during_admission_leaves_nothing_reserved() {
+    let redis = RedisServer::start();
+    let addr = redis.addr;
+    let mut sim = gateway(addr, &cluster_config(""));
+    let abandon = |sim: &mut Sim| {
+        // The admission call is held in flight while the client goes away; then Redis runs
+        // it and its reply finds no stream.
+        sim.hold_redis(true);
+        let sid = sim.begin(chat("alice")).unwrap();
+        assert_eq!(sim.pending_redis_calls(), 1);
+        assert!(!sim.upstream_request(sid).is_some_and(|u| u.complete));
+        sim.client_abort(sid);
+        assert!(sim.take_record(sid).unwrap().finished);
+        sim.hold_redis(false);
+        assert_eq!(sim.pending_redis_calls(), 0);
+    };
+    // A fresh Redis does not know the script yet (NOSCRIPT): nothing was counted, nothing to
+    // give back, and the gone stream's EVAL fallback is not sent.
+    abandon(&mut sim);
+    assert_eq!(redis_cmd(addr, &["KEYS", "aigw-trl:*"]).trim(), "*0");
+    assert_eq!(redis_calls(addr, "eval"), 0);
+    // Once the script is loaded (bob's request), the abandoned admission runs in Redis and
+    // reserves 24 tokens for alice; the fallback releases them.
+    let rec = sim.run(chat("bob"), openai_usage(20, 10)).unwrap();
+    assert_eq!(rec.response.status, 200);
+    assert_eq!(redis_total(addr, "aigw-trl:per-consumer:*"), 30);
+    abandon(&mut sim);
+    let keys = redis_cmd(addr, &["KEYS", "aigw-trl:per-consumer:*"]);
+    assert!(
+        keys.starts_with("*2"),
+        "alice's counter was charged: {keys}"
+    );
+    assert_eq!(redis_total(addr, "aigw-trl:per-consumer:*"), 30);
+    assert_eq!(
+        sim.metric("ai_token_ratelimit_requests_total;result=abandoned"),
+        Some(2)
+    );
+    assert!(sim
+        .metric("ai_token_ratelimit_store_errors_total;store=redis;op=release")
+        .is_none());
+    // Alice's next request sees her whole budget.
+    let rec = sim.run(chat("alice"), openai_usage(20, 10)).unwrap();
+    assert_eq!(rec.response.status, 200);
+    assert_eq!(remaining_tokens(&rec), 100 - ESTIMATE);
+    assert_eq!(redis_total(addr, "aigw-trl:per-consumer:*"), 60);
+
+    // A refused admission whose client left releases nothing (nothing was counted): alice
+    // reaches 90 of 100, then a request that does not fit is abandoned.
+    for _ in 0..2 {
+        let rec = sim.run(chat("alice"), openai_usage(20, 10)).unwrap();
+        assert_eq!(rec.response.status, 200);
+    }
+    assert_eq!(redis_total(addr, "aigw-trl:per-consumer:*"), 30 + 90);
+    abandon(&mut sim);
+    assert_eq!(redis_total(addr, "aigw-trl:per-consumer:*"), 30 + 90);
+    assert_eq!(
+        sim.metric("ai_token_ratelimit_requests_total;result=abandoned"),
+        Some(3)
+    );
+}
+
+#[test]
+fn cluster_mode_runs_scripts_by_sha_and_reloads_them_after_a_flush() {
+    let redis = RedisServer::start();
+    let addr = redis.addr;
+    let mut sim = gateway(addr, &cluster_config(""));
+    let run = |sim: &mut Sim| {
+        let rec = sim.run(chat("alice"), openai_usage(20, 10)).unwrap();
+        assert_eq!(rec.response.status, 200, "{}", rec.response.body_str());
+        assert!(reached_upstream(&rec));
+        remaining_tokens(&rec)
+    };
+    // A fresh Redis knows no script: admission and settle each try EVALSHA, get NOSCRIPT and
+    // are sent again with EVAL, transparently for the request.
+    assert_eq!(run(&mut sim), 100 - ESTIMATE);
+    assert_eq!(redis_calls(addr, "evalsha"), 2);
+    assert_eq!(redis_calls(addr, "eval"), 2);
+    assert_eq!(redis_total(addr, "aigw-trl:per-consumer:*"), 30);
+    // From then on only the SHA-1 goes over the wire.
+    assert_eq!(run(&mut sim), 100 - 30 - ESTIMATE);
+    assert_eq!(redis_calls(addr, "evalsha"), 4);
+    assert_eq!(redis_calls(addr, "eval"), 2);
+    assert_eq!(redis_total(addr, "aigw-trl:per-consumer:*"), 60);
+    // SCRIPT FLUSH empties Redis's script cache: the next request still works (and its
+    // settle too), falling back to EVAL once per script.
+    assert!(redis_cmd(addr, &["SCRIPT", "FLUSH"]).starts_with("+OK"));
+    assert_eq!(run(&mut sim), 100 - 60 - ESTIMATE);
+    assert_eq!(redis_calls(addr, "evalsha"), 6);
+    assert_eq!(redis_calls(addr, "eval"), 4);
+    assert_eq!(redis_total(addr, "aigw-trl:per-consumer:*"), 90);
+    assert_limited(&sim.run(chat("alice"), openai_usage(20, 10)).unwrap());
+    assert_eq!(redis_calls(addr, "eval"), 4);
+    assert!(sim
+        .metric("ai_token_ratelimit_store_errors_total;store=redis;op=admit")
+        .is_none());
+    assert!(sim
+        .metric("ai_token_ratelimit_store_errors_total;store=redis;op=settle")
+        .is_none());
 }
 
 #[test]

@@ -8,8 +8,11 @@
 //! that moves each counter by the difference between the real cost and the reservation
 //! (never below zero). Keys carry the window index and expire one minute after their window
 //! ends, so Redis cleans up expired windows by itself.
+//!
+//! Scripts are sent by SHA-1 (`EVALSHA`); when Redis does not know one (`NOSCRIPT`, after a
+//! restart or `SCRIPT FLUSH`) the same call is sent again with `EVAL`, which also reloads it.
 
-use aigw::resp::{Command, Value};
+use aigw::resp::{Command, Script, Value};
 
 /// Seconds a key outlives its window.
 pub const TTL_MARGIN_SECS: u64 = 60;
@@ -92,42 +95,89 @@ impl Counter {
     }
 }
 
-fn script(body: &str, database: u32) -> String {
+fn script(body: &str, database: u32) -> Script {
     if database == 0 {
-        body.to_string()
+        Script::new(body)
     } else {
-        format!("redis.call('SELECT', {database})\n{body}")
+        Script::new(format!("redis.call('SELECT', {database})\n{body}"))
     }
 }
 
-/// The admission `EVAL` for counters and their amounts.
-pub fn admit_command(counters: &[(Counter, u64)], database: u32) -> Command {
-    let keys: Vec<&str> = counters.iter().map(|(c, _)| c.key.as_str()).collect();
+/// The two scripts of a configuration (they differ by the database they select), with their
+/// SHA-1s computed once at configure time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scripts {
+    /// Check and charge.
+    pub admit: Script,
+    /// Move counters by deltas.
+    pub settle: Script,
+}
+
+impl Scripts {
+    /// The scripts for `database`.
+    pub fn new(database: u32) -> Scripts {
+        Scripts {
+            admit: script(ADMIT, database),
+            settle: script(SETTLE, database),
+        }
+    }
+}
+
+/// The keys and arguments of one script run, kept so the call can be sent again with `EVAL`
+/// after a `NOSCRIPT` reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptCall {
+    keys: Vec<String>,
+    args: Vec<String>,
+}
+
+impl ScriptCall {
+    /// `EVALSHA` of `script` with these keys and arguments (the usual form).
+    pub fn evalsha(&self, script: &Script) -> Command {
+        let (keys, args) = self.parts();
+        script.evalsha(&keys, &args)
+    }
+
+    /// `EVAL` of `script` with these keys and arguments (after `NOSCRIPT`).
+    pub fn eval(&self, script: &Script) -> Command {
+        let (keys, args) = self.parts();
+        script.eval(&keys, &args)
+    }
+
+    fn parts(&self) -> (Vec<&str>, Vec<&str>) {
+        (
+            self.keys.iter().map(String::as_str).collect(),
+            self.args.iter().map(String::as_str).collect(),
+        )
+    }
+}
+
+/// The admission call for counters and their amounts (run with [`Scripts::admit`]).
+pub fn admit_call(counters: &[(Counter, u64)]) -> ScriptCall {
+    let keys = counters.iter().map(|(c, _)| c.key.clone()).collect();
     let mut args = Vec::with_capacity(counters.len() * 3);
     for (c, amount) in counters {
         args.push(amount.to_string());
         args.push(c.limit.to_string());
         args.push(c.ttl().to_string());
     }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Command::eval(&script(ADMIT, database), &keys, &args)
+    ScriptCall { keys, args }
 }
 
-/// The settling `EVAL` for counters and their deltas (zero deltas are left out); `None`
-/// when nothing moves.
-pub fn settle_command(moves: &[(Counter, i64)], database: u32) -> Option<Command> {
+/// The settling call for counters and their deltas (run with [`Scripts::settle`]; zero
+/// deltas are left out); `None` when nothing moves.
+pub fn settle_call(moves: &[(Counter, i64)]) -> Option<ScriptCall> {
     let moves: Vec<&(Counter, i64)> = moves.iter().filter(|(_, d)| *d != 0).collect();
     if moves.is_empty() {
         return None;
     }
-    let keys: Vec<&str> = moves.iter().map(|(c, _)| c.key.as_str()).collect();
+    let keys = moves.iter().map(|(c, _)| c.key.clone()).collect();
     let mut args = Vec::with_capacity(moves.len() * 2);
     for (c, d) in &moves {
         args.push(d.to_string());
         args.push(c.ttl().to_string());
     }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Some(Command::eval(&script(SETTLE, database), &keys, &args))
+    Some(ScriptCall { keys, args })
 }
 
 /// Decodes the admission reply: whether admitted, and the usage of each counter.
@@ -184,7 +234,9 @@ mod tests {
     #[test]
     fn commands_carry_keys_and_arguments() {
         let c = Counter::new("p", "l", 1, 1, 10, 0);
-        let cmd = admit_command(&[(c.clone(), 5)], 0).encode();
+        let scripts = Scripts::new(0);
+        let call = admit_call(&[(c.clone(), 5)]);
+        let cmd = call.eval(&scripts.admit).encode();
         let text = String::from_utf8_lossy(&cmd);
         assert!(text.starts_with("*7\r\n$4\r\nEVAL\r\n"), "{text}");
         assert!(text.contains("p:l:0000000000000001:1:0"));
@@ -192,11 +244,26 @@ mod tests {
             text.ends_with("$1\r\n5\r\n$2\r\n10\r\n$2\r\n61\r\n"),
             "{text}"
         );
-        let with_db =
-            String::from_utf8_lossy(&admit_command(&[(c.clone(), 5)], 3).encode()).into_owned();
-        assert!(with_db.contains("redis.call('SELECT', 3)"));
-        assert!(settle_command(&[(c.clone(), 0)], 0).is_none());
-        let s = settle_command(&[(c, -4)], 0).unwrap().encode();
+        // The usual form names the script by SHA-1 and carries the same keys and arguments.
+        let sha = call.evalsha(&scripts.admit).encode();
+        let sha_text = String::from_utf8_lossy(&sha);
+        let head = format!("*7\r\n$7\r\nEVALSHA\r\n$40\r\n{}\r\n", scripts.admit.sha1());
+        assert!(sha_text.starts_with(&head), "{sha_text}");
+        assert!(sha_text.ends_with("$1\r\n5\r\n$2\r\n10\r\n$2\r\n61\r\n"));
+        assert!(sha.len() < cmd.len() / 2);
+
+        let with_db = Scripts::new(3);
+        assert!(with_db
+            .admit
+            .body()
+            .starts_with("redis.call('SELECT', 3)\n"));
+        assert_ne!(with_db.admit.sha1(), scripts.admit.sha1());
+        assert_ne!(scripts.settle.sha1(), scripts.admit.sha1());
+        assert!(settle_call(&[(c.clone(), 0)]).is_none());
+        let s = settle_call(&[(c, -4)])
+            .unwrap()
+            .evalsha(&scripts.settle)
+            .encode();
         assert!(String::from_utf8_lossy(&s).contains("$2\r\n-4\r\n"));
     }
 

@@ -404,6 +404,8 @@ pub struct Compiled {
     pub redis_ignored: bool,
     /// Whether admission waits for the request body (token estimate or model keys).
     pub needs_body: bool,
+    /// Cluster mode: the Redis scripts and their SHA-1s.
+    pub scripts: Option<crate::cluster::Scripts>,
 }
 
 /// A set of limits. With `first_match` (the Higress form) only the first limit whose key
@@ -577,11 +579,16 @@ impl PluginConfig for Config {
             l.dims.iter().any(|d| d.source.needs_body())
                 || (self.admission.estimate && !l.is_requests())
         });
+        let scripts = match &self.redis {
+            Some(r) if cluster => Some(crate::cluster::Scripts::new(r.database)),
+            _ => None,
+        };
         self.compiled = Compiled {
             groups,
             cluster,
             redis_ignored,
             needs_body,
+            scripts,
         };
         Ok(())
     }

@@ -21,6 +21,10 @@ pub(crate) struct StreamInner<P: Plugin> {
     rules: Option<Rc<Rules<P::Config>>>,
     root: Rc<P::Root>,
     pub(crate) active: Option<Active<P>>,
+    /// `on_done` ran: late replies no longer reach the plugin (Redis replies go to their
+    /// fallback instead).
+    #[cfg_attr(not(feature = "higress"), allow(dead_code))]
+    pub(crate) finished: bool,
 }
 
 /// The proxy-wasm HTTP context behind every plugin stream. The state sits behind
@@ -41,6 +45,7 @@ impl<P: Plugin> HttpStream<P> {
             rules,
             root,
             active: None,
+            finished: false,
         }));
         #[cfg(feature = "higress")]
         crate::redis::register_stream::<P>(id, &inner);
@@ -144,6 +149,7 @@ impl<P: Plugin> Context for HttpStream<P> {
             if let Some(Active { plugin, ctx }) = inner.active.as_mut() {
                 plugin.on_done(ctx);
             }
+            inner.finished = true;
         }
         true
     }
