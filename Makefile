@@ -13,6 +13,7 @@ build: setup
 
 test: build
 	$(CARGO) test --workspace --quiet
+	@scripts/test-compose.sh
 	@scripts/test-wasm.sh
 
 run: build
