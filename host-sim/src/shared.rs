@@ -130,6 +130,8 @@ pub struct HostShared {
     metric_ids: HashMap<String, u32>,
     /// Every log line, in order.
     pub logs: Vec<LogEntry>,
+    /// Log lines recorded since the start (dropped ones included).
+    pub logs_pushed: u64,
     /// The clock.
     pub clock: Clock,
     /// Queue notifications waiting for delivery: (vm key, root context id, queue id).
@@ -148,6 +150,7 @@ impl HostShared {
             metrics: Vec::new(),
             metric_ids: HashMap::new(),
             logs: Vec::new(),
+            logs_pushed: 0,
             clock,
             queue_ready: Vec::new(),
             log_level: LogLevel::Trace,
@@ -161,6 +164,7 @@ impl HostShared {
             self.logs.drain(..MAX_LOGS / 2);
         }
         self.logs.push(entry);
+        self.logs_pushed += 1;
     }
 
     /// `proxy_get_shared_data`: value and CAS, or NOT_FOUND.

@@ -500,6 +500,7 @@ impl Sim {
                 next_tick_ns: 0,
             }),
         );
+        let since = self.host.lock().map(|h| h.logs_pushed).unwrap_or(0);
         let trap = |e: crate::vm::VmTrap| anyhow!("plugin {} trapped: {}", spec.name, e.0);
         vm.on_context_create(id, 0).map_err(trap)?;
         if !vm.on_vm_start(id, spec.vm_config.len()).map_err(trap)? {
@@ -512,20 +513,24 @@ impl Sim {
             bail!(
                 "plugin {} rejected its configuration{}",
                 spec.name,
-                self.recent_plugin_errors(&spec.name)
+                self.recent_plugin_errors(&spec.name, since)
             );
         }
         Ok(id)
     }
 
-    fn recent_plugin_errors(&self, plugin: &str) -> String {
+    /// The plugin's warnings and errors logged since `since` (a `logs_pushed` count), at most
+    /// three, for a rejected configuration's error message.
+    fn recent_plugin_errors(&self, plugin: &str, since: u64) -> String {
         let Ok(h) = self.host.lock() else {
             return String::new();
         };
+        let new = usize::try_from(h.logs_pushed.saturating_sub(since)).unwrap_or(usize::MAX);
         let lines: Vec<&str> = h
             .logs
             .iter()
             .rev()
+            .take(new)
             .filter(|l| l.plugin == plugin && l.level >= LogLevel::Warn)
             .take(3)
             .map(|l| l.message.as_str())
@@ -538,6 +543,13 @@ impl Sim {
                 lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
             )
         }
+    }
+
+    /// Checks that `spec` would be accepted (module loads, VM starts, `on_configure` returns
+    /// true) on a throwaway VM, changing nothing: what a reload runs first. Lets a caller
+    /// check every plugin of a multi-plugin change before applying any of it.
+    pub fn check_plugin(&mut self, spec: &PluginSpec) -> Result<()> {
+        self.canary(spec)
     }
 
     /// Validates a spec on a throwaway VM, as Envoy's canary does.

@@ -37,6 +37,8 @@ pub struct Gateway {
     path: PathBuf,
     current: Mutex<Arc<Generation>>,
     log: Mutex<Option<Box<dyn std::io::Write + Send>>>,
+    /// File times of the last rejected attempt (not retried until one changes).
+    rejected: Mutex<Option<Vec<Option<SystemTime>>>>,
 }
 
 fn stamp(p: &Path) -> Option<SystemTime> {
@@ -88,6 +90,7 @@ impl Gateway {
             path: path.to_path_buf(),
             current: Mutex::new(Arc::new(gen)),
             log: Mutex::new(log),
+            rejected: Mutex::new(None),
         })
     }
 
@@ -103,16 +106,29 @@ impl Gateway {
     /// one keeps serving.
     pub fn maybe_reload(&self) -> Option<Result<()>> {
         let cur = self.current();
-        let changed = stamp(&self.path) != cur.stamps.first().and_then(|s| s.1)
-            || cur.stamps.iter().skip(1).any(|(p, t)| stamp(p) != *t);
+        let now: Vec<Option<SystemTime>> = cur.stamps.iter().map(|(p, _)| stamp(p)).collect();
+        let changed = cur.stamps.iter().zip(&now).any(|((_, was), is)| was != is);
         if !changed {
             return None;
         }
-        Some(build(&self.path, Some(&cur)).map(|g| {
+        // A rejected file is tried again only once something changed since.
+        if let Ok(mut rejected) = self.rejected.lock() {
+            if rejected.as_ref() == Some(&now) {
+                return None;
+            }
+            *rejected = None;
+        }
+        let r = build(&self.path, Some(&cur)).map(|g| {
             if let Ok(mut c) = self.current.lock() {
                 *c = Arc::new(g);
             }
-        }))
+        });
+        if r.is_err() {
+            if let Ok(mut rejected) = self.rejected.lock() {
+                *rejected = Some(now);
+            }
+        }
+        Some(r)
     }
 
     fn access_log(&self, line: String) {
@@ -143,6 +159,7 @@ fn build(path: &Path, prev: Option<&Generation>) -> Result<Generation> {
         ..Default::default()
     };
     let mut sims = Vec::new();
+    let mut reloads = Vec::new();
     for (i, r) in spec.routes.iter().enumerate() {
         let mut specs = Vec::new();
         for (j, p) in r.plugins.iter().enumerate() {
@@ -168,6 +185,9 @@ fn build(path: &Path, prev: Option<&Generation>) -> Result<Generation> {
         });
         let sim = match reuse {
             Some(sim) => {
+                // Checked now, applied only when every route's new plugins passed: a rejected
+                // file changes nothing.
+                let mut changed = Vec::new();
                 {
                     let mut s = sim.lock().map_err(|_| anyhow!("poisoned"))?;
                     for (k, ps) in specs.into_iter().enumerate() {
@@ -175,11 +195,13 @@ fn build(path: &Path, prev: Option<&Generation>) -> Result<Generation> {
                             old.config == ps.config && old.module.hash == ps.module.hash
                         });
                         if !same {
-                            s.reload(k, ps)
+                            s.check_plugin(&ps)
                                 .map_err(|e| anyhow!("routes[{i}].plugins[{k}]: {e:#}"))?;
+                            changed.push((k, ps));
                         }
                     }
                 }
+                reloads.push((i, sim.clone(), changed));
                 sim
             }
             None => {
@@ -206,6 +228,15 @@ fn build(path: &Path, prev: Option<&Generation>) -> Result<Generation> {
             }
         }
         sims.push(sim);
+    }
+    for (i, sim, changed) in reloads {
+        let mut s = sim.lock().map_err(|_| anyhow!("poisoned"))?;
+        for (k, ps) in changed {
+            // Checked above; a failure here (a VM that cannot be built) is reported, and the
+            // plugins reloaded before it stay reloaded.
+            s.reload(k, ps)
+                .map_err(|e| anyhow!("routes[{i}].plugins[{k}]: {e:#}"))?;
+        }
     }
     Ok(Generation { spec, sims, stamps })
 }
@@ -540,7 +571,14 @@ async fn drive(
                 break;
             };
             used = Some(ep.addr);
-            match attempt_upstream(sim, sid, &headers, &mut sent_body, &ep, &notify).await {
+            let result = attempt_upstream(sim, sid, &headers, &mut sent_body, &ep, &notify).await;
+            if answered_locally(sim, sid) {
+                // A filter answered while the request was going up: no retry, and the
+                // upstream's answer (if any) is dropped.
+                outcome = Some(Err("local"));
+                break;
+            }
+            match result {
                 Ok((status, rh, body)) => {
                     let retriable =
                         attempt + 1 < tries && retry_status(&route.retry.retry_on, status);
@@ -566,6 +604,7 @@ async fn drive(
             }
         }
         match outcome {
+            Some(Err("local")) => {}
             Some(Ok((status, rh, mut body))) => {
                 let hs: Vec<(String, String)> = rh;
                 let end = hyper::body::Body::is_end_stream(&body);
@@ -633,6 +672,13 @@ async fn drive(
         st
     };
     (status, bytes, used)
+}
+
+/// Whether the stream was answered by a filter (or ended) rather than by the upstream.
+fn answered_locally(sim: &Arc<Mutex<Sim>>, sid: u64) -> bool {
+    let s = lock(sim);
+    s.record(sid)
+        .is_none_or(|r| r.local_reply.is_some() || r.finished)
 }
 
 fn retry_status(on: &[String], status: u16) -> bool {
@@ -741,13 +787,14 @@ async fn attempt_upstream(
         b = b.header(k.as_str(), v.as_slice());
     }
     b = b.header("host", get(":authority"));
-    let (btx, brx) = mpsc::channel::<Bytes>(16);
+    // Body pieces, or an error that aborts the upstream request (as Envoy resets it when a
+    // filter answers locally after the headers went upstream).
+    let (btx, brx) = mpsc::channel::<std::io::Result<Bytes>>(16);
     let body = StreamBody::new(futures_like::from_fn({
         let mut brx = brx;
         move |cx| match brx.poll_recv(cx) {
-            std::task::Poll::Ready(Some(b)) => {
-                std::task::Poll::Ready(Some(Ok::<_, Infallible>(Frame::data(b))))
-            }
+            std::task::Poll::Ready(Some(Ok(b))) => std::task::Poll::Ready(Some(Ok(Frame::data(b)))),
+            std::task::Poll::Ready(Some(Err(e))) => std::task::Poll::Ready(Some(Err(e))),
             std::task::Poll::Ready(None) => std::task::Poll::Ready(None),
             std::task::Poll::Pending => std::task::Poll::Pending,
         }
@@ -760,23 +807,34 @@ async fn attempt_upstream(
     let limit = 1024 * 1024;
     let forwarder = tokio::spawn(async move {
         let mut kept_more = Vec::new();
-        if !replay.is_empty() && btx.send(Bytes::from(replay)).await.is_err() {
+        if !replay.is_empty() && btx.send(Ok(Bytes::from(replay))).await.is_err() {
             return kept_more;
         }
         loop {
-            let (chunk, complete) = {
+            let (chunk, complete, cut) = {
                 let mut s = lock(&sim2);
                 let chunk = s.take_upstream_body(sid);
-                let complete = progress(&s, sid).is_none_or(|p| p.upstream_complete || p.finished);
-                (chunk, complete)
+                let p = progress(&s, sid);
+                let complete = p.as_ref().is_none_or(|p| p.upstream_complete || p.finished);
+                // The stream ended (a local reply, a reset) before its body did.
+                let cut = p
+                    .as_ref()
+                    .is_none_or(|p| !p.upstream_complete && p.finished);
+                (chunk, complete, cut)
             };
             if !chunk.is_empty() {
                 if kept_more.len() + chunk.len() <= limit {
                     kept_more.extend_from_slice(&chunk);
                 }
-                if btx.send(Bytes::from(chunk)).await.is_err() {
+                if btx.send(Ok(Bytes::from(chunk))).await.is_err() {
                     return kept_more;
                 }
+            }
+            if cut {
+                let _ = btx
+                    .send(Err(std::io::Error::other("downstream stream ended")))
+                    .await;
+                return kept_more;
             }
             if complete {
                 return kept_more;
