@@ -164,3 +164,38 @@ fn shipped_plugin_configs_match_the_examples() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `envoy/gateway.json` (what `make run` serves) loads: every route's chain is built and every
+/// plugin accepts its configuration, with the whole pack on the main route.
+#[test]
+fn the_local_gateway_config_loads_with_every_plugin() {
+    let path = aigw_tests::root().join("envoy/gateway.json");
+    let gw = host_sim::gateway::server::Gateway::load(&path)
+        .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+    let current = gw.current();
+    let names = |route: &str| -> Vec<String> {
+        current
+            .spec
+            .routes
+            .iter()
+            .find(|r| r.name == route)
+            .map(|r| r.plugins.iter().map(|p| p.name.clone()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        names("llm"),
+        vec![
+            "ai-statistics",
+            "ai-auth",
+            "ai-guard",
+            "ai-cache",
+            "ai-token-ratelimit",
+            "ai-proxy"
+        ]
+    );
+    assert_eq!(names("balanced"), vec!["ai-load-balancer", "ai-proxy"]);
+    for sim in &current.sims {
+        let sim = sim.lock().unwrap();
+        assert!(sim.chain_len() > 0);
+    }
+}

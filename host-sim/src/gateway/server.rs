@@ -149,7 +149,9 @@ fn build(path: &Path, prev: Option<&Generation>) -> Result<Generation> {
     let spec = GatewaySpec::load(path)?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let mut stamps = vec![(path.to_path_buf(), stamp(path))];
-    let host = prev
+    // One host for every route, as one Envoy process: shared data, queues, metrics and logs
+    // are process-wide (kept across reloads too).
+    let mut host = prev
         .and_then(|p| p.sims.first())
         .and_then(|s| s.lock().ok().map(|s| s.host()));
     let opts = SimOptions {
@@ -209,7 +211,11 @@ fn build(path: &Path, prev: Option<&Generation>) -> Result<Generation> {
                     Some(h) => {
                         Sim::with_host(crate::sim::global_loader().clone(), opts.clone(), h.clone())
                     }
-                    None => Sim::new(opts.clone()),
+                    None => {
+                        let s = Sim::new(opts.clone());
+                        host = Some(s.host());
+                        s
+                    }
                 };
                 for (k, ps) in specs.into_iter().enumerate() {
                     s.add_plugin(ps)
@@ -259,8 +265,10 @@ pub async fn serve(gw: Arc<Gateway>) -> Result<()> {
     );
     let watcher = gw.clone();
     tokio::spawn(async move {
+        let mut printed = 0u64;
         loop {
             tokio::time::sleep(Duration::from_millis(300)).await;
+            print_plugin_logs(&watcher.current(), &mut printed);
             match watcher.maybe_reload() {
                 Some(Ok(())) => eprintln!("host-sim: configuration reloaded"),
                 Some(Err(e)) => {
@@ -672,6 +680,36 @@ async fn drive(
         st
     };
     (status, bytes, used)
+}
+
+/// Writes the plugins' log lines recorded since `printed` (info and above) to stderr, as
+/// Envoy writes wasm logs to its own log: `[level] plugin: message`.
+fn print_plugin_logs(gen: &Generation, printed: &mut u64) {
+    let Some(sim) = gen.sims.first() else {
+        return;
+    };
+    let host = match sim.lock() {
+        Ok(s) => s.host(),
+        Err(_) => return,
+    };
+    let Ok(h) = host.lock() else {
+        return;
+    };
+    let new = usize::try_from(h.logs_pushed.saturating_sub(*printed)).unwrap_or(usize::MAX);
+    *printed = h.logs_pushed;
+    let start = h.logs.len().saturating_sub(new);
+    let mut err = std::io::stderr().lock();
+    for l in h.logs.iter().skip(start) {
+        if l.level < crate::abi::LogLevel::Info {
+            continue;
+        }
+        // Plugin lines carry their plugin's name already (the SDK prefixes it).
+        let _ = if l.plugin == "host-sim" {
+            writeln!(err, "[{:?}] host-sim: {}", l.level, l.message)
+        } else {
+            writeln!(err, "[{:?}] {}", l.level, l.message)
+        };
+    }
 }
 
 /// Whether the stream was answered by a filter (or ended) rather than by the upstream.
