@@ -9,6 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if docker info >/dev/null 2>&1; then
-    exec "${CARGO:-cargo}" test -p aigw-tests --test compose -- --ignored
+    exec "${CARGO:-cargo}" test -p aigw-tests --features docker --test compose -- --ignored
 fi
 echo "SKIPPED: tests/tests/compose.rs (no Docker engine on this machine)"

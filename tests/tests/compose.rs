@@ -5,20 +5,24 @@
 //! ai-guard → ai-cache → ai-token-ratelimit → ai-proxy → router) with a key from
 //! `examples/ai-auth.json`. Envoy's own statistics must show ai-statistics counting both.
 //!
+//! The stack is driven by `testcontainers` (`DockerCompose` on the local `docker compose` CLI),
+//! behind the `docker` feature of this crate so that builds without Docker do not compile it.
 //! It needs a Docker engine with the compose plugin, so it is ignored by default and shows up
 //! as `ignored` in every run. `scripts/test-compose.sh` (run by `make test`) runs it with
 //! `--ignored` when `docker info` succeeds and otherwise prints one `SKIPPED:` line. Run by hand
 //! without an engine, it fails saying so: it never passes without having talked to Envoy.
 //!
-//! The stack is started under its own project name and always taken down (`down -v`), also
-//! when an assertion fails.
+//! The stack is started under its own project name and always taken down (volumes removed),
+//! also when an assertion fails.
+
+#![cfg_attr(not(feature = "docker"), allow(dead_code, unused_imports))]
 
 use aigw_tests::root;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// How long Envoy may take to answer once the containers run (image pulls and the mock's
@@ -27,92 +31,70 @@ const READY_TIMEOUT: Duration = Duration::from_secs(180);
 /// A client key of `examples/ai-auth.json` (consumer `team-web`, may use `gpt-4o*`).
 const CLIENT_KEY: &str = "sk-web-3f9a1c7e5b2d4068";
 
-/// `docker compose` or, failing that, the old `docker-compose`.
-fn compose_command() -> Vec<String> {
-    let works = |cmd: &[&str]| {
-        Command::new(cmd[0])
-            .args(&cmd[1..])
-            .arg("version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if works(&["docker", "compose"]) {
-        vec!["docker".into(), "compose".into()]
-    } else if works(&["docker-compose"]) {
-        vec!["docker-compose".into()]
-    } else {
-        panic!("neither `docker compose` nor `docker-compose` works on this machine");
-    }
-}
-
-/// A running compose project, taken down when dropped.
+/// A running compose project (testcontainers' `DockerCompose` on the local `docker compose`
+/// CLI), taken down when dropped.
+#[cfg(feature = "docker")]
 struct Stack {
-    cmd: Vec<String>,
-    file: PathBuf,
+    rt: tokio::runtime::Runtime,
+    compose: Option<testcontainers::compose::DockerCompose>,
     project: String,
 }
 
+#[cfg(feature = "docker")]
 impl Stack {
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(&self.cmd[0])
-            .args(&self.cmd[1..])
-            .arg("--project-name")
-            .arg(&self.project)
-            .arg("--file")
-            .arg(&self.file)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", self.cmd))
-    }
-
-    fn up(&self) {
-        let out = self.run(&[
-            "up",
-            "--detach",
-            "--build",
-            "--wait",
-            "--wait-timeout",
-            "300",
-        ]);
-        assert!(
-            out.status.success(),
-            "docker compose up failed:\n{}\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.logs()
-        );
+    fn up(file: PathBuf, project: String) -> Stack {
+        let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+        let mut compose = testcontainers::compose::DockerCompose::with_local_client(&[file])
+            .with_build(true)
+            .with_project_name(project.clone());
+        let started = rt.block_on(compose.up());
+        let stack = Stack {
+            rt,
+            compose: Some(compose),
+            project,
+        };
+        if let Err(e) = started {
+            panic!("docker compose up failed: {e}\n{}", stack.logs());
+        }
+        stack
     }
 
     /// The host address a service's container port is published on.
     fn port(&self, service: &str, port: u16) -> (String, u16) {
-        let out = self.run(&["port", service, &port.to_string()]);
-        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let (host, p) = text
-            .rsplit_once(':')
-            .unwrap_or_else(|| panic!("docker compose port {service} {port}: {text:?}"));
-        let host = match host {
-            "0.0.0.0" | "" | "[::]" | "::" => "127.0.0.1".to_string(),
-            h => h.trim_matches(['[', ']']).to_string(),
-        };
-        let p = p
-            .parse()
-            .unwrap_or_else(|_| panic!("docker compose port {service} {port}: {text:?}"));
-        (host, p)
+        let svc = self
+            .compose
+            .as_ref()
+            .and_then(|c| c.service(service))
+            .unwrap_or_else(|| panic!("no service {service} in the compose project"));
+        let p = self
+            .rt
+            .block_on(svc.get_host_port_ipv4(port))
+            .unwrap_or_else(|e| panic!("port {port} of {service}: {e}"));
+        ("127.0.0.1".to_string(), p)
     }
 
     fn logs(&self) -> String {
-        let out = self.run(&["logs", "--no-color", "--tail", "80"]);
-        format!(
-            "--- docker compose logs ---\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
+        let out = Command::new("docker")
+            .args(["compose", "--project-name", &self.project])
+            .args(["logs", "--no-color", "--tail", "80"])
+            .output();
+        match out {
+            Ok(out) => format!(
+                "--- docker compose logs ---\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => format!("(no compose logs: {e})"),
+        }
     }
 }
 
+#[cfg(feature = "docker")]
 impl Drop for Stack {
     fn drop(&mut self) {
-        let _ = self.run(&["down", "--volumes", "--remove-orphans", "--timeout", "5"]);
+        if let Some(c) = self.compose.take() {
+            let _ = self.rt.block_on(c.down());
+        }
     }
 }
 
@@ -228,6 +210,17 @@ fn envoy_counter(admin: &(String, u16), parts: &[&str]) -> u64 {
         .sum()
 }
 
+#[cfg(not(feature = "docker"))]
+#[test]
+#[ignore = "needs a Docker engine; make test runs it with --ignored when one is available"]
+fn chat_and_stream_through_envoy_in_compose() {
+    panic!(
+        "this test runs through testcontainers: build it with `--features docker` \
+         (scripts/test-compose.sh does when a Docker engine is present)"
+    );
+}
+
+#[cfg(feature = "docker")]
 #[test]
 #[ignore = "needs a Docker engine; make test runs it with --ignored when one is available"]
 fn chat_and_stream_through_envoy_in_compose() {
@@ -252,12 +245,10 @@ fn chat_and_stream_through_envoy_in_compose() {
             p.display()
         );
     }
-    let stack = Stack {
-        cmd: compose_command(),
-        file: root().join("envoy").join("docker-compose.yaml"),
-        project: format!("aigw-compose-test-{}", std::process::id()),
-    };
-    stack.up();
+    let stack = Stack::up(
+        root().join("envoy").join("docker-compose.yaml"),
+        format!("aigw-compose-test-{}", std::process::id()),
+    );
     let envoy = stack.port("envoy", 10000);
     let admin = stack.port("envoy", 9901);
 
