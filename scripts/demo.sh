@@ -10,8 +10,9 @@
 # 3. A short demo calls it with curl and shows each capability.
 # 4. The gateway keeps running until Ctrl-C (DEMO_ONLY=1: stop after the demo).
 #
-# With OPENAI_API_KEY set, the main route goes to api.openai.com over TLS instead of the mock
-# (the key is written only to target/gateway-real.json, mode 600, and never printed).
+# With OPENAI_API_KEY (or ANTHROPIC_API_KEY) set, the main route goes to that provider over TLS
+# instead of the mock (the key is written only to target/gateway-real.json, mode 600, and never
+# printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet -p host-sim
@@ -37,23 +38,31 @@ pids+=($!)
 "$sim" mock-llm --listen 127.0.0.1:18001 --quiet &
 pids+=($!)
 config=envoy/gateway.json
-if [ -n "${OPENAI_API_KEY:-}" ]; then
-  # The real provider: the main route's cluster and ai-proxy config switch to OpenAI over TLS.
+if [ -n "${OPENAI_API_KEY:-}" ] || [ -n "${ANTHROPIC_API_KEY:-}" ]; then
+  # The real provider: the main route's cluster and ai-proxy config switch to it, over TLS.
   config=target/gateway-real.json
   (umask 077; python3 - "$config" <<'PY'
 import json, os, sys
 c = json.load(open("envoy/gateway.json"))
-c["clusters"]["llm"] = {"endpoints": ["api.openai.com:443"], "tls": {}}
+if os.environ.get("OPENAI_API_KEY"):
+    host = "api.openai.com"
+    provider = {"type": "openai", "api_keys": [os.environ["OPENAI_API_KEY"]]}
+else:
+    host = "api.anthropic.com"
+    provider = {"type": "anthropic", "api_keys": [os.environ["ANTHROPIC_API_KEY"]],
+                "model_mapping": {"claude-*": "", "*": "claude-3-5-haiku-latest"}}
+c["clusters"]["llm"] = {"endpoints": [host + ":443"], "tls": {}}
 # Paths stay valid: target/ and envoy/ are both at the top of the repository.
 for r in c["routes"]:
     for p in r["plugins"]:
         if r["name"] == "llm" and p["name"] == "ai-proxy":
             p.pop("config_file", None)
-            p["config"] = {"providers": [{"type": "openai", "api_keys": [os.environ["OPENAI_API_KEY"]]}]}
+            p["config"] = {"providers": [provider]}
 json.dump(c, open(sys.argv[1], "w"), indent=1)
+print(host)
 PY
-  )
-  echo "OPENAI_API_KEY is set: the main route calls api.openai.com (the demo's answers are real)."
+  ) > target/gateway-real.host
+  echo "A provider API key is set: the main route calls $(cat target/gateway-real.host) (the demo's answers are real)."
 fi
 "$sim" serve "$config" 2>target/gateway.err >target/gateway.access.log &
 pids+=($!)
