@@ -259,3 +259,133 @@ pub fn host_sim_bin() -> &'static Path {
         bin
     })
 }
+
+/// `host-sim serve` as a child process (the gateway in a second process), killed when dropped.
+pub struct ServeProcess {
+    child: Child,
+    stderr: PathBuf,
+}
+
+impl ServeProcess {
+    /// Starts `host-sim serve <config>` with stderr in `stderr` and waits (up to 120 s) until
+    /// it listens on `port` of 127.0.0.1. Panics with the gateway's stderr otherwise.
+    pub fn start(config: &Path, stderr: &Path, port: u16) -> ServeProcess {
+        let err = std::fs::File::create(stderr).expect("create the stderr file");
+        let child = Command::new(host_sim_bin())
+            .arg("serve")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("start host-sim serve");
+        let gw = ServeProcess {
+            child,
+            stderr: stderr.to_path_buf(),
+        };
+        let up = Instant::now() + Duration::from_secs(120);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < up,
+                "the gateway did not listen within 120 s; its stderr:\n{}",
+                gw.stderr_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        gw
+    }
+
+    /// What the gateway wrote to stderr so far.
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal blocking HTTP/1.1 client for tests against real servers (`Connection: close`).
+pub mod http {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// A response: status, lower-case headers, decoded body.
+    pub type Response = (u16, Vec<(String, String)>, Vec<u8>);
+
+    /// One exchange with `addr`; `host` is the `host` header. A chunked body is decoded.
+    pub fn exchange(
+        addr: (&str, u16),
+        host: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Response, String> {
+        let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))
+            .map_err(|e| e.to_string())?;
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes())
+            .and_then(|_| s.write_all(body))
+            .map_err(|e| e.to_string())?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or("no end of the response head")?;
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let rest = &raw[split + 4..];
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| format!("bad status line in {head:?}"))?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+        let body = if chunked {
+            dechunk(rest)?
+        } else {
+            rest.to_vec()
+        };
+        Ok((status, headers, body))
+    }
+
+    /// Decodes a chunked body.
+    pub fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        loop {
+            let eol = b
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .ok_or("truncated chunked body")?;
+            let size_text = String::from_utf8_lossy(&b[..eol]).into_owned();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| format!("bad chunk size {size_text:?}"))?;
+            b = &b[eol + 2..];
+            if size == 0 {
+                return Ok(out);
+            }
+            let data = b.get(..size).ok_or("truncated chunk")?;
+            out.extend_from_slice(data);
+            b = b.get(size + 2..).ok_or("truncated chunk")?;
+        }
+    }
+}

@@ -19,8 +19,6 @@
 
 use aigw_tests::root;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -98,10 +96,9 @@ impl Drop for Stack {
     }
 }
 
-/// A response: status, lower-case headers, decoded body.
-type Response = (u16, Vec<(String, String)>, Vec<u8>);
+use aigw_tests::http::Response;
 
-/// One HTTP/1.1 exchange (`Connection: close`).
+/// One HTTP/1.1 exchange with `addr` (`Connection: close`).
 fn http(
     addr: &(String, u16),
     method: &str,
@@ -109,70 +106,15 @@ fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<Response, String> {
-    let mut s = TcpStream::connect((addr.0.as_str(), addr.1)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))
-        .map_err(|e| e.to_string())?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {}:{}\r\nconnection: close\r\ncontent-length: {}\r\n",
-        addr.0,
-        addr.1,
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes())
-        .and_then(|_| s.write_all(body))
-        .map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no end of the response head")?;
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let rest = &raw[split + 4..];
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| format!("bad status line in {head:?}"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        dechunk(rest)?
-    } else {
-        rest.to_vec()
-    };
-    Ok((status, headers, body))
-}
-
-/// Decodes a chunked body.
-fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("truncated chunked body")?;
-        let size_text = String::from_utf8_lossy(&b[..eol]).into_owned();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| format!("bad chunk size {size_text:?}"))?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        let data = b.get(..size).ok_or("truncated chunk")?;
-        out.extend_from_slice(data);
-        b = b.get(size + 2..).ok_or("truncated chunk")?;
-    }
+    let host = format!("{}:{}", addr.0, addr.1);
+    aigw_tests::http::exchange(
+        (addr.0.as_str(), addr.1),
+        &host,
+        method,
+        path,
+        headers,
+        body,
+    )
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {

@@ -2,12 +2,11 @@
 //! the local gateway (`host-sim serve`, a real HTTP server) running ai-guard,
 //! ai-token-ratelimit and ai-proxy from dist/ in front of real mock LLM servers on loopback.
 
-use aigw_tests::{free_port, host_sim_bin, module_path, root};
+use aigw_tests::{free_port, module_path, root, ServeProcess};
 use host_sim::mock_llm::{self, Controls, ErrorMode, MockOptions};
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 /// A venv with the official clients, created once under target/.
 fn python() -> PathBuf {
@@ -39,15 +38,6 @@ fn python() -> PathBuf {
         std::fs::write(&marker, b"ok").unwrap();
     }
     py
-}
-
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn plugin(name: &str, config: Value) -> Value {
@@ -101,20 +91,7 @@ fn official_clients_through_the_local_gateway() {
     std::fs::create_dir_all(&dir).unwrap();
     let cfg_path = dir.join("gateway.json");
     std::fs::write(&cfg_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-    let _gw = Gateway(
-        Command::new(host_sim_bin())
-            .arg("serve")
-            .arg(&cfg_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start host-sim serve"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "gateway did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _gw = ServeProcess::start(&cfg_path, &dir.join("gateway.err"), port);
     let out = Command::new(&py)
         .arg(root().join("tests/e2e/clients.py"))
         .env("GATEWAY", format!("http://127.0.0.1:{port}"))

@@ -23,14 +23,13 @@
 //! Bounded: a fixed number of requests and one overall deadline ([`DEADLINE`]); no timing is
 //! asserted.
 
-use aigw_tests::{free_port, host_sim_bin, module_path, root};
+use aigw_tests::{free_port, module_path, root};
 use host_sim::mock_llm::{self, tokens, MockHandle, MockOptions};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::thread::JoinHandle;
@@ -381,48 +380,7 @@ fn check_error(r: &Reply, status: u16, code: &str) -> Result<(), String> {
 // ---------------------------------------------------------------------------------------------
 // The gateway process.
 
-struct Gateway {
-    child: Child,
-    stderr: PathBuf,
-}
-
-impl Gateway {
-    fn start(config: &Path, stderr: &Path, port: u16) -> Gateway {
-        let err = std::fs::File::create(stderr).expect("create the stderr file");
-        let child = Command::new(host_sim_bin())
-            .arg("serve")
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .expect("start host-sim serve");
-        let gw = Gateway {
-            child,
-            stderr: stderr.to_path_buf(),
-        };
-        let up = Instant::now() + Duration::from_secs(120);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < up,
-                "the gateway did not listen within 120 s; its stderr:\n{}",
-                gw.stderr_text()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        gw
-    }
-
-    fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Gateway = aigw_tests::ServeProcess;
 
 fn example(name: &str) -> Value {
     let p = root().join("examples").join(format!("{name}.json"));

@@ -4,23 +4,11 @@
 //! - a request a filter blocks after its headers went upstream never reaches the upstream as
 //!   a complete request (the upstream request is aborted, as Envoy resets it).
 
-use aigw_tests::{free_port, host_sim_bin, module_path};
+use aigw_tests::{free_port, http, module_path, ServeProcess};
 use host_sim::mock_llm::{self, MockOptions};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn config(port: u16, upstream: &str, auth: Value, guard: Value) -> Value {
     json!({
@@ -46,20 +34,19 @@ fn write_atomically(path: &Path, v: &Value) {
 fn chat(port: u16, key: &str, prompt: &str) -> u16 {
     let body =
         json!({"model":"gpt-4o-mini","messages":[{"role":"user","content":prompt}]}).to_string();
-    let req = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    let auth = format!("Bearer {key}");
+    http::exchange(
+        ("127.0.0.1", port),
+        "gw",
+        "POST",
+        "/v1/chat/completions",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+    .map_or(0, |r| r.0)
 }
 
 #[test]
@@ -75,21 +62,7 @@ fn rejected_reload_changes_nothing_and_blocked_requests_never_reach_the_upstream
         &cfg,
         &config(port, &mock.addr.to_string(), auth_a.clone(), guard.clone()),
     );
-    let err = dir.join("gateway.err");
-    let _gw = Gateway(
-        Command::new(host_sim_bin())
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&err).unwrap())
-            .spawn()
-            .expect("start host-sim serve"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "gateway did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let gw = ServeProcess::start(&cfg, &dir.join("gateway.err"), port);
     assert_eq!(chat(port, "key-a-0123456789", "hello"), 200);
     assert_eq!(chat(port, "key-b-0123456789", "hello"), 401);
     assert_eq!(mock.requests().len(), 1);
@@ -119,15 +92,12 @@ fn rejected_reload_changes_nothing_and_blocked_requests_never_reach_the_upstream
         &config(port, &mock.addr.to_string(), auth_ab.clone(), bad_guard),
     );
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_to_string(&err)
-        .unwrap_or_default()
-        .contains("reload rejected")
-    {
+    while !gw.stderr_text().contains("reload rejected") {
         assert!(Instant::now() < deadline, "no rejection reported");
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(1500));
-    let log = std::fs::read_to_string(&err).unwrap_or_default();
+    let log = gw.stderr_text();
     assert_eq!(log.matches("reload rejected").count(), 1, "{log}");
     assert!(log.contains("action"), "{log}");
     assert_eq!(chat(port, "key-b-0123456789", "hello"), 401);

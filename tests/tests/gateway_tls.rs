@@ -3,24 +3,13 @@
 //! failure (503 from the router), never a silent plain-text fallback. The upstream is the mock
 //! LLM behind a local TLS terminator with a certificate made for the test.
 
-use aigw_tests::{free_port, host_sim_bin, module_path};
+use aigw_tests::{free_port, host_sim_bin, http, module_path, ServeProcess};
 use host_sim::mock_llm::{self, MockOptions};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use tokio_rustls::rustls;
-
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A CA, and a server certificate for `name` signed by it (PEM).
 fn pki(name: &str) -> (String, String, String) {
@@ -79,75 +68,25 @@ fn tls_terminator(cert_pem: &str, key_pem: &str, backend: SocketAddr) -> SocketA
     addr
 }
 
-fn start_gateway(
-    dir: &std::path::Path,
-    config: &Value,
-    port: u16,
-) -> (Gateway, std::path::PathBuf) {
+fn start_gateway(dir: &std::path::Path, config: &Value, port: u16) -> ServeProcess {
     let cfg = dir.join("gateway.json");
     std::fs::write(&cfg, serde_json::to_vec_pretty(config).unwrap()).unwrap();
-    let err = dir.join("gateway.err");
-    let gw = Gateway(
-        Command::new(host_sim_bin())
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&err).unwrap())
-            .spawn()
-            .expect("start host-sim serve"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "gateway did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (gw, err)
+    ServeProcess::start(&cfg, &dir.join("gateway.err"), port)
 }
 
 /// POSTs a chat request to the gateway; returns status and body.
 fn chat(port: u16, route_host: &str) -> (u16, String) {
     let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello over tls"}]}"#;
-    let req = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: {route_host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let (head, raw) = text.split_once("\r\n\r\n").unwrap_or((text.as_str(), ""));
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    (
-        status,
-        if chunked {
-            dechunk(raw)
-        } else {
-            raw.to_string()
-        },
+    let (status, _, body) = http::exchange(
+        ("127.0.0.1", port),
+        route_host,
+        "POST",
+        "/v1/chat/completions",
+        &[("content-type", "application/json")],
+        body.as_bytes(),
     )
-}
-
-/// The payload of a chunked HTTP/1.1 body.
-fn dechunk(mut raw: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = raw.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        raw = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+    .unwrap_or((0, vec![], vec![]));
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[test]
@@ -178,7 +117,7 @@ fn tls_cluster_verifies_the_upstream_certificate() {
             { "name": "secure", "cluster": "secure", "plugins": plugins }
         ]
     });
-    let (_gw, err) = start_gateway(&dir, &config, port);
+    let gw = start_gateway(&dir, &config, port);
 
     let (status, body) = chat(port, "secure.local");
     assert_eq!(status, 200, "{body:?}");
@@ -199,7 +138,7 @@ fn tls_cluster_verifies_the_upstream_certificate() {
     let (status, _) = chat(port, "plain.local");
     assert!(status == 503 || status == 502, "{status}");
     assert_eq!(mock.requests().len(), 1);
-    let log = std::fs::read_to_string(&err).unwrap_or_default();
+    let log = gw.stderr_text();
     assert!(log.contains("TLS to") && log.contains("llm.test"), "{log}");
 }
 
