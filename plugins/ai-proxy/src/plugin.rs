@@ -14,7 +14,7 @@
 //! * Response body: translate event by event (streams) or the whole body (answers and
 //!   errors), then publish usage as the `aigw.usage` property.
 
-use crate::bedrock::sigv4::{amz_date, sign, SignInput};
+use crate::bedrock::sigv4::{amz_date, sign_bedrock};
 use crate::config::{Config, KeySelection, Mode, ProviderConfig, ReportModel};
 use crate::error::TranslateError;
 use crate::keys;
@@ -113,25 +113,9 @@ fn sign_sigv4(
         .ok()
         .flatten()
         .ok_or_else(|| unavailable("no path"))?;
-    let (path, query) = path.split_once('?').unwrap_or((path.as_str(), ""));
-    let host = p.authority();
     let region = p.bedrock_region.as_deref().unwrap_or("us-east-1");
     let date = amz_date(now_ms() / 1000);
-    let signed = sign(
-        &SignInput {
-            method: "POST",
-            host: &host,
-            path,
-            query,
-            headers: &[("content-type", "application/json")],
-            payload: body,
-            amz_date: &date,
-            region,
-            service: "bedrock",
-            content_sha256_header: true,
-        },
-        &creds,
-    );
+    let signed = sign_bedrock(&creds, &p.authority(), region, &path, body, &date);
     for (name, value) in &signed.headers {
         ctx.set_request_header(name, value)
             .map_err(|e| unavailable(&format!("cannot set {name}: {e}")))?;

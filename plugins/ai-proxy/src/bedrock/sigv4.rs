@@ -239,25 +239,25 @@ pub fn bedrock_path(model_id: &str, stream: bool) -> String {
     p
 }
 
-/// Signs a Bedrock Converse(Stream) POST. Returns the wire path and the headers to set
+/// Signs a Bedrock Converse(Stream) POST to `host` (the `:authority` sent) at the wire `path`
+/// (see [`bedrock_path`]; a query after `?` is signed as the query). Returns the headers to set
 /// (authorization, x-amz-date, x-amz-content-sha256, x-amz-security-token when a session token
 /// is present). The request must also carry `content-type: application/json`, which is signed.
 pub fn sign_bedrock(
     creds: &Credentials,
+    host: &str,
     region: &str,
-    model_id: &str,
-    stream: bool,
+    path: &str,
     body: &[u8],
     amz_date: &str,
-) -> (String, Signed) {
-    let path = bedrock_path(model_id, stream);
-    let host = bedrock_host(region);
-    let signed = sign(
+) -> Signed {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    sign(
         &SignInput {
             method: "POST",
-            host: &host,
-            path: &path,
-            query: "",
+            host,
+            path,
+            query,
             headers: &[("content-type", "application/json")],
             payload: body,
             amz_date,
@@ -266,8 +266,7 @@ pub fn sign_bedrock(
             content_sha256_header: true,
         },
         creds,
-    );
-    (path, signed)
+    )
 }
 
 /// Formats Unix seconds as `YYYYMMDDTHHMMSSZ` (UTC).
@@ -354,11 +353,12 @@ mod tests {
             ..example_creds()
         };
         let body = br#"{"messages":[{"role":"user","content":[{"text":"Hello"}]}]}"#;
-        let (path, s) = sign_bedrock(
+        let path = bedrock_path("anthropic.claude-3-5-sonnet-20240620-v1:0", false);
+        let s = sign_bedrock(
             &creds,
+            &bedrock_host("us-west-2"),
             "us-west-2",
-            "anthropic.claude-3-5-sonnet-20240620-v1:0",
-            false,
+            &path,
             body,
             "20240801T101500Z",
         );
