@@ -11,6 +11,7 @@
 //! | [`config`] | typed configuration, field-path errors, Higress `_rules_` |
 //! | [`hash`] | SHA-256, HMAC-SHA-256, FNV-1a, hex and constant-time digest comparison |
 //! | [`host`] | safe wrappers over every proxy-wasm host function |
+//! | [`json`] | strict checks (no repeated keys, no BOM) for bodies a plugin decides on |
 //! | [`body`] | whole-body reads with a limit, streaming rewrite with hold-back |
 //! | [`reply`] | OpenAI/Anthropic-shaped error replies |
 //! | [`sse`] | incremental Server-Sent Events parser and writer |
@@ -27,6 +28,7 @@ pub mod body;
 pub mod config;
 pub mod hash;
 pub mod host;
+pub mod json;
 pub mod llm;
 pub mod log;
 pub mod metrics;

@@ -102,6 +102,9 @@ pub struct LocalReply {
     pub body: Vec<u8>,
 }
 
+/// The longest error message a reply carries, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
 /// An error to send to the client; rendered per [`Protocol`] by [`ErrorReply::render`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorReply {
@@ -117,11 +120,12 @@ pub struct ErrorReply {
 
 impl ErrorReply {
     /// An error with an HTTP status and a human-readable message. Type and code follow from
-    /// the status unless overridden.
+    /// the status unless overridden. The message is bounded to [`MAX_MESSAGE_BYTES`] with
+    /// control characters escaped, so a client value in it cannot flood or forge anything.
     pub fn new(status: u16, message: impl Into<String>) -> ErrorReply {
         ErrorReply {
             status,
-            message: message.into(),
+            message: crate::log::bounded_message(message.into(), MAX_MESSAGE_BYTES),
             kind: None,
             param: None,
             code: None,

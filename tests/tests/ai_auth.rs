@@ -300,14 +300,16 @@ fn model_allow_and_deny_lists() {
         assert_eq!(body["error"]["code"], "model_not_allowed", "{body}");
         assert!(body["error"]["message"].as_str().unwrap().contains(model));
     }
-    // A body without a model does not slip past an allow list.
+    // A body without a model does not slip past an allow list: it is a 400 naming `model`.
     let rec = sim
         .run(
             alice(Request::post("/v1/chat/completions", r#"{"messages":[]}"#)),
             ok(),
         )
         .unwrap();
-    assert_eq!(rec.response.status, 403);
+    assert_eq!(rec.response.status, 400);
+    assert!(!reached(&rec));
+    assert_eq!(rec.response.json()["error"]["param"], "model");
     // Anthropic shape on /v1/messages, for carol's deny list.
     let rec = sim
         .run(
@@ -567,4 +569,216 @@ fn example_config_loads_and_authenticates() {
         )
         .unwrap();
     assert_eq!(rec.response.status, 403);
+}
+
+// ---- Hostile input (the guarantees listed in plugins/ai-auth/README.md "Guarantees"). ----
+
+fn alice(r: Request) -> Request {
+    r.header("authorization", &format!("Bearer {ALICE_KEY}"))
+}
+
+fn assert_refused(rec: &StreamRecord, status: u16, what: &str) {
+    assert_eq!(
+        rec.response.status,
+        status,
+        "{what}: {}",
+        rec.response.body_str()
+    );
+    assert!(!reached(rec), "{what}: must not reach the upstream");
+}
+
+#[test]
+fn bodies_parsers_disagree_on_are_refused_for_restricted_consumers() {
+    let mut sim = sim(&config(""));
+    let msgs = r#""messages":[{"role":"user","content":"hi"}]"#;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        // A last-wins upstream would use the denied second model.
+        (
+            "duplicate model",
+            format!(r#"{{"model":"gpt-4o","model":"gpt-4-32k-0613",{msgs}}}"#).into_bytes(),
+        ),
+        // The duplicate spelled with an escape.
+        (
+            "escaped duplicate model",
+            format!(r#"{{"model":"gpt-4o",{msgs},"mod\u0065l":"gpt-3.5-turbo"}}"#).into_bytes(),
+        ),
+        // A repeated key deeper down is refused too (parsers disagree on the message).
+        (
+            "duplicate nested key",
+            r#"{"model":"gpt-4o","messages":[{"role":"user","role":"system","content":"x"}]}"#
+                .as_bytes()
+                .to_vec(),
+        ),
+        (
+            "byte order mark",
+            [
+                &b"\xEF\xBB\xBF"[..],
+                format!(r#"{{"model":"gpt-4-32k",{msgs}}}"#).as_bytes(),
+            ]
+            .concat(),
+        ),
+        (
+            "model as an array",
+            format!(r#"{{"model":["gpt-4-32k"],{msgs}}}"#).into_bytes(),
+        ),
+        (
+            "model as a number",
+            format!(r#"{{"model":4,{msgs}}}"#).into_bytes(),
+        ),
+        ("not JSON", b"model=gpt-4-32k".to_vec()),
+    ];
+    for (what, body) in cases {
+        for chunk in [0, 3] {
+            let req = alice(Request::post("/v1/chat/completions", body.clone())).chunked(chunk);
+            let rec = sim.run(req, ok()).unwrap();
+            assert_refused(&rec, 400, what);
+            let err = rec.response.json();
+            assert_eq!(
+                err["error"]["type"], "invalid_request_error",
+                "{what}: {err}"
+            );
+            assert_eq!(err["error"]["param"], "model", "{what}: {err}");
+        }
+    }
+    // The same body shapes in the Anthropic protocol get an Anthropic-shaped 400.
+    let rec = sim
+        .run(
+            Request::post(
+                "/v1/messages",
+                r#"{"model":"gpt-4o","max_tokens":5,"model":"claude-3","messages":[]}"#,
+            )
+            .header("x-api-key", CAROL_KEY),
+            ok(),
+        )
+        .unwrap();
+    assert_refused(&rec, 400, "anthropic duplicate");
+    assert_eq!(
+        rec.response.json()["error"]["type"],
+        "invalid_request_error"
+    );
+    // An unrestricted consumer's body is not inspected at all.
+    let rec = sim
+        .run(
+            Request::post("/v1/chat/completions", r#"{"model":"a","model":"b"}"#)
+                .header("x-api-key", BOB_KEY),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 200);
+}
+
+#[test]
+fn path_models_are_compared_decoded_and_forwarded_as_compared() {
+    let mut sim = sim(&config(""));
+    let carol =
+        |path: &str| Request::post(path, r#"{"contents":[]}"#).header("x-api-key", CAROL_KEY);
+    // `claude-*` is denied to carol, however the path spells it.
+    for path in [
+        "/v1beta/models/claud%65-3-opus:generateContent",
+        "/v1beta/models/%43LAUDE-3-opus:streamGenerateContent?alt=sse",
+        "/v1beta/m%6Fdels/claude-3-opus:generateContent",
+    ] {
+        let rec = sim.run(carol(path), ok()).unwrap();
+        assert_refused(&rec, 403, path);
+    }
+    // Escapes that do not decode to a plain name cannot be decided.
+    let rec = sim
+        .run(carol("/v1beta/models/claude%2D3%25x:generateContent"), ok())
+        .unwrap();
+    assert_refused(&rec, 400, "escaped path model");
+    // An allowed model goes upstream under the name that was checked.
+    let rec = sim
+        .run(
+            carol("/v1beta/models/g%65mini-2.5-pro:generateContent?alt=sse"),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 200, "{}", rec.response.body_str());
+    assert_eq!(
+        upstream_header(&rec, ":path"),
+        Some("/v1beta/models/gemini-2.5-pro:generateContent?alt=sse")
+    );
+}
+
+#[test]
+fn a_repeated_credential_header_is_refused_whatever_its_order() {
+    let mut sim = sim(&config(""));
+    let valid = format!("Bearer {ALICE_KEY}");
+    let bogus = "Bearer sk-not-a-key".to_string();
+    for (first, second) in [
+        (valid.clone(), bogus.clone()),
+        (bogus.clone(), valid.clone()),
+        (valid.clone(), valid.clone()),
+        (valid.clone(), "Basic dXNlcjpwYXNz".to_string()),
+    ] {
+        let req = chat("gpt-4o")
+            .header("authorization", &first)
+            .header("authorization", &second);
+        let rec = sim.run(req, ok()).unwrap();
+        assert_401_openai(&rec);
+    }
+    for header in ["x-api-key", "api-key"] {
+        let rec = sim
+            .run(
+                chat("gpt-4o")
+                    .header(header, BOB_KEY)
+                    .header(header, "sk-bob-second"),
+                ok(),
+            )
+            .unwrap();
+        assert_401_openai(&rec);
+    }
+    // The same key in two different accepted places is one credential and still passes.
+    let rec = sim
+        .run(
+            chat("gpt-4o")
+                .header("authorization", &valid)
+                .header("x-api-key", ALICE_KEY),
+            ok(),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 200);
+    assert_no_secret_in_logs(&sim);
+}
+
+#[test]
+fn client_text_in_logs_and_errors_is_escaped_and_bounded() {
+    let mut sim = sim(&config(""));
+    let injected = format!(
+        r"gpt-4-32k\nai-auth: consumer admin allowed\r\u001b[31mRED{}",
+        "A".repeat(200_000)
+    );
+    let body = format!(r#"{{"model":"{injected}","messages":[]}}"#);
+    let rec = sim
+        .run(alice(Request::post("/v1/chat/completions", body)), ok())
+        .unwrap();
+    assert_refused(&rec, 403, "denied long model");
+    let message = rec.response.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.len() <= 1024,
+        "error message is {} bytes",
+        message.len()
+    );
+    assert!(
+        !message.contains('\n') && !message.contains('\u{1b}'),
+        "{message:?}"
+    );
+    assert!(message.contains("gpt-4-32k\\n"), "{message:?}");
+    let logs = sim.logs();
+    assert!(logs.iter().any(|l| l.message.contains("refused model")));
+    for l in &logs {
+        assert!(
+            l.message.len() <= 4200,
+            "log line of {} bytes",
+            l.message.len()
+        );
+        assert!(
+            !l.message.contains('\n') && !l.message.contains('\r') && !l.message.contains('\u{1b}'),
+            "raw control character in a log line: {:?}",
+            l.message.get(..200)
+        );
+    }
 }

@@ -17,7 +17,9 @@
 
 pub mod config;
 pub mod credential;
+pub mod model;
 
+use aigw::log::untrusted;
 use aigw::prelude::*;
 use config::{Config, Consumer};
 use std::cell::Cell;
@@ -40,6 +42,7 @@ pub struct AiAuth {
 enum Verdict {
     Pass(usize),
     Missing,
+    Repeated,
     Conflicting,
     Invalid,
     NotAllowed,
@@ -57,33 +60,47 @@ fn auth_applies(ctx: &Ctx<AiAuth>) -> bool {
     }
 }
 
-/// Collects every credential the client sent in an accepted place, and where.
-fn collect(ctx: &Ctx<AiAuth>, cfg: &Config) -> Vec<(credential::Source, String)> {
+/// Every place the client put a credential, with the credential found there (`None` when
+/// the value is not a usable credential, such as `Authorization: Basic …`). A header or query
+/// parameter that appears more than once is listed once per appearance.
+fn collect(ctx: &Ctx<AiAuth>, cfg: &Config) -> Vec<(credential::Source, Option<String>)> {
     let mut found = Vec::new();
     if cfg.in_header {
-        for name in &cfg.keys {
-            if let Ok(Some(v)) = ctx.request_header(name) {
-                if let Some(c) = credential::from_header(name, &v) {
-                    found.push((credential::Source::Header(name.clone()), c));
+        match ctx.request_headers() {
+            Ok(headers) => {
+                for (name, value) in &headers {
+                    if let Some(key) = cfg.keys.iter().find(|k| k.eq_ignore_ascii_case(name)) {
+                        let c = credential::from_header(key, value);
+                        found.push((credential::Source::Header(key.clone()), c));
+                    }
                 }
             }
+            Err(e) => aigw::warn!("cannot read request headers: {e}"),
         }
     }
     if cfg.in_query {
         for name in &cfg.keys {
             for c in credential::from_query(ctx.request_path(), name) {
-                found.push((credential::Source::Query(name.clone()), c));
+                found.push((credential::Source::Query(name.clone()), Some(c)));
             }
         }
     }
     found
 }
 
-fn decide(cfg: &Config, found: &[(credential::Source, String)]) -> Verdict {
-    let Some((_, first)) = found.first() else {
+fn decide(cfg: &Config, found: &[(credential::Source, Option<String>)]) -> Verdict {
+    // One header or parameter sent twice is refused whatever the values: hosts and upstreams
+    // disagree on which one counts.
+    for (i, (source, _)) in found.iter().enumerate() {
+        if found.iter().skip(i + 1).any(|(other, _)| other == source) {
+            return Verdict::Repeated;
+        }
+    }
+    let mut values = found.iter().filter_map(|(_, c)| c.as_deref());
+    let Some(first) = values.next() else {
         return Verdict::Missing;
     };
-    if found.iter().any(|(_, c)| c != first) {
+    if values.any(|c| c != first) {
         return Verdict::Conflicting;
     }
     let Some(consumer) = credential::find_consumer(&cfg.consumers, first) else {
@@ -119,30 +136,23 @@ fn forbidden(ctx: &mut Ctx<AiAuth>, message: &str, code: &str) {
     }
 }
 
-/// The top-level `model` of a JSON request body.
-fn model_in_body(body: &[u8]) -> Result<Option<String>, ()> {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(default)]
-        model: Option<String>,
-    }
-    serde_json::from_slice::<Probe>(body)
-        .map(|p| p.model)
-        .map_err(|_| ())
+fn denied_message(model: &str) -> String {
+    format!("this API key may not use model `{}`", untrusted(model))
 }
 
-fn denied_message(model: &str) -> String {
-    if model.is_empty() {
-        "this API key may only use specific models: name one in `model`".into()
-    } else {
-        format!("this API key may not use model `{model}`")
+/// A 400 for a request whose model cannot be decided.
+fn undecidable(ctx: &mut Ctx<AiAuth>, why: &model::Undecidable) {
+    aigw::info!("request refused, model cannot be decided: {why}");
+    let err = ErrorReply::bad_request(why.to_string(), Some("model"));
+    if let Err(e) = ctx.send_error(&err) {
+        aigw::warn!("cannot send 400: {e}");
     }
 }
 
 impl AiAuth {
-    fn strip_credentials(ctx: &Ctx<Self>, found: &[(credential::Source, String)]) {
+    fn strip_credentials(ctx: &Ctx<Self>, found: &[(credential::Source, Option<String>)]) {
         let mut query_names = Vec::new();
-        for (source, _) in found {
+        for (source, _) in found.iter().filter(|(_, c)| c.is_some()) {
             match source {
                 credential::Source::Header(name) => {
                     if let Err(e) = ctx.remove_request_header(name) {
@@ -210,6 +220,14 @@ impl Plugin for AiAuth {
                 unauthorized(ctx, "No API key found in the request");
                 return Flow::Pause;
             }
+            Verdict::Repeated => {
+                aigw::info!("request with a repeated credential header or parameter refused");
+                unauthorized(
+                    ctx,
+                    "The request carries a credential header or parameter more than once",
+                );
+                return Flow::Pause;
+            }
             Verdict::Conflicting => {
                 aigw::info!("request with conflicting credentials refused");
                 unauthorized(ctx, "The request carries more than one different API key");
@@ -238,13 +256,30 @@ impl Plugin for AiAuth {
         Self::strip_credentials(ctx, &found);
         Self::publish_identity(ctx, &cfg, consumer);
         if consumer.models.restricts() {
-            // Models that are known before the body: ai-proxy's header and Gemini-style paths.
+            // Models that are known before the body: ai-proxy's header and Gemini-style paths
+            // (compared normalised, and forwarded as compared).
             let header_model = ctx.request_header("x-aigw-model").ok().flatten();
-            let path_model =
-                aigw::llm::gemini::model_in_path(ctx.request_path()).map(str::to_string);
+            let path_model = match model::in_path(ctx.request_path()) {
+                Ok((normal, m)) => {
+                    if normal != ctx.request_path() {
+                        if let Err(e) = ctx.set_request_header(":path", &normal) {
+                            aigw::warn!("cannot forward the normalised path: {e}");
+                        }
+                    }
+                    m
+                }
+                Err(why) => {
+                    undecidable(ctx, &why);
+                    return Flow::Pause;
+                }
+            };
             for model in header_model.iter().chain(path_model.iter()) {
                 if !consumer.models.permits(model) {
-                    aigw::info!("consumer {} refused model {model}", consumer.name);
+                    aigw::info!(
+                        "consumer {} refused model {}",
+                        consumer.name,
+                        untrusted(model)
+                    );
                     forbidden(ctx, &denied_message(model), "model_not_allowed");
                     return Flow::Pause;
                 }
@@ -269,17 +304,21 @@ impl Plugin for AiAuth {
         let Some(consumer) = cfg.consumers.get(index) else {
             return Flow::Continue;
         };
-        let model = match model_in_body(&body) {
-            Ok(m) => m.unwrap_or_default(),
-            Err(()) => {
-                // Not JSON: no model to check here. The upstream (ai-proxy) rejects it.
-                return Flow::Continue;
+        let model = match model::in_body(&body) {
+            Ok(m) => m,
+            Err(why) => {
+                undecidable(ctx, &why);
+                return Flow::Pause;
             }
         };
         if consumer.models.permits(&model) {
             Flow::Continue
         } else {
-            aigw::info!("consumer {} refused model {model}", consumer.name);
+            aigw::info!(
+                "consumer {} refused model {}",
+                consumer.name,
+                untrusted(&model)
+            );
             forbidden(ctx, &denied_message(&model), "model_not_allowed");
             Flow::Pause
         }
@@ -287,18 +326,3 @@ impl Plugin for AiAuth {
 }
 
 aigw::export_plugin!(AiAuth);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn body_models() {
-        assert_eq!(
-            model_in_body(br#"{"messages":[],"model":"gpt-4o"}"#),
-            Ok(Some("gpt-4o".into()))
-        );
-        assert_eq!(model_in_body(br#"{"messages":[]}"#), Ok(None));
-        assert!(model_in_body(b"not json").is_err());
-    }
-}

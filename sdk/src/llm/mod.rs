@@ -14,6 +14,7 @@ pub mod access;
 pub mod anthropic;
 pub mod gemini;
 pub mod openai;
+pub mod path;
 pub mod responses;
 pub mod usage;
 

@@ -5,12 +5,17 @@
 //! aigw::warn!("retrying after {} ms", 200);
 //! ```
 //!
-//! Every line is written as `<plugin>: <message>`. Never log header values or bodies without
-//! passing them through [`Redactor`] first.
+//! Every line is written as `<plugin>: <message>`, with control characters escaped and at most
+//! [`MAX_LINE_BYTES`] long ([`sanitize_line`]). Never log header values or bodies without
+//! passing them through [`Redactor`] first, and wrap any other client value in [`untrusted`].
 
 mod redact;
+mod untrusted;
 
 pub use redact::{Redactor, REDACTED};
+pub use untrusted::{
+    bounded_message, sanitize_line, untrusted, Untrusted, MAX_LINE_BYTES, UNTRUSTED_MAX_CHARS,
+};
 
 use crate::host::{self, Level};
 use std::cell::Cell;
@@ -37,7 +42,7 @@ pub fn write(level: Level, args: fmt::Arguments<'_>) {
     line.push_str(plugin_name());
     line.push_str(": ");
     let _ = line.write_fmt(args);
-    let _ = host::log(level, &line);
+    let _ = host::log(level, &sanitize_line(&line));
 }
 
 /// Logs at trace level: `aigw::trace!("x = {}", x)`.
