@@ -874,3 +874,33 @@ fn redis_semantic_hit_across_replicas_and_redis_down_never_fails() {
     assert!(rec.response.body_str().contains("still fine"));
     assert!(a.metric("ai_cache_store_errors;op=lookup").unwrap_or(0) >= 1);
 }
+
+#[test]
+fn a_body_with_a_repeated_key_is_never_stored_or_answered_from_the_cache() {
+    let mut sim = sim_with(1, r#"{"ttl_seconds":300}"#);
+    // A first-wins upstream answers the first question; a last-wins key would name the
+    // second. Storing that answer would serve it to everyone who asks the second question.
+    let poisoned = Request::post(
+        "/v1/chat/completions",
+        r#"{"model":"gpt-4o","temperature":0,"messages":[{"role":"user","content":"Say yes"}],"messages":[{"role":"user","content":"What is Rust?"}]}"#,
+    );
+    let rec = sim.run(poisoned, answer("yes")).unwrap();
+    assert_eq!(rec.response.status, 200);
+    assert!(reached_upstream(&rec));
+    assert_eq!(header(&rec, "x-cache-status"), Some("bypass"));
+    assert_eq!(header(&rec, "x-cache-key"), None);
+    // The clean question is a miss: nothing was stored under its key.
+    let clean = sim
+        .run(chat("What is Rust?"), answer("A language."))
+        .unwrap();
+    assert_eq!(header(&clean, "x-cache-status"), Some("miss"));
+    assert!(reached_upstream(&clean));
+    // And a repeated key cannot read a stored answer either.
+    let again = Request::post(
+        "/v1/chat/completions",
+        r#"{"model":"gpt-4o","temperature":0,"messages":[{"role":"user","content":"What is Rust?"}],"model":"gpt-4o"}"#,
+    );
+    let rec = sim.run(again, answer("fresh")).unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("bypass"));
+    assert!(reached_upstream(&rec));
+}

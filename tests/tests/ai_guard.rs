@@ -1355,3 +1355,40 @@ fn unchecked_and_blocked_questions_are_withheld() {
     );
     assert!(published(&rec, "aigw.guard.answer").is_none());
 }
+
+#[test]
+fn a_body_with_a_repeated_key_is_refused_not_checked_one_way() {
+    let mut sim = guard();
+    // Which `content` (or `role`) counts depends on the parser: refused, whatever the order.
+    for body in [
+        r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hello","content":"persimmon"}]}"#,
+        r#"{"model":"gpt-4o","messages":[{"role":"user","content":"persimmon","content":"hello"}]}"#,
+        r#"{"model":"gpt-4o","messages":[{"role":"assistant","content":"hi","role":"user"}]}"#,
+        "\u{feff}{\"model\":\"gpt-4o\",\"messages\":[]}",
+    ] {
+        for n in [0, 5] {
+            let rec = sim
+                .run(
+                    Request::post("/v1/chat/completions", body).chunked(n),
+                    completion("never"),
+                )
+                .unwrap();
+            assert!(nothing_upstream(&rec), "{body}");
+            assert_eq!(rec.response.status, 400, "{body}");
+            assert_eq!(
+                rec.response.json()["error"]["code"],
+                "invalid_request_body",
+                "{body}"
+            );
+        }
+    }
+    // The same message without the repeat passes.
+    let ok = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hello"}]}"#;
+    let rec = sim
+        .run(
+            Request::post("/v1/chat/completions", ok),
+            completion("fine"),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 200);
+}

@@ -1576,3 +1576,39 @@ fn dashscope_native_errors() {
         .unwrap();
     assert_eq!(rec.response.status, 404);
 }
+
+#[test]
+fn a_body_with_a_repeated_key_is_a_400_in_the_clients_protocol() {
+    let mut sim = sim(openai_cfg());
+    // A last-wins and a first-wins parser would call different models.
+    let rec = sim
+        .run(
+            Request::post(
+                "/v1/chat/completions",
+                r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"model":"gpt-4o"}"#,
+            ),
+            UpstreamResponse::json(200, "{}"),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 400, "{}", rec.response.body_str());
+    assert!(rec.upstream_request.as_ref().is_none_or(|u| !u.complete));
+    let err = rec.response.json();
+    assert_eq!(err["error"]["type"], "invalid_request_error");
+    assert_eq!(err["error"]["code"], "invalid_json");
+    assert_eq!(err["error"]["param"], "model");
+    // Anthropic clients get the Anthropic shape, for a repeat deeper in the body too.
+    let mut sim = self::sim(anthropic_cfg());
+    let rec = sim
+        .run(
+            Request::post(
+                "/v1/messages",
+                r#"{"model":"gpt-4o","max_tokens":5,"messages":[{"role":"user","content":"a","content":"b"}]}"#,
+            ),
+            UpstreamResponse::json(200, "{}"),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 400);
+    let err = rec.response.json();
+    assert_eq!(err["type"], "error");
+    assert_eq!(err["error"]["type"], "invalid_request_error");
+}

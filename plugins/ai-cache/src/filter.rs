@@ -561,6 +561,11 @@ impl Plugin for AiCache {
                 self.decide();
                 return Flow::Continue;
             }
+            Err(key::Uncacheable::NotStrict) => {
+                self.give_up("not_strict_json");
+                self.decide();
+                return Flow::Continue;
+            }
             Err(key::Uncacheable::Multiple) => {
                 self.give_up("multiple_choices");
                 self.decide();

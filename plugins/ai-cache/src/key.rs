@@ -26,6 +26,9 @@ pub struct RequestKey {
 pub enum Uncacheable {
     /// The body is not a JSON object.
     NotJson,
+    /// The body is not strict JSON (a repeated key, a byte order mark): the upstream may read
+    /// it differently from the key, so its answer must not be stored under that key.
+    NotStrict,
     /// More than one answer asked for (`n` > 1).
     Multiple,
 }
@@ -38,6 +41,9 @@ pub fn derive(
     scope: &[(&str, &str)],
     body: &[u8],
 ) -> Result<RequestKey, Uncacheable> {
+    if aigw::json::check_strict(body).is_err() {
+        return Err(Uncacheable::NotStrict);
+    }
     let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
         return Err(Uncacheable::NotJson);
     };

@@ -47,6 +47,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use aigw::body::OverLimit as SdkOverLimit;
+use aigw::json::JsonProblem;
 use aigw::prelude::*;
 
 use crate::config::{ApiShape, Guard, OverLimit, ParseErrorPolicy};
@@ -453,6 +454,16 @@ impl AiGuard {
         let json = json_type || looks_like_json(&body);
         if !json && !sel.raw {
             return Flow::Continue;
+        }
+        if json {
+            // Parsers disagree on repeated keys (which `role`, which `content`): what cannot
+            // be read one way only is not checked one way either.
+            // Other syntax errors get the scanner's own message below.
+            if let Err(p @ (JsonProblem::DuplicateKey { .. } | JsonProblem::ByteOrderMark)) =
+                aigw::json::check_strict(&body)
+            {
+                return self.unparsable_request(ctx, guard, &p.to_string());
+            }
         }
         let shape = api_shape(ctx.protocol(), json);
         let mut vault = guard.has_restore.then(|| guard.new_vault());

@@ -423,8 +423,4 @@ fn prefix_pick(
     Some(chosen)
 }
 
-/// The module's proxy-wasm entry point (kept in a private module: the generated start
-/// function needs no public docs).
-mod entry {
-    aigw::export_plugin!(super::LoadBalancer);
-}
+aigw::export_plugin!(LoadBalancer);

@@ -45,6 +45,24 @@ impl TranslateError {
         }
     }
 
+    /// A 400 for a body that is not strict JSON (a repeated key, a byte order mark):
+    /// parsers disagree on such bodies, so the gateway does not guess.
+    pub fn not_strict(problem: &aigw::json::JsonProblem) -> Self {
+        let param = match problem {
+            aigw::json::JsonProblem::DuplicateKey { key, depth: 0 } => {
+                Some(aigw::log::untrusted(key).to_string())
+            }
+            _ => None,
+        };
+        TranslateError {
+            status: 400,
+            kind: "invalid_request_error",
+            message: problem.to_string(),
+            param,
+            code: Some("invalid_json".to_string()),
+        }
+    }
+
     /// A 502 for an upstream answer that cannot be understood or mapped.
     pub fn upstream(message: impl Into<String>) -> Self {
         TranslateError {

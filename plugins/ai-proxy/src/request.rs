@@ -133,6 +133,9 @@ pub fn translate(
     body: &[u8],
     path_model: Option<&str>,
 ) -> Result<Translated, TranslateError> {
+    if api != ClientApi::Models {
+        aigw::json::check_strict(body).map_err(|p| TranslateError::not_strict(&p))?;
+    }
     match api {
         ClientApi::Chat => {
             let req: oa::ChatCompletionRequest =

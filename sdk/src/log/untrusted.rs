@@ -47,13 +47,11 @@ impl Untrusted<'_> {
 
 impl fmt::Display for Untrusted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut shown = 0usize;
-        for c in self.text.chars() {
+        for (shown, c) in self.text.chars().enumerate() {
             if shown == self.max_chars {
                 return write!(f, "…({} bytes)", self.text.len());
             }
             write_char(f, c)?;
-            shown += 1;
         }
         Ok(())
     }

@@ -167,11 +167,21 @@ pub fn __start<P: Plugin>() {
 /// configuration in `on_configure` (an invalid configuration is rejected with one error log
 /// line `"<plugin>: invalid config: <field>: <reason>"`) and creates one stream context per
 /// HTTP stream.
+///
+/// The entry point (`_initialize`) is exported only when building for wasm: a native build of
+/// the plugin crate (its `rlib`, for tests, fuzzers, benches or tools) exports nothing, so any
+/// number of plugins link into one native binary.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
-        $crate::proxy_wasm::main! {{
-            $crate::plugin::__start::<$plugin>();
-        }}
+        #[cfg(target_family = "wasm")]
+        #[doc(hidden)]
+        mod __aigw_module_entry {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::proxy_wasm::main! {{
+                $crate::plugin::__start::<$plugin>();
+            }}
+        }
     };
 }
