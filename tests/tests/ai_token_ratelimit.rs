@@ -1190,3 +1190,27 @@ fn cluster_mode_refuses_an_unknown_redis_cluster() {
     );
     assert!(err.contains("outbound|6379||nowhere.dns"), "{err}");
 }
+
+#[test]
+fn a_body_with_a_repeated_key_is_refused_before_admission() {
+    let mut sim = sim_with(1, PER_CONSUMER);
+    // `"n":1,"n":128` or two models: the estimate and per-model limits cannot be decided.
+    for body in [
+        r#"{"model":"gpt-4o","n":1,"max_tokens":10,"messages":[],"n":128}"#,
+        r#"{"model":"gpt-4o-mini","max_tokens":10,"messages":[],"model":"gpt-4o"}"#,
+    ] {
+        let rec = sim
+            .run(
+                Request::post("/v1/chat/completions", body).header("x-mse-consumer", "alice"),
+                openai_usage(20, 10),
+            )
+            .unwrap();
+        assert_eq!(rec.response.status, 400, "{body}");
+        assert!(!reached_upstream(&rec));
+        assert_eq!(rec.response.json()["error"]["code"], "invalid_json");
+    }
+    // Nothing was reserved or charged for them.
+    assert_eq!(slot_count(&sim, "atr|per-consumer|", "alice"), 0);
+    let rec = sim.run(chat("alice"), openai_usage(20, 10)).unwrap();
+    assert_eq!(rec.response.status, 200);
+}

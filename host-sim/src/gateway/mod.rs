@@ -1,4 +1,5 @@
 //! `host-sim serve`: the local gateway mode (real HTTP on loopback, the same host engine).
 
 pub mod config;
+mod redact;
 pub mod server;

@@ -324,7 +324,8 @@ async fn handle(gw: Arc<Gateway>, req: HRequest<Incoming>, remote: SocketAddr) -
         .unwrap_or("")
         .to_string();
     let Some(ri) = gen.spec.route_for(&path, &host) else {
-        gw.access_log(format!("\"{method} {path}\" 404 no_route"));
+        let logged = super::redact::redact_query(&path);
+        gw.access_log(format!("\"{method} {logged}\" 404 no_route"));
         return full(404, "no route");
     };
     let route = gen.spec.routes[ri].clone();
@@ -371,8 +372,9 @@ async fn handle(gw: Arc<Gateway>, req: HRequest<Incoming>, remote: SocketAddr) -
     tokio::spawn(async move {
         let (status, bytes, upstream) = drive(&sim3, sid, &route3, &spec3, n3, tx).await;
         gw3.access_log(format!(
-            "{} \"{method} {path}\" {status} {bytes} {}ms route={} upstream={}",
+            "{} \"{method} {}\" {status} {bytes} {}ms route={} upstream={}",
             remote,
+            super::redact::redact_query(&path),
             started.elapsed().as_millis(),
             route3.name,
             upstream

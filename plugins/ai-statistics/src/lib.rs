@@ -327,7 +327,10 @@ impl Plugin for AiStatistics {
             .ok()
             .flatten()
             .filter(|m| !m.is_empty())
-            .or_else(|| aigw::llm::gemini::model_in_path(ctx.request_path()).map(String::from));
+            .or_else(|| {
+                let path = aigw::llm::path::normalize(ctx.request_path());
+                aigw::llm::gemini::model_in_path(&path).map(String::from)
+            });
         if end_of_stream {
             self.request_done = true;
         }

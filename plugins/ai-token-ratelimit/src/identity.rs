@@ -161,9 +161,10 @@ pub fn leftmost_ip(value: &str) -> Option<String> {
         .map(|p| strip_port(p).to_string())
 }
 
-/// The model named in a Gemini-style path: `/v1beta/models/<model>:generateContent`.
+/// The model named in a Gemini-style path: `/v1beta/models/<model>:generateContent`,
+/// compared in its normalised spelling (`claud%65` is `claude`).
 pub fn model_from_path(path: &str) -> Option<String> {
-    aigw::llm::gemini::model_in_path(path).map(str::to_string)
+    aigw::llm::gemini::model_in_path(&aigw::llm::path::normalize(path)).map(str::to_string)
 }
 
 #[cfg(test)]
@@ -238,6 +239,11 @@ mod tests {
             Some("gemini-2.0-flash".into())
         );
         assert_eq!(model_from_path("/v1/chat/completions"), None);
+        // A limit on `gemini-2.0-flash` holds however the client spells the path.
+        assert_eq!(
+            model_from_path("/v1beta/models/g%65mini-2.0-flash:generateContent"),
+            Some("gemini-2.0-flash".into())
+        );
     }
 
     #[test]
