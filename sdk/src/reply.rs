@@ -433,7 +433,20 @@ mod tests {
         let b = body(&r.render(Protocol::OpenAi));
         assert_eq!(b["error"]["type"], "insufficient_quota");
         assert_eq!(b["error"]["code"], "insufficient_quota");
-        assert_eq!(b["error"]["message"], "quota \"done\"\n");
+        // Quotes are JSON-escaped; control characters are shown escaped, never raw.
+        assert_eq!(b["error"]["message"], "quota \"done\"\\n");
+    }
+
+    #[test]
+    fn messages_are_bounded() {
+        let r = ErrorReply::new(403, format!("model `{}`", "é".repeat(100_000)));
+        let b = body(&r.render(Protocol::Anthropic));
+        let m = b["error"]["message"].as_str().unwrap();
+        assert!(
+            m.len() <= MAX_MESSAGE_BYTES && m.ends_with('…'),
+            "{}",
+            m.len()
+        );
     }
 
     #[test]

@@ -89,7 +89,8 @@ fn model_not_found(model: &str, provider: &ProviderConfig) -> TranslateError {
         status: 404,
         kind: "invalid_request_error",
         message: format!(
-            "model `{model}` is not served by provider `{}`",
+            "model `{}` is not served by provider `{}`",
+            aigw::log::untrusted(model),
             provider.id
         ),
         param: Some("model".into()),

@@ -102,23 +102,25 @@ pub fn sanitize_line(line: &str) -> String {
     out
 }
 
-/// `message` bounded for an error reply: at most `max_bytes` bytes (cut on a character
-/// boundary, then `…`), control characters escaped.
+/// `message` bounded for an error reply: at most `max_bytes` bytes including the `…` that
+/// marks a cut (made on a character boundary), control characters escaped.
 pub fn bounded_message(message: String, max_bytes: usize) -> String {
     if message.len() <= max_bytes && !message.chars().any(needs_escape) {
         return message;
     }
     let mut out = String::with_capacity(max_bytes.min(message.len()) + 4);
     for c in message.chars() {
-        let before = out.len();
         if write_char(&mut out, c).is_err() {
             break;
         }
-        if out.len() > max_bytes {
-            out.truncate(before);
-            out.push('…');
-            break;
+    }
+    if out.len() > max_bytes {
+        let mut cut = max_bytes.saturating_sub('…'.len_utf8());
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
         }
+        out.truncate(cut);
+        out.push('…');
     }
     out
 }
@@ -160,8 +162,9 @@ mod tests {
     #[test]
     fn messages_are_bounded_on_char_boundaries() {
         assert_eq!(bounded_message("ok".into(), 10), "ok");
-        let m = bounded_message("ü".repeat(100), 11);
+        let m = bounded_message("ü".repeat(100), 13);
         assert_eq!(m, format!("{}…", "ü".repeat(5)));
+        assert!(bounded_message("x".repeat(50), 10).len() <= 10);
         assert_eq!(bounded_message("a\x1bb".into(), 100), "a\\u{1b}b");
     }
 }
