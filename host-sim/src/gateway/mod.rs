@@ -1,5 +1,6 @@
 //! `host-sim serve`: the local gateway mode (real HTTP on loopback, the same host engine).
 
 pub mod config;
+pub mod generation;
 pub mod server;
 pub mod upstream;
