@@ -86,7 +86,9 @@ impl Request {
         self
     }
 
-    /// The header list as the plugin sees it (pseudo-headers first).
+    /// The header list as the plugin sees it (pseudo-headers first). A request with a body
+    /// and neither `content-length` nor `transfer-encoding` gets the `content-length` an
+    /// HTTP/1.1 client sends, which Envoy passes on to the filters.
     pub fn header_list(&self, request_id: &str) -> Vec<(String, String)> {
         let mut h = vec![
             (":method".to_string(), self.method.clone()),
@@ -96,6 +98,12 @@ impl Request {
         ];
         for (k, v) in &self.headers {
             h.push((k.to_ascii_lowercase(), v.clone()));
+        }
+        let framed = h
+            .iter()
+            .any(|(k, _)| k == "content-length" || k == "transfer-encoding");
+        if !self.body.is_empty() && !framed {
+            h.push(("content-length".into(), self.body.len().to_string()));
         }
         if !h.iter().any(|(k, _)| k == "x-request-id") {
             h.push(("x-request-id".into(), request_id.into()));
@@ -153,6 +161,24 @@ impl UpstreamResponse {
     pub fn header(mut self, k: &str, v: &str) -> UpstreamResponse {
         self.headers.push((k.into(), v.into()));
         self
+    }
+
+    /// The headers as an HTTP/1.1 upstream sends them: a body that is not an event stream
+    /// and has neither `content-length` nor `transfer-encoding` gets its `content-length`
+    /// (Envoy's filters see it).
+    pub fn wire_headers(&self) -> Vec<(String, String)> {
+        let mut h = self.headers.clone();
+        let framed = h.iter().any(|(k, _)| {
+            k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
+        });
+        let sse = h.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("content-type") && v.starts_with("text/event-stream")
+        });
+        let len: usize = self.chunks.iter().map(Vec::len).sum();
+        if len > 0 && !sse && !framed {
+            h.push(("content-length".into(), len.to_string()));
+        }
+        h
     }
 }
 
@@ -314,7 +340,7 @@ impl Sim {
         for d in mine {
             match d {
                 Deferred::Close { .. } => {
-                    self.reset_stream(sid);
+                    self.reset_stream_for(sid, "filter_closed_stream");
                     return None;
                 }
                 Deferred::LocalReply {
@@ -413,6 +439,10 @@ impl Sim {
                     complete: end,
                     ..Default::default()
                 });
+                drop(d);
+                if end {
+                    self.check_framing(sid, Dir::Request);
+                }
             }
             Dir::Response => {
                 let status = d
@@ -438,8 +468,36 @@ impl Sim {
                 drop(d);
                 if end {
                     resp.complete = true;
+                    self.check_framing(sid, Dir::Response);
                     self.finalize(sid);
                 }
+            }
+        }
+    }
+
+    /// Records a framing error when a completed message's `content-length` does not match the
+    /// body bytes that went out (responses to HEAD and 1xx/204/304 carry no body).
+    fn check_framing(&mut self, sid: u64, dir: Dir) {
+        let Some(s) = self.streams.get_mut(&sid) else {
+            return;
+        };
+        match dir {
+            Dir::Request => {
+                if let Some(u) = s.record.upstream_request.as_mut() {
+                    u.framing_error = crate::report::framing_error(&u.headers, u.body_bytes);
+                }
+            }
+            Dir::Response => {
+                let head = s.data.lock().is_ok_and(|d| {
+                    d.req_headers
+                        .iter()
+                        .any(|(k, v)| k == ":method" && v.as_slice() == b"HEAD")
+                });
+                let r = &mut s.record.response;
+                if head || r.status < 200 || r.status == 204 || r.status == 304 {
+                    return;
+                }
+                r.framing_error = crate::report::framing_error(&r.headers, r.body_bytes);
             }
         }
     }
@@ -513,12 +571,14 @@ impl Sim {
         match dir {
             Dir::Request => {
                 if let Some(u) = s.record.upstream_request.as_mut() {
+                    u.body_bytes += chunk.len() as u64;
                     if !chunk.is_empty() {
                         u.body.extend_from_slice(&chunk);
                         u.chunks.push(chunk);
                     }
                     if end {
                         u.complete = true;
+                        self.check_framing(sid, Dir::Request);
                     }
                 }
             }
@@ -527,12 +587,14 @@ impl Sim {
                     d.resp_body_size += chunk.len() as u64;
                 }
                 let resp = &mut s.record.response;
+                resp.body_bytes += chunk.len() as u64;
                 if !chunk.is_empty() {
                     resp.body.extend_from_slice(&chunk);
                     resp.chunks.push(chunk);
                 }
                 if end {
                     resp.complete = true;
+                    self.check_framing(sid, Dir::Response);
                     self.finalize(sid);
                 }
             }
@@ -603,10 +665,12 @@ impl Sim {
                     u.trailers = trailers;
                     u.complete = true;
                 }
+                self.check_framing(sid, Dir::Request);
             }
             Dir::Response => {
                 s.record.response.trailers = trailers;
                 s.record.response.complete = true;
+                self.check_framing(sid, Dir::Response);
                 self.finalize(sid);
             }
         }
@@ -629,7 +693,7 @@ impl Sim {
                     .get(&sid)
                     .is_some_and(|s| s.record.response.status != 0);
                 if started {
-                    self.reset_stream(sid);
+                    self.reset_stream_for(sid, "response_payload_too_large");
                 } else {
                     self.direct_reply(
                         sid,
@@ -851,7 +915,7 @@ impl Sim {
                 };
                 self.resume(sid, fi, dir);
             }
-            Deferred::Close { .. } => self.reset_stream(sid),
+            Deferred::Close { .. } => self.reset_stream_for(sid, "filter_closed_stream"),
             Deferred::LocalReply {
                 status,
                 details,
@@ -882,7 +946,7 @@ impl Sim {
             return;
         }
         if s.record.response.status != 0 {
-            self.reset_stream(sid);
+            self.reset_stream_for(sid, &details);
             return;
         }
         s.record.local_reply = Some(LocalReply {
@@ -950,7 +1014,7 @@ impl Sim {
             return;
         };
         if s.record.response.status != 0 {
-            self.reset_stream(sid);
+            self.reset_stream_for(sid, &details);
             return;
         }
         if s.record.local_reply.is_none() {
@@ -975,19 +1039,27 @@ impl Sim {
         if !body.is_empty() {
             resp.chunks.push(body.clone());
         }
+        resp.body_bytes += body.len() as u64;
         resp.body = body;
         resp.complete = true;
         self.finalize(sid);
     }
 
     /// Resets the stream: the client sees a reset, plugins get on_log/on_done/on_delete.
-    pub(crate) fn reset_stream(&mut self, sid: u64) {
+    /// `reason` is kept in the record (`response.reset_reason`).
+    pub(crate) fn reset_stream_for(&mut self, sid: u64, reason: &str) {
         if let Some(s) = self.streams.get_mut(&sid) {
             if s.finished {
                 return;
             }
             s.record.response.reset = true;
+            s.record.response.reset_reason = Some(reason.to_string());
             s.decoding_aborted = true;
+            if let Ok(mut d) = s.data.lock() {
+                if d.code_details.is_empty() || d.code_details == "via_upstream" {
+                    d.code_details = reason.to_string();
+                }
+            }
         }
         self.finalize(sid);
     }
@@ -1082,7 +1154,7 @@ impl Sim {
                 .get(&sid)
                 .is_some_and(|s| s.record.response.status != 0);
             if started {
-                self.reset_stream(sid);
+                self.reset_stream_for(sid, "wasm_fail_stream");
             } else {
                 self.local_reply(sid, None, 503, "wasm_fail_stream".into(), vec![], vec![]);
             }
@@ -1112,7 +1184,17 @@ impl Sim {
             .ok_or_else(|| anyhow!("no stream {sid}"))?;
         s.req_headers_end = end;
         if let Ok(mut d) = s.data.lock() {
-            d.req_headers = to_headers(headers);
+            // Envoy's connection manager drops these hop-by-hop headers before the filters
+            // run; `content-length` stays.
+            d.req_headers = to_headers(headers)
+                .into_iter()
+                .filter(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        "transfer-encoding" | "keep-alive" | "proxy-connection"
+                    )
+                })
+                .collect();
             for f in d.filters.iter_mut() {
                 f.req.headers_end = end;
             }
@@ -1223,7 +1305,7 @@ impl Sim {
                 }
             }
         }
-        self.reset_stream(sid);
+        self.reset_stream_for(sid, "downstream_remote_disconnect");
         self.pump();
     }
 
@@ -1242,7 +1324,10 @@ impl Sim {
                 || s.record.response.status != 0
         });
         if started {
-            self.reset_stream(sid);
+            self.reset_stream_for(
+                sid,
+                "upstream_reset_after_response_started{connection_termination}",
+            );
         } else {
             self.local_reply(
                 sid,
@@ -1295,7 +1380,7 @@ impl Sim {
         }
         let body_pieces: Vec<&Vec<u8>> = resp.chunks.iter().filter(|c| !c.is_empty()).collect();
         let no_body = body_pieces.is_empty() && resp.trailers.is_empty();
-        self.send_response_headers(sid, resp.status, &resp.headers, no_body)?;
+        self.send_response_headers(sid, resp.status, &resp.wire_headers(), no_body)?;
         let n = body_pieces.len();
         for (i, c) in body_pieces.into_iter().enumerate() {
             self.send_response_body(sid, c, i + 1 == n && resp.trailers.is_empty())?;

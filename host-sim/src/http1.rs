@@ -39,6 +39,40 @@ fn parse_headers<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Vec<(String
     Ok(h)
 }
 
+/// The body of a message file: decoded when it is sent `transfer-encoding: chunked`.
+fn unframe(headers: &[(String, String)], body: Vec<u8>) -> Result<Vec<u8>> {
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    if !chunked {
+        return Ok(body);
+    }
+    let mut b = body.as_slice();
+    let mut out = Vec::new();
+    loop {
+        let eol = b
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .or_else(|| b.iter().position(|c| *c == b'\n'))
+            .ok_or_else(|| anyhow!("truncated chunked body"))?;
+        let line = String::from_utf8_lossy(&b[..eol]).into_owned();
+        let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| anyhow!("bad chunk size {line:?}"))?;
+        let skip = if b.get(eol) == Some(&b'\r') { 2 } else { 1 };
+        b = &b[eol + skip..];
+        if size == 0 {
+            return Ok(out);
+        }
+        let data = b.get(..size).ok_or_else(|| anyhow!("truncated chunk"))?;
+        out.extend_from_slice(data);
+        b = &b[size..];
+        b = b
+            .strip_prefix(b"\r\n")
+            .or_else(|| b.strip_prefix(b"\n"))
+            .unwrap_or(b);
+    }
+}
+
 /// Parses an HTTP/1.1 request message: request line, headers, blank line, body.
 pub fn parse_request(data: &[u8]) -> Result<Request> {
     let (head, body) = split_head(data);
@@ -51,11 +85,13 @@ pub fn parse_request(data: &[u8]) -> Result<Request> {
     let headers = parse_headers(lines)?;
     let mut req = Request::get(path);
     req.method = method.to_string();
-    req.body = body;
+    req.body = unframe(&headers, body)?;
     for (k, v) in headers {
         match k.as_str() {
             "host" => req.authority = v,
-            "content-length" | "transfer-encoding" | "connection" => {}
+            // Envoy drops these before the filters; content-length stays (as written: a wrong
+            // one shows as a framing error in the report).
+            "transfer-encoding" | "connection" => {}
             _ => req.headers.push((k, v)),
         }
     }
@@ -72,10 +108,9 @@ pub fn parse_response(data: &[u8]) -> Result<UpstreamResponse> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| anyhow!("bad status line: {first:?}"))?;
-    let headers = parse_headers(lines)?
-        .into_iter()
-        .filter(|(k, _)| k != "content-length" && k != "transfer-encoding")
-        .collect();
+    // The filters see content-length and transfer-encoding as the upstream sent them.
+    let headers = parse_headers(lines)?;
+    let body = unframe(&headers, body)?;
     Ok(UpstreamResponse {
         status,
         headers,
@@ -132,5 +167,31 @@ mod tests {
         assert_eq!(p.status, 429);
         assert_eq!(p.chunks, vec![b"body".to_vec()]);
         assert!(parse_request(b"").is_err());
+    }
+
+    #[test]
+    fn framing_headers_stay_for_the_filters() {
+        let r = parse_request(
+            b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+        )
+        .unwrap();
+        assert_eq!(
+            r.headers,
+            vec![("content-length".to_string(), "2".to_string())]
+        );
+        let p = parse_response(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.headers,
+            vec![("transfer-encoding".to_string(), "chunked".to_string())]
+        );
+        assert_eq!(p.chunks, vec![b"abcde".to_vec()]);
+        let p = parse_response(b"HTTP/1.1 200 OK\ncontent-length: 4\n\nbody").unwrap();
+        assert_eq!(
+            p.headers,
+            vec![("content-length".to_string(), "4".to_string())]
+        );
     }
 }

@@ -177,7 +177,20 @@ fn cmd_run(args: &[String]) -> Result<i32> {
             println!();
         }
         if rec.response.reset {
-            eprintln!("host-sim: the stream was reset");
+            match &rec.response.reset_reason {
+                Some(r) => eprintln!("host-sim: the stream was reset ({r})"),
+                None => eprintln!("host-sim: the stream was reset"),
+            }
+        }
+        if let Some(e) = rec
+            .upstream_request
+            .as_ref()
+            .and_then(|u| u.framing_error.as_ref())
+        {
+            eprintln!("host-sim: error: request to the upstream: {e}");
+        }
+        if let Some(e) = &rec.response.framing_error {
+            eprintln!("host-sim: error: response to the client: {e}");
         }
     }
     Ok(0)

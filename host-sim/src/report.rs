@@ -27,6 +27,26 @@ pub fn header<'a>(h: &'a Headers, key: &str) -> Option<&'a str> {
         .and_then(|(_, v)| std::str::from_utf8(v).ok())
 }
 
+/// Checks a message's `content-length` (if any) against the body bytes sent. Returns the
+/// error to record on a mismatch or an unreadable value.
+pub fn framing_error(h: &Headers, sent: u64) -> Option<String> {
+    let values: Vec<&[u8]> = h
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.as_slice())
+        .collect();
+    let first = *values.first()?;
+    let text = String::from_utf8_lossy(first);
+    let Ok(declared) = text.trim().parse::<u64>() else {
+        return Some(format!("invalid content-length {text:?}"));
+    };
+    if values.iter().any(|v| *v != first) {
+        return Some("several different content-length values".into());
+    }
+    (declared != sent)
+        .then(|| format!("content-length is {declared} but {sent} body bytes were sent"))
+}
+
 /// What reached the upstream.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct UpstreamRequest {
@@ -44,6 +64,14 @@ pub struct UpstreamRequest {
     /// Body pieces as they arrived.
     #[serde(skip)]
     pub chunks: Vec<Vec<u8>>,
+    /// Body bytes sent to the upstream in all (`body` may have been drained by the gateway).
+    #[serde(skip)]
+    pub body_bytes: u64,
+    /// The request went out with a `content-length` that does not match the body bytes sent
+    /// (a filter changed the body and left the header): what Envoy's codec or the upstream
+    /// treats as a protocol error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub framing_error: Option<String>,
 }
 
 impl UpstreamRequest {
@@ -84,6 +112,18 @@ pub struct ClientResponse {
     pub complete: bool,
     /// The stream was reset.
     pub reset: bool,
+    /// Why it was reset, in Envoy's response-code-details words where Envoy has them
+    /// (`upstream_reset_after_response_started{connection_termination}`,
+    /// `upstream_response_timeout`, `stream_idle_timeout`, `downstream_remote_disconnect`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset_reason: Option<String>,
+    /// Body bytes sent to the client in all (`body` may have been drained by the gateway).
+    #[serde(skip)]
+    pub body_bytes: u64,
+    /// The response went out with a `content-length` that does not match the body bytes sent
+    /// (a filter changed the body and left the header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub framing_error: Option<String>,
 }
 
 impl ClientResponse {

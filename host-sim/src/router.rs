@@ -23,6 +23,7 @@ use crate::driver::{Request, UpstreamResponse};
 use crate::report::{StreamRecord, UpstreamRequest};
 use crate::sim::{Sim, StreamOptions};
 use anyhow::{anyhow, Result};
+use std::time::Duration;
 
 /// An upstream host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +55,10 @@ pub struct Route {
     pub retry_on: Vec<String>,
     /// Retries after the first attempt.
     pub num_retries: u32,
+    /// Envoy's route `timeout` (default 15 s; None: disabled), retries included.
+    pub timeout: Option<Duration>,
+    /// Envoy's `retry_policy.per_try_timeout` (default off; ignored unless below `timeout`).
+    pub per_try_timeout: Option<Duration>,
 }
 
 impl Route {
@@ -64,6 +69,28 @@ impl Route {
             endpoints,
             retry_on: vec![],
             num_retries: 0,
+            timeout: Some(Duration::from_secs(15)),
+            per_try_timeout: None,
+        }
+    }
+
+    /// Sets the route timeout (`Duration::ZERO` disables it, as `0s` in Envoy).
+    pub fn timeout(mut self, t: Duration) -> Route {
+        self.timeout = (!t.is_zero()).then_some(t);
+        self
+    }
+
+    /// Sets the per-try timeout.
+    pub fn per_try_timeout(mut self, t: Duration) -> Route {
+        self.per_try_timeout = (!t.is_zero()).then_some(t);
+        self
+    }
+
+    /// The per-try timeout in force: Envoy ignores one not below the route timeout.
+    fn effective_per_try(&self) -> Option<Duration> {
+        match (self.per_try_timeout, self.timeout) {
+            (Some(p), Some(g)) if p >= g => None,
+            (p, _) => p,
         }
     }
 
@@ -98,10 +125,12 @@ impl Route {
         })
     }
 
+    /// Envoy retries any reset (a per-try timeout resets the try) under `reset`, `5xx` and
+    /// `gateway-error`, and connection failures also under `connect-failure`.
     fn retriable_failure(&self, kind: &str) -> bool {
         self.retry_on
             .iter()
-            .any(|c| c == kind || c == "5xx" || (c == "gateway-error" && kind != "reset"))
+            .any(|c| c == kind || matches!(c.as_str(), "5xx" | "gateway-error" | "reset"))
     }
 }
 
@@ -116,6 +145,9 @@ pub enum Upstream {
     Reset,
     /// No response headers within the per-try timeout.
     Timeout,
+    /// Never answers: the route's per-try timeout fires if it has one, else its route
+    /// timeout (the simulated clock advances by the time waited).
+    Stall,
 }
 
 /// One attempt as the router made it.
@@ -127,7 +159,8 @@ pub struct Attempt {
     pub request: Option<UpstreamRequest>,
     /// The status after the upstream filter chain (0 for connection failures).
     pub status: u16,
-    /// `connect-failure`, `reset` or `timeout` when the host did not answer.
+    /// `connect-failure`, `reset`, `timeout` (per try), `route-timeout` or `stall` (no timer
+    /// to end the wait) when the host did not answer.
     pub failure: Option<&'static str>,
 }
 
@@ -180,6 +213,7 @@ impl Sim {
         let tries = route.num_retries as usize + 1;
         let mut head_sent = false;
         let mut last_failure: Option<&'static str> = None;
+        let mut waited = Duration::ZERO;
         for n in 0..tries {
             let Some(ep) = route.endpoint_for(n).cloned() else {
                 break;
@@ -218,7 +252,12 @@ impl Sim {
                 Upstream::Respond(resp) => {
                     let no_body =
                         resp.chunks.iter().all(|c| c.is_empty()) && resp.trailers.is_empty();
-                    upstream.send_response_headers(usid, resp.status, &resp.headers, no_body)?;
+                    upstream.send_response_headers(
+                        usid,
+                        resp.status,
+                        &resp.wire_headers(),
+                        no_body,
+                    )?;
                     let status = upstream
                         .record(usid)
                         .map(|r| r.response.status)
@@ -258,6 +297,28 @@ impl Sim {
                     let kind = match failed {
                         Upstream::ConnectFailure => "connect-failure",
                         Upstream::Timeout => "timeout",
+                        Upstream::Stall => {
+                            let left = route.timeout.map(|t| t.saturating_sub(waited));
+                            match (route.effective_per_try(), left) {
+                                (Some(p), Some(l)) if p < l => {
+                                    waited += p;
+                                    self.advance(p);
+                                    "timeout"
+                                }
+                                (Some(p), None) => {
+                                    waited += p;
+                                    self.advance(p);
+                                    "timeout"
+                                }
+                                (_, Some(l)) => {
+                                    self.advance(l);
+                                    "route-timeout"
+                                }
+                                // No timer at all: the stream waits (Envoy's idle timeout
+                                // would end it), and so does this record.
+                                (None, None) => "stall",
+                            }
+                        }
                         _ => "reset",
                     };
                     attempts.push(Attempt {
@@ -269,7 +330,8 @@ impl Sim {
                     upstream.client_abort(usid);
                     upstream.forget(usid);
                     last_failure = Some(kind);
-                    if !last && route.retriable_failure(kind) {
+                    let ends = matches!(kind, "route-timeout" | "stall");
+                    if !last && !ends && route.retriable_failure(kind) {
                         continue;
                     }
                     break;
@@ -278,7 +340,9 @@ impl Sim {
         }
         if let Some(kind) = last_failure {
             match kind {
-                "timeout" => self.router_reply(sid, 504, "upstream_response_timeout", b"upstream request timeout"),
+                "stall" => {}
+                "timeout" => self.router_reply(sid, 504, "upstream_per_try_timeout", b"upstream request timeout"),
+                "route-timeout" => self.router_reply(sid, 504, "upstream_response_timeout", b"upstream request timeout"),
                 _ => self.router_reply(
                     sid,
                     503,
@@ -338,5 +402,66 @@ impl Sim {
             upstream.forget(usid);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::{Request, UpstreamResponse};
+
+    #[test]
+    fn retry_conditions_and_timeouts_follow_envoy() {
+        let r = Route::new(vec![]).retry_on(&["gateway-error"], 1);
+        assert!(r.retriable_failure("reset") && r.retriable_failure("timeout"));
+        let r = Route::new(vec![]).retry_on(&["connect-failure"], 1);
+        assert!(r.retriable_failure("connect-failure") && !r.retriable_failure("timeout"));
+        let r = Route::new(vec![]).per_try_timeout(Duration::from_secs(20));
+        assert_eq!(
+            r.effective_per_try(),
+            None,
+            "not below the 15 s route timeout"
+        );
+        let r = r.timeout(Duration::ZERO);
+        assert_eq!(r.effective_per_try(), Some(Duration::from_secs(20)));
+    }
+
+    #[test]
+    fn a_stalled_upstream_meets_the_per_try_then_the_route_timeout() {
+        let mut down = Sim::new(Default::default());
+        let mut up = down.sibling();
+        let eps = vec![
+            Endpoint::new("10.0.0.1:80", 0),
+            Endpoint::new("10.0.0.2:80", 1),
+        ];
+        // Per-try timeout, retried under 5xx: the second host answers.
+        let route = Route::new(eps.clone())
+            .retry_on(&["5xx"], 1)
+            .per_try_timeout(Duration::from_secs(2));
+        let t0 = down.now_ns();
+        let out = down
+            .run_routed(&mut up, &route, Request::post("/v1/x", "{}"), |ep, _| {
+                if ep.priority == 0 {
+                    Upstream::Stall
+                } else {
+                    Upstream::Respond(UpstreamResponse::json(200, "{}"))
+                }
+            })
+            .unwrap();
+        assert_eq!(out.attempts[0].failure, Some("timeout"));
+        assert_eq!(out.record.response.status, 200);
+        assert_eq!(down.now_ns() - t0, 2_000_000_000);
+        // No per-try timeout: the route timeout (15 s) ends the stream with 504, no retry.
+        let route = Route::new(eps).retry_on(&["5xx"], 1);
+        let out = down
+            .run_routed(&mut up, &route, Request::post("/v1/x", "{}"), |_, _| {
+                Upstream::Stall
+            })
+            .unwrap();
+        assert_eq!(out.attempts.len(), 1);
+        assert_eq!(out.record.response.status, 504);
+        assert_eq!(out.record.response.body_str(), "upstream request timeout");
+        let details = out.record.local_reply.map(|l| l.details);
+        assert_eq!(details.as_deref(), Some("upstream_response_timeout"));
     }
 }

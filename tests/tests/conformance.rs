@@ -775,3 +775,86 @@ mod router {
         assert_eq!(out.record.response.body_str(), "slow down");
     }
 }
+
+#[test]
+fn content_length_reaches_filters_and_a_stale_one_is_a_framing_error() {
+    let mut sim = sim_with(1, "{}");
+    // The client's content-length passes the chain, as in Envoy; transfer-encoding does not.
+    let rec = sim.run(conf("plain"), ok()).unwrap();
+    let up = rec.upstream_request.unwrap();
+    assert_eq!(up.header("content-length"), Some("13"));
+    assert_eq!(up.framing_error, None);
+    assert_eq!(rec.response.header("content-length"), Some("11"));
+    assert_eq!(rec.response.framing_error, None);
+    let rec = sim
+        .run(
+            Request::post("/v1/x", "{}")
+                .header("transfer-encoding", "chunked")
+                .header("x-conf", "plain"),
+            ok(),
+        )
+        .unwrap();
+    let up = rec.upstream_request.unwrap();
+    assert_eq!(up.header("transfer-encoding"), None);
+    assert_eq!(up.header("content-length"), None);
+
+    // A request body grown by 2 bytes under the client's content-length.
+    let rec = sim.run(conf("shapes"), ok()).unwrap();
+    let up = rec.upstream_request.unwrap();
+    assert_eq!(
+        up.framing_error.as_deref(),
+        Some("content-length is 13 but 15 body bytes were sent")
+    );
+    // The same with content-length removed first: no error.
+    let rec = sim
+        .run(conf("shapes").header("x-conf-drop-cl", "1"), ok())
+        .unwrap();
+    let up = rec.upstream_request.unwrap();
+    assert_eq!(up.header("content-length"), None);
+    assert_eq!(up.framing_error, None);
+
+    // A response rewritten to another size under the upstream's content-length.
+    let answer = || UpstreamResponse::json(200, "{\"ok\":true,\"n\":12345}");
+    let rec = sim.run(conf("resp_rewrite"), answer()).unwrap();
+    assert_eq!(rec.response.body_str(), "[rewritten]");
+    assert_eq!(rec.response.header("content-length"), Some("21"));
+    assert_eq!(
+        rec.response.framing_error.as_deref(),
+        Some("content-length is 21 but 11 body bytes were sent")
+    );
+    let rec = sim
+        .run(conf("resp_rewrite").header("x-conf-drop-cl", "1"), answer())
+        .unwrap();
+    assert_eq!(rec.response.body_str(), "[rewritten]");
+    assert_eq!(rec.response.framing_error, None);
+}
+
+#[test]
+fn an_upstream_reset_after_response_headers_resets_the_client_with_its_reason() {
+    let mut sim = sim_with(1, "{}");
+    let sid = sim.begin(conf("plain")).unwrap();
+    sim.send_response_headers(
+        sid,
+        200,
+        &[("content-type".into(), "text/event-stream".into())],
+        false,
+    )
+    .unwrap();
+    sim.send_response_body(sid, b"data: 1\n\n", false).unwrap();
+    sim.upstream_reset(sid);
+    let rec = sim.take_record(sid).unwrap();
+    assert_eq!(rec.response.status, 200);
+    assert!(rec.response.reset && !rec.response.complete, "{rec:?}");
+    assert_eq!(
+        rec.response.reset_reason.as_deref(),
+        Some("upstream_reset_after_response_started{connection_termination}")
+    );
+    // The client going away is recorded as such.
+    let sid = sim.begin(conf("plain")).unwrap();
+    sim.client_abort(sid);
+    let rec = sim.take_record(sid).unwrap();
+    assert_eq!(
+        rec.response.reset_reason.as_deref(),
+        Some("downstream_remote_disconnect")
+    );
+}

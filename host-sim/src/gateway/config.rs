@@ -9,9 +9,13 @@
 //!     "llm": { "endpoints": [ {"address": "127.0.0.1:8000", "priority": 0},
 //!                             {"address": "127.0.0.1:8001", "priority": 1} ] }
 //!   },
+//!   "stream_idle_timeout": "300s",
+//!   "max_request_headers_kb": 60,
+//!   "max_headers_count": 100,
 //!   "routes": [
-//!     { "name": "chat", "prefix": "/v1/", "cluster": "llm",
-//!       "retry": { "retry_on": ["5xx", "connect-failure", "reset"], "num_retries": 1 },
+//!     { "name": "chat", "prefix": "/v1/", "cluster": "llm", "timeout": "15s",
+//!       "retry": { "retry_on": ["5xx", "connect-failure", "reset"], "num_retries": 1,
+//!                  "per_try_timeout": "5s" },
 //!       "plugins": [ { "name": "ai-proxy", "wasm": "../dist/ai-proxy.wasm", "config": {} } ] }
 //!   ]
 //! }
@@ -23,7 +27,48 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_rustls::rustls;
+
+/// Parses a duration as Envoy's JSON writes one: `"15s"`, `"0.3s"`; `"300ms"` is accepted too.
+pub fn parse_duration(text: &str) -> Result<Duration> {
+    let t = text.trim();
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        bail!("expected a duration like \"15s\", \"0.3s\" or \"300ms\", got {text:?}");
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| anyhow!("expected a duration like \"15s\", got {text:?}"))?;
+    if !v.is_finite() || v < 0.0 {
+        bail!("a duration must be 0 or positive, got {text:?}");
+    }
+    Ok(Duration::from_secs_f64(v * scale))
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text: Option<String> = Option::deserialize(d)?;
+    text.map(|t| parse_duration(&t).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+/// Envoy's default route timeout.
+pub const DEFAULT_ROUTE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Envoy's default `stream_idle_timeout`.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Envoy's default `max_request_headers_kb`.
+pub const DEFAULT_MAX_REQUEST_HEADERS_KB: u32 = 60;
+/// Envoy's default `max_headers_count`.
+pub const DEFAULT_MAX_HEADERS_COUNT: u32 = 100;
+
+/// A configured timeout: `None` when it is 0 (disabled, as in Envoy).
+fn enabled(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
+}
 
 /// One upstream host of a cluster.
 #[derive(Debug, Clone, Deserialize)]
@@ -51,7 +96,8 @@ pub struct ClusterSpec {
     /// `original_dst`: the host comes from the `x-envoy-original-dst-host` request header.
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
-    /// Per-try timeout for response headers, in ms (default 60000).
+    /// Ignored (older files set it); timeouts are the route's `timeout` and
+    /// `retry.per_try_timeout`, as in Envoy.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
     /// TLS to the endpoints (`{}`: verify against the built-in web roots, SNI = host name).
@@ -155,6 +201,10 @@ pub struct RetrySpec {
     /// Retries after the first try.
     #[serde(default)]
     pub num_retries: u32,
+    /// Envoy's `per_try_timeout`: how long each try waits for response headers once the
+    /// request is complete (off by default; ignored when not below the route's `timeout`).
+    #[serde(default, deserialize_with = "duration")]
+    pub per_try_timeout: Option<Duration>,
 }
 
 /// A route.
@@ -177,6 +227,13 @@ pub struct RouteSpec {
     /// Retry policy.
     #[serde(default)]
     pub retry: RetrySpec,
+    /// Envoy's route `timeout`: from the end of the request to the end of the response,
+    /// retries included (default 15s, `"0s"` disables).
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
+    /// Envoy's route `idle_timeout`: overrides the gateway's `stream_idle_timeout`.
+    #[serde(default, deserialize_with = "duration")]
+    pub idle_timeout: Option<Duration>,
     /// Plugin chain, in request order.
     #[serde(default)]
     pub plugins: Vec<PluginEntry>,
@@ -184,6 +241,22 @@ pub struct RouteSpec {
 
 fn slash() -> String {
     "/".into()
+}
+
+impl RouteSpec {
+    /// The route timeout in force (None: disabled).
+    pub fn route_timeout(&self) -> Option<Duration> {
+        enabled(self.timeout.unwrap_or(DEFAULT_ROUTE_TIMEOUT))
+    }
+
+    /// The per-try timeout in force: Envoy ignores one that is not below the route timeout.
+    pub fn per_try_timeout(&self) -> Option<Duration> {
+        let per_try = enabled(self.retry.per_try_timeout?)?;
+        match self.route_timeout() {
+            Some(global) if per_try >= global => None,
+            _ => Some(per_try),
+        }
+    }
 }
 
 /// The whole file.
@@ -207,6 +280,16 @@ pub struct GatewaySpec {
     /// Access log: `stdout` (default), `off`, or a file path.
     #[serde(default)]
     pub access_log: Option<String>,
+    /// Envoy's HCM `stream_idle_timeout` (default 300s, `"0s"` disables).
+    #[serde(default, deserialize_with = "duration")]
+    pub stream_idle_timeout: Option<Duration>,
+    /// Envoy's HCM `max_request_headers_kb` (default 60): larger request headers get 431.
+    #[serde(default)]
+    pub max_request_headers_kb: Option<u32>,
+    /// Envoy's `common_http_protocol_options.max_headers_count` (default 100): more request
+    /// headers get 431.
+    #[serde(default)]
+    pub max_headers_count: Option<u32>,
     /// TLS client configurations of the clusters with `tls`, built at load.
     #[serde(skip)]
     pub tls_configs: HashMap<String, Arc<rustls::ClientConfig>>,
@@ -232,6 +315,26 @@ pub struct Endpoint {
 }
 
 impl GatewaySpec {
+    /// The idle timeout of streams on a route (None: disabled).
+    pub fn idle_timeout(&self, route: &RouteSpec) -> Option<Duration> {
+        enabled(
+            route
+                .idle_timeout
+                .or(self.stream_idle_timeout)
+                .unwrap_or(DEFAULT_STREAM_IDLE_TIMEOUT),
+        )
+    }
+
+    /// Request header limits: (bytes, count).
+    pub fn header_limits(&self) -> (usize, usize) {
+        (
+            self.max_request_headers_kb
+                .unwrap_or(DEFAULT_MAX_REQUEST_HEADERS_KB) as usize
+                * 1024,
+            self.max_headers_count.unwrap_or(DEFAULT_MAX_HEADERS_COUNT) as usize,
+        )
+    }
+
     /// Reads and checks a config file. Errors name the place and the reason.
     pub fn load(path: &Path) -> Result<GatewaySpec> {
         let text = std::fs::read_to_string(path)
@@ -254,6 +357,15 @@ impl GatewaySpec {
     fn check(&self) -> Result<()> {
         if self.routes.is_empty() {
             bail!("routes: at least one route is required");
+        }
+        if self
+            .max_request_headers_kb
+            .is_some_and(|k| !(1..=8192).contains(&k))
+        {
+            bail!("max_request_headers_kb: must be 1 to 8192 (as in Envoy)");
+        }
+        if self.max_headers_count == Some(0) {
+            bail!("max_headers_count: must be at least 1");
         }
         for (i, r) in self.routes.iter().enumerate() {
             if !self.clusters.contains_key(&r.cluster) {
@@ -382,6 +494,32 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("retry.retry_on"));
+        let bad = r#"{"clusters":{"c":{"endpoints":["127.0.0.1:1"]}},"routes":[{"name":"r","cluster":"c","timeout":"soon"}]}"#;
+        let e = serde_json::from_str::<GatewaySpec>(bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected a duration"), "{e}");
+    }
+
+    #[test]
+    fn timeouts_follow_envoy_defaults_and_rules() {
+        let s: GatewaySpec = serde_json::from_str(
+            r#"{"clusters":{"c":{"endpoints":["127.0.0.1:1"]}},"stream_idle_timeout":"0.5s","routes":[
+            {"name":"a","cluster":"c"},
+            {"name":"b","cluster":"c","timeout":"0s","idle_timeout":"0s","retry":{"per_try_timeout":"300ms"}},
+            {"name":"c","cluster":"c","timeout":"1s","retry":{"per_try_timeout":"2s"}}]}"#,
+        )
+        .unwrap();
+        let (a, b, c) = (&s.routes[0], &s.routes[1], &s.routes[2]);
+        assert_eq!(a.route_timeout(), Some(Duration::from_secs(15)));
+        assert_eq!(a.per_try_timeout(), None);
+        assert_eq!(s.idle_timeout(a), Some(Duration::from_millis(500)));
+        assert_eq!(b.route_timeout(), None);
+        assert_eq!(b.per_try_timeout(), Some(Duration::from_millis(300)));
+        assert_eq!(s.idle_timeout(b), None);
+        // A per-try timeout not below the route timeout is ignored.
+        assert_eq!(c.per_try_timeout(), None);
+        assert_eq!(s.header_limits(), (60 * 1024, 100));
     }
 
     #[test]
