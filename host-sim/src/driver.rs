@@ -86,6 +86,26 @@ impl Request {
         self
     }
 
+    /// Sets the upstream cluster name plugins see (`cluster_name`).
+    pub fn cluster(mut self, c: &str) -> Request {
+        self.opts.props.cluster_name = c.into();
+        self
+    }
+
+    /// Sets the client address plugins see (`source.address`, `host:port`).
+    pub fn source_address(mut self, a: &str) -> Request {
+        self.opts.props.source_address = a.into();
+        self
+    }
+
+    /// Sets one of Envoy's metadata properties (`metadata`, `route_metadata`,
+    /// `listener_metadata`, `cluster_metadata`, `upstream_host_metadata`) to a `Metadata`
+    /// message in JSON form, e.g. `{"filter_metadata": {"ns": {"key": "value"}}}`.
+    pub fn metadata(mut self, property: &str, value: serde_json::Value) -> Request {
+        self.opts.props.metadata.insert(property.into(), value);
+        self
+    }
+
     /// The header list as the plugin sees it (pseudo-headers first). A request with a body
     /// and neither `content-length` nor `transfer-encoding` gets the `content-length` an
     /// HTTP/1.1 client sends, which Envoy passes on to the filters.
@@ -348,8 +368,11 @@ impl Sim {
                     details,
                     body,
                     headers,
+                    grpc_status,
                     ..
                 } => {
+                    let (status, body, headers) =
+                        self.grpc_local_reply(sid, status, body, headers, grpc_status);
                     self.local_reply(sid, Some(fi), status, details, body, headers);
                     return None;
                 }
@@ -405,11 +428,9 @@ impl Sim {
                 }
                 Some(a) => {
                     // Higress (ABI 0_2_100), and Envoy with `allow_on_headers_stop_iteration`,
-                    // keep a request-headers StopIteration as it is; otherwise Envoy turns it
-                    // into "stop all" (see `headers_stop_single`).
-                    let single = a == action::PAUSE
-                        && dir == Dir::Request
-                        && self.headers_stop_iteration_kept(sid, fi);
+                    // keep a headers StopIteration (request or response) as it is; otherwise
+                    // Envoy turns it into "stop all" (see `headers_stop_single`).
+                    let single = a == action::PAUSE && self.headers_stop_iteration_kept(sid, fi);
                     self.with_dir(sid, fi, dir, |d| {
                         d.headers_paused = true;
                         d.headers_stop_single = single;
@@ -429,9 +450,13 @@ impl Sim {
         let Some(s) = self.streams.get_mut(&sid) else {
             return;
         };
-        let Ok(d) = s.data.lock() else { return };
+        let Ok(mut d) = s.data.lock() else { return };
         match dir {
             Dir::Request => {
+                // The router picks the host now: `upstream.address` exists from here on.
+                if d.props.upstream_address.is_empty() {
+                    d.props.upstream_address = d.props.upstream_host.clone();
+                }
                 let end = s.req_headers_end;
                 s.upstream_started = true;
                 s.record.upstream_request = Some(UpstreamRequest {
@@ -864,9 +889,11 @@ impl Sim {
             .unwrap_or(self.opts.buffer_limit)
     }
 
-    /// Whether a request-headers StopIteration of this filter holds only the headers: its
-    /// module declares Higress's ABI (`proxy_abi_version_0_2_100`), or its plugin has Envoy's
-    /// `allow_on_headers_stop_iteration`.
+    /// Whether a headers StopIteration of this filter (request or response) holds only the
+    /// headers: its module declares Higress's ABI (`proxy_abi_version_0_2_100`), or its plugin
+    /// has Envoy's `allow_on_headers_stop_iteration`. Both hosts decide it in one place for
+    /// both directions (proxy-wasm-cpp-host's `convertVmCallResultToFilterHeadersStatus`;
+    /// Higress's copy converts only for modules bound with the 0.1/0.2 request-headers ABI).
     fn headers_stop_iteration_kept(&self, sid: u64, fi: usize) -> bool {
         let Some(f) = self.streams.get(&sid).and_then(|s| s.filters.get(fi)) else {
             return false;
@@ -904,6 +931,25 @@ impl Sim {
         self.headers_from(sid, dir, pos + 1);
     }
 
+    /// A plugin's local reply as Envoy sends it on this stream (gRPC requests get a
+    /// trailers-only gRPC answer, see [`crate::grpc::local_reply`]).
+    fn grpc_local_reply(
+        &self,
+        sid: u64,
+        status: u16,
+        body: Vec<u8>,
+        headers: Headers,
+        grpc_status: i32,
+    ) -> (u16, Vec<u8>, Headers) {
+        let is_grpc = self.streams.get(&sid).is_some_and(|s| {
+            s.data.lock().is_ok_and(|d| {
+                crate::stream_data::hmap::get(&d.req_headers, "content-type")
+                    .is_some_and(|v| v.starts_with(b"application/grpc"))
+            })
+        });
+        crate::grpc::local_reply(is_grpc, status, body, headers, grpc_status)
+    }
+
     /// Carries out a deferred action a plugin asked for on a stream.
     pub(crate) fn stream_action(&mut self, sid: u64, fi: usize, d: Deferred) {
         match d {
@@ -921,8 +967,13 @@ impl Sim {
                 details,
                 body,
                 headers,
+                grpc_status,
                 ..
-            } => self.local_reply(sid, Some(fi), status, details, body, headers),
+            } => {
+                let (status, body, headers) =
+                    self.grpc_local_reply(sid, status, body, headers, grpc_status);
+                self.local_reply(sid, Some(fi), status, details, body, headers)
+            }
             _ => {}
         }
     }

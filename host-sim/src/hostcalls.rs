@@ -647,7 +647,7 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
          timeout: i32,
          token_ptr: i32|
          -> i32 {
-            let (Ok(service), Ok(service_name), Ok(method), Ok(_md), Ok(message)) = (
+            let (Ok(service), Ok(service_name), Ok(method), Ok(md), Ok(message)) = (
                 read(&c, sp, sn),
                 read_str(&c, np, nn),
                 read_str(&c, mp, mn),
@@ -658,8 +658,15 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
             };
             let svc = String::from_utf8_lossy(&service).into_owned();
             if !c.data().clusters.contains(&svc) {
+                c.data().log(
+                    LogLevel::Warn,
+                    format!("host-sim: grpc call to unknown cluster '{svc}' (PARSE_FAILURE)"),
+                );
                 return status::PARSE_FAILURE;
             }
+            let Some(md) = deserialize_pairs(&md) else {
+                return status::BAD_ARGUMENT;
+            };
             let d = c.data_mut();
             let Some(root) = d.root_of_effective() else {
                 return status::BAD_ARGUMENT;
@@ -673,6 +680,7 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
                     service_name,
                     method,
                     message,
+                    initial_metadata: pairs_to_strings(md),
                     timeout_ms: timeout as u32,
                 },
             ));

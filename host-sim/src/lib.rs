@@ -19,6 +19,7 @@ pub mod callout;
 pub mod driver;
 pub mod foreign;
 pub mod gateway;
+pub mod grpc;
 pub mod hostcalls;
 pub mod http1;
 pub mod linker_fallback;
@@ -30,13 +31,16 @@ pub mod report;
 pub mod router;
 pub mod shared;
 pub mod sim;
+pub mod stall;
 pub mod stream_data;
 pub mod vm;
 pub mod wasi;
 
 pub use abi::{AbiVersion, LogLevel};
 pub use driver::{Request, UpstreamResponse};
-pub use module::{inspect, portability_violations, Loader, ModuleInfo, PluginModule};
+pub use module::{
+    inspect, is_envoy_import, portability_violations, FilterKind, Loader, ModuleInfo, PluginModule,
+};
 pub use report::{ClientResponse, LocalReply, StreamRecord, UpstreamRequest};
 pub use shared::{Clock, LogEntry, Metric, MetricKind};
 pub use sim::{

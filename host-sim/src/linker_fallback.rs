@@ -14,7 +14,7 @@ pub fn add_missing(l: &mut Linker<VmCtx>, module: &Module) -> Result<()> {
             continue;
         };
         let (m, n) = (imp.module().to_string(), imp.name().to_string());
-        let code = if m == "wasi_snapshot_preview1" {
+        let code = if crate::wasi::WASI_MODULES.contains(&m.as_str()) {
             52
         } else {
             status::UNIMPLEMENTED

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use wasmtime::{Engine, ExternType, InstancePre, Linker, Module};
 
 /// The imports stock Envoy provides to every module (standard ABI and Envoy's WASI subset).
-/// Anything else is Higress-only or unknown, and makes a module unloadable on stock Envoy.
+/// The WASI functions are also provided under the older module name `wasi_unstable` (see
+/// [`is_envoy_import`]). Anything else is Higress-only or unknown, and makes a module
+/// unloadable on stock Envoy.
 pub const ENVOY_IMPORTS: &[&str] = &[
     "env.proxy_log",
     "env.proxy_get_log_level",
@@ -104,11 +106,80 @@ impl std::fmt::Debug for PluginModule {
     }
 }
 
+/// Whether stock Envoy provides an import (`module.name`): the standard ABI, and its WASI
+/// subset under either `wasi_snapshot_preview1` or `wasi_unstable`.
+pub fn is_envoy_import(name: &str) -> bool {
+    if ENVOY_IMPORTS.contains(&name) {
+        return true;
+    }
+    name.strip_prefix("wasi_unstable.")
+        .is_some_and(|f| ENVOY_IMPORTS.contains(&format!("wasi_snapshot_preview1.{f}").as_str()))
+}
+
+/// What a module is for, from the callbacks it exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterKind {
+    /// HTTP filter callbacks only (`proxy_on_request_headers` and the like).
+    Http,
+    /// Network (TCP) filter callbacks only (`proxy_on_new_connection`,
+    /// `proxy_on_downstream_data`, `proxy_on_upstream_data`).
+    Network,
+    /// Both sets.
+    HttpAndNetwork,
+    /// Neither (a root-only module: ticks, queues, call-outs).
+    RootOnly,
+}
+
+impl FilterKind {
+    /// Classifies a module from its export names.
+    pub fn from_exports<'a>(exports: impl IntoIterator<Item = &'a str>) -> FilterKind {
+        const HTTP: &[&str] = &[
+            "proxy_on_request_headers",
+            "proxy_on_request_body",
+            "proxy_on_request_trailers",
+            "proxy_on_response_headers",
+            "proxy_on_response_body",
+            "proxy_on_response_trailers",
+        ];
+        const NETWORK: &[&str] = &[
+            "proxy_on_new_connection",
+            "proxy_on_downstream_data",
+            "proxy_on_upstream_data",
+            "proxy_on_downstream_connection_close",
+            "proxy_on_upstream_connection_close",
+        ];
+        let (mut http, mut net) = (false, false);
+        for e in exports {
+            http |= HTTP.contains(&e);
+            net |= NETWORK.contains(&e);
+        }
+        match (http, net) {
+            (true, true) => FilterKind::HttpAndNetwork,
+            (true, false) => FilterKind::Http,
+            (false, true) => FilterKind::Network,
+            (false, false) => FilterKind::RootOnly,
+        }
+    }
+
+    /// How `host-sim inspect` names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FilterKind::Http => "HTTP filter",
+            FilterKind::Network => "network (TCP) filter",
+            FilterKind::HttpAndNetwork => "HTTP and network (TCP) filter",
+            FilterKind::RootOnly => "no filter callbacks (root context only)",
+        }
+    }
+}
+
 /// What `host-sim inspect` reports about a module.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ModuleInfo {
     /// The ABI version from the marker export.
     pub abi: AbiVersion,
+    /// HTTP filter, network (TCP) filter, both, or neither.
+    pub kind: FilterKind,
     /// Module size in bytes.
     pub size: usize,
     /// Every import as `module.name`.
@@ -249,13 +320,14 @@ pub fn inspect(pm: &PluginModule) -> ModuleInfo {
             continue;
         }
         let name = format!("{}.{}", imp.module(), imp.name());
-        if !ENVOY_IMPORTS.contains(&name.as_str()) {
+        if !is_envoy_import(&name) {
             non_envoy.push(name.clone());
         }
         imports.push(name);
     }
     ModuleInfo {
         abi: pm.abi,
+        kind: FilterKind::from_exports(pm.module.exports().map(|e| e.name())),
         size: pm.size,
         imports,
         non_envoy_imports: non_envoy,

@@ -2,7 +2,7 @@
 //! strings raw, integers 8-byte little-endian, booleans one byte, times in ns, maps as pairs.
 
 use crate::abi::{serialize_pairs, status};
-use crate::stream_data::{hmap, StreamData};
+use crate::stream_data::{hmap, StreamData, METADATA_PROPERTIES};
 use crate::vm::{CtxKind, VmCtx};
 
 fn int(v: i64) -> Vec<u8> {
@@ -18,6 +18,31 @@ fn split_port(addr: &str) -> (String, i64) {
         Some((h, p)) => (h.to_string(), p.parse().unwrap_or(0)),
         None => (addr.to_string(), 0),
     }
+}
+
+/// A value inside a metadata property, encoded as Envoy encodes CEL values: strings raw,
+/// numbers as 8-byte little-endian doubles (protobuf `Struct` numbers are doubles), booleans
+/// one byte; a map or list is given as its JSON text (Envoy gives serialized protobuf there).
+fn metadata(root: Option<&serde_json::Value>, path: &[&str]) -> Result<Vec<u8>, i32> {
+    let mut v = root.ok_or(status::NOT_FOUND)?;
+    for seg in path {
+        v = match v {
+            serde_json::Value::Object(m) => m.get(*seg).ok_or(status::NOT_FOUND)?,
+            serde_json::Value::Array(a) => seg
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| a.get(i))
+                .ok_or(status::NOT_FOUND)?,
+            _ => return Err(status::NOT_FOUND),
+        };
+    }
+    Ok(match v {
+        serde_json::Value::String(s) => s.as_bytes().to_vec(),
+        serde_json::Value::Number(n) => n.as_f64().unwrap_or(0.0).to_le_bytes().to_vec(),
+        serde_json::Value::Bool(b) => vec![*b as u8],
+        serde_json::Value::Null => return Err(status::NOT_FOUND),
+        other => other.to_string().into_bytes(),
+    })
 }
 
 /// Reads a property for the effective context.
@@ -91,8 +116,14 @@ pub fn get(ctx: &VmCtx, path: &[String]) -> Result<Vec<u8>, i32> {
         ["destination", "port"] => int(split_port(&d.props.destination_address).1),
         ["connection", "id"] => int(d.props.connection_id as i64),
         ["connection", "mtls"] => vec![0],
+        ["upstream", "address"] | ["upstream", "port"] if d.props.upstream_address.is_empty() => {
+            return Err(status::NOT_FOUND)
+        }
         ["upstream", "address"] => d.props.upstream_address.as_bytes().to_vec(),
         ["upstream", "port"] => int(split_port(&d.props.upstream_address).1),
+        [kind, rest @ ..] if METADATA_PROPERTIES.contains(kind) => {
+            metadata(d.props.metadata.get(*kind), rest)?
+        }
         ["xds", "route_name"] | ["route_name"] => d.props.route_name.as_bytes().to_vec(),
         ["xds", "cluster_name"] | ["cluster_name"] => d.props.cluster_name.as_bytes().to_vec(),
         _ => return Err(status::NOT_FOUND),

@@ -175,6 +175,10 @@ pub struct StreamRecord {
     pub local_reply: Option<LocalReply>,
     /// The stream has ended (logged and deleted).
     pub finished: bool,
+    /// Why the stream had not ended when this record was taken (None once it has): which
+    /// filter holds which part of it, or what it waits for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
     /// Filter state properties the plugins set (`set_property`).
     #[serde(skip)]
     pub filter_state: std::collections::HashMap<String, Vec<u8>>,

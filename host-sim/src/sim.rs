@@ -181,7 +181,8 @@ impl Default for SimOptions {
 pub enum Cluster {
     /// Calls wait until the test answers them (`answer_http`, `answer_grpc`).
     Manual,
-    /// Calls are sent over real HTTP/1.1 to this address.
+    /// HTTP call-outs are sent over real HTTP/1.1, gRPC calls over plain-text HTTP/2 (h2c),
+    /// to this address.
     Addr(SocketAddr),
 }
 
@@ -263,7 +264,7 @@ pub struct PendingHttpCall {
     /// The call as the plugin made it.
     pub call: HttpCallRecord,
     #[serde(skip)]
-    vm: usize,
+    pub(crate) vm: usize,
     #[serde(skip)]
     root: u32,
     #[serde(skip)]
@@ -277,13 +278,13 @@ pub struct PendingGrpcCall {
     pub id: u64,
     /// The call.
     pub call: GrpcCallRecord,
-    vm: usize,
+    pub(crate) vm: usize,
     root: u32,
 }
 
 #[derive(Debug, Clone)]
-struct PendingRedisCall {
-    vm: usize,
+pub(crate) struct PendingRedisCall {
+    pub(crate) vm: usize,
     root: u32,
     call: RedisCallRecord,
     timeout_ms: u32,
@@ -365,9 +366,9 @@ pub struct Sim {
     pub(crate) ctx_index: HashMap<(usize, u32), (u64, usize)>,
     next_stream: u64,
     rr: usize,
-    pending_http: Vec<PendingHttpCall>,
-    pending_grpc: Vec<PendingGrpcCall>,
-    pending_redis: Vec<PendingRedisCall>,
+    pub(crate) pending_http: Vec<PendingHttpCall>,
+    pub(crate) pending_grpc: Vec<PendingGrpcCall>,
+    pub(crate) pending_redis: Vec<PendingRedisCall>,
     /// Redis calls wait in `pending_redis` until released (see [`Sim::hold_redis`]).
     redis_held: bool,
     next_call: u64,
@@ -989,8 +990,14 @@ impl Sim {
             .position(|p| p.id == id)
             .ok_or_else(|| anyhow!("no pending gRPC call {id}"))?;
         let p = self.pending_grpc.remove(i);
+        self.deliver_grpc(p, reply);
+        self.pump();
+        Ok(())
+    }
+
+    fn deliver_grpc(&mut self, p: PendingGrpcCall, reply: Result<Vec<u8>, (u32, String)>) {
         if let Some(vm) = self.vms.get_mut(p.vm).and_then(|v| v.as_mut()) {
-            if !vm.failed {
+            if !vm.failed && vm.store.data().contexts.contains_key(&p.root) {
                 let _ = match reply {
                     Ok(msg) => vm.on_grpc_receive(p.root, p.call.token, msg),
                     Err((code, msg)) => vm.on_grpc_close(p.root, p.call.token, code, msg),
@@ -999,8 +1006,6 @@ impl Sim {
                 self.after_vm_call(p.vm, eff);
             }
         }
-        self.pump();
-        Ok(())
     }
 
     /// Handles a VM's effects after a root-level callback (trap handling included).
@@ -1032,6 +1037,25 @@ impl Sim {
                 };
                 let reply = callout::http_request(addr, &p.call);
                 self.deliver_http(p, reply);
+                continue;
+            }
+            if let Some(i) = self.pending_grpc.iter().position(|p| {
+                matches!(
+                    self.clusters
+                        .get(&String::from_utf8_lossy(&p.call.service).into_owned()),
+                    Some(Cluster::Addr(_))
+                )
+            }) {
+                let p = self.pending_grpc.remove(i);
+                let cluster = String::from_utf8_lossy(&p.call.service).into_owned();
+                let Some(Cluster::Addr(addr)) = self.clusters.get(&cluster).cloned() else {
+                    continue;
+                };
+                let reply = match crate::grpc::unary(addr, &cluster, &p.call) {
+                    crate::grpc::GrpcOutcome::Message(m) => Ok(m),
+                    crate::grpc::GrpcOutcome::Status(code, msg) => Err((code, msg)),
+                };
+                self.deliver_grpc(p, reply);
                 continue;
             }
             if !self.redis_held && !self.pending_redis.is_empty() {
@@ -1200,6 +1224,9 @@ impl Sim {
             if let Ok(d) = s.data.lock() {
                 r.filter_state = d.filter_state.clone();
                 r.upstream_override_host = d.upstream_override_host.clone();
+            }
+            if !r.finished {
+                r.incomplete = Some(self.stall_reason(sid));
             }
             r
         })

@@ -27,10 +27,11 @@ pub struct DirState {
     /// The filter stopped iteration in its headers callback.
     pub headers_paused: bool,
     /// The pause of `headers_paused` is Envoy's plain `StopIteration`: headers wait here, but
-    /// body data and trailers still go through this filter's callbacks. Only Higress's host
-    /// gives a module that: for ABI `proxy_abi_version_0_2_100` it passes `on_request_headers`'
-    /// StopIteration (1) to Envoy unchanged, where stock hosts turn it into "stop all and
-    /// buffer". Higress's Go plugins rely on it to read the body before releasing headers.
+    /// body data and trailers still go through this filter's callbacks. Higress's host gives a
+    /// module that: for ABI `proxy_abi_version_0_2_100` it passes a headers StopIteration (1)
+    /// to Envoy unchanged in both directions, where stock hosts turn it into "stop all and
+    /// buffer" (unless `allow_on_headers_stop_iteration`). Higress's Go plugins rely on it to
+    /// read the body before releasing headers.
     pub headers_stop_single: bool,
     /// Headers have passed this filter.
     pub headers_passed: bool,
@@ -92,11 +93,28 @@ pub struct StreamProps {
     pub protocol: String,
     /// `connection.id`.
     pub connection_id: u64,
-    /// `upstream.address`, once an upstream host was chosen.
+    /// `upstream.address`: empty (the property is absent) until an upstream host was chosen.
+    /// A router that picks the host before the filters run (upstream filters) sets it up
+    /// front; otherwise it becomes `upstream_host` when the request reaches the upstream.
     pub upstream_address: String,
+    /// The address the upstream host has once the request reaches it (`host:port`).
+    pub upstream_host: String,
+    /// Envoy's metadata properties as JSON, by property name: `metadata` (dynamic metadata),
+    /// `route_metadata`, `listener_metadata`, `cluster_metadata`, `upstream_host_metadata`.
+    /// Each is a `Metadata` message in JSON form (`{"filter_metadata": {"ns": {...}}}`).
+    pub metadata: HashMap<String, serde_json::Value>,
     /// Extra properties a test sets (path segments joined by '.').
     pub extra: HashMap<String, Vec<u8>>,
 }
+
+/// The metadata property names Envoy resolves (see [`StreamProps::metadata`]).
+pub const METADATA_PROPERTIES: &[&str] = &[
+    "metadata",
+    "route_metadata",
+    "listener_metadata",
+    "cluster_metadata",
+    "upstream_host_metadata",
+];
 
 impl Default for StreamProps {
     fn default() -> Self {
@@ -108,7 +126,9 @@ impl Default for StreamProps {
             request_id: String::new(),
             protocol: "HTTP/1.1".into(),
             connection_id: 1,
-            upstream_address: "127.0.0.1:8080".into(),
+            upstream_address: String::new(),
+            upstream_host: "127.0.0.1:8080".into(),
+            metadata: HashMap::new(),
             extra: HashMap::new(),
         }
     }

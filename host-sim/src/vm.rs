@@ -105,6 +105,8 @@ pub struct GrpcCallRecord {
     /// The request message.
     #[serde(with = "crate::report::lossy")]
     pub message: Vec<u8>,
+    /// Initial metadata (request headers) the plugin added.
+    pub initial_metadata: Vec<(String, String)>,
     /// Timeout in ms.
     pub timeout_ms: u32,
 }

@@ -1,5 +1,7 @@
 //! Envoy's own WASI subset: stdout/stderr become logs, clocks and random work, environment
-//! variables come from the VM configuration, and the file system is absent.
+//! variables come from the VM configuration, and the file system is absent. Like Envoy
+//! (proxy-wasm-cpp-host registers every WASI function twice), the same functions are offered
+//! under `wasi_snapshot_preview1` and the older `wasi_unstable` module name.
 
 use crate::abi::LogLevel;
 use crate::memory::{read, write, write_u32, write_u64, C};
@@ -7,7 +9,8 @@ use crate::vm::VmCtx;
 use anyhow::Result;
 use wasmtime::Linker;
 
-const M: &str = "wasi_snapshot_preview1";
+/// The module names Envoy registers its WASI functions under.
+pub const WASI_MODULES: &[&str] = &["wasi_snapshot_preview1", "wasi_unstable"];
 const SUCCESS: i32 = 0;
 const BADF: i32 = 8;
 const FAULT: i32 = 21;
@@ -22,10 +25,18 @@ fn errno(r: Result<(), i32>) -> i32 {
     }
 }
 
-/// Adds the WASI functions Envoy provides.
+/// Adds the WASI functions Envoy provides, under both module names.
 pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
+    for m in WASI_MODULES {
+        add_module(l, m)?;
+    }
+    Ok(())
+}
+
+/// Adds the WASI functions under one module name.
+fn add_module(l: &mut Linker<VmCtx>, m: &str) -> Result<()> {
     l.func_wrap(
-        M,
+        m,
         "fd_write",
         |mut c: C, fd: i32, iovs: i32, n: i32, written: i32| -> i32 {
             if fd != 1 && fd != 2 {
@@ -58,17 +69,17 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
         },
     )?;
     l.func_wrap(
-        M,
+        m,
         "fd_read",
         |_c: C, _fd: i32, _i: i32, _n: i32, _r: i32| -> i32 { NOSYS },
     )?;
     l.func_wrap(
-        M,
+        m,
         "fd_seek",
         |_c: C, _fd: i32, _o: i64, _w: i32, _r: i32| -> i32 { NOSYS },
     )?;
-    l.func_wrap(M, "fd_close", |_c: C, _fd: i32| -> i32 { NOSYS })?;
-    l.func_wrap(M, "fd_fdstat_get", |mut c: C, fd: i32, ret: i32| -> i32 {
+    l.func_wrap(m, "fd_close", |_c: C, _fd: i32| -> i32 { NOSYS })?;
+    l.func_wrap(m, "fd_fdstat_get", |mut c: C, fd: i32, ret: i32| -> i32 {
         if fd != 1 && fd != 2 {
             return BADF;
         }
@@ -80,28 +91,28 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
         errno(write(&mut c, ret, &stat))
     })?;
     l.func_wrap(
-        M,
+        m,
         "fd_fdstat_set_flags",
         |_c: C, _fd: i32, _f: i32| -> i32 { NOSYS },
     )?;
-    l.func_wrap(M, "fd_prestat_get", |_c: C, _fd: i32, _r: i32| -> i32 {
+    l.func_wrap(m, "fd_prestat_get", |_c: C, _fd: i32, _r: i32| -> i32 {
         BADF
     })?;
     l.func_wrap(
-        M,
+        m,
         "fd_prestat_dir_name",
         |_c: C, _fd: i32, _p: i32, _n: i32| -> i32 { NOSYS },
     )?;
-    l.func_wrap(M, "fd_filestat_get", |_c: C, _fd: i32, _r: i32| -> i32 {
+    l.func_wrap(m, "fd_filestat_get", |_c: C, _fd: i32, _r: i32| -> i32 {
         BADF
     })?;
     l.func_wrap(
-        M,
+        m,
         "fd_readdir",
         |_c: C, _fd: i32, _b: i32, _l: i32, _k: i64, _r: i32| -> i32 { BADF },
     )?;
     l.func_wrap(
-        M,
+        m,
         "path_open",
         |_c: C,
          _fd: i32,
@@ -116,12 +127,12 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
          -> i32 { NOENT },
     )?;
     l.func_wrap(
-        M,
+        m,
         "path_filestat_get",
         |_c: C, _fd: i32, _f: i32, _p: i32, _l: i32, _r: i32| -> i32 { NOENT },
     )?;
     l.func_wrap(
-        M,
+        m,
         "environ_sizes_get",
         |mut c: C, count: i32, size: i32| -> i32 {
             let env = c.data().env.clone();
@@ -132,7 +143,7 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
             )
         },
     )?;
-    l.func_wrap(M, "environ_get", |mut c: C, ptrs: i32, buf: i32| -> i32 {
+    l.func_wrap(m, "environ_get", |mut c: C, ptrs: i32, buf: i32| -> i32 {
         let env = c.data().env.clone();
         let mut off = buf;
         for (i, (k, v)) in env.iter().enumerate() {
@@ -147,15 +158,15 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
         SUCCESS
     })?;
     l.func_wrap(
-        M,
+        m,
         "args_sizes_get",
         |mut c: C, count: i32, size: i32| -> i32 {
             errno(write_u32(&mut c, count, 0).and_then(|_| write_u32(&mut c, size, 0)))
         },
     )?;
-    l.func_wrap(M, "args_get", |_c: C, _a: i32, _b: i32| -> i32 { SUCCESS })?;
+    l.func_wrap(m, "args_get", |_c: C, _a: i32, _b: i32| -> i32 { SUCCESS })?;
     l.func_wrap(
-        M,
+        m,
         "clock_time_get",
         |mut c: C, id: i32, _precision: i64, ret: i32| -> i32 {
             let now = match c.data().host.lock() {
@@ -169,10 +180,10 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
             errno(write_u64(&mut c, ret, now))
         },
     )?;
-    l.func_wrap(M, "clock_res_get", |mut c: C, _id: i32, ret: i32| -> i32 {
+    l.func_wrap(m, "clock_res_get", |mut c: C, _id: i32, ret: i32| -> i32 {
         errno(write_u64(&mut c, ret, 1))
     })?;
-    l.func_wrap(M, "random_get", |mut c: C, p: i32, n: i32| -> i32 {
+    l.func_wrap(m, "random_get", |mut c: C, p: i32, n: i32| -> i32 {
         if !(0..=65536).contains(&n) {
             return INVAL;
         }
@@ -180,15 +191,15 @@ pub fn add_to_linker(l: &mut Linker<VmCtx>) -> Result<()> {
         fill_random(&mut bytes);
         errno(write(&mut c, p, &bytes))
     })?;
-    l.func_wrap(M, "sched_yield", |_c: C| -> i32 { SUCCESS })?;
+    l.func_wrap(m, "sched_yield", |_c: C| -> i32 { SUCCESS })?;
     l.func_wrap(
-        M,
+        m,
         "poll_oneoff",
         |mut c: C, _in: i32, _out: i32, _n: i32, nevents: i32| -> i32 {
             errno(write_u32(&mut c, nevents, 0))
         },
     )?;
-    l.func_wrap(M, "proc_exit", |c: C, code: i32| {
+    l.func_wrap(m, "proc_exit", |c: C, code: i32| {
         c.data()
             .log(LogLevel::Info, format!("wasi proc_exit({code})"));
     })?;

@@ -127,3 +127,58 @@ fn standard_abi_turns_stop_iteration_into_stop_all() {
     assert_eq!(up.body_str(), BODY);
     assert!(up.complete);
 }
+
+// ---- Response headers: Higress keeps StopIteration there too ----
+//
+// Higress's proxy-wasm-cpp-host turns a headers StopIteration into "stop all" only for modules
+// whose `proxy_on_request_headers` was bound with the 0.1/0.2 ABI; a 0_2_100 module binds it as
+// the Higress variant, so both header callbacks keep plain StopIteration. The Go SDK returns it
+// from response headers whenever the plugin wants the response body: the body callbacks must
+// still run, or the stream never ends.
+
+/// gpustack-token-usage 1.2.2 (Go, Higress ABI) from the gpustack wheel, configured with
+/// `config`.
+fn token_usage(config: &str) -> Sim {
+    let path = aigw_tests::gpustack_module("gpustack-token-usage", "1.2.2");
+    let spec = PluginSpec::from_file(&path)
+        .expect("module loads")
+        .name("gpustack-token-usage")
+        .config_json(config);
+    let mut sim = Sim::new(SimOptions::default());
+    if let Err(e) = sim.add_plugin(spec) {
+        panic!("rejected {config}: {e:#}\n{:#?}", sim.logs());
+    }
+    sim
+}
+
+const COMPLETION: &str = r#"{"id":"c1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
+
+#[test]
+fn higress_response_stop_iteration_still_delivers_the_body() {
+    let mut sim = token_usage("{}");
+    let rec = sim
+        .run(
+            Request::post("/v1/chat/completions", BODY),
+            UpstreamResponse::json(200, COMPLETION),
+        )
+        .unwrap();
+    assert!(rec.finished, "{:?}\n{:#?}", rec.response, sim.logs());
+    assert!(rec.response.complete);
+    assert_eq!(rec.response.status, 200);
+    assert_eq!(rec.response.body_str(), COMPLETION);
+}
+
+#[test]
+fn higress_response_stop_iteration_passes_a_429_to_the_client() {
+    let mut sim = token_usage("{}");
+    let busy = r#"{"error":{"message":"rate limited"}}"#;
+    let rec = sim
+        .run(
+            Request::post("/v1/chat/completions", BODY),
+            UpstreamResponse::json(429, busy),
+        )
+        .unwrap();
+    assert!(rec.finished, "{:?}", rec.response);
+    assert_eq!(rec.response.status, 429);
+    assert_eq!(rec.response.body_str(), busy);
+}

@@ -183,6 +183,10 @@ pub struct PluginEntry {
     /// vm_id (shared data namespace).
     #[serde(default)]
     pub vm_id: String,
+    /// Envoy's root_id: which root context of the module serves this plugin (AssemblyScript
+    /// proxy-runtime modules and modules with several root contexts need it).
+    #[serde(default)]
+    pub root_id: String,
     /// `closed` (default), `open` or `reload`.
     #[serde(default)]
     pub fail: Option<String>,

@@ -54,6 +54,7 @@ fn plugin_spec(base: &Path, p: &crate::gateway::config::PluginEntry) -> Result<P
         .map_err(|e| anyhow!("plugin {}: {e:#}", p.name))?
         .name(p.name.clone())
         .vm_id(p.vm_id.clone())
+        .root_id(p.root_id.clone())
         .fail_policy(fail_policy(p.fail.as_deref()))
         .allow_on_headers_stop_iteration(p.allow_on_headers_stop_iteration)
         .config_json(config))

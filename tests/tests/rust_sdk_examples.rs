@@ -1,0 +1,348 @@
+//! The proxy-wasm Rust SDK's examples, rewritten as small fixtures on the `proxy-wasm` crate
+//! (tests/fixtures/ex-*), each run through `host-sim run` to the outcome Envoy documents for
+//! it: HTTP and gRPC call-outs to real local servers, configuration, body rewrite, metadata
+//! set from the command line, header logging, and ticks.
+
+use aigw_tests::{host_sim_bin, module_path};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("aigw-rsdk-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+fn module(name: &str) -> String {
+    let p = module_path(name);
+    assert!(p.exists(), "{} is missing: run `make build`", p.display());
+    p.to_string_lossy().into_owned()
+}
+
+fn host_sim(args: &[&str]) -> Output {
+    Command::new(host_sim_bin())
+        .args(args)
+        .output()
+        .expect("run host-sim")
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const GET: &str = "GET /anything HTTP/1.1\r\nhost: example.com\r\nx-custom: one\r\n\r\n";
+const ANSWER: &str = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 23\r\n\r\nthe secret is 42, shh!\n";
+
+/// A one-connection-at-a-time HTTP/1.1 server answering every request with `body`.
+fn http_server(body: &'static [u8]) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(body);
+        }
+    });
+    addr
+}
+
+/// A gRPC server over plain-text HTTP/2 that answers every call with `grpc_status` after
+/// `delay`, with an empty message and proper framing and trailers.
+fn grpc_server(grpc_status: u32, delay: Duration) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.set_nonblocking(true).expect("nonblocking");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(l).expect("listener");
+            loop {
+                let Ok((s, _)) = l.accept().await else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<Incoming>| async move {
+                            let framed = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            assert!(framed.len() >= 5, "a gRPC message is framed");
+                            tokio::time::sleep(delay).await;
+                            let mut trailers = hyper::HeaderMap::new();
+                            trailers.insert(
+                                "grpc-status",
+                                grpc_status.to_string().parse().expect("value"),
+                            );
+                            let body = Full::new(Bytes::from_static(&[0, 0, 0, 0, 0]))
+                                .with_trailers(async move { Some(Ok(trailers)) });
+                            let resp = hyper::Response::builder()
+                                .header("content-type", "application/grpc")
+                                .body(body)
+                                .expect("response");
+                            Ok::<_, std::convert::Infallible>(resp)
+                        },
+                    );
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(s), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    addr
+}
+
+#[test]
+fn http_auth_random_passes_on_an_even_byte_and_forbids_an_odd_one() {
+    let dir = scratch("auth");
+    let req = write(&dir, "req.http", GET);
+    let up = write(&dir, "up.http", ANSWER);
+    let m = module("ex-http-auth-random");
+    for (byte, status) in [(b"\x02" as &'static [u8], "200"), (b"\x03", "403")] {
+        let httpbin = http_server(byte);
+        let cluster = format!("httpbin={httpbin}");
+        let o = host_sim(&[
+            "run",
+            &m,
+            "--request",
+            req.to_str().unwrap(),
+            "--upstream",
+            up.to_str().unwrap(),
+            "--cluster",
+            &cluster,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let text = out(&o);
+        assert!(text.starts_with(&format!("HTTP/1.1 {status}")), "{text}");
+        assert!(text.contains("powered-by: proxy-wasm"), "{text}");
+        if status == "403" {
+            assert!(text.ends_with("Access forbidden.\n"), "{text}");
+            assert!(err(&o).contains("Access forbidden."), "{}", err(&o));
+        } else {
+            assert!(text.contains("the secret is 42"), "{text}");
+            assert!(err(&o).contains("Access granted."), "{}", err(&o));
+        }
+    }
+}
+
+const GRPC_REQUEST: &str = "POST /grpcbin.GRPCBin/Index HTTP/1.1\r\nhost: grpc.example\r\ncontent-type: application/grpc\r\nte: trailers\r\ncontent-length: 5\r\n\r\n\0\0\0\0\0";
+
+fn grpc_run(cluster: &str) -> Output {
+    let dir = scratch(&format!("grpc-{}", cluster.len()));
+    let req = write(&dir, "req.http", GRPC_REQUEST);
+    let cluster = format!("grpcbin={cluster}");
+    host_sim(&[
+        "run",
+        &module("ex-grpc-auth-random"),
+        "--request",
+        req.to_str().unwrap(),
+        "--cluster",
+        &cluster,
+    ])
+}
+
+#[test]
+fn grpc_auth_random_follows_the_grpc_call_out() {
+    // Even status (OK): the call goes on to the upstream.
+    let o = grpc_run(&grpc_server(0, Duration::ZERO).to_string());
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(
+        err(&o).contains("grpc status 0") && err(&o).contains("Access granted."),
+        "{}",
+        err(&o)
+    );
+    assert!(out(&o).starts_with("HTTP/1.1 200"), "{}", out(&o));
+
+    // Odd status (INVALID_ARGUMENT = 3): a trailers-only gRPC answer with ABORTED (10).
+    let o = grpc_run(&grpc_server(3, Duration::ZERO).to_string());
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(
+        err(&o).contains("grpc status 3") && err(&o).contains("Access forbidden."),
+        "{}",
+        err(&o)
+    );
+    let text = out(&o);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("grpc-status: 10"), "{text}");
+    assert!(
+        text.contains("grpc-message: Aborted by Proxy-Wasm!"),
+        "{text}"
+    );
+    assert!(text.contains("content-type: application/grpc"), "{text}");
+}
+
+#[test]
+fn grpc_call_out_timeout_and_connect_failure_are_grpc_statuses() {
+    // The server answers after 3 s; the call's 1 s timeout fires first: DEADLINE_EXCEEDED.
+    let o = grpc_run(&grpc_server(0, Duration::from_secs(3)).to_string());
+    assert!(err(&o).contains("grpc status 4"), "{}", err(&o));
+    // Nothing listens: UNAVAILABLE.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let o = grpc_run(&closed.to_string());
+    assert!(err(&o).contains("grpc status 14"), "{}", err(&o));
+}
+
+#[test]
+fn http_config_puts_the_configuration_in_a_header() {
+    let dir = scratch("config");
+    let req = write(&dir, "req.http", GET);
+    let o = host_sim(&[
+        "run",
+        &module("ex-http-config"),
+        "--request",
+        req.to_str().unwrap(),
+        "--config",
+        "{\"from\":\"config\"}",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(
+        out(&o).contains("custom-header: {\"from\":\"config\"}"),
+        "{}",
+        out(&o)
+    );
+}
+
+#[test]
+fn http_body_redacts_a_secret_answer_even_in_pieces() {
+    let dir = scratch("body");
+    let req = write(&dir, "req.http", GET);
+    let up = write(&dir, "up.http", ANSWER);
+    let o = host_sim(&[
+        "run",
+        &module("ex-http-body"),
+        "--request",
+        req.to_str().unwrap(),
+        "--upstream",
+        up.to_str().unwrap(),
+        "--chunk-size",
+        "5",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let text = out(&o);
+    assert!(
+        text.ends_with("Redacted: the answer had 23 bytes.\n"),
+        "{text}"
+    );
+    assert!(!text.contains("secret"), "{text}");
+}
+
+#[test]
+fn envoy_filter_metadata_answers_with_metadata_set_from_the_command_line() {
+    let dir = scratch("metadata");
+    let req = write(&dir, "req.http", GET);
+    let m = module("ex-envoy-filter-metadata");
+    let md = r#"{"filter_metadata":{"envoy.filters.http.lua":{"uppercased-custom-metadata":"SOME-VALUE"}}}"#;
+    let o = host_sim(&[
+        "run",
+        &m,
+        "--request",
+        req.to_str().unwrap(),
+        "--metadata",
+        md,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let text = out(&o);
+    assert!(text.contains("uppercased-metadata: SOME-VALUE"), "{text}");
+    assert!(
+        text.ends_with("Custom response with Envoy metadata: \"SOME-VALUE\"\n"),
+        "{text}"
+    );
+    // Without metadata the request goes to the upstream.
+    let o = host_sim(&["run", &m, "--request", req.to_str().unwrap()]);
+    assert!(!out(&o).contains("uppercased-metadata"), "{}", out(&o));
+}
+
+#[test]
+fn http_headers_logs_both_header_maps_and_answers_hello() {
+    let dir = scratch("headers");
+    let req = write(&dir, "req.http", GET);
+    let up = write(&dir, "up.http", ANSWER);
+    let m = module("ex-http-headers");
+    let o = host_sim(&[
+        "run",
+        &m,
+        "--request",
+        req.to_str().unwrap(),
+        "--upstream",
+        up.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let logs = err(&o);
+    for want in [
+        "request :path: /anything",
+        "request x-custom: one",
+        "response :status: 200",
+        "response content-type: text/plain",
+        "done",
+    ] {
+        assert!(logs.contains(want), "missing {want:?} in {logs}");
+    }
+    let hello = write(
+        &dir,
+        "hello.http",
+        "GET /hello HTTP/1.1\r\nhost: example.com\r\n\r\n",
+    );
+    let o = host_sim(&["run", &m, "--request", hello.to_str().unwrap()]);
+    assert!(
+        out(&o).starts_with("HTTP/1.1 200") && out(&o).ends_with("Hello, World!\n"),
+        "{}",
+        out(&o)
+    );
+    assert!(out(&o).contains("hello: world"), "{}", out(&o));
+}
+
+#[test]
+fn hello_world_greets_at_start_and_logs_each_tick() {
+    // A background service in Envoy (bootstrap WasmService): no stream, 11 simulated seconds,
+    // so the 5 s tick fires twice.
+    let o = host_sim(&[
+        "run",
+        &module("ex-hello-world"),
+        "--service",
+        "--advance-ms",
+        "11000",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let logs = err(&o);
+    assert!(logs.contains("Hello, World!"), "{logs}");
+    assert!(logs.contains("tick 1: the host clock says"), "{logs}");
+    assert!(logs.contains("tick 2: the host clock says"), "{logs}");
+    assert!(!logs.contains("tick 3"), "{logs}");
+    // Without --service or --request, `run` says what it needs.
+    let o = host_sim(&["run", &module("ex-hello-world")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("--request"), "{}", err(&o));
+}
