@@ -29,7 +29,7 @@ fn decode_all(chunks: &[&[u8]]) -> (Vec<Message>, Option<EventStreamError>) {
     (out, None)
 }
 
-fn split<'a>(body: &'a [u8], seed: u8) -> Vec<&'a [u8]> {
+fn split(body: &[u8], seed: u8) -> Vec<&[u8]> {
     let mut chunks = Vec::new();
     let mut state = u32::from(seed) | 0x100;
     let mut rest = body;
@@ -88,8 +88,11 @@ fuzz_target!(|input: &[u8]| {
             for (m, (h, p)) in msgs.iter().zip(&recs) {
                 assert_eq!(&m.payload, p);
                 // Re-encoding the string headers decodes to the same message.
-                let pairs: Vec<(&str, &str)> =
-                    m.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                let pairs: Vec<(&str, &str)> = m
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
                 let again = decode_all(&[&encode(&pairs, p)]);
                 assert_eq!(again, (vec![m.clone()], None));
                 if h.is_empty() {

@@ -66,7 +66,10 @@ fn check_text(guard: &Guard, text: &str, seed: u8) {
     let findings = engine.scan(text);
     let mut last = 0;
     for f in &findings {
-        assert!(last <= f.start && f.start < f.end && f.end <= text.len(), "{f:?}");
+        assert!(
+            last <= f.start && f.start < f.end && f.end <= text.len(),
+            "{f:?}"
+        );
         assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
         last = f.end;
     }
@@ -89,9 +92,15 @@ fn check_text(guard: &Guard, text: &str, seed: u8) {
         sv = scanner.finish(&mut streamed);
     }
     assert!(scanner.peak_buffered() <= scanner.window());
-    assert_eq!(sv, verdict, "stream verdict differs from the whole-text verdict");
+    assert_eq!(
+        sv, verdict,
+        "stream verdict differs from the whole-text verdict"
+    );
     if verdict == Verdict::Pass {
-        assert_eq!(streamed, whole, "stream output differs from the whole-text output");
+        assert_eq!(
+            streamed, whole,
+            "stream output differs from the whole-text output"
+        );
     }
 
     // The same text as raw bytes split anywhere (inside code points too).
@@ -131,11 +140,22 @@ fn check_body(guard: &Guard, body: &str) {
             }
             let mut vault = guard.new_vault();
             let mut report = Report::default();
-            let out = redact_body(&guard.engine, body.as_bytes(), true, &sel, Some(&mut vault), &mut report);
+            let out = redact_body(
+                &guard.engine,
+                body.as_bytes(),
+                true,
+                &sel,
+                Some(&mut vault),
+                &mut report,
+            );
             if let (Ok(BodyOutcome::Rewritten(new)), Some(before)) = (out, &parsed) {
                 let after: serde_json::Value =
                     serde_json::from_str(&new).expect("a rewritten JSON body is JSON");
-                assert_eq!(shape(before), shape(&after), "rewriting changed the JSON shape");
+                assert_eq!(
+                    shape(before),
+                    shape(&after),
+                    "rewriting changed the JSON shape"
+                );
             }
         }
     }

@@ -25,7 +25,11 @@ fn prom(body: &[u8]) {
     let lf = text.replace("\r\n", "\n");
     assert_eq!(parse_vllm(&lf), parse_vllm(&crlf), "CRLF changes the parse");
     let commented = format!("# HELP x y\n# TYPE x gauge\n{lf}\n# EOF\n");
-    assert_eq!(parse_vllm(&lf), parse_vllm(&commented), "comments change the parse");
+    assert_eq!(
+        parse_vllm(&lf),
+        parse_vllm(&commented),
+        "comments change the parse"
+    );
 }
 
 fn count(seed: u8, body: &[u8]) {
@@ -35,8 +39,15 @@ fn count(seed: u8, body: &[u8]) {
     for c in body.chunks(usize::from(seed % 13) + 1) {
         split.feed(c);
     }
-    assert_eq!(whole.count(), split.count(), "the event count depends on chunking");
-    let lines = body.split(|&b| b == b'\n' || b == b'\r').filter(|l| l.starts_with(b"data:")).count();
+    assert_eq!(
+        whole.count(),
+        split.count(),
+        "the event count depends on chunking"
+    );
+    let lines = body
+        .split(|&b| b == b'\n' || b == b'\r')
+        .filter(|l| l.starts_with(b"data:"))
+        .count();
     assert!(whole.count() <= lines as u64);
 }
 
@@ -46,7 +57,11 @@ fn prefix(seed: u8, body: &[u8]) {
     };
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
         let pretty = serde_json::to_vec_pretty(&v).expect("a value serializes");
-        assert_eq!(material(&pretty), Some(m.clone()), "formatting changes the material");
+        assert_eq!(
+            material(&pretty),
+            Some(m.clone()),
+            "formatting changes the material"
+        );
     }
     let block = usize::from(seed % 32) + 1;
     let full = prefix_chain(&m, block, 64);

@@ -21,7 +21,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(acc.feed(data), once.is_some());
         assert_eq!(acc.usage(), once);
         acc.feed(data);
-        assert_eq!(acc.usage(), once, "feeding an event twice changed the usage");
+        assert_eq!(
+            acc.usage(),
+            once,
+            "feeding an event twice changed the usage"
+        );
 
         if let Some(u) = once {
             match protocol {

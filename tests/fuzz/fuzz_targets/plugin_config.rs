@@ -11,7 +11,11 @@ use libfuzzer_sys::fuzz_target;
 
 fn check<C: PluginConfig>(json: &[u8]) {
     let rules = Rules::<C>::parse(json);
-    assert_eq!(rules.is_ok(), Rules::<C>::parse(json).is_ok(), "parse is not deterministic");
+    assert_eq!(
+        rules.is_ok(),
+        Rules::<C>::parse(json).is_ok(),
+        "parse is not deterministic"
+    );
     if let Ok(mut c) = parse::<C>(json) {
         if let Err(e) = c.validate() {
             panic!("a validated configuration fails validation again: {e}");

@@ -34,7 +34,11 @@ fn check_client_stream(out: &[u8]) {
         }
     });
     assert!(fed.is_ok());
-    assert!(ok, "client event data is not JSON: {}", String::from_utf8_lossy(out));
+    assert!(
+        ok,
+        "client event data is not JSON: {}",
+        String::from_utf8_lossy(out)
+    );
     assert!(
         parser.finish(|_| {}).is_empty(),
         "client stream ends inside an event: {}",
@@ -155,7 +159,8 @@ fuzz_target!(|input: &[u8]| {
             }
         }
         9 => {
-            if let Ok((out, _usage)) = dashscope::dashscope_response_to_chat(body, "id", "m", created)
+            if let Ok((out, _usage)) =
+                dashscope::dashscope_response_to_chat(body, "id", "m", created)
             {
                 json_ok(&out);
             }

@@ -39,13 +39,21 @@ fn encode(v: &Value, out: &mut Vec<u8>) {
 fuzz_target!(|data: &[u8]| {
     match decode(data) {
         Ok((value, used)) => {
-            assert!(used <= data.len(), "consumed {used} of {} bytes", data.len());
+            assert!(
+                used <= data.len(),
+                "consumed {used} of {} bytes",
+                data.len()
+            );
             // The same reply with trailing bytes after it decodes identically.
             let prefix = data.get(..used).unwrap_or_default();
             assert_eq!(decode(prefix), Ok((value.clone(), used)));
             let mut enc = Vec::new();
             encode(&value, &mut enc);
-            assert_eq!(decode(&enc), Ok((value, enc.len())), "re-encoded reply differs");
+            assert_eq!(
+                decode(&enc),
+                Ok((value, enc.len())),
+                "re-encoded reply differs"
+            );
         }
         Err(RespError::Incomplete) => {
             // Every strict prefix of an incomplete reply is incomplete too (or invalid).
