@@ -57,11 +57,20 @@ fn prefix(seed: u8, body: &[u8]) {
     };
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
         let pretty = serde_json::to_vec_pretty(&v).expect("a value serializes");
-        assert_eq!(
-            material(&pretty),
-            Some(m.clone()),
-            "formatting changes the material"
-        );
+        // serde_json's default float parsing is not correctly rounded: a number with more
+        // than 17 significant digits may not survive print + parse. Only compare when the
+        // value itself round-trips.
+        if serde_json::from_slice::<serde_json::Value>(&pretty)
+            .ok()
+            .as_ref()
+            == Some(&v)
+        {
+            assert_eq!(
+                material(&pretty),
+                Some(m.clone()),
+                "formatting changes the material"
+            );
+        }
     }
     let block = usize::from(seed % 32) + 1;
     let full = prefix_chain(&m, block, 64);
