@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: setup build test run bench lint clean
+.PHONY: setup build test run bench fuzz lint clean
 
 setup:
 	@scripts/setup.sh
@@ -23,6 +23,10 @@ bench: build
 	$(CARGO) bench --quiet -p aigw-sdk --bench parse
 	$(CARGO) run --quiet --release -p aigw-tests --bin bench
 	$(CARGO) run --quiet --release -p aigw-tests --bin lb_sim
+
+# Every fuzz target of tests/fuzz for FUZZ_SECONDS (default 600) each; see README "Fuzzing".
+fuzz:
+	@FUZZ_SECONDS=$(or $(FUZZ_SECONDS),600) scripts/fuzz.sh $(FUZZ_TARGETS)
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,0 +1,40 @@
+//! Every plugin's configuration parser, as the SDK runs it at configure time
+//! (`Rules::<Config>::parse`: global part plus `_rules_`). The first byte picks the plugin; the
+//! rest is the JSON document.
+//!
+//! Properties: no panic; parsing is deterministic; a configuration that validated once
+//! validates again (normalisation is idempotent).
+#![no_main]
+
+use aigw::config::{parse, PluginConfig, Rules};
+use libfuzzer_sys::fuzz_target;
+
+fn check<C: PluginConfig>(json: &[u8]) {
+    let rules = Rules::<C>::parse(json);
+    assert_eq!(
+        rules.is_ok(),
+        Rules::<C>::parse(json).is_ok(),
+        "parse is not deterministic"
+    );
+    if let Ok(mut c) = parse::<C>(json) {
+        if let Err(e) = c.validate() {
+            panic!("a validated configuration fails validation again: {e}");
+        }
+    }
+}
+
+fuzz_target!(|input: &[u8]| {
+    let Some((&which, json)) = input.split_first() else {
+        return;
+    };
+    match which % 8 {
+        0 => check::<ai_auth::config::Config>(json),
+        1 => check::<ai_cache::config::Config>(json),
+        2 => check::<ai_guard::settings::Config>(json),
+        3 => check::<ai_load_balancer::config::Config>(json),
+        4 => check::<ai_proxy::config::Config>(json),
+        5 => check::<ai_statistics::config::Config>(json),
+        6 => check::<ai_token_ratelimit::config::Config>(json),
+        _ => check::<hello::Config>(json),
+    }
+});
