@@ -346,3 +346,66 @@ fn hello_world_greets_at_start_and_logs_each_tick() {
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("--request"), "{}", err(&o));
 }
+
+#[test]
+fn grpc_call_outs_are_answered_in_serve_too() {
+    use aigw_tests::{free_port, http, ServeProcess};
+    let upstream = http_server(b"from the upstream");
+    let run = |grpc: SocketAddr, test: &str, expect_log: &str| {
+        let dir = scratch(test);
+        let port = free_port();
+        let cfg = serde_json::json!({
+            "listen": format!("127.0.0.1:{port}"),
+            "workers": 1,
+            "access_log": "off",
+            "clusters": {
+                "web": { "endpoints": [upstream.to_string()] },
+                "grpcbin": { "endpoints": [grpc.to_string()] },
+            },
+            "routes": [{
+                "name": "web",
+                "cluster": "web",
+                "plugins": [{ "name": "grpc-auth", "wasm": module("ex-grpc-auth-random") }],
+            }],
+        });
+        let path = write(&dir, "gateway.json", &cfg.to_string());
+        let gw = ServeProcess::start(&path, &dir.join("stderr.log"), port);
+        let r = http::exchange(
+            ("127.0.0.1", port),
+            "grpc.example",
+            "POST",
+            "/grpcbin.GRPCBin/Index",
+            &[("content-type", "application/grpc"), ("te", "trailers")],
+            b"\0\0\0\0\0",
+        )
+        .expect("exchange");
+        // Plugin log lines reach the gateway's stderr on its next log flush.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !gw.stderr_text().contains(expect_log) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (r, gw.stderr_text())
+    };
+    // OK from the gRPC service: the request goes on to the upstream.
+    let ((status, _, body), log) = run(
+        grpc_server(0, Duration::ZERO),
+        "serve-grpc-ok",
+        "Access granted.",
+    );
+    assert_eq!(status, 200, "{log}");
+    assert_eq!(body, b"from the upstream", "{log}");
+    assert!(log.contains("Access granted."), "{log}");
+    // INVALID_ARGUMENT: the plugin's own gRPC answer, never the upstream.
+    let ((status, headers, body), log) = run(
+        grpc_server(3, Duration::ZERO),
+        "serve-grpc-odd",
+        "Access forbidden.",
+    );
+    assert_eq!(status, 200, "{log}");
+    assert!(
+        headers.iter().any(|(k, v)| k == "grpc-status" && v == "10"),
+        "{headers:?}"
+    );
+    assert_ne!(body, b"from the upstream");
+    assert!(log.contains("Access forbidden."), "{log}");
+}

@@ -123,7 +123,8 @@ impl Decoder {
     }
 
     /// Feeds bytes and returns every message they complete, in order. After an error the
-    /// decoder keeps failing.
+    /// decoder keeps failing, and the messages this call completed before the error are not
+    /// returned: use [`push_with`](Self::push_with) (as the plugin does) to receive them.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Message>, EventStreamError> {
         let mut messages = Vec::new();
         self.push_with(bytes, |m| messages.push(m))?;
