@@ -1612,3 +1612,50 @@ fn a_body_with_a_repeated_key_is_a_400_in_the_clients_protocol() {
     assert_eq!(err["type"], "error");
     assert_eq!(err["error"]["type"], "invalid_request_error");
 }
+
+#[test]
+fn an_upstream_error_that_echoes_the_providers_key_never_reaches_the_client() {
+    let key = "sk-proj-gateway-0123456789abcdef";
+    let cfg = json!({"providers":[{"id":"oai","type":"openai","api_keys":[key]}]});
+    let echo = UpstreamResponse::json(
+        401,
+        format!(
+            r#"{{"error":{{"message":"Incorrect API key provided: {key}. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}}}"#
+        ),
+    );
+    // OpenAI client.
+    let mut s = sim(cfg.clone());
+    let rec = s.run(chat("gpt-4o", false), echo.clone()).unwrap();
+    assert_eq!(
+        rec.upstream_request
+            .as_ref()
+            .unwrap()
+            .header("authorization"),
+        Some(format!("Bearer {key}").as_str()),
+        "the key does go upstream"
+    );
+    let body = rec.response.body_str();
+    assert!(!body.contains(key), "{body}");
+    let err = rec.response.json();
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Incorrect API key provided: [REDACTED]"),
+        "{err}"
+    );
+    // Anthropic client of the same provider.
+    let mut s = sim(cfg);
+    let rec = s
+        .run(
+            Request::post(
+                "/v1/messages",
+                r#"{"model":"gpt-4o","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,
+            ),
+            echo,
+        )
+        .unwrap();
+    let body = rec.response.body_str();
+    assert!(!body.contains(key), "{body}");
+    assert_eq!(rec.response.json()["type"], "error", "{body}");
+}

@@ -156,6 +156,36 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
+    /// `body` with every credential of this provider (API keys, Bedrock secret) replaced by
+    /// `[REDACTED]`: an upstream error that echoes the gateway's key must not hand it to the
+    /// client. Values shorter than 6 bytes are left alone (too short to be a real key and too
+    /// likely to appear as ordinary text).
+    pub fn redact_secrets(&self, body: Vec<u8>) -> Vec<u8> {
+        let secrets = self
+            .api_keys
+            .iter()
+            .chain(self.bedrock_secret_access_key.iter())
+            .chain(self.bedrock_session_token.iter())
+            .filter(|k| k.len() >= 6);
+        let mut body = body;
+        for key in secrets {
+            let needle = key.as_bytes();
+            if !body.windows(needle.len()).any(|w| w == needle) {
+                continue;
+            }
+            let mut out = Vec::with_capacity(body.len());
+            let mut rest = &body[..];
+            while let Some(at) = rest.windows(needle.len()).position(|w| w == needle) {
+                out.extend_from_slice(&rest[..at]);
+                out.extend_from_slice(b"[REDACTED]");
+                rest = &rest[at + needle.len()..];
+            }
+            out.extend_from_slice(rest);
+            body = out;
+        }
+        body
+    }
+
     /// The resolved provider (validated at configure time; OpenAI-compatible otherwise).
     pub fn provider(&self) -> Provider {
         self.provider.unwrap_or(Provider::OpenAiCompatible)

@@ -587,7 +587,11 @@ impl Plugin for AiProxy {
                 };
                 let out = match &self.body {
                     Body::Error { status, aws } => {
-                        ex.translate_error(*status, &body, aws.as_deref()).1
+                        let out = ex.translate_error(*status, &body, aws.as_deref()).1;
+                        match self.provider(&cfg) {
+                            Some(p) => p.redact_secrets(out),
+                            None => out,
+                        }
                     }
                     _ => match ex.translate_whole(&body) {
                         Ok((out, usage)) => {
