@@ -782,3 +782,28 @@ fn client_text_in_logs_and_errors_is_escaped_and_bounded() {
         );
     }
 }
+
+#[test]
+fn local_errors_carry_the_request_id() {
+    let mut sim = sim(&config(""));
+    // Envoy's request id (x-request-id) is echoed on the local reply.
+    let rec = sim
+        .run(chat("gpt-4o").header("x-request-id", "9f1c2b7e-req"), ok())
+        .unwrap();
+    assert_eq!(rec.response.status, 401);
+    assert_eq!(rec.response.header("x-request-id"), Some("9f1c2b7e-req"));
+    // An id that is not a plain token is not echoed: a fresh one is made.
+    let rec = sim
+        .run(chat("gpt-4o").header("x-request-id", "two words"), ok())
+        .unwrap();
+    let id = rec.response.header("x-request-id").unwrap_or_default();
+    assert!(id.starts_with("req_") && id.len() == 28, "{id}");
+    let again = sim
+        .run(chat("gpt-4o").header("x-request-id", "two words"), ok())
+        .unwrap();
+    assert_ne!(
+        again.response.header("x-request-id"),
+        Some(id),
+        "ids are not reused"
+    );
+}

@@ -255,11 +255,43 @@ impl<P: Plugin> Ctx<P> {
     /// Sends an error reply shaped for the client's protocol (OpenAI or Anthropic). The stream
     /// is answered when the current callback returns; the SDK pauses the request and skips
     /// this plugin's response handlers for the reply.
+    ///
+    /// The reply carries `x-request-id`, as the providers' own errors do: the request's id
+    /// (Envoy's `request.id`, from the `x-request-id` it sets) when it is a plain token,
+    /// otherwise a new `req_…` id, so a client can quote it when it reports the error.
     pub fn send_error(&mut self, error: &ErrorReply) -> Result<(), HostError> {
-        let reply = error.render(self.protocol);
+        let mut reply = error.render(self.protocol);
+        if !reply.headers.iter().any(|(k, _)| k == "x-request-id") {
+            reply
+                .headers
+                .push(("x-request-id".into(), self.reply_request_id()));
+        }
         host::send_local_response(reply.status, None, &reply.body, &reply.headers, None)?;
         self.replied = true;
         Ok(())
+    }
+
+    /// The request id a local error reply carries (see [`send_error`](Self::send_error)).
+    fn reply_request_id(&self) -> String {
+        let given = host::get_property(&["request", "id"])
+            .ok()
+            .flatten()
+            .and_then(|v| String::from_utf8(v).ok());
+        if let Some(id) = given.filter(|id| is_token(id)) {
+            return id;
+        }
+        thread_local! {
+            static SEQ: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+        }
+        let seq = SEQ.with(|c| {
+            c.set(c.get().wrapping_add(1));
+            c.get()
+        });
+        let now = host::now_nanos().unwrap_or(0);
+        let mut h = crate::hash::Fnv1a::new();
+        h.write(&now.to_le_bytes());
+        h.write(&seq.to_le_bytes());
+        format!("req_{:016x}{:08x}", h.finish(), seq as u32)
     }
 
     /// Sends an arbitrary local reply.
@@ -376,4 +408,9 @@ fn read_whole(buffer: BufferType, chunk: BodyChunk) -> Whole {
         Ok(body) => Whole::Ready(body),
         Err(e) => Whole::Failed(e),
     }
+}
+
+/// A request id safe to echo in a header: 1 to 128 visible ASCII characters.
+fn is_token(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
 }
