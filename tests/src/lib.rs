@@ -389,3 +389,42 @@ pub mod http {
         }
     }
 }
+
+/// Helpers for tests that drive the `host-sim` command line: scratch folders, files, runs and
+/// their output.
+pub mod cli {
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Output};
+
+    /// A fresh-enough scratch folder for one test: `<tmp>/aigw-<suite>-<pid>-<test>`.
+    pub fn scratch(suite: &str, test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("aigw-{suite}-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    /// Writes `text` to `dir/name` and returns the path.
+    pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    /// Runs `host-sim` with `args` and returns its status and output.
+    pub fn host_sim(args: &[&str]) -> Output {
+        Command::new(super::host_sim_bin())
+            .args(args)
+            .output()
+            .expect("run host-sim")
+    }
+
+    /// What a run wrote to stdout.
+    pub fn stdout(o: &Output) -> String {
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// What a run wrote to stderr.
+    pub fn stderr(o: &Output) -> String {
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+}

@@ -2,35 +2,12 @@
 //! that say how the stream ended (0 complete, 2 usage/config, 3 incomplete, 4 trap), errors
 //! that name the flag that fixes them, and start-up logs that are shown.
 
-use aigw_tests::{gpustack_module, host_sim_bin};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use aigw_tests::cli::{host_sim, stderr, stdout, write};
+use aigw_tests::gpustack_module;
+use std::path::PathBuf;
 
 fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aigw-cliconv-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write");
-    p
-}
-
-fn host_sim(args: &[&str]) -> Output {
-    Command::new(host_sim_bin())
-        .args(args)
-        .output()
-        .expect("run host-sim")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    aigw_tests::cli::scratch("cliconv", test)
 }
 
 const REQUEST: &str = "POST /v1/chat/completions HTTP/1.1\r\nhost: api.example.com\r\ncontent-type: application/json\r\ncontent-length: 14\r\n\r\n{\"model\":\"m\"}\n";

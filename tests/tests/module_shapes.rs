@@ -4,31 +4,12 @@
 //! Also the properties `run` can set (route, cluster, client address, metadata), the absent
 //! `upstream.address` before any upstream was contacted, and start-up logs shown by `run`.
 
-use aigw_tests::{host_sim_bin, module_path};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use aigw_tests::cli::{host_sim, stderr, write};
+use aigw_tests::module_path;
+use std::path::PathBuf;
 
 fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aigw-shapes-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write");
-    p
-}
-
-fn host_sim(args: &[&str]) -> Output {
-    Command::new(host_sim_bin())
-        .args(args)
-        .output()
-        .expect("run host-sim")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    aigw_tests::cli::scratch("shapes", test)
 }
 
 const GET: &str = "GET /status HTTP/1.1\r\nhost: api.example.com\r\n\r\n";

@@ -3,48 +3,26 @@
 //! it: HTTP and gRPC call-outs to real local servers, configuration, body rewrite, metadata
 //! set from the command line, header logging, and ticks.
 
-use aigw_tests::{host_sim_bin, module_path};
+use aigw_tests::cli::{host_sim, stderr as err, stdout as out, write};
+use aigw_tests::module_path;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Output;
 use std::time::Duration;
 
 fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aigw-rsdk-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write");
-    p
+    aigw_tests::cli::scratch("rsdk", test)
 }
 
 fn module(name: &str) -> String {
     let p = module_path(name);
     assert!(p.exists(), "{} is missing: run `make build`", p.display());
     p.to_string_lossy().into_owned()
-}
-
-fn host_sim(args: &[&str]) -> Output {
-    Command::new(host_sim_bin())
-        .args(args)
-        .output()
-        .expect("run host-sim")
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 const GET: &str = "GET /anything HTTP/1.1\r\nhost: example.com\r\nx-custom: one\r\n\r\n";
