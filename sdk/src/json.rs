@@ -83,6 +83,23 @@ pub fn check_strict(body: &[u8]) -> Result<(), JsonProblem> {
     }
 }
 
+/// The problem of `body` when parsers could read it differently (a repeated key, a byte order
+/// mark); `None` for strict JSON and for plain syntax errors, which a plugin reports in its own
+/// words after its own parse.
+///
+/// ```
+/// use aigw::json::ambiguity;
+///
+/// assert!(ambiguity(br#"{"n":1,"n":128}"#).is_some());
+/// assert!(ambiguity(b"not json").is_none());
+/// ```
+pub fn ambiguity(body: &[u8]) -> Option<JsonProblem> {
+    match check_strict(body) {
+        Err(p @ (JsonProblem::DuplicateKey { .. } | JsonProblem::ByteOrderMark)) => Some(p),
+        _ => None,
+    }
+}
+
 /// One value, walked; yields the first duplicate key found below it.
 struct Walk {
     depth: usize,

@@ -40,18 +40,25 @@ impl std::fmt::Display for Undecidable {
     }
 }
 
-/// The top-level `model` of a JSON request body.
+/// The top-level `model` of a JSON request body. Only `model` is materialised; the rest of
+/// the body is skipped by the parser.
 pub fn in_body(body: &[u8]) -> Result<String, Undecidable> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        model: Option<serde_json::Value>,
+    }
     check_strict(body).map_err(Undecidable::Json)?;
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| Undecidable::Json(JsonProblem::NotJson(e.to_string())))?;
-    let serde_json::Value::Object(map) = value else {
+    // serde would also read a struct from an array; only an object names a model.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Undecidable::NotObject);
-    };
-    match map.get("model") {
+    }
+    let probe: Probe = serde_json::from_slice(body)
+        .map_err(|e| Undecidable::Json(JsonProblem::NotJson(e.to_string())))?;
+    match probe.model {
         None | Some(serde_json::Value::Null) => Err(Undecidable::Missing),
         Some(serde_json::Value::String(m)) if m.is_empty() => Err(Undecidable::Missing),
-        Some(serde_json::Value::String(m)) => Ok(m.clone()),
+        Some(serde_json::Value::String(m)) => Ok(m),
         Some(_) => Err(Undecidable::NotString),
     }
 }

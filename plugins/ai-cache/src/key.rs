@@ -41,7 +41,7 @@ pub fn derive(
     scope: &[(&str, &str)],
     body: &[u8],
 ) -> Result<RequestKey, Uncacheable> {
-    if aigw::json::check_strict(body).is_err() {
+    if aigw::json::ambiguity(body).is_some() {
         return Err(Uncacheable::NotStrict);
     }
     let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
@@ -182,6 +182,25 @@ mod tests {
 
     fn cfg(json: &str) -> Config {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn uncacheable_reasons_tell_bad_json_from_ambiguous_json() {
+        let c = cfg("{}");
+        assert_eq!(
+            derive(&c, "openai", &[], b"not json").err(),
+            Some(Uncacheable::NotJson)
+        );
+        assert_eq!(
+            derive(
+                &c,
+                "openai",
+                &[],
+                br#"{"model":"a","model":"b","messages":[]}"#
+            )
+            .err(),
+            Some(Uncacheable::NotStrict)
+        );
     }
 
     #[test]

@@ -47,7 +47,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use aigw::body::OverLimit as SdkOverLimit;
-use aigw::json::JsonProblem;
 use aigw::prelude::*;
 
 use crate::config::{ApiShape, Guard, OverLimit, ParseErrorPolicy};
@@ -459,9 +458,7 @@ impl AiGuard {
             // Parsers disagree on repeated keys (which `role`, which `content`): what cannot
             // be read one way only is not checked one way either.
             // Other syntax errors get the scanner's own message below.
-            if let Err(p @ (JsonProblem::DuplicateKey { .. } | JsonProblem::ByteOrderMark)) =
-                aigw::json::check_strict(&body)
-            {
+            if let Some(p) = aigw::json::ambiguity(&body) {
                 return self.unparsable_request(ctx, guard, &p.to_string());
             }
         }

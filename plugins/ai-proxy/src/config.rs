@@ -170,18 +170,17 @@ impl ProviderConfig {
         let mut body = body;
         for key in secrets {
             let needle = key.as_bytes();
-            if !body.windows(needle.len()).any(|w| w == needle) {
-                continue;
-            }
-            let mut out = Vec::with_capacity(body.len());
+            let mut out = Vec::new();
             let mut rest = &body[..];
             while let Some(at) = rest.windows(needle.len()).position(|w| w == needle) {
                 out.extend_from_slice(&rest[..at]);
                 out.extend_from_slice(b"[REDACTED]");
                 rest = &rest[at + needle.len()..];
             }
-            out.extend_from_slice(rest);
-            body = out;
+            if !out.is_empty() {
+                out.extend_from_slice(rest);
+                body = out;
+            }
         }
         body
     }

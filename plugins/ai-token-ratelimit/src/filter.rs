@@ -18,7 +18,6 @@ use crate::estimate::{self, Estimate};
 use crate::identity::{self, Applied};
 use crate::usage::{self, Outcome, Tracker, USAGE_PROPERTY};
 use aigw::host;
-use aigw::json::JsonProblem;
 use aigw::metrics;
 use aigw::prelude::*;
 use aigw::shared::{HostStore, SlotTable, WindowState};
@@ -503,9 +502,7 @@ impl Plugin for TokenRateLimit {
         if let Some(b) = body.as_deref() {
             // A repeated key (`"n":1,"n":128`, two models) is read one way here and maybe
             // another way upstream: no estimate or per-model limit can be decided on it.
-            if let Err(p @ (JsonProblem::DuplicateKey { .. } | JsonProblem::ByteOrderMark)) =
-                aigw::json::check_strict(b)
-            {
+            if let Some(p) = aigw::json::ambiguity(b) {
                 self.decided = true;
                 aigw::info!("request refused: {p}");
                 let err = ErrorReply::bad_request(p.to_string(), None).code("invalid_json");

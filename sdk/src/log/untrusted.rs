@@ -13,6 +13,7 @@
 //! assert!(untrusted(&long).to_string().ends_with("…(1000 bytes)"));
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// How many characters of a client value [`untrusted`] shows.
@@ -82,10 +83,10 @@ fn write_char(f: &mut impl fmt::Write, c: char) -> fmt::Result {
 /// [`MAX_LINE_BYTES`] bytes long (cut on a character boundary, then `…(cut)`). Every line the
 /// SDK logs goes through this, so a value that reached a log line unwrapped still cannot
 /// forge a line or flood the log.
-pub fn sanitize_line(line: &str) -> String {
+pub fn sanitize_line(line: &str) -> Cow<'_, str> {
     let clean = !line.chars().any(needs_escape) && line.len() <= MAX_LINE_BYTES;
     if clean {
-        return line.to_string();
+        return Cow::Borrowed(line);
     }
     let mut out = String::with_capacity(line.len().min(MAX_LINE_BYTES) + 16);
     for c in line.chars() {
@@ -99,7 +100,7 @@ pub fn sanitize_line(line: &str) -> String {
             break;
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// `message` bounded for an error reply: at most `max_bytes` bytes including the `…` that
