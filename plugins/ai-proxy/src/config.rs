@@ -143,10 +143,18 @@ pub struct ProviderConfig {
     /// Request translation options for this provider.
     #[serde(default)]
     pub translate: TranslateConfig,
+    /// The API to call on an OpenAI-protocol provider: `chat` (default, chat completions) or
+    /// `responses` (chat and Anthropic clients are translated to the Responses API; only for
+    /// providers that serve it: openai, azure, groq, vllm).
+    #[serde(default)]
+    pub api: Option<String>,
 
     /// Resolved provider type.
     #[serde(skip)]
     pub provider: Option<Provider>,
+    /// `api: responses` was configured (and validated).
+    #[serde(skip)]
+    pub responses_api: bool,
     /// Compiled model mapping.
     #[serde(skip)]
     pub map: ModelMap,
@@ -192,7 +200,40 @@ impl ProviderConfig {
 
     /// The provider's wire protocol.
     pub fn wire(&self) -> Wire {
+        if self.responses_api {
+            return Wire::Responses;
+        }
         self.provider().spec().protocol
+    }
+
+    /// The model names `GET /v1/models` lists for this provider: `models`, then the exact
+    /// (non-pattern) names of the mapping.
+    pub fn listed_models(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.models.iter().map(String::as_str).collect();
+        let plain = |k: &str| !k.contains('*') && !k.starts_with('~');
+        match &self.model_mapping {
+            Some(Value::Object(map)) => out.extend(map.keys().map(String::as_str).filter(|k| plain(k))),
+            Some(Value::Array(items)) => out.extend(
+                items
+                    .iter()
+                    .filter_map(|i| i.get("from")?.as_str())
+                    .filter(|k| plain(k)),
+            ),
+            _ => {}
+        }
+        out.retain(|m| !m.is_empty());
+        out
+    }
+
+    /// Whether a mapping rule (exact, prefix, regex or `*`) or a fixed `model` routes `model`.
+    pub fn maps_explicitly(&self, model: &str) -> bool {
+        self.model.is_some() || self.map.map(model).is_some()
+    }
+
+    /// Whether the upstream serves the Responses API itself (Responses clients pass through).
+    pub fn serves_responses(&self) -> bool {
+        let spec = self.provider().spec();
+        matches!(spec.protocol, Wire::OpenAi) && spec.endpoints.responses
     }
 
     /// The `:authority` to send.
@@ -267,6 +308,25 @@ impl ProviderConfig {
         if self.id.is_empty() {
             self.id = provider.spec().name.to_string();
         }
+        self.responses_api = match self.api.as_deref() {
+            None | Some("chat") => false,
+            Some("responses") if self.serves_responses() => true,
+            Some("responses") => {
+                return Err(ConfigError::new(
+                    format!("{at}.api"),
+                    format!(
+                        "provider type `{}` does not serve the Responses API (openai, azure, groq and vllm do)",
+                        self.kind
+                    ),
+                ))
+            }
+            Some(other) => {
+                return Err(ConfigError::new(
+                    format!("{at}.api"),
+                    format!("unknown api `{other}`: use `chat` or `responses`"),
+                ))
+            }
+        };
         if self.authority().is_empty() {
             return Err(ConfigError::new(
                 format!("{at}.host"),

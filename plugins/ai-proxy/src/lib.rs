@@ -31,6 +31,7 @@ pub mod plugin;
 pub mod providers;
 pub mod request;
 pub mod response;
+pub mod responses_api;
 pub mod stream;
 
 aigw::export_plugin!(plugin::AiProxy);

@@ -166,56 +166,67 @@ impl AiProxy {
         keys::pick(&HostStore, &p.id, &p.api_keys, start, now_ms())
     }
 
-    fn models_reply(ctx: &mut Ctx<Self>, cfg: &Config) -> Flow {
-        let mut ids: Vec<String> = Vec::new();
-        let listed: Vec<&ProviderConfig> = match cfg.mode {
+    /// The providers whose models this route lists.
+    fn listed_providers(cfg: &Config) -> Vec<&ProviderConfig> {
+        match cfg.mode {
             Mode::Upstream => cfg.providers.iter().collect(),
             Mode::Downstream => cfg.downstream_provider().into_iter().collect(),
-        };
-        for p in listed {
-            let mut add = |id: &str| {
-                if !id.is_empty() && !ids.iter().any(|x| x == id) {
+        }
+    }
+
+    /// The consumer's model policy when ai-auth runs before this plugin.
+    fn consumer_policy(ctx: &Ctx<Self>, cfg: &Config) -> Option<ModelPolicy> {
+        if cfg.allowed_models_header.is_empty() {
+            return None;
+        }
+        let value = ctx.request_header(&cfg.allowed_models_header).ok().flatten()?;
+        Some(ModelPolicy::from_header(&value))
+    }
+
+    /// Answers `GET /v1/models` (the configured and mapped names this consumer may use) and
+    /// `GET /v1/models/{id}` (that entry, or a 404 `model_not_found`).
+    fn models_reply(ctx: &mut Ctx<Self>, cfg: &Config, api: ClientApi) -> Flow {
+        let listed = Self::listed_providers(cfg);
+        let mut ids: Vec<String> = Vec::new();
+        for p in &listed {
+            for id in p.listed_models() {
+                if !ids.iter().any(|x| x == id) {
                     ids.push(id.to_string());
                 }
-            };
-            for m in &p.models {
-                add(m);
-            }
-            match &p.model_mapping {
-                Some(serde_json::Value::Object(map)) => {
-                    for k in map
-                        .keys()
-                        .filter(|k| !k.contains('*') && !k.starts_with('~'))
-                    {
-                        add(k);
-                    }
-                }
-                Some(serde_json::Value::Array(items)) => {
-                    for from in items.iter().filter_map(|i| i.get("from")?.as_str()) {
-                        if !from.contains('*') && !from.starts_with('~') {
-                            add(from);
-                        }
-                    }
-                }
-                _ => {}
             }
         }
-        // Behind ai-auth: only the models this consumer may use.
-        if !cfg.allowed_models_header.is_empty() {
-            if let Ok(Some(value)) = ctx.request_header(&cfg.allowed_models_header) {
-                let policy = ModelPolicy::from_header(&value);
-                ids.retain(|id| policy.permits(id));
-            }
-        }
+        let policy = Self::consumer_policy(ctx, cfg);
+        let permitted = |id: &str| policy.as_ref().is_none_or(|p| p.permits(id));
+        ids.retain(|id| permitted(id));
         let created = now_ms() / 1000;
-        let data: Vec<serde_json::Value> = ids
-            .iter()
-            .map(|id| serde_json::json!({"id": id, "object": "model", "created": created, "owned_by": "aigw"}))
-            .collect();
-        let body = serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
-            .unwrap_or_default();
+        let entry = |id: &str| serde_json::json!({"id": id, "object": "model", "created": created, "owned_by": "aigw"});
+        let body = if api == ClientApi::Model {
+            let id = ClientApi::model_id(ctx.request_path()).unwrap_or_default();
+            // Listed, or routed by an explicit mapping rule (prefix, regex or `*`).
+            let served = ids.iter().any(|x| *x == id)
+                || (!id.is_empty() && permitted(&id) && listed.iter().any(|p| p.maps_explicitly(&id)));
+            if !served {
+                let r = ErrorReply::new(
+                    404,
+                    format!(
+                        "The model `{}` does not exist or you do not have access to it.",
+                        aigw::log::untrusted(&id)
+                    ),
+                )
+                .code("model_not_found");
+                if let Err(e) = ctx.send_error(&r) {
+                    aigw::warn!("cannot answer a model lookup: {e}");
+                }
+                return Flow::Pause;
+            }
+            entry(&id)
+        } else {
+            let data: Vec<serde_json::Value> = ids.iter().map(|id| entry(id)).collect();
+            serde_json::json!({"object": "list", "data": data})
+        };
+        let body = serde_json::to_vec(&body).unwrap_or_default();
         if let Err(e) = ctx.send_response(200, &[("content-type", "application/json")], &body) {
-            aigw::warn!("cannot answer /v1/models: {e}");
+            aigw::warn!("cannot answer {}: {e}", ctx.request_path());
             return Flow::Continue;
         }
         Flow::Pause
@@ -257,7 +268,8 @@ impl AiProxy {
             matches!(wire, Wire::Gemini | Wire::BedrockConverse | Wire::DashScope);
         let path = upstream_path(
             p.provider(),
-            api.endpoint(),
+            api.wire(p),
+            api.endpoint(p),
             self.path_model.as_deref().unwrap_or(""),
             self.upstream_stream,
             &p.path_options(),
@@ -284,7 +296,7 @@ impl AiProxy {
         ] {
             let _ = ctx.remove_request_header(h);
         }
-        if api != ClientApi::Models {
+        if !api.is_local() {
             set("content-type", "application/json");
         }
         if wire == Wire::DashScope {
@@ -382,8 +394,8 @@ impl Plugin for AiProxy {
             return plain_error(ctx, 500, "no provider configured".into());
         };
         self.provider = cfg.providers.iter().position(|q| std::ptr::eq(q, p));
-        if api == ClientApi::Models {
-            return Self::models_reply(ctx, &cfg);
+        if api.is_local() {
+            return Self::models_reply(ctx, &cfg, api);
         }
         if end_of_stream {
             return reply_error(
@@ -459,14 +471,14 @@ impl Plugin for AiProxy {
         } else {
             suffix
         };
-        let prefix = if api.is_anthropic() {
-            "msg_"
-        } else {
-            "chatcmpl-"
+        let prefix = match api {
+            ClientApi::Messages => "msg_",
+            ClientApi::Responses => "resp_",
+            _ => "chatcmpl-",
         };
         self.exchange = Some(Exchange {
             api,
-            wire: p.wire(),
+            wire: api.wire(p),
             client_stream: t.stream,
             upstream_stream: self.upstream_stream || t.stream,
             include_usage: t.include_usage,

@@ -90,6 +90,9 @@ pub enum Protocol {
     BedrockConverse,
     /// DashScope native text generation (`/services/aigc/text-generation/generation`).
     DashScope,
+    /// OpenAI Responses (`/responses`), for OpenAI providers configured with
+    /// `api: responses`.
+    Responses,
 }
 
 /// An API endpoint a client can call.
@@ -397,6 +400,7 @@ pub struct PathOptions {
 /// are the caller's choice).
 pub fn upstream_path(
     provider: Provider,
+    wire: Protocol,
     endpoint: Endpoint,
     model: &str,
     stream: bool,
@@ -422,7 +426,7 @@ pub fn upstream_path(
     if !supported {
         return Err(unsupported());
     }
-    let path = match spec.protocol {
+    let path = match wire {
         P::Anthropic => match endpoint {
             Endpoint::Models => format!("{base}/models"),
             _ => format!("{base}/messages"),
@@ -434,8 +438,9 @@ pub fn upstream_path(
         },
         P::BedrockConverse => format!("{base}{}", bedrock_path(model, stream)),
         P::DashScope => format!("{base}/services/aigc/text-generation/generation"),
-        P::OpenAi => {
+        P::OpenAi | P::Responses => {
             let tail = match endpoint {
+                Endpoint::Chat | Endpoint::Messages if wire == P::Responses => "responses",
                 Endpoint::Chat | Endpoint::Messages => "chat/completions",
                 Endpoint::Completions => "completions",
                 Endpoint::Embeddings => "embeddings",
@@ -516,7 +521,7 @@ mod tests {
     fn paths() {
         let o = PathOptions::default();
         let p = |prov, ep, model, stream, o: &PathOptions| {
-            upstream_path(prov, ep, model, stream, o).unwrap()
+            upstream_path(prov, prov.spec().protocol, ep, model, stream, o).unwrap()
         };
         assert_eq!(
             p(V::OpenAi, Endpoint::Chat, "gpt-4o", true, &o),
@@ -596,10 +601,10 @@ mod tests {
             p(V::QwenNative, Endpoint::Messages, "qwen-plus", true, &o),
             "/api/v1/services/aigc/text-generation/generation"
         );
-        assert!(upstream_path(V::QwenNative, Endpoint::Embeddings, "m", false, &o).is_err());
-        assert!(upstream_path(V::QwenNative, Endpoint::Completions, "m", false, &o).is_err());
-        assert!(upstream_path(V::Anthropic, Endpoint::Embeddings, "m", false, &o).is_err());
-        assert!(upstream_path(V::DeepSeek, Endpoint::Embeddings, "m", false, &o).is_err());
+        assert!(upstream_path(V::QwenNative, V::QwenNative.spec().protocol, Endpoint::Embeddings, "m", false, &o).is_err());
+        assert!(upstream_path(V::QwenNative, V::QwenNative.spec().protocol, Endpoint::Completions, "m", false, &o).is_err());
+        assert!(upstream_path(V::Anthropic, V::Anthropic.spec().protocol, Endpoint::Embeddings, "m", false, &o).is_err());
+        assert!(upstream_path(V::DeepSeek, V::DeepSeek.spec().protocol, Endpoint::Embeddings, "m", false, &o).is_err());
         let custom = PathOptions {
             base_path: Some("/api".into()),
             ..o

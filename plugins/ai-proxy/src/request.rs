@@ -8,9 +8,11 @@ use crate::dashscope::chat_request_to_dashscope;
 use crate::error::TranslateError;
 use crate::gemini::chat_request_to_gemini;
 use crate::openai_to_anthropic::chat_request_to_anthropic;
+use crate::responses_api::{chat_request_to_responses, responses_request_to_chat};
 use crate::providers::{Endpoint, Protocol as Wire};
 use aigw::llm::anthropic as an;
 use aigw::llm::openai as oa;
+use aigw::llm::responses as rs;
 use aigw::llm::Extra;
 
 /// The API a client called.
@@ -24,8 +26,12 @@ pub enum ClientApi {
     Embeddings,
     /// OpenAI `GET /v1/models`.
     Models,
+    /// OpenAI `GET /v1/models/{id}`.
+    Model,
     /// Anthropic `/v1/messages`.
     Messages,
+    /// OpenAI Responses `/v1/responses`.
+    Responses,
 }
 
 impl ClientApi {
@@ -41,22 +47,64 @@ impl ClientApi {
             Some(ClientApi::Embeddings)
         } else if path.ends_with("/models") {
             Some(ClientApi::Models)
+        } else if path.contains("/models/") {
+            Some(ClientApi::Model)
         } else if path.ends_with("/messages") {
             Some(ClientApi::Messages)
+        } else if path.ends_with("/responses") {
+            Some(ClientApi::Responses)
         } else {
             None
         }
     }
 
-    /// The catalogue endpoint this API needs from the provider.
-    pub fn endpoint(self) -> Endpoint {
+    /// The catalogue endpoint this API needs from `provider`: Responses clients of providers
+    /// that do not serve the Responses API are translated to chat.
+    pub fn endpoint(self, provider: &ProviderConfig) -> Endpoint {
         match self {
             ClientApi::Chat => Endpoint::Chat,
             ClientApi::Completions => Endpoint::Completions,
             ClientApi::Embeddings => Endpoint::Embeddings,
-            ClientApi::Models => Endpoint::Models,
+            ClientApi::Models | ClientApi::Model => Endpoint::Models,
             ClientApi::Messages => Endpoint::Messages,
+            ClientApi::Responses if provider.serves_responses() => Endpoint::Responses,
+            ClientApi::Responses => Endpoint::Chat,
         }
+    }
+
+    /// The protocol the upstream speaks for this API: the provider's own, except that
+    /// OpenAI-protocol endpoints other than chat stay OpenAI on a Responses-configured
+    /// provider and that Responses clients of a provider serving the Responses API pass
+    /// through.
+    pub fn wire(self, provider: &ProviderConfig) -> Wire {
+        match self {
+            ClientApi::Completions
+            | ClientApi::Embeddings
+            | ClientApi::Models
+            | ClientApi::Model
+                if provider.wire() == Wire::Responses =>
+            {
+                Wire::OpenAi
+            }
+            ClientApi::Responses if provider.serves_responses() => Wire::Responses,
+            _ => provider.wire(),
+        }
+    }
+
+    /// Whether the gateway answers this API itself (model listing and lookup).
+    pub fn is_local(self) -> bool {
+        matches!(self, ClientApi::Models | ClientApi::Model)
+    }
+
+    /// The model id of `GET /v1/models/{id}` (percent-decoded; ids may contain `/`).
+    pub fn model_id(path: &str) -> Option<String> {
+        let path = path.split(['?', '#']).next().unwrap_or(path);
+        let at = path.find("/models/")?;
+        let id = path.get(at + "/models/".len()..)?.trim_end_matches('/');
+        let id = aigw::llm::path::normalize(id)
+            .replace("%2F", "/")
+            .replace("%2f", "/");
+        (!id.is_empty()).then_some(id)
     }
 
     /// Whether the client speaks the Anthropic protocol.
@@ -134,7 +182,7 @@ pub fn translate(
     body: &[u8],
     path_model: Option<&str>,
 ) -> Result<Translated, TranslateError> {
-    if api != ClientApi::Models {
+    if !api.is_local() {
         aigw::json::check_strict(body).map_err(|p| TranslateError::not_strict(&p))?;
     }
     match api {
@@ -196,7 +244,31 @@ pub fn translate(
                 include_usage: false,
             })
         }
-        ClientApi::Models => Err(TranslateError::invalid("", "models are answered locally")),
+        ClientApi::Responses => {
+            let mut req: rs::ResponsesRequest =
+                serde_json::from_slice(body).map_err(|e| bad_json(&e))?;
+            let client_model = req.model.clone();
+            let stream = req.stream == Some(true);
+            if api.wire(provider) == Wire::Responses {
+                let model = upstream_model(provider, &client_model, path_model)?;
+                req.model = model.clone();
+                return Ok(Translated {
+                    body: to_vec(&req)?,
+                    client_model,
+                    upstream_model: model,
+                    stream,
+                    include_usage: true,
+                });
+            }
+            let chat_req = responses_request_to_chat(&req)?;
+            let mut t = chat(provider, chat_req, path_model)?;
+            t.client_model = client_model;
+            t.include_usage = true;
+            Ok(t)
+        }
+        ClientApi::Models | ClientApi::Model => {
+            Err(TranslateError::invalid("", "models are answered locally"))
+        }
     }
 }
 
@@ -245,6 +317,12 @@ fn chat(
         Wire::Gemini => to_vec(&chat_request_to_gemini(&req, opts)?)?,
         Wire::BedrockConverse => to_vec(&chat_request_to_converse(&req, opts)?)?,
         Wire::DashScope => to_vec(&chat_request_to_dashscope(&req, opts)?)?,
+        Wire::Responses => {
+            if opts.use_max_completion_tokens && req.max_completion_tokens.is_none() {
+                req.max_completion_tokens = req.max_tokens.take();
+            }
+            to_vec(&chat_request_to_responses(&req)?)?
+        }
     };
     let include_usage = stream
         && req

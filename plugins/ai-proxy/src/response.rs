@@ -23,8 +23,10 @@ use crate::stream::{
     AnthropicToOpenAi, BedrockToOpenAi, DashScopeToOpenAi, GeminiToOpenAi, OpenAiToAnthropic,
     StreamTranslator,
 };
+use crate::responses_api::{chat_response_to_responses, responses_response_to_chat};
 use aigw::llm::anthropic as an;
 use aigw::llm::openai as oa;
+use aigw::llm::responses as rs;
 use aigw::llm::{Usage, UsageAccumulator, UsageProtocol};
 use aigw::sse::Parser;
 
@@ -59,7 +61,7 @@ impl Exchange {
             Wire::Gemini => ErrorDialect::Gemini,
             Wire::BedrockConverse => ErrorDialect::Bedrock,
             Wire::DashScope => ErrorDialect::DashScope,
-            Wire::OpenAi => ErrorDialect::OpenAi,
+            Wire::OpenAi | Wire::Responses => ErrorDialect::OpenAi,
         }
     }
 
@@ -68,6 +70,7 @@ impl Exchange {
             Wire::Anthropic => UsageProtocol::Anthropic,
             Wire::Gemini => UsageProtocol::Gemini,
             Wire::BedrockConverse => UsageProtocol::Bedrock,
+            Wire::Responses => UsageProtocol::Responses,
             Wire::OpenAi | Wire::DashScope => UsageProtocol::OpenAi,
         }
     }
@@ -123,8 +126,12 @@ impl Exchange {
         }
         let usage = aigw::llm::usage::extract(self.usage_protocol(), body);
         let chat: oa::ChatCompletion = match (self.wire, self.api) {
-            (Wire::OpenAi, ClientApi::Messages) => serde_json::from_slice(body).map_err(bad)?,
-            (Wire::OpenAi, _) | (Wire::Anthropic, ClientApi::Messages) => {
+            (Wire::OpenAi, ClientApi::Messages | ClientApi::Responses) => {
+                serde_json::from_slice(body).map_err(bad)?
+            }
+            (Wire::OpenAi, _)
+            | (Wire::Anthropic, ClientApi::Messages)
+            | (Wire::Responses, ClientApi::Responses) => {
                 let out = match &self.report_model {
                     Some(m) => rewrite_model(body, m).unwrap_or_else(|| body.to_vec()),
                     None => body.to_vec(),
@@ -142,6 +149,10 @@ impl Exchange {
             (Wire::BedrockConverse, _) => {
                 let r: ConverseResponse = serde_json::from_slice(body).map_err(bad)?;
                 converse_response_to_chat(&r, &self.id, &self.upstream_model, self.created)?
+            }
+            (Wire::Responses, _) => {
+                let r: rs::Response = serde_json::from_slice(body).map_err(bad)?;
+                responses_response_to_chat(&r, self.created)?
             }
             (Wire::DashScope, _) => {
                 return Err(TranslateError::upstream(
@@ -164,6 +175,8 @@ impl Exchange {
                 msg.model.clone_from(m);
             }
             serde_json::to_vec(&msg).map_err(ser)
+        } else if self.api == ClientApi::Responses {
+            serde_json::to_vec(&chat_response_to_responses(&chat)?).map_err(ser)
         } else {
             serde_json::to_vec(&chat).map_err(ser)
         }
@@ -212,6 +225,8 @@ impl StreamPipeline {
         let stage = match (ex.wire, ex.api.is_anthropic()) {
             (Wire::OpenAi, false) => Stage::Pass(UsageAccumulator::new(UsageProtocol::OpenAi)),
             (Wire::Anthropic, true) => Stage::Pass(UsageAccumulator::new(UsageProtocol::Anthropic)),
+            // Replaced by the neutral stream layer (decode → encode) in the next step.
+            (Wire::Responses, _) => Stage::Pass(UsageAccumulator::new(UsageProtocol::Responses)),
             (Wire::OpenAi, true) => {
                 Stage::Translate(Box::new(OpenAiToAnthropic::new(&ex.id, model)))
             }
