@@ -19,7 +19,7 @@ pub fn decode_all<'d, D: Decoder>(
 
 /// Feeds SSE `bytes` cut at `cuts` through the SSE parser into `d`. Unnamed events (type
 /// `message`) are passed with no name. Stops at the first decode error.
-pub fn decode_sse<D: Decoder>(
+pub fn decode_sse<D: Decoder + ?Sized>(
     d: &mut D,
     bytes: &[u8],
     cuts: &[usize],
