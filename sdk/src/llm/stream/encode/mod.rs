@@ -3,6 +3,7 @@
 mod anthropic;
 mod openai;
 mod responses;
+mod responses_items;
 
 pub use anthropic::AnthropicEncoder;
 pub use openai::OpenAiEncoder;

@@ -16,36 +16,11 @@
 //! an `error` event.
 
 use super::super::{Channel, Encoder, Event, StopReason, MAX_BLOCKS};
+use super::responses_items::{item_json, part_json, usage_json, Item, Part};
 use super::{prefixed, write_json};
 use crate::llm::Usage;
 use serde::Serialize;
 use serde_json::{json, Value};
-
-/// A message content part being written.
-#[derive(Debug, Clone)]
-struct Part {
-    refusal: bool,
-    text: String,
-}
-
-#[derive(Debug, Clone)]
-enum Item {
-    Message {
-        id: String,
-        parts: Vec<Part>,
-    },
-    Reasoning {
-        id: String,
-        text: String,
-    },
-    Call {
-        id: String,
-        call_id: String,
-        name: String,
-        args: String,
-        tool: u32,
-    },
-}
 
 /// Encoder state for one Responses API stream.
 #[derive(Debug, Clone)]
@@ -77,55 +52,6 @@ struct Delta<'a> {
     delta: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     logprobs: Option<[(); 0]>,
-}
-
-fn part_json(p: &Part) -> Value {
-    if p.refusal {
-        json!({"type": "refusal", "refusal": p.text})
-    } else {
-        json!({"type": "output_text", "text": p.text, "annotations": [], "logprobs": []})
-    }
-}
-
-fn item_json(item: &Item, done: bool) -> Value {
-    let status = if done { "completed" } else { "in_progress" };
-    match item {
-        Item::Message { id, parts } => {
-            let content: Vec<Value> = if done {
-                parts.iter().map(part_json).collect()
-            } else {
-                Vec::new()
-            };
-            json!({"id": id, "type": "message", "status": status, "role": "assistant", "content": content})
-        }
-        Item::Reasoning { id, text } => {
-            let summary = if done {
-                json!([{"type": "summary_text", "text": text}])
-            } else {
-                json!([])
-            };
-            json!({"id": id, "type": "reasoning", "summary": summary})
-        }
-        Item::Call {
-            id,
-            call_id,
-            name,
-            args,
-            ..
-        } => json!({
-            "id": id, "type": "function_call", "status": status, "call_id": call_id,
-            "name": name, "arguments": if done { args.as_str() } else { "" }}),
-    }
-}
-
-fn usage_json(u: &Usage) -> Value {
-    json!({
-        "input_tokens": u.input,
-        "input_tokens_details": {"cached_tokens": u.cached_input},
-        "output_tokens": u.output,
-        "output_tokens_details": {"reasoning_tokens": u.reasoning},
-        "total_tokens": u.total,
-    })
 }
 
 impl ResponsesEncoder {
@@ -288,7 +214,6 @@ impl ResponsesEncoder {
         if self.items.len() >= MAX_BLOCKS && !self.open {
             return;
         }
-        let output_index = self.items.len().saturating_sub(1);
         if channel == Channel::Reasoning {
             if !(self.open && matches!(self.items.last(), Some(Item::Reasoning { .. }))) {
                 let id = self.item_id("rs_");
@@ -320,7 +245,6 @@ impl ResponsesEncoder {
             return;
         }
         let refusal = channel == Channel::Refusal;
-        let _ = output_index;
         if !(self.open && matches!(self.items.last(), Some(Item::Message { .. }))) {
             let id = self.item_id("msg_");
             self.open_item(
