@@ -16,6 +16,7 @@ pub mod gemini;
 pub mod openai;
 pub mod path;
 pub mod responses;
+pub mod stream;
 pub mod usage;
 
 pub use usage::{Usage, UsageAccumulator, UsageProtocol};

@@ -1,0 +1,368 @@
+//! OpenAI `chat.completion.chunk` SSE → neutral events.
+//!
+//! The first chunk gives [`Event::Start`] (id, model). `delta.content` → content text,
+//! `reasoning_content` (or `reasoning`, as some compatible servers name it) → reasoning,
+//! `refusal` → refusal text. A tool-call delta with a new `index` (or a new id and name on a
+//! known index, as some compatible servers send parallel calls) starts a call; its `arguments`
+//! are argument fragments. `finish_reason` → [`Event::Stop`]; a chunk with `usage` →
+//! [`Event::Usage`] (before the chunk's text); `data: [DONE]` → [`Event::Done`]. An
+//! `{"error":{...}}` chunk → [`Event::Error`]. Only the first choice is decoded. A stream that
+//! ends after a `finish_reason` without `[DONE]` is accepted (some servers omit it).
+
+use super::super::{next_index, slot, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
+use super::{error_event, parse, push_usage, text, StreamError};
+use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
+use serde::Deserialize;
+use std::borrow::Cow;
+
+/// A tool call slot, keyed by the upstream's `index`.
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    /// Neutral index once started.
+    index: Option<u32>,
+    /// The upstream id of the call in this slot.
+    id: String,
+}
+
+/// Decoder state for one OpenAI chat completion stream.
+#[derive(Debug)]
+pub struct OpenAiDecoder {
+    usage: UsageAccumulator,
+    slots: Vec<Slot>,
+    next_tool: u32,
+    started: bool,
+    stopped: bool,
+    done: bool,
+}
+
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    id: Option<BStr<'a>>,
+    #[serde(default, borrow)]
+    model: Option<BStr<'a>>,
+    #[serde(default, borrow)]
+    choices: FirstOnly<ChoiceIn<'a>>,
+    #[serde(default, borrow)]
+    error: Option<ErrorIn<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ErrorIn<'a> {
+    #[serde(default, borrow)]
+    message: Option<BStr<'a>>,
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<BStr<'a>>,
+    #[serde(default)]
+    code: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceIn<'a> {
+    #[serde(default, borrow)]
+    delta: Option<DeltaIn<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<BStr<'a>>,
+}
+
+#[derive(Deserialize)]
+struct DeltaIn<'a> {
+    #[serde(default, borrow)]
+    content: Option<BStr<'a>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<BStr<'a>>,
+    #[serde(default, borrow)]
+    reasoning: Option<BStr<'a>>,
+    #[serde(default, borrow)]
+    refusal: Option<BStr<'a>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<ToolIn<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ToolIn<'a> {
+    #[serde(default)]
+    index: Option<u32>,
+    #[serde(default, borrow)]
+    id: Option<BStr<'a>>,
+    #[serde(default, borrow)]
+    function: Option<FnIn<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FnIn<'a> {
+    #[serde(default, borrow)]
+    name: Option<BStr<'a>>,
+    #[serde(default, borrow)]
+    arguments: Option<BStr<'a>>,
+}
+
+impl Default for OpenAiDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OpenAiDecoder {
+    /// A decoder for one stream.
+    pub fn new() -> Self {
+        OpenAiDecoder {
+            usage: UsageAccumulator::new(UsageProtocol::OpenAi),
+            slots: Vec::new(),
+            next_tool: 0,
+            started: false,
+            stopped: false,
+            done: false,
+        }
+    }
+
+    fn tool<'a>(
+        &mut self,
+        pos: usize,
+        tc: ToolIn<'a>,
+        out: &mut Vec<Event<'a>>,
+    ) -> Result<(), StreamError> {
+        let at = tc
+            .index
+            .map_or(pos, |i| usize::try_from(i).unwrap_or(usize::MAX));
+        let (name, args) = match tc.function {
+            Some(f) => (f.name, f.arguments),
+            None => (None, None),
+        };
+        let id = tc.id.filter(|i| !i.as_str().is_empty());
+        let slot = slot(&mut self.slots, at)?;
+        // A known slot restarts only for a different call (new id and a name).
+        let fresh = match (slot.index, &id) {
+            (None, _) => true,
+            (Some(_), Some(id)) => name.is_some() && id.as_str() != slot.id,
+            (Some(_), None) => false,
+        };
+        let index = if fresh {
+            let index = next_index(&mut self.next_tool)?;
+            slot.index = Some(index);
+            slot.id = id
+                .as_ref()
+                .map(|i| i.as_str().to_string())
+                .unwrap_or_default();
+            let id = match id {
+                Some(id) => id.into_cow(),
+                None => Cow::Owned(format!("call_{index}")),
+            };
+            out.push(Event::ToolStart {
+                index,
+                id,
+                name: name.map(BStr::into_cow).unwrap_or_default(),
+            });
+            index
+        } else {
+            slot.index.unwrap_or_default()
+        };
+        if let Some(a) = args.filter(|a| !a.as_str().is_empty()) {
+            out.push(Event::ToolArgs {
+                index,
+                fragment: a.into_cow(),
+            });
+        }
+        Ok(())
+    }
+
+    fn chunk<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Result<(), StreamError> {
+        let chunk: Chunk = parse(data, "OpenAI")?;
+        if let Some(err) = chunk.error {
+            let code = match err.code {
+                Some(serde_json::Value::String(s)) => Some(Cow::Owned(s)),
+                Some(serde_json::Value::Number(n)) => Some(Cow::Owned(n.to_string())),
+                _ => None,
+            };
+            let status = match err.kind.as_ref().map(BStr::as_str) {
+                Some("invalid_request_error") => 400,
+                Some("authentication_error") => 401,
+                Some("permission_error") => 403,
+                Some("rate_limit_exceeded") | Some("rate_limit_error") => 429,
+                Some("service_unavailable") | Some("overloaded_error") => 503,
+                _ => 502,
+            };
+            let mut ev = error_event(status, err.message.map(BStr::into_cow), code);
+            if let (Event::Error { kind, .. }, Some(k)) = (&mut ev, err.kind) {
+                *kind = k.into_cow();
+            }
+            out.push(ev);
+            self.done = true;
+            return Ok(());
+        }
+        if !self.started {
+            self.started = true;
+            out.push(Event::Start {
+                id: chunk.id.map(BStr::into_cow),
+                model: chunk.model.map(BStr::into_cow),
+            });
+        }
+        push_usage(&mut self.usage, data, out);
+        let Some(choice) = chunk.choices.0 else {
+            return Ok(());
+        };
+        if let Some(d) = choice.delta {
+            let reasoning = d.reasoning_content.or(d.reasoning).map(BStr::into_cow);
+            text(out, Channel::Reasoning, reasoning);
+            text(out, Channel::Content, d.content.map(BStr::into_cow));
+            text(out, Channel::Refusal, d.refusal.map(BStr::into_cow));
+            for (pos, tc) in d.tool_calls.into_iter().flatten().enumerate() {
+                self.tool(pos, tc, out)?;
+            }
+        }
+        if let Some(f) = choice.finish_reason {
+            self.stopped = true;
+            out.push(Event::Stop(StopReason::from_openai(f.as_str())));
+        }
+        Ok(())
+    }
+}
+
+impl Decoder for OpenAiDecoder {
+    fn decode<'a>(
+        &mut self,
+        _event: Option<&str>,
+        data: &'a [u8],
+        out: &mut Vec<Event<'a>>,
+    ) -> Result<(), StreamError> {
+        if self.done {
+            return Ok(());
+        }
+        if data.trim_ascii() == b"[DONE]" {
+            self.done = true;
+            out.push(Event::Done);
+            return Ok(());
+        }
+        let r = self.chunk(data, out);
+        if r.is_err() {
+            self.done = true;
+        }
+        r
+    }
+
+    fn finish(&mut self) -> Result<(), StreamError> {
+        if self.done || self.stopped {
+            self.done = true;
+            return Ok(());
+        }
+        self.done = true;
+        Err(StreamError::upstream(
+            "OpenAI stream ended before a finish_reason",
+        ))
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage.usage()
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::stream::tests::util::decode_all;
+
+    const DEEPSEEK: &[&str] = &[
+        r#"{"id":"chatcmpl-9","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"delta":{"role":"assistant","content":null,"reasoning_content":"Think"},"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"chatcmpl-9","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"chatcmpl-9","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-9","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-9","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-9","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_2","type":"function","function":{"name":"g","arguments":"{}"}}]},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-9","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+        r#"{"id":"chatcmpl-9","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[],"usage":{"prompt_tokens":30,"completion_tokens":12,"total_tokens":42,"prompt_tokens_details":{"cached_tokens":10}}}"#,
+        "[DONE]",
+    ];
+
+    #[test]
+    fn decodes_reasoning_text_tools_usage() {
+        let mut d = OpenAiDecoder::new();
+        let ev = decode_all(&mut d, DEEPSEEK.iter().map(|s| (None, s.as_bytes())));
+        d.finish().unwrap();
+        assert_eq!(
+            ev[0],
+            Event::Start {
+                id: Some("chatcmpl-9".into()),
+                model: Some("deepseek-reasoner".into())
+            }
+        );
+        assert_eq!(
+            ev[1],
+            Event::Text {
+                channel: Channel::Reasoning,
+                text: "Think".into()
+            }
+        );
+        assert!(matches!(&ev[2], Event::Text { channel: Channel::Content, text } if text == "Hi"));
+        assert_eq!(
+            ev[3],
+            Event::ToolStart {
+                index: 0,
+                id: "call_1".into(),
+                name: "f".into()
+            }
+        );
+        assert!(matches!(&ev[4], Event::ToolArgs { index: 0, fragment } if fragment == "{\"a\":"));
+        assert!(matches!(&ev[5], Event::ToolArgs { index: 0, fragment } if fragment == "1}"));
+        assert!(matches!(&ev[6], Event::ToolStart { index: 1, .. }));
+        assert!(matches!(&ev[7], Event::ToolArgs { index: 1, fragment } if fragment == "{}"));
+        assert_eq!(ev[8], Event::Stop(StopReason::ToolCalls));
+        let Event::Usage(u) = ev[9] else {
+            panic!("{:?}", ev[9])
+        };
+        assert_eq!((u.input, u.output, u.cached_input), (30, 12, 10));
+        assert_eq!(ev[10], Event::Done);
+        assert_eq!(ev.len(), 11);
+    }
+
+    #[test]
+    fn same_index_new_id_is_a_new_call_and_errors_and_truncation() {
+        let mut d = OpenAiDecoder::new();
+        let ev = decode_all(
+            &mut d,
+            [
+                r#"{"id":"x","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":"{}"}}]}}]}"#,
+                r#"{"id":"x","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"b","function":{"name":"g","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#,
+            ]
+            .iter()
+            .map(|s| (None, s.as_bytes())),
+        );
+        assert!(matches!(&ev[3], Event::ToolStart { index: 1, id, .. } if id == "b"));
+        assert!(
+            d.finish().is_ok(),
+            "finish_reason without [DONE] is accepted"
+        );
+
+        let mut d = OpenAiDecoder::new();
+        let ev = decode_all(
+            &mut d,
+            [(
+                None,
+                &br#"{"error":{"message":"rate limited","type":"rate_limit_exceeded","code":"x"}}"#
+                    [..],
+            )],
+        );
+        assert!(
+            matches!(&ev[0], Event::Error { status: 429, message, code: Some(c), .. } if message == "rate limited" && c == "x")
+        );
+        assert!(d.is_done());
+
+        let mut d = OpenAiDecoder::new();
+        let mut out = Vec::new();
+        d.decode(
+            None,
+            br#"{"choices":[{"delta":{"content":"par"}}]}"#,
+            &mut out,
+        )
+        .unwrap();
+        assert!(d.finish().is_err());
+        let mut d = OpenAiDecoder::new();
+        assert!(d.decode(None, b"{nope", &mut out).is_err());
+        let big = br#"{"choices":[{"delta":{"tool_calls":[{"index":99999,"id":"a","function":{"name":"f"}}]}}]}"#;
+        let mut d = OpenAiDecoder::new();
+        assert!(d.decode(None, big, &mut out).is_err());
+    }
+}
