@@ -26,8 +26,10 @@ const ANTHROPIC_ANSWER: &str = r#"{"id":"msg_01A","type":"message","role":"assis
 
 #[test]
 fn responses_client_to_anthropic_upstream() {
-    let mut sim = sim(json!({"providers":[{"id":"claude","type":"anthropic","api_keys":["sk-ant-gw"],
-        "model_mapping":{"gpt-4.1":"claude-sonnet-4-20250514"}}]}));
+    let mut sim = sim(
+        json!({"providers":[{"id":"claude","type":"anthropic","api_keys":["sk-ant-gw"],
+        "model_mapping":{"gpt-4.1":"claude-sonnet-4-20250514"}}]}),
+    );
     let rec = sim
         .run(
             responses(json!({
@@ -64,7 +66,10 @@ fn responses_client_to_anthropic_upstream() {
         serde_json::from_str::<Value>(r["output"][1]["arguments"].as_str().unwrap()).unwrap(),
         json!({"city": "Paris"})
     );
-    assert_eq!(r["usage"]["input_tokens"], 38, "cache reads are part of input");
+    assert_eq!(
+        r["usage"]["input_tokens"], 38,
+        "cache reads are part of input"
+    );
     assert_eq!(r["usage"]["input_tokens_details"]["cached_tokens"], 8);
     assert_eq!(r["usage"]["output_tokens"], 12);
     let usage: Value = serde_json::from_slice(rec.filter_state.get("aigw.usage").unwrap()).unwrap();
@@ -100,8 +105,10 @@ const RESPONSES_ANSWER: &str = r#"{"id":"resp_67ccd2","object":"response","creat
 
 #[test]
 fn responses_client_passes_through_to_openai() {
-    let mut sim = sim(json!({"providers":[{"type":"openai","api_keys":["sk-gw-123"],
-        "model_mapping":{"fast":"gpt-4.1"}}]}));
+    let mut sim = sim(
+        json!({"providers":[{"type":"openai","api_keys":["sk-gw-123"],
+        "model_mapping":{"fast":"gpt-4.1"}}]}),
+    );
     let request = json!({"model": "fast", "input": "hi", "previous_response_id": "resp_0",
         "tools": [{"type": "web_search"}]});
     let rec = sim
@@ -125,12 +132,16 @@ fn responses_client_passes_through_to_openai() {
     assert_eq!(r["model"], "fast");
     assert_eq!(r["output"][0]["content"][0]["text"], "Hello there.");
     let usage: Value = serde_json::from_slice(rec.filter_state.get("aigw.usage").unwrap()).unwrap();
-    assert_eq!((usage["input"].as_u64(), usage["output"].as_u64()), (Some(36), Some(87)));
+    assert_eq!(
+        (usage["input"].as_u64(), usage["output"].as_u64()),
+        (Some(36), Some(87))
+    );
 }
 
 #[test]
 fn chat_client_to_an_openai_upstream_on_the_responses_api() {
-    let mut sim = sim(json!({"providers":[{"type":"openai","api":"responses","api_keys":["sk-gw-123"]}]}));
+    let mut sim =
+        sim(json!({"providers":[{"type":"openai","api":"responses","api_keys":["sk-gw-123"]}]}));
     let rec = sim
         .run(
             Request::post(
@@ -176,9 +187,12 @@ fn chat_client_to_an_openai_upstream_on_the_responses_api() {
 fn responses_api_needs_a_provider_that_serves_it() {
     let mut sim = Sim::new(SimOptions::default());
     let err = sim
-        .add_plugin(spec("ai-proxy").config_json(
-            json!({"providers":[{"type":"anthropic","api":"responses","api_keys":["k"]}]}).to_string(),
-        ))
+        .add_plugin(
+            spec("ai-proxy").config_json(
+                json!({"providers":[{"type":"anthropic","api":"responses","api_keys":["k"]}]})
+                    .to_string(),
+            ),
+        )
         .unwrap_err();
     let text = format!("{err:#}");
     assert!(text.contains("providers[0].api"), "{text}");
@@ -204,9 +218,16 @@ fn model_lookup_by_id() {
     assert_eq!(body["id"], "gpt-4o");
     assert_eq!(body["object"], "model");
     let (status, body) = get(&mut sim, "/v1/models/meta-llama/Llama-3.1-8B", None);
-    assert_eq!((status, body["id"].as_str()), (200, Some("meta-llama/Llama-3.1-8B")));
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (200, Some("meta-llama/Llama-3.1-8B"))
+    );
     let (status, body) = get(&mut sim, "/v1/models/claude-3-haiku", None);
-    assert_eq!((status, body["id"].as_str()), (200, Some("claude-3-haiku")), "routed by a mapping rule");
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (200, Some("claude-3-haiku")),
+        "routed by a mapping rule"
+    );
     let (status, body) = get(&mut sim, "/v1/models/gpt-5-nope", None);
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "model_not_found");

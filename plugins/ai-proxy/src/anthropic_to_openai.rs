@@ -505,7 +505,10 @@ mod tests {
             v["content"][2],
             json!({"type": "tool_use", "id": "toolu_call1", "name": "f", "input": {"a": 1}})
         );
-        assert_eq!(v["id"], "msg_chatcmpl1", "Anthropic clients get message ids in their shape");
+        assert_eq!(
+            v["id"], "msg_chatcmpl1",
+            "Anthropic clients get message ids in their shape"
+        );
         assert_eq!(v["stop_reason"], "tool_use");
         assert_eq!(v["usage"]["input_tokens"], 40);
         assert_eq!(v["usage"]["cache_read_input_tokens"], 60);

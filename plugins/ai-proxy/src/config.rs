@@ -212,7 +212,9 @@ impl ProviderConfig {
         let mut out: Vec<&str> = self.models.iter().map(String::as_str).collect();
         let plain = |k: &str| !k.contains('*') && !k.starts_with('~');
         match &self.model_mapping {
-            Some(Value::Object(map)) => out.extend(map.keys().map(String::as_str).filter(|k| plain(k))),
+            Some(Value::Object(map)) => {
+                out.extend(map.keys().map(String::as_str).filter(|k| plain(k)))
+            }
             Some(Value::Array(items)) => out.extend(
                 items
                     .iter()

@@ -32,8 +32,8 @@
 use crate::common::{reject_unmapped, IGNORABLE_OPENAI_FIELDS};
 use crate::error::TranslateError;
 use crate::options::TranslateOptions;
-use crate::stream::BStr;
 use aigw::llm::openai as oa;
+use aigw::llm::stream::BStr;
 use aigw::llm::{Extra, Usage};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;

@@ -14,7 +14,6 @@
 //! [`aggregate`] (streams assembled for non-stream clients) and [`keys`] (API-key choice and
 //! shared cooldown).
 
-pub mod aggregate;
 pub mod anthropic_to_openai;
 pub mod bedrock;
 pub mod common;
@@ -27,11 +26,11 @@ pub mod media;
 pub mod model_map;
 pub mod openai_to_anthropic;
 pub mod options;
+pub mod pipeline;
 pub mod plugin;
 pub mod providers;
 pub mod request;
 pub mod response;
 pub mod responses_api;
-pub mod stream;
 
 aigw::export_plugin!(plugin::AiProxy);

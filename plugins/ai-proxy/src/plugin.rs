@@ -18,9 +18,10 @@ use crate::bedrock::sigv4::{amz_date, sign_bedrock};
 use crate::config::{Config, KeySelection, Mode, ProviderConfig, ReportModel};
 use crate::error::TranslateError;
 use crate::keys;
+use crate::pipeline::StreamPipeline;
 use crate::providers::{auth_headers, upstream_path, Protocol as Wire};
 use crate::request::{translate, ClientApi};
-use crate::response::{Exchange, StreamPipeline};
+use crate::response::Exchange;
 use aigw::llm::access::ModelPolicy;
 use aigw::llm::Usage;
 use aigw::prelude::*;
@@ -179,7 +180,10 @@ impl AiProxy {
         if cfg.allowed_models_header.is_empty() {
             return None;
         }
-        let value = ctx.request_header(&cfg.allowed_models_header).ok().flatten()?;
+        let value = ctx
+            .request_header(&cfg.allowed_models_header)
+            .ok()
+            .flatten()?;
         Some(ModelPolicy::from_header(&value))
     }
 
@@ -204,7 +208,9 @@ impl AiProxy {
             let id = ClientApi::model_id(ctx.request_path()).unwrap_or_default();
             // Listed, or routed by an explicit mapping rule (prefix, regex or `*`).
             let served = ids.iter().any(|x| *x == id)
-                || (!id.is_empty() && permitted(&id) && listed.iter().any(|p| p.maps_explicitly(&id)));
+                || (!id.is_empty()
+                    && permitted(&id)
+                    && listed.iter().any(|p| p.maps_explicitly(&id)));
             if !served {
                 let r = ErrorReply::new(
                     404,

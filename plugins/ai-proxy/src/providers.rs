@@ -601,10 +601,42 @@ mod tests {
             p(V::QwenNative, Endpoint::Messages, "qwen-plus", true, &o),
             "/api/v1/services/aigc/text-generation/generation"
         );
-        assert!(upstream_path(V::QwenNative, V::QwenNative.spec().protocol, Endpoint::Embeddings, "m", false, &o).is_err());
-        assert!(upstream_path(V::QwenNative, V::QwenNative.spec().protocol, Endpoint::Completions, "m", false, &o).is_err());
-        assert!(upstream_path(V::Anthropic, V::Anthropic.spec().protocol, Endpoint::Embeddings, "m", false, &o).is_err());
-        assert!(upstream_path(V::DeepSeek, V::DeepSeek.spec().protocol, Endpoint::Embeddings, "m", false, &o).is_err());
+        assert!(upstream_path(
+            V::QwenNative,
+            V::QwenNative.spec().protocol,
+            Endpoint::Embeddings,
+            "m",
+            false,
+            &o
+        )
+        .is_err());
+        assert!(upstream_path(
+            V::QwenNative,
+            V::QwenNative.spec().protocol,
+            Endpoint::Completions,
+            "m",
+            false,
+            &o
+        )
+        .is_err());
+        assert!(upstream_path(
+            V::Anthropic,
+            V::Anthropic.spec().protocol,
+            Endpoint::Embeddings,
+            "m",
+            false,
+            &o
+        )
+        .is_err());
+        assert!(upstream_path(
+            V::DeepSeek,
+            V::DeepSeek.spec().protocol,
+            Endpoint::Embeddings,
+            "m",
+            false,
+            &o
+        )
+        .is_err());
         let custom = PathOptions {
             base_path: Some("/api".into()),
             ..o

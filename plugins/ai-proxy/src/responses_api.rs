@@ -57,10 +57,7 @@ fn role(name: &str, param: &str) -> Result<oa::Role, TranslateError> {
         "developer" => Ok(oa::Role::Developer),
         other => Err(TranslateError::invalid(
             format!("{param}.role"),
-            format!(
-                "unknown message role `{}`",
-                aigw::log::untrusted(other)
-            ),
+            format!("unknown message role `{}`", aigw::log::untrusted(other)),
         )),
     }
 }
@@ -141,8 +138,7 @@ fn output_text(output: &Value) -> String {
 /// client listed the calls of one turn as consecutive items (as the API itself returns them).
 fn push_call(messages: &mut Vec<oa::ChatMessage>, call: oa::ToolCall) {
     if let Some(last) = messages.last_mut() {
-        if last.role == oa::Role::Assistant
-            && (last.tool_calls.is_some() || last.content.is_some())
+        if last.role == oa::Role::Assistant && (last.tool_calls.is_some() || last.content.is_some())
         {
             last.tool_calls.get_or_insert_with(Vec::new).push(call);
             return;
@@ -167,15 +163,17 @@ fn tools(list: &[Value]) -> Result<Vec<oa::Tool>, TranslateError> {
                 ),
             ));
         }
-        let name = t
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| TranslateError::invalid(format!("{param}.name"), "a function tool needs a `name`"))?;
+        let name = t.get("name").and_then(Value::as_str).ok_or_else(|| {
+            TranslateError::invalid(format!("{param}.name"), "a function tool needs a `name`")
+        })?;
         out.push(oa::Tool {
             kind: "function".into(),
             function: oa::FunctionDef {
                 name: name.to_string(),
-                description: t.get("description").and_then(Value::as_str).map(str::to_string),
+                description: t
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 parameters: t.get("parameters").filter(|p| !p.is_null()).cloned(),
                 strict: t.get("strict").and_then(Value::as_bool),
             },
@@ -224,7 +222,10 @@ fn response_format(text: &Value) -> Result<Option<Value>, TranslateError> {
         }
         Some(other) => Err(TranslateError::unsupported(
             "text.format.type",
-            format!("output format `{}` cannot be translated", aigw::log::untrusted(other)),
+            format!(
+                "output format `{}` cannot be translated",
+                aigw::log::untrusted(other)
+            ),
         )),
     }
 }
@@ -262,9 +263,14 @@ pub fn responses_request_to_chat(
                 let param = format!("input[{i}]");
                 match item {
                     rs::Item::Message {
-                        role: r, content: c, ..
+                        role: r,
+                        content: c,
+                        ..
                     }
-                    | rs::Item::EasyMessage { role: r, content: c } => {
+                    | rs::Item::EasyMessage {
+                        role: r,
+                        content: c,
+                    } => {
                         let role = role(r, &param)?;
                         let content = content(c, &param)?;
                         messages.push(chat_message(role, Some(content)));
@@ -356,7 +362,11 @@ pub fn responses_usage(u: &Usage) -> rs::ResponsesUsage {
     rs::ResponsesUsage {
         input_tokens: u.input,
         output_tokens: u.output,
-        total_tokens: if u.total > 0 { u.total } else { u.input + u.output },
+        total_tokens: if u.total > 0 {
+            u.total
+        } else {
+            u.input + u.output
+        },
         input_tokens_details: Some(rs::InputTokensDetails {
             cached_tokens: u.cached_input,
         }),
@@ -465,55 +475,56 @@ pub fn chat_request_to_responses(
     let mut items = Vec::new();
     for (i, m) in req.messages.iter().enumerate() {
         let param = format!("messages[{i}]");
-        let text_parts = |c: &oa::MessageContent, output: bool| -> Result<rs::ItemContent, TranslateError> {
-            Ok(match c {
-                oa::MessageContent::Text(t) if output => {
-                    rs::ItemContent::Parts(vec![rs::ContentPart::OutputText {
-                        text: t.clone(),
-                        annotations: Vec::new(),
-                    }])
-                }
-                oa::MessageContent::Text(t) => rs::ItemContent::Text(t.clone()),
-                oa::MessageContent::Parts(parts) => {
-                    let mut out = Vec::with_capacity(parts.len());
-                    for (j, p) in parts.iter().enumerate() {
-                        out.push(match p {
-                            oa::ContentPart::Text { text } if output => {
-                                rs::ContentPart::OutputText {
-                                    text: text.clone(),
-                                    annotations: Vec::new(),
-                                }
-                            }
-                            oa::ContentPart::Text { text } => {
-                                rs::ContentPart::InputText { text: text.clone() }
-                            }
-                            oa::ContentPart::Refusal { refusal } => rs::ContentPart::Refusal {
-                                refusal: refusal.clone(),
-                            },
-                            oa::ContentPart::ImageUrl { image_url } => {
-                                rs::ContentPart::InputImage {
-                                    image_url: Some(image_url.url.clone()),
-                                    file_id: None,
-                                    detail: image_url.detail.clone(),
-                                }
-                            }
-                            oa::ContentPart::File { file } => {
-                                let mut f = file.as_object().cloned().unwrap_or_default();
-                                f.insert("type".into(), json!("input_file"));
-                                rs::ContentPart::Other(Value::Object(f))
-                            }
-                            _ => {
-                                return Err(TranslateError::unsupported(
-                                    format!("{param}.content[{j}]"),
-                                    "this content part cannot be sent to a Responses upstream",
-                                ))
-                            }
-                        });
+        let text_parts =
+            |c: &oa::MessageContent, output: bool| -> Result<rs::ItemContent, TranslateError> {
+                Ok(match c {
+                    oa::MessageContent::Text(t) if output => {
+                        rs::ItemContent::Parts(vec![rs::ContentPart::OutputText {
+                            text: t.clone(),
+                            annotations: Vec::new(),
+                        }])
                     }
-                    rs::ItemContent::Parts(out)
-                }
-            })
-        };
+                    oa::MessageContent::Text(t) => rs::ItemContent::Text(t.clone()),
+                    oa::MessageContent::Parts(parts) => {
+                        let mut out = Vec::with_capacity(parts.len());
+                        for (j, p) in parts.iter().enumerate() {
+                            out.push(match p {
+                                oa::ContentPart::Text { text } if output => {
+                                    rs::ContentPart::OutputText {
+                                        text: text.clone(),
+                                        annotations: Vec::new(),
+                                    }
+                                }
+                                oa::ContentPart::Text { text } => {
+                                    rs::ContentPart::InputText { text: text.clone() }
+                                }
+                                oa::ContentPart::Refusal { refusal } => rs::ContentPart::Refusal {
+                                    refusal: refusal.clone(),
+                                },
+                                oa::ContentPart::ImageUrl { image_url } => {
+                                    rs::ContentPart::InputImage {
+                                        image_url: Some(image_url.url.clone()),
+                                        file_id: None,
+                                        detail: image_url.detail.clone(),
+                                    }
+                                }
+                                oa::ContentPart::File { file } => {
+                                    let mut f = file.as_object().cloned().unwrap_or_default();
+                                    f.insert("type".into(), json!("input_file"));
+                                    rs::ContentPart::Other(Value::Object(f))
+                                }
+                                _ => {
+                                    return Err(TranslateError::unsupported(
+                                        format!("{param}.content[{j}]"),
+                                        "this content part cannot be sent to a Responses upstream",
+                                    ))
+                                }
+                            });
+                        }
+                        rs::ItemContent::Parts(out)
+                    }
+                })
+            };
         match m.role {
             oa::Role::System | oa::Role::Developer if items.is_empty() => {
                 if let Some(c) = &m.content {
@@ -593,7 +604,9 @@ pub fn chat_request_to_responses(
     let tool_choice = match &req.tool_choice {
         None => None,
         Some(oa::ToolChoice::Mode(m)) => Some(json!(m)),
-        Some(oa::ToolChoice::Named(n)) => Some(json!({"type": "function", "name": n.function.name})),
+        Some(oa::ToolChoice::Named(n)) => {
+            Some(json!({"type": "function", "name": n.function.name}))
+        }
         Some(oa::ToolChoice::Other(_)) => {
             return Err(TranslateError::unsupported(
                 "tool_choice",
@@ -734,7 +747,10 @@ pub fn responses_response_to_chat(
             input: u.input_tokens,
             output: u.output_tokens,
             total: u.total_tokens,
-            cached_input: u.input_tokens_details.as_ref().map_or(0, |d| d.cached_tokens),
+            cached_input: u
+                .input_tokens_details
+                .as_ref()
+                .map_or(0, |d| d.cached_tokens),
             reasoning: u
                 .output_tokens_details
                 .as_ref()
@@ -746,7 +762,11 @@ pub fn responses_response_to_chat(
     Ok(oa::ChatCompletion {
         id: prefixed_id("chatcmpl-", &r.id),
         object: "chat.completion".into(),
-        created: if r.created_at > 0 { r.created_at } else { created },
+        created: if r.created_at > 0 {
+            r.created_at
+        } else {
+            created
+        },
         model: r.model.clone(),
         choices: vec![oa::Choice {
             index: 0,
@@ -787,12 +807,21 @@ mod tests {
         }));
         let c = responses_request_to_chat(&r).unwrap();
         let v = serde_json::to_value(&c).unwrap();
-        assert_eq!(v["messages"][0], json!({"role": "system", "content": "be brief"}));
+        assert_eq!(
+            v["messages"][0],
+            json!({"role": "system", "content": "be brief"})
+        );
         assert_eq!(v["messages"][1]["content"], "weather?");
         assert_eq!(v["messages"][2]["tool_calls"].as_array().unwrap().len(), 2);
         assert_eq!(v["messages"][2]["tool_calls"][1]["id"], "c2");
-        assert_eq!(v["messages"][3], json!({"role": "tool", "content": "sunny", "tool_call_id": "c1"}));
-        assert_eq!(v["messages"][4]["content"][1]["image_url"]["url"], "https://x/a.png");
+        assert_eq!(
+            v["messages"][3],
+            json!({"role": "tool", "content": "sunny", "tool_call_id": "c1"})
+        );
+        assert_eq!(
+            v["messages"][4]["content"][1]["image_url"]["url"],
+            "https://x/a.png"
+        );
         assert_eq!(v["messages"].as_array().unwrap().len(), 5);
         assert_eq!(v["max_tokens"], 50);
         assert_eq!(v["tools"][0]["function"]["name"], "w");
@@ -805,13 +834,25 @@ mod tests {
 
     #[test]
     fn stateful_and_builtin_features_are_refused_by_name() {
-        let e = responses_request_to_chat(&req(json!({"model": "m", "input": "x", "previous_response_id": "resp_1"}))).unwrap_err();
+        let e = responses_request_to_chat(&req(
+            json!({"model": "m", "input": "x", "previous_response_id": "resp_1"}),
+        ))
+        .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("previous_response_id"));
-        let e = responses_request_to_chat(&req(json!({"model": "m", "input": "x", "tools": [{"type": "web_search"}]}))).unwrap_err();
+        let e = responses_request_to_chat(&req(
+            json!({"model": "m", "input": "x", "tools": [{"type": "web_search"}]}),
+        ))
+        .unwrap_err();
         assert_eq!((e.status, e.param.as_deref()), (400, Some("tools[0]")));
-        let e = responses_request_to_chat(&req(json!({"model": "m", "input": [{"type": "item_reference", "id": "x"}]}))).unwrap_err();
+        let e = responses_request_to_chat(&req(
+            json!({"model": "m", "input": [{"type": "item_reference", "id": "x"}]}),
+        ))
+        .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("input[0]"));
-        let e = responses_request_to_chat(&req(json!({"model": "m", "input": "x", "conversation": "c"}))).unwrap_err();
+        let e = responses_request_to_chat(&req(
+            json!({"model": "m", "input": "x", "conversation": "c"}),
+        ))
+        .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("conversation"));
     }
 
@@ -828,14 +869,25 @@ mod tests {
         assert!(v["id"].as_str().unwrap().starts_with("resp_"));
         assert_eq!(v["status"], "completed");
         assert_eq!(v["output"][0]["type"], "reasoning");
-        assert_eq!(v["output"][1]["content"][0], json!({"type": "output_text", "text": "Let me look.", "annotations": []}));
+        assert_eq!(
+            v["output"][1]["content"][0],
+            json!({"type": "output_text", "text": "Let me look.", "annotations": []})
+        );
         assert_eq!(v["output"][2]["call_id"], "call_1");
         assert_eq!(v["usage"]["input_tokens_details"]["cached_tokens"], 4);
         assert_eq!(v["usage"]["total_tokens"], 15);
         let back = responses_response_to_chat(&r, 0).unwrap();
         assert_eq!(back.choices[0].finish_reason.as_deref(), Some("tool_calls"));
-        assert_eq!(back.choices[0].message.tool_calls.as_ref().unwrap()[0].function.arguments, "{\"q\":1}");
-        assert_eq!(back.choices[0].message.reasoning_content.as_deref(), Some("think"));
+        assert_eq!(
+            back.choices[0].message.tool_calls.as_ref().unwrap()[0]
+                .function
+                .arguments,
+            "{\"q\":1}"
+        );
+        assert_eq!(
+            back.choices[0].message.reasoning_content.as_deref(),
+            Some("think")
+        );
         assert_eq!(back.usage.unwrap().prompt_tokens, 10);
     }
 
@@ -870,7 +922,10 @@ mod tests {
         assert_eq!(v["instructions"], "sys");
         assert_eq!(v["input"][0], json!({"role": "user", "content": "hi"}));
         assert_eq!(v["input"][1]["type"], "function_call");
-        assert_eq!(v["input"][2], json!({"type": "function_call_output", "call_id": "c1", "output": "ok"}));
+        assert_eq!(
+            v["input"][2],
+            json!({"type": "function_call_output", "call_id": "c1", "output": "ok"})
+        );
         assert_eq!(v["tools"][0], json!({"type": "function", "name": "w"}));
         assert_eq!(v["max_output_tokens"], 9);
         assert_eq!(v["store"], false);

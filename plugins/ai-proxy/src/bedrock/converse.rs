@@ -1,5 +1,5 @@
 //! OpenAI chat ↔ Bedrock Converse (`POST /model/{modelId}/converse`, and `converse-stream`,
-//! whose events [`crate::stream::BedrockToOpenAi`] translates).
+//! whose events [`aigw::llm::stream::BedrockDecoder`] translates).
 //!
 //! Request mapping notes:
 //! - `system`/`developer` messages → `system` text blocks (hoisted).
