@@ -858,18 +858,18 @@ fn bedrock_sigv4_signs_the_translated_body_while_headers_are_held() {
     assert_eq!(host, "bedrock-runtime.us-west-2.amazonaws.com");
     // Signed over the body that was sent.
     let body = up.body.clone();
-    let digest = ai_proxy::bedrock::crypto::hex(&aigw_sha256(&body));
+    let digest = ai_proxy::providers::bedrock::crypto::hex(&aigw_sha256(&body));
     assert_eq!(up.header("x-amz-content-sha256"), Some(digest.as_str()));
     assert_eq!(up.header("x-amz-security-token"), Some("session-token-1"));
     let date = up.header("x-amz-date").unwrap_or_default().to_string();
     assert_eq!(date.len(), 16, "{date}");
-    let creds = ai_proxy::bedrock::sigv4::Credentials {
+    let creds = ai_proxy::providers::bedrock::sigv4::Credentials {
         access_key_id: "AKIDEXAMPLE".into(),
         secret_access_key: SECRET.into(),
         session_token: Some("session-token-1".into()),
     };
     let expected =
-        ai_proxy::bedrock::sigv4::sign_bedrock(&creds, &host, "us-west-2", &path, &body, &date);
+        ai_proxy::providers::bedrock::sigv4::sign_bedrock(&creds, &host, "us-west-2", &path, &body, &date);
     let auth = up.header("authorization").unwrap_or_default();
     assert_eq!(auth, expected.authorization);
     assert!(auth.starts_with(&format!(
@@ -928,7 +928,7 @@ fn hold_headers_on_higress_with_the_higress_build() {
 }
 
 fn aigw_sha256(data: &[u8]) -> [u8; 32] {
-    ai_proxy::bedrock::crypto::sha256(data)
+    ai_proxy::providers::bedrock::crypto::sha256(data)
 }
 
 #[test]

@@ -12,6 +12,6 @@ fn three_plugins_in_one_native_binary() {
     // ai-guard: keyword folding.
     assert_eq!(ai_guard::normalize::fold_width('Ａ'), 'A');
     // ai-proxy: its SigV4 signer is reachable as well.
-    let signer: fn(_, _) -> _ = ai_proxy::bedrock::sigv4::sign;
+    let signer: fn(_, _) -> _ = ai_proxy::providers::bedrock::sigv4::sign;
     assert!(signer as usize != 0);
 }

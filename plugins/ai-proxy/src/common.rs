@@ -2,6 +2,7 @@
 //! tool-argument parsing.
 
 use crate::error::TranslateError;
+use aigw::llm::openai as oa;
 use aigw::llm::Extra;
 use serde_json::Value;
 
@@ -66,6 +67,20 @@ pub fn parse_arguments(
             param(),
             format!("tool call arguments are not valid JSON: {e}"),
         )),
+    }
+}
+
+/// A chat message with only a role and content.
+pub fn chat_message(role: oa::Role, content: Option<oa::MessageContent>) -> oa::ChatMessage {
+    oa::ChatMessage {
+        role,
+        content,
+        name: None,
+        tool_calls: None,
+        tool_call_id: None,
+        reasoning_content: None,
+        refusal: None,
+        extra: Extra::new(),
     }
 }
 

@@ -14,9 +14,9 @@
 //!
 //! See the plugin README for every field.
 
-use crate::bedrock::sigv4::{bedrock_host, Credentials};
 use crate::model_map::ModelMap;
 use crate::options::TranslateOptions;
+use crate::providers::bedrock::sigv4::{bedrock_host, Credentials};
 use crate::providers::{PathOptions, Protocol as Wire, Provider};
 use aigw::config::{ConfigError, PluginConfig};
 use serde::Deserialize;

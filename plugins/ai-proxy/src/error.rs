@@ -276,7 +276,7 @@ pub fn parse_upstream_error(
                 #[serde(default)]
                 message: Option<String>,
             }
-            let b = serde_json::from_slice::<B>(crate::dashscope::unframe(body)).ok();
+            let b = serde_json::from_slice::<B>(crate::providers::dashscope::unframe(body)).ok();
             let code = b
                 .as_ref()
                 .and_then(|b| b.code.clone())
@@ -287,7 +287,7 @@ pub fn parse_upstream_error(
                 status
             } else {
                 code.as_deref()
-                    .and_then(crate::dashscope::dashscope_error_status)
+                    .and_then(crate::providers::dashscope::dashscope_error_status)
                     .unwrap_or(status)
             };
             (st, b.and_then(|b| b.message), code)

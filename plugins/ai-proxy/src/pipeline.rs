@@ -8,13 +8,12 @@
 //! When both sides speak the same dialect the events pass untouched except for the usage read
 //! and the reported model name.
 
-use crate::bedrock::eventstream::Decoder as EventStreamFrames;
-use crate::providers::Protocol as Wire;
+use crate::providers::bedrock::eventstream::Decoder as EventStreamFrames;
+use crate::providers::{upstream, Protocol as Wire};
 use crate::request::ClientApi;
 use crate::response::{rewrite_model, Exchange};
 use aigw::llm::stream::{
-    Aggregator, AnthropicDecoder, AnthropicEncoder, BedrockDecoder, DashScopeDecoder, Decoder,
-    Encoder, Event, GeminiDecoder, OpenAiDecoder, OpenAiEncoder, ResponsesDecoder,
+    Aggregator, AnthropicEncoder, BedrockDecoder, Decoder, Encoder, Event, OpenAiEncoder,
     ResponsesEncoder, StreamError,
 };
 use aigw::llm::{Usage, UsageAccumulator, UsageProtocol};
@@ -32,7 +31,7 @@ enum Sink {
     /// The client's stream encoder.
     Encode(Box<dyn Encoder>),
     /// One answer assembled at the end (`None` once taken).
-    Aggregate(Option<Aggregator>),
+    Aggregate(Option<Box<Aggregator>>),
 }
 
 /// The upstream decoder (Bedrock's also decodes exception frames, outside the trait).
@@ -60,7 +59,7 @@ impl Dec {
 /// What happens to each upstream event.
 enum Stage {
     /// Same dialect on both sides: events pass (usage read, model rewritten).
-    Pass(UsageAccumulator),
+    Pass(Box<UsageAccumulator>),
     /// Decode → encode.
     Translate { decoder: Dec, sink: Sink },
 }
@@ -74,25 +73,11 @@ pub struct StreamPipeline {
     finished: bool,
 }
 
-/// The decoder for an upstream dialect.
+/// The decoder for an upstream dialect (Bedrock's is kept concrete for its exception frames).
 fn decoder(wire: Wire) -> Dec {
     match wire {
-        Wire::OpenAi => Dec::Other(Box::new(OpenAiDecoder::new())),
-        Wire::Anthropic => Dec::Other(Box::new(AnthropicDecoder::new())),
-        Wire::Gemini => Dec::Other(Box::new(GeminiDecoder::new())),
         Wire::BedrockConverse => Dec::Bedrock(BedrockDecoder::new()),
-        Wire::DashScope => Dec::Other(Box::new(DashScopeDecoder::new())),
-        Wire::Responses => Dec::Other(Box::new(ResponsesDecoder::new())),
-    }
-}
-
-/// Whether the client speaks the upstream's own stream dialect.
-fn same_dialect(api: ClientApi, wire: Wire) -> Option<UsageProtocol> {
-    match (api, wire) {
-        (ClientApi::Chat | ClientApi::Completions, Wire::OpenAi) => Some(UsageProtocol::OpenAi),
-        (ClientApi::Messages, Wire::Anthropic) => Some(UsageProtocol::Anthropic),
-        (ClientApi::Responses, Wire::Responses) => Some(UsageProtocol::Responses),
-        _ => None,
+        other => Dec::Other(upstream(other).stream_decoder()),
     }
 }
 
@@ -108,11 +93,11 @@ impl StreamPipeline {
             .report_model
             .as_deref()
             .unwrap_or(ex.upstream_model.as_str());
-        let stage = match same_dialect(ex.api, ex.wire) {
-            Some(protocol) => Stage::Pass(UsageAccumulator::new(protocol)),
+        let stage = match ex.api.spoken_by(ex.wire) {
+            Some(protocol) => Stage::Pass(Box::new(UsageAccumulator::new(protocol))),
             None => {
                 let sink = if !ex.client_stream {
-                    Sink::Aggregate(Some(Aggregator::new(&ex.id, model, ex.created)))
+                    Sink::Aggregate(Some(Box::new(Aggregator::new(&ex.id, model, ex.created))))
                 } else {
                     let encoder: Box<dyn Encoder> = match ex.api {
                         ClientApi::Messages => Box::new(AnthropicEncoder::new(&ex.id, model)),
@@ -287,7 +272,7 @@ impl StreamPipeline {
                 }
                 Sink::Aggregate(agg) => {
                     let Some(agg) = agg.take() else { return };
-                    match agg.finish() {
+                    match (*agg).finish() {
                         Ok(chat) => match self.ex.render_chat(chat) {
                             Ok(body) => out.extend_from_slice(&body),
                             Err(e) => out.extend_from_slice(&self.ex.error_body(

@@ -14,12 +14,12 @@
 //! * Response body: translate event by event (streams) or the whole body (answers and
 //!   errors), then publish usage as the `aigw.usage` property.
 
-use crate::bedrock::sigv4::{amz_date, sign_bedrock};
 use crate::config::{Config, KeySelection, Mode, ProviderConfig, ReportModel};
 use crate::error::TranslateError;
 use crate::keys;
 use crate::pipeline::StreamPipeline;
-use crate::providers::{auth_headers, upstream_path, Protocol as Wire};
+use crate::providers::bedrock::sigv4::{amz_date, sign_bedrock};
+use crate::providers::{upstream, upstream_path};
 use crate::request::{translate, ClientApi};
 use crate::response::Exchange;
 use aigw::llm::access::ModelPolicy;
@@ -207,7 +207,7 @@ impl AiProxy {
         let body = if api == ClientApi::Model {
             let id = ClientApi::model_id(ctx.request_path()).unwrap_or_default();
             // Listed, or routed by an explicit mapping rule (prefix, regex or `*`).
-            let served = ids.iter().any(|x| *x == id)
+            let served = ids.contains(&id)
                 || (!id.is_empty()
                     && permitted(&id)
                     && listed.iter().any(|p| p.maps_explicitly(&id)));
@@ -270,8 +270,7 @@ impl AiProxy {
         // Gemini and Bedrock choose streaming by URL, DashScope by a header; the body is not
         // read yet, so stream always and assemble the answer for clients that did not ask for
         // a stream.
-        self.upstream_stream =
-            matches!(wire, Wire::Gemini | Wire::BedrockConverse | Wire::DashScope);
+        self.upstream_stream = upstream(wire).always_streams();
         let path = upstream_path(
             p.provider(),
             api.wire(p),
@@ -305,20 +304,16 @@ impl AiProxy {
         if !api.is_local() {
             set("content-type", "application/json");
         }
-        if wire == Wire::DashScope {
-            set("x-dashscope-sse", "enable");
-            set("accept", "text/event-stream");
+        let dialect = upstream(wire);
+        for (name, value) in dialect.request_headers(p.anthropic_version.as_deref()) {
+            set(name, &value);
         }
         if let Some(i) = self.key {
             let key = p.api_keys.get(i).map(String::as_str).unwrap_or("");
-            for (name, value) in auth_headers(p.provider(), key, p.anthropic_version.as_deref()) {
+            let spec = p.provider().spec();
+            for (name, value) in dialect.auth_headers(spec, key, p.anthropic_version.as_deref()) {
                 set(name, &value);
             }
-        } else if wire == Wire::Anthropic {
-            set(
-                "anthropic-version",
-                p.anthropic_version.as_deref().unwrap_or("2023-06-01"),
-            );
         }
         if let Some(cluster) = &p.cluster {
             set(&cfg.cluster_header, cluster);

@@ -1,19 +1,15 @@
 //! Request side: which API the client called (from the path) and the translation of the
 //! request body into the provider's protocol, with model mapping and forced stream usage.
 
-use crate::anthropic_to_openai::anthropic_request_to_chat;
-use crate::bedrock::converse::chat_request_to_converse;
+use crate::clients::anthropic::anthropic_request_to_chat;
+use crate::clients::responses::responses_request_to_chat;
 use crate::config::ProviderConfig;
-use crate::dashscope::chat_request_to_dashscope;
 use crate::error::TranslateError;
-use crate::gemini::chat_request_to_gemini;
-use crate::openai_to_anthropic::chat_request_to_anthropic;
-use crate::providers::{Endpoint, Protocol as Wire};
-use crate::responses_api::{chat_request_to_responses, responses_request_to_chat};
+use crate::providers::{upstream, Endpoint, Protocol as Wire};
 use aigw::llm::anthropic as an;
 use aigw::llm::openai as oa;
 use aigw::llm::responses as rs;
-use aigw::llm::Extra;
+use aigw::llm::{Extra, UsageProtocol};
 
 /// The API a client called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +101,19 @@ impl ClientApi {
             .replace("%2F", "/")
             .replace("%2f", "/");
         (!id.is_empty()).then_some(id)
+    }
+
+    /// The usage rules when the upstream speaks this client's own dialect (answers and streams
+    /// then pass untouched but for the model name); `None` when they must be translated.
+    pub fn spoken_by(self, wire: Wire) -> Option<UsageProtocol> {
+        match (self, wire) {
+            (ClientApi::Chat | ClientApi::Completions | ClientApi::Embeddings, Wire::OpenAi) => {
+                Some(UsageProtocol::OpenAi)
+            }
+            (ClientApi::Messages, Wire::Anthropic) => Some(UsageProtocol::Anthropic),
+            (ClientApi::Responses, Wire::Responses) => Some(UsageProtocol::Responses),
+            _ => None,
+        }
     }
 
     /// Whether the client speaks the Anthropic protocol.
@@ -298,38 +307,13 @@ fn chat(
     let model = upstream_model(provider, &client_model, path_model)?;
     req.model = model.clone();
     let stream = req.stream == Some(true);
-    let opts = &provider.opts;
-    let body = match provider.wire() {
-        Wire::OpenAi => {
-            let include_usage = force_usage(stream, &mut req.stream_options);
-            if opts.use_max_completion_tokens && req.max_completion_tokens.is_none() {
-                req.max_completion_tokens = req.max_tokens.take();
-            }
-            return Ok(Translated {
-                body: to_vec(&req)?,
-                client_model,
-                upstream_model: model,
-                stream,
-                include_usage,
-            });
-        }
-        Wire::Anthropic => to_vec(&chat_request_to_anthropic(&req, opts)?)?,
-        Wire::Gemini => to_vec(&chat_request_to_gemini(&req, opts)?)?,
-        Wire::BedrockConverse => to_vec(&chat_request_to_converse(&req, opts)?)?,
-        Wire::DashScope => to_vec(&chat_request_to_dashscope(&req, opts)?)?,
-        Wire::Responses => {
-            if opts.use_max_completion_tokens && req.max_completion_tokens.is_none() {
-                req.max_completion_tokens = req.max_tokens.take();
-            }
-            to_vec(&chat_request_to_responses(&req)?)?
-        }
-    };
     let include_usage = stream
         && req
             .stream_options
             .as_ref()
             .and_then(|o| o.include_usage)
             .unwrap_or(false);
+    let body = upstream(provider.wire()).chat_request(&mut req, &provider.opts)?;
     Ok(Translated {
         body,
         client_model,

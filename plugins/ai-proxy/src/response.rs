@@ -2,19 +2,13 @@
 //! back into the client's protocol, usage collection and the reported model name. Streams go
 //! through [`crate::pipeline`].
 
-use crate::anthropic_to_openai::chat_response_to_anthropic;
-use crate::bedrock::converse::{converse_response_to_chat, ConverseResponse};
-use crate::dashscope::dashscope_response_to_chat;
+use crate::clients::anthropic::chat_response_to_anthropic;
+use crate::clients::responses::chat_response_to_responses;
 use crate::error::{parse_upstream_error, ErrorDialect, TranslateError};
-use crate::gemini::gemini_response_to_chat;
-use crate::openai_to_anthropic::anthropic_response_to_chat;
-use crate::providers::Protocol as Wire;
+use crate::providers::{upstream, AnswerContext, Protocol as Wire};
 use crate::request::ClientApi;
-use crate::responses_api::{chat_response_to_responses, responses_response_to_chat};
-use aigw::llm::anthropic as an;
 use aigw::llm::openai as oa;
-use aigw::llm::responses as rs;
-use aigw::llm::{Usage, UsageProtocol};
+use aigw::llm::Usage;
 
 /// What the response side needs to know about the exchange.
 #[derive(Debug, Clone)]
@@ -42,23 +36,7 @@ pub struct Exchange {
 impl Exchange {
     /// The dialect of the provider's error bodies.
     pub fn error_dialect(&self) -> ErrorDialect {
-        match self.wire {
-            Wire::Anthropic => ErrorDialect::Anthropic,
-            Wire::Gemini => ErrorDialect::Gemini,
-            Wire::BedrockConverse => ErrorDialect::Bedrock,
-            Wire::DashScope => ErrorDialect::DashScope,
-            Wire::OpenAi | Wire::Responses => ErrorDialect::OpenAi,
-        }
-    }
-
-    fn usage_protocol(&self) -> UsageProtocol {
-        match self.wire {
-            Wire::Anthropic => UsageProtocol::Anthropic,
-            Wire::Gemini => UsageProtocol::Gemini,
-            Wire::BedrockConverse => UsageProtocol::Bedrock,
-            Wire::Responses => UsageProtocol::Responses,
-            Wire::OpenAi | Wire::DashScope => UsageProtocol::OpenAi,
-        }
+        upstream(self.wire).error_dialect()
     }
 
     /// Renders an error in the client's protocol.
@@ -102,50 +80,20 @@ impl Exchange {
     /// Translates a whole (non-streamed, successful) upstream body. Returns the client body and
     /// the usage.
     pub fn translate_whole(&self, body: &[u8]) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
-        let bad = |e: serde_json::Error| {
-            TranslateError::upstream(format!("unparseable upstream response: {e}"))
-        };
-        if self.wire == Wire::DashScope {
-            let (chat, usage) =
-                dashscope_response_to_chat(body, &self.id, &self.upstream_model, self.created)?;
-            return Ok((self.render_chat(chat)?, usage));
+        if let Some(protocol) = self.api.spoken_by(self.wire) {
+            let usage = aigw::llm::usage::extract(protocol, body);
+            let out = match &self.report_model {
+                Some(m) => rewrite_model(body, m).unwrap_or_else(|| body.to_vec()),
+                None => body.to_vec(),
+            };
+            return Ok((out, usage));
         }
-        let usage = aigw::llm::usage::extract(self.usage_protocol(), body);
-        let chat: oa::ChatCompletion = match (self.wire, self.api) {
-            (Wire::OpenAi, ClientApi::Messages | ClientApi::Responses) => {
-                serde_json::from_slice(body).map_err(bad)?
-            }
-            (Wire::OpenAi, _)
-            | (Wire::Anthropic, ClientApi::Messages)
-            | (Wire::Responses, ClientApi::Responses) => {
-                let out = match &self.report_model {
-                    Some(m) => rewrite_model(body, m).unwrap_or_else(|| body.to_vec()),
-                    None => body.to_vec(),
-                };
-                return Ok((out, usage));
-            }
-            (Wire::Anthropic, _) => {
-                let r: an::MessagesResponse = serde_json::from_slice(body).map_err(bad)?;
-                anthropic_response_to_chat(&r, self.created)?
-            }
-            (Wire::Gemini, _) => {
-                let r = serde_json::from_slice(body).map_err(bad)?;
-                gemini_response_to_chat(&r, &self.id, &self.upstream_model, self.created)?
-            }
-            (Wire::BedrockConverse, _) => {
-                let r: ConverseResponse = serde_json::from_slice(body).map_err(bad)?;
-                converse_response_to_chat(&r, &self.id, &self.upstream_model, self.created)?
-            }
-            (Wire::Responses, _) => {
-                let r: rs::Response = serde_json::from_slice(body).map_err(bad)?;
-                responses_response_to_chat(&r, self.created)?
-            }
-            (Wire::DashScope, _) => {
-                return Err(TranslateError::upstream(
-                    "dashscope answers are translated above",
-                ))
-            }
+        let cx = AnswerContext {
+            id: &self.id,
+            model: &self.upstream_model,
+            created: self.created,
         };
+        let (chat, usage) = upstream(self.wire).chat_response(body, cx)?;
         Ok((self.render_chat(chat)?, usage))
     }
 

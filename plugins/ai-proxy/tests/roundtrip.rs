@@ -3,11 +3,11 @@
 //! and OpenAI → DashScope native (whose messages are OpenAI-shaped) for text-only requests
 //! (image parts are a 400 there).
 
-use ai_proxy::anthropic_to_openai::anthropic_request_to_chat;
-use ai_proxy::dashscope::chat_request_to_dashscope;
-use ai_proxy::gemini::{chat_request_to_gemini, gemini_request_to_chat};
-use ai_proxy::openai_to_anthropic::chat_request_to_anthropic;
+use ai_proxy::clients::anthropic::anthropic_request_to_chat;
 use ai_proxy::options::TranslateOptions;
+use ai_proxy::providers::anthropic::chat_request_to_anthropic;
+use ai_proxy::providers::dashscope::chat_request_to_dashscope;
+use ai_proxy::providers::gemini::{chat_request_to_gemini, gemini_request_to_chat};
 use aigw::llm::openai::*;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;

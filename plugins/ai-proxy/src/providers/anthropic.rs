@@ -28,14 +28,20 @@
 //! Response side: `thinking` → `reasoning_content`; `redacted_thinking` blocks are encrypted
 //! and have no OpenAI form, so they are omitted; unknown block types are a 502.
 
+use super::{
+    bad_answer, to_body, AnswerContext, Endpoint, PathOptions, Protocol, ProviderSpec, Upstream,
+};
 use crate::common::{
     anthropic_stop_to_openai, parse_arguments, reject_unmapped, IGNORABLE_OPENAI_FIELDS,
 };
+use crate::error::ErrorDialect;
 use crate::error::TranslateError;
 use crate::media::{image_format, is_http_url, parse_data_url};
 use crate::options::TranslateOptions;
 use aigw::llm::anthropic as an;
 use aigw::llm::openai as oa;
+use aigw::llm::stream::{AnthropicDecoder, Decoder};
+use aigw::llm::UsageProtocol;
 use aigw::llm::{Extra, Usage};
 use serde_json::{json, Value};
 
@@ -531,6 +537,67 @@ pub(crate) fn block_type(b: &an::ContentBlock) -> String {
             .unwrap_or("?")
             .to_string(),
         Err(_) => "?".to_string(),
+    }
+}
+
+/// The Anthropic Messages dialect.
+pub struct Anthropic;
+
+impl Upstream for Anthropic {
+    fn protocol(&self) -> Protocol {
+        Protocol::Anthropic
+    }
+
+    fn usage_protocol(&self) -> UsageProtocol {
+        UsageProtocol::Anthropic
+    }
+
+    fn error_dialect(&self) -> ErrorDialect {
+        ErrorDialect::Anthropic
+    }
+
+    fn path(
+        &self,
+        _spec: &ProviderSpec,
+        base: &str,
+        endpoint: Endpoint,
+        _model: &str,
+        _stream: bool,
+        _opts: &PathOptions,
+    ) -> String {
+        match endpoint {
+            Endpoint::Models => format!("{base}/models"),
+            _ => format!("{base}/messages"),
+        }
+    }
+
+    fn request_headers(&self, anthropic_version: Option<&str>) -> Vec<(&'static str, String)> {
+        vec![(
+            "anthropic-version",
+            anthropic_version.unwrap_or("2023-06-01").to_string(),
+        )]
+    }
+
+    fn chat_request(
+        &self,
+        req: &mut oa::ChatCompletionRequest,
+        opts: &TranslateOptions,
+    ) -> Result<Vec<u8>, TranslateError> {
+        to_body(&chat_request_to_anthropic(req, opts)?)
+    }
+
+    fn chat_response(
+        &self,
+        body: &[u8],
+        cx: AnswerContext<'_>,
+    ) -> Result<(oa::ChatCompletion, Option<Usage>), TranslateError> {
+        let r: an::MessagesResponse = serde_json::from_slice(body).map_err(bad_answer)?;
+        let usage = aigw::llm::usage::extract(UsageProtocol::Anthropic, body);
+        Ok((anthropic_response_to_chat(&r, cx.created)?, usage))
+    }
+
+    fn stream_decoder(&self) -> Box<dyn Decoder> {
+        Box::new(AnthropicDecoder::new())
     }
 }
 

@@ -28,8 +28,8 @@ use crate::common::{
 };
 use crate::error::TranslateError;
 use crate::media::{image_format, is_http_url, parse_data_url};
-use crate::openai_to_anthropic::system_texts;
 use crate::options::TranslateOptions;
+use crate::providers::anthropic::system_texts;
 use aigw::llm::openai as oa;
 use aigw::llm::usage::{extract, UsageProtocol};
 use aigw::llm::Extra;

@@ -25,8 +25,8 @@
 use crate::common::{openai_finish_to_anthropic, reject_unmapped};
 use crate::error::TranslateError;
 use crate::media::data_url;
-use crate::openai_to_anthropic::block_type;
 use crate::options::TranslateOptions;
+use crate::providers::anthropic::block_type;
 use aigw::llm::anthropic as an;
 use aigw::llm::openai as oa;
 use aigw::llm::{Extra, Usage};

@@ -31,15 +31,21 @@
 //! PROHIBITED_CONTENT/SPII → `content_filter`; a blocked prompt (`promptFeedback.blockReason`,
 //! no candidates) → one empty choice with `content_filter`. Inline binary output is a 502.
 
+use super::{
+    bad_answer, to_body, AnswerContext, Endpoint, PathOptions, Protocol, ProviderSpec, Upstream,
+};
 use crate::common::{
     gemini_finish_to_openai, parse_arguments, reject_unmapped, IGNORABLE_OPENAI_FIELDS,
 };
+use crate::error::ErrorDialect;
 use crate::error::TranslateError;
 use crate::media::{data_url, is_http_url, mime_from_extension, parse_data_url};
-use crate::openai_to_anthropic::system_texts;
 use crate::options::TranslateOptions;
+use crate::providers::anthropic::system_texts;
 use aigw::llm::gemini as gm;
 use aigw::llm::openai as oa;
+use aigw::llm::stream::{Decoder, GeminiDecoder};
+use aigw::llm::UsageProtocol;
 use aigw::llm::{Extra, Usage};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -663,6 +669,68 @@ pub fn gemini_response_to_chat(
         system_fingerprint: None,
         extra: Extra::new(),
     })
+}
+
+/// The Gemini generateContent dialect.
+pub struct Gemini;
+
+impl Upstream for Gemini {
+    fn protocol(&self) -> Protocol {
+        Protocol::Gemini
+    }
+
+    fn usage_protocol(&self) -> UsageProtocol {
+        UsageProtocol::Gemini
+    }
+
+    fn error_dialect(&self) -> ErrorDialect {
+        ErrorDialect::Gemini
+    }
+
+    fn always_streams(&self) -> bool {
+        true
+    }
+
+    fn path(
+        &self,
+        _spec: &ProviderSpec,
+        base: &str,
+        endpoint: Endpoint,
+        model: &str,
+        stream: bool,
+        _opts: &PathOptions,
+    ) -> String {
+        match endpoint {
+            Endpoint::Models => format!("{base}/models"),
+            _ if stream => format!("{base}/models/{model}:streamGenerateContent?alt=sse"),
+            _ => format!("{base}/models/{model}:generateContent"),
+        }
+    }
+
+    fn chat_request(
+        &self,
+        req: &mut oa::ChatCompletionRequest,
+        opts: &TranslateOptions,
+    ) -> Result<Vec<u8>, TranslateError> {
+        to_body(&chat_request_to_gemini(req, opts)?)
+    }
+
+    fn chat_response(
+        &self,
+        body: &[u8],
+        cx: AnswerContext<'_>,
+    ) -> Result<(oa::ChatCompletion, Option<Usage>), TranslateError> {
+        let r: gm::GenerateContentResponse = serde_json::from_slice(body).map_err(bad_answer)?;
+        let usage = aigw::llm::usage::extract(UsageProtocol::Gemini, body);
+        Ok((
+            gemini_response_to_chat(&r, cx.id, cx.model, cx.created)?,
+            usage,
+        ))
+    }
+
+    fn stream_decoder(&self) -> Box<dyn Decoder> {
+        Box::new(GeminiDecoder::new())
+    }
 }
 
 #[cfg(test)]

@@ -29,11 +29,14 @@
 //! `output_tokens_details.reasoning_tokens`) → [`Usage`]. Errors are
 //! `{"code","message","request_id"}` (see [`dashscope_error_status`]).
 
+use super::{AnswerContext, Endpoint, PathOptions, Protocol, ProviderSpec, Upstream};
 use crate::common::{reject_unmapped, IGNORABLE_OPENAI_FIELDS};
+use crate::error::ErrorDialect;
 use crate::error::TranslateError;
 use crate::options::TranslateOptions;
 use aigw::llm::openai as oa;
 use aigw::llm::stream::BStr;
+use aigw::llm::stream::{DashScopeDecoder, Decoder};
 use aigw::llm::{Extra, Usage};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -666,6 +669,62 @@ pub fn dashscope_response_to_chat(
         extra: Extra::new(),
     };
     Ok((chat, usage))
+}
+
+/// The DashScope native dialect (`qwen-native`).
+pub struct DashScope;
+
+impl Upstream for DashScope {
+    fn protocol(&self) -> Protocol {
+        Protocol::DashScope
+    }
+
+    fn error_dialect(&self) -> ErrorDialect {
+        ErrorDialect::DashScope
+    }
+
+    fn always_streams(&self) -> bool {
+        true
+    }
+
+    fn path(
+        &self,
+        _spec: &ProviderSpec,
+        base: &str,
+        _endpoint: Endpoint,
+        _model: &str,
+        _stream: bool,
+        _opts: &PathOptions,
+    ) -> String {
+        format!("{base}/services/aigc/text-generation/generation")
+    }
+
+    fn request_headers(&self, _anthropic_version: Option<&str>) -> Vec<(&'static str, String)> {
+        vec![
+            ("x-dashscope-sse", "enable".to_string()),
+            ("accept", "text/event-stream".to_string()),
+        ]
+    }
+
+    fn chat_request(
+        &self,
+        req: &mut oa::ChatCompletionRequest,
+        opts: &TranslateOptions,
+    ) -> Result<Vec<u8>, TranslateError> {
+        super::to_body(&chat_request_to_dashscope(req, opts)?)
+    }
+
+    fn chat_response(
+        &self,
+        body: &[u8],
+        cx: AnswerContext<'_>,
+    ) -> Result<(oa::ChatCompletion, Option<Usage>), TranslateError> {
+        dashscope_response_to_chat(body, cx.id, cx.model, cx.created)
+    }
+
+    fn stream_decoder(&self) -> Box<dyn Decoder> {
+        Box::new(DashScopeDecoder::new())
+    }
 }
 
 #[cfg(test)]

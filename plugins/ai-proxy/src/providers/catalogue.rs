@@ -20,9 +20,6 @@
 //! | vllm | localhost:8000 | /v1 | Bearer (optional) | OpenAI |
 //! | openai-compatible | (configure) | /v1 | Bearer | OpenAI |
 
-use crate::bedrock::sigv4::bedrock_path;
-use crate::error::TranslateError;
-
 /// A provider known to the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Provider {
@@ -71,7 +68,7 @@ pub enum AuthStyle {
     XApiKey,
     /// Google's `x-goog-api-key: <key>` (or `?key=`).
     GoogApiKey,
-    /// AWS Signature Version 4 (see [`crate::bedrock::sigv4`]).
+    /// AWS Signature Version 4 (see [`crate::providers::bedrock::sigv4`]).
     SigV4,
     /// No authentication (a key, if configured, is sent as Bearer).
     None,
@@ -395,84 +392,14 @@ pub struct PathOptions {
     pub azure_api_version: Option<String>,
 }
 
-/// The upstream path (with query) for an endpoint. `model` is the upstream model name (used in
-/// Gemini, Azure deployment and Bedrock paths). Unsupported endpoints are a 400 (404 semantics
-/// are the caller's choice).
-pub fn upstream_path(
-    provider: Provider,
-    wire: Protocol,
-    endpoint: Endpoint,
-    model: &str,
-    stream: bool,
-    opts: &PathOptions,
-) -> Result<String, TranslateError> {
-    let spec = provider.spec();
-    let base = opts.base_path.as_deref().unwrap_or(spec.base_path);
-    let unsupported = || {
-        TranslateError::unsupported(
-            "endpoint",
-            format!("{} does not serve {:?}", spec.name, endpoint),
-        )
-    };
-    let supported = match endpoint {
-        Endpoint::Chat => spec.endpoints.chat,
-        Endpoint::Completions => spec.endpoints.completions,
-        Endpoint::Embeddings => spec.endpoints.embeddings,
-        Endpoint::Models => spec.endpoints.models,
-        // Messages are translated to the chat protocol when not native.
-        Endpoint::Messages => spec.endpoints.chat,
-        Endpoint::Responses => spec.endpoints.responses,
-    };
-    if !supported {
-        return Err(unsupported());
-    }
-    let path = match wire {
-        P::Anthropic => match endpoint {
-            Endpoint::Models => format!("{base}/models"),
-            _ => format!("{base}/messages"),
-        },
-        P::Gemini => match endpoint {
-            Endpoint::Models => format!("{base}/models"),
-            _ if stream => format!("{base}/models/{model}:streamGenerateContent?alt=sse"),
-            _ => format!("{base}/models/{model}:generateContent"),
-        },
-        P::BedrockConverse => format!("{base}{}", bedrock_path(model, stream)),
-        P::DashScope => format!("{base}/services/aigc/text-generation/generation"),
-        P::OpenAi | P::Responses => {
-            let tail = match endpoint {
-                Endpoint::Chat | Endpoint::Messages if wire == P::Responses => "responses",
-                Endpoint::Chat | Endpoint::Messages => "chat/completions",
-                Endpoint::Completions => "completions",
-                Endpoint::Embeddings => "embeddings",
-                Endpoint::Models => "models",
-                Endpoint::Responses => "responses",
-            };
-            if provider == V::Azure {
-                match (&opts.azure_api_version, endpoint) {
-                    (None, _) => format!("{base}/v1/{tail}"),
-                    (Some(v), Endpoint::Models) => format!("{base}/models?api-version={v}"),
-                    (Some(v), Endpoint::Responses) => format!("{base}/responses?api-version={v}"),
-                    (Some(v), _) => {
-                        let dep = opts.azure_deployment.as_deref().unwrap_or(model);
-                        format!("{base}/deployments/{dep}/{tail}?api-version={v}")
-                    }
-                }
-            } else {
-                format!("{base}/{tail}")
-            }
-        }
-    };
-    Ok(path)
-}
-
 /// The authentication headers for an API key (not for SigV4, see
-/// [`crate::bedrock::sigv4::sign_bedrock`]). `anthropic_version` defaults to `2023-06-01`.
+/// [`crate::providers::bedrock::sigv4::sign_bedrock`]). `anthropic_version` defaults to `2023-06-01`.
 pub fn auth_headers(
-    provider: Provider,
+    auth: AuthStyle,
     key: &str,
     anthropic_version: Option<&str>,
 ) -> Vec<(&'static str, String)> {
-    match provider.spec().auth {
+    match auth {
         A::Bearer | A::None | A::SigV4 => {
             if key.is_empty() {
                 Vec::new()
@@ -495,6 +422,7 @@ pub fn auth_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::upstream_path;
 
     #[test]
     fn every_provider_has_one_entry_and_a_name() {
@@ -650,27 +578,27 @@ mod tests {
     #[test]
     fn auth() {
         assert_eq!(
-            auth_headers(V::OpenAi, "sk-1", None),
+            auth_headers(V::OpenAi.spec().auth, "sk-1", None),
             vec![("authorization", "Bearer sk-1".to_string())]
         );
         assert_eq!(
-            auth_headers(V::Azure, "k", None),
+            auth_headers(V::Azure.spec().auth, "k", None),
             vec![("api-key", "k".to_string())]
         );
         assert_eq!(
-            auth_headers(V::Anthropic, "k", None),
+            auth_headers(V::Anthropic.spec().auth, "k", None),
             vec![
                 ("x-api-key", "k".to_string()),
                 ("anthropic-version", "2023-06-01".to_string())
             ]
         );
         assert_eq!(
-            auth_headers(V::Gemini, "k", None),
+            auth_headers(V::Gemini.spec().auth, "k", None),
             vec![("x-goog-api-key", "k".to_string())]
         );
-        assert!(auth_headers(V::Ollama, "", None).is_empty());
+        assert!(auth_headers(V::Ollama.spec().auth, "", None).is_empty());
         assert_eq!(
-            auth_headers(V::QwenNative, "sk-d", None),
+            auth_headers(V::QwenNative.spec().auth, "sk-d", None),
             vec![("authorization", "Bearer sk-d".to_string())]
         );
     }

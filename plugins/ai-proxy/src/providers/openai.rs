@@ -1,0 +1,95 @@
+//! OpenAI chat completions and every provider that speaks it (Azure's deployment URLs
+//! included): requests pass with the model mapped and stream usage forced on, answers and
+//! streams pass as they are.
+
+use super::{
+    bad_answer, to_body, AnswerContext, Endpoint, PathOptions, Protocol, ProviderSpec, Upstream,
+};
+use crate::error::TranslateError;
+use crate::options::TranslateOptions;
+use crate::providers::Provider;
+use aigw::llm::openai as oa;
+use aigw::llm::stream::{Decoder, OpenAiDecoder};
+use aigw::llm::{Extra, Usage};
+
+/// The OpenAI chat-completions dialect.
+pub struct OpenAi;
+
+/// The OpenAI-style path: `{base}/{endpoint}`, or Azure's deployment and `api-version` forms.
+/// `responses` sends chat-shaped endpoints to `/responses`.
+pub fn path(
+    spec: &ProviderSpec,
+    base: &str,
+    endpoint: Endpoint,
+    model: &str,
+    _stream: bool,
+    opts: &PathOptions,
+    responses: bool,
+) -> String {
+    let tail = match endpoint {
+        Endpoint::Chat | Endpoint::Messages if responses => "responses",
+        Endpoint::Chat | Endpoint::Messages => "chat/completions",
+        Endpoint::Completions => "completions",
+        Endpoint::Embeddings => "embeddings",
+        Endpoint::Models => "models",
+        Endpoint::Responses => "responses",
+    };
+    if spec.provider != Provider::Azure {
+        return format!("{base}/{tail}");
+    }
+    match (&opts.azure_api_version, endpoint) {
+        (None, _) => format!("{base}/v1/{tail}"),
+        (Some(v), Endpoint::Models) => format!("{base}/models?api-version={v}"),
+        (Some(v), Endpoint::Responses) => format!("{base}/responses?api-version={v}"),
+        (Some(v), _) if tail == "responses" => format!("{base}/responses?api-version={v}"),
+        (Some(v), _) => {
+            let dep = opts.azure_deployment.as_deref().unwrap_or(model);
+            format!("{base}/deployments/{dep}/{tail}?api-version={v}")
+        }
+    }
+}
+
+/// Sets `stream_options.include_usage = true` on a stream, so the gateway always learns the
+/// usage (the chunk is removed again for clients that did not ask for it).
+pub fn force_usage(req: &mut oa::ChatCompletionRequest) {
+    if req.stream != Some(true) {
+        return;
+    }
+    let o = req.stream_options.get_or_insert_with(|| oa::StreamOptions {
+        include_usage: None,
+        extra: Extra::new(),
+    });
+    o.include_usage = Some(true);
+}
+
+impl Upstream for OpenAi {
+    fn protocol(&self) -> Protocol {
+        Protocol::OpenAi
+    }
+
+    fn chat_request(
+        &self,
+        req: &mut oa::ChatCompletionRequest,
+        opts: &TranslateOptions,
+    ) -> Result<Vec<u8>, TranslateError> {
+        force_usage(req);
+        if opts.use_max_completion_tokens && req.max_completion_tokens.is_none() {
+            req.max_completion_tokens = req.max_tokens.take();
+        }
+        to_body(req)
+    }
+
+    fn chat_response(
+        &self,
+        body: &[u8],
+        _cx: AnswerContext<'_>,
+    ) -> Result<(oa::ChatCompletion, Option<Usage>), TranslateError> {
+        let chat: oa::ChatCompletion = serde_json::from_slice(body).map_err(bad_answer)?;
+        let usage = chat.usage.as_ref().map(Usage::from_openai);
+        Ok((chat, usage))
+    }
+
+    fn stream_decoder(&self) -> Box<dyn Decoder> {
+        Box::new(OpenAiDecoder::new())
+    }
+}
