@@ -283,6 +283,29 @@ impl Api {
         (!model.is_empty()).then(|| model.to_string())
     }
 
+    /// The model any Gemini-style (`…/models/{model}:{verb}`, whatever the verb) or
+    /// Bedrock-style (`…/model/{id}/{converse|converse-stream|invoke|invoke-with-response-stream}`)
+    /// path names, normalised. Wider than [`Api::model_in_path`]: for checks that must see
+    /// the model of operations the pack does not otherwise classify (`:countTokens`,
+    /// `:embedContent`, `:predict`, Bedrock `invoke`), such as a consumer's model policy.
+    pub fn any_model_in_path(path: &str) -> Option<String> {
+        let normal = normalize(path);
+        let path = normal.split(['?', '#']).next().unwrap_or("");
+        let path = path.trim_end_matches('/');
+        let (parent, last) = path.rsplit_once('/')?;
+        let model = match last.split_once(':') {
+            Some((model, _)) if parent.ends_with("/models") => model,
+            Some(_) => return None,
+            None => match last {
+                "converse" | "converse-stream" | "invoke" | "invoke-with-response-stream" => {
+                    bedrock_model(parent)?
+                }
+                _ => return None,
+            },
+        };
+        (!model.is_empty()).then(|| model.to_string())
+    }
+
     /// A short, stable name for labels and logs (`chat_completions`, `anthropic_messages`, …).
     pub fn name(self) -> &'static str {
         match self {
@@ -447,6 +470,18 @@ mod tests {
             Api::GeminiGenerateContent.model_in_path("/v1/chat/completions"),
             None
         );
+        // Every operation's model, for policy checks.
+        assert_eq!(
+            Api::any_model_in_path("/v1beta/models/gemini-pro:countTokens").as_deref(),
+            Some("gemini-pro")
+        );
+        assert_eq!(
+            Api::any_model_in_path("/model/amazon.titan-embed-text-v2:0/invoke").as_deref(),
+            Some("amazon.titan-embed-text-v2:0")
+        );
+        assert_eq!(Api::any_model_in_path("/v1/models/gpt-4o"), None);
+        assert_eq!(Api::any_model_in_path("/v1beta/models/:x"), None);
+        assert_eq!(Api::any_model_in_path("/v1/chat/completions"), None);
     }
 
     #[test]
