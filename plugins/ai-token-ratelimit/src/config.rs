@@ -1362,4 +1362,19 @@ mod tests {
             .unwrap();
         assert!(c.compiled.needs_body);
     }
+
+    #[test]
+    fn api_key_matches_compare_fingerprints() {
+        let c = parse(r#"{"limits":[{"key":[{"by":"api_key","match":"sk-vip"}],"per_minute":1}]}"#)
+            .unwrap();
+        let dim = &c.compiled.groups[0].limits[0].dims[0];
+        assert!(dim.pattern.matches(&aigw::contract::key_id("sk-vip")));
+        assert!(!dim.pattern.matches("sk-vip"));
+        let err = parse(
+            r#"{"limits":[{"key":[{"by":"api_key","match":"regexp:^sk-"}],"per_minute":1}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("fingerprint"), "{err}");
+    }
 }

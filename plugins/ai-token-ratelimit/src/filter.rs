@@ -184,10 +184,18 @@ impl TokenRateLimit {
                     Source::Model => None,
                 };
                 let value = value.filter(|v| !v.is_empty());
-                if dim.source == Source::ApiKey && value.is_none() {
+                self.values.push((dim.source.clone(), value));
+            }
+        }
+        let no_key = self
+            .values
+            .iter()
+            .any(|(s, v)| *s == Source::ApiKey && v.is_none());
+        if no_key {
+            for limit in cfg.compiled.groups.iter().flat_map(|g| &g.limits) {
+                if limit.dims.iter().any(|d| d.source == Source::ApiKey) {
                     no_api_key(&limit.name);
                 }
-                self.values.push((dim.source.clone(), value));
             }
         }
     }
