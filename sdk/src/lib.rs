@@ -9,6 +9,7 @@
 //! | --- | --- |
 //! | [`plugin`] | the `Plugin` trait, per-stream `Ctx`, root `RootCtx`, call-outs, `Flow` |
 //! | [`config`] | typed configuration, field-path errors, Higress `_rules_` |
+//! | [`contract`] | header and filter-state names the plugins share, the usage and guard records, key fingerprints |
 //! | [`hash`] | SHA-256, HMAC-SHA-256, FNV-1a, hex and constant-time digest comparison |
 //! | [`host`] | safe wrappers over every proxy-wasm host function |
 //! | [`json`] | strict checks (no repeated keys, no BOM) for bodies a plugin decides on |
@@ -20,12 +21,13 @@
 //! | [`log`] | leveled logging macros and secret redaction |
 //! | [`resp`] | RESP2 (Redis protocol) encoder/decoder |
 //! | `redis` | Redis calls on Higress (feature `higress`) |
-//! | [`llm`] | LLM message types and usage extraction |
+//! | [`llm`] | LLM API classification ([`llm::Api`]), message types and usage extraction |
 
 #![warn(missing_docs)]
 
 pub mod body;
 pub mod config;
+pub mod contract;
 pub mod hash;
 pub mod host;
 pub mod json;

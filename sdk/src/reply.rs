@@ -17,10 +17,14 @@
 //! assert_eq!(body["error"]["code"], "rate_limit_exceeded");
 //! ```
 
+use crate::llm::api::Api;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-/// The API dialect a client speaks, which decides the error shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The API dialect a client speaks, which decides the error shape. Serialized as `openai` /
+/// `anthropic` (ai-cache stores it with each answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// OpenAI-compatible APIs (the default).
     #[default]
@@ -30,20 +34,11 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// Detects the protocol from a request path: a `/v1/messages` segment (optionally
-    /// followed by more segments such as `/count_tokens`) means Anthropic, anything else
-    /// OpenAI. The query string is ignored.
+    /// Detects the protocol from a request path through [`Api::classify`]: the Anthropic
+    /// Messages APIs (`…/v1/messages`, `…/v1/messages/count_tokens`) mean Anthropic,
+    /// anything else OpenAI. The query string is ignored.
     pub fn from_path(path: &str) -> Protocol {
-        let path = path.split(['?', '#']).next().unwrap_or(path);
-        let mut rest = path;
-        while let Some(at) = rest.find("/v1/messages") {
-            let after = rest.get(at + "/v1/messages".len()..).unwrap_or("");
-            if after.is_empty() || after.starts_with('/') {
-                return Protocol::Anthropic;
-            }
-            rest = after;
-        }
-        Protocol::OpenAi
+        Api::classify("", path, None).map_or(Protocol::OpenAi, Api::error_protocol)
     }
 }
 

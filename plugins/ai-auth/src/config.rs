@@ -11,9 +11,9 @@ use serde::Deserialize;
 /// Default header/query names a credential is read from.
 pub const DEFAULT_KEYS: [&str; 3] = ["authorization", "x-api-key", "api-key"];
 /// Default identity header (Higress's convention).
-pub const DEFAULT_CONSUMER_HEADER: &str = "x-mse-consumer";
+pub const DEFAULT_CONSUMER_HEADER: &str = aigw::contract::CONSUMER_HEADER;
 /// Default header carrying the consumer's allowed model patterns to ai-proxy.
-pub const DEFAULT_ALLOWED_MODELS_HEADER: &str = aigw::llm::access::ALLOWED_MODELS_HEADER;
+pub const DEFAULT_ALLOWED_MODELS_HEADER: &str = aigw::contract::ALLOWED_MODELS_HEADER;
 /// Prefix marking a credential stored as a SHA-256 digest.
 pub const HASH_PREFIX: &str = "sha256:";
 

@@ -5,8 +5,11 @@
 //!   SHA-256 digests of the configured credentials (plain ones are hashed at configure time)
 //!   in constant time, and removed from the request before it goes upstream.
 //! * On success the consumer's name is set in `x-mse-consumer` (a client-sent value is always
-//!   overwritten or removed) and its model policy in `x-aigw-allowed-models`
-//!   ([`aigw::llm::access`] format: allow patterns, then `!`deny patterns).
+//!   overwritten or removed), its model policy in `x-aigw-allowed-models`
+//!   ([`aigw::llm::access`] format: allow patterns, then `!`deny patterns), and the key's
+//!   fingerprint ([`aigw::contract::key_id`], 16 hex digits of its SHA-256, never the key) in
+//!   the filter-state property `aigw.auth.key_id`, so that later plugins can still tell keys
+//!   apart once the key is removed (ai-token-ratelimit's `by: api_key`).
 //! * Missing or wrong credentials get 401 with `www-authenticate`; a consumer not in the
 //!   rule's `allow` list, or asking for a model it may not use, gets 403 — both in the
 //!   client's protocol (OpenAI or Anthropic).
@@ -19,6 +22,7 @@ pub mod config;
 pub mod credential;
 pub mod model;
 
+use aigw::contract;
 use aigw::log::untrusted;
 use aigw::prelude::*;
 use config::{Config, Consumer};
@@ -170,9 +174,16 @@ impl AiAuth {
         }
     }
 
-    fn publish_identity(ctx: &Ctx<Self>, cfg: &Config, consumer: &Consumer) {
+    /// Tells later plugins who this is: the consumer's name in the consumer header, the
+    /// fingerprint of the key ([`contract::key_id`], never the key) in
+    /// [`contract::AUTH_KEY_ID_PROPERTY`] (ai-token-ratelimit's `by: api_key` limits count
+    /// by it once the key is removed), and the model policy header.
+    fn publish_identity(ctx: &Ctx<Self>, cfg: &Config, consumer: &Consumer, credential: &str) {
         if let Err(e) = ctx.set_request_header(&cfg.consumer_header, &consumer.name) {
             aigw::warn!("cannot set {}: {e}", cfg.consumer_header);
+        }
+        if let Err(e) = contract::publish_key_id(&contract::key_id(credential)) {
+            aigw::warn!("cannot set {}: {e}", contract::AUTH_KEY_ID_PROPERTY);
         }
         if cfg.allowed_models_header.is_empty() {
             return;
@@ -253,12 +264,17 @@ impl Plugin for AiAuth {
             return Flow::Pause;
         };
         aigw::debug!("authenticated consumer {}", consumer.name);
+        // Every credential found is this one (different ones were refused above).
+        let credential = found
+            .iter()
+            .find_map(|(_, c)| c.clone())
+            .unwrap_or_default();
         Self::strip_credentials(ctx, &found);
-        Self::publish_identity(ctx, &cfg, consumer);
+        Self::publish_identity(ctx, &cfg, consumer, &credential);
         if consumer.models.restricts() {
             // Models that are known before the body: ai-proxy's header and Gemini-style paths
             // (compared normalised, and forwarded as compared).
-            let header_model = ctx.request_header("x-aigw-model").ok().flatten();
+            let header_model = ctx.request_header(contract::MODEL_HEADER).ok().flatten();
             let path_model = match model::in_path(ctx.request_path()) {
                 Ok((normal, m)) => {
                     if normal != ctx.request_path() {

@@ -6,6 +6,7 @@
 //! normalised form ([`aigw::llm::path::normalize`]), which is also what goes upstream.
 
 use aigw::json::{check_strict, JsonProblem};
+use aigw::llm::Api;
 use aigw::log::untrusted;
 use std::borrow::Cow;
 
@@ -63,10 +64,11 @@ pub fn in_body(body: &[u8]) -> Result<String, Undecidable> {
     }
 }
 
-/// The normalised path (borrowed when unchanged) and the model it names, if any.
+/// The normalised path (borrowed when unchanged) and the model it names, if any: the model
+/// of any Gemini- or Bedrock-style path, whatever the operation ([`Api::any_model_in_path`]).
 pub fn in_path(path: &str) -> Result<(Cow<'_, str>, Option<String>), Undecidable> {
     let normal = aigw::llm::path::normalize(path);
-    let model = aigw::llm::gemini::model_in_path(&normal).map(str::to_string);
+    let model = Api::any_model_in_path(&normal);
     if let Some(m) = &model {
         if m.contains('%') {
             return Err(Undecidable::EscapedPathModel(m.clone()));

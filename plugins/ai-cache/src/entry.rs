@@ -1,27 +1,19 @@
 //! A cached answer and how it is assembled from an upstream response: a non-streamed JSON
 //! body, or an SSE stream collected event by event (bounded) until it ends normally.
 
+use aigw::reply::Protocol;
 use aigw::sse::Parser;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-/// The client dialect of a cached answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Dialect {
-    /// OpenAI chat completions.
-    Openai,
-    /// Anthropic Messages.
-    Anthropic,
-}
 
 /// A cached answer, stored as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     /// When the answer was stored (ms since the epoch).
     pub created_ms: u64,
-    /// The dialect the answer is in.
-    pub dialect: Dialect,
+    /// The client protocol the answer is in: OpenAI chat completions (`"openai"`) or
+    /// Anthropic Messages (`"anthropic"`).
+    pub dialect: Protocol,
     /// The model that answered.
     pub model: String,
     /// The answer text.
@@ -73,14 +65,14 @@ fn filtered(reason: &str) -> bool {
 }
 
 /// Builds an entry from a complete non-streamed answer.
-pub fn from_json(dialect: Dialect, body: &[u8], now_ms: u64) -> Result<Entry, Skip> {
+pub fn from_json(dialect: Protocol, body: &[u8], now_ms: u64) -> Result<Entry, Skip> {
     let v: Value = serde_json::from_slice(body).map_err(|_| Skip::Malformed)?;
     if v.get("error").is_some() {
         return Err(Skip::Incomplete);
     }
     let model = str_at(&v, "model");
     let (content, finish, input, output) = match dialect {
-        Dialect::Openai => {
+        Protocol::OpenAi => {
             let choices = v
                 .get("choices")
                 .and_then(Value::as_array)
@@ -108,7 +100,7 @@ pub fn from_json(dialect: Dialect, body: &[u8], now_ms: u64) -> Result<Entry, Sk
                 u64_at(u, "completion_tokens"),
             )
         }
-        Dialect::Anthropic => {
+        Protocol::Anthropic => {
             let blocks = v
                 .get("content")
                 .and_then(Value::as_array)
@@ -163,7 +155,7 @@ fn u64_at(v: Option<&Value>, field: &str) -> u64 {
 /// Collects a streamed answer as it passes, bounded by `limit` bytes of answer text.
 #[derive(Debug)]
 pub struct StreamAssembler {
-    dialect: Dialect,
+    dialect: Protocol,
     parser: Parser,
     limit: usize,
     model: String,
@@ -177,7 +169,7 @@ pub struct StreamAssembler {
 
 impl StreamAssembler {
     /// An assembler for `dialect` keeping at most `limit` bytes of answer text.
-    pub fn new(dialect: Dialect, limit: usize) -> StreamAssembler {
+    pub fn new(dialect: Protocol, limit: usize) -> StreamAssembler {
         StreamAssembler {
             dialect,
             parser: Parser::new(limit.clamp(1024, 64 * 1024)),
@@ -240,8 +232,8 @@ impl StreamAssembler {
             return;
         }
         match self.dialect {
-            Dialect::Openai => self.openai(v),
-            Dialect::Anthropic => self.anthropic(v),
+            Protocol::OpenAi => self.openai(v),
+            Protocol::Anthropic => self.anthropic(v),
         }
     }
 
@@ -332,8 +324,8 @@ impl StreamAssembler {
         }
         let complete = match self.dialect {
             // Some servers end without [DONE]: a finish reason is the normal ending then.
-            Dialect::Openai => self.done || !self.finish.is_empty(),
-            Dialect::Anthropic => self.done,
+            Protocol::OpenAi => self.done || !self.finish.is_empty(),
+            Protocol::Anthropic => self.done,
         };
         if !complete || self.finish.is_empty() {
             return Err(Skip::Incomplete);
@@ -360,31 +352,37 @@ mod tests {
 
     #[test]
     fn openai_json_and_skips() {
-        let e = from_json(Dialect::Openai, br#"{"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#, 5).unwrap();
+        let e = from_json(Protocol::OpenAi, br#"{"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#, 5).unwrap();
         assert_eq!(
             (e.content.as_str(), e.input_tokens, e.output_tokens),
             ("hi", 3, 1)
         );
         assert!(e.json.is_some());
-        let f = from_json(Dialect::Openai, br#"{"choices":[{"index":0,"message":{"content":""},"finish_reason":"content_filter"}]}"#, 0);
+        let f = from_json(Protocol::OpenAi, br#"{"choices":[{"index":0,"message":{"content":""},"finish_reason":"content_filter"}]}"#, 0);
         assert_eq!(f, Err(Skip::Filtered));
-        let t = from_json(Dialect::Openai, br#"{"choices":[{"index":0,"message":{"content":null,"tool_calls":[{}]},"finish_reason":"tool_calls"}]}"#, 0);
+        let t = from_json(Protocol::OpenAi, br#"{"choices":[{"index":0,"message":{"content":null,"tool_calls":[{}]},"finish_reason":"tool_calls"}]}"#, 0);
         assert_eq!(t, Err(Skip::NotText));
-        assert_eq!(from_json(Dialect::Openai, b"nope", 0), Err(Skip::Malformed));
+        assert_eq!(
+            from_json(Protocol::OpenAi, b"nope", 0),
+            Err(Skip::Malformed)
+        );
     }
 
     #[test]
     fn anthropic_json() {
         let body = br#"{"model":"c","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}],"stop_reason":"end_turn","usage":{"input_tokens":4,"output_tokens":2}}"#;
-        let e = from_json(Dialect::Anthropic, body, 0).unwrap();
+        let e = from_json(Protocol::Anthropic, body, 0).unwrap();
         assert_eq!(
             (e.content.as_str(), e.input_tokens, e.output_tokens),
             ("ab", 4, 2)
         );
         let tool = br#"{"content":[{"type":"tool_use","id":"t"}],"stop_reason":"tool_use"}"#;
-        assert_eq!(from_json(Dialect::Anthropic, tool, 0), Err(Skip::NotText));
+        assert_eq!(from_json(Protocol::Anthropic, tool, 0), Err(Skip::NotText));
         let cut = br#"{"content":[{"type":"text","text":"a"}],"stop_reason":null}"#;
-        assert_eq!(from_json(Dialect::Anthropic, cut, 0), Err(Skip::Incomplete));
+        assert_eq!(
+            from_json(Protocol::Anthropic, cut, 0),
+            Err(Skip::Incomplete)
+        );
     }
 
     #[test]
@@ -395,7 +393,7 @@ mod tests {
                  data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}\n\n\
                  data: [DONE]\n\n";
         for split in [1usize, 7, 50] {
-            let mut a = StreamAssembler::new(Dialect::Openai, 1000);
+            let mut a = StreamAssembler::new(Protocol::OpenAi, 1000);
             for c in s.as_bytes().chunks(split) {
                 a.feed(c);
             }
@@ -406,10 +404,10 @@ mod tests {
             );
             assert_eq!((e.input_tokens, e.output_tokens), (4, 2));
         }
-        let mut cut = StreamAssembler::new(Dialect::Openai, 1000);
+        let mut cut = StreamAssembler::new(Protocol::OpenAi, 1000);
         cut.feed(&s.as_bytes()[..150]);
         assert_eq!(cut.finish(1), Err(Skip::Incomplete));
-        let mut small = StreamAssembler::new(Dialect::Openai, 3);
+        let mut small = StreamAssembler::new(Protocol::OpenAi, 3);
         small.feed(s.as_bytes());
         assert_eq!(small.finish(1), Err(Skip::TooLarge));
     }
@@ -421,14 +419,14 @@ mod tests {
                  event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Yo\"}}\n\n\
                  event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":1}}\n\n\
                  event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
-        let mut a = StreamAssembler::new(Dialect::Anthropic, 1000);
+        let mut a = StreamAssembler::new(Protocol::Anthropic, 1000);
         a.feed(s.as_bytes());
         let e = a.finish(0).unwrap();
         assert_eq!(
             (e.content.as_str(), e.input_tokens, e.output_tokens),
             ("Yo", 9, 1)
         );
-        let mut r = StreamAssembler::new(Dialect::Anthropic, 1000);
+        let mut r = StreamAssembler::new(Protocol::Anthropic, 1000);
         r.feed(s.replace("end_turn", "refusal").as_bytes());
         assert_eq!(r.finish(0), Err(Skip::Filtered));
     }

@@ -3,13 +3,15 @@
 //! normal answers as they pass.
 
 use crate::config::{Config, Scope, StoreKind, VectorIndexConfig};
-use crate::entry::{self, Dialect, Entry, Skip, StreamAssembler};
+use crate::entry::{self, Entry, Skip, StreamAssembler};
 use crate::key::{self, Digest, RequestKey};
 use crate::replay;
 use crate::semantic::{self, LocalIndex, VectorIndex};
 use crate::store::SlotStore;
 use crate::vector_service::{Qdrant, ServiceCall, VectorService};
+use aigw::contract::{self, UsageRecord};
 use aigw::host;
+use aigw::llm::Api;
 use aigw::metrics;
 use aigw::prelude::*;
 use aigw::shared::HostStore;
@@ -17,9 +19,6 @@ use std::time::Duration;
 
 #[cfg(feature = "higress")]
 mod redis_mode;
-
-/// The filter-state property read by ai-token-ratelimit and access logs.
-pub const USAGE_PROPERTY: &str = "aigw.usage";
 
 /// What this request does with the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,7 +38,7 @@ enum Mode {
 #[derive(Default)]
 pub struct AiCache {
     mode: Mode,
-    dialect: Option<Dialect>,
+    dialect: Option<Protocol>,
     key: Option<RequestKey>,
     vector: Option<Vec<f32>>,
     decided: bool,
@@ -60,14 +59,13 @@ fn now_ms() -> u64 {
     host::now_millis().unwrap_or(0)
 }
 
-fn dialect_for(path: &str) -> Option<Dialect> {
-    let path = path.split('?').next().unwrap_or("");
-    if path.ends_with("/chat/completions") {
-        Some(Dialect::Openai)
-    } else if path.ends_with("/v1/messages") {
-        Some(Dialect::Anthropic)
-    } else {
-        None
+/// The protocol of a cacheable request: chat completions and Anthropic messages are cached;
+/// every other API is not.
+fn dialect_for(api: Option<Api>) -> Option<Protocol> {
+    match api? {
+        Api::ChatCompletions => Some(Protocol::OpenAi),
+        Api::AnthropicMessages => Some(Protocol::Anthropic),
+        _ => None,
     }
 }
 
@@ -117,20 +115,20 @@ impl AiCache {
             )
         };
         let age = (now.saturating_sub(entry.created_ms) / 1000).to_string();
-        let usage = serde_json::json!({
-            "input": entry.input_tokens,
-            "output": entry.output_tokens,
-            "total": entry.input_tokens.saturating_add(entry.output_tokens),
-            "cached_input": entry.input_tokens,
-            "reasoning": 0
-        });
-        if let Err(e) = ctx.set_property(&[USAGE_PROPERTY], usage.to_string().as_bytes()) {
+        let usage = UsageRecord {
+            input: entry.input_tokens,
+            output: entry.output_tokens,
+            total: entry.input_tokens.saturating_add(entry.output_tokens),
+            cached_input: entry.input_tokens,
+            ..UsageRecord::default()
+        };
+        if let Err(e) = usage.publish() {
             aigw::warn!("cannot publish usage: {e}");
         }
         let sim = similarity.map(|s| format!("{s:.4}"));
         let mut headers = vec![
             ("content-type", ctype),
-            ("x-cache-status", "hit"),
+            (contract::CACHE_STATUS_HEADER, "hit"),
             ("x-cache-key", key_hex.as_str()),
             ("age", age.as_str()),
         ];
@@ -274,7 +272,7 @@ impl AiCache {
             match index.search(&k.context, v, sem.threshold, now_ms()) {
                 Ok(Some(hit)) => {
                     if let Some(entry) = self.lookup_exact(&cfg, &hit.entry) {
-                        if entry.dialect == self.dialect.unwrap_or(Dialect::Openai)
+                        if entry.dialect == self.dialect.unwrap_or(Protocol::OpenAi)
                             && self.reply_hit(ctx, &entry, Some(hit.score))
                         {
                             return;
@@ -321,7 +319,7 @@ impl AiCache {
         };
         if let Some(hit) = hit {
             if let Some(entry) = self.lookup_exact(&cfg, &hit.entry) {
-                if entry.dialect == self.dialect.unwrap_or(Dialect::Openai)
+                if entry.dialect == self.dialect.unwrap_or(Protocol::OpenAi)
                     && self.reply_hit(ctx, &entry, Some(hit.score))
                 {
                     return;
@@ -482,7 +480,12 @@ impl Plugin for AiCache {
             .ok()
             .flatten()
             .unwrap_or_default();
-        self.dialect = dialect_for(ctx.request_path());
+        let content_type = ctx.request_header("content-type").ok().flatten();
+        self.dialect = dialect_for(Api::classify(
+            &method,
+            ctx.request_path(),
+            content_type.as_deref(),
+        ));
         if end_of_stream || !method.eq_ignore_ascii_case("POST") || self.dialect.is_none() {
             return Flow::Continue;
         }
@@ -509,7 +512,7 @@ impl Plugin for AiCache {
         }
         // Request headers are only readable here once the body flows.
         self.consumer = ctx
-            .request_header("x-mse-consumer")
+            .request_header(contract::CONSUMER_HEADER)
             .ok()
             .flatten()
             .unwrap_or_default();
@@ -551,7 +554,7 @@ impl Plugin for AiCache {
             scope.push(("route", route.as_str()));
         }
         let protocol = match self.dialect {
-            Some(Dialect::Anthropic) => "anthropic",
+            Some(Protocol::Anthropic) => "anthropic",
             _ => "openai",
         };
         let k = match key::derive(&cfg, protocol, &scope, &body) {
@@ -603,7 +606,7 @@ impl Plugin for AiCache {
         if self.mode == Mode::Off {
             return Flow::Continue;
         }
-        let _ = ctx.set_response_header("x-cache-status", self.status());
+        let _ = ctx.set_response_header(contract::CACHE_STATUS_HEADER, self.status());
         if let Some(k) = &self.key {
             let _ = ctx.set_response_header("x-cache-key", &key::hex(&k.exact));
         }
@@ -631,7 +634,7 @@ impl Plugin for AiCache {
         if sse {
             let limit = ctx.config().max_entry_bytes;
             self.assembler = Some(StreamAssembler::new(
-                self.dialect.unwrap_or(Dialect::Openai),
+                self.dialect.unwrap_or(Protocol::OpenAi),
                 limit,
             ));
         }
@@ -680,7 +683,7 @@ impl Plugin for AiCache {
             let result = match self.assembler.take() {
                 Some(a) => a.finish(now),
                 None => entry::from_json(
-                    self.dialect.unwrap_or(Dialect::Openai),
+                    self.dialect.unwrap_or(Protocol::OpenAi),
                     &std::mem::take(&mut self.body),
                     now,
                 ),

@@ -1,7 +1,8 @@
 //! Rendering a cached answer for the client: the stored JSON for non-stream requests, or a
 //! proper SSE stream in the client's dialect (several events, usage, and the terminator).
 
-use crate::entry::{Dialect, Entry};
+use crate::entry::Entry;
+use aigw::reply::Protocol;
 use aigw::sse::{write_data, write_done, write_event};
 use serde_json::json;
 
@@ -41,7 +42,7 @@ pub fn json_body(e: &Entry, id: &str, now_s: u64) -> Vec<u8> {
         return j.as_bytes().to_vec();
     }
     let v = match e.dialect {
-        Dialect::Openai => json!({
+        Protocol::OpenAi => json!({
             "id": id,
             "object": "chat.completion",
             "created": now_s,
@@ -53,7 +54,7 @@ pub fn json_body(e: &Entry, id: &str, now_s: u64) -> Vec<u8> {
             }],
             "usage": openai_usage(e)
         }),
-        Dialect::Anthropic => json!({
+        Protocol::Anthropic => json!({
             "id": id,
             "type": "message",
             "role": "assistant",
@@ -76,7 +77,7 @@ pub fn sse_body(e: &Entry, id: &str, now_s: u64, chars: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(e.content.len() * 3 + 512);
     let parts = pieces(&e.content, chars);
     match e.dialect {
-        Dialect::Openai => {
+        Protocol::OpenAi => {
             let chunk = |delta: serde_json::Value, finish: serde_json::Value| {
                 json!({
                     "id": id,
@@ -106,7 +107,7 @@ pub fn sse_body(e: &Entry, id: &str, now_s: u64, chars: usize) -> Vec<u8> {
             write_data(&mut out, usage.to_string());
             write_done(&mut out);
         }
-        Dialect::Anthropic => {
+        Protocol::Anthropic => {
             let start = json!({
                 "type": "message_start",
                 "message": {
@@ -152,13 +153,13 @@ mod tests {
     use super::*;
     use crate::entry::StreamAssembler;
 
-    fn entry(d: Dialect) -> Entry {
+    fn entry(d: Protocol) -> Entry {
         Entry {
             created_ms: 0,
             dialect: d,
             model: "m".into(),
             content: "The quick brown fox jumps over the lazy dog — ünïcode".into(),
-            finish_reason: if d == Dialect::Openai {
+            finish_reason: if d == Protocol::OpenAi {
                 "stop"
             } else {
                 "end_turn"
@@ -180,7 +181,7 @@ mod tests {
 
     #[test]
     fn replay_round_trips_through_the_assembler() {
-        for d in [Dialect::Openai, Dialect::Anthropic] {
+        for d in [Protocol::OpenAi, Protocol::Anthropic] {
             let e = entry(d);
             let body = sse_body(&e, "id1", 1, 8);
             let mut a = StreamAssembler::new(d, 10_000);

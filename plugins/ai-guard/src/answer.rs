@@ -8,7 +8,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::config::ApiShape;
+use aigw::reply::Protocol;
 
 /// Fields of the upstream answer carried over into a replacement.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -77,14 +77,14 @@ fn or(v: &Option<Value>, default: Value) -> Value {
 /// text is `message` (OpenAI `finish_reason: "content_filter"`, Anthropic
 /// `stop_reason: "refusal"`), or `raw_message` for non-chat APIs.
 pub fn blocked_answer(
-    shape: ApiShape,
+    shape: Option<Protocol>,
     meta: &AnswerMeta,
     message: &str,
     raw_message: &str,
 ) -> Vec<u8> {
     let body = match shape {
-        ApiShape::Raw => return raw_message.as_bytes().to_vec(),
-        ApiShape::OpenAi => {
+        None => return raw_message.as_bytes().to_vec(),
+        Some(Protocol::OpenAi) => {
             let mut v = json!({
                 "id": or(&meta.id, json!("chatcmpl-blocked")),
                 "object": "chat.completion",
@@ -101,7 +101,7 @@ pub fn blocked_answer(
             }
             v
         }
-        ApiShape::Anthropic => {
+        Some(Protocol::Anthropic) => {
             let mut v = json!({
                 "id": or(&meta.id, json!("msg_blocked")),
                 "type": "message",
@@ -131,7 +131,7 @@ mod tests {
             "choices":[{"index":0,"message":{"role":"assistant","content":"bad"},"finish_reason":"stop"}],
             "usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
         let meta = AnswerMeta::from_body(body);
-        let out = blocked_answer(ApiShape::OpenAi, &meta, "blocked", "raw");
+        let out = blocked_answer(Some(Protocol::OpenAi), &meta, "blocked", "raw");
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["id"], "chatcmpl-9");
         assert_eq!(v["created"], 7);
@@ -146,15 +146,13 @@ mod tests {
         let meta = AnswerMeta::from_body(b"not json");
         assert_eq!(meta, AnswerMeta::default());
         let v: Value =
-            serde_json::from_slice(&blocked_answer(ApiShape::Anthropic, &meta, "no", "")).unwrap();
+            serde_json::from_slice(&blocked_answer(Some(Protocol::Anthropic), &meta, "no", ""))
+                .unwrap();
         assert_eq!(v["stop_reason"], "refusal");
         assert_eq!(v["content"][0]["text"], "no");
         assert_eq!(v["id"], "msg_blocked");
         assert!(v.get("usage").is_none());
-        assert_eq!(
-            blocked_answer(ApiShape::Raw, &meta, "no", "{\"e\":1}"),
-            b"{\"e\":1}"
-        );
+        assert_eq!(blocked_answer(None, &meta, "no", "{\"e\":1}"), b"{\"e\":1}");
     }
 
     #[test]

@@ -40,6 +40,7 @@
 
 use std::rc::Rc;
 
+use aigw::reply::Protocol;
 use serde::Deserialize;
 
 use crate::engine::{Action, Engine, EngineBuilder, MaskStyle, Rule, RuleKind};
@@ -376,17 +377,6 @@ pub enum BlockStyle {
     Answer,
 }
 
-/// The API shape of a route, for block responses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApiShape {
-    /// OpenAI-compatible.
-    OpenAi,
-    /// Anthropic messages.
-    Anthropic,
-    /// Not a chat API.
-    Raw,
-}
-
 /// A ready-made block response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockResponse {
@@ -417,35 +407,36 @@ pub struct BlockSettings {
 pub const DEFAULT_BLOCK_MESSAGE: &str = "The content was blocked by the content policy.";
 
 impl BlockSettings {
-    /// The response for a blocked request on an `api` route; `stream`: the
-    /// client asked for SSE (only changes the `answer` style).
-    pub fn render(&self, api: ApiShape, stream: bool) -> BlockResponse {
+    /// The response for a blocked request of a client speaking `api` (`None`:
+    /// not a JSON API, the raw message); `stream`: the client asked for SSE
+    /// (only changes the `answer` style).
+    pub fn render(&self, api: Option<Protocol>, stream: bool) -> BlockResponse {
         use serde_json::json;
         let msg = self.message.as_str();
         let (content_type, body) = match (self.style, api) {
-            (_, ApiShape::Raw) => (self.content_type.clone(), self.raw_message.clone()),
-            (BlockStyle::Error, ApiShape::OpenAi) => (
+            (_, None) => (self.content_type.clone(), self.raw_message.clone()),
+            (BlockStyle::Error, Some(Protocol::OpenAi)) => (
                 "application/json".to_string(),
                 json!({"error": {"message": msg, "type": "invalid_request_error", "param": null, "code": "content_filter"}})
                     .to_string(),
             ),
-            (BlockStyle::Error, ApiShape::Anthropic) => (
+            (BlockStyle::Error, Some(Protocol::Anthropic)) => (
                 "application/json".to_string(),
                 json!({"type": "error", "error": {"type": "invalid_request_error", "message": msg}}).to_string(),
             ),
-            (BlockStyle::Answer, ApiShape::OpenAi) if stream => {
+            (BlockStyle::Answer, Some(Protocol::OpenAi)) if stream => {
                 let chunk = json!({"id": "chatcmpl-blocked", "object": "chat.completion.chunk", "created": 0, "model": "ai-guard",
                     "choices": [{"index": 0, "delta": {"role": "assistant", "content": msg}, "finish_reason": "content_filter"}]});
                 ("text/event-stream".to_string(), format!("data: {chunk}\n\ndata: [DONE]\n\n"))
             }
-            (BlockStyle::Answer, ApiShape::OpenAi) => (
+            (BlockStyle::Answer, Some(Protocol::OpenAi)) => (
                 "application/json".to_string(),
                 json!({"id": "chatcmpl-blocked", "object": "chat.completion", "created": 0, "model": "ai-guard",
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": msg}, "finish_reason": "content_filter"}],
                     "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}})
                 .to_string(),
             ),
-            (BlockStyle::Answer, ApiShape::Anthropic) if stream => {
+            (BlockStyle::Answer, Some(Protocol::Anthropic)) if stream => {
                 let events = [
                     ("message_start", json!({"type": "message_start", "message": {"id": "msg_blocked", "type": "message", "role": "assistant", "model": "ai-guard", "content": [], "stop_reason": null, "usage": {"input_tokens": 0, "output_tokens": 0}}})),
                     ("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})),
@@ -460,7 +451,7 @@ impl BlockSettings {
                 }
                 ("text/event-stream".to_string(), body)
             }
-            (BlockStyle::Answer, ApiShape::Anthropic) => (
+            (BlockStyle::Answer, Some(Protocol::Anthropic)) => (
                 "application/json".to_string(),
                 json!({"id": "msg_blocked", "type": "message", "role": "assistant", "model": "ai-guard",
                     "content": [{"type": "text", "text": msg}], "stop_reason": "refusal",
@@ -1221,12 +1212,12 @@ mod tests {
         let mut back = String::new();
         vault.restore_into(&out, crate::vault::Escape::None, &mut back);
         assert_eq!(back, "Authorization: sk-12345 at 10.1.2.3");
-        let r = g.block.render(ApiShape::OpenAi, false);
+        let r = g.block.render(Some(Protocol::OpenAi), false);
         assert_eq!(r.status, 200);
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(v["choices"][0]["message"]["content"], "blocked!");
         assert_eq!(
-            g.block.render(ApiShape::Raw, false).body,
+            g.block.render(None, false).body,
             "{\"errmsg\":\"blocked!\"}"
         );
     }
@@ -1234,22 +1225,22 @@ mod tests {
     #[test]
     fn block_renderings() {
         let g = guard(r#"{"block": {"message": "no"}}"#).unwrap();
-        let r = g.block.render(ApiShape::OpenAi, true);
+        let r = g.block.render(Some(Protocol::OpenAi), true);
         assert_eq!(r.status, 400);
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(v["error"]["code"], "content_filter");
         assert_eq!(v["error"]["message"], "no");
         let v: serde_json::Value =
-            serde_json::from_str(&g.block.render(ApiShape::Anthropic, false).body).unwrap();
+            serde_json::from_str(&g.block.render(Some(Protocol::Anthropic), false).body).unwrap();
         assert_eq!(v["type"], "error");
         let g = guard(r#"{"block": {"style": "answer"}}"#).unwrap();
-        let sse = g.block.render(ApiShape::OpenAi, true);
+        let sse = g.block.render(Some(Protocol::OpenAi), true);
         assert_eq!(sse.content_type, "text/event-stream");
         assert!(
             sse.body.contains("\"finish_reason\":\"content_filter\"")
                 && sse.body.ends_with("data: [DONE]\n\n")
         );
-        let sse = g.block.render(ApiShape::Anthropic, true);
+        let sse = g.block.render(Some(Protocol::Anthropic), true);
         assert!(
             sse.body.starts_with("event: message_start\n") && sse.body.contains("message_stop")
         );

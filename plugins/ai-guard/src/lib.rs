@@ -49,7 +49,7 @@ use std::time::Duration;
 use aigw::body::OverLimit as SdkOverLimit;
 use aigw::prelude::*;
 
-use crate::config::{ApiShape, Guard, OverLimit, ParseErrorPolicy};
+use crate::config::{Guard, OverLimit, ParseErrorPolicy};
 use crate::engine::{Action, Engine, Report};
 use crate::moderation::{
     categories_for_log, Moderation, OnError, VerdictCache, MODERATION_ERRORS_METRIC,
@@ -63,6 +63,7 @@ use crate::stream::{AnswerStream, RestoreStream, StreamScanner};
 use crate::text_guard::TextGuard;
 use crate::vault::{Escape, Vault};
 use crate::whole::WholeOutcome;
+use aigw::contract;
 
 /// Counter of rule hits; labels `rule`, `action`, `direction`.
 pub const HITS_METRIC: &str = "aigw_guard_hits_total";
@@ -107,7 +108,7 @@ pub struct GuardRoot {
 /// A request waiting for the moderation call-out.
 #[derive(Debug)]
 struct PendingModeration {
-    shape: ApiShape,
+    shape: Option<Protocol>,
     stream: bool,
     key: [u8; 32],
 }
@@ -128,7 +129,7 @@ pub struct AiGuard {
     /// Scratch output of the body callbacks (kept for its capacity).
     out: Vec<u8>,
     /// Length and truncation of the streamed answer text last published in
-    /// [`published::ANSWER_PROPERTY`].
+    /// [`contract::GUARD_ANSWER_PROPERTY`].
     answer_mark: (usize, bool),
 }
 
@@ -280,7 +281,7 @@ impl Plugin for AiGuard {
             if log_limit > 0 {
                 publish(
                     ctx,
-                    published::ANSWER_PROPERTY,
+                    contract::GUARD_ANSWER_PROPERTY,
                     &LogText::new(log_limit).record(false),
                 );
                 self.answer_mark = (0, false);
@@ -357,7 +358,7 @@ impl Plugin for AiGuard {
                     let (len, cut) = (log.len(), log.truncated());
                     let (mark, mark_cut) = self.answer_mark;
                     if done || len >= mark + published::CHECKPOINT_BYTES || cut != mark_cut {
-                        publish(ctx, published::ANSWER_PROPERTY, &log.record(done));
+                        publish(ctx, contract::GUARD_ANSWER_PROPERTY, &log.record(done));
                         self.answer_mark = (len, cut);
                     }
                 }
@@ -488,7 +489,7 @@ impl AiGuard {
                 if json && guard.log_max_bytes > 0 {
                     // Loggers earlier in the chain saw the unmasked body.
                     match published::question(new.as_bytes(), guard.log_max_bytes) {
-                        Some(q) => publish(ctx, published::QUESTION_PROPERTY, &q.record(true)),
+                        Some(q) => publish(ctx, contract::GUARD_QUESTION_PROPERTY, &q.record(true)),
                         None => withhold_question(ctx, guard, Withheld::Unchecked),
                     }
                 }
@@ -496,7 +497,7 @@ impl AiGuard {
             }
             Ok(BodyOutcome::Blocked { rule }) => {
                 withhold_question(ctx, guard, Withheld::Blocked);
-                let stream = shape != ApiShape::Raw && wants_stream(&body);
+                let stream = shape.is_some() && wants_stream(&body);
                 self.block_request(ctx, guard, shape, stream, &rule);
                 return Flow::Pause;
             }
@@ -515,7 +516,7 @@ impl AiGuard {
         if let Some(md) = &guard.moderation {
             // After the local rules: what is sent out is the masked text.
             let checked: &[u8] = rewritten.as_deref().map_or(&body, str::as_bytes);
-            let stream = shape != ApiShape::Raw && wants_stream(&body);
+            let stream = shape.is_some() && wants_stream(&body);
             return self.moderate_request(ctx, md, checked, json, sel, shape, stream);
         }
         Flow::Continue
@@ -531,7 +532,7 @@ impl AiGuard {
         body: &[u8],
         json: bool,
         sel: &Selection,
-        shape: ApiShape,
+        shape: Option<Protocol>,
         stream: bool,
     ) -> Flow {
         let Some(text) = moderation_text(body, json, sel) else {
@@ -611,7 +612,7 @@ impl AiGuard {
         &mut self,
         ctx: &mut Ctx<Self>,
         verdict: moderation::Verdict,
-        shape: ApiShape,
+        shape: Option<Protocol>,
         stream: bool,
         source: &str,
     ) -> Flow {
@@ -700,7 +701,7 @@ impl AiGuard {
         &mut self,
         ctx: &mut Ctx<Self>,
         guard: &Guard,
-        shape: ApiShape,
+        shape: Option<Protocol>,
         stream: bool,
         rule: &str,
     ) {
@@ -769,7 +770,7 @@ impl AiGuard {
             log.as_mut(),
         );
         if let (Some(l), false) = (&log, matches!(outcome, WholeOutcome::Blocked { .. })) {
-            publish(ctx, published::ANSWER_PROPERTY, &l.record(true));
+            publish(ctx, contract::GUARD_ANSWER_PROPERTY, &l.record(true));
         }
         match outcome {
             WholeOutcome::Unchanged => {}
@@ -800,7 +801,7 @@ fn publish(ctx: &Ctx<AiGuard>, name: &str, value: &str) {
 /// on), so loggers do not fall back to the unmasked text they saw.
 fn withhold_question(ctx: &Ctx<AiGuard>, guard: &Guard, why: Withheld) {
     if guard.log_max_bytes > 0 {
-        publish(ctx, published::QUESTION_PROPERTY, &why.record());
+        publish(ctx, contract::GUARD_QUESTION_PROPERTY, &why.record());
     }
 }
 
@@ -842,13 +843,10 @@ fn replace_response(ctx: &Ctx<AiGuard>, data: &[u8]) {
     }
 }
 
-/// The API shape for block replies.
-fn api_shape(protocol: Protocol, json: bool) -> ApiShape {
-    match (json, protocol) {
-        (false, _) => ApiShape::Raw,
-        (true, Protocol::Anthropic) => ApiShape::Anthropic,
-        (true, Protocol::OpenAi) => ApiShape::OpenAi,
-    }
+/// The protocol of block replies: the client's ([`Ctx::protocol`], from the SDK's
+/// API classifier) for JSON requests, none (the raw message) otherwise.
+fn api_shape(protocol: Protocol, json: bool) -> Option<Protocol> {
+    json.then_some(protocol)
 }
 
 /// Content types that are never scanned as text.
@@ -931,8 +929,11 @@ mod tests {
         assert!(wants_stream(br#"{"stream":true,"messages":[]}"#));
         assert!(!wants_stream(br#"{"stream":"yes"}"#));
         assert!(!wants_stream(b"nope"));
-        assert_eq!(api_shape(Protocol::Anthropic, true), ApiShape::Anthropic);
-        assert_eq!(api_shape(Protocol::Anthropic, false), ApiShape::Raw);
+        assert_eq!(
+            api_shape(Protocol::Anthropic, true),
+            Some(Protocol::Anthropic)
+        );
+        assert_eq!(api_shape(Protocol::Anthropic, false), None);
         assert!(is_binary_type("multipart/form-data; boundary=x"));
         assert!(is_binary_type("audio/mpeg"));
         assert!(!is_binary_type("text/plain"));

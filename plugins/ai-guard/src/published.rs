@@ -6,9 +6,9 @@
 //! ai-guard publishes in filter state the texts as they were sent to and
 //! produced by the upstream:
 //!
-//! - [`QUESTION_PROPERTY`]: the last user message (else the `prompt`) of a
+//! - [`aigw::contract::GUARD_QUESTION_PROPERTY`]: the last user message (else the `prompt`) of a
 //!   request body ai-guard masked, taken from the rewritten body;
-//! - [`ANSWER_PROPERTY`]: the answer text (OpenAI first choice's content,
+//! - [`aigw::contract::GUARD_ANSWER_PROPERTY`]: the answer text (OpenAI first choice's content,
 //!   Anthropic text blocks, Gemini first candidate's parts, Responses output
 //!   text) before masked values were restored, response masks applied.
 //!
@@ -16,23 +16,19 @@
 //! "complete": bool}` (text cut at `log.max_bytes` at a character boundary;
 //! `complete` is false while a streamed answer is still running), or
 //! `{"withheld": "blocked" | "unchecked"}` when there is no masked text to
-//! show (the request was blocked, or could not be checked).
+//! show (the request was blocked, or could not be checked): the SDK's
+//! [`aigw::contract::GuardRecord`].
 //!
 //! Publishing is limited to when it changes what a logger would see: the
 //! question only when ai-guard rewrote (masked) the request or could not
 //! check it, the answer only when masked values are restored into it.
 //! Otherwise the text a logger reads itself already is the guarded text.
 
+use aigw::contract::GuardRecord;
 use serde::de::{IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Filter-state property with the masked question (`wasm.aigw.guard.question`
-/// in Envoy).
-pub const QUESTION_PROPERTY: &str = "aigw.guard.question";
-/// Filter-state property with the answer before restore
-/// (`wasm.aigw.guard.answer` in Envoy).
-pub const ANSWER_PROPERTY: &str = "aigw.guard.answer";
 /// Default `log.max_bytes`.
 pub const DEFAULT_MAX_BYTES: usize = 4096;
 /// Largest accepted `log.max_bytes`.
@@ -61,7 +57,7 @@ impl Withheld {
 
     /// The property value.
     pub fn record(self) -> String {
-        serde_json::json!({ "withheld": self.label() }).to_string()
+        GuardRecord::Withheld(self.label().to_string()).to_json()
     }
 }
 
@@ -128,12 +124,12 @@ impl LogText {
 
     /// The property value; `complete`: the text will not grow any more.
     pub fn record(&self, complete: bool) -> String {
-        serde_json::json!({
-            "text": self.text,
-            "truncated": self.truncated,
-            "complete": complete,
-        })
-        .to_string()
+        GuardRecord::Text {
+            text: self.text.clone(),
+            truncated: self.truncated,
+            complete,
+        }
+        .to_json()
     }
 }
 

@@ -42,6 +42,7 @@
 
 use std::rc::Rc;
 
+use aigw::llm::Api;
 use aigw::sse::{write_data, write_done, write_event, Event, Parser, SseError};
 use serde_json::{json, Map, Value};
 
@@ -56,15 +57,6 @@ use crate::vault::{Escape, Vault};
 /// Most text channels open at once; text of further channels is checked
 /// piece by piece without a window.
 pub const MAX_CHANNELS: usize = 16;
-
-/// The stream format, learnt from the events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dialect {
-    Unknown,
-    OpenAi,
-    Anthropic,
-    Responses,
-}
 
 /// Which text of an event a channel carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +134,11 @@ pub struct SseGuard {
     s: SseSettings,
     parser: Parser,
     channels: Vec<Channel>,
-    dialect: Dialect,
+    /// The API the stream speaks, learnt from its events (`None` until one tells):
+    /// OpenAI-shaped chunks (`choices`, chat or legacy completions) are recorded as
+    /// [`Api::ChatCompletions`], `message_*`/`content_block_*` events as
+    /// [`Api::AnthropicMessages`], `response.*` events as [`Api::Responses`].
+    api: Option<Api>,
     meta: AnswerMeta,
     open_blocks: Vec<u64>,
     ended: bool,
@@ -171,7 +167,7 @@ impl SseGuard {
             s,
             parser,
             channels: Vec::new(),
-            dialect: Dialect::Unknown,
+            api: None,
             meta: AnswerMeta::default(),
             open_blocks: Vec::new(),
             ended: false,
@@ -195,7 +191,7 @@ impl SseGuard {
     fn logs(&self, key: Key) -> bool {
         self.log.is_some()
             && matches!(key.field, Field::Content | Field::Text)
-            && (self.dialect != Dialect::OpenAi || key.index == 0)
+            && (self.api != Some(Api::ChatCompletions) || key.index == 0)
     }
 
     /// The rule that stopped the stream (`body.max_bytes` for an oversized
@@ -398,7 +394,7 @@ impl SseGuard {
     fn json_event(&mut self, v: &mut Value, out: &mut Vec<u8>) -> Result<bool, Stop> {
         let kind = v.get("type").and_then(Value::as_str).map(str::to_string);
         if v.get("choices").is_some_and(Value::is_array) {
-            self.dialect = Dialect::OpenAi;
+            self.api = Some(Api::ChatCompletions);
             self.meta.observe(v);
             return self.openai_chunk(v);
         }
@@ -406,11 +402,11 @@ impl SseGuard {
             return Ok(false);
         };
         if kind.starts_with("response.") {
-            self.dialect = Dialect::Responses;
+            self.api = Some(Api::Responses);
             return self.responses_event(&kind, v, out);
         }
         if kind.starts_with("message_") || kind.starts_with("content_block_") {
-            self.dialect = Dialect::Anthropic;
+            self.api = Some(Api::AnthropicMessages);
             return self.anthropic_event(&kind, v, out);
         }
         Ok(false)
@@ -762,12 +758,12 @@ impl SseGuard {
             if tail.is_empty() {
                 continue;
             }
-            match self.dialect {
-                Dialect::Anthropic => {
+            match self.api {
+                Some(Api::AnthropicMessages) => {
                     let delta = anthropic_delta(key.index, key.field, &tail);
                     write_event(out, Some("content_block_delta"), None, delta.to_string());
                 }
-                Dialect::Responses => {
+                Some(Api::Responses) => {
                     let delta = json!({"type": "response.output_text.delta", "output_index": key.index, "content_index": key.sub, "delta": tail});
                     write_event(
                         out,
@@ -776,11 +772,11 @@ impl SseGuard {
                         delta.to_string(),
                     );
                 }
-                Dialect::OpenAi | Dialect::Unknown if key.field == Field::ToolArgs => {
+                _ if key.field == Field::ToolArgs => {
                     let choice = json!({"index": key.index, "delta": {"tool_calls": [tool_args_delta(key.sub, &tail)]}, "finish_reason": null});
                     write_data(out, self.openai_chunk_json(choice).to_string());
                 }
-                Dialect::OpenAi | Dialect::Unknown => {
+                _ => {
                     let mut delta = Map::new();
                     let name = match key.field {
                         Field::Reasoning => "reasoning_content",
@@ -829,12 +825,12 @@ impl SseGuard {
             (stop.safe, String::new())
         };
         if let Some(m) = &self.s.message {
-            if !(key.field == Field::InputJson && self.dialect == Dialect::Anthropic) {
+            if !(key.field == Field::InputJson && self.api == Some(Api::AnthropicMessages)) {
                 text.push_str(m);
             }
         }
-        match self.dialect {
-            Dialect::Anthropic => {
+        match self.api {
+            Some(Api::AnthropicMessages) => {
                 if !args.is_empty() {
                     let delta = anthropic_delta(key.index, Field::InputJson, &args);
                     write_event(out, Some("content_block_delta"), None, delta.to_string());
@@ -856,7 +852,7 @@ impl SseGuard {
                     json!({"type": "message_stop"}).to_string(),
                 );
             }
-            Dialect::Responses => {
+            Some(Api::Responses) => {
                 if !text.is_empty() {
                     let delta = json!({"type": "response.output_text.delta", "output_index": key.index, "content_index": key.sub, "delta": text});
                     write_event(
@@ -875,7 +871,7 @@ impl SseGuard {
                 }});
                 write_event(out, Some("response.incomplete"), None, done.to_string());
             }
-            Dialect::OpenAi | Dialect::Unknown => {
+            _ => {
                 let mut delta = Map::new();
                 if !text.is_empty() {
                     let name = match key.field {

@@ -9,11 +9,12 @@
 use std::borrow::Cow;
 
 use crate::answer::{blocked_answer, AnswerMeta};
-use crate::config::{ApiShape, Guard};
+use crate::config::Guard;
 use crate::engine::{Report, Verdict};
 use crate::published::{self, LogText};
 use crate::scope::{redact_body, BodyOutcome};
 use crate::vault::{Escape, Vault};
+use aigw::reply::Protocol;
 
 /// What to send instead of the upstream's body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +39,7 @@ pub enum WholeOutcome {
 pub fn guard_response_body(
     guard: &Guard,
     body: &[u8],
-    shape: ApiShape,
+    shape: Option<Protocol>,
     moderate: bool,
     vault: Option<&Vault>,
     report: &mut Report,

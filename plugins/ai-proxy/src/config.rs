@@ -442,13 +442,13 @@ pub fn compile_mapping(value: Option<&Value>) -> Result<ModelMap, String> {
 }
 
 fn default_consumer_header() -> String {
-    "x-mse-consumer".into()
+    aigw::contract::CONSUMER_HEADER.into()
 }
 fn default_allowed_models_header() -> String {
-    aigw::llm::access::ALLOWED_MODELS_HEADER.into()
+    aigw::contract::ALLOWED_MODELS_HEADER.into()
 }
 fn default_cluster_header() -> String {
-    "x-aigw-cluster".into()
+    aigw::contract::CLUSTER_HEADER.into()
 }
 fn default_cooldown() -> u64 {
     60

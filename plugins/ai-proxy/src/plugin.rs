@@ -22,17 +22,13 @@ use crate::providers::bedrock::sigv4::{amz_date, sign_bedrock};
 use crate::providers::{upstream, upstream_path};
 use crate::request::{translate, ClientApi};
 use crate::response::Exchange;
+use aigw::contract::{UsageRecord, MODEL_HEADER, PROVIDER_HEADER, USAGE_PROPERTY};
 use aigw::llm::access::ModelPolicy;
 use aigw::llm::Usage;
 use aigw::prelude::*;
 use aigw::shared::HostStore;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-
-/// The filter-state property carrying the usage record (`wasm.aigw.usage` in Envoy).
-pub const USAGE_PROPERTY: &str = "aigw.usage";
-/// Request header that names the upstream model where it must be known before the body.
-pub const MODEL_HEADER: &str = "x-aigw-model";
 
 /// Per-VM state: round-robin counters per provider and a counter for random picks.
 #[derive(Default)]
@@ -337,13 +333,12 @@ impl AiProxy {
             return;
         };
         let u = self.usage.unwrap_or_default();
-        let record = serde_json::json!({
-            "input": u.input, "output": u.output, "total": u.total,
-            "cached_input": u.cached_input, "reasoning": u.reasoning,
-            "model": ex.upstream_model, "provider": p.id,
-        });
-        let bytes = serde_json::to_vec(&record).unwrap_or_default();
-        if let Err(e) = ctx.set_property(&[USAGE_PROPERTY], &bytes) {
+        let record = UsageRecord {
+            model: Some(ex.upstream_model.clone()),
+            provider: Some(p.id.clone()),
+            ..UsageRecord::from_usage(&u)
+        };
+        if let Err(e) = record.publish() {
             aigw::debug!("cannot set {USAGE_PROPERTY}: {e}");
         }
     }
@@ -523,9 +518,9 @@ impl Plugin for AiProxy {
         let _ = ctx.remove_response_header("content-length");
         if cfg.response_headers {
             if let Some(p) = self.provider(&cfg) {
-                let _ = ctx.set_response_header("x-aigw-provider", &p.id);
+                let _ = ctx.set_response_header(PROVIDER_HEADER, &p.id);
             }
-            let _ = ctx.set_response_header("x-aigw-model", &ex.upstream_model);
+            let _ = ctx.set_response_header(MODEL_HEADER, &ex.upstream_model);
         }
         if status >= 400 {
             let aws = ctx.response_header("x-amzn-errortype").ok().flatten();

@@ -73,7 +73,7 @@ fn yes() -> bool {
     true
 }
 fn default_consumer_header() -> String {
-    "x-mse-consumer".into()
+    aigw::contract::CONSUMER_HEADER.into()
 }
 fn default_max_log_bytes() -> usize {
     1024

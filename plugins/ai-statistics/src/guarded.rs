@@ -7,61 +7,47 @@
 //! publishes the texts as the upstream saw and produced them in filter state
 //! (set before this plugin's log phase, read here at log time):
 //! `{"text": "...", "truncated": bool, "complete": bool}`, or
-//! `{"withheld": "blocked" | "unchecked"}` when it has no masked text to show.
+//! `{"withheld": "blocked" | "unchecked"}` when it has no masked text to show
+//! ([`aigw::contract::GuardRecord`], under [`aigw::contract::GUARD_QUESTION_PROPERTY`] and
+//! [`aigw::contract::GUARD_ANSWER_PROPERTY`]).
 
 use crate::text::Bounded;
-use serde::Deserialize;
-
-/// Filter-state property with ai-guard's masked question.
-pub const QUESTION_PROPERTY: &str = "aigw.guard.question";
-/// Filter-state property with ai-guard's answer before restore.
-pub const ANSWER_PROPERTY: &str = "aigw.guard.answer";
+use aigw::contract::GuardRecord;
 
 /// What ai-guard published for one text.
 #[derive(Debug)]
 pub enum Guarded {
     /// The masked text, cut to this plugin's limit.
     Text(Bounded),
-    /// No text may be logged; the reason (`blocked`, `unchecked`).
+    /// No text may be logged; the reason (`blocked`, `unchecked`, `unreadable`).
     Withheld(String),
 }
 
-#[derive(Deserialize)]
-struct Record {
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    truncated: bool,
-    #[serde(default = "yes")]
-    complete: bool,
-    #[serde(default)]
-    withheld: Option<String>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Parses a published value, cutting the text at `limit` bytes. A value that
-/// is neither form withholds the text (`unreadable`): it was published to
-/// keep the plain text out of the log.
-pub fn parse(raw: &[u8], limit: usize) -> Guarded {
-    let Ok(r) = serde_json::from_slice::<Record>(raw) else {
-        return Guarded::Withheld("unreadable".into());
-    };
-    match (r.text, r.withheld) {
-        (_, Some(w)) => Guarded::Withheld(w),
-        (Some(t), None) => {
+/// A published record ([`GuardRecord`]), its text cut at `limit` bytes. A streamed answer
+/// not yet complete counts as cut (only its beginning was published).
+pub fn bound(record: GuardRecord, limit: usize) -> Guarded {
+    match record {
+        GuardRecord::Withheld(why) => Guarded::Withheld(why),
+        GuardRecord::Text {
+            text,
+            truncated,
+            complete,
+        } => {
             let mut b = Bounded::default();
-            b.push(&t, limit);
-            // A stream cut short: only its beginning was published.
-            if r.truncated || !r.complete {
+            b.push(&text, limit);
+            if truncated || !complete {
                 b.mark_truncated();
             }
             Guarded::Text(b)
         }
-        (None, None) => Guarded::Withheld("unreadable".into()),
     }
+}
+
+/// Parses a published value, cutting the text at `limit` bytes. A value that is neither
+/// form withholds the text (`unreadable`): it was published to keep the plain text out of
+/// the log.
+pub fn parse(raw: &[u8], limit: usize) -> Guarded {
+    bound(GuardRecord::parse(raw), limit)
 }
 
 #[cfg(test)]

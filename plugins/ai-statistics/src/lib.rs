@@ -23,19 +23,18 @@ pub mod request;
 pub mod scan;
 pub mod text;
 
+use aigw::contract::{self, GuardRecord, GuardText, UsageRecord};
 use aigw::llm::usage::{Usage, UsageProtocol};
+use aigw::llm::Api;
 use aigw::metrics;
 use aigw::prelude::*;
 use config::Config;
 use guarded::Guarded;
 use scan::Scan;
-use serde::Deserialize;
 use text::Bounded;
 
 /// The filter-state property with the access-log record (`wasm.aigw.log` in Envoy).
-pub const LOG_PROPERTY: &str = "aigw.log";
-/// The filter-state property ai-proxy publishes usage in.
-pub const USAGE_PROPERTY: &str = "aigw.usage";
+pub use aigw::contract::LOG_PROPERTY;
 
 /// Metric names.
 pub mod names {
@@ -68,23 +67,6 @@ pub struct AiStatistics {
     question: Option<Bounded>,
     scan: Option<Scan>,
     logged: bool,
-}
-
-/// The usage record ai-proxy publishes.
-#[derive(Deserialize)]
-struct ProxyUsage {
-    #[serde(default)]
-    input: u64,
-    #[serde(default)]
-    output: u64,
-    #[serde(default)]
-    total: u64,
-    #[serde(default)]
-    cached_input: u64,
-    #[serde(default)]
-    reasoning: u64,
-    #[serde(default)]
-    model: Option<String>,
 }
 
 fn now_ms() -> u64 {
@@ -129,23 +111,10 @@ impl AiStatistics {
         let end = self.end_ms.unwrap_or_else(now_ms);
         let mut usage: Option<Usage> = self.scan.as_mut().and_then(|s| s.finish());
         let mut upstream_model = self.scan.as_ref().and_then(|s| s.model.clone());
-        if let Ok(Some(raw)) = ctx.property(&[USAGE_PROPERTY]) {
-            if let Ok(p) = serde_json::from_slice::<ProxyUsage>(&raw) {
-                usage = Some(Usage {
-                    input: p.input,
-                    output: p.output,
-                    total: if p.total > 0 {
-                        p.total
-                    } else {
-                        p.input + p.output
-                    },
-                    cached_input: p.cached_input,
-                    reasoning: p.reasoning,
-                    cache_creation_input: None,
-                });
-                if p.model.is_some() {
-                    upstream_model = p.model;
-                }
+        if let Some(p) = UsageRecord::read() {
+            usage = Some(p.usage());
+            if p.model.is_some() {
+                upstream_model = p.model;
             }
         }
         let model = self
@@ -257,18 +226,18 @@ impl AiStatistics {
         if let Some(obj) = rec.as_object_mut() {
             // ai-guard's masked texts win over what this plugin read itself
             // (the client's own data, restored answers).
-            let guarded = |on: bool, name: &str| {
+            let guarded = |on: bool, which: GuardText| {
                 if !on {
                     return None;
                 }
-                let raw = ctx.property(&[name]).ok().flatten()?;
-                Some(guarded::parse(&raw, cfg.max_log_bytes))
+                let record = GuardRecord::read(which)?;
+                Some(guarded::bound(record, cfg.max_log_bytes))
             };
             let own_question = self.question.as_ref().map(|q| (q.as_str(), q.truncated()));
-            let question = guarded(cfg.log_question, guarded::QUESTION_PROPERTY);
+            let question = guarded(cfg.log_question, GuardText::Question);
             insert_text(obj, "question", question, own_question);
             let own_answer = self.scan.as_ref().and_then(|s| s.answer());
-            let answer = guarded(cfg.log_answer, guarded::ANSWER_PROPERTY);
+            let answer = guarded(cfg.log_answer, GuardText::Answer);
             insert_text(obj, "answer", answer, own_answer);
         }
         let line = rec.to_string();
@@ -315,7 +284,13 @@ impl Plugin for AiStatistics {
 
     fn on_request_headers(&mut self, ctx: &mut Ctx<Self>, end_of_stream: bool) -> Flow {
         self.start_ms = now_ms();
-        self.protocol = Some(request::protocol_for(ctx.request_path()));
+        let header = |name: &str| ctx.request_header(name).ok().flatten();
+        let api = Api::classify(
+            header(":method").as_deref().unwrap_or(""),
+            ctx.request_path(),
+            header("content-type").as_deref(),
+        );
+        self.protocol = Some(request::protocol_for(api));
         let cfg = ctx.config_rc();
         self.consumer = ctx
             .request_header(&cfg.consumer_header)
@@ -323,14 +298,11 @@ impl Plugin for AiStatistics {
             .flatten()
             .filter(|c| !c.is_empty());
         self.model = ctx
-            .request_header("x-aigw-model")
+            .request_header(contract::MODEL_HEADER)
             .ok()
             .flatten()
             .filter(|m| !m.is_empty())
-            .or_else(|| {
-                let path = aigw::llm::path::normalize(ctx.request_path());
-                aigw::llm::gemini::model_in_path(&path).map(String::from)
-            });
+            .or_else(|| api.and_then(|a| a.model_in_path(ctx.request_path())));
         if end_of_stream {
             self.request_done = true;
         }

@@ -4,20 +4,14 @@
 use crate::scan::quick_model;
 use crate::text::Bounded;
 use aigw::llm::usage::UsageProtocol;
+use aigw::llm::Api;
 use serde::Deserialize;
 
-/// Which usage rules a request path implies.
-pub fn protocol_for(path: &str) -> UsageProtocol {
-    let path = path.split('?').next().unwrap_or(path);
-    if aigw::reply::Protocol::from_path(path) == aigw::reply::Protocol::Anthropic {
-        UsageProtocol::Anthropic
-    } else if path.contains(":generateContent") || path.contains(":streamGenerateContent") {
-        UsageProtocol::Gemini
-    } else if path.ends_with("/responses") {
-        UsageProtocol::Responses
-    } else {
-        UsageProtocol::OpenAi
-    }
+/// Which usage rules a request implies: its API's ([`Api::usage_protocol`]), OpenAI's for
+/// requests the classifier does not know (OpenAI-compatible APIs are the common case).
+pub fn protocol_for(api: Option<Api>) -> UsageProtocol {
+    api.and_then(Api::usage_protocol)
+        .unwrap_or(UsageProtocol::OpenAi)
 }
 
 #[derive(Deserialize)]
@@ -89,13 +83,16 @@ mod tests {
 
     #[test]
     fn protocols() {
-        assert_eq!(protocol_for("/v1/messages"), UsageProtocol::Anthropic);
-        assert_eq!(protocol_for("/v1/chat/completions"), UsageProtocol::OpenAi);
+        let p = |path: &str| protocol_for(Api::classify("POST", path, None));
+        assert_eq!(p("/v1/messages"), UsageProtocol::Anthropic);
+        assert_eq!(p("/v1/chat/completions"), UsageProtocol::OpenAi);
         assert_eq!(
-            protocol_for("/v1beta/models/g:streamGenerateContent?alt=sse"),
+            p("/v1beta/models/g:streamGenerateContent?alt=sse"),
             UsageProtocol::Gemini
         );
-        assert_eq!(protocol_for("/v1/responses"), UsageProtocol::Responses);
+        assert_eq!(p("/v1/responses"), UsageProtocol::Responses);
+        assert_eq!(p("/model/m/converse-stream"), UsageProtocol::Bedrock);
+        assert_eq!(p("/somewhere/else"), UsageProtocol::OpenAi);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 /// The header carrying the caller identity after an auth plugin (Higress convention).
-pub const DEFAULT_CONSUMER_HEADER: &str = "x-mse-consumer";
+pub const DEFAULT_CONSUMER_HEADER: &str = aigw::contract::CONSUMER_HEADER;
 
 /// Upper bound of `local.slots`.
 pub const MAX_SLOTS: u32 = 1 << 20;
@@ -296,7 +296,9 @@ pub struct DimSpec {
 pub enum DimKind {
     /// The consumer header.
     Consumer,
-    /// The API key (`Authorization: Bearer`, `x-api-key`, `api-key`).
+    /// The API key (`Authorization: Bearer`, `x-api-key`, `api-key`), or behind ai-auth the
+    /// fingerprint ai-auth published; compared and counted as its fingerprint
+    /// ([`aigw::contract::key_id`]).
     ApiKey,
     /// A request header.
     Header,
@@ -809,11 +811,27 @@ fn compile_dim(at: &str, d: &DimSpec) -> Result<Dim, ConfigError> {
     let text = d.pattern.as_deref().unwrap_or("*");
     let pattern = if source == Source::ClientIp {
         Pattern::parse_ip(text)
+    } else if source == Source::ApiKey {
+        api_key_pattern(text)
     } else {
         Pattern::parse(text)
     }
     .map_err(|e| ConfigError::new(format!("{at}.match"), e))?;
     Ok(Dim { source, pattern })
+}
+
+/// An API key is known to the limiter only as its fingerprint (behind ai-auth the key itself
+/// never arrives), so a `match` naming one key is compared as that key's fingerprint, and a
+/// regular expression, which could only ever see fingerprints, is refused.
+fn api_key_pattern(text: &str) -> Result<Pattern, String> {
+    match Pattern::parse(text)? {
+        Pattern::Exact(key) => Ok(Pattern::Exact(aigw::contract::key_id(&key))),
+        Pattern::Regex(_) => Err(
+            "API keys are compared by fingerprint: use `*` or one exact key, not `regexp:`"
+                .to_string(),
+        ),
+        other => Ok(other),
+    }
 }
 
 fn compile_higress(rule_name: &str, items: &[RuleItem], slots: u32) -> Result<Group, ConfigError> {
@@ -1343,5 +1361,20 @@ mod tests {
         let c = parse(r#"{"limits":[{"key":[{"by":"model"}],"count":"requests","per_second":1}]}"#)
             .unwrap();
         assert!(c.compiled.needs_body);
+    }
+
+    #[test]
+    fn api_key_matches_compare_fingerprints() {
+        let c = parse(r#"{"limits":[{"key":[{"by":"api_key","match":"sk-vip"}],"per_minute":1}]}"#)
+            .unwrap();
+        let dim = &c.compiled.groups[0].limits[0].dims[0];
+        assert!(dim.pattern.matches(&aigw::contract::key_id("sk-vip")));
+        assert!(!dim.pattern.matches("sk-vip"));
+        let err = parse(
+            r#"{"limits":[{"key":[{"by":"api_key","match":"regexp:^sk-"}],"per_minute":1}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("fingerprint"), "{err}");
     }
 }

@@ -16,17 +16,22 @@ use crate::cluster::Counter;
 use crate::config::{Config, FailureMode, Limit, Source};
 use crate::estimate::{self, Estimate};
 use crate::identity::{self, Applied};
-use crate::usage::{self, Outcome, Tracker, USAGE_PROPERTY};
+use crate::usage::{self, Outcome, Tracker};
+use aigw::contract::{self, UsageRecord};
 use aigw::host;
+use aigw::llm::Api;
 use aigw::metrics;
 use aigw::prelude::*;
 use aigw::shared::{HostStore, SlotTable, WindowState};
+use std::cell::RefCell;
 #[cfg(feature = "higress")]
 use std::rc::Rc;
 
 /// The plugin's per-stream state.
 #[derive(Default)]
 pub struct TokenRateLimit {
+    /// The API the request speaks (from method, path and content type).
+    api: Option<Api>,
     /// Key values captured at request headers (the model comes from the body).
     values: Vec<(Source, Option<String>)>,
     decided: bool,
@@ -101,6 +106,36 @@ fn window_name(secs: u64) -> &'static str {
     }
 }
 
+thread_local! {
+    /// Limits already warned about in this VM for having no API key to count by.
+    static WARNED_NO_KEY: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A `by: api_key` limit met a request with neither a key nor an authenticated key id: the
+/// limit cannot apply. Counted every time (`ai_token_ratelimit_no_api_key_total{limit}`),
+/// logged once per limit and VM.
+fn no_api_key(limit: &str) {
+    count_metric(
+        "ai_token_ratelimit_no_api_key_total",
+        &[("limit", limit)],
+        1,
+    );
+    let first = WARNED_NO_KEY.with(|w| {
+        let mut w = w.borrow_mut();
+        let first = !w.iter().any(|n| n == limit);
+        if first {
+            w.push(limit.to_string());
+        }
+        first
+    });
+    if first {
+        aigw::warn!(
+            "limit `{limit}` (by: api_key) does not apply: the request has no API key and no authenticated key id ({}); put ai-auth before this plugin, or the key header must reach it (counted in ai_token_ratelimit_no_api_key_total; logged once)",
+            contract::AUTH_KEY_ID_PROPERTY
+        );
+    }
+}
+
 fn count_metric(name: &str, labels: &[(&str, &str)], by: u64) {
     if let Ok(c) = metrics::counter(name, labels) {
         let _ = c.increment(by);
@@ -124,7 +159,7 @@ impl TokenRateLimit {
                 }
                 let value = match &dim.source {
                     Source::Consumer => header(&cfg.consumer_header),
-                    Source::ApiKey => identity::api_key(header),
+                    Source::ApiKey => identity::api_key_id(header, contract::read_key_id),
                     Source::Header(name) => header(name),
                     Source::Param(name) => identity::query_param(ctx.request_path(), name),
                     Source::Cookie(name) => {
@@ -150,6 +185,17 @@ impl TokenRateLimit {
                 };
                 let value = value.filter(|v| !v.is_empty());
                 self.values.push((dim.source.clone(), value));
+            }
+        }
+        let no_key = self
+            .values
+            .iter()
+            .any(|(s, v)| *s == Source::ApiKey && v.is_none());
+        if no_key {
+            for limit in cfg.compiled.groups.iter().flat_map(|g| &g.limits) {
+                if limit.dims.iter().any(|d| d.source == Source::ApiKey) {
+                    no_api_key(&limit.name);
+                }
             }
         }
     }
@@ -181,7 +227,7 @@ impl TokenRateLimit {
         self.decided = true;
         let cfg = ctx.config_rc();
         if self.estimate.model.is_none() {
-            self.estimate.model = identity::model_from_path(ctx.request_path());
+            self.estimate.model = identity::model_from_path(self.api, ctx.request_path());
         }
         let applied = self.applied(&cfg);
         if applied.is_empty() {
@@ -375,11 +421,7 @@ impl TokenRateLimit {
             return;
         }
         let cfg = ctx.config_rc();
-        let published = ctx
-            .property(&[USAGE_PROPERTY])
-            .ok()
-            .flatten()
-            .and_then(|b| usage::parse_published(&b));
+        let published = UsageRecord::read().map(|r| r.usage());
         let (tracked, events) = match self.tracker.as_mut() {
             Some(t) => {
                 t.finish();
@@ -478,6 +520,12 @@ impl Plugin for TokenRateLimit {
 
     fn on_request_headers(&mut self, ctx: &mut Ctx<Self>, end_of_stream: bool) -> Flow {
         let cfg = ctx.config_rc();
+        let header = |name: &str| ctx.request_header(name).ok().flatten();
+        self.api = Api::classify(
+            header(":method").as_deref().unwrap_or(""),
+            ctx.request_path(),
+            header("content-type").as_deref(),
+        );
         self.capture_values(ctx, &cfg);
         if cfg.compiled.needs_body && !end_of_stream {
             return Flow::Continue;
@@ -538,7 +586,7 @@ impl Plugin for TokenRateLimit {
         }
         let cfg = ctx.config_rc();
         self.cache_hit = ctx
-            .response_header("x-cache-status")
+            .response_header(contract::CACHE_STATUS_HEADER)
             .ok()
             .flatten()
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("hit"));
@@ -552,7 +600,7 @@ impl Plugin for TokenRateLimit {
                     .starts_with("text/event-stream")
             });
         if !self.cache_hit {
-            let protocol = usage::usage_protocol(ctx.request_path());
+            let protocol = usage::usage_protocol(self.api);
             self.tracker = Some(Tracker::new(protocol, sse, &cfg.response));
         }
         for (k, v) in &self.headers {

@@ -5,6 +5,7 @@
 //! cookies and other secrets never appear in counter names.
 
 use crate::config::{Group, Source};
+use aigw::llm::Api;
 
 /// A limit that applies to a request: where it is in the configuration and the identity
 /// (hash of its key values) whose counter it uses.
@@ -161,10 +162,24 @@ pub fn leftmost_ip(value: &str) -> Option<String> {
         .map(|p| strip_port(p).to_string())
 }
 
-/// The model named in a Gemini-style path: `/v1beta/models/<model>:generateContent`,
+/// The model named in a Gemini or Bedrock path (`/v1beta/models/<model>:generateContent`),
 /// compared in its normalised spelling (`claud%65` is `claude`).
-pub fn model_from_path(path: &str) -> Option<String> {
-    aigw::llm::gemini::model_in_path(&aigw::llm::path::normalize(path)).map(str::to_string)
+pub fn model_from_path(api: Option<Api>, path: &str) -> Option<String> {
+    api.and_then(|a| a.model_in_path(path))
+}
+
+/// The identity of a `by: api_key` limit: the fingerprint ([`aigw::contract::key_id`]) of
+/// the key in the request, else the fingerprint an authenticating plugin (ai-auth, which
+/// removes the key) published. Both are the same for one key, so a key counts in one bucket
+/// whichever way the limiter learns it.
+pub fn api_key_id(
+    header: impl Fn(&str) -> Option<String>,
+    published: impl FnOnce() -> Option<String>,
+) -> Option<String> {
+    match api_key(header) {
+        Some(key) => Some(aigw::contract::key_id(&key)),
+        None => published(),
+    }
 }
 
 #[cfg(test)]
@@ -234,16 +249,31 @@ mod tests {
 
     #[test]
     fn gemini_model_in_path() {
+        let m = |path: &str| model_from_path(Api::classify("POST", path, None), path);
         assert_eq!(
-            model_from_path("/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"),
+            m("/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"),
             Some("gemini-2.0-flash".into())
         );
-        assert_eq!(model_from_path("/v1/chat/completions"), None);
+        assert_eq!(m("/v1/chat/completions"), None);
         // A limit on `gemini-2.0-flash` holds however the client spells the path.
         assert_eq!(
-            model_from_path("/v1beta/models/g%65mini-2.0-flash:generateContent"),
+            m("/v1beta/models/g%65mini-2.0-flash:generateContent"),
             Some("gemini-2.0-flash".into())
         );
+    }
+
+    #[test]
+    fn api_key_ids_are_one_bucket_with_or_without_ai_auth() {
+        let direct = api_key_id(
+            |h: &str| (h == "authorization").then(|| "Bearer sk-web-1".to_string()),
+            || panic!("not read when the key is there"),
+        );
+        // Behind ai-auth: no key header, ai-auth's fingerprint of the same key.
+        let behind_auth = api_key_id(|_: &str| None, || Some(aigw::contract::key_id("sk-web-1")));
+        assert_eq!(direct, behind_auth);
+        assert_eq!(direct, Some(aigw::contract::key_id("sk-web-1")));
+        assert_ne!(direct.as_deref(), Some("sk-web-1"), "never the key itself");
+        assert_eq!(api_key_id(|_: &str| None, || None), None);
     }
 
     #[test]

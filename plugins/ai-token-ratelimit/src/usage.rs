@@ -4,26 +4,16 @@
 
 use crate::config::{Count, ResponseScan};
 use crate::estimate::Estimate;
-use aigw::llm::{Usage, UsageAccumulator, UsageProtocol};
+use aigw::contract::UsageRecord;
+use aigw::llm::{Api, Usage, UsageAccumulator, UsageProtocol};
 use aigw::sse::Parser;
-use serde::Deserialize;
 
-/// The filter-state property through which ai-proxy publishes the usage of a response.
-pub const USAGE_PROPERTY: &str = "aigw.usage";
-
-/// The usage rules that apply to a request path (the client's protocol: responses reach
-/// this plugin in it, whatever provider answered).
-pub fn usage_protocol(path: &str) -> UsageProtocol {
-    let path = path.split('?').next().unwrap_or(path);
-    if aigw::reply::Protocol::from_path(path) == aigw::reply::Protocol::Anthropic {
-        UsageProtocol::Anthropic
-    } else if path.contains(":generateContent") || path.contains(":streamGenerateContent") {
-        UsageProtocol::Gemini
-    } else if path.ends_with("/responses") {
-        UsageProtocol::Responses
-    } else {
-        UsageProtocol::OpenAi
-    }
+/// The usage rules that apply to a request of `api` (the client's protocol: responses reach
+/// this plugin in it, whatever provider answered); OpenAI's for requests the classifier does
+/// not know.
+pub fn usage_protocol(api: Option<Api>) -> UsageProtocol {
+    api.and_then(Api::usage_protocol)
+        .unwrap_or(UsageProtocol::OpenAi)
 }
 
 /// Finds usage in a response body as it passes, chunk by chunk.
@@ -181,35 +171,9 @@ fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
         .find(|&i| hay.get(i..i + needle.len()) == Some(needle))
 }
 
-#[derive(Deserialize)]
-struct Published {
-    #[serde(default)]
-    input: u64,
-    #[serde(default)]
-    output: u64,
-    #[serde(default)]
-    total: u64,
-    #[serde(default)]
-    cached_input: u64,
-    #[serde(default)]
-    reasoning: u64,
-}
-
-/// Parses the `aigw.usage` property (`{"input","output","total","cached_input","reasoning"}`).
+/// Parses the `aigw.usage` property ([`UsageRecord`]).
 pub fn parse_published(bytes: &[u8]) -> Option<Usage> {
-    let p: Published = serde_json::from_slice(bytes).ok()?;
-    Some(Usage {
-        input: p.input,
-        output: p.output,
-        total: if p.total > 0 {
-            p.total
-        } else {
-            p.input.saturating_add(p.output)
-        },
-        cached_input: p.cached_input.min(p.input),
-        reasoning: p.reasoning,
-        cache_creation_input: None,
-    })
+    UsageRecord::parse(bytes).map(|r| r.usage())
 }
 
 /// How a response ended, as far as the plugin saw it.
@@ -285,19 +249,15 @@ mod tests {
 
     #[test]
     fn protocols_from_paths() {
+        let p = |path: &str| usage_protocol(Api::classify("POST", path, None));
+        assert_eq!(p("/v1/chat/completions"), UsageProtocol::OpenAi);
+        assert_eq!(p("/v1/messages?beta=1"), UsageProtocol::Anthropic);
         assert_eq!(
-            usage_protocol("/v1/chat/completions"),
-            UsageProtocol::OpenAi
-        );
-        assert_eq!(
-            usage_protocol("/v1/messages?beta=1"),
-            UsageProtocol::Anthropic
-        );
-        assert_eq!(
-            usage_protocol("/v1beta/models/g:streamGenerateContent?alt=sse"),
+            p("/v1beta/models/g:streamGenerateContent?alt=sse"),
             UsageProtocol::Gemini
         );
-        assert_eq!(usage_protocol("/v1/responses"), UsageProtocol::Responses);
+        assert_eq!(p("/v1/responses"), UsageProtocol::Responses);
+        assert_eq!(p("/unknown"), UsageProtocol::OpenAi);
     }
 
     #[test]

@@ -19,8 +19,9 @@
 //! assert!(back.permits("gpt-4o") && !back.permits("gpt-4-32k") && !back.permits("o3"));
 //! ```
 
-/// The default header carrying a consumer's model policy between plugins.
-pub const ALLOWED_MODELS_HEADER: &str = "x-aigw-allowed-models";
+/// The default header carrying a consumer's model policy between plugins (declared in
+/// [`crate::contract`]).
+pub use crate::contract::ALLOWED_MODELS_HEADER;
 
 /// A model pattern: literal text with `*` matching any run of characters (ASCII case is
 /// ignored, as model names are).

@@ -325,9 +325,12 @@ pub struct ErrorDetail {
 }
 
 /// The model named in a Gemini REST path (`/v1beta/models/<model>:generateContent`, with or
-/// without a query string); `None` for any other path.
+/// without a query string); `None` for any other path. Not normalised: plugins use
+/// [`crate::llm::Api::model_in_path`] (or [`crate::llm::Api::any_model_in_path`]), which
+/// compare the spelling the upstream reads.
 ///
 /// ```
+/// # #![allow(deprecated)]
 /// use aigw::llm::gemini::model_in_path;
 ///
 /// assert_eq!(
@@ -336,6 +339,7 @@ pub struct ErrorDetail {
 /// );
 /// assert_eq!(model_in_path("/v1/models/gpt-4o"), None);
 /// ```
+#[deprecated(note = "use aigw::llm::Api::model_in_path or Api::any_model_in_path")]
 pub fn model_in_path(path: &str) -> Option<&str> {
     let path = path.split('?').next().unwrap_or(path);
     let at = path.find("/models/")?;
@@ -349,6 +353,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(deprecated)]
     fn models_in_paths() {
         assert_eq!(
             model_in_path("/v1beta/models/gemini-2.5-pro:generateContent?alt=sse"),

@@ -7,11 +7,15 @@
 //! kept as raw JSON in an `Other` variant instead of failing the parse, so that a translator can
 //! reject them with a message that names the type.
 //!
+//! [`api`] names every LLM API the pack sees and classifies a request into one ([`Api::classify`]),
+//! with what each API implies: usage rules, error shape, framing, model in the path.
+//!
 //! [`usage`] extracts token counts cheaply from response bodies and stream events, following each
 //! provider's counting rules (cumulative vs incremental), through [`usage::UsageAccumulator`].
 
 pub mod access;
 pub mod anthropic;
+pub mod api;
 pub mod gemini;
 pub mod openai;
 pub mod path;
@@ -19,6 +23,7 @@ pub mod responses;
 pub mod stream;
 pub mod usage;
 
+pub use api::{Api, Framing};
 pub use usage::{Usage, UsageAccumulator, UsageProtocol};
 
 /// A JSON object of fields this crate does not model, kept for pass-through.
