@@ -868,8 +868,14 @@ fn bedrock_sigv4_signs_the_translated_body_while_headers_are_held() {
         secret_access_key: SECRET.into(),
         session_token: Some("session-token-1".into()),
     };
-    let expected =
-        ai_proxy::providers::bedrock::sigv4::sign_bedrock(&creds, &host, "us-west-2", &path, &body, &date);
+    let expected = ai_proxy::providers::bedrock::sigv4::sign_bedrock(
+        &creds,
+        &host,
+        "us-west-2",
+        &path,
+        &body,
+        &date,
+    );
     let auth = up.header("authorization").unwrap_or_default();
     assert_eq!(auth, expected.authorization);
     assert!(auth.starts_with(&format!(

@@ -10,12 +10,13 @@
 
 use crate::providers::bedrock::eventstream::Decoder as EventStreamFrames;
 use crate::providers::{upstream, Protocol as Wire};
-use crate::request::ClientApi;
+use crate::request::ProxyApi;
 use crate::response::{rewrite_model, Exchange};
 use aigw::llm::stream::{
     Aggregator, AnthropicEncoder, BedrockDecoder, Decoder, Encoder, Event, OpenAiEncoder,
     ResponsesEncoder, StreamError,
 };
+use aigw::llm::Api;
 use aigw::llm::{Usage, UsageAccumulator, UsageProtocol};
 use aigw::sse::Parser;
 use serde_json::json;
@@ -100,8 +101,8 @@ impl StreamPipeline {
                     Sink::Aggregate(Some(Box::new(Aggregator::new(&ex.id, model, ex.created))))
                 } else {
                     let encoder: Box<dyn Encoder> = match ex.api {
-                        ClientApi::Messages => Box::new(AnthropicEncoder::new(&ex.id, model)),
-                        ClientApi::Responses => {
+                        Api::AnthropicMessages => Box::new(AnthropicEncoder::new(&ex.id, model)),
+                        Api::Responses => {
                             Box::new(ResponsesEncoder::new(&ex.id, model, ex.created))
                         }
                         _ => Box::new(OpenAiEncoder::new(
@@ -387,13 +388,13 @@ fn is_usage_only_chunk(data: &[u8]) -> bool {
 }
 
 /// An in-stream error for a pass-through client, in its protocol.
-fn write_pass_error(api: ClientApi, e: &StreamError, out: &mut Vec<u8>) {
+fn write_pass_error(api: Api, e: &StreamError, out: &mut Vec<u8>) {
     let (name, v) = match api {
-        ClientApi::Messages => (
+        Api::AnthropicMessages => (
             Some("error"),
             json!({"type": "error", "error": {"type": aigw::llm::stream::anthropic_error_type(e.status), "message": e.message}}),
         ),
-        ClientApi::Responses => (
+        Api::Responses => (
             Some("error"),
             json!({"type": "error", "code": e.code, "message": e.message, "param": null}),
         ),
@@ -416,7 +417,7 @@ fn write_pass_error(api: ClientApi, e: &StreamError, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
-    fn ex(api: ClientApi, wire: Wire, client_stream: bool) -> Exchange {
+    fn ex(api: Api, wire: Wire, client_stream: bool) -> Exchange {
         Exchange {
             api,
             wire,
@@ -441,7 +442,7 @@ mod tests {
     fn openai_pass_through_strips_usage_chunk_at_every_split() {
         let bytes = OPENAI_STREAM.as_bytes();
         for k in 1..=bytes.len() {
-            let mut p = StreamPipeline::new(ex(ClientApi::Chat, Wire::OpenAi, true), 4096);
+            let mut p = StreamPipeline::new(ex(Api::ChatCompletions, Wire::OpenAi, true), 4096);
             let mut out = Vec::new();
             let chunks: Vec<&[u8]> = bytes.chunks(k).collect();
             for (i, c) in chunks.iter().enumerate() {
@@ -462,7 +463,7 @@ mod tests {
 
     #[test]
     fn gemini_stream_aggregated_for_a_non_stream_anthropic_client() {
-        let mut p = StreamPipeline::new(ex(ClientApi::Messages, Wire::Gemini, false), 4096);
+        let mut p = StreamPipeline::new(ex(Api::AnthropicMessages, Wire::Gemini, false), 4096);
         let mut out = Vec::new();
         p.push(GEMINI_STREAM.as_bytes(), true, &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
@@ -475,7 +476,7 @@ mod tests {
 
     #[test]
     fn gemini_stream_to_anthropic_stream() {
-        let mut p = StreamPipeline::new(ex(ClientApi::Messages, Wire::Gemini, true), 4096);
+        let mut p = StreamPipeline::new(ex(Api::AnthropicMessages, Wire::Gemini, true), 4096);
         let mut out = Vec::new();
         for b in GEMINI_STREAM.as_bytes() {
             p.push(std::slice::from_ref(b), false, &mut out);

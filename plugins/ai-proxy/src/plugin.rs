@@ -20,10 +20,11 @@ use crate::keys;
 use crate::pipeline::StreamPipeline;
 use crate::providers::bedrock::sigv4::{amz_date, sign_bedrock};
 use crate::providers::{upstream, upstream_path};
-use crate::request::{translate, ClientApi};
+use crate::request::{served_api, translate, ProxyApi};
 use crate::response::Exchange;
 use aigw::contract::{UsageRecord, MODEL_HEADER, PROVIDER_HEADER, USAGE_PROPERTY};
 use aigw::llm::access::ModelPolicy;
+use aigw::llm::Api;
 use aigw::llm::Usage;
 use aigw::prelude::*;
 use aigw::shared::HostStore;
@@ -54,7 +55,7 @@ enum Body {
 /// One HTTP stream.
 #[derive(Default)]
 pub struct AiProxy {
-    api: Option<ClientApi>,
+    api: Option<Api>,
     provider: Option<usize>,
     key: Option<usize>,
     path_model: Option<String>,
@@ -185,7 +186,7 @@ impl AiProxy {
 
     /// Answers `GET /v1/models` (the configured and mapped names this consumer may use) and
     /// `GET /v1/models/{id}` (that entry, or a 404 `model_not_found`).
-    fn models_reply(ctx: &mut Ctx<Self>, cfg: &Config, api: ClientApi) -> Flow {
+    fn models_reply(ctx: &mut Ctx<Self>, cfg: &Config, api: Api) -> Flow {
         let listed = Self::listed_providers(cfg);
         let mut ids: Vec<String> = Vec::new();
         for p in &listed {
@@ -200,8 +201,8 @@ impl AiProxy {
         ids.retain(|id| permitted(id));
         let created = now_ms() / 1000;
         let entry = |id: &str| serde_json::json!({"id": id, "object": "model", "created": created, "owned_by": "aigw"});
-        let body = if api == ClientApi::Model {
-            let id = ClientApi::model_id(ctx.request_path()).unwrap_or_default();
+        let body = if api == Api::ModelRetrieve {
+            let id = Api::retrieved_model(ctx.request_path()).unwrap_or_default();
             // Listed, or routed by an explicit mapping rule (prefix, regex or `*`).
             let served = ids.contains(&id)
                 || (!id.is_empty()
@@ -241,7 +242,7 @@ impl AiProxy {
         cfg: &Config,
         p: &ProviderConfig,
     ) -> Result<(), TranslateError> {
-        let api = self.api.unwrap_or(ClientApi::Chat);
+        let api = self.api.unwrap_or(Api::ChatCompletions);
         let wire = p.wire();
         // With held headers the model came from the body already.
         if p.path_needs_model() && self.path_model.is_none() {
@@ -351,7 +352,14 @@ impl Plugin for AiProxy {
 
     fn on_request_headers(&mut self, ctx: &mut Ctx<Self>, end_of_stream: bool) -> Flow {
         let cfg = ctx.config_rc();
-        let Some(api) = ClientApi::from_path(ctx.request_path()) else {
+        let method = ctx
+            .request_header(":method")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        // The content type is not checked here: a body that is not JSON gets a 400 that says
+        // so, which helps a client more than a 404.
+        let Some(api) = served_api(&method, ctx.request_path(), None) else {
             let path = ctx
                 .request_path()
                 .split('?')
@@ -468,8 +476,8 @@ impl Plugin for AiProxy {
             suffix
         };
         let prefix = match api {
-            ClientApi::Messages => "msg_",
-            ClientApi::Responses => "resp_",
+            Api::AnthropicMessages => "msg_",
+            Api::Responses => "resp_",
             _ => "chatcmpl-",
         };
         self.exchange = Some(Exchange {

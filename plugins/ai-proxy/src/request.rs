@@ -9,116 +9,88 @@ use crate::providers::{upstream, Endpoint, Protocol as Wire};
 use aigw::llm::anthropic as an;
 use aigw::llm::openai as oa;
 use aigw::llm::responses as rs;
-use aigw::llm::{Extra, UsageProtocol};
+use aigw::llm::{Api, Extra, UsageProtocol};
 
-/// The API a client called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientApi {
-    /// OpenAI `/v1/chat/completions`.
-    Chat,
-    /// OpenAI `/v1/completions`.
-    Completions,
-    /// OpenAI `/v1/embeddings`.
-    Embeddings,
-    /// OpenAI `GET /v1/models`.
-    Models,
-    /// OpenAI `GET /v1/models/{id}`.
-    Model,
-    /// Anthropic `/v1/messages`.
-    Messages,
-    /// OpenAI Responses `/v1/responses`.
-    Responses,
+/// The client APIs ai-proxy serves, classified by the SDK's [`Api::classify`]: OpenAI chat,
+/// completions, embeddings, Responses, the models list and lookup, and Anthropic Messages.
+/// Anything else is `None` (a 404).
+pub fn served_api(method: &str, path: &str, content_type: Option<&str>) -> Option<Api> {
+    match Api::classify(method, path, content_type)? {
+        api @ (Api::ChatCompletions
+        | Api::Completions
+        | Api::Embeddings
+        | Api::ModelsList
+        | Api::ModelRetrieve
+        | Api::Responses
+        | Api::AnthropicMessages) => Some(api),
+        _ => None,
+    }
 }
 
-impl ClientApi {
-    /// Classifies a request path (query ignored); `None` for paths this plugin does not serve.
-    pub fn from_path(path: &str) -> Option<ClientApi> {
-        let path = path.split(['?', '#']).next().unwrap_or(path);
-        let path = path.trim_end_matches('/');
-        if path.ends_with("/chat/completions") {
-            Some(ClientApi::Chat)
-        } else if path.ends_with("/completions") {
-            Some(ClientApi::Completions)
-        } else if path.ends_with("/embeddings") {
-            Some(ClientApi::Embeddings)
-        } else if path.ends_with("/models") {
-            Some(ClientApi::Models)
-        } else if path.contains("/models/") {
-            Some(ClientApi::Model)
-        } else if path.ends_with("/messages") {
-            Some(ClientApi::Messages)
-        } else if path.ends_with("/responses") {
-            Some(ClientApi::Responses)
-        } else {
-            None
-        }
-    }
-
+/// What ai-proxy needs to know about a client API besides the SDK's capability table.
+pub trait ProxyApi: Copy {
     /// The catalogue endpoint this API needs from `provider`: Responses clients of providers
     /// that do not serve the Responses API are translated to chat.
-    pub fn endpoint(self, provider: &ProviderConfig) -> Endpoint {
-        match self {
-            ClientApi::Chat => Endpoint::Chat,
-            ClientApi::Completions => Endpoint::Completions,
-            ClientApi::Embeddings => Endpoint::Embeddings,
-            ClientApi::Models | ClientApi::Model => Endpoint::Models,
-            ClientApi::Messages => Endpoint::Messages,
-            ClientApi::Responses if provider.serves_responses() => Endpoint::Responses,
-            ClientApi::Responses => Endpoint::Chat,
-        }
-    }
+    fn endpoint(self, provider: &ProviderConfig) -> Endpoint;
 
     /// The protocol the upstream speaks for this API: the provider's own, except that
     /// OpenAI-protocol endpoints other than chat stay OpenAI on a Responses-configured
     /// provider and that Responses clients of a provider serving the Responses API pass
     /// through.
-    pub fn wire(self, provider: &ProviderConfig) -> Wire {
+    fn wire(self, provider: &ProviderConfig) -> Wire;
+
+    /// Whether the gateway answers this API itself (model listing and lookup).
+    fn is_local(self) -> bool;
+
+    /// The usage rules when the upstream speaks this client's own dialect (answers and streams
+    /// then pass untouched but for the model name); `None` when they must be translated.
+    fn spoken_by(self, wire: Wire) -> Option<UsageProtocol>;
+
+    /// Whether the client speaks the Anthropic protocol.
+    fn is_anthropic(self) -> bool;
+}
+
+impl ProxyApi for Api {
+    fn endpoint(self, provider: &ProviderConfig) -> Endpoint {
         match self {
-            ClientApi::Completions
-            | ClientApi::Embeddings
-            | ClientApi::Models
-            | ClientApi::Model
+            Api::Completions => Endpoint::Completions,
+            Api::Embeddings => Endpoint::Embeddings,
+            Api::ModelsList | Api::ModelRetrieve => Endpoint::Models,
+            Api::AnthropicMessages => Endpoint::Messages,
+            Api::Responses if provider.serves_responses() => Endpoint::Responses,
+            _ => Endpoint::Chat,
+        }
+    }
+
+    fn wire(self, provider: &ProviderConfig) -> Wire {
+        match self {
+            Api::Completions | Api::Embeddings | Api::ModelsList | Api::ModelRetrieve
                 if provider.wire() == Wire::Responses =>
             {
                 Wire::OpenAi
             }
-            ClientApi::Responses if provider.serves_responses() => Wire::Responses,
+            Api::Responses if provider.serves_responses() => Wire::Responses,
             _ => provider.wire(),
         }
     }
 
-    /// Whether the gateway answers this API itself (model listing and lookup).
-    pub fn is_local(self) -> bool {
-        matches!(self, ClientApi::Models | ClientApi::Model)
+    fn is_local(self) -> bool {
+        matches!(self, Api::ModelsList | Api::ModelRetrieve)
     }
 
-    /// The model id of `GET /v1/models/{id}` (percent-decoded; ids may contain `/`).
-    pub fn model_id(path: &str) -> Option<String> {
-        let path = path.split(['?', '#']).next().unwrap_or(path);
-        let at = path.find("/models/")?;
-        let id = path.get(at + "/models/".len()..)?.trim_end_matches('/');
-        let id = aigw::llm::path::normalize(id)
-            .replace("%2F", "/")
-            .replace("%2f", "/");
-        (!id.is_empty()).then_some(id)
-    }
-
-    /// The usage rules when the upstream speaks this client's own dialect (answers and streams
-    /// then pass untouched but for the model name); `None` when they must be translated.
-    pub fn spoken_by(self, wire: Wire) -> Option<UsageProtocol> {
+    fn spoken_by(self, wire: Wire) -> Option<UsageProtocol> {
         match (self, wire) {
-            (ClientApi::Chat | ClientApi::Completions | ClientApi::Embeddings, Wire::OpenAi) => {
+            (Api::ChatCompletions | Api::Completions | Api::Embeddings, Wire::OpenAi) => {
                 Some(UsageProtocol::OpenAi)
             }
-            (ClientApi::Messages, Wire::Anthropic) => Some(UsageProtocol::Anthropic),
-            (ClientApi::Responses, Wire::Responses) => Some(UsageProtocol::Responses),
+            (Api::AnthropicMessages, Wire::Anthropic) => Some(UsageProtocol::Anthropic),
+            (Api::Responses, Wire::Responses) => Some(UsageProtocol::Responses),
             _ => None,
         }
     }
 
-    /// Whether the client speaks the Anthropic protocol.
-    pub fn is_anthropic(self) -> bool {
-        self == ClientApi::Messages
+    fn is_anthropic(self) -> bool {
+        self == Api::AnthropicMessages
     }
 }
 
@@ -186,7 +158,7 @@ fn upstream_model(
 /// Translates a client request body for `provider`. `path_model` is the upstream model when
 /// it was fixed at request headers (it is in the URL).
 pub fn translate(
-    api: ClientApi,
+    api: Api,
     provider: &ProviderConfig,
     body: &[u8],
     path_model: Option<&str>,
@@ -195,12 +167,12 @@ pub fn translate(
         aigw::json::check_strict(body).map_err(|p| TranslateError::not_strict(&p))?;
     }
     match api {
-        ClientApi::Chat => {
+        Api::ChatCompletions => {
             let req: oa::ChatCompletionRequest =
                 serde_json::from_slice(body).map_err(|e| bad_json(&e))?;
             chat(provider, req, path_model)
         }
-        ClientApi::Messages => {
+        Api::AnthropicMessages => {
             let mut req: an::MessagesRequest =
                 serde_json::from_slice(body).map_err(|e| bad_json(&e))?;
             let client_model = req.model.clone();
@@ -223,7 +195,7 @@ pub fn translate(
             t.include_usage = true;
             Ok(t)
         }
-        ClientApi::Completions => {
+        Api::Completions => {
             let mut req: oa::CompletionRequest =
                 serde_json::from_slice(body).map_err(|e| bad_json(&e))?;
             let client_model = std::mem::take(&mut req.model);
@@ -239,7 +211,7 @@ pub fn translate(
                 include_usage,
             })
         }
-        ClientApi::Embeddings => {
+        Api::Embeddings => {
             let mut req: oa::EmbeddingRequest =
                 serde_json::from_slice(body).map_err(|e| bad_json(&e))?;
             let client_model = std::mem::take(&mut req.model);
@@ -253,7 +225,7 @@ pub fn translate(
                 include_usage: false,
             })
         }
-        ClientApi::Responses => {
+        Api::Responses => {
             let mut req: rs::ResponsesRequest =
                 serde_json::from_slice(body).map_err(|e| bad_json(&e))?;
             let client_model = req.model.clone();
@@ -275,9 +247,13 @@ pub fn translate(
             t.include_usage = true;
             Ok(t)
         }
-        ClientApi::Models | ClientApi::Model => {
+        Api::ModelsList | Api::ModelRetrieve => {
             Err(TranslateError::invalid("", "models are answered locally"))
         }
+        other => Err(TranslateError::unsupported(
+            "",
+            format!("ai-proxy does not serve the {} API", other.name()),
+        )),
     }
 }
 
@@ -337,30 +313,30 @@ mod tests {
     #[test]
     fn paths() {
         assert_eq!(
-            ClientApi::from_path("/v1/chat/completions?x=1"),
-            Some(ClientApi::Chat)
+            served_api("", "/v1/chat/completions?x=1", None),
+            Some(Api::ChatCompletions)
         );
         assert_eq!(
-            ClientApi::from_path("/v1/completions"),
-            Some(ClientApi::Completions)
+            served_api("", "/v1/completions", None),
+            Some(Api::Completions)
         );
         assert_eq!(
-            ClientApi::from_path("/openai/v1/embeddings"),
-            Some(ClientApi::Embeddings)
+            served_api("", "/openai/v1/embeddings", None),
+            Some(Api::Embeddings)
         );
-        assert_eq!(ClientApi::from_path("/v1/models"), Some(ClientApi::Models));
+        assert_eq!(served_api("", "/v1/models", None), Some(Api::ModelsList));
         assert_eq!(
-            ClientApi::from_path("/v1/messages"),
-            Some(ClientApi::Messages)
+            served_api("", "/v1/messages", None),
+            Some(Api::AnthropicMessages)
         );
-        assert_eq!(ClientApi::from_path("/v1/files"), None);
+        assert_eq!(served_api("", "/v1/files", None), None);
     }
 
     #[test]
     fn openai_stream_forces_usage_and_maps_model() {
         let p = provider(r#"{"type":"openai","model_mapping":{"gpt-4":"gpt-4o"}}"#);
         let t = translate(
-            ClientApi::Chat,
+            Api::ChatCompletions,
             &p,
             br#"{"model":"gpt-4","stream":true,"messages":[{"role":"user","content":"hi"}],"logit_bias":{"1":2}}"#,
             None,
@@ -384,13 +360,18 @@ mod tests {
     #[test]
     fn strict_models_and_bad_json() {
         let p = provider(r#"{"type":"openai","strict_models":true,"model_mapping":{"a":"b"}}"#);
-        let e =
-            translate(ClientApi::Chat, &p, br#"{"model":"z","messages":[]}"#, None).unwrap_err();
+        let e = translate(
+            Api::ChatCompletions,
+            &p,
+            br#"{"model":"z","messages":[]}"#,
+            None,
+        )
+        .unwrap_err();
         assert_eq!(
             (e.status, e.code.as_deref()),
             (404, Some("model_not_found"))
         );
-        let e = translate(ClientApi::Chat, &p, b"{nope", None).unwrap_err();
+        let e = translate(Api::ChatCompletions, &p, b"{nope", None).unwrap_err();
         assert_eq!(e.status, 400);
     }
 
@@ -398,7 +379,7 @@ mod tests {
     fn anthropic_client_to_openai_upstream() {
         let p = provider(r#"{"type":"deepseek"}"#);
         let t = translate(
-            ClientApi::Messages,
+            Api::AnthropicMessages,
             &p,
             br#"{"model":"deepseek-chat","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
             None,

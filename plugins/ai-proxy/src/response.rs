@@ -6,15 +6,16 @@ use crate::clients::anthropic::chat_response_to_anthropic;
 use crate::clients::responses::chat_response_to_responses;
 use crate::error::{parse_upstream_error, ErrorDialect, TranslateError};
 use crate::providers::{upstream, AnswerContext, Protocol as Wire};
-use crate::request::ClientApi;
+use crate::request::ProxyApi;
 use aigw::llm::openai as oa;
+use aigw::llm::Api;
 use aigw::llm::Usage;
 
 /// What the response side needs to know about the exchange.
 #[derive(Debug, Clone)]
 pub struct Exchange {
     /// The API the client called.
-    pub api: ClientApi,
+    pub api: Api,
     /// The provider's protocol.
     pub wire: Wire,
     /// The client asked for a stream.
@@ -109,7 +110,7 @@ impl Exchange {
                 msg.model.clone_from(m);
             }
             serde_json::to_vec(&msg).map_err(ser)
-        } else if self.api == ClientApi::Responses {
+        } else if self.api == Api::Responses {
             serde_json::to_vec(&chat_response_to_responses(&chat)?).map_err(ser)
         } else {
             serde_json::to_vec(&chat).map_err(ser)

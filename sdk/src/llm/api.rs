@@ -168,6 +168,8 @@ impl Api {
                 Some(Api::DashScopeMultimodal)
             }
             id if !id.is_empty() && parent.ends_with("/models") => Some(Api::ModelRetrieve),
+            // Model ids may contain `/` (`meta-llama/Llama-3.1-8B`).
+            _ if path.contains("/models/") => Some(Api::ModelRetrieve),
             _ => None,
         }
     }
@@ -260,6 +262,24 @@ impl Api {
                 | Api::BedrockConverse
                 | Api::BedrockConverseStream
         )
+    }
+
+    /// The model id of a [`Api::ModelRetrieve`] path (`GET …/models/{id}`), percent-decoded;
+    /// ids may contain `/`.
+    ///
+    /// ```
+    /// use aigw::llm::api::Api;
+    /// assert_eq!(Api::retrieved_model("/v1/models/meta-llama/Llama-3.1-8B").as_deref(),
+    ///            Some("meta-llama/Llama-3.1-8B"));
+    /// assert_eq!(Api::retrieved_model("/v1/models/a%2Fb?x=1").as_deref(), Some("a/b"));
+    /// assert_eq!(Api::retrieved_model("/v1/models"), None);
+    /// ```
+    pub fn retrieved_model(path: &str) -> Option<String> {
+        let path = path.split(['?', '#']).next().unwrap_or(path);
+        let at = path.find("/models/")?;
+        let id = path.get(at + "/models/".len()..)?.trim_end_matches('/');
+        let id = normalize(id).replace("%2F", "/").replace("%2f", "/");
+        (!id.is_empty()).then_some(id)
     }
 
     /// The model a Gemini or Bedrock path names, in its normalised spelling
