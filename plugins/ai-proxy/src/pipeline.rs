@@ -32,7 +32,7 @@ enum Sink {
     /// The client's stream encoder.
     Encode(Box<dyn Encoder>),
     /// One answer assembled at the end (`None` once taken).
-    Aggregate(Option<Aggregator>),
+    Aggregate(Option<Box<Aggregator>>),
 }
 
 /// The upstream decoder (Bedrock's also decodes exception frames, outside the trait).
@@ -112,7 +112,7 @@ impl StreamPipeline {
             Some(protocol) => Stage::Pass(UsageAccumulator::new(protocol)),
             None => {
                 let sink = if !ex.client_stream {
-                    Sink::Aggregate(Some(Aggregator::new(&ex.id, model, ex.created)))
+                    Sink::Aggregate(Some(Box::new(Aggregator::new(&ex.id, model, ex.created))))
                 } else {
                     let encoder: Box<dyn Encoder> = match ex.api {
                         ClientApi::Messages => Box::new(AnthropicEncoder::new(&ex.id, model)),
@@ -287,7 +287,7 @@ impl StreamPipeline {
                 }
                 Sink::Aggregate(agg) => {
                     let Some(agg) = agg.take() else { return };
-                    match agg.finish() {
+                    match (*agg).finish() {
                         Ok(chat) => match self.ex.render_chat(chat) {
                             Ok(body) => out.extend_from_slice(&body),
                             Err(e) => out.extend_from_slice(&self.ex.error_body(

@@ -207,7 +207,7 @@ impl AiProxy {
         let body = if api == ClientApi::Model {
             let id = ClientApi::model_id(ctx.request_path()).unwrap_or_default();
             // Listed, or routed by an explicit mapping rule (prefix, regex or `*`).
-            let served = ids.iter().any(|x| *x == id)
+            let served = ids.contains(&id)
                 || (!id.is_empty()
                     && permitted(&id)
                     && listed.iter().any(|p| p.maps_explicitly(&id)));

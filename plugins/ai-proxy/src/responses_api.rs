@@ -738,7 +738,7 @@ pub fn responses_response_to_chat(
     };
     let mut message = chat_message(
         oa::Role::Assistant,
-        (!text.is_empty() || calls.is_empty()).then(|| oa::MessageContent::Text(text)),
+        (!text.is_empty() || calls.is_empty()).then_some(oa::MessageContent::Text(text)),
     );
     message.tool_calls = (!calls.is_empty()).then_some(calls);
     message.refusal = (!refusal.is_empty()).then_some(refusal);
