@@ -3,6 +3,8 @@ gateway (host-sim serve) in front of the mock LLM. Prints one JSON object with t
 Rust test (tests/tests/e2e_clients.rs) asserts on it.
 
 Env: GATEWAY (http://127.0.0.1:PORT), LIMITED (same gateway, routed by host limited.local).
+The Responses API steps use host claude.local, whose ai-proxy sends every request to an
+Anthropic provider (the mock's Messages API), so they cover the chat <-> Responses translation.
 """
 import json
 import os
@@ -11,6 +13,8 @@ import sys
 import anthropic
 import httpx
 import openai
+import pydantic
+from openai.types.responses import Response, ResponseStreamEvent
 
 GW = os.environ["GATEWAY"]
 out = {}
@@ -124,6 +128,82 @@ def failover():
     return {"content": r.choices[0].message.content}
 
 
+claude = openai.OpenAI(base_url=GW + "/v1", api_key="sk-client", max_retries=0,
+                       default_headers={"Host": "claude.local"})
+
+
+STREAM_EVENT = pydantic.TypeAdapter(ResponseStreamEvent)
+
+
+def strict(errors, validate, obj):
+    """The client builds its objects without validation; this validates the same data
+    strictly against the client's own types (required fields, literals), keeping the first
+    errors."""
+    try:
+        validate(obj.to_dict(warnings=False))
+    except pydantic.ValidationError as e:
+        if len(errors) < 3:
+            errors.append(f"{getattr(obj, 'type', type(obj).__name__)}: {str(e)[:400]}")
+
+
+def responses():
+    r = claude.responses.create(model="gpt-4.1", input="hello responses", max_output_tokens=64)
+    errors = []
+    strict(errors, Response.model_validate, r)
+    return {"strict": errors, "content": r.output_text, "status": r.status, "id": r.id, "model": r.model,
+            "types": [o.type for o in r.output],
+            "input_tokens": r.usage.input_tokens, "output_tokens": r.usage.output_tokens,
+            "total_tokens": r.usage.total_tokens}
+
+
+def responses_tools():
+    r = claude.responses.create(
+        model="gpt-4.1", input=[{"role": "user", "content": "what is the weather in Paris?"}],
+        tools=[{"type": "function", "name": "get_weather", "parameters": {
+            "type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}])
+    calls = [o for o in r.output if o.type == "function_call"]
+    errors = []
+    strict(errors, Response.model_validate, r)
+    return {"strict": errors, "status": r.status, "name": calls[0].name, "arguments": json.loads(calls[0].arguments),
+            "call_id": calls[0].call_id, "output_tokens": r.usage.output_tokens}
+
+
+def responses_stream():
+    text, events, errors = "", [], []
+    with claude.responses.stream(model="gpt-4.1", input="stream responses") as s:
+        for e in s:
+            events.append(e.type)
+            strict(errors, STREAM_EVENT.validate_python, e)
+            if e.type == "response.output_text.delta":
+                text += e.delta
+        final = s.get_final_response()
+    strict(errors, Response.model_validate, final)
+    return {"strict": errors, "content": text, "final_text": final.output_text, "status": final.status,
+            "input_tokens": final.usage.input_tokens, "output_tokens": final.usage.output_tokens,
+            "first": events[0] if events else None, "last": events[-1] if events else None,
+            "deltas": events.count("response.output_text.delta")}
+
+
+def responses_stream_tools():
+    args, events, errors = "", [], []
+    with claude.responses.stream(
+            model="gpt-4.1", input="what is the weather in Paris?",
+            tools=[{"type": "function", "name": "get_weather", "parameters": {
+                "type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}]) as s:
+        for e in s:
+            events.append(e.type)
+            strict(errors, STREAM_EVENT.validate_python, e)
+            if e.type == "response.function_call_arguments.delta":
+                args += e.delta
+        final = s.get_final_response()
+    strict(errors, Response.model_validate, final)
+    calls = [o for o in final.output if o.type == "function_call"]
+    return {"strict": errors, "status": final.status, "streamed_arguments": json.loads(args) if args else None,
+            "name": calls[0].name if calls else None,
+            "arguments": json.loads(calls[0].arguments) if calls else None,
+            "output_tokens": final.usage.output_tokens, "last": events[-1] if events else None}
+
+
 def curl_headers():
     r = httpx.post(GW + "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "h"}]},
                    headers={"authorization": "Bearer sk-client"})
@@ -136,6 +216,7 @@ def curl_headers():
 for name, fn in [("chat", chat), ("chat_stream", chat_stream), ("tools", tools), ("embeddings", embeddings),
                  ("messages", messages), ("messages_stream", messages_stream), ("rate_limited", rate_limited),
                  ("blocked_prompt", blocked_prompt), ("blocked_stream", blocked_stream), ("failover", failover),
-                 ("headers", curl_headers)]:
+                 ("headers", curl_headers), ("responses", responses), ("responses_tools", responses_tools),
+                 ("responses_stream", responses_stream), ("responses_stream_tools", responses_stream_tools)]:
     step(name, fn)
 json.dump(out, sys.stdout)

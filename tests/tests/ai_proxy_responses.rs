@@ -234,3 +234,157 @@ fn model_lookup_by_id() {
     let only_o3 = get(&mut sim, "/v1/models/gpt-4o", Some("o3"));
     assert_eq!(only_o3.0, 404, "a consumer only sees its own models");
 }
+
+/// An Anthropic stream with a text block in three deltas and a tool call whose arguments come
+/// in three `input_json_delta`s; the prompt partly read from and written to the cache.
+const ANTHROPIC_TOOL_STREAM: &str = concat!(
+    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01Stream\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-sonnet-4-20250514\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":20,\"cache_creation_input_tokens\":4,\"cache_read_input_tokens\":6,\"output_tokens\":1}}}\n\n",
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    "event: ping\ndata: {\"type\": \"ping\"}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Let me \"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"check \\u00e9t\\u00e9 \"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"weather.\"}}\n\n",
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_01Weather\",\"name\":\"get_weather\",\"input\":{}}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \\\"Pa\"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"ris\\\", \\\"unit\\\"\"}}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\": \\\"c\\\"}\"}}\n\n",
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":17}}\n\n",
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+);
+
+/// The (event name, data) pairs of an SSE body; every data line must be JSON.
+fn sse_json(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|b| {
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in b.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = n.to_string();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push_str(d);
+                }
+            }
+            let v = serde_json::from_str(&data)
+                .unwrap_or_else(|e| panic!("data is not JSON ({e}): {data}"));
+            (name, v)
+        })
+        .collect()
+}
+
+#[test]
+fn responses_stream_from_anthropic_at_every_split() {
+    let mut sim = sim(
+        json!({"providers":[{"id":"claude","type":"anthropic","api_keys":["sk-ant-gw"],
+        "model_mapping":{"gpt-4.1":"claude-sonnet-4-20250514"}}]}),
+    );
+    let request = json!({
+        "model": "gpt-4.1", "stream": true,
+        "input": [{"role": "user", "content": "Weather in Paris?"}],
+        "tools": [{"type": "function", "name": "get_weather",
+                   "parameters": {"type": "object", "properties": {
+                       "city": {"type": "string"}, "unit": {"type": "string"}}}}]
+    });
+    // Event names in order, runs of deltas folded into one entry.
+    let expected_order = [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ];
+    for k in 1..=ANTHROPIC_TOOL_STREAM.len() {
+        let rec = sim
+            .run(
+                responses(request.clone()),
+                UpstreamResponse::sse(ANTHROPIC_TOOL_STREAM).chunked(k),
+            )
+            .unwrap();
+        let up = rec.upstream_request.as_ref().expect("sent upstream");
+        assert_eq!(up.header(":path"), Some("/v1/messages"));
+        assert_eq!(up.json()["stream"], true);
+        assert_eq!(rec.response.status, 200);
+        let body = rec.response.body_str();
+        let events = sse_json(&body);
+
+        let mut order: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+        order.dedup();
+        assert_eq!(order, expected_order, "k={k}: {body}");
+        for (i, (name, data)) in events.iter().enumerate() {
+            assert_eq!(data["type"], name.as_str(), "k={k}");
+            assert_eq!(data["sequence_number"], i, "k={k}");
+        }
+
+        let text: String = events
+            .iter()
+            .filter(|(n, _)| n == "response.output_text.delta")
+            .filter_map(|(_, d)| d["delta"].as_str())
+            .collect();
+        assert_eq!(text, "Let me check été weather.", "k={k}");
+        let text_done = events
+            .iter()
+            .find(|(n, _)| n == "response.output_text.done")
+            .map(|(_, d)| d["text"].clone());
+        assert_eq!(text_done, Some(json!("Let me check été weather.")));
+
+        let arg_deltas: Vec<&str> = events
+            .iter()
+            .filter(|(n, _)| n == "response.function_call_arguments.delta")
+            .filter_map(|(_, d)| d["delta"].as_str())
+            .collect();
+        assert!(arg_deltas.len() > 1, "k={k}: {arg_deltas:?}");
+        let args: Value = serde_json::from_str(&arg_deltas.concat()).unwrap();
+        assert_eq!(args, json!({"city": "Paris", "unit": "c"}), "k={k}");
+        let call_added = &events
+            .iter()
+            .find(|(n, d)| {
+                n == "response.output_item.added" && d["item"]["type"] == "function_call"
+            })
+            .expect("function_call added")
+            .1;
+        assert_eq!(call_added["item"]["name"], "get_weather");
+        assert_eq!(call_added["item"]["call_id"], "toolu_01Weather");
+        assert_eq!(call_added["output_index"], 1);
+
+        let (last, done) = events.last().expect("events");
+        assert_eq!(last, "response.completed", "k={k}");
+        let r = &done["response"];
+        assert_eq!(r["status"], "completed");
+        assert_eq!(r["model"], "gpt-4.1", "the requested model is reported");
+        assert_eq!(
+            r["output"][0]["content"][0]["text"],
+            "Let me check été weather."
+        );
+        assert_eq!(r["output"][1]["type"], "function_call");
+        assert_eq!(
+            serde_json::from_str::<Value>(r["output"][1]["arguments"].as_str().unwrap()).unwrap(),
+            args
+        );
+        assert_eq!(
+            r["usage"],
+            json!({"input_tokens": 30, "output_tokens": 17, "total_tokens": 47,
+                   "input_tokens_details": {"cached_tokens": 6, "cache_write_tokens": 4},
+                   "output_tokens_details": {"reasoning_tokens": 0}}),
+            "k={k}: cache reads and writes are part of input"
+        );
+        let usage: Value =
+            serde_json::from_slice(rec.filter_state.get("aigw.usage").unwrap()).unwrap();
+        assert_eq!(
+            (usage["input"].as_u64(), usage["output"].as_u64()),
+            (Some(30), Some(17)),
+            "k={k}"
+        );
+    }
+}

@@ -50,6 +50,15 @@ fn example(name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// Paths of the requests `mock` saw that end with `suffix`.
+fn seen_paths(mock: &mock_llm::MockHandle, suffix: &str) -> Vec<String> {
+    mock.requests()
+        .into_iter()
+        .filter(|q| q.path.ends_with(suffix))
+        .map(|q| q.path)
+        .collect()
+}
+
 #[test]
 fn official_clients_through_the_local_gateway() {
     let py = python();
@@ -84,6 +93,10 @@ fn official_clients_through_the_local_gateway() {
                 plugin("ai-proxy", example("ai-proxy")) ] },
             { "name": "failover", "host": "failover.local", "cluster": "pair",
               "retry": { "retry_on": ["5xx"], "num_retries": 1 }, "plugins": [ plugin("ai-proxy", example("ai-proxy")) ] },
+            { "name": "claude", "host": "claude.local", "cluster": "mock", "plugins": [
+                plugin("ai-proxy", json!({"providers": [{
+                    "id": "claude", "type": "anthropic", "host": "mock", "api_keys": ["sk-ant-gw"],
+                    "model_mapping": {"*": "claude-3-5-haiku-latest"} }]})) ] },
             { "name": "llm", "cluster": "mock", "plugins": chain }
         ]
     });
@@ -152,6 +165,52 @@ fn official_clients_through_the_local_gateway() {
     assert_eq!(r["headers"]["status"], 200, "{show}");
     assert_eq!(r["headers"]["provider"], "llm", "{show}");
     assert!(r["headers"]["limit_tokens"].as_str().is_some(), "{show}");
+
+    // The Responses API through an Anthropic upstream (host claude.local).
+    // Every object and event also validates strictly against the client's own types.
+    for step in [
+        "responses",
+        "responses_tools",
+        "responses_stream",
+        "responses_stream_tools",
+    ] {
+        assert_eq!(r[step]["strict"], json!([]), "{step}: {show}");
+    }
+    let rs = &r["responses"];
+    assert_eq!(rs["content"], "Echo: hello responses", "{show}");
+    assert_eq!(rs["status"], "completed", "{show}");
+    assert_eq!(rs["model"], "gpt-4.1", "{show}");
+    assert_eq!(rs["types"], json!(["message"]), "{show}");
+    assert!(rs["input_tokens"].as_u64().unwrap_or(0) > 0, "{show}");
+    assert!(rs["output_tokens"].as_u64().unwrap_or(0) > 0, "{show}");
+    let rt = &r["responses_tools"];
+    assert_eq!(rt["status"], "completed", "{show}");
+    assert_eq!(rt["name"], "get_weather", "{show}");
+    assert_eq!(rt["arguments"], json!({"location": "Paris"}), "{show}");
+    assert!(rt["output_tokens"].as_u64().unwrap_or(0) > 0, "{show}");
+    let st = &r["responses_stream"];
+    assert_eq!(st["content"], "Echo: stream responses", "{show}");
+    assert_eq!(st["content"], st["final_text"], "{show}");
+    assert_eq!(st["status"], "completed", "{show}");
+    assert_eq!(st["first"], "response.created", "{show}");
+    assert_eq!(st["last"], "response.completed", "{show}");
+    assert!(st["deltas"].as_u64().unwrap_or(0) > 1, "{show}");
+    assert!(st["input_tokens"].as_u64().unwrap_or(0) > 0, "{show}");
+    assert!(st["output_tokens"].as_u64().unwrap_or(0) > 0, "{show}");
+    let sc = &r["responses_stream_tools"];
+    assert_eq!(sc["status"], "completed", "{show}");
+    assert_eq!(sc["name"], "get_weather", "{show}");
+    assert_eq!(sc["arguments"], json!({"location": "Paris"}), "{show}");
+    assert_eq!(sc["streamed_arguments"], sc["arguments"], "{show}");
+    assert_eq!(sc["last"], "response.completed", "{show}");
+    assert!(sc["output_tokens"].as_u64().unwrap_or(0) > 0, "{show}");
+    let to_claude = seen_paths(&healthy, "/v1/messages");
+    assert_eq!(
+        to_claude.len(),
+        4,
+        "the Responses calls reached the mock's Messages API: {to_claude:?}"
+    );
+
     // The upstream saw the provider's key, never the client's.
     let seen = healthy.requests();
     assert!(seen

@@ -239,6 +239,10 @@ pub struct InputTokensDetails {
     /// Cached input tokens.
     #[serde(default)]
     pub cached_tokens: u64,
+    /// Input tokens written to the cache (Anthropic's `cache_creation_input_tokens`). Current
+    /// OpenAI clients require the field, so it is always written (0 when unknown).
+    #[serde(default)]
+    pub cache_write_tokens: u64,
 }
 
 /// `output_tokens_details`.

@@ -7,7 +7,7 @@
 //! returns exactly the string headers and payloads, in order, or fails on a malformed header.
 #![no_main]
 
-use ai_proxy::bedrock::eventstream::{encode, encode_raw, Decoder, EventStreamError, Message};
+use ai_proxy::providers::bedrock::eventstream::{encode, encode_raw, Decoder, EventStreamError, Message};
 use libfuzzer_sys::fuzz_target;
 
 const MAX_FRAME: usize = 1 << 16;

@@ -352,6 +352,7 @@ pub fn responses_usage(u: &Usage) -> rs::ResponsesUsage {
         },
         input_tokens_details: Some(rs::InputTokensDetails {
             cached_tokens: u.cached_input,
+            cache_write_tokens: u.cache_creation_input.unwrap_or(0),
         }),
         output_tokens_details: Some(rs::OutputTokensDetails {
             reasoning_tokens: u.reasoning,
@@ -544,7 +545,11 @@ mod tests {
             json!({"type": "output_text", "text": "Let me look.", "annotations": []})
         );
         assert_eq!(v["output"][2]["call_id"], "call_1");
-        assert_eq!(v["usage"]["input_tokens_details"]["cached_tokens"], 4);
+        assert_eq!(
+            v["usage"]["input_tokens_details"],
+            json!({"cached_tokens": 4, "cache_write_tokens": 0}),
+            "current OpenAI clients require cache_write_tokens"
+        );
         assert_eq!(v["usage"]["total_tokens"], 15);
         let back = responses_response_to_chat(&r, 0).unwrap();
         assert_eq!(back.choices[0].finish_reason.as_deref(), Some("tool_calls"));
@@ -559,6 +564,23 @@ mod tests {
             Some("think")
         );
         assert_eq!(back.usage.unwrap().prompt_tokens, 10);
+    }
+
+    #[test]
+    fn usage_reports_cache_writes() {
+        let u = Usage {
+            input: 30,
+            output: 2,
+            total: 32,
+            cached_input: 8,
+            reasoning: 0,
+            cache_creation_input: Some(6),
+        };
+        let v = serde_json::to_value(responses_usage(&u)).unwrap();
+        assert_eq!(
+            v["input_tokens_details"],
+            json!({"cached_tokens": 8, "cache_write_tokens": 6})
+        );
     }
 
     #[test]

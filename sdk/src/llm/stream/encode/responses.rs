@@ -513,8 +513,43 @@ mod tests {
         assert_eq!(r["output"][0]["summary"][0]["text"], "Hm");
         assert_eq!(
             r["usage"],
-            json!({"input_tokens": 5, "input_tokens_details": {"cached_tokens": 2}, "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 3}, "total_tokens": 14})
+            json!({"input_tokens": 5, "input_tokens_details": {"cached_tokens": 2, "cache_write_tokens": 0}, "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 3}, "total_tokens": 14})
         );
+    }
+
+    /// Current OpenAI clients (openai-python 3.x) require `cache_write_tokens` in
+    /// `input_tokens_details`; Anthropic's cache writes fill it.
+    #[test]
+    fn usage_always_has_cache_write_tokens() {
+        for (creation, expected) in [(Some(7), 7), (None, 0)] {
+            let mut e = ResponsesEncoder::new("r", "m", 0);
+            let mut out = Vec::new();
+            for ev in [
+                Event::Text {
+                    channel: Channel::Content,
+                    text: "a".into(),
+                },
+                Event::Stop(StopReason::End),
+                Event::Usage(Usage {
+                    input: 20,
+                    output: 1,
+                    total: 21,
+                    cached_input: 3,
+                    reasoning: 0,
+                    cache_creation_input: creation,
+                }),
+                Event::Done,
+            ] {
+                e.encode(&ev, &mut out);
+            }
+            let ev = json_events(&out);
+            let last = &ev[ev.len() - 1].1;
+            assert_eq!(last["type"], "response.completed");
+            assert_eq!(
+                last["response"]["usage"]["input_tokens_details"],
+                json!({"cached_tokens": 3, "cache_write_tokens": expected})
+            );
+        }
     }
 
     #[test]
