@@ -121,22 +121,25 @@ impl Exchange {
 /// Replaces the value of the first `"model"` key of a JSON text with `model`; `None` when
 /// there is no such key with a string value (or it already says `model`).
 pub fn rewrite_model(json: &[u8], model: &str) -> Option<Vec<u8>> {
-    let mut i = 0;
-    let n = json.len();
-    while i < n {
-        if json.get(i) != Some(&b'"') {
-            i += 1;
+    static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+        std::sync::OnceLock::new();
+    let finder = FINDER.get_or_init(|| memchr::memmem::Finder::new(b"\"model\""));
+    let mut from = 0;
+    while let Some(found) = finder.find(json.get(from..)?) {
+        let start = from + found;
+        from = start + 1;
+        // Inside a JSON string a quote is always escaped: an odd run of backslashes before it
+        // means this `"model"` is text, not a token.
+        let backslashes = json
+            .get(..start)?
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if backslashes % 2 == 1 {
             continue;
         }
-        // A string starts at i; find its end.
-        let start = i;
-        let end = string_end(json, i)?;
-        let is_model_key = json.get(start + 1..end) == Some(b"model".as_slice());
-        i = end + 1;
-        if !is_model_key {
-            continue;
-        }
-        let mut j = i;
+        let mut j = start + "\"model\"".len();
         while json.get(j).is_some_and(u8::is_ascii_whitespace) {
             j += 1;
         }
@@ -151,11 +154,15 @@ pub fn rewrite_model(json: &[u8], model: &str) -> Option<Vec<u8>> {
             continue;
         }
         let vend = string_end(json, j)?;
+        let plain = !model.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+        if plain && json.get(j + 1..vend) == Some(model.as_bytes()) {
+            return None;
+        }
         let escaped = serde_json::to_string(model).ok()?;
         if json.get(j..=vend) == Some(escaped.as_bytes()) {
             return None;
         }
-        let mut out = Vec::with_capacity(n + escaped.len());
+        let mut out = Vec::with_capacity(json.len() + escaped.len());
         out.extend_from_slice(json.get(..j)?);
         out.extend_from_slice(escaped.as_bytes());
         out.extend_from_slice(json.get(vend + 1..)?);

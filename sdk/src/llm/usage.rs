@@ -324,23 +324,18 @@ fn parse_raw(protocol: UsageProtocol, data: &[u8]) -> Option<Raw> {
     }
 }
 
-/// Byte substring search (first-byte scan, then compare).
+/// Byte substring search; the searchers of the fixed keys are built once.
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some(&first) = needle.first() else {
-        return true;
+    use memchr::memmem::Finder;
+    use std::sync::OnceLock;
+    static USAGE: OnceLock<Finder<'static>> = OnceLock::new();
+    static USAGE_METADATA: OnceLock<Finder<'static>> = OnceLock::new();
+    let finder = match needle {
+        b"\"usage\"" => USAGE.get_or_init(|| Finder::new(b"\"usage\"")),
+        b"\"usageMetadata\"" => USAGE_METADATA.get_or_init(|| Finder::new(b"\"usageMetadata\"")),
+        _ => return memchr::memmem::find(haystack, needle).is_some(),
     };
-    let mut from = 0;
-    while let Some(rest) = haystack.get(from..) {
-        let Some(pos) = rest.iter().position(|&b| b == first) else {
-            return false;
-        };
-        let start = from + pos;
-        if haystack.get(start..start + needle.len()) == Some(needle) {
-            return true;
-        }
-        from = start + 1;
-    }
-    false
+    finder.find(haystack).is_some()
 }
 
 #[derive(Deserialize)]

@@ -189,7 +189,7 @@ impl Parser {
         }
         while pos < chunk.len() {
             let rest = chunk.get(pos..).unwrap_or_default();
-            let Some(offset) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else {
+            let Some(offset) = memchr::memchr2(b'\n', b'\r', rest) else {
                 self.line.extend_from_slice(rest);
                 break;
             };
@@ -247,7 +247,7 @@ impl Parser {
         if line.first() == Some(&b':') {
             return false;
         }
-        let (field, value) = match line.iter().position(|&b| b == b':') {
+        let (field, value) = match memchr::memchr(b':', line) {
             Some(colon) => {
                 let value = line.get(colon + 1..).unwrap_or_default();
                 (

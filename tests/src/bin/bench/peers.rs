@@ -268,6 +268,85 @@ fn ai_proxy_job() -> Job {
     }
 }
 
+/// An Anthropic Messages stream of `n` text deltas ("tok0 " … ) with usage, as
+/// `api.anthropic.com` sends it.
+fn anthropic_stream(n: usize) -> UpstreamResponse {
+    let mut body = String::from(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-sonnet-4-20250514\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":20,\"output_tokens\":1}}}\n\n\
+         event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    );
+    for i in 0..n {
+        body.push_str(&format!(
+            "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"tok{i} \"}}}}\n\n"
+        ));
+    }
+    body.push_str(
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n\
+         event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":200}}\n\n\
+         event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    UpstreamResponse::sse(body.into_bytes()).chunked(512)
+}
+
+/// An OpenAI client's streamed chat answered by an Anthropic upstream: the translated-stream
+/// job (Anthropic SSE decoded and re-encoded as OpenAI chunks).
+fn translated_stream_job() -> Job {
+    let ours = format!(
+        r#"{{"providers":[{{"id":"claude","type":"anthropic","api_keys":["{UPSTREAM_KEY}"],"model_mapping":{{"*":"claude-sonnet-4-20250514"}}}}]}}"#
+    );
+    let higress = format!(
+        r#"{{"provider":{{"type":"claude","apiTokens":["{UPSTREAM_KEY}"],"claudeVersion":"2023-06-01","modelMapping":{{"*":"claude-sonnet-4-20250514"}}}}}}"#
+    );
+    Job {
+        title: "ai-proxy: OpenAI client ← Anthropic upstream (answer and stream translated)",
+        scenarios_key: "anthropic-stream",
+        scenarios: vec![
+            Scenario {
+                name: "chat",
+                request: chat_request(),
+                response: UpstreamResponse::json(
+                    200,
+                    r#"{"id":"msg_bench","type":"message","role":"assistant","model":"claude-sonnet-4-20250514","content":[{"type":"text","text":"Hello!"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":20,"output_tokens":3}}"#,
+                ),
+                answer: "Hello!",
+                output_tokens: 3,
+            },
+            Scenario {
+                name: "stream",
+                request: stream_request(),
+                response: anthropic_stream(200),
+                answer: "tok199 ",
+                output_tokens: 200,
+            },
+        ],
+        rows: vec![
+            Row::new("ai-proxy", vec![Module::ours("ai-proxy", &ours)]),
+            Row::new(
+                "gpustack-ai-proxy 2.0.3-patched (Higress ai-proxy, Go)",
+                vec![Module::wheel(
+                    "gpustack-ai-proxy",
+                    "2.0.3-patched",
+                    &higress,
+                )],
+            ),
+        ],
+        check: |_, rec, sc| {
+            proxied(rec, sc)?;
+            let Some(u) = &rec.upstream_request else {
+                return Err("nothing reached the upstream".into());
+            };
+            if u.header(":path") != Some("/v1/messages") {
+                return Err(format!("upstream path {:?}", u.header(":path")));
+            }
+            let body = rec.response.body_str();
+            if !body.contains("chat.completion") || body.contains("\"type\":\"message\"") {
+                return Err("the client did not get an OpenAI answer".into());
+            }
+            Ok(())
+        },
+    }
+}
+
 fn ai_statistics_job() -> Job {
     // Token metrics plus the question and the answer in the access-log record, on both sides.
     const HIGRESS: &str = r#"{"attributes": [
@@ -451,9 +530,18 @@ struct Line {
 
 /// Runs every job and prints one table, then the notes of rows that could not be timed.
 pub fn run(n: usize) {
-    let mut jobs = vec![ai_proxy_job(), ai_statistics_job()];
+    let mut jobs = vec![ai_proxy_job(), translated_stream_job(), ai_statistics_job()];
     jobs.extend(rate_limit_jobs());
     jobs.push(masking_job());
+    // `BENCH_JOBS=ai-proxy,masking`: only the jobs whose title contains one of the words.
+    if let Ok(filter) = std::env::var("BENCH_JOBS") {
+        let words: Vec<&str> = filter
+            .split(',')
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .collect();
+        jobs.retain(|j| words.iter().any(|w| j.title.contains(w)));
+    }
     // The checked first request, the warm-up, the timed batches, the checked last request.
     let total = 1 + n.min(200) + n * BATCHES + 1;
     let mut baselines: HashMap<&'static str, Vec<Result<Cell, String>>> = HashMap::new();
