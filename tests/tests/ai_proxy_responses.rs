@@ -388,3 +388,151 @@ fn responses_stream_from_anthropic_at_every_split() {
         );
     }
 }
+
+/// A Responses API stream as OpenAI sends it: text in three deltas, then a function call whose
+/// arguments arrive in two deltas, then `response.completed` with usage.
+const RESPONSES_TOOL_STREAM: &str = concat!(
+    "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_9\",\"object\":\"response\",\"created_at\":1741476542,\"status\":\"in_progress\",\"model\":\"gpt-4.1-2025-04-14\",\"output\":[],\"usage\":null}}\n\n",
+    "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"sequence_number\":1,\"output_index\":0,\"item\":{\"type\":\"message\",\"id\":\"msg_9\",\"status\":\"in_progress\",\"role\":\"assistant\",\"content\":[]}}\n\n",
+    "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":2,\"item_id\":\"msg_9\",\"output_index\":0,\"content_index\":0,\"delta\":\"Let \"}\n\n",
+    "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":3,\"item_id\":\"msg_9\",\"output_index\":0,\"content_index\":0,\"delta\":\"me \"}\n\n",
+    "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":4,\"item_id\":\"msg_9\",\"output_index\":0,\"content_index\":0,\"delta\":\"check.\"}\n\n",
+    "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"sequence_number\":5,\"output_index\":1,\"item\":{\"type\":\"function_call\",\"id\":\"fc_9\",\"call_id\":\"call_w\",\"name\":\"get_weather\",\"arguments\":\"\",\"status\":\"in_progress\"}}\n\n",
+    "event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\",\"sequence_number\":6,\"item_id\":\"fc_9\",\"output_index\":1,\"delta\":\"{\\\"city\\\":\"}\n\n",
+    "event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\",\"sequence_number\":7,\"item_id\":\"fc_9\",\"output_index\":1,\"delta\":\"\\\"Paris\\\"}\"}\n\n",
+    "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":8,\"response\":{\"id\":\"resp_9\",\"object\":\"response\",\"created_at\":1741476542,\"status\":\"completed\",\"model\":\"gpt-4.1-2025-04-14\",\"output\":[{\"type\":\"message\",\"id\":\"msg_9\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"Let me check.\",\"annotations\":[]}]},{\"type\":\"function_call\",\"id\":\"fc_9\",\"call_id\":\"call_w\",\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\",\"status\":\"completed\"}],\"usage\":{\"input_tokens\":40,\"input_tokens_details\":{\"cached_tokens\":8},\"output_tokens\":12,\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":52}}}\n\n",
+);
+
+/// Every event's data as JSON (`[DONE]` skipped).
+fn data_json(body: &str) -> Vec<Value> {
+    sse_events_raw(body)
+        .into_iter()
+        .filter(|d| d != "[DONE]")
+        .map(|d| serde_json::from_str(&d).unwrap_or_else(|e| panic!("data is not JSON ({e}): {d}")))
+        .collect()
+}
+
+fn sse_events_raw(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|b| {
+            b.lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect::<String>()
+        })
+        .collect()
+}
+
+#[test]
+fn chat_and_anthropic_clients_stream_from_a_responses_upstream_at_every_split() {
+    let mut sim =
+        sim(json!({"providers":[{"type":"openai","api":"responses","api_keys":["sk-gw-123"]}]}));
+    let chat = json!({"model": "gpt-4.1", "stream": true, "stream_options": {"include_usage": true},
+        "messages": [{"role": "user", "content": "Weather in Paris?"}],
+        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]});
+    let messages = json!({"model": "gpt-4.1", "stream": true, "max_tokens": 100,
+        "messages": [{"role": "user", "content": "Weather in Paris?"}],
+        "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}]});
+    for k in 1..=RESPONSES_TOOL_STREAM.len() {
+        // OpenAI chat client.
+        let rec = sim
+            .run(
+                Request::post("/v1/chat/completions", chat.to_string()),
+                UpstreamResponse::sse(RESPONSES_TOOL_STREAM).chunked(k),
+            )
+            .unwrap();
+        let up = rec.upstream_request.as_ref().unwrap();
+        assert_eq!(up.header(":path"), Some("/v1/responses"));
+        assert_eq!(up.json()["stream"], true);
+        let events = data_json(&rec.response.body_str());
+        let mut text = String::new();
+        let mut args = String::new();
+        let (mut arg_deltas, mut finish, mut usage) = (0, None, None);
+        for e in &events {
+            if let Some(c) = e["choices"][0]["delta"]["content"].as_str() {
+                text.push_str(c);
+            }
+            if let Some(call) = e["choices"][0]["delta"]["tool_calls"].get(0) {
+                if let Some(name) = call["function"]["name"].as_str() {
+                    assert_eq!(
+                        (name, call["id"].as_str()),
+                        ("get_weather", Some("call_w")),
+                        "k={k}"
+                    );
+                }
+                if let Some(a) = call["function"]["arguments"]
+                    .as_str()
+                    .filter(|a| !a.is_empty())
+                {
+                    args.push_str(a);
+                    arg_deltas += 1;
+                }
+            }
+            if let Some(f) = e["choices"][0]["finish_reason"].as_str() {
+                finish = Some(f.to_string());
+            }
+            if e["usage"].is_object() {
+                usage = Some(e["usage"].clone());
+            }
+        }
+        assert_eq!(text, "Let me check.", "k={k}");
+        assert_eq!(args, r#"{"city":"Paris"}"#, "k={k}");
+        assert!(arg_deltas >= 2, "arguments stream in pieces (k={k})");
+        assert_eq!(finish.as_deref(), Some("tool_calls"), "k={k}");
+        let usage = usage.unwrap_or_else(|| panic!("no usage chunk (k={k})"));
+        assert_eq!(
+            (
+                usage["prompt_tokens"].as_u64(),
+                usage["completion_tokens"].as_u64()
+            ),
+            (Some(40), Some(12))
+        );
+        assert!(
+            rec.response.body_str().trim_end().ends_with("data: [DONE]"),
+            "k={k}"
+        );
+
+        // Anthropic client on the same provider.
+        let rec = sim
+            .run(
+                Request::post("/v1/messages", messages.to_string()),
+                UpstreamResponse::sse(RESPONSES_TOOL_STREAM).chunked(k),
+            )
+            .unwrap();
+        let body = rec.response.body_str();
+        let events = data_json(&body);
+        let start = events
+            .iter()
+            .find(|e| e["type"] == "message_start")
+            .expect("message_start");
+        assert!(
+            start["message"]["id"].as_str().unwrap().starts_with("msg_"),
+            "k={k}"
+        );
+        let tool = events
+            .iter()
+            .find(|e| {
+                e["type"] == "content_block_start" && e["content_block"]["type"] == "tool_use"
+            })
+            .expect("tool_use block");
+        assert!(
+            tool["content_block"]["id"]
+                .as_str()
+                .unwrap()
+                .starts_with("toolu_"),
+            "k={k}"
+        );
+        let text: String = events
+            .iter()
+            .filter_map(|e| e["delta"]["text"].as_str())
+            .collect();
+        assert_eq!(text, "Let me check.", "k={k}");
+        let stop = events
+            .iter()
+            .find(|e| e["type"] == "message_delta")
+            .expect("message_delta");
+        assert_eq!(stop["delta"]["stop_reason"], "tool_use", "k={k}");
+        assert_eq!(stop["usage"]["output_tokens"], 12, "k={k}");
+        assert_eq!(events.last().unwrap()["type"], "message_stop", "k={k}");
+    }
+}
