@@ -235,7 +235,7 @@ impl ProviderConfig {
     /// Whether the upstream serves the Responses API itself (Responses clients pass through).
     pub fn serves_responses(&self) -> bool {
         let spec = self.provider().spec();
-        matches!(spec.protocol, Wire::OpenAi) && spec.endpoints.responses
+        matches!(spec.protocol, Wire::ChatCompletions) && spec.endpoints.responses
     }
 
     /// The `:authority` to send.
@@ -276,8 +276,8 @@ impl ProviderConfig {
     /// Whether the upstream path contains the model (so it must be known at request headers).
     pub fn path_needs_model(&self) -> bool {
         match self.wire() {
-            Wire::Gemini | Wire::BedrockConverse => true,
-            Wire::OpenAi => {
+            Wire::GeminiGenerateContent | Wire::BedrockConverse => true,
+            Wire::ChatCompletions => {
                 self.provider() == Provider::Azure
                     && self.azure_api_version.is_some()
                     && self.azure_deployment.is_none()

@@ -4,6 +4,7 @@
 //! error body (`{"error":{"message","type","param","code"}}`) or an Anthropic one
 //! (`{"type":"error","error":{"type","message"}}`).
 
+use crate::providers::Protocol;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -120,22 +121,6 @@ impl std::fmt::Display for TranslateError {
 
 impl std::error::Error for TranslateError {}
 
-/// The protocol an upstream error body is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorDialect {
-    /// `{"error":{"message","type","param","code"}}` (OpenAI and compatible providers).
-    OpenAi,
-    /// `{"type":"error","error":{"type","message"}}`.
-    Anthropic,
-    /// `{"error":{"code","message","status"}}`.
-    Gemini,
-    /// `{"message":"..."}` plus the `x-amzn-errortype` header (or event-stream
-    /// `:exception-type`).
-    Bedrock,
-    /// DashScope native: `{"code","message","request_id"}`, possibly framed as an SSE event.
-    DashScope,
-}
-
 /// A provider error normalized to status, OpenAI type and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamError {
@@ -163,39 +148,22 @@ impl UpstreamError {
     }
 }
 
-/// Parses a provider error body. `status` is the upstream HTTP status (for Bedrock event-stream
+/// Parses a provider error body written in `dialect`'s shape: OpenAI
+/// `{"error":{"message","type","param","code"}}` (and every OpenAI-compatible provider),
+/// Anthropic `{"type":"error","error":{"type","message"}}`, Gemini
+/// `{"error":{"code","message","status"}}`, Bedrock `{"message"}` plus the `x-amzn-errortype`
+/// header (or event-stream `:exception-type`), DashScope `{"code","message","request_id"}`
+/// (possibly framed as an SSE event). `status` is the upstream HTTP status (for Bedrock event-stream
 /// exceptions pass 0 and the exception type); `aws_error_type` is Bedrock's `x-amzn-errortype`
 /// header or `:exception-type`. Unparseable bodies still yield an error with the upstream status.
 pub fn parse_upstream_error(
-    dialect: ErrorDialect,
+    dialect: Protocol,
     status: u16,
     body: &[u8],
     aws_error_type: Option<&str>,
 ) -> UpstreamError {
     let (mut status, message, code) = match dialect {
-        ErrorDialect::OpenAi => {
-            #[derive(Deserialize)]
-            struct B {
-                error: Option<D>,
-            }
-            #[derive(Deserialize)]
-            struct D {
-                #[serde(default)]
-                message: Option<String>,
-                #[serde(default)]
-                code: Option<serde_json::Value>,
-                #[serde(rename = "type", default)]
-                kind: Option<String>,
-            }
-            let d = serde_json::from_slice::<B>(body).ok().and_then(|b| b.error);
-            let code = d.as_ref().and_then(|d| match &d.code {
-                Some(serde_json::Value::String(s)) => Some(s.clone()),
-                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-                _ => d.kind.clone(),
-            });
-            (status, d.and_then(|d| d.message), code)
-        }
-        ErrorDialect::Anthropic => {
+        Protocol::AnthropicMessages => {
             #[derive(Deserialize)]
             struct B {
                 error: Option<D>,
@@ -217,7 +185,7 @@ pub fn parse_upstream_error(
             };
             (st, d.and_then(|d| d.message), code)
         }
-        ErrorDialect::Gemini => {
+        Protocol::GeminiGenerateContent => {
             #[derive(Deserialize)]
             struct B {
                 error: Option<D>,
@@ -240,7 +208,7 @@ pub fn parse_upstream_error(
             let code = d.as_ref().and_then(|d| d.status.clone());
             (st, d.and_then(|d| d.message), code)
         }
-        ErrorDialect::Bedrock => {
+        Protocol::BedrockConverse => {
             #[derive(Deserialize)]
             struct B {
                 #[serde(default, alias = "Message")]
@@ -268,7 +236,7 @@ pub fn parse_upstream_error(
             };
             (st, msg, ty)
         }
-        ErrorDialect::DashScope => {
+        Protocol::DashScopeText => {
             #[derive(Deserialize)]
             struct B {
                 #[serde(default)]
@@ -291,6 +259,29 @@ pub fn parse_upstream_error(
                     .unwrap_or(status)
             };
             (st, b.and_then(|b| b.message), code)
+        }
+        // OpenAI and every OpenAI-compatible provider (chat, Responses).
+        _ => {
+            #[derive(Deserialize)]
+            struct B {
+                error: Option<D>,
+            }
+            #[derive(Deserialize)]
+            struct D {
+                #[serde(default)]
+                message: Option<String>,
+                #[serde(default)]
+                code: Option<serde_json::Value>,
+                #[serde(rename = "type", default)]
+                kind: Option<String>,
+            }
+            let d = serde_json::from_slice::<B>(body).ok().and_then(|b| b.error);
+            let code = d.as_ref().and_then(|d| match &d.code {
+                Some(serde_json::Value::String(s)) => Some(s.clone()),
+                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                _ => d.kind.clone(),
+            });
+            (status, d.and_then(|d| d.message), code)
         }
     };
     if status < 400 {
@@ -337,7 +328,7 @@ mod tests {
     #[test]
     fn anthropic_overloaded_becomes_503_openai_error() {
         let e = parse_upstream_error(
-            ErrorDialect::Anthropic,
+            Protocol::AnthropicMessages,
             529,
             br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_1"}"#,
             None,
@@ -352,7 +343,7 @@ mod tests {
     #[test]
     fn gemini_and_bedrock_errors() {
         let e = parse_upstream_error(
-            ErrorDialect::Gemini,
+            Protocol::GeminiGenerateContent,
             429,
             br#"{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}"#,
             None,
@@ -362,7 +353,7 @@ mod tests {
             (429, "rate_limit_exceeded", Some("RESOURCE_EXHAUSTED"))
         );
         let e = parse_upstream_error(
-            ErrorDialect::Bedrock,
+            Protocol::BedrockConverse,
             400,
             br#"{"message":"The provided model identifier is invalid."}"#,
             Some("ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/"),
@@ -374,14 +365,14 @@ mod tests {
         let a: serde_json::Value = serde_json::from_str(&e.to_anthropic_body()).unwrap();
         assert_eq!(a["error"]["type"], "invalid_request_error");
         let e = parse_upstream_error(
-            ErrorDialect::Bedrock,
+            Protocol::BedrockConverse,
             0,
             br#"{"message":"slow down"}"#,
             Some("throttlingException"),
         );
         assert_eq!(e.status, 429);
         let e = parse_upstream_error(
-            ErrorDialect::Bedrock,
+            Protocol::BedrockConverse,
             0,
             b"{}",
             Some("somethingNewException"),
@@ -390,7 +381,7 @@ mod tests {
             e.status, 502,
             "unknown exception without a status is a bad gateway"
         );
-        let e = parse_upstream_error(ErrorDialect::OpenAi, 401, b"<html>nope</html>", None);
+        let e = parse_upstream_error(Protocol::ChatCompletions, 401, b"<html>nope</html>", None);
         assert_eq!((e.status, e.kind), (401, "authentication_error"));
         assert!(e.message.contains("401"));
     }
@@ -398,7 +389,7 @@ mod tests {
     #[test]
     fn dashscope_errors() {
         let e = parse_upstream_error(
-            ErrorDialect::DashScope,
+            Protocol::DashScopeText,
             401,
             br#"{"code":"InvalidApiKey","message":"Invalid API-key provided.","request_id":"r-1"}"#,
             None,
@@ -413,13 +404,13 @@ mod tests {
             )
         );
         let e = parse_upstream_error(
-            ErrorDialect::DashScope,
+            Protocol::DashScopeText,
             0,
             b"id:1\nevent:error\n:HTTP_STATUS/429\ndata:{\"code\":\"Throttling.RateQuota\",\"message\":\"Requests rate limit exceeded\"}\n\n",
             None,
         );
         assert_eq!((e.status, e.kind), (429, "rate_limit_exceeded"));
-        let e = parse_upstream_error(ErrorDialect::DashScope, 0, b"{}", None);
+        let e = parse_upstream_error(Protocol::DashScopeText, 0, b"{}", None);
         assert_eq!(e.status, 502);
     }
 

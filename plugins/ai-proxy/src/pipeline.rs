@@ -442,7 +442,8 @@ mod tests {
     fn openai_pass_through_strips_usage_chunk_at_every_split() {
         let bytes = OPENAI_STREAM.as_bytes();
         for k in 1..=bytes.len() {
-            let mut p = StreamPipeline::new(ex(Api::ChatCompletions, Wire::OpenAi, true), 4096);
+            let mut p =
+                StreamPipeline::new(ex(Api::ChatCompletions, Wire::ChatCompletions, true), 4096);
             let mut out = Vec::new();
             let chunks: Vec<&[u8]> = bytes.chunks(k).collect();
             for (i, c) in chunks.iter().enumerate() {
@@ -463,7 +464,10 @@ mod tests {
 
     #[test]
     fn gemini_stream_aggregated_for_a_non_stream_anthropic_client() {
-        let mut p = StreamPipeline::new(ex(Api::AnthropicMessages, Wire::Gemini, false), 4096);
+        let mut p = StreamPipeline::new(
+            ex(Api::AnthropicMessages, Wire::GeminiGenerateContent, false),
+            4096,
+        );
         let mut out = Vec::new();
         p.push(GEMINI_STREAM.as_bytes(), true, &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
@@ -476,7 +480,10 @@ mod tests {
 
     #[test]
     fn gemini_stream_to_anthropic_stream() {
-        let mut p = StreamPipeline::new(ex(Api::AnthropicMessages, Wire::Gemini, true), 4096);
+        let mut p = StreamPipeline::new(
+            ex(Api::AnthropicMessages, Wire::GeminiGenerateContent, true),
+            4096,
+        );
         let mut out = Vec::new();
         for b in GEMINI_STREAM.as_bytes() {
             p.push(std::slice::from_ref(b), false, &mut out);

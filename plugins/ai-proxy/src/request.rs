@@ -67,7 +67,7 @@ impl ProxyApi for Api {
             Api::Completions | Api::Embeddings | Api::ModelsList | Api::ModelRetrieve
                 if provider.wire() == Wire::Responses =>
             {
-                Wire::OpenAi
+                Wire::ChatCompletions
             }
             Api::Responses if provider.serves_responses() => Wire::Responses,
             _ => provider.wire(),
@@ -80,10 +80,10 @@ impl ProxyApi for Api {
 
     fn spoken_by(self, wire: Wire) -> Option<UsageProtocol> {
         match (self, wire) {
-            (Api::ChatCompletions | Api::Completions | Api::Embeddings, Wire::OpenAi) => {
+            (Api::ChatCompletions | Api::Completions | Api::Embeddings, Wire::ChatCompletions) => {
                 Some(UsageProtocol::OpenAi)
             }
-            (Api::AnthropicMessages, Wire::Anthropic) => Some(UsageProtocol::Anthropic),
+            (Api::AnthropicMessages, Wire::AnthropicMessages) => Some(UsageProtocol::Anthropic),
             (Api::Responses, Wire::Responses) => Some(UsageProtocol::Responses),
             _ => None,
         }
@@ -178,7 +178,7 @@ pub fn translate(
             let client_model = req.model.clone();
             let model = upstream_model(provider, &client_model, path_model)?;
             let stream = req.stream == Some(true);
-            if provider.wire() == Wire::Anthropic {
+            if provider.wire() == Wire::AnthropicMessages {
                 req.model = model.clone();
                 return Ok(Translated {
                     body: to_vec(&req)?,

@@ -4,7 +4,7 @@
 
 use crate::clients::anthropic::chat_response_to_anthropic;
 use crate::clients::responses::chat_response_to_responses;
-use crate::error::{parse_upstream_error, ErrorDialect, TranslateError};
+use crate::error::{parse_upstream_error, TranslateError};
 use crate::providers::{upstream, AnswerContext, Protocol as Wire};
 use crate::request::ProxyApi;
 use aigw::llm::openai as oa;
@@ -35,11 +35,6 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// The dialect of the provider's error bodies.
-    pub fn error_dialect(&self) -> ErrorDialect {
-        upstream(self.wire).error_dialect()
-    }
-
     /// Renders an error in the client's protocol.
     pub fn error_body(
         &self,
@@ -64,7 +59,7 @@ impl Exchange {
         body: &[u8],
         aws_error_type: Option<&str>,
     ) -> (u16, Vec<u8>) {
-        let e = parse_upstream_error(self.error_dialect(), status, body, aws_error_type);
+        let e = parse_upstream_error(self.wire, status, body, aws_error_type);
         let body = if self.api.is_anthropic() {
             e.to_anthropic_body().into_bytes()
         } else {
@@ -75,7 +70,7 @@ impl Exchange {
 
     /// The client status for a provider error status, known at response headers.
     pub fn error_status(&self, status: u16, aws_error_type: Option<&str>) -> u16 {
-        parse_upstream_error(self.error_dialect(), status, b"", aws_error_type).status
+        parse_upstream_error(self.wire, status, b"", aws_error_type).status
     }
 
     /// Translates a whole (non-streamed, successful) upstream body. Returns the client body and

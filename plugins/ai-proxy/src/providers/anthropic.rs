@@ -34,7 +34,6 @@ use super::{
 use crate::common::{
     anthropic_stop_to_openai, parse_arguments, reject_unmapped, IGNORABLE_OPENAI_FIELDS,
 };
-use crate::error::ErrorDialect;
 use crate::error::TranslateError;
 use crate::media::{image_format, is_http_url, parse_data_url};
 use crate::options::TranslateOptions;
@@ -545,15 +544,11 @@ pub struct Anthropic;
 
 impl Upstream for Anthropic {
     fn protocol(&self) -> Protocol {
-        Protocol::Anthropic
+        Protocol::AnthropicMessages
     }
 
     fn usage_protocol(&self) -> UsageProtocol {
         UsageProtocol::Anthropic
-    }
-
-    fn error_dialect(&self) -> ErrorDialect {
-        ErrorDialect::Anthropic
     }
 
     fn path(

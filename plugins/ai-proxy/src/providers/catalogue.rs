@@ -74,23 +74,10 @@ pub enum AuthStyle {
     None,
 }
 
-/// The wire protocol of a provider's chat endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// OpenAI chat completions.
-    OpenAi,
-    /// Anthropic Messages.
-    Anthropic,
-    /// Gemini generateContent.
-    Gemini,
-    /// Bedrock Converse.
-    BedrockConverse,
-    /// DashScope native text generation (`/services/aigc/text-generation/generation`).
-    DashScope,
-    /// OpenAI Responses (`/responses`), for OpenAI providers configured with
-    /// `api: responses`.
-    Responses,
-}
+/// The wire dialect of a provider's chat endpoint, named by the SDK's API classification
+/// (`ChatCompletions`, `AnthropicMessages`, `GeminiGenerateContent`, `BedrockConverse`,
+/// `DashScopeText`, `Responses`): the plugin declares no dialect enum of its own.
+pub type Protocol = aigw::llm::Api;
 
 /// An API endpoint a client can call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,7 +182,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         "api.openai.com",
         "/v1",
         A::Bearer,
-        P::OpenAi,
+        P::ChatCompletions,
         eps(true, true, true, true, false, true),
     ),
     spec(
@@ -204,7 +191,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         "",
         "/openai",
         A::ApiKeyHeader,
-        P::OpenAi,
+        P::ChatCompletions,
         eps(true, true, true, true, false, true),
     ),
     spec(
@@ -213,7 +200,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         "api.anthropic.com",
         "/v1",
         A::XApiKey,
-        P::Anthropic,
+        P::AnthropicMessages,
         eps(true, false, false, true, true, false),
     ),
     spec(
@@ -222,7 +209,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         "generativelanguage.googleapis.com",
         "/v1beta",
         A::GoogApiKey,
-        P::Gemini,
+        P::GeminiGenerateContent,
         eps(true, false, false, true, false, false),
     ),
     spec(
@@ -240,7 +227,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         "dashscope.aliyuncs.com",
         "/compatible-mode/v1",
         A::Bearer,
-        P::OpenAi,
+        P::ChatCompletions,
         eps(true, true, true, true, false, false),
     ),
     spec(
@@ -249,7 +236,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         "dashscope.aliyuncs.com",
         "/api/v1",
         A::Bearer,
-        P::DashScope,
+        P::DashScopeText,
         eps(true, false, false, false, false, false),
     ),
     spec(
@@ -258,7 +245,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         "api.deepseek.com",
         "",
         A::Bearer,
-        P::OpenAi,
+        P::ChatCompletions,
         eps(true, false, false, true, false, false),
     ),
     spec(
@@ -267,7 +254,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         "api.moonshot.cn",
         "/v1",
         A::Bearer,
-        P::OpenAi,
+        P::ChatCompletions,
         eps(true, false, false, true, false, false),
     ),
     spec(
@@ -276,7 +263,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         "open.bigmodel.cn",
         "/api/paas/v4",
         A::Bearer,
-        P::OpenAi,
+        P::ChatCompletions,
         eps(true, false, true, false, false, false),
     ),
     spec(
@@ -285,7 +272,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         "api.mistral.ai",
         "/v1",
         A::Bearer,
-        P::OpenAi,
+        P::ChatCompletions,
         eps(true, false, true, true, false, false),
     ),
     spec(
@@ -294,7 +281,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         "api.groq.com",
         "/openai/v1",
         A::Bearer,
-        P::OpenAi,
+        P::ChatCompletions,
         eps(true, false, false, true, false, true),
     ),
     spec(
@@ -303,7 +290,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         "openrouter.ai",
         "/api/v1",
         A::Bearer,
-        P::OpenAi,
+        P::ChatCompletions,
         eps(true, true, true, true, false, false),
     ),
     spec(
@@ -312,7 +299,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         "localhost:11434",
         "/v1",
         A::None,
-        P::OpenAi,
+        P::ChatCompletions,
         eps(true, true, true, true, false, false),
     ),
     spec(
@@ -321,7 +308,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         "localhost:8000",
         "/v1",
         A::Bearer,
-        P::OpenAi,
+        P::ChatCompletions,
         eps(true, true, true, true, false, true),
     ),
     spec(
@@ -330,7 +317,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         "",
         "/v1",
         A::Bearer,
-        P::OpenAi,
+        P::ChatCompletions,
         eps(true, true, true, true, false, false),
     ),
 ];
@@ -376,7 +363,7 @@ static GENERIC: ProviderSpec = spec(
     "",
     "/v1",
     A::Bearer,
-    P::OpenAi,
+    P::ChatCompletions,
     eps(true, true, true, true, false, false),
 );
 

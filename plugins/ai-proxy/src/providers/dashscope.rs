@@ -31,7 +31,6 @@
 
 use super::{AnswerContext, Endpoint, PathOptions, Protocol, ProviderSpec, Upstream};
 use crate::common::{reject_unmapped, IGNORABLE_OPENAI_FIELDS};
-use crate::error::ErrorDialect;
 use crate::error::TranslateError;
 use crate::options::TranslateOptions;
 use aigw::llm::openai as oa;
@@ -676,11 +675,7 @@ pub struct DashScope;
 
 impl Upstream for DashScope {
     fn protocol(&self) -> Protocol {
-        Protocol::DashScope
-    }
-
-    fn error_dialect(&self) -> ErrorDialect {
-        ErrorDialect::DashScope
+        Protocol::DashScopeText
     }
 
     fn always_streams(&self) -> bool {

@@ -37,7 +37,6 @@ use super::{
 use crate::common::{
     gemini_finish_to_openai, parse_arguments, reject_unmapped, IGNORABLE_OPENAI_FIELDS,
 };
-use crate::error::ErrorDialect;
 use crate::error::TranslateError;
 use crate::media::{data_url, is_http_url, mime_from_extension, parse_data_url};
 use crate::options::TranslateOptions;
@@ -676,15 +675,11 @@ pub struct Gemini;
 
 impl Upstream for Gemini {
     fn protocol(&self) -> Protocol {
-        Protocol::Gemini
+        Protocol::GeminiGenerateContent
     }
 
     fn usage_protocol(&self) -> UsageProtocol {
         UsageProtocol::Gemini
-    }
-
-    fn error_dialect(&self) -> ErrorDialect {
-        ErrorDialect::Gemini
     }
 
     fn always_streams(&self) -> bool {

@@ -4,7 +4,7 @@
 //!
 //! The rest of the plugin never matches on a dialect: requests are translated with
 //! [`Upstream::chat_request`], whole answers with [`Upstream::chat_response`], streams with
-//! [`Upstream::stream_decoder`], errors with [`Upstream::error_dialect`], and paths and auth
+//! [`Upstream::stream_decoder`], errors by the dialect's shape ([`crate::error::parse_upstream_error`]), and paths and auth
 //! headers come from [`Upstream::path`] and [`Upstream::auth_headers`], whose defaults are the
 //! OpenAI conventions.
 //!
@@ -35,7 +35,7 @@ pub use catalogue::{
     CATALOGUE,
 };
 
-use crate::error::{ErrorDialect, TranslateError};
+use crate::error::TranslateError;
 use crate::options::TranslateOptions;
 use aigw::llm::openai as oa;
 use aigw::llm::stream::Decoder;
@@ -77,11 +77,6 @@ pub trait Upstream: Sync {
     /// How token usage is counted in this dialect's answers and streams.
     fn usage_protocol(&self) -> UsageProtocol {
         UsageProtocol::OpenAi
-    }
-
-    /// The shape of this dialect's error bodies.
-    fn error_dialect(&self) -> ErrorDialect {
-        ErrorDialect::OpenAi
     }
 
     /// Whether the stream choice is in the URL or a header, so that the upstream is always
@@ -142,12 +137,14 @@ pub trait Upstream: Sync {
 /// The implementation of a dialect.
 pub fn upstream(protocol: Protocol) -> &'static dyn Upstream {
     match protocol {
-        Protocol::OpenAi => &openai::OpenAi,
+        Protocol::ChatCompletions => &openai::OpenAi,
         Protocol::Responses => &responses::Responses,
-        Protocol::Anthropic => &anthropic::Anthropic,
-        Protocol::Gemini => &gemini::Gemini,
+        Protocol::AnthropicMessages => &anthropic::Anthropic,
+        Protocol::GeminiGenerateContent => &gemini::Gemini,
         Protocol::BedrockConverse => &bedrock::Bedrock,
-        Protocol::DashScope => &dashscope::DashScope,
+        Protocol::DashScopeText => &dashscope::DashScope,
+        // Every other API is OpenAI-shaped where ai-proxy meets it (completions, embeddings).
+        _ => &openai::OpenAi,
     }
 }
 

@@ -64,7 +64,7 @@ pub fn force_usage(req: &mut oa::ChatCompletionRequest) {
 
 impl Upstream for OpenAi {
     fn protocol(&self) -> Protocol {
-        Protocol::OpenAi
+        Protocol::ChatCompletions
     }
 
     fn chat_request(

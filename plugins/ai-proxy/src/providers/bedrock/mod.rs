@@ -10,7 +10,7 @@ pub mod sigv4;
 use super::{
     bad_answer, to_body, AnswerContext, Endpoint, PathOptions, Protocol, ProviderSpec, Upstream,
 };
-use crate::error::{ErrorDialect, TranslateError};
+use crate::error::TranslateError;
 use crate::options::TranslateOptions;
 use aigw::llm::openai as oa;
 use aigw::llm::stream::{BedrockDecoder, Decoder};
@@ -26,10 +26,6 @@ impl Upstream for Bedrock {
 
     fn usage_protocol(&self) -> UsageProtocol {
         UsageProtocol::Bedrock
-    }
-
-    fn error_dialect(&self) -> ErrorDialect {
-        ErrorDialect::Bedrock
     }
 
     fn always_streams(&self) -> bool {
