@@ -178,7 +178,7 @@ pub fn translate(
             let client_model = req.model.clone();
             let model = upstream_model(provider, &client_model, path_model)?;
             let stream = req.stream == Some(true);
-            if provider.wire() == Wire::AnthropicMessages {
+            if api.spoken_by(api.wire(provider)).is_some() {
                 req.model = model.clone();
                 return Ok(Translated {
                     body: to_vec(&req)?,
@@ -230,7 +230,7 @@ pub fn translate(
                 serde_json::from_slice(body).map_err(|e| bad_json(&e))?;
             let client_model = req.model.clone();
             let stream = req.stream == Some(true);
-            if api.wire(provider) == Wire::Responses {
+            if api.spoken_by(api.wire(provider)).is_some() {
                 let model = upstream_model(provider, &client_model, path_model)?;
                 req.model = model.clone();
                 return Ok(Translated {
