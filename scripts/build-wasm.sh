@@ -1,42 +1,76 @@
 #!/usr/bin/env bash
 # Build every plugin (and the test fixtures) to wasm32-wasip1 with the `wasm` profile and
-# copy the modules to dist/ (plugins) and dist/test/ (fixtures). Prints each module's size.
-# WASM_TARGET_DIR overrides the cargo target directory (default target/wasm).
+# copy the modules to dist/ (plugins), dist/higress/ (the `higress`-feature builds) and
+# dist/test/ (fixtures). Writes a sha256sum file next to every shipped module
+# (dist/<plugin>.wasm.sha256, dist/higress/<plugin>.wasm.sha256). Prints each module's size.
+#
+# The default build and the higress build each have their own cargo target directory, so
+# neither overwrites the other's output: a build with nothing changed relinks nothing.
+# WASM_TARGET_DIR overrides the default build's target directory (default target/wasm); the
+# higress build uses the same path with `-higress` appended (target/wasm-higress).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/wasm-env.sh)"
 
-export CARGO_TARGET_DIR="${WASM_TARGET_DIR:-target/wasm}"
+target_dir="${WASM_TARGET_DIR:-target/wasm}"
+higress_target_dir="${target_dir}-higress"
 plugins=$(ls -d plugins/*/ | xargs -n1 basename)
 fixtures=$(ls -d tests/fixtures/*/ | xargs -n1 basename)
+# Plugins with a `higress` feature that changes the module (Redis hostcalls, override-host,
+# held headers: ABI 0_2_100). The others gain nothing from it and are not built twice.
+higress_plugins="ai-token-ratelimit ai-cache ai-proxy ai-load-balancer"
 # Optional arguments: build only these packages.
 if [ $# -gt 0 ]; then
   only=" $* "
   plugins=$(for p in $plugins; do case "$only" in *" $p "*) echo "$p";; esac; done)
   fixtures=$(for p in $fixtures; do case "$only" in *" $p "*) echo "$p";; esac; done)
 fi
+higress=$(for p in $plugins; do case " $higress_plugins " in *" $p "*) echo "$p";; esac; done)
+
+mkdir -p dist/test dist/higress
+
+# Copies $1 to $2 unless identical (keeps mtimes of unchanged modules, so `host-sim serve`
+# and other watchers do not reload them), and (re)writes $2.sha256 when asked ($3 = sha).
+install_module() {
+  if ! cmp -s "$1" "$2"; then cp "$1" "$2"; fi
+  if [ "${3:-}" = sha ]; then
+    (cd "$(dirname "$2")" && sha256sum "$(basename "$2")" >"$(basename "$2").sha256.tmp" \
+      && mv "$(basename "$2").sha256.tmp" "$(basename "$2").sha256")
+  fi
+}
+
+# Default build: every plugin and fixture, for Envoy and Higress.
 pkgs=""
 for p in $plugins $fixtures; do pkgs="$pkgs -p $p"; done
+if [ -n "$pkgs" ]; then
+  # shellcheck disable=SC2086
+  CARGO_TARGET_DIR="$target_dir" cargo build --quiet --profile wasm --target wasm32-wasip1 \
+    $WASM_BUILD_STD $pkgs
+fi
+out="$target_dir/wasm32-wasip1/wasm"
+for p in $plugins; do install_module "$out/${p//-/_}.wasm" "dist/$p.wasm" sha; done
+for p in $fixtures; do install_module "$out/${p//-/_}.wasm" "dist/test/$p.wasm"; done
 
-mkdir -p dist/test
-out="$CARGO_TARGET_DIR/wasm32-wasip1/wasm"
+# Higress build (ABI 0_2_100: Redis cluster mode, override-host, held headers), one cargo
+# invocation in its own target directory.
+if [ -n "$higress" ]; then
+  hpkgs=""
+  features=""
+  for p in $higress; do
+    hpkgs="$hpkgs -p $p"
+    features="${features:+$features,}$p/higress"
+  done
+  # shellcheck disable=SC2086
+  CARGO_TARGET_DIR="$higress_target_dir" cargo build --quiet --profile wasm --target wasm32-wasip1 \
+    $WASM_BUILD_STD $hpkgs --features "$features"
+  hout="$higress_target_dir/wasm32-wasip1/wasm"
+  for p in $higress; do install_module "$hout/${p//-/_}.wasm" "dist/higress/$p.wasm" sha; done
+fi
+# Builds before the higress variants moved to dist/higress/ left copies in dist/test/.
+rm -f dist/test/*-higress.wasm
 
-# Higress-feature variants (ABI 0_2_100; the Redis hostcalls for ai-token-ratelimit and
-# ai-cache), used by the cluster-mode and held-headers tests: test fixtures, never shipped in
-# dist/. Built first: they share the output file name.
-for p in $plugins; do
-  if [ "$p" = ai-token-ratelimit ] || [ "$p" = ai-cache ] || [ "$p" = ai-proxy ] || [ "$p" = ai-load-balancer ]; then
-    # shellcheck disable=SC2086
-    cargo build --quiet --profile wasm --target wasm32-wasip1 $WASM_BUILD_STD -p "$p" --features higress
-    cp "$out/${p//-/_}.wasm" "dist/test/$p-higress.wasm"
-  fi
+printf '%-38s %10s\n' module bytes
+for p in $plugins; do printf '%-38s %10s\n' "dist/$p.wasm" "$(stat -c %s "dist/$p.wasm")"; done
+for p in $higress; do
+  printf '%-38s %10s\n' "dist/higress/$p.wasm" "$(stat -c %s "dist/higress/$p.wasm")"
 done
-
-# shellcheck disable=SC2086
-cargo build --quiet --profile wasm --target wasm32-wasip1 $WASM_BUILD_STD $pkgs
-
-for p in $plugins; do cp "$out/${p//-/_}.wasm" "dist/$p.wasm"; done
-for p in $fixtures; do cp "$out/${p//-/_}.wasm" "dist/test/$p.wasm"; done
-
-printf '%-32s %10s\n' module bytes
-for p in $plugins; do printf '%-32s %10s\n' "dist/$p.wasm" "$(stat -c %s "dist/$p.wasm")"; done

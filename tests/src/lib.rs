@@ -16,8 +16,15 @@ pub fn root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// Path of a built module: `dist/<name>.wasm` for plugins, `dist/test/<name>.wasm` for fixtures.
+/// Path of a built module: `dist/<name>.wasm` for plugins, `dist/higress/<plugin>.wasm` for
+/// `<plugin>-higress` (the `higress`-feature build), `dist/test/<name>.wasm` for fixtures.
 pub fn module_path(name: &str) -> PathBuf {
+    if let Some(plugin) = name.strip_suffix("-higress") {
+        return root()
+            .join("dist")
+            .join("higress")
+            .join(format!("{plugin}.wasm"));
+    }
     let plugin = root().join("dist").join(format!("{name}.wasm"));
     if plugin.exists() {
         return plugin;

@@ -749,10 +749,7 @@ fn invalid_config_names_the_field() {
 
 // ---- Redis store (module built with `--features higress`) ---------------------------------
 //
-// Needs `dist/test/ai-cache-higress.wasm`:
-// `CARGO_TARGET_DIR=target/wasm cargo build --profile wasm --target wasm32-wasip1
-// -p ai-cache --features higress` (plus the wasm environment of `scripts/wasm-env.sh`),
-// then copy `ai_cache.wasm` there.
+// Needs `dist/higress/ai-cache.wasm` (`scripts/build-wasm.sh` builds it).
 
 const REDIS_CLUSTER: &str = "outbound|6379||redis.static";
 

@@ -600,7 +600,7 @@ fn higress_build_overrides_the_upstream_host() {
         "backends": backends(&[1, 1, 1]),
         "prefix": {"source": "body", "block_bytes": 16}
     });
-    let module = aigw_tests::root().join("dist/test/ai-load-balancer-higress.wasm");
+    let module = aigw_tests::module_path("ai-load-balancer-higress");
     let mut sim = Sim::new(SimOptions::default());
     sim.add_plugin(
         host_sim::PluginSpec::from_file(&module)

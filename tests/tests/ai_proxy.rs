@@ -904,7 +904,7 @@ fn bedrock_sigv4_signs_the_translated_body_while_headers_are_held() {
 fn hold_headers_on_higress_with_the_higress_build() {
     let cfg = json!({"hold_headers": true, "providers":[{"type":"gemini","api_keys":["g-key"],
         "model_mapping":{"*":"gemini-2.5-flash"}}]});
-    let module = aigw_tests::root().join("dist/test/ai-proxy-higress.wasm");
+    let module = aigw_tests::module_path("ai-proxy-higress");
     let mut sim = Sim::new(SimOptions::default());
     sim.add_plugin(
         host_sim::PluginSpec::from_file(&module)

@@ -6,10 +6,7 @@
 //! reserves 24 tokens for it.
 //!
 //! The cluster-mode tests need the module built with the `higress` feature at
-//! `dist/test/ai-token-ratelimit-higress.wasm`:
-//! `CARGO_TARGET_DIR=target/wasm cargo build --profile wasm --target wasm32-wasip1
-//! -p ai-token-ratelimit --features higress` (plus the wasm environment of
-//! `scripts/wasm-env.sh`), then copy `ai_token_ratelimit.wasm` there.
+//! `dist/higress/ai-token-ratelimit.wasm` (`scripts/build-wasm.sh` builds it).
 
 use aigw_tests::{logs_with, spec, RedisServer};
 use host_sim::{Request, Sim, SimOptions, StreamRecord, UpstreamResponse};

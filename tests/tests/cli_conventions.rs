@@ -42,6 +42,7 @@ fn every_subcommand_has_help_and_exits_zero() {
         vec!["--help"],
         vec!["run", "--help"],
         vec!["inspect", "--help"],
+        vec!["check", "--help"],
         vec!["serve", "--help"],
         vec!["mock-llm", "--help"],
     ] {

@@ -1,5 +1,6 @@
 //! The command line: subcommands and flags (clap), and the exit codes.
 
+mod check;
 mod inspect;
 mod run;
 
@@ -13,7 +14,8 @@ pub mod exit {
     /// response, a local reply included).
     pub const OK: i32 = 0;
     /// Bad usage or configuration: an unknown flag, a missing file, a module that does not
-    /// load, a plugin that rejects its configuration or fails to start.
+    /// load, a plugin that rejects its configuration or fails to start (for `check`: the
+    /// configuration is rejected).
     pub const USAGE: i32 = 2;
     /// `run`: the stream did not complete: it was reset, or it can never finish (a filter
     /// holds it and nothing will resume it).
@@ -24,7 +26,8 @@ pub mod exit {
 
 /// The exit codes, as `--help` shows them.
 pub const EXIT_CODES: &str = "Exit codes:
-  0  success; for `run`, the stream completed (a local reply included)
+  0  success; for `run`, the stream completed (a local reply included); for `check`, the
+     plugin accepts the configuration
   2  usage or configuration error (bad flag, missing file, module that does not load,
      plugin that rejects its configuration or fails to start)
   3  `run`: the stream did not complete (reset, or held by a filter that never resumes it)
@@ -46,6 +49,10 @@ enum Cmd {
     /// Describe a module: ABI, filter kind, imports (flagging those stock Envoy lacks), exports.
     #[command(after_help = EXIT_CODES)]
     Inspect(inspect::InspectArgs),
+    /// Check that a plugin accepts a configuration: load the module, start it and run
+    /// `on_configure` as Envoy does (exit 0: accepted, 2: rejected).
+    #[command(after_help = EXIT_CODES)]
+    Check(check::CheckArgs),
     /// Serve a local gateway on loopback from a gateway file; reloads when it or a module
     /// changes.
     #[command(after_help = EXIT_CODES)]
@@ -73,6 +80,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     match cli.cmd {
         Cmd::Run(a) => run::run(*a),
         Cmd::Inspect(a) => inspect::inspect(a),
+        Cmd::Check(a) => check::check(a),
         Cmd::Serve(a) => serve(a),
         Cmd::MockLlm { args } => host_sim::mock_llm::cli::main(&args),
     }

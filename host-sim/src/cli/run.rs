@@ -106,7 +106,7 @@ fn name_addr(spec: &str) -> Result<(String, SocketAddr), String> {
 }
 
 /// Inline JSON, or the bytes of a file.
-fn inline_or_file(arg: &str, flag: &str) -> Result<Vec<u8>> {
+pub(super) fn inline_or_file(arg: &str, flag: &str) -> Result<Vec<u8>> {
     let t = arg.trim_start();
     if t.starts_with('{') || t.starts_with('[') {
         return Ok(arg.as_bytes().to_vec());
