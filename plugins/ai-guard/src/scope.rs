@@ -13,6 +13,7 @@
 //! A configured path selects every string at or below it
 //! (`$.messages` selects all strings of all messages).
 
+use std::collections::HashMap;
 use std::borrow::Cow;
 
 use crate::engine::{Engine, Report, Verdict};
@@ -519,6 +520,15 @@ pub fn extract(body: &str, sel: &Selection) -> Result<Vec<TextSpan>, ScopeError>
     }
     let Walker { spans, roles, .. } = w;
     let filter_roles = sel.direction == Direction::Request && !sel.roles.is_empty();
+    // The last `role` given for an item wins. One pass over the roles into a
+    // map keeps the filter linear in messages (a search per span was
+    // quadratic on bodies of many messages).
+    let mut item_roles: HashMap<(u8, usize), &str> = HashMap::new();
+    if filter_roles {
+        for (w, i, r) in &roles {
+            item_roles.insert((*w, *i), r.as_str());
+        }
+    }
     Ok(spans
         .into_iter()
         .filter(|(_, tag)| {
@@ -526,17 +536,23 @@ pub fn extract(body: &str, sel: &Selection) -> Result<Vec<TextSpan>, ScopeError>
                 _ if !filter_roles => return true,
                 Tag::Always => return true,
                 Tag::Fixed(r) => r,
-                // The last `role` given for the item wins; none counts as user.
-                Tag::Item(w, i) => roles
-                    .iter()
-                    .rev()
-                    .find(|(rw, ri, _)| *rw == w && *ri == i)
-                    .map_or("user", |(_, _, r)| r.as_str()),
+                // None counts as user.
+                Tag::Item(w, i) => item_roles.get(&(w, i)).copied().unwrap_or("user"),
             };
-            sel.roles.iter().any(|r| r == role)
+            role_selected(&sel.roles, role)
         })
         .map(|(s, _)| s)
         .collect())
+}
+
+/// Whether a message of `role` is scanned when `roles` are configured: names
+/// compare case-insensitively, and `developer` (OpenAI's newer name for the
+/// system prompt) is scanned wherever `system` is.
+pub fn role_selected(roles: &[String], role: &str) -> bool {
+    roles.iter().any(|r| {
+        r.eq_ignore_ascii_case(role)
+            || (r.eq_ignore_ascii_case("system") && role.eq_ignore_ascii_case("developer"))
+    })
 }
 
 /// One replacement of a JSON string literal.
