@@ -65,19 +65,29 @@ impl KeywordSetBuilder {
         whole_word: bool,
         ignore_separators: bool,
     ) -> Result<(), WordError> {
-        let folded = folder.fold_word(word.trim(), ignore_separators);
+        let folded = folder.fold_word(word.trim(), ignore_separators, true);
         if folded.is_empty() {
             return Err(WordError::Empty);
         }
-        let chars = folded.chars().count();
+        // A keyword written in Cyrillic or Greek look-alikes only (`сор`)
+        // folds to Latin like such a word in text would; its unfolded form is
+        // kept too, so it still matches inside a real Russian or Greek word
+        // (where look-alikes are left as they are).
+        let kept = folder.fold_word(word.trim(), ignore_separators, false);
+        let chars = folded.chars().count().max(kept.chars().count());
         if chars > MAX_WORD_CHARS {
             return Err(WordError::TooLong);
         }
         // Index 0 or 1: `usize::from(bool)`.
         let g = &mut self.groups[usize::from(ignore_separators)];
         g.longest_chars = g.longest_chars.max(chars);
+        let meta = (rule << 1) | u32::from(whole_word);
+        if kept != folded {
+            g.words.push(kept);
+            g.meta.push(meta);
+        }
         g.words.push(folded);
-        g.meta.push((rule << 1) | u32::from(whole_word));
+        g.meta.push(meta);
         Ok(())
     }
 
@@ -104,15 +114,12 @@ impl KeywordSetBuilder {
                 .build(&g.words)
                 .map_err(|e| e.to_string())?;
             let drop_separators = i == 1;
-            let run = if drop_separators {
-                folder.max_separator_run()
-            } else {
-                0
-            };
-            // A folded char comes from one original char (<= 4 bytes); each gap
-            // between two of them may hold a dropped separator run.
+            let gap = folder.max_gap(drop_separators);
+            // A folded char comes from at most one original char (<= 4
+            // bytes); each gap between two of them may hold up to `gap`
+            // dropped chars (separators, invisible chars, diacritics).
             let n = g.longest_chars;
-            let max_span = 4 * n + 4 * run * n.saturating_sub(1);
+            let max_span = 4 * n + 4 * gap * n.saturating_sub(1);
             groups.push(Group {
                 ac,
                 meta: g.meta,
@@ -139,11 +146,7 @@ pub struct KeywordSet {
     pub(crate) groups: Vec<Group>,
 }
 
-/// Whether `c` counts as part of a word for `whole_word` checks.
-fn is_word_char(c: char) -> bool {
-    let c = crate::normalize::fold_width(c);
-    c.is_ascii_alphanumeric() || c == '_'
-}
+use crate::normalize::is_word_char;
 
 impl KeywordSet {
     /// The longest original-text span a keyword match can cover, in bytes.
