@@ -297,6 +297,72 @@ mod tests {
     }
 
     #[test]
+    fn evasions_match_and_map_to_the_original_span() {
+        let (f, s) = set(&[("cocaine", 0, false, false), ("bomb", 1, true, true)]);
+        for (text, want) in [
+            ("buy ｃｏｃａｉｎｅ now", "ｃｏｃａｉｎｅ"),
+            ("buy 𝖈𝖔𝖈𝖆𝖎𝖓𝖊 now", "𝖈𝖔𝖈𝖆𝖎𝖓𝖊"),
+            ("buy ⓒⓞⓒⓐⓘⓝⓔ now", "ⓒⓞⓒⓐⓘⓝⓔ"),
+            ("buy c\u{0327}o\u{0301}caine now", "c\u{0327}o\u{0301}caine"),
+            ("buy co\u{200D}ca\u{200F}ine now", "co\u{200D}ca\u{200F}ine"),
+            (
+                "buy \u{0441}\u{043E}\u{0441}\u{0430}\u{0456}ne now",
+                "\u{0441}\u{043E}\u{0441}\u{0430}\u{0456}ne",
+            ),
+            ("a b\no\nm\nb here", "b\no\nm\nb"),
+            (
+                "a \u{0392}\u{039F}\u{039C}\u{0392}!",
+                "\u{0392}\u{039F}\u{039C}\u{0392}",
+            ),
+        ] {
+            let hits = s.find_all(&f, text);
+            assert_eq!(hits.len(), 1, "{text:?}");
+            assert_eq!(&text[hits[0].start..hits[0].end], want);
+        }
+    }
+
+    #[test]
+    fn ordinary_text_gets_no_new_matches() {
+        // English words whose look-alike spellings occur in Russian or Greek.
+        let words = [
+            "cop", "pop", "ok", "to", "kai", "ax", "pax", "hot", "tax", "ban",
+        ];
+        let mut list = Vec::new();
+        for (i, w) in words.iter().enumerate() {
+            list.push((*w, i as u32, true, false));
+        }
+        let (f, s) = set(&list);
+        for text in [
+            "Сорока охраняет пароль, а сосиска — на тарелке. Ох, опять рокот!",
+            "Καλημέρα, το κρασί και το ψωμί είναι στο τραπέζι της Αθήνας.",
+            "Le café est à côté de l'hôtel; ça coûte trop cher.",
+            "我们今天去北京，咖啡很好喝。",
+            "日本語のテキストです。한국어 문장입니다.",
+        ] {
+            let hits = found(&f, &s, text);
+            // Only whole Greek words made of look-alikes only (το, και) fold.
+            assert!(
+                hits.iter().all(|(t, _)| ["το", "και"].contains(t)),
+                "{text}: {hits:?}"
+            );
+        }
+        // Accents are dropped from Latin letters: a keyword matches its
+        // accented spellings (the point), not other words.
+        let (f, s) = set(&[("cafe", 0, true, false)]);
+        assert_eq!(found(&f, &s, "un café"), vec![("café", 0)]);
+        assert!(found(&f, &s, "cafés à côté").is_empty());
+        // A Russian keyword made of look-alikes still matches inside Russian
+        // words, and in Latin spelling.
+        let (f, s) = set(&[("сор", 0, false, false)]);
+        assert_eq!(found(&f, &s, "сорока"), vec![("сор", 0)]);
+        assert_eq!(found(&f, &s, "a cop"), vec![("cop", 0)]);
+        // A Russian keyword with real Cyrillic letters stays Cyrillic.
+        let (f, s) = set(&[("пароль", 0, false, false)]);
+        assert_eq!(found(&f, &s, "мой ПАРОЛЬ"), vec![("ПАРОЛЬ", 0)]);
+        assert!(found(&f, &s, "napoль").is_empty());
+    }
+
+    #[test]
     fn empty_word_is_rejected() {
         let f = Folder::default();
         let mut b = KeywordSetBuilder::new();

@@ -37,8 +37,8 @@ use unicode_normalization::char::{decompose_canonical, decompose_compatible};
 /// Characters that are dropped by every fold: they are invisible and only ever
 /// used inside words to dodge filters.
 const INVISIBLE: [char; 10] = [
-    '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{2060}', '\u{180E}',
-    '\u{034F}', '\u{FEFF}', '\u{00AD}',
+    '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{2060}', '\u{180E}', '\u{034F}',
+    '\u{FEFF}', '\u{00AD}',
 ];
 
 /// Whether `c` is one of the [`INVISIBLE`] characters.
@@ -154,7 +154,7 @@ fn kind(c: char) -> Kind {
     if confusable(c).is_some() {
         return Kind::Confusable;
     }
-    if is_invisible(c) || is_diacritic(c) || unicode_normalization::char::is_combining_mark(c) {
+    if is_invisible(c) || is_diacritic(c) {
         return Kind::Neutral;
     }
     if c.is_alphabetic() {
@@ -550,6 +550,112 @@ mod tests {
         // A run longer than the limit separates words.
         assert_eq!(fold(&f, "b    ad", true).text, "b    ad");
         assert_eq!(fold(&f, "敏．感＿词", true).text, "敏感词");
+    }
+
+    #[test]
+    fn compatibility_forms_marks_and_invisibles() {
+        let f = Folder::default();
+        assert_eq!(
+            fold(&f, "𝐁𝐎𝐌𝐁 𝒃𝒐𝒎𝒃 ⓑⓞⓜⓑ ﬁne ²", false).text,
+            "bomb bomb bomb fine 2"
+        );
+        assert_eq!(
+            fold(&f, "b\u{0300}o\u{0301}\u{0302}m\u{20DD}b", false).text,
+            "bomb"
+        );
+        assert_eq!(fold(&f, "Crème Brûlée ÇA", false).text, "creme brulee ca");
+        for z in [
+            '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{2060}', '\u{180E}',
+            '\u{034F}', '\u{FEFF}',
+        ] {
+            assert_eq!(fold(&f, &format!("bo{z}mb"), false).text, "bomb", "{z:?}");
+        }
+        // Marks of other scripts and Hangul syllables are kept whole.
+        assert_eq!(fold(&f, "がぎ 한국어 й ё", false).text, "がぎ 한국어 й ё");
+        // Half-width katakana become full-width (NFKC).
+        assert_eq!(fold(&f, "ｶﾀｶﾅ", false).text, "カタカナ");
+    }
+
+    #[test]
+    fn look_alikes_fold_only_in_words_that_read_as_latin() {
+        let f = Folder::default();
+        // Cyrillic а е о р с х у і and Greek ο α ε ι κ ν ρ τ υ χ next to Latin.
+        assert_eq!(
+            fold(&f, "\u{0441}\u{043E}\u{0441}\u{0430}\u{0456}ne", false).text,
+            "cocaine"
+        );
+        assert_eq!(
+            fold(&f, "\u{0440}\u{0435}\u{0445}\u{0443}m", false).text,
+            "pexym"
+        );
+        assert_eq!(
+            fold(
+                &f,
+                "\u{03BF}\u{03B1}\u{03B5}\u{03B9}\u{03BA}\u{03BD}\u{03C1}\u{03C4}\u{03C5}\u{03C7}z",
+                false
+            )
+            .text,
+            "oaeikvptuxz"
+        );
+        // Upper case look-alikes: ΒΟΜΒ (Greek), ВОМВ (Cyrillic).
+        assert_eq!(
+            fold(&f, "\u{0392}\u{039F}\u{039C}\u{0392}", false).text,
+            "bomb"
+        );
+        assert_eq!(
+            fold(&f, "\u{0412}\u{041E}\u{041C}\u{0412}", false).text,
+            "bomb"
+        );
+        // A word of look-alikes only reads as Latin.
+        assert_eq!(fold(&f, "\u{0441}\u{043E}\u{0440}", false).text, "cop");
+        // Real Russian and Greek words are left alone.
+        for w in [
+            "сорока",
+            "охрана",
+            "пароль",
+            "Россия",
+            "καλημέρα",
+            "ελληνικά",
+            "ΑΘΗΝΑ",
+        ] {
+            assert_eq!(fold(&f, w, false).text, w.to_lowercase(), "{w}");
+        }
+        // The decision is per word: punctuation ends it.
+        assert_eq!(fold(&f, "сорока, cop", false).text, "сорока, cop");
+    }
+
+    #[test]
+    fn whitespace_is_a_separator() {
+        let f = Folder::default();
+        assert_eq!(fold(&f, "b\no\r\nm\u{00A0}b", true).text, "bomb");
+        assert_eq!(fold(&f, "b\u{2003}o\u{3000}mb", true).text, "bomb");
+        assert_eq!(fold(&f, "b\no", false).text, "b\no");
+        // Even without whitespace in the configured separators.
+        let only_dots = Folder::new(".", 3);
+        assert_eq!(fold(&only_dots, "b.o\nm b", true).text, "bomb");
+    }
+
+    #[test]
+    fn dropped_runs_are_bounded() {
+        let f = Folder::default();
+        let six = "\u{200B}".repeat(DROP_ALLOWANCE);
+        assert_eq!(fold(&f, &format!("b{six}omb"), false).text, "bomb");
+        let seven = "\u{200B}".repeat(DROP_ALLOWANCE + 1);
+        assert_ne!(fold(&f, &format!("b{seven}omb"), false).text, "bomb");
+        // Separators and invisible characters alternating count together.
+        let mixed = ".\u{200B}".repeat(6);
+        assert_ne!(fold(&f, &format!("b{mixed}omb"), true).text, "bomb");
+        assert_eq!(fold(&f, "b.\u{200B}.\u{200B}omb", true).text, "bomb");
+    }
+
+    #[test]
+    fn offsets_map_back_through_every_fold() {
+        let f = Folder::default();
+        let s = "x 𝐜\u{0301}\u{200B}\u{043E}\n\u{0441}ａine y";
+        let out = fold(&f, s, true);
+        let fs = out.text.find("cocaine").unwrap();
+        let (os, oe) = out.orig_range(s, fs, fs + 7).unwrap();
+        assert_eq!(&s[os..oe], "𝐜\u{0301}\u{200B}\u{043E}\n\u{0441}ａine");
     }
 
     #[test]

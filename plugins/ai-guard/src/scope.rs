@@ -13,8 +13,8 @@
 //! A configured path selects every string at or below it
 //! (`$.messages` selects all strings of all messages).
 
-use std::collections::HashMap;
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use crate::engine::{Engine, Report, Verdict};
 use crate::vault::Vault;
@@ -526,6 +526,7 @@ pub fn extract(body: &str, sel: &Selection) -> Result<Vec<TextSpan>, ScopeError>
     let mut item_roles: HashMap<(u8, usize), &str> = HashMap::new();
     if filter_roles {
         for (w, i, r) in &roles {
+            count_role_step();
             item_roles.insert((*w, *i), r.as_str());
         }
     }
@@ -537,12 +538,28 @@ pub fn extract(body: &str, sel: &Selection) -> Result<Vec<TextSpan>, ScopeError>
                 Tag::Always => return true,
                 Tag::Fixed(r) => r,
                 // None counts as user.
-                Tag::Item(w, i) => item_roles.get(&(w, i)).copied().unwrap_or("user"),
+                Tag::Item(w, i) => {
+                    count_role_step();
+                    item_roles.get(&(w, i)).copied().unwrap_or("user")
+                }
             };
             role_selected(&sel.roles, role)
         })
         .map(|(s, _)| s)
         .collect())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Role look-ups done by [`extract`] on this thread (tests count work).
+    static ROLE_STEPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one role look-up step (tests only; nothing in the module).
+#[inline]
+fn count_role_step() {
+    #[cfg(test)]
+    ROLE_STEPS.with(|c| c.set(c.get() + 1));
 }
 
 /// Whether a message of `role` is scanned when `roles` are configured: names
@@ -659,6 +676,55 @@ mod tests {
             .into_iter()
             .map(|s| s.text)
             .collect()
+    }
+
+    #[test]
+    fn roles_match_case_insensitively_and_developer_counts_as_system() {
+        let body = r#"{"messages":[
+            {"role":"SYSTEM","content":"upper system"},
+            {"role":"developer","content":"dev prompt"},
+            {"role":"Developer","content":"dev two"},
+            {"role":"User","content":"user text"},
+            {"role":"assistant","content":"answer"}]}"#;
+        let mut sys = Selection::chat(Direction::Request);
+        sys.roles = vec!["system".into()];
+        assert_eq!(texts(body, &sys), ["upper system", "dev prompt", "dev two"]);
+        let mut user = Selection::chat(Direction::Request);
+        user.roles = vec!["USER".into()];
+        assert_eq!(texts(body, &user), ["user text"]);
+        // `developer` alone does not select `system`.
+        let mut dev = Selection::chat(Direction::Request);
+        dev.roles = vec!["developer".into()];
+        assert_eq!(texts(body, &dev), ["dev prompt", "dev two"]);
+        assert!(role_selected(&["System".into()], "DEVELOPER"));
+        assert!(!role_selected(&["user".into()], "developer"));
+    }
+
+    #[test]
+    fn role_filter_work_is_linear_in_messages() {
+        // About 1 MiB of messages, each with a text part: with a search per
+        // span this took n * n / 2 steps (over a second natively).
+        let n = 20_000usize;
+        let mut body = String::from(r#"{"messages":["#);
+        for i in 0..n {
+            if i > 0 {
+                body.push(',');
+            }
+            let role = if i % 2 == 0 { "user" } else { "assistant" };
+            body.push_str(&format!(
+                r#"{{"role":"{role}","content":[{{"type":"text","text":"message number {i} with some text"}}]}}"#
+            ));
+        }
+        body.push_str("]}");
+        assert!(body.len() > 900_000);
+        let mut sel = Selection::chat(Direction::Request);
+        sel.roles = vec!["user".into()];
+        ROLE_STEPS.with(|c| c.set(0));
+        let got = extract(&body, &sel).unwrap();
+        let steps = ROLE_STEPS.with(|c| c.get());
+        assert_eq!(got.len(), n / 2);
+        // One insert per role and one look-up per text span.
+        assert!(steps <= 2 * n + 8, "{steps} steps for {n} messages");
     }
 
     #[test]
