@@ -1498,3 +1498,35 @@ fn evasive_spellings_are_caught_in_streamed_answers_at_every_split() {
         );
     }
 }
+
+/// A 1 MiB prompt of 20,000 messages with `scope.request.roles` set: the role
+/// filter is linear (the native test in `scope.rs` counts its steps); here the
+/// whole request goes through in the module, with a generous time bound that
+/// only quadratic work (seconds) would break.
+#[test]
+fn many_messages_with_roles_are_checked_in_linear_time() {
+    let mut sim = sim_with(
+        r#"{"scope": {"request": {"roles": ["user", "system"]}},
+            "body": {"max_bytes": 4194304},
+            "keywords": {"lists": [{"name": "banned", "words": ["cocaine"]}]}}"#,
+    );
+    let n = 20_000;
+    let mut messages = Vec::with_capacity(n + 1);
+    for i in 0..n {
+        let role = ["user", "assistant", "Developer"][i % 3];
+        messages.push(json!({"role": role, "content": [{"type": "text", "text": format!("message {i} with a little text")}]}));
+    }
+    let body = json!({"model": "gpt-4o", "messages": messages});
+    assert!(body.to_string().len() > 1_000_000);
+    let started = std::time::Instant::now();
+    let rec = sim.run(chat(&body), completion("ok")).unwrap();
+    let took = started.elapsed();
+    assert_eq!(rec.response.status, 200);
+    eprintln!("20,000 messages checked in {took:?}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    // The last message (developer, scanned like system) is still checked.
+    messages.push(json!({"role": "developer", "content": "cocaine"}));
+    let body = json!({"model": "gpt-4o", "messages": messages});
+    let rec = sim.run(chat(&body), completion("ok")).unwrap();
+    assert_eq!(rec.response.status, 400);
+}
