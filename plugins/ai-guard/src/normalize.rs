@@ -189,30 +189,53 @@ fn latin_base(c: char) -> bool {
 /// letter, or no letter other than confusable ones. Only `text` is read, so
 /// the answer depends on the surroundings, never on where folding started.
 pub fn latinize_at(text: &str, at: usize, len: usize) -> bool {
+    latinize_scan(text, at, len).0
+}
+
+/// [`latinize_at`], plus the byte range of the whole word when it is short
+/// enough (at most [`SCRIPT_CONTEXT_CHARS`] characters) that every letter in
+/// it sees all of it: the answer then holds for the whole word.
+fn latinize_scan(text: &str, at: usize, len: usize) -> (bool, Option<(usize, usize)>) {
     let mut latin = false;
     let mut other = false;
     let before = text.get(..at).unwrap_or("");
     let after = text.get(at + len..).unwrap_or("");
-    for c in before.chars().rev().take(SCRIPT_CONTEXT_CHARS) {
+    let mut word_start = at;
+    let mut n = 1usize;
+    let mut closed_back = true;
+    for c in before.chars().rev() {
+        if n > SCRIPT_CONTEXT_CHARS {
+            closed_back = false;
+            break;
+        }
         match kind(c) {
             Kind::Break => break,
             Kind::Latin => latin = true,
             Kind::Other => other = true,
             Kind::Confusable | Kind::Neutral => {}
         }
+        word_start -= c.len_utf8();
+        n += 1;
     }
-    if latin {
-        return true;
-    }
-    for c in after.chars().take(SCRIPT_CONTEXT_CHARS) {
+    let mut word_end = at + len;
+    let mut seen_fwd = 0usize;
+    let mut closed_fwd = true;
+    for c in after.chars() {
+        if seen_fwd >= SCRIPT_CONTEXT_CHARS {
+            closed_fwd = false;
+            break;
+        }
         match kind(c) {
             Kind::Break => break,
-            Kind::Latin => return true,
+            Kind::Latin => latin = true,
             Kind::Other => other = true,
             Kind::Confusable | Kind::Neutral => {}
         }
+        word_end += c.len_utf8();
+        seen_fwd += 1;
     }
-    !other
+    let whole = closed_back && closed_fwd && n + seen_fwd <= SCRIPT_CONTEXT_CHARS;
+    (latin || !other, whole.then_some((word_start, word_end)))
 }
 
 /// Whether `c` counts as part of a word for `whole_word` checks: ASCII
@@ -409,6 +432,8 @@ impl Folder {
         // original bytes (the stream window depends on it).
         let mut gap = 0usize;
         let max_gap = self.max_gap(drop_separators);
+        // The last short word whose look-alike decision is known.
+        let mut word: Option<(usize, usize, bool)> = None;
         let mut iter = rest.char_indices().peekable();
         while let Some((i, c)) = iter.next() {
             let at = start + i;
@@ -437,8 +462,22 @@ impl Folder {
             let pos = u32::try_from(at).unwrap_or(u32::MAX);
             let text_buf = &mut out.text;
             let map = &mut out.map;
+            if c.is_ascii() {
+                text_buf.push(c.to_ascii_lowercase());
+                map.push(pos);
+                gap = 0;
+                continue;
+            }
             let before = text_buf.len();
-            let lat = confusable(c).is_some() && latinize_at(text, at, c.len_utf8());
+            let lat = confusable(c).is_some()
+                && match word {
+                    Some((ws, we, v)) if ws <= at && at < we => v,
+                    _ => {
+                        let (v, range) = latinize_scan(text, at, c.len_utf8());
+                        word = range.map(|(ws, we)| (ws, we, v));
+                        v
+                    }
+                };
             fold_char(c, lat, |f| text_buf.push(f));
             if text_buf.len() == before {
                 if gap < max_gap {
@@ -622,6 +661,27 @@ mod tests {
         }
         // The decision is per word: punctuation ends it.
         assert_eq!(fold(&f, "сорока, cop", false).text, "сорока, cop");
+    }
+
+    proptest::proptest! {
+        /// The per-word cache in `fold_into` gives the same look-alike
+        /// decisions as asking [`latinize_at`] for every letter.
+        #[test]
+        fn cached_word_decisions_match_per_letter(
+            picks in proptest::collection::vec(0usize..9, 0..80),
+        ) {
+            const ALPHABET: [char; 9] = ['с', 'о', 'к', 'a', 'b', ' ', 'λ', 'ο', 'Ν'];
+            let text: String = picks.iter().filter_map(|&i| ALPHABET.get(i)).collect();
+            let naive: String = text
+                .char_indices()
+                .flat_map(|(i, c)| match confusable(c) {
+                    Some(l) if latinize_at(&text, i, c.len_utf8()) => vec![l],
+                    _ => c.to_lowercase().collect(),
+                })
+                .collect();
+            let f = Folder::default();
+            proptest::prop_assert_eq!(fold(&f, &text, false).text, naive);
+        }
     }
 
     #[test]
