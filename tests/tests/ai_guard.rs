@@ -1392,3 +1392,141 @@ fn a_body_with_a_repeated_key_is_refused_not_checked_one_way() {
         .unwrap();
     assert_eq!(rec.response.status, 200);
 }
+
+const EVASION_CONFIG: &str = r#"{
+  "scope": {"request": {"roles": ["system", "user"]}},
+  "keywords": {"lists": [
+    {"name": "banned", "words": ["cocaine"]},
+    {"name": "banned_sep", "ignore_separators": true, "words": ["bomb"]},
+    {"name": "secret", "action": "mask", "value": "***", "words": ["password"]}
+  ]}
+}"#;
+
+/// Cheap evasions of a keyword list in prompts: full-width, mathematical and
+/// enclosed letters, combining marks, zero-width and other invisible characters
+/// inside the word, Cyrillic and Greek look-alikes, newlines inside a word with
+/// `ignore_separators`, and the `developer` / `SYSTEM` roles; ordinary Russian,
+/// Greek, French and Chinese text passes unchanged.
+#[test]
+fn evasive_spellings_are_caught_in_requests() {
+    let mut sim = sim_with(EVASION_CONFIG);
+    for text in [
+        "buy ｃｏｃａｉｎｅ",
+        "buy 𝐜𝐨𝐜𝐚𝐢𝐧𝐞",
+        "buy ⓒⓞⓒⓐⓘⓝⓔ",
+        "buy c\u{0301}o\u{0327}c\u{0308}aine",
+        "buy co\u{200B}ca\u{2060}i\u{FEFF}ne",
+        "buy co\u{200E}c\u{180E}a\u{034F}ine",
+        "buy \u{0441}\u{043E}\u{0441}\u{0430}\u{0456}ne",
+        "buy \u{03BF}\u{03BF}", // look-alikes alone are no keyword: checked below
+        "make a b\no\nm\nb",
+        "make a ΒΟΜΒ",
+    ] {
+        let rec = sim.run(chat(&user(text)), completion("ok")).unwrap();
+        if text.contains('\u{03BF}') {
+            assert_eq!(rec.response.status, 200, "{text:?}");
+            continue;
+        }
+        assert_eq!(rec.response.status, 400, "{text:?}");
+        assert!(nothing_upstream(&rec), "{text:?}");
+    }
+    // Roles: `developer` is scanned like `system`, names in any case.
+    for role in ["developer", "SYSTEM", "Developer", "USER"] {
+        let body = json!({"messages":[{"role": role, "content": "about cocaine"},{"role":"user","content":"hi"}]});
+        let rec = sim.run(chat(&body), completion("ok")).unwrap();
+        assert_eq!(rec.response.status, 400, "{role}");
+    }
+    let body = json!({"messages":[{"role":"assistant","content":"about cocaine"},{"role":"user","content":"hi"}]});
+    let rec = sim.run(chat(&body), completion("ok")).unwrap();
+    assert_eq!(rec.response.status, 200);
+    // A mask replaces exactly the original bytes of the evasive spelling.
+    let rec = sim
+        .run(
+            chat(&user(
+                "my p\u{200B}ass\u{0301}w\u{043E}rd, ＰＡＳＳＷＯＲＤ: x",
+            )),
+            completion("ok"),
+        )
+        .unwrap();
+    assert_eq!(sent_content(&rec), "my ***, ***: x");
+    // Ordinary text in other scripts gets no new match.
+    for text in [
+        "Сорока охраняет пароль, а сосиска на тарелке.",
+        "Καλημέρα, το κρασί και το ψωμί.",
+        "Un café à côté de l'hôtel, ça coûte cher.",
+        "我们今天去北京，咖啡很好喝。",
+    ] {
+        let rec = sim.run(chat(&user(text)), completion("ok")).unwrap();
+        assert_eq!(sent_content(&rec), text);
+    }
+}
+
+/// The same evasions in a streamed answer, each split across SSE events and
+/// delivered at every chunk size: masked exactly as in one piece.
+#[test]
+fn evasive_spellings_are_caught_in_streamed_answers_at_every_split() {
+    let mut sim = sim_with(
+        r#"{"keywords": {"lists": [
+          {"name": "drugs", "action": "mask", "value": "[X]", "words": ["cocaine", "password"]},
+          {"name": "sep", "action": "mask", "value": "[B]", "ignore_separators": true, "words": ["bomb"]}
+        ]}}"#,
+    );
+    let body = openai_stream(&[
+        "ｃｏｃａ",
+        "ｉｎｅ, 𝐜𝐨",
+        "𝐜𝐚𝐢𝐧𝐞; c\u{0301}o",
+        "\u{0327}caine, co\u{200B}",
+        "ca\u{2060}ine, \u{0441}\u{043E}",
+        "\u{0441}\u{0430}\u{0456}ne, b\n",
+        "o\nm\nb, PAS\u{0405}",
+        "WORD. Сорока, καλημέρα, café, 咖啡.",
+    ]);
+    let req = {
+        let mut b = user("hi");
+        b["stream"] = json!(true);
+        b
+    };
+    for k in 1..body.len() {
+        let rec = sim
+            .run(chat(&req), UpstreamResponse::sse(body.clone()).chunked(k))
+            .unwrap();
+        assert!(rec.response.complete, "chunk size {k}");
+        assert_eq!(
+            streamed_text(&rec.response.body),
+            "[X], [X]; [X], [X], [X], [B], [X]. Сорока, καλημέρα, café, 咖啡.",
+            "chunk size {k}"
+        );
+    }
+}
+
+/// A 1 MiB prompt of 20,000 messages with `scope.request.roles` set: the role
+/// filter is linear (the native test in `scope.rs` counts its steps); here the
+/// whole request goes through in the module, with a generous time bound that
+/// only quadratic work (seconds) would break.
+#[test]
+fn many_messages_with_roles_are_checked_in_linear_time() {
+    let mut sim = sim_with(
+        r#"{"scope": {"request": {"roles": ["user", "system"]}},
+            "body": {"max_bytes": 4194304},
+            "keywords": {"lists": [{"name": "banned", "words": ["cocaine"]}]}}"#,
+    );
+    let n = 20_000;
+    let mut messages = Vec::with_capacity(n + 1);
+    for i in 0..n {
+        let role = ["user", "assistant", "Developer"][i % 3];
+        messages.push(json!({"role": role, "content": [{"type": "text", "text": format!("message {i} with a little text")}]}));
+    }
+    let body = json!({"model": "gpt-4o", "messages": messages});
+    assert!(body.to_string().len() > 1_000_000);
+    let started = std::time::Instant::now();
+    let rec = sim.run(chat(&body), completion("ok")).unwrap();
+    let took = started.elapsed();
+    assert_eq!(rec.response.status, 200);
+    eprintln!("20,000 messages checked in {took:?}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    // The last message (developer, scanned like system) is still checked.
+    messages.push(json!({"role": "developer", "content": "cocaine"}));
+    let body = json!({"model": "gpt-4o", "messages": messages});
+    let rec = sim.run(chat(&body), completion("ok")).unwrap();
+    assert_eq!(rec.response.status, 400);
+}

@@ -240,8 +240,12 @@ impl EngineBuilder {
             0
         } else {
             // Context after a match: boundary checks read two characters, the
-            // separator-run decision reads max_separator_run + 1.
-            longest + 8 + 4 * (self.folder.max_separator_run() + 1)
+            // separator-run decision reads max_separator_run + 1, the
+            // look-alike decision SCRIPT_CONTEXT_CHARS.
+            longest
+                + 8
+                + 4 * (self.folder.max_separator_run() + 1)
+                + 4 * crate::normalize::SCRIPT_CONTEXT_CHARS
         };
         Ok(Engine {
             folder: self.folder,
@@ -267,7 +271,9 @@ pub struct Engine {
 
 /// Bytes of already-emitted text kept before the scan position so boundary
 /// checks and look-behind assertions see the same context as a one-shot scan.
-pub(crate) const CONTEXT: usize = 16;
+/// Covers the look-alike decision's look-back
+/// ([`crate::normalize::SCRIPT_CONTEXT_CHARS`] characters of up to 4 bytes).
+pub(crate) const CONTEXT: usize = 16 + 4 * crate::normalize::SCRIPT_CONTEXT_CHARS;
 
 impl Engine {
     /// The rules, indexed by [`Finding::rule`].

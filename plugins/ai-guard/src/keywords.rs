@@ -65,19 +65,29 @@ impl KeywordSetBuilder {
         whole_word: bool,
         ignore_separators: bool,
     ) -> Result<(), WordError> {
-        let folded = folder.fold_word(word.trim(), ignore_separators);
+        let folded = folder.fold_word(word.trim(), ignore_separators, true);
         if folded.is_empty() {
             return Err(WordError::Empty);
         }
-        let chars = folded.chars().count();
+        // A keyword written in Cyrillic or Greek look-alikes only (`сор`)
+        // folds to Latin like such a word in text would; its unfolded form is
+        // kept too, so it still matches inside a real Russian or Greek word
+        // (where look-alikes are left as they are).
+        let kept = folder.fold_word(word.trim(), ignore_separators, false);
+        let chars = folded.chars().count().max(kept.chars().count());
         if chars > MAX_WORD_CHARS {
             return Err(WordError::TooLong);
         }
         // Index 0 or 1: `usize::from(bool)`.
         let g = &mut self.groups[usize::from(ignore_separators)];
         g.longest_chars = g.longest_chars.max(chars);
+        let meta = (rule << 1) | u32::from(whole_word);
+        if kept != folded {
+            g.words.push(kept);
+            g.meta.push(meta);
+        }
         g.words.push(folded);
-        g.meta.push((rule << 1) | u32::from(whole_word));
+        g.meta.push(meta);
         Ok(())
     }
 
@@ -104,15 +114,12 @@ impl KeywordSetBuilder {
                 .build(&g.words)
                 .map_err(|e| e.to_string())?;
             let drop_separators = i == 1;
-            let run = if drop_separators {
-                folder.max_separator_run()
-            } else {
-                0
-            };
-            // A folded char comes from one original char (<= 4 bytes); each gap
-            // between two of them may hold a dropped separator run.
+            let gap = folder.max_gap(drop_separators);
+            // A folded char comes from at most one original char (<= 4
+            // bytes); each gap between two of them may hold up to `gap`
+            // dropped chars (separators, invisible chars, diacritics).
             let n = g.longest_chars;
-            let max_span = 4 * n + 4 * run * n.saturating_sub(1);
+            let max_span = 4 * n + 4 * gap * n.saturating_sub(1);
             groups.push(Group {
                 ac,
                 meta: g.meta,
@@ -139,11 +146,7 @@ pub struct KeywordSet {
     pub(crate) groups: Vec<Group>,
 }
 
-/// Whether `c` counts as part of a word for `whole_word` checks.
-fn is_word_char(c: char) -> bool {
-    let c = crate::normalize::fold_width(c);
-    c.is_ascii_alphanumeric() || c == '_'
-}
+use crate::normalize::is_word_char;
 
 impl KeywordSet {
     /// The longest original-text span a keyword match can cover, in bytes.
@@ -291,6 +294,72 @@ mod tests {
         assert!(found(&f, &s, "classic").is_empty());
         assert_eq!(found(&f, &s, "you ass!"), vec![("ass", 0)]);
         assert_eq!(found(&f, &s, "我是中国人"), vec![("中国人", 3)]);
+    }
+
+    #[test]
+    fn evasions_match_and_map_to_the_original_span() {
+        let (f, s) = set(&[("cocaine", 0, false, false), ("bomb", 1, true, true)]);
+        for (text, want) in [
+            ("buy ｃｏｃａｉｎｅ now", "ｃｏｃａｉｎｅ"),
+            ("buy 𝖈𝖔𝖈𝖆𝖎𝖓𝖊 now", "𝖈𝖔𝖈𝖆𝖎𝖓𝖊"),
+            ("buy ⓒⓞⓒⓐⓘⓝⓔ now", "ⓒⓞⓒⓐⓘⓝⓔ"),
+            ("buy c\u{0327}o\u{0301}caine now", "c\u{0327}o\u{0301}caine"),
+            ("buy co\u{200D}ca\u{200F}ine now", "co\u{200D}ca\u{200F}ine"),
+            (
+                "buy \u{0441}\u{043E}\u{0441}\u{0430}\u{0456}ne now",
+                "\u{0441}\u{043E}\u{0441}\u{0430}\u{0456}ne",
+            ),
+            ("a b\no\nm\nb here", "b\no\nm\nb"),
+            (
+                "a \u{0392}\u{039F}\u{039C}\u{0392}!",
+                "\u{0392}\u{039F}\u{039C}\u{0392}",
+            ),
+        ] {
+            let hits = s.find_all(&f, text);
+            assert_eq!(hits.len(), 1, "{text:?}");
+            assert_eq!(&text[hits[0].start..hits[0].end], want);
+        }
+    }
+
+    #[test]
+    fn ordinary_text_gets_no_new_matches() {
+        // English words whose look-alike spellings occur in Russian or Greek.
+        let words = [
+            "cop", "pop", "ok", "to", "kai", "ax", "pax", "hot", "tax", "ban",
+        ];
+        let mut list = Vec::new();
+        for (i, w) in words.iter().enumerate() {
+            list.push((*w, i as u32, true, false));
+        }
+        let (f, s) = set(&list);
+        for text in [
+            "Сорока охраняет пароль, а сосиска — на тарелке. Ох, опять рокот!",
+            "Καλημέρα, το κρασί και το ψωμί είναι στο τραπέζι της Αθήνας.",
+            "Le café est à côté de l'hôtel; ça coûte trop cher.",
+            "我们今天去北京，咖啡很好喝。",
+            "日本語のテキストです。한국어 문장입니다.",
+        ] {
+            let hits = found(&f, &s, text);
+            // Only whole Greek words made of look-alikes only (το, και) fold.
+            assert!(
+                hits.iter().all(|(t, _)| ["το", "και"].contains(t)),
+                "{text}: {hits:?}"
+            );
+        }
+        // Accents are dropped from Latin letters: a keyword matches its
+        // accented spellings (the point), not other words.
+        let (f, s) = set(&[("cafe", 0, true, false)]);
+        assert_eq!(found(&f, &s, "un café"), vec![("café", 0)]);
+        assert!(found(&f, &s, "cafés à côté").is_empty());
+        // A Russian keyword made of look-alikes still matches inside Russian
+        // words, and in Latin spelling.
+        let (f, s) = set(&[("сор", 0, false, false)]);
+        assert_eq!(found(&f, &s, "сорока"), vec![("сор", 0)]);
+        assert_eq!(found(&f, &s, "a cop"), vec![("cop", 0)]);
+        // A Russian keyword with real Cyrillic letters stays Cyrillic.
+        let (f, s) = set(&[("пароль", 0, false, false)]);
+        assert_eq!(found(&f, &s, "мой ПАРОЛЬ"), vec![("ПАРОЛЬ", 0)]);
+        assert!(found(&f, &s, "napoль").is_empty());
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! (`$.messages` selects all strings of all messages).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use crate::engine::{Engine, Report, Verdict};
 use crate::vault::Vault;
@@ -519,6 +520,16 @@ pub fn extract(body: &str, sel: &Selection) -> Result<Vec<TextSpan>, ScopeError>
     }
     let Walker { spans, roles, .. } = w;
     let filter_roles = sel.direction == Direction::Request && !sel.roles.is_empty();
+    // The last `role` given for an item wins. One pass over the roles into a
+    // map keeps the filter linear in messages (a search per span was
+    // quadratic on bodies of many messages).
+    let mut item_roles: HashMap<(u8, usize), &str> = HashMap::new();
+    if filter_roles {
+        for (w, i, r) in &roles {
+            count_role_step();
+            item_roles.insert((*w, *i), r.as_str());
+        }
+    }
     Ok(spans
         .into_iter()
         .filter(|(_, tag)| {
@@ -526,17 +537,39 @@ pub fn extract(body: &str, sel: &Selection) -> Result<Vec<TextSpan>, ScopeError>
                 _ if !filter_roles => return true,
                 Tag::Always => return true,
                 Tag::Fixed(r) => r,
-                // The last `role` given for the item wins; none counts as user.
-                Tag::Item(w, i) => roles
-                    .iter()
-                    .rev()
-                    .find(|(rw, ri, _)| *rw == w && *ri == i)
-                    .map_or("user", |(_, _, r)| r.as_str()),
+                // None counts as user.
+                Tag::Item(w, i) => {
+                    count_role_step();
+                    item_roles.get(&(w, i)).copied().unwrap_or("user")
+                }
             };
-            sel.roles.iter().any(|r| r == role)
+            role_selected(&sel.roles, role)
         })
         .map(|(s, _)| s)
         .collect())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Role look-ups done by [`extract`] on this thread (tests count work).
+    static ROLE_STEPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one role look-up step (tests only; nothing in the module).
+#[inline]
+fn count_role_step() {
+    #[cfg(test)]
+    ROLE_STEPS.with(|c| c.set(c.get() + 1));
+}
+
+/// Whether a message of `role` is scanned when `roles` are configured: names
+/// compare case-insensitively, and `developer` (OpenAI's newer name for the
+/// system prompt) is scanned wherever `system` is.
+pub fn role_selected(roles: &[String], role: &str) -> bool {
+    roles.iter().any(|r| {
+        r.eq_ignore_ascii_case(role)
+            || (r.eq_ignore_ascii_case("system") && role.eq_ignore_ascii_case("developer"))
+    })
 }
 
 /// One replacement of a JSON string literal.
@@ -643,6 +676,55 @@ mod tests {
             .into_iter()
             .map(|s| s.text)
             .collect()
+    }
+
+    #[test]
+    fn roles_match_case_insensitively_and_developer_counts_as_system() {
+        let body = r#"{"messages":[
+            {"role":"SYSTEM","content":"upper system"},
+            {"role":"developer","content":"dev prompt"},
+            {"role":"Developer","content":"dev two"},
+            {"role":"User","content":"user text"},
+            {"role":"assistant","content":"answer"}]}"#;
+        let mut sys = Selection::chat(Direction::Request);
+        sys.roles = vec!["system".into()];
+        assert_eq!(texts(body, &sys), ["upper system", "dev prompt", "dev two"]);
+        let mut user = Selection::chat(Direction::Request);
+        user.roles = vec!["USER".into()];
+        assert_eq!(texts(body, &user), ["user text"]);
+        // `developer` alone does not select `system`.
+        let mut dev = Selection::chat(Direction::Request);
+        dev.roles = vec!["developer".into()];
+        assert_eq!(texts(body, &dev), ["dev prompt", "dev two"]);
+        assert!(role_selected(&["System".into()], "DEVELOPER"));
+        assert!(!role_selected(&["user".into()], "developer"));
+    }
+
+    #[test]
+    fn role_filter_work_is_linear_in_messages() {
+        // About 1 MiB of messages, each with a text part: with a search per
+        // span this took n * n / 2 steps (over a second natively).
+        let n = 20_000usize;
+        let mut body = String::from(r#"{"messages":["#);
+        for i in 0..n {
+            if i > 0 {
+                body.push(',');
+            }
+            let role = if i % 2 == 0 { "user" } else { "assistant" };
+            body.push_str(&format!(
+                r#"{{"role":"{role}","content":[{{"type":"text","text":"message number {i} with some text"}}]}}"#
+            ));
+        }
+        body.push_str("]}");
+        assert!(body.len() > 900_000);
+        let mut sel = Selection::chat(Direction::Request);
+        sel.roles = vec!["user".into()];
+        ROLE_STEPS.with(|c| c.set(0));
+        let got = extract(&body, &sel).unwrap();
+        let steps = ROLE_STEPS.with(|c| c.get());
+        assert_eq!(got.len(), n / 2);
+        // One insert per role and one look-up per text span.
+        assert!(steps <= 2 * n + 8, "{steps} steps for {n} messages");
     }
 
     #[test]

@@ -592,6 +592,50 @@ mod tests {
         assert_eq!(out, expected.0);
     }
 
+    /// Mask lists for the evasion tests: `bomb` ignoring separators, the
+    /// others not.
+    fn evasion_engine() -> Rc<Engine> {
+        let mut b = EngineBuilder::new(Folder::default(), b"k", 128);
+        let r = b.add_rule(Rule {
+            mask: MaskStyle::Replace(Some("***".into())),
+            ..rule("bad", RuleKind::Keywords, Action::Mask)
+        });
+        b.add_word(r, "bomb", false, true).unwrap();
+        for w in ["cocaine", "password", "cop"] {
+            b.add_word(r, w, false, false).unwrap();
+        }
+        Rc::new(b.build().unwrap())
+    }
+
+    /// Every evasion once, with ordinary Russian, Greek, French and Chinese
+    /// text around that must stay as it is.
+    const EVASIONS: &str = "a ｃｏｃａｉｎｅ, 𝐜𝐨𝐜𝐚𝐢𝐧𝐞 and ⓒⓞⓒⓐⓘⓝⓔ; c\u{0301}o\u{0308}caine, \
+        coc\u{200B}a\u{200E}ine\u{2060}, pass\u{FEFF}w\u{180E}o\u{034F}rd; \u{0441}\u{043E}\u{0441}\u{0430}\u{0456}ne \
+        b\no\r\nm\tb, PAS\u{0405}WORD. Сорока охраняет пароль, καλημέρα, \
+        un café à côté, 炸弹 密码; cop.";
+
+    #[test]
+    fn evasions_are_masked_in_one_piece_and_split_anywhere() {
+        let e = evasion_engine();
+        let (out, v, _) = one_shot(&e, EVASIONS);
+        assert_eq!(v, Verdict::Pass);
+        assert_eq!(
+            out,
+            "a ***, *** and ***; ***, ***\u{2060}, ***; *** ***, ***. Сорока охраняет \
+             пароль, καλημέρα, un café à côté, 炸弹 密码; ***."
+        );
+        for i in 0..=EVASIONS.len() {
+            if !EVASIONS.is_char_boundary(i) {
+                continue;
+            }
+            let (a, b) = EVASIONS.split_at(i);
+            assert_eq!(streamed(&e, &[a, b]).0, out, "split at {i}");
+        }
+        let chars: Vec<String> = EVASIONS.chars().map(String::from).collect();
+        let pieces: Vec<&str> = chars.iter().map(String::as_str).collect();
+        assert_eq!(streamed(&e, &pieces).0, out);
+    }
+
     #[test]
     fn utf8_carry_handles_invalid_and_truncated_input() {
         let mut c = Utf8Carry::default();
@@ -742,6 +786,8 @@ mod tests {
                 Just("."), Just("13812345678"), Just("1381234"), Just("5678"), Just("a@b.cn"),
                 Just("x"), Just("Ｐ"), Just("ＥＲＳＩＭＭＯＮ"), Just("192.168.0."), Just("1"),
                 Just("forbidden"), Just("tok-"), Just("ab"), Just("[EMAIL_1]"), Just("4111111111111111"),
+                Just("\u{0441}"), Just("\u{0440}"), Just("к"), Just("\u{200B}"), Just("\u{0301}"),
+                Just("\n"), Just("𝐩"), Just("é"), Just("ο"), Just("λ"),
             ], 0..40),
             cuts in proptest::collection::vec(0usize..400, 0..8),
         ) {
