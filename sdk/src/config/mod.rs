@@ -126,10 +126,55 @@ pub fn from_value<C: PluginConfig>(value: serde_json::Value) -> Result<C, Config
     let mut config: C = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
-        from_serde_message(&path, &e.into_inner().to_string())
+        from_serde_message(&path, &without_values(&e.into_inner().to_string()))
     })?;
     config.validate()?;
     Ok(config)
+}
+
+/// A serde message with the offending values left out: `invalid type: string "sk-…"` becomes
+/// `invalid type: a string of 7 characters`, and an unknown variant longer than 32 characters
+/// is not quoted. A secret put in the wrong field (a key where a list is expected) must not
+/// reach the gateway's log through the error that reports it.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("string \"") {
+        out.push_str(rest.get(..at).unwrap_or(""));
+        let value = rest.get(at + "string \"".len()..).unwrap_or("");
+        // The value is written with Rust's `{:?}`-like escaping: find the closing quote.
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in value.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let Some(end) = end else {
+            out.push_str("a string");
+            return out;
+        };
+        let shown = value.get(..end).unwrap_or("");
+        out.push_str(&format!("a string of {} characters", shown.chars().count()));
+        rest = value.get(end + 1..).unwrap_or("");
+    }
+    out.push_str(rest);
+    if let Some(tail) = out.strip_prefix("unknown variant `") {
+        if let Some((variant, after)) = tail.split_once('`') {
+            if variant.chars().count() > 32 {
+                return format!(
+                    "unknown variant of {} characters{after}",
+                    variant.chars().count()
+                );
+            }
+        }
+    }
+    out
 }
 
 /// Turns a serde message into a field error. "missing field `x`" and "unknown field `x`"
@@ -165,6 +210,45 @@ fn from_serde_message(path: &str, message: &str) -> ConfigError {
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn errors_do_not_echo_values() {
+        #[derive(Deserialize, Debug)]
+        struct C {
+            #[allow(dead_code)]
+            credentials: Vec<String>,
+            #[allow(dead_code)]
+            #[serde(default)]
+            mode: Option<Mode>,
+        }
+        #[derive(Deserialize, Debug)]
+        #[serde(rename_all = "lowercase")]
+        enum Mode {
+            Local,
+        }
+        impl PluginConfig for C {}
+        let err = parse::<C>(br#"{"credentials":"sk-live-0123456789abcdef"}"#).unwrap_err();
+        let text = err.to_string();
+        assert!(!text.contains("sk-live"), "{text}");
+        assert!(
+            text.starts_with("credentials: invalid type: a string of 24 characters"),
+            "{text}"
+        );
+        let err = parse::<C>(
+            br#"{"credentials":["a"],"mode":"sk-live-0123456789abcdef0123456789abcdef"}"#,
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("sk-live"), "{err}");
+        let err = parse::<C>(br#"{"credentials":["a"],"mode":"redis"}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown variant `redis`"),
+            "short names still help: {err}"
+        );
+        assert_eq!(
+            without_values(r#"invalid value: string "a\"b", expected x"#),
+            "invalid value: a string of 4 characters, expected x"
+        );
+    }
 
     #[derive(Deserialize, Debug)]
     #[serde(deny_unknown_fields)]
