@@ -37,47 +37,9 @@ pub enum StoreKind {
     Redis,
 }
 
-/// The Redis server (store `redis`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Redis {
-    /// The Redis service FQDN (`redis.static`, `redis.default.svc.cluster.local`).
-    #[serde(default)]
-    pub service_name: Option<String>,
-    /// The service port (default 80 for `*.static`, else 6379).
-    #[serde(default)]
-    pub service_port: Option<u16>,
-    /// The gateway cluster name, when it is not `outbound|<port>||<service_name>`.
-    #[serde(default)]
-    pub cluster: Option<String>,
-    /// Redis user.
-    #[serde(default)]
-    pub username: Option<String>,
-    /// Redis password (never logged).
-    #[serde(default)]
-    pub password: Option<String>,
-    /// Call timeout in milliseconds.
-    #[serde(default = "default_redis_timeout")]
-    pub timeout_ms: u64,
-}
-
-impl Redis {
-    /// The gateway cluster that reaches the server.
-    pub fn cluster_name(&self) -> String {
-        if let Some(c) = &self.cluster {
-            return c.clone();
-        }
-        let name = self.service_name.as_deref().unwrap_or_default();
-        let port = self
-            .service_port
-            .unwrap_or(if name.ends_with(".static") { 80 } else { 6379 });
-        format!("outbound|{port}||{name}")
-    }
-}
-
-fn default_redis_timeout() -> u64 {
-    1000
-}
+/// The Redis server (store `redis`): the SDK's one Redis section (field names as in Higress;
+/// `timeout_ms` is accepted for `timeout`).
+pub use aigw::config::redis::RedisSpec as Redis;
 
 /// The semantic (embeddings) lookup.
 #[derive(Debug, Clone, Deserialize)]
@@ -273,14 +235,18 @@ impl PluginConfig for Config {
                     "required when store is \"redis\"",
                 ));
             };
-            if r.cluster.is_none() && r.service_name.as_deref().unwrap_or("").is_empty() {
+            r.validate("redis")?;
+            if r.database != 0 {
                 return Err(ConfigError::new(
-                    "redis.service_name",
-                    "required unless redis.cluster is set",
+                    "redis.database",
+                    "ai-cache uses database 0 (the calls carry no SELECT); use key namespaces instead",
                 ));
             }
-            if r.timeout_ms == 0 {
-                return Err(ConfigError::new("redis.timeout_ms", "must be at least 1"));
+            if r.key_prefix.is_some() {
+                return Err(ConfigError::new(
+                    "redis.key_prefix",
+                    "ai-cache names its keys by `namespace`; set that instead",
+                ));
             }
         }
         if let Some(s) = &self.semantic {

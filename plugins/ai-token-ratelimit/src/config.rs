@@ -8,7 +8,6 @@ use crate::pattern::Pattern;
 use aigw::config::{ConfigError, PluginConfig};
 use serde::{Deserialize, Deserializer};
 use std::collections::HashSet;
-use std::fmt;
 
 /// The header carrying the caller identity after an auth plugin (Higress convention).
 pub const DEFAULT_CONSUMER_HEADER: &str = aigw::contract::CONSUMER_HEADER;
@@ -179,72 +178,11 @@ impl Default for LocalSpec {
     }
 }
 
-/// Redis settings (field names as in Higress).
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RedisSpec {
-    /// The Redis service FQDN (`redis.static`, `redis.default.svc.cluster.local`).
-    #[serde(default)]
-    pub service_name: Option<String>,
-    /// The service port (default 80 for `*.static`, else 6379).
-    #[serde(default)]
-    pub service_port: Option<u16>,
-    /// The gateway cluster name, when it is not `outbound|<port>||<service_name>`.
-    #[serde(default)]
-    pub cluster: Option<String>,
-    /// Redis user.
-    #[serde(default)]
-    pub username: Option<String>,
-    /// Redis password (never logged).
-    #[serde(default)]
-    pub password: Option<String>,
-    /// Call timeout in milliseconds (default 1000).
-    #[serde(default = "default_redis_timeout")]
-    pub timeout: u64,
-    /// Database number (selected inside the scripts).
-    #[serde(default)]
-    pub database: u32,
-    /// Prefix of every Redis key (default `aigw-trl`).
-    #[serde(default = "default_key_prefix")]
-    pub key_prefix: String,
-}
+/// Redis settings: the SDK's one Redis section (field names as in Higress).
+pub use aigw::config::redis::RedisSpec;
 
-fn default_redis_timeout() -> u64 {
-    1000
-}
-
-fn default_key_prefix() -> String {
-    "aigw-trl".to_string()
-}
-
-impl fmt::Debug for RedisSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisSpec")
-            .field("service_name", &self.service_name)
-            .field("service_port", &self.service_port)
-            .field("cluster", &self.cluster)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("timeout", &self.timeout)
-            .field("database", &self.database)
-            .field("key_prefix", &self.key_prefix)
-            .finish()
-    }
-}
-
-impl RedisSpec {
-    /// The gateway cluster to call: `cluster`, or Higress's `outbound|<port>||<service_name>`.
-    pub fn cluster_name(&self) -> String {
-        if let Some(c) = &self.cluster {
-            return c.clone();
-        }
-        let name = self.service_name.as_deref().unwrap_or_default();
-        let port = self
-            .service_port
-            .unwrap_or(if name.ends_with(".static") { 80 } else { 6379 });
-        format!("outbound|{port}||{name}")
-    }
-}
+/// The key prefix when `redis.key_prefix` is not set.
+pub const DEFAULT_KEY_PREFIX: &str = "aigw-trl";
 
 /// Clear form: one limit.
 #[derive(Debug, Deserialize)]
@@ -619,42 +557,7 @@ fn validate_admission(a: &Admission) -> Result<(), ConfigError> {
 }
 
 fn validate_redis(r: &RedisSpec) -> Result<(), ConfigError> {
-    let has_service = r
-        .service_name
-        .as_deref()
-        .is_some_and(|s| !s.trim().is_empty());
-    let has_cluster = r.cluster.as_deref().is_some_and(|s| !s.trim().is_empty());
-    if r.service_name.is_some() && !has_service {
-        return Err(ConfigError::new("redis.service_name", "must not be empty"));
-    }
-    if r.cluster.is_some() && !has_cluster {
-        return Err(ConfigError::new("redis.cluster", "must not be empty"));
-    }
-    if !has_service && !has_cluster {
-        return Err(ConfigError::new(
-            "redis.service_name",
-            "required (or redis.cluster with the gateway's cluster name)",
-        ));
-    }
-    if r.service_port == Some(0) {
-        return Err(ConfigError::new(
-            "redis.service_port",
-            "must be between 1 and 65535",
-        ));
-    }
-    if r.timeout == 0 || r.timeout > 60_000 {
-        return Err(ConfigError::new(
-            "redis.timeout",
-            "must be between 1 and 60000 milliseconds",
-        ));
-    }
-    if r.key_prefix.is_empty() || r.key_prefix.chars().any(|c| c.is_whitespace()) {
-        return Err(ConfigError::new(
-            "redis.key_prefix",
-            "must be non-empty and without whitespace",
-        ));
-    }
-    Ok(())
+    r.validate("redis")
 }
 
 /// Counter names end up in shared-data keys, Redis keys and metric labels.

@@ -729,7 +729,16 @@ impl TokenRateLimit {
             let counters: Vec<Counter> = limit
                 .windows
                 .iter()
-                .map(|w| Counter::new(&redis.key_prefix, &limit.name, a.id, w.secs, w.limit, now))
+                .map(|w| {
+                    Counter::new(
+                        redis.key_prefix(crate::config::DEFAULT_KEY_PREFIX),
+                        &limit.name,
+                        a.id,
+                        w.secs,
+                        w.limit,
+                        now,
+                    )
+                })
                 .collect();
             pairs.extend(counters.iter().map(|c| (c.clone(), amount)));
             pending.push(Reservation {
@@ -939,7 +948,7 @@ fn cluster_moves<'r>(
         };
         for c in &r.counters {
             let current = Counter::new(
-                &redis.key_prefix,
+                redis.key_prefix(crate::config::DEFAULT_KEY_PREFIX),
                 &limit.name,
                 r.applied.id,
                 c.secs,

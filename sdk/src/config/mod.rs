@@ -30,6 +30,7 @@
 //!
 //! Per-route rules in the Higress format live in [`rules`].
 
+pub mod redis;
 pub mod rules;
 
 use serde::de::DeserializeOwned;

@@ -11,7 +11,6 @@ use crate::semantic::cosine;
 use aigw::prelude::*;
 use aigw::redis::{RedisClient, RedisResult};
 use aigw::resp::{Command, Value};
-use std::time::Duration;
 
 const LOOKUP: &str = "local e = redis.call('GET', KEYS[1]) \
 if e or ARGV[1] == '0' then return {e} end \
@@ -23,10 +22,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3]) return 1";
 
 fn client(cfg: &Config) -> Option<RedisClient> {
     let r = cfg.redis.as_ref()?;
-    Some(RedisClient::new(
-        &r.cluster_name(),
-        Duration::from_millis(r.timeout_ms),
-    ))
+    Some(RedisClient::new(&r.cluster_name(), r.timeout()))
 }
 
 /// Initialises the host's Redis connection for `cfg` (at configuration time).
