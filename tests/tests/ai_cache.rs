@@ -32,6 +32,17 @@ fn chat_stream(question: &str) -> Request {
     Request::post("/v1/chat/completions", chat_body(question, true))
 }
 
+/// A stream request that asks for the usage chunk (`stream_options.include_usage`); the same
+/// cache key as [`chat_stream`], since `stream_options` does not change the answer.
+fn chat_stream_with_usage(question: &str) -> Request {
+    let body = chat_body(question, true).replacen(
+        r#""stream":true"#,
+        r#""stream":true,"stream_options":{"include_usage":true}"#,
+        1,
+    );
+    Request::post("/v1/chat/completions", body)
+}
+
 fn answer(text: &str) -> UpstreamResponse {
     UpstreamResponse::json(
         200,
@@ -261,7 +272,7 @@ fn stream_is_stored_then_replayed_as_several_sse_events() {
 
     let hit = sim
         .run(
-            chat_stream("tell me"),
+            chat_stream_with_usage("tell me"),
             UpstreamResponse::sse("data: wrong\n\n"),
         )
         .unwrap();
@@ -350,7 +361,10 @@ fn anthropic_stream_replays_as_anthropic_events() {
         .unwrap();
     assert_eq!(md["delta"]["stop_reason"], "end_turn");
     assert_eq!(md["usage"]["output_tokens"], 9);
-    assert_eq!(events[0]["message"]["usage"]["input_tokens"], 8);
+    // The whole prompt is reported as read from the cache (Anthropic's `input_tokens`
+    // counts uncached input only).
+    assert_eq!(events[0]["message"]["usage"]["cache_read_input_tokens"], 8);
+    assert_eq!(events[0]["message"]["usage"]["input_tokens"], 0);
     assert!(String::from_utf8_lossy(&hit.response.body).contains("event: message_stop\n"));
 }
 
@@ -900,4 +914,183 @@ fn a_body_with_a_repeated_key_is_never_stored_or_answered_from_the_cache() {
     let rec = sim.run(again, answer("fresh")).unwrap();
     assert_eq!(header(&rec, "x-cache-status"), Some("bypass"));
     assert!(reached_upstream(&rec));
+}
+
+/// Every event of an SSE body as `(event name, data)`, asserting the framing on the way:
+/// only `event:` and `data:` lines, one data line per event, every data JSON or `[DONE]`.
+fn strict_sse(body: &[u8]) -> Vec<(Option<String>, Value)> {
+    let text = std::str::from_utf8(body).expect("UTF-8 stream");
+    assert!(text.ends_with("\n\n"), "ends with a blank line");
+    text.split_terminator("\n\n")
+        .map(|block| {
+            let mut name = None;
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    assert!(name.is_none(), "one event line: {block:?}");
+                    name = Some(n.to_string());
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    assert!(data.is_none(), "one data line: {block:?}");
+                    data = Some(if d == "[DONE]" {
+                        Value::String(d.to_string())
+                    } else {
+                        serde_json::from_str::<Value>(d)
+                            .unwrap_or_else(|e| panic!("data is not JSON ({e}): {d}"))
+                    });
+                } else {
+                    panic!("unexpected line {line:?}");
+                }
+            }
+            (name, data.expect("every event has data"))
+        })
+        .collect()
+}
+
+#[test]
+fn openai_stream_miss_then_hit_give_the_same_text_in_official_chunks() {
+    let mut sim = sim_with(1, r#"{"replay_chunk_chars":10}"#);
+    let original = openai_sse(WORDS, "length");
+    let miss = sim
+        .run(
+            chat_stream("shapes"),
+            UpstreamResponse::sse(original).chunked(29),
+        )
+        .unwrap();
+    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    let text = content_deltas(&miss.response.body).concat();
+    assert_eq!(text, WORDS.concat());
+
+    for with_usage in [false, true] {
+        let req = if with_usage {
+            chat_stream_with_usage("shapes")
+        } else {
+            chat_stream("shapes")
+        };
+        let hit = sim.run(req, UpstreamResponse::sse("x")).unwrap();
+        assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+        assert!(!reached_upstream(&hit));
+        let events = strict_sse(&hit.response.body);
+        assert!(events.iter().all(|(name, _)| name.is_none()), "unnamed");
+        let (last, chunks) = events.split_last().unwrap();
+        assert_eq!(last.1, "[DONE]");
+        let chunks: Vec<&Value> = chunks.iter().map(|(_, v)| v).collect();
+        // role chunk, content chunks, finish chunk, then the usage chunk when asked for.
+        let usage_chunks = usize::from(with_usage);
+        let (head, usage) = chunks.split_at(chunks.len() - usage_chunks);
+        let (finish, body) = head.split_last().unwrap();
+        let (role, content) = body.split_first().unwrap();
+        assert_eq!(
+            role["choices"][0]["delta"],
+            serde_json::json!({"role": "assistant", "content": ""})
+        );
+        assert!(content.len() >= 8, "several content chunks");
+        let mut got = String::new();
+        for c in content {
+            let delta = c["choices"][0]["delta"].as_object().unwrap();
+            assert_eq!(delta.len(), 1, "content only: {delta:?}");
+            let piece = delta["content"].as_str().unwrap();
+            assert!(!piece.is_empty() && piece.chars().count() <= 10);
+            assert!(c["choices"][0]["finish_reason"].is_null());
+            got.push_str(piece);
+        }
+        assert_eq!(got, text, "the same text as the miss");
+        assert_eq!(finish["choices"][0]["finish_reason"], "length");
+        assert_eq!(finish["choices"][0]["delta"], serde_json::json!({}));
+        for c in &chunks {
+            assert_eq!(c["object"], "chat.completion.chunk");
+            assert_eq!(c["id"], chunks[0]["id"]);
+            assert_eq!(c["model"], "gpt-4o");
+            assert!(c["created"].is_u64());
+        }
+        if let Some(u) = usage.first() {
+            assert_eq!(u["choices"], serde_json::json!([]));
+            assert_eq!(u["usage"]["prompt_tokens"], 9);
+            assert_eq!(u["usage"]["completion_tokens"], 7);
+            assert_eq!(u["usage"]["total_tokens"], 16);
+            assert_eq!(u["usage"]["prompt_tokens_details"]["cached_tokens"], 9);
+        } else {
+            assert!(chunks.iter().all(|c| c.get("usage").is_none()));
+        }
+    }
+}
+
+#[test]
+fn anthropic_stream_miss_then_hit_give_the_same_text_in_official_events() {
+    let mut sim = sim_with(1, r#"{"replay_chunk_chars":7}"#);
+    let body = r#"{"model":"claude-sonnet-4-5","max_tokens":20,"stream":true,"messages":[{"role":"user","content":"shapes"}]}"#;
+    let mut sse = String::from("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01A\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"usage\":{\"input_tokens\":3,\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    for w in WORDS {
+        sse.push_str(&format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{w}\"}}}}\n\n"));
+    }
+    sse.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":20}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    let miss = sim
+        .run(
+            Request::post("/v1/messages", body),
+            UpstreamResponse::sse(sse).chunked(33),
+        )
+        .unwrap();
+    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    let text_of = |events: &[(Option<String>, Value)]| -> String {
+        events
+            .iter()
+            .filter(|(_, v)| v["type"] == "content_block_delta")
+            .map(|(_, v)| v["delta"]["text"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let miss_text = text_of(&strict_sse(&miss.response.body));
+    assert_eq!(miss_text, WORDS.concat());
+
+    let hit = sim
+        .run(
+            Request::post("/v1/messages", body),
+            UpstreamResponse::sse("x"),
+        )
+        .unwrap();
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    assert!(!reached_upstream(&hit));
+    let events = strict_sse(&hit.response.body);
+    // Every event is named, and the name is the data's type.
+    for (name, v) in &events {
+        assert_eq!(name.as_deref(), v["type"].as_str(), "{v}");
+    }
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_deref().unwrap()).collect();
+    let deltas = names
+        .iter()
+        .filter(|n| **n == "content_block_delta")
+        .count();
+    assert!(deltas >= 10, "several deltas: {deltas}");
+    let mut want = vec!["message_start", "content_block_start"];
+    want.extend(std::iter::repeat_n("content_block_delta", deltas));
+    want.extend(["content_block_stop", "message_delta", "message_stop"]);
+    assert_eq!(names, want);
+    assert_eq!(text_of(&events), miss_text, "the same text as the miss");
+    for (_, v) in events
+        .iter()
+        .filter(|(_, v)| v["type"] == "content_block_delta")
+    {
+        assert_eq!(v["index"], 0);
+        assert_eq!(v["delta"]["type"], "text_delta");
+        assert!(v["delta"]["text"].as_str().unwrap().chars().count() <= 7);
+    }
+    let msg = &events[0].1["message"];
+    assert!(msg["id"].as_str().unwrap().starts_with("msg_"), "{msg}");
+    assert_eq!(msg["type"], "message");
+    assert_eq!(msg["role"], "assistant");
+    assert_eq!(msg["model"], "claude-sonnet-4-5");
+    assert_eq!(msg["content"], serde_json::json!([]));
+    // 3 uncached + 5 cache-read prompt tokens upstream: all 8 read from the cache now.
+    assert_eq!(msg["usage"]["cache_read_input_tokens"], 8);
+    assert_eq!(msg["usage"]["input_tokens"], 0);
+    assert_eq!(
+        events[1].1["content_block"],
+        serde_json::json!({"type": "text", "text": ""})
+    );
+    let md = &events[events.len() - 2].1;
+    assert_eq!(md["delta"]["stop_reason"], "max_tokens");
+    assert_eq!(md["usage"]["output_tokens"], 20);
+    let usage: Value = serde_json::from_slice(&hit.filter_state["aigw.usage"]).unwrap();
+    assert_eq!(
+        (usage["input"].as_u64(), usage["output"].as_u64()),
+        (Some(8), Some(20))
+    );
 }

@@ -20,7 +20,8 @@ pub struct Entry {
     pub content: String,
     /// Why generation stopped (`stop`, `length`, `end_turn`, ...).
     pub finish_reason: String,
-    /// Prompt tokens of the original answer.
+    /// Prompt tokens of the original answer, all of them (for Anthropic: `input_tokens` plus
+    /// cache reads and writes, the OpenAI meaning of `prompt_tokens`).
     pub input_tokens: u64,
     /// Output tokens of the original answer.
     pub output_tokens: u64,
@@ -116,7 +117,7 @@ pub fn from_json(dialect: Protocol, body: &[u8], now_ms: u64) -> Result<Entry, S
             (
                 text,
                 str_at(&v, "stop_reason"),
-                u64_at(u, "input_tokens"),
+                anthropic_input(u),
                 u64_at(u, "output_tokens"),
             )
         }
@@ -150,6 +151,14 @@ fn u64_at(v: Option<&Value>, field: &str) -> u64 {
     v.and_then(|u| u.get(field))
         .and_then(Value::as_u64)
         .unwrap_or(0)
+}
+
+/// All prompt tokens of an Anthropic `usage` object: uncached input plus cache reads and
+/// writes.
+fn anthropic_input(u: Option<&Value>) -> u64 {
+    u64_at(u, "input_tokens")
+        .saturating_add(u64_at(u, "cache_read_input_tokens"))
+        .saturating_add(u64_at(u, "cache_creation_input_tokens"))
 }
 
 /// Collects a streamed answer as it passes, bounded by `limit` bytes of answer text.
@@ -275,7 +284,7 @@ impl StreamAssembler {
             "message_start" => {
                 let m = v.get("message");
                 self.model = m.map(|m| str_at(m, "model")).unwrap_or_default();
-                self.input = u64_at(m.and_then(|m| m.get("usage")), "input_tokens");
+                self.input = anthropic_input(m.and_then(|m| m.get("usage")));
             }
             "content_block_start" => {
                 let kind = v
@@ -375,6 +384,12 @@ mod tests {
         assert_eq!(
             (e.content.as_str(), e.input_tokens, e.output_tokens),
             ("ab", 4, 2)
+        );
+        let cached = br#"{"model":"c","content":[{"type":"text","text":"a"}],"stop_reason":"end_turn","usage":{"input_tokens":4,"cache_read_input_tokens":10,"cache_creation_input_tokens":3,"output_tokens":2}}"#;
+        let e = from_json(Protocol::Anthropic, cached, 0).unwrap();
+        assert_eq!(
+            e.input_tokens, 17,
+            "cache reads and writes are prompt tokens"
         );
         let tool = br#"{"content":[{"type":"tool_use","id":"t"}],"stop_reason":"tool_use"}"#;
         assert_eq!(from_json(Protocol::Anthropic, tool, 0), Err(Skip::NotText));

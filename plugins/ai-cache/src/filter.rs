@@ -106,8 +106,13 @@ impl AiCache {
         let key_hex = key::hex(&k.exact);
         let id = format!("cache-{}", key_hex.get(..16).unwrap_or(""));
         let (body, ctype) = if k.stream {
-            let b = replay::sse_body(entry, &id, now / 1000, ctx.config().replay_chunk_chars);
-            (b, "text/event-stream")
+            let opts = replay::StreamOptions {
+                id: &id,
+                now_s: now / 1000,
+                chars: ctx.config().replay_chunk_chars,
+                include_usage: k.include_usage,
+            };
+            (replay::sse_body(entry, &opts), "text/event-stream")
         } else {
             (
                 replay::json_body(entry, &id, now / 1000),

@@ -19,6 +19,9 @@ pub struct RequestKey {
     pub question: String,
     /// Whether the client asked for a stream.
     pub stream: bool,
+    /// Whether the client asked for the usage chunk of an OpenAI stream
+    /// (`stream_options.include_usage`); not part of the key.
+    pub include_usage: bool,
 }
 
 /// Why a request cannot be cached.
@@ -51,6 +54,11 @@ pub fn derive(
         return Err(Uncacheable::Multiple);
     }
     let stream = map.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let include_usage = map
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let question = map.get("messages").map(last_user_text).unwrap_or_default();
     for f in &cfg.ignored_fields {
         map.remove(f);
@@ -85,6 +93,7 @@ pub fn derive(
         context: digest(ctx_text.as_bytes()),
         question,
         stream,
+        include_usage,
     })
 }
 
@@ -223,6 +232,16 @@ mod tests {
         .unwrap();
         assert_eq!(a.exact, b.exact);
         assert!(b.stream && !a.stream);
+        let u = derive(
+            &c,
+            "openai",
+            &[],
+            br#"{"model":"m","temperature":0,"stream":true,"stream_options":{"include_usage":true},
+                 "messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(u.exact, a.exact, "stream_options is not part of the key");
+        assert!(u.include_usage && !b.include_usage);
         assert_eq!(a.question, "hi");
         let t = derive(
             &c,
