@@ -1094,3 +1094,250 @@ fn anthropic_stream_miss_then_hit_give_the_same_text_in_official_events() {
         (Some(8), Some(20))
     );
 }
+
+/// An OpenAI Responses API stream of `words` (reasoning item first, then one message).
+fn responses_sse(words: &[&str]) -> String {
+    let mut seq = 0;
+    let mut s = String::new();
+    let mut event = |s: &mut String, name: &str, body: String| {
+        s.push_str(&format!(
+            "event: {name}\ndata: {{\"type\":\"{name}\",\"sequence_number\":{seq},{body}}}\n\n"
+        ));
+        seq += 1;
+    };
+    let resp = |status: &str, extra: &str| {
+        format!(
+            r#""response":{{"id":"resp_up1","object":"response","created_at":1,"status":"{status}","model":"gpt-5","output":[]{extra}}}"#
+        )
+    };
+    event(&mut s, "response.created", resp("in_progress", ""));
+    event(&mut s, "response.in_progress", resp("in_progress", ""));
+    event(
+        &mut s,
+        "response.output_item.added",
+        r#""output_index":0,"item":{"id":"rs_1","type":"reasoning","summary":[]}"#.into(),
+    );
+    event(
+        &mut s,
+        "response.output_item.done",
+        r#""output_index":0,"item":{"id":"rs_1","type":"reasoning","summary":[]}"#.into(),
+    );
+    event(&mut s, "response.output_item.added", r#""output_index":1,"item":{"id":"msg_1","type":"message","status":"in_progress","role":"assistant","content":[]}"#.into());
+    event(&mut s, "response.content_part.added", r#""item_id":"msg_1","output_index":1,"content_index":0,"part":{"type":"output_text","text":"","annotations":[]}"#.into());
+    for w in words {
+        event(
+            &mut s,
+            "response.output_text.delta",
+            format!(
+                r#""item_id":"msg_1","output_index":1,"content_index":0,"delta":"{w}","logprobs":[]"#
+            ),
+        );
+    }
+    let all = words.concat();
+    event(
+        &mut s,
+        "response.output_text.done",
+        format!(
+            r#""item_id":"msg_1","output_index":1,"content_index":0,"text":"{all}","logprobs":[]"#
+        ),
+    );
+    event(
+        &mut s,
+        "response.content_part.done",
+        format!(
+            r#""item_id":"msg_1","output_index":1,"content_index":0,"part":{{"type":"output_text","text":"{all}","annotations":[]}}"#
+        ),
+    );
+    event(
+        &mut s,
+        "response.output_item.done",
+        format!(
+            r#""output_index":1,"item":{{"id":"msg_1","type":"message","status":"completed","role":"assistant","content":[{{"type":"output_text","text":"{all}","annotations":[]}}]}}"#
+        ),
+    );
+    event(
+        &mut s,
+        "response.completed",
+        resp(
+            "completed",
+            r#","usage":{"input_tokens":12,"input_tokens_details":{"cached_tokens":0},"output_tokens":30,"output_tokens_details":{"reasoning_tokens":16},"total_tokens":42}"#,
+        ),
+    );
+    s
+}
+
+#[test]
+fn responses_stream_miss_then_hit_give_the_same_text_in_official_events() {
+    let mut sim = sim_with(1, r#"{"replay_chunk_chars":12}"#);
+    let body = |stream: bool| {
+        format!(
+            r#"{{"model":"gpt-5","instructions":"Be brief.","input":[{{"role":"user","content":[{{"type":"input_text","text":"shapes"}}]}}],"stream":{stream}}}"#
+        )
+    };
+    let miss = sim
+        .run(
+            Request::post("/v1/responses", body(true)),
+            UpstreamResponse::sse(responses_sse(WORDS)).chunked(45),
+        )
+        .unwrap();
+    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    assert_eq!(
+        sim.metric("ai_cache_stored"),
+        Some(1),
+        "{:?}",
+        sim.metrics()
+    );
+    let text_of = |events: &[(Option<String>, Value)]| -> String {
+        events
+            .iter()
+            .filter(|(_, v)| v["type"] == "response.output_text.delta")
+            .map(|(_, v)| v["delta"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let miss_text = text_of(&strict_sse(&miss.response.body));
+    assert_eq!(miss_text, WORDS.concat());
+
+    let hit = sim
+        .run(
+            Request::post("/v1/responses", body(true)),
+            UpstreamResponse::sse("x"),
+        )
+        .unwrap();
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    assert!(!reached_upstream(&hit));
+    assert_eq!(header(&hit, "content-type"), Some("text/event-stream"));
+    let events = strict_sse(&hit.response.body);
+    for (i, (name, v)) in events.iter().enumerate() {
+        assert_eq!(name.as_deref(), v["type"].as_str(), "{v}");
+        assert_eq!(v["sequence_number"], i, "increasing sequence numbers");
+    }
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_deref().unwrap()).collect();
+    let deltas = names
+        .iter()
+        .filter(|n| **n == "response.output_text.delta")
+        .count();
+    assert!(deltas >= 6, "several deltas: {deltas}");
+    let mut want = vec![
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ];
+    want.extend(std::iter::repeat_n("response.output_text.delta", deltas));
+    want.extend([
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]);
+    assert_eq!(names, want);
+    assert_eq!(text_of(&events), miss_text, "the same text as the miss");
+    let done = &events[events.len() - 1].1["response"];
+    assert!(done["id"].as_str().unwrap().starts_with("resp_"), "{done}");
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["model"], "gpt-5");
+    assert_eq!(done["output"][0]["type"], "message");
+    assert_eq!(done["output"][0]["content"][0]["text"], miss_text.as_str());
+    assert_eq!(done["usage"]["input_tokens"], 12);
+    assert_eq!(done["usage"]["input_tokens_details"]["cached_tokens"], 12);
+    assert_eq!(done["usage"]["output_tokens"], 30);
+
+    // A non-stream request for the same input gets a Responses object built from the stream.
+    let json = sim
+        .run(
+            Request::post("/v1/responses", body(false)),
+            UpstreamResponse::json(200, "{}"),
+        )
+        .unwrap();
+    assert_eq!(header(&json, "x-cache-status"), Some("hit"));
+    assert_eq!(header(&json, "content-type"), Some("application/json"));
+    let v: Value = serde_json::from_slice(&json.response.body).unwrap();
+    assert_eq!(v["object"], "response");
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["output"][0]["content"][0]["type"], "output_text");
+    assert_eq!(v["output"][0]["content"][0]["text"], miss_text.as_str());
+
+    // Other instructions, the same input on the chat path, and a tool call are not hits.
+    let other = body(true).replace("Be brief.", "Be long.");
+    let rec = sim
+        .run(
+            Request::post("/v1/responses", other),
+            UpstreamResponse::sse(responses_sse(&["x"])),
+        )
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    let rec = sim
+        .run(
+            Request::post("/v1/chat/completions", body(true)),
+            UpstreamResponse::sse(openai_sse(&["x"], "stop")),
+        )
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    let tool = responses_sse(&["x"]).replace(
+        r#""type":"reasoning""#,
+        r#""type":"function_call","call_id":"c1","name":"f","arguments":"{}""#,
+    );
+    let q = body(true).replace("shapes", "tool");
+    sim.run(
+        Request::post("/v1/responses", q.clone()),
+        UpstreamResponse::sse(tool),
+    )
+    .unwrap();
+    let rec = sim
+        .run(
+            Request::post("/v1/responses", q),
+            UpstreamResponse::sse(responses_sse(&["y"])),
+        )
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    assert_eq!(sim.metric("ai_cache_not_stored;reason=not_text"), Some(1));
+}
+
+#[test]
+fn responses_json_miss_then_hit_returns_the_stored_object() {
+    let mut sim = sim_with(1, "{}");
+    let body = r#"{"model":"gpt-5","input":"What is Rust?"}"#;
+    let resp = r#"{"id":"resp_9","object":"response","created_at":1,"status":"completed","model":"gpt-5","output":[{"type":"message","id":"msg_9","role":"assistant","status":"completed","content":[{"type":"output_text","text":"A language.","annotations":[]}]}],"usage":{"input_tokens":5,"output_tokens":3,"total_tokens":8}}"#;
+    let miss = sim
+        .run(
+            Request::post("/v1/responses", body),
+            UpstreamResponse::json(200, resp),
+        )
+        .unwrap();
+    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    let hit = sim
+        .run(
+            Request::post("/v1/responses", body),
+            UpstreamResponse::json(200, "{}"),
+        )
+        .unwrap();
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    assert_eq!(hit.response.body_str(), resp);
+    // A stream request for the same input is replayed from the stored object.
+    let stream = sim
+        .run(
+            Request::post(
+                "/v1/responses",
+                r#"{"model":"gpt-5","input":"What is Rust?","stream":true}"#,
+            ),
+            UpstreamResponse::sse("x"),
+        )
+        .unwrap();
+    assert_eq!(header(&stream, "x-cache-status"), Some("hit"));
+    let events = strict_sse(&stream.response.body);
+    let text: String = events
+        .iter()
+        .filter(|(n, _)| n.as_deref() == Some("response.output_text.delta"))
+        .map(|(_, v)| v["delta"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(text, "A language.");
+    assert_eq!(
+        events.last().unwrap().0.as_deref(),
+        Some("response.completed")
+    );
+    let usage: Value = serde_json::from_slice(&stream.filter_state["aigw.usage"]).unwrap();
+    assert_eq!(
+        (usage["input"].as_u64(), usage["output"].as_u64()),
+        (Some(5), Some(3))
+    );
+}

@@ -1,14 +1,16 @@
 //! Rendering a cached answer for the client: the stored JSON for non-stream requests, or a
 //! stream in the client's dialect. A streamed hit is the stored answer as neutral
 //! [`Event`]s (start, usage, the text in `replay_chunk_chars` pieces, stop reason, end)
-//! written by the SDK's client encoders ([`OpenAiEncoder`], [`AnthropicEncoder`]), so a
-//! replay has exactly the event shapes of a translated live stream.
+//! written by the SDK's client encoders ([`OpenAiEncoder`], [`AnthropicEncoder`],
+//! [`ResponsesEncoder`]), so a replay has exactly the event shapes of a translated live
+//! stream.
 
-use crate::entry::Entry;
-use aigw::llm::stream::{AnthropicEncoder, Channel, Encoder, Event, OpenAiEncoder, StopReason};
+use crate::entry::{Dialect, Entry};
+use aigw::llm::stream::{
+    AnthropicEncoder, Channel, Encoder, Event, OpenAiEncoder, ResponsesEncoder, StopReason,
+};
 use aigw::llm::Usage;
-use aigw::reply::Protocol;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::borrow::Cow;
 
 /// Splits `text` into pieces of at most `chars` characters (on char boundaries).
@@ -45,8 +47,12 @@ pub fn hit_usage(e: &Entry) -> Usage {
 /// The stored finish reason in neutral terms.
 pub fn stop_reason(e: &Entry) -> StopReason {
     match e.dialect {
-        Protocol::OpenAi => StopReason::from_openai(&e.finish_reason),
-        Protocol::Anthropic => StopReason::from_anthropic(&e.finish_reason),
+        Dialect::OpenAi => StopReason::from_openai(&e.finish_reason),
+        Dialect::Anthropic => StopReason::from_anthropic(&e.finish_reason),
+        Dialect::Responses => match e.finish_reason.as_str() {
+            "completed" => StopReason::from_responses("completed", None, false),
+            reason => StopReason::from_responses("incomplete", Some(reason), false),
+        },
     }
 }
 
@@ -78,7 +84,7 @@ pub fn json_body(e: &Entry, id: &str, now_s: u64) -> Vec<u8> {
     }
     let usage = hit_usage(e);
     let v = match e.dialect {
-        Protocol::OpenAi => json!({
+        Dialect::OpenAi => json!({
             "id": id,
             "object": "chat.completion",
             "created": now_s,
@@ -90,7 +96,7 @@ pub fn json_body(e: &Entry, id: &str, now_s: u64) -> Vec<u8> {
             }],
             "usage": usage.to_openai()
         }),
-        Protocol::Anthropic => json!({
+        Dialect::Anthropic => json!({
             "id": anthropic_id(id),
             "type": "message",
             "role": "assistant",
@@ -100,8 +106,26 @@ pub fn json_body(e: &Entry, id: &str, now_s: u64) -> Vec<u8> {
             "stop_sequence": null,
             "usage": usage.to_anthropic()
         }),
+        Dialect::Responses => responses_object(e, id, now_s),
     };
     v.to_string().into_bytes()
+}
+
+/// A Responses API `response` object for the entry: the final `response` of its replayed
+/// stream, so the JSON and the stream describe the answer identically.
+fn responses_object(e: &Entry, id: &str, now_s: u64) -> Value {
+    let mut out = Vec::with_capacity(e.content.len() * 2 + 2048);
+    let enc = ResponsesEncoder::new(id, &e.model, now_s);
+    encode(enc, &events(e, usize::MAX), &mut out);
+    // The last event (`response.completed` / `response.incomplete`) carries the whole final
+    // response; the encoder writes one `data:` line per event.
+    let last = out
+        .strip_suffix(b"\n\n")
+        .and_then(|body| body.split(|b| *b == b'\n').next_back())
+        .and_then(|line| line.strip_prefix(b"data: "));
+    last.and_then(|data| serde_json::from_slice::<Value>(data).ok())
+        .and_then(|mut v| v.get_mut("response").map(Value::take))
+        .unwrap_or(Value::Null)
 }
 
 /// An Anthropic message id (`msg_…`) for the hit id.
@@ -116,7 +140,7 @@ fn anthropic_id(id: &str) -> String {
 /// Options of a streamed replay.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamOptions<'a> {
-    /// The response id (`chatcmpl`-style for OpenAI; Anthropic ids get the `msg_` prefix).
+    /// The response id (Anthropic ids get the `msg_` prefix, Responses ids `resp_`).
     pub id: &'a str,
     /// Unix seconds stamped on OpenAI chunks.
     pub now_s: u64,
@@ -131,12 +155,17 @@ pub fn sse_body(e: &Entry, opts: &StreamOptions<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(e.content.len() * 3 + 1024);
     let events = events(e, opts.chars);
     match e.dialect {
-        Protocol::OpenAi => encode(
+        Dialect::OpenAi => encode(
             OpenAiEncoder::new(opts.id, e.model.as_str(), opts.now_s, opts.include_usage),
             &events,
             &mut out,
         ),
-        Protocol::Anthropic => encode(AnthropicEncoder::new(opts.id, &e.model), &events, &mut out),
+        Dialect::Anthropic => encode(AnthropicEncoder::new(opts.id, &e.model), &events, &mut out),
+        Dialect::Responses => encode(
+            ResponsesEncoder::new(opts.id, &e.model, opts.now_s),
+            &events,
+            &mut out,
+        ),
     }
     out
 }
@@ -154,16 +183,16 @@ mod tests {
     use crate::entry::StreamAssembler;
     use serde_json::Value;
 
-    fn entry(d: Protocol) -> Entry {
+    fn entry(d: Dialect) -> Entry {
         Entry {
             created_ms: 0,
             dialect: d,
             model: "m".into(),
             content: "The quick brown fox jumps over the lazy dog — ünïcode".into(),
-            finish_reason: if d == Protocol::OpenAi {
-                "stop"
-            } else {
-                "end_turn"
+            finish_reason: match d {
+                Dialect::OpenAi => "stop",
+                Dialect::Anthropic => "end_turn",
+                Dialect::Responses => "completed",
             }
             .into(),
             input_tokens: 7,
@@ -218,7 +247,7 @@ mod tests {
 
     #[test]
     fn replay_round_trips_through_the_assembler() {
-        for d in [Protocol::OpenAi, Protocol::Anthropic] {
+        for d in [Dialect::OpenAi, Dialect::Anthropic, Dialect::Responses] {
             let e = entry(d);
             let body = sse_body(&e, &opts(true));
             let mut a = StreamAssembler::new(d, 10_000);
@@ -232,7 +261,7 @@ mod tests {
 
     #[test]
     fn openai_replay_keeps_the_clients_usage_choice() {
-        let e = entry(Protocol::OpenAi);
+        let e = entry(Dialect::OpenAi);
         let with = sse(&sse_body(&e, &opts(true)));
         let without = sse(&sse_body(&e, &opts(false)));
         assert_eq!(with.len(), without.len() + 1);
@@ -262,7 +291,7 @@ mod tests {
 
     #[test]
     fn anthropic_replay_has_the_official_event_order() {
-        let mut e = entry(Protocol::Anthropic);
+        let mut e = entry(Dialect::Anthropic);
         e.finish_reason = "max_tokens".into();
         let events = sse(&sse_body(&e, &opts(true)));
         let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
@@ -286,26 +315,74 @@ mod tests {
 
     #[test]
     fn an_empty_answer_still_ends_properly() {
-        for d in [Protocol::OpenAi, Protocol::Anthropic] {
+        for d in [Dialect::OpenAi, Dialect::Anthropic, Dialect::Responses] {
             let mut e = entry(d);
             e.content.clear();
             let events = sse(&sse_body(&e, &opts(false)));
             let last = &events.last().unwrap().1;
-            assert!(last == "[DONE]" || last["type"] == "message_stop");
+            assert!(
+                last == "[DONE]"
+                    || last["type"] == "message_stop"
+                    || last["type"] == "response.completed"
+            );
         }
     }
 
     #[test]
+    fn responses_replay_and_json_describe_the_same_answer() {
+        let mut e = entry(Dialect::Responses);
+        let events = sse(&sse_body(&e, &opts(false)));
+        let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+        let deltas = pieces(&e.content, 8).len();
+        let mut want = vec![
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.content_part.added",
+        ];
+        want.extend(std::iter::repeat_n("response.output_text.delta", deltas));
+        want.extend([
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.completed",
+        ]);
+        assert_eq!(names, want);
+        for (i, (name, v)) in events.iter().enumerate() {
+            assert_eq!(v["type"], name.as_str());
+            assert_eq!(v["sequence_number"], i);
+        }
+        let done = &events[events.len() - 1].1["response"];
+        assert!(done["id"].as_str().unwrap().starts_with("resp_"));
+        assert_eq!(done["status"], "completed");
+        assert_eq!(done["usage"]["input_tokens"], 7);
+        assert_eq!(done["usage"]["output_tokens"], 12);
+        let json: Value = serde_json::from_slice(&json_body(&e, "cache-1", 1)).unwrap();
+        assert_eq!(json["object"], "response");
+        assert_eq!(json["output"], done["output"]);
+        assert_eq!(json["output"][0]["content"][0]["text"], e.content.as_str());
+        assert_eq!(json["usage"], done["usage"]);
+
+        e.finish_reason = "max_output_tokens".into();
+        let events = sse(&sse_body(&e, &opts(false)));
+        let (name, last) = events.last().unwrap();
+        assert_eq!(name, "response.incomplete");
+        assert_eq!(
+            last["response"]["incomplete_details"]["reason"],
+            "max_output_tokens"
+        );
+    }
+
+    #[test]
     fn json_body_without_stored_json_is_built_per_dialect() {
-        let o: Value =
-            serde_json::from_slice(&json_body(&entry(Protocol::OpenAi), "c", 1)).unwrap();
+        let o: Value = serde_json::from_slice(&json_body(&entry(Dialect::OpenAi), "c", 1)).unwrap();
         assert_eq!(
             o["choices"][0]["message"]["content"],
-            entry(Protocol::OpenAi).content
+            entry(Dialect::OpenAi).content
         );
         assert_eq!(o["usage"]["prompt_tokens_details"]["cached_tokens"], 7);
         let a: Value =
-            serde_json::from_slice(&json_body(&entry(Protocol::Anthropic), "c", 1)).unwrap();
+            serde_json::from_slice(&json_body(&entry(Dialect::Anthropic), "c", 1)).unwrap();
         assert_eq!(a["id"], "msg_c");
         assert_eq!(a["stop_reason"], "end_turn");
         assert_eq!(a["usage"]["cache_read_input_tokens"], 7);
