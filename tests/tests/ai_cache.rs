@@ -32,6 +32,17 @@ fn chat_stream(question: &str) -> Request {
     Request::post("/v1/chat/completions", chat_body(question, true))
 }
 
+/// A stream request that asks for the usage chunk (`stream_options.include_usage`); the same
+/// cache key as [`chat_stream`], since `stream_options` does not change the answer.
+fn chat_stream_with_usage(question: &str) -> Request {
+    let body = chat_body(question, true).replacen(
+        r#""stream":true"#,
+        r#""stream":true,"stream_options":{"include_usage":true}"#,
+        1,
+    );
+    Request::post("/v1/chat/completions", body)
+}
+
 fn answer(text: &str) -> UpstreamResponse {
     UpstreamResponse::json(
         200,
@@ -261,7 +272,7 @@ fn stream_is_stored_then_replayed_as_several_sse_events() {
 
     let hit = sim
         .run(
-            chat_stream("tell me"),
+            chat_stream_with_usage("tell me"),
             UpstreamResponse::sse("data: wrong\n\n"),
         )
         .unwrap();
@@ -350,7 +361,10 @@ fn anthropic_stream_replays_as_anthropic_events() {
         .unwrap();
     assert_eq!(md["delta"]["stop_reason"], "end_turn");
     assert_eq!(md["usage"]["output_tokens"], 9);
-    assert_eq!(events[0]["message"]["usage"]["input_tokens"], 8);
+    // The whole prompt is reported as read from the cache (Anthropic's `input_tokens`
+    // counts uncached input only).
+    assert_eq!(events[0]["message"]["usage"]["cache_read_input_tokens"], 8);
+    assert_eq!(events[0]["message"]["usage"]["input_tokens"], 0);
     assert!(String::from_utf8_lossy(&hit.response.body).contains("event: message_stop\n"));
 }
 
@@ -900,4 +914,430 @@ fn a_body_with_a_repeated_key_is_never_stored_or_answered_from_the_cache() {
     let rec = sim.run(again, answer("fresh")).unwrap();
     assert_eq!(header(&rec, "x-cache-status"), Some("bypass"));
     assert!(reached_upstream(&rec));
+}
+
+/// Every event of an SSE body as `(event name, data)`, asserting the framing on the way:
+/// only `event:` and `data:` lines, one data line per event, every data JSON or `[DONE]`.
+fn strict_sse(body: &[u8]) -> Vec<(Option<String>, Value)> {
+    let text = std::str::from_utf8(body).expect("UTF-8 stream");
+    assert!(text.ends_with("\n\n"), "ends with a blank line");
+    text.split_terminator("\n\n")
+        .map(|block| {
+            let mut name = None;
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    assert!(name.is_none(), "one event line: {block:?}");
+                    name = Some(n.to_string());
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    assert!(data.is_none(), "one data line: {block:?}");
+                    data = Some(if d == "[DONE]" {
+                        Value::String(d.to_string())
+                    } else {
+                        serde_json::from_str::<Value>(d)
+                            .unwrap_or_else(|e| panic!("data is not JSON ({e}): {d}"))
+                    });
+                } else {
+                    panic!("unexpected line {line:?}");
+                }
+            }
+            (name, data.expect("every event has data"))
+        })
+        .collect()
+}
+
+#[test]
+fn openai_stream_miss_then_hit_give_the_same_text_in_official_chunks() {
+    let mut sim = sim_with(1, r#"{"replay_chunk_chars":10}"#);
+    let original = openai_sse(WORDS, "length");
+    let miss = sim
+        .run(
+            chat_stream("shapes"),
+            UpstreamResponse::sse(original).chunked(29),
+        )
+        .unwrap();
+    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    let text = content_deltas(&miss.response.body).concat();
+    assert_eq!(text, WORDS.concat());
+
+    for with_usage in [false, true] {
+        let req = if with_usage {
+            chat_stream_with_usage("shapes")
+        } else {
+            chat_stream("shapes")
+        };
+        let hit = sim.run(req, UpstreamResponse::sse("x")).unwrap();
+        assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+        assert!(!reached_upstream(&hit));
+        let events = strict_sse(&hit.response.body);
+        assert!(events.iter().all(|(name, _)| name.is_none()), "unnamed");
+        let (last, chunks) = events.split_last().unwrap();
+        assert_eq!(last.1, "[DONE]");
+        let chunks: Vec<&Value> = chunks.iter().map(|(_, v)| v).collect();
+        // role chunk, content chunks, finish chunk, then the usage chunk when asked for.
+        let usage_chunks = usize::from(with_usage);
+        let (head, usage) = chunks.split_at(chunks.len() - usage_chunks);
+        let (finish, body) = head.split_last().unwrap();
+        let (role, content) = body.split_first().unwrap();
+        assert_eq!(
+            role["choices"][0]["delta"],
+            serde_json::json!({"role": "assistant", "content": ""})
+        );
+        assert!(content.len() >= 8, "several content chunks");
+        let mut got = String::new();
+        for c in content {
+            let delta = c["choices"][0]["delta"].as_object().unwrap();
+            assert_eq!(delta.len(), 1, "content only: {delta:?}");
+            let piece = delta["content"].as_str().unwrap();
+            assert!(!piece.is_empty() && piece.chars().count() <= 10);
+            assert!(c["choices"][0]["finish_reason"].is_null());
+            got.push_str(piece);
+        }
+        assert_eq!(got, text, "the same text as the miss");
+        assert_eq!(finish["choices"][0]["finish_reason"], "length");
+        assert_eq!(finish["choices"][0]["delta"], serde_json::json!({}));
+        for c in &chunks {
+            assert_eq!(c["object"], "chat.completion.chunk");
+            assert_eq!(c["id"], chunks[0]["id"]);
+            assert_eq!(c["model"], "gpt-4o");
+            assert!(c["created"].is_u64());
+        }
+        if let Some(u) = usage.first() {
+            assert_eq!(u["choices"], serde_json::json!([]));
+            assert_eq!(u["usage"]["prompt_tokens"], 9);
+            assert_eq!(u["usage"]["completion_tokens"], 7);
+            assert_eq!(u["usage"]["total_tokens"], 16);
+            assert_eq!(u["usage"]["prompt_tokens_details"]["cached_tokens"], 9);
+        } else {
+            assert!(chunks.iter().all(|c| c.get("usage").is_none()));
+        }
+    }
+}
+
+#[test]
+fn anthropic_stream_miss_then_hit_give_the_same_text_in_official_events() {
+    let mut sim = sim_with(1, r#"{"replay_chunk_chars":7}"#);
+    let body = r#"{"model":"claude-sonnet-4-5","max_tokens":20,"stream":true,"messages":[{"role":"user","content":"shapes"}]}"#;
+    let mut sse = String::from("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01A\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"usage\":{\"input_tokens\":3,\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    for w in WORDS {
+        sse.push_str(&format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{w}\"}}}}\n\n"));
+    }
+    sse.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":20}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    let miss = sim
+        .run(
+            Request::post("/v1/messages", body),
+            UpstreamResponse::sse(sse).chunked(33),
+        )
+        .unwrap();
+    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    let text_of = |events: &[(Option<String>, Value)]| -> String {
+        events
+            .iter()
+            .filter(|(_, v)| v["type"] == "content_block_delta")
+            .map(|(_, v)| v["delta"]["text"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let miss_text = text_of(&strict_sse(&miss.response.body));
+    assert_eq!(miss_text, WORDS.concat());
+
+    let hit = sim
+        .run(
+            Request::post("/v1/messages", body),
+            UpstreamResponse::sse("x"),
+        )
+        .unwrap();
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    assert!(!reached_upstream(&hit));
+    let events = strict_sse(&hit.response.body);
+    // Every event is named, and the name is the data's type.
+    for (name, v) in &events {
+        assert_eq!(name.as_deref(), v["type"].as_str(), "{v}");
+    }
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_deref().unwrap()).collect();
+    let deltas = names
+        .iter()
+        .filter(|n| **n == "content_block_delta")
+        .count();
+    assert!(deltas >= 10, "several deltas: {deltas}");
+    let mut want = vec!["message_start", "content_block_start"];
+    want.extend(std::iter::repeat_n("content_block_delta", deltas));
+    want.extend(["content_block_stop", "message_delta", "message_stop"]);
+    assert_eq!(names, want);
+    assert_eq!(text_of(&events), miss_text, "the same text as the miss");
+    for (_, v) in events
+        .iter()
+        .filter(|(_, v)| v["type"] == "content_block_delta")
+    {
+        assert_eq!(v["index"], 0);
+        assert_eq!(v["delta"]["type"], "text_delta");
+        assert!(v["delta"]["text"].as_str().unwrap().chars().count() <= 7);
+    }
+    let msg = &events[0].1["message"];
+    assert!(msg["id"].as_str().unwrap().starts_with("msg_"), "{msg}");
+    assert_eq!(msg["type"], "message");
+    assert_eq!(msg["role"], "assistant");
+    assert_eq!(msg["model"], "claude-sonnet-4-5");
+    assert_eq!(msg["content"], serde_json::json!([]));
+    // 3 uncached + 5 cache-read prompt tokens upstream: all 8 read from the cache now.
+    assert_eq!(msg["usage"]["cache_read_input_tokens"], 8);
+    assert_eq!(msg["usage"]["input_tokens"], 0);
+    assert_eq!(
+        events[1].1["content_block"],
+        serde_json::json!({"type": "text", "text": ""})
+    );
+    let md = &events[events.len() - 2].1;
+    assert_eq!(md["delta"]["stop_reason"], "max_tokens");
+    assert_eq!(md["usage"]["output_tokens"], 20);
+    let usage: Value = serde_json::from_slice(&hit.filter_state["aigw.usage"]).unwrap();
+    assert_eq!(
+        (usage["input"].as_u64(), usage["output"].as_u64()),
+        (Some(8), Some(20))
+    );
+}
+
+/// An OpenAI Responses API stream of `words` (reasoning item first, then one message).
+fn responses_sse(words: &[&str]) -> String {
+    let mut seq = 0;
+    let mut s = String::new();
+    let mut event = |s: &mut String, name: &str, body: String| {
+        s.push_str(&format!(
+            "event: {name}\ndata: {{\"type\":\"{name}\",\"sequence_number\":{seq},{body}}}\n\n"
+        ));
+        seq += 1;
+    };
+    let resp = |status: &str, extra: &str| {
+        format!(
+            r#""response":{{"id":"resp_up1","object":"response","created_at":1,"status":"{status}","model":"gpt-5","output":[]{extra}}}"#
+        )
+    };
+    event(&mut s, "response.created", resp("in_progress", ""));
+    event(&mut s, "response.in_progress", resp("in_progress", ""));
+    event(
+        &mut s,
+        "response.output_item.added",
+        r#""output_index":0,"item":{"id":"rs_1","type":"reasoning","summary":[]}"#.into(),
+    );
+    event(
+        &mut s,
+        "response.output_item.done",
+        r#""output_index":0,"item":{"id":"rs_1","type":"reasoning","summary":[]}"#.into(),
+    );
+    event(&mut s, "response.output_item.added", r#""output_index":1,"item":{"id":"msg_1","type":"message","status":"in_progress","role":"assistant","content":[]}"#.into());
+    event(&mut s, "response.content_part.added", r#""item_id":"msg_1","output_index":1,"content_index":0,"part":{"type":"output_text","text":"","annotations":[]}"#.into());
+    for w in words {
+        event(
+            &mut s,
+            "response.output_text.delta",
+            format!(
+                r#""item_id":"msg_1","output_index":1,"content_index":0,"delta":"{w}","logprobs":[]"#
+            ),
+        );
+    }
+    let all = words.concat();
+    event(
+        &mut s,
+        "response.output_text.done",
+        format!(
+            r#""item_id":"msg_1","output_index":1,"content_index":0,"text":"{all}","logprobs":[]"#
+        ),
+    );
+    event(
+        &mut s,
+        "response.content_part.done",
+        format!(
+            r#""item_id":"msg_1","output_index":1,"content_index":0,"part":{{"type":"output_text","text":"{all}","annotations":[]}}"#
+        ),
+    );
+    event(
+        &mut s,
+        "response.output_item.done",
+        format!(
+            r#""output_index":1,"item":{{"id":"msg_1","type":"message","status":"completed","role":"assistant","content":[{{"type":"output_text","text":"{all}","annotations":[]}}]}}"#
+        ),
+    );
+    event(
+        &mut s,
+        "response.completed",
+        resp(
+            "completed",
+            r#","usage":{"input_tokens":12,"input_tokens_details":{"cached_tokens":0},"output_tokens":30,"output_tokens_details":{"reasoning_tokens":16},"total_tokens":42}"#,
+        ),
+    );
+    s
+}
+
+#[test]
+fn responses_stream_miss_then_hit_give_the_same_text_in_official_events() {
+    let mut sim = sim_with(1, r#"{"replay_chunk_chars":12}"#);
+    let body = |stream: bool| {
+        format!(
+            r#"{{"model":"gpt-5","instructions":"Be brief.","input":[{{"role":"user","content":[{{"type":"input_text","text":"shapes"}}]}}],"stream":{stream}}}"#
+        )
+    };
+    let miss = sim
+        .run(
+            Request::post("/v1/responses", body(true)),
+            UpstreamResponse::sse(responses_sse(WORDS)).chunked(45),
+        )
+        .unwrap();
+    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    assert_eq!(
+        sim.metric("ai_cache_stored"),
+        Some(1),
+        "{:?}",
+        sim.metrics()
+    );
+    let text_of = |events: &[(Option<String>, Value)]| -> String {
+        events
+            .iter()
+            .filter(|(_, v)| v["type"] == "response.output_text.delta")
+            .map(|(_, v)| v["delta"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let miss_text = text_of(&strict_sse(&miss.response.body));
+    assert_eq!(miss_text, WORDS.concat());
+
+    let hit = sim
+        .run(
+            Request::post("/v1/responses", body(true)),
+            UpstreamResponse::sse("x"),
+        )
+        .unwrap();
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    assert!(!reached_upstream(&hit));
+    assert_eq!(header(&hit, "content-type"), Some("text/event-stream"));
+    let events = strict_sse(&hit.response.body);
+    for (i, (name, v)) in events.iter().enumerate() {
+        assert_eq!(name.as_deref(), v["type"].as_str(), "{v}");
+        assert_eq!(v["sequence_number"], i, "increasing sequence numbers");
+    }
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_deref().unwrap()).collect();
+    let deltas = names
+        .iter()
+        .filter(|n| **n == "response.output_text.delta")
+        .count();
+    assert!(deltas >= 6, "several deltas: {deltas}");
+    let mut want = vec![
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ];
+    want.extend(std::iter::repeat_n("response.output_text.delta", deltas));
+    want.extend([
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]);
+    assert_eq!(names, want);
+    assert_eq!(text_of(&events), miss_text, "the same text as the miss");
+    let done = &events[events.len() - 1].1["response"];
+    assert!(done["id"].as_str().unwrap().starts_with("resp_"), "{done}");
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["model"], "gpt-5");
+    assert_eq!(done["output"][0]["type"], "message");
+    assert_eq!(done["output"][0]["content"][0]["text"], miss_text.as_str());
+    assert_eq!(done["usage"]["input_tokens"], 12);
+    assert_eq!(done["usage"]["input_tokens_details"]["cached_tokens"], 12);
+    assert_eq!(done["usage"]["output_tokens"], 30);
+
+    // A non-stream request for the same input gets a Responses object built from the stream.
+    let json = sim
+        .run(
+            Request::post("/v1/responses", body(false)),
+            UpstreamResponse::json(200, "{}"),
+        )
+        .unwrap();
+    assert_eq!(header(&json, "x-cache-status"), Some("hit"));
+    assert_eq!(header(&json, "content-type"), Some("application/json"));
+    let v: Value = serde_json::from_slice(&json.response.body).unwrap();
+    assert_eq!(v["object"], "response");
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["output"][0]["content"][0]["type"], "output_text");
+    assert_eq!(v["output"][0]["content"][0]["text"], miss_text.as_str());
+
+    // Other instructions, the same input on the chat path, and a tool call are not hits.
+    let other = body(true).replace("Be brief.", "Be long.");
+    let rec = sim
+        .run(
+            Request::post("/v1/responses", other),
+            UpstreamResponse::sse(responses_sse(&["x"])),
+        )
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    let rec = sim
+        .run(
+            Request::post("/v1/chat/completions", body(true)),
+            UpstreamResponse::sse(openai_sse(&["x"], "stop")),
+        )
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    let tool = responses_sse(&["x"]).replace(
+        r#""type":"reasoning""#,
+        r#""type":"function_call","call_id":"c1","name":"f","arguments":"{}""#,
+    );
+    let q = body(true).replace("shapes", "tool");
+    sim.run(
+        Request::post("/v1/responses", q.clone()),
+        UpstreamResponse::sse(tool),
+    )
+    .unwrap();
+    let rec = sim
+        .run(
+            Request::post("/v1/responses", q),
+            UpstreamResponse::sse(responses_sse(&["y"])),
+        )
+        .unwrap();
+    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    assert_eq!(sim.metric("ai_cache_not_stored;reason=not_text"), Some(1));
+}
+
+#[test]
+fn responses_json_miss_then_hit_returns_the_stored_object() {
+    let mut sim = sim_with(1, "{}");
+    let body = r#"{"model":"gpt-5","input":"What is Rust?"}"#;
+    let resp = r#"{"id":"resp_9","object":"response","created_at":1,"status":"completed","model":"gpt-5","output":[{"type":"message","id":"msg_9","role":"assistant","status":"completed","content":[{"type":"output_text","text":"A language.","annotations":[]}]}],"usage":{"input_tokens":5,"output_tokens":3,"total_tokens":8}}"#;
+    let miss = sim
+        .run(
+            Request::post("/v1/responses", body),
+            UpstreamResponse::json(200, resp),
+        )
+        .unwrap();
+    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    let hit = sim
+        .run(
+            Request::post("/v1/responses", body),
+            UpstreamResponse::json(200, "{}"),
+        )
+        .unwrap();
+    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    assert_eq!(hit.response.body_str(), resp);
+    // A stream request for the same input is replayed from the stored object.
+    let stream = sim
+        .run(
+            Request::post(
+                "/v1/responses",
+                r#"{"model":"gpt-5","input":"What is Rust?","stream":true}"#,
+            ),
+            UpstreamResponse::sse("x"),
+        )
+        .unwrap();
+    assert_eq!(header(&stream, "x-cache-status"), Some("hit"));
+    let events = strict_sse(&stream.response.body);
+    let text: String = events
+        .iter()
+        .filter(|(n, _)| n.as_deref() == Some("response.output_text.delta"))
+        .map(|(_, v)| v["delta"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(text, "A language.");
+    assert_eq!(
+        events.last().unwrap().0.as_deref(),
+        Some("response.completed")
+    );
+    let usage: Value = serde_json::from_slice(&stream.filter_state["aigw.usage"]).unwrap();
+    assert_eq!(
+        (usage["input"].as_u64(), usage["output"].as_u64()),
+        (Some(5), Some(3))
+    );
 }

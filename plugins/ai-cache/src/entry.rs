@@ -1,26 +1,50 @@
 //! A cached answer and how it is assembled from an upstream response: a non-streamed JSON
 //! body, or an SSE stream collected event by event (bounded) until it ends normally.
 
-use aigw::reply::Protocol;
 use aigw::sse::Parser;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// The client API of a cached answer; requests are only answered from entries of their own
+/// API (the API is part of the key, too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    /// OpenAI chat completions (`"openai"`).
+    OpenAi,
+    /// Anthropic Messages (`"anthropic"`).
+    Anthropic,
+    /// OpenAI Responses API (`"responses"`).
+    Responses,
+}
+
+impl Dialect {
+    /// The name used in the cache key and the stored entry.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::OpenAi => "openai",
+            Dialect::Anthropic => "anthropic",
+            Dialect::Responses => "responses",
+        }
+    }
+}
 
 /// A cached answer, stored as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     /// When the answer was stored (ms since the epoch).
     pub created_ms: u64,
-    /// The client protocol the answer is in: OpenAI chat completions (`"openai"`) or
-    /// Anthropic Messages (`"anthropic"`).
-    pub dialect: Protocol,
+    /// The client API the answer is in.
+    pub dialect: Dialect,
     /// The model that answered.
     pub model: String,
     /// The answer text.
     pub content: String,
-    /// Why generation stopped (`stop`, `length`, `end_turn`, ...).
+    /// Why generation stopped, in the dialect's words (`stop`, `length`, `end_turn`, ...; for
+    /// the Responses API `completed` or the `incomplete_details.reason`).
     pub finish_reason: String,
-    /// Prompt tokens of the original answer.
+    /// Prompt tokens of the original answer, all of them (for Anthropic: `input_tokens` plus
+    /// cache reads and writes, the OpenAI meaning of `prompt_tokens`).
     pub input_tokens: u64,
     /// Output tokens of the original answer.
     pub output_tokens: u64,
@@ -65,14 +89,14 @@ fn filtered(reason: &str) -> bool {
 }
 
 /// Builds an entry from a complete non-streamed answer.
-pub fn from_json(dialect: Protocol, body: &[u8], now_ms: u64) -> Result<Entry, Skip> {
+pub fn from_json(dialect: Dialect, body: &[u8], now_ms: u64) -> Result<Entry, Skip> {
     let v: Value = serde_json::from_slice(body).map_err(|_| Skip::Malformed)?;
     if v.get("error").is_some() {
         return Err(Skip::Incomplete);
     }
     let model = str_at(&v, "model");
     let (content, finish, input, output) = match dialect {
-        Protocol::OpenAi => {
+        Dialect::OpenAi => {
             let choices = v
                 .get("choices")
                 .and_then(Value::as_array)
@@ -100,7 +124,7 @@ pub fn from_json(dialect: Protocol, body: &[u8], now_ms: u64) -> Result<Entry, S
                 u64_at(u, "completion_tokens"),
             )
         }
-        Protocol::Anthropic => {
+        Dialect::Anthropic => {
             let blocks = v
                 .get("content")
                 .and_then(Value::as_array)
@@ -116,6 +140,26 @@ pub fn from_json(dialect: Protocol, body: &[u8], now_ms: u64) -> Result<Entry, S
             (
                 text,
                 str_at(&v, "stop_reason"),
+                anthropic_input(u),
+                u64_at(u, "output_tokens"),
+            )
+        }
+        Dialect::Responses => {
+            let content = responses_text(&v)?;
+            let finish = match v.get("status").and_then(Value::as_str) {
+                Some("completed") => "completed".to_string(),
+                Some("incomplete") => v
+                    .get("incomplete_details")
+                    .map(|d| str_at(d, "reason"))
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or_else(|| "incomplete".to_string()),
+                // queued, in_progress (background), failed, cancelled: no final answer.
+                _ => String::new(),
+            };
+            let u = v.get("usage");
+            (
+                content,
+                finish,
                 u64_at(u, "input_tokens"),
                 u64_at(u, "output_tokens"),
             )
@@ -139,6 +183,43 @@ pub fn from_json(dialect: Protocol, body: &[u8], now_ms: u64) -> Result<Entry, S
     })
 }
 
+/// The answer text of a Responses API `response` object: the `output_text` parts of its
+/// `message` items (reasoning items are left out; a refusal is filtered; tool calls and other
+/// items, and annotated text, cannot be replayed).
+fn responses_text(v: &Value) -> Result<String, Skip> {
+    let items = v
+        .get("output")
+        .and_then(Value::as_array)
+        .ok_or(Skip::Malformed)?;
+    let mut text = String::new();
+    for item in items {
+        match item.get("type").and_then(Value::as_str) {
+            Some("reasoning") => {}
+            Some("message") => {
+                let parts = item.get("content").and_then(Value::as_array);
+                for part in parts.into_iter().flatten() {
+                    match part.get("type").and_then(Value::as_str) {
+                        Some("output_text") => {
+                            if part
+                                .get("annotations")
+                                .and_then(Value::as_array)
+                                .is_some_and(|a| !a.is_empty())
+                            {
+                                return Err(Skip::NotText);
+                            }
+                            text.push_str(part.get("text").and_then(Value::as_str).unwrap_or(""));
+                        }
+                        Some("refusal") => return Err(Skip::Filtered),
+                        _ => return Err(Skip::NotText),
+                    }
+                }
+            }
+            _ => return Err(Skip::NotText),
+        }
+    }
+    Ok(text)
+}
+
 fn str_at(v: &Value, field: &str) -> String {
     v.get(field)
         .and_then(Value::as_str)
@@ -152,10 +233,18 @@ fn u64_at(v: Option<&Value>, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// All prompt tokens of an Anthropic `usage` object: uncached input plus cache reads and
+/// writes.
+fn anthropic_input(u: Option<&Value>) -> u64 {
+    u64_at(u, "input_tokens")
+        .saturating_add(u64_at(u, "cache_read_input_tokens"))
+        .saturating_add(u64_at(u, "cache_creation_input_tokens"))
+}
+
 /// Collects a streamed answer as it passes, bounded by `limit` bytes of answer text.
 #[derive(Debug)]
 pub struct StreamAssembler {
-    dialect: Protocol,
+    dialect: Dialect,
     parser: Parser,
     limit: usize,
     model: String,
@@ -169,7 +258,7 @@ pub struct StreamAssembler {
 
 impl StreamAssembler {
     /// An assembler for `dialect` keeping at most `limit` bytes of answer text.
-    pub fn new(dialect: Protocol, limit: usize) -> StreamAssembler {
+    pub fn new(dialect: Dialect, limit: usize) -> StreamAssembler {
         StreamAssembler {
             dialect,
             parser: Parser::new(limit.clamp(1024, 64 * 1024)),
@@ -232,8 +321,63 @@ impl StreamAssembler {
             return;
         }
         match self.dialect {
-            Protocol::OpenAi => self.openai(v),
-            Protocol::Anthropic => self.anthropic(v),
+            Dialect::OpenAi => self.openai(v),
+            Dialect::Anthropic => self.anthropic(v),
+            Dialect::Responses => self.responses(kind, v),
+        }
+    }
+
+    fn responses(&mut self, kind: &str, v: &Value) {
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or(kind);
+        match kind {
+            "response.created" | "response.in_progress" => {
+                if let Some(m) = v.get("response").map(|r| str_at(r, "model")) {
+                    if !m.is_empty() {
+                        self.model = m;
+                    }
+                }
+            }
+            "response.output_item.added" => {
+                let item = v.get("item").and_then(|i| i.get("type"));
+                if !matches!(item.and_then(Value::as_str), Some("message" | "reasoning")) {
+                    self.failed = Some(Skip::NotText);
+                }
+            }
+            "response.content_part.added" => {
+                let part = v.get("part").and_then(|p| p.get("type"));
+                match part.and_then(Value::as_str) {
+                    Some("output_text") => {}
+                    Some("refusal") => self.failed = Some(Skip::Filtered),
+                    _ => self.failed = Some(Skip::NotText),
+                }
+            }
+            "response.output_text.annotation.added" => self.failed = Some(Skip::NotText),
+            "response.refusal.delta" => self.failed = Some(Skip::Filtered),
+            "response.output_text.delta" => {
+                if let Some(d) = v.get("delta").and_then(Value::as_str) {
+                    self.content.push_str(d);
+                }
+            }
+            "response.completed" | "response.incomplete" => {
+                let r = v.get("response");
+                if let Some(m) = r.map(|r| str_at(r, "model")).filter(|m| !m.is_empty()) {
+                    self.model = m;
+                }
+                let u = r.and_then(|r| r.get("usage"));
+                self.input = u64_at(u, "input_tokens");
+                self.output = u64_at(u, "output_tokens");
+                self.finish = if kind == "response.completed" {
+                    "completed".to_string()
+                } else {
+                    r.and_then(|r| r.get("incomplete_details"))
+                        .map(|d| str_at(d, "reason"))
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| "incomplete".to_string())
+                };
+                self.done = true;
+            }
+            "response.failed" | "error" => self.failed = Some(Skip::Incomplete),
+            _ => {}
         }
     }
 
@@ -275,7 +419,7 @@ impl StreamAssembler {
             "message_start" => {
                 let m = v.get("message");
                 self.model = m.map(|m| str_at(m, "model")).unwrap_or_default();
-                self.input = u64_at(m.and_then(|m| m.get("usage")), "input_tokens");
+                self.input = anthropic_input(m.and_then(|m| m.get("usage")));
             }
             "content_block_start" => {
                 let kind = v
@@ -324,8 +468,8 @@ impl StreamAssembler {
         }
         let complete = match self.dialect {
             // Some servers end without [DONE]: a finish reason is the normal ending then.
-            Protocol::OpenAi => self.done || !self.finish.is_empty(),
-            Protocol::Anthropic => self.done,
+            Dialect::OpenAi => self.done || !self.finish.is_empty(),
+            Dialect::Anthropic | Dialect::Responses => self.done,
         };
         if !complete || self.finish.is_empty() {
             return Err(Skip::Incomplete);
@@ -352,37 +496,37 @@ mod tests {
 
     #[test]
     fn openai_json_and_skips() {
-        let e = from_json(Protocol::OpenAi, br#"{"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#, 5).unwrap();
+        let e = from_json(Dialect::OpenAi, br#"{"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#, 5).unwrap();
         assert_eq!(
             (e.content.as_str(), e.input_tokens, e.output_tokens),
             ("hi", 3, 1)
         );
         assert!(e.json.is_some());
-        let f = from_json(Protocol::OpenAi, br#"{"choices":[{"index":0,"message":{"content":""},"finish_reason":"content_filter"}]}"#, 0);
+        let f = from_json(Dialect::OpenAi, br#"{"choices":[{"index":0,"message":{"content":""},"finish_reason":"content_filter"}]}"#, 0);
         assert_eq!(f, Err(Skip::Filtered));
-        let t = from_json(Protocol::OpenAi, br#"{"choices":[{"index":0,"message":{"content":null,"tool_calls":[{}]},"finish_reason":"tool_calls"}]}"#, 0);
+        let t = from_json(Dialect::OpenAi, br#"{"choices":[{"index":0,"message":{"content":null,"tool_calls":[{}]},"finish_reason":"tool_calls"}]}"#, 0);
         assert_eq!(t, Err(Skip::NotText));
-        assert_eq!(
-            from_json(Protocol::OpenAi, b"nope", 0),
-            Err(Skip::Malformed)
-        );
+        assert_eq!(from_json(Dialect::OpenAi, b"nope", 0), Err(Skip::Malformed));
     }
 
     #[test]
     fn anthropic_json() {
         let body = br#"{"model":"c","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}],"stop_reason":"end_turn","usage":{"input_tokens":4,"output_tokens":2}}"#;
-        let e = from_json(Protocol::Anthropic, body, 0).unwrap();
+        let e = from_json(Dialect::Anthropic, body, 0).unwrap();
         assert_eq!(
             (e.content.as_str(), e.input_tokens, e.output_tokens),
             ("ab", 4, 2)
         );
-        let tool = br#"{"content":[{"type":"tool_use","id":"t"}],"stop_reason":"tool_use"}"#;
-        assert_eq!(from_json(Protocol::Anthropic, tool, 0), Err(Skip::NotText));
-        let cut = br#"{"content":[{"type":"text","text":"a"}],"stop_reason":null}"#;
+        let cached = br#"{"model":"c","content":[{"type":"text","text":"a"}],"stop_reason":"end_turn","usage":{"input_tokens":4,"cache_read_input_tokens":10,"cache_creation_input_tokens":3,"output_tokens":2}}"#;
+        let e = from_json(Dialect::Anthropic, cached, 0).unwrap();
         assert_eq!(
-            from_json(Protocol::Anthropic, cut, 0),
-            Err(Skip::Incomplete)
+            e.input_tokens, 17,
+            "cache reads and writes are prompt tokens"
         );
+        let tool = br#"{"content":[{"type":"tool_use","id":"t"}],"stop_reason":"tool_use"}"#;
+        assert_eq!(from_json(Dialect::Anthropic, tool, 0), Err(Skip::NotText));
+        let cut = br#"{"content":[{"type":"text","text":"a"}],"stop_reason":null}"#;
+        assert_eq!(from_json(Dialect::Anthropic, cut, 0), Err(Skip::Incomplete));
     }
 
     #[test]
@@ -393,7 +537,7 @@ mod tests {
                  data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}\n\n\
                  data: [DONE]\n\n";
         for split in [1usize, 7, 50] {
-            let mut a = StreamAssembler::new(Protocol::OpenAi, 1000);
+            let mut a = StreamAssembler::new(Dialect::OpenAi, 1000);
             for c in s.as_bytes().chunks(split) {
                 a.feed(c);
             }
@@ -404,12 +548,85 @@ mod tests {
             );
             assert_eq!((e.input_tokens, e.output_tokens), (4, 2));
         }
-        let mut cut = StreamAssembler::new(Protocol::OpenAi, 1000);
+        let mut cut = StreamAssembler::new(Dialect::OpenAi, 1000);
         cut.feed(&s.as_bytes()[..150]);
         assert_eq!(cut.finish(1), Err(Skip::Incomplete));
-        let mut small = StreamAssembler::new(Protocol::OpenAi, 3);
+        let mut small = StreamAssembler::new(Dialect::OpenAi, 3);
         small.feed(s.as_bytes());
         assert_eq!(small.finish(1), Err(Skip::TooLarge));
+    }
+
+    #[test]
+    fn responses_json() {
+        let body = br#"{"id":"resp_1","object":"response","status":"completed","model":"gpt-5","output":[{"type":"reasoning","id":"rs_1","summary":[]},{"type":"message","id":"msg_1","role":"assistant","content":[{"type":"output_text","text":"Hi ","annotations":[]},{"type":"output_text","text":"there"}]}],"usage":{"input_tokens":10,"input_tokens_details":{"cached_tokens":4},"output_tokens":3,"total_tokens":13}}"#;
+        let e = from_json(Dialect::Responses, body, 0).unwrap();
+        assert_eq!(
+            (
+                e.content.as_str(),
+                e.finish_reason.as_str(),
+                e.model.as_str()
+            ),
+            ("Hi there", "completed", "gpt-5")
+        );
+        assert_eq!((e.input_tokens, e.output_tokens), (10, 3));
+        let cut = br#"{"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"output":[{"type":"message","content":[{"type":"output_text","text":"Hi"}]}]}"#;
+        assert_eq!(
+            from_json(Dialect::Responses, cut, 0).unwrap().finish_reason,
+            "max_output_tokens"
+        );
+        for (body, skip) in [
+            (&br#"{"status":"completed","output":[{"type":"function_call","call_id":"c","name":"f","arguments":"{}"}]}"#[..], Skip::NotText),
+            (br#"{"status":"completed","output":[{"type":"web_search_call","id":"ws"},{"type":"message","content":[{"type":"output_text","text":"x"}]}]}"#, Skip::NotText),
+            (br#"{"status":"completed","output":[{"type":"message","content":[{"type":"output_text","text":"x","annotations":[{"type":"url_citation"}]}]}]}"#, Skip::NotText),
+            (br#"{"status":"completed","output":[{"type":"message","content":[{"type":"refusal","refusal":"no"}]}]}"#, Skip::Filtered),
+            (br#"{"status":"incomplete","incomplete_details":{"reason":"content_filter"},"output":[]}"#, Skip::Filtered),
+            (br#"{"status":"queued","output":[]}"#, Skip::Incomplete),
+            (br#"{"status":"completed"}"#, Skip::Malformed),
+        ] {
+            assert_eq!(from_json(Dialect::Responses, body, 0), Err(skip));
+        }
+    }
+
+    #[test]
+    fn responses_stream() {
+        let s = "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\",\"model\":\"gpt-5\",\"status\":\"in_progress\",\"error\":null,\"output\":[]}}\n\n\
+                 event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"output_index\":0,\"item\":{\"type\":\"message\",\"id\":\"msg_1\",\"content\":[]}}\n\n\
+                 event: response.content_part.added\ndata: {\"type\":\"response.content_part.added\",\"part\":{\"type\":\"output_text\",\"text\":\"\"}}\n\n\
+                 event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"Yo\"}\n\n\
+                 event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"!\"}\n\n\
+                 event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\",\"model\":\"gpt-5\",\"usage\":{\"input_tokens\":9,\"output_tokens\":2}}}\n\n";
+        for split in [1usize, 13, 1000] {
+            let mut a = StreamAssembler::new(Dialect::Responses, 1000);
+            for c in s.as_bytes().chunks(split) {
+                a.feed(c);
+            }
+            let e = a.finish(0).unwrap();
+            assert_eq!(
+                (
+                    e.content.as_str(),
+                    e.finish_reason.as_str(),
+                    e.model.as_str()
+                ),
+                ("Yo!", "completed", "gpt-5")
+            );
+            assert_eq!((e.input_tokens, e.output_tokens), (9, 2));
+        }
+        let cut = &s[..s.find("event: response.completed").unwrap()];
+        let mut a = StreamAssembler::new(Dialect::Responses, 1000);
+        a.feed(cut.as_bytes());
+        assert_eq!(a.finish(0), Err(Skip::Incomplete));
+        let mut t = StreamAssembler::new(Dialect::Responses, 1000);
+        t.feed(
+            s.replace(r#""type":"message""#, r#""type":"function_call""#)
+                .as_bytes(),
+        );
+        assert_eq!(t.finish(0), Err(Skip::NotText));
+        let mut f = StreamAssembler::new(Dialect::Responses, 1000);
+        f.feed(
+            s.replace("response.completed", "response.failed")
+                .as_bytes(),
+        );
+        assert_eq!(f.finish(0), Err(Skip::Incomplete));
     }
 
     #[test]
@@ -419,14 +636,14 @@ mod tests {
                  event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Yo\"}}\n\n\
                  event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":1}}\n\n\
                  event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
-        let mut a = StreamAssembler::new(Protocol::Anthropic, 1000);
+        let mut a = StreamAssembler::new(Dialect::Anthropic, 1000);
         a.feed(s.as_bytes());
         let e = a.finish(0).unwrap();
         assert_eq!(
             (e.content.as_str(), e.input_tokens, e.output_tokens),
             ("Yo", 9, 1)
         );
-        let mut r = StreamAssembler::new(Protocol::Anthropic, 1000);
+        let mut r = StreamAssembler::new(Dialect::Anthropic, 1000);
         r.feed(s.replace("end_turn", "refusal").as_bytes());
         assert_eq!(r.finish(0), Err(Skip::Filtered));
     }

@@ -3,7 +3,7 @@
 //! normal answers as they pass.
 
 use crate::config::{Config, Scope, StoreKind, VectorIndexConfig};
-use crate::entry::{self, Entry, Skip, StreamAssembler};
+use crate::entry::{self, Dialect, Entry, Skip, StreamAssembler};
 use crate::key::{self, Digest, RequestKey};
 use crate::replay;
 use crate::semantic::{self, LocalIndex, VectorIndex};
@@ -38,7 +38,7 @@ enum Mode {
 #[derive(Default)]
 pub struct AiCache {
     mode: Mode,
-    dialect: Option<Protocol>,
+    dialect: Option<Dialect>,
     key: Option<RequestKey>,
     vector: Option<Vec<f32>>,
     decided: bool,
@@ -59,12 +59,13 @@ fn now_ms() -> u64 {
     host::now_millis().unwrap_or(0)
 }
 
-/// The protocol of a cacheable request: chat completions and Anthropic messages are cached;
-/// every other API is not.
-fn dialect_for(api: Option<Api>) -> Option<Protocol> {
+/// The dialect of a cacheable request: chat completions, Anthropic messages and the OpenAI
+/// Responses API are cached; every other API is not.
+fn dialect_for(api: Option<Api>) -> Option<Dialect> {
     match api? {
-        Api::ChatCompletions => Some(Protocol::OpenAi),
-        Api::AnthropicMessages => Some(Protocol::Anthropic),
+        Api::ChatCompletions => Some(Dialect::OpenAi),
+        Api::AnthropicMessages => Some(Dialect::Anthropic),
+        Api::Responses => Some(Dialect::Responses),
         _ => None,
     }
 }
@@ -106,8 +107,13 @@ impl AiCache {
         let key_hex = key::hex(&k.exact);
         let id = format!("cache-{}", key_hex.get(..16).unwrap_or(""));
         let (body, ctype) = if k.stream {
-            let b = replay::sse_body(entry, &id, now / 1000, ctx.config().replay_chunk_chars);
-            (b, "text/event-stream")
+            let opts = replay::StreamOptions {
+                id: &id,
+                now_s: now / 1000,
+                chars: ctx.config().replay_chunk_chars,
+                include_usage: k.include_usage,
+            };
+            (replay::sse_body(entry, &opts), "text/event-stream")
         } else {
             (
                 replay::json_body(entry, &id, now / 1000),
@@ -272,7 +278,7 @@ impl AiCache {
             match index.search(&k.context, v, sem.threshold, now_ms()) {
                 Ok(Some(hit)) => {
                     if let Some(entry) = self.lookup_exact(&cfg, &hit.entry) {
-                        if entry.dialect == self.dialect.unwrap_or(Protocol::OpenAi)
+                        if entry.dialect == self.dialect.unwrap_or(Dialect::OpenAi)
                             && self.reply_hit(ctx, &entry, Some(hit.score))
                         {
                             return;
@@ -319,7 +325,7 @@ impl AiCache {
         };
         if let Some(hit) = hit {
             if let Some(entry) = self.lookup_exact(&cfg, &hit.entry) {
-                if entry.dialect == self.dialect.unwrap_or(Protocol::OpenAi)
+                if entry.dialect == self.dialect.unwrap_or(Dialect::OpenAi)
                     && self.reply_hit(ctx, &entry, Some(hit.score))
                 {
                     return;
@@ -553,10 +559,7 @@ impl Plugin for AiCache {
                 .unwrap_or_default();
             scope.push(("route", route.as_str()));
         }
-        let protocol = match self.dialect {
-            Some(Protocol::Anthropic) => "anthropic",
-            _ => "openai",
-        };
+        let protocol = self.dialect.unwrap_or(Dialect::OpenAi).name();
         let k = match key::derive(&cfg, protocol, &scope, &body) {
             Ok(k) => k,
             Err(key::Uncacheable::NotJson) => {
@@ -634,7 +637,7 @@ impl Plugin for AiCache {
         if sse {
             let limit = ctx.config().max_entry_bytes;
             self.assembler = Some(StreamAssembler::new(
-                self.dialect.unwrap_or(Protocol::OpenAi),
+                self.dialect.unwrap_or(Dialect::OpenAi),
                 limit,
             ));
         }
@@ -683,7 +686,7 @@ impl Plugin for AiCache {
             let result = match self.assembler.take() {
                 Some(a) => a.finish(now),
                 None => entry::from_json(
-                    self.dialect.unwrap_or(Protocol::OpenAi),
+                    self.dialect.unwrap_or(Dialect::OpenAi),
                     &std::mem::take(&mut self.body),
                     now,
                 ),

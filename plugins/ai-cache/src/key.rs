@@ -19,6 +19,9 @@ pub struct RequestKey {
     pub question: String,
     /// Whether the client asked for a stream.
     pub stream: bool,
+    /// Whether the client asked for the usage chunk of an OpenAI stream
+    /// (`stream_options.include_usage`); not part of the key.
+    pub include_usage: bool,
 }
 
 /// Why a request cannot be cached.
@@ -33,8 +36,10 @@ pub enum Uncacheable {
     Multiple,
 }
 
-/// Derives the key of a request body for `protocol` (`"openai"`/`"anthropic"`) and the scope
-/// values (consumer, route, as configured).
+/// Derives the key of a request body for `protocol` (`"openai"`/`"anthropic"`/`"responses"`)
+/// and the scope values (consumer, route, as configured). The conversation is `messages` and
+/// `system`, or for the Responses API `input` and `instructions`; every other field (model,
+/// tools, `previous_response_id`, ...) is part of the semantic context.
 pub fn derive(
     cfg: &Config,
     protocol: &str,
@@ -51,12 +56,25 @@ pub fn derive(
         return Err(Uncacheable::Multiple);
     }
     let stream = map.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let question = map.get("messages").map(last_user_text).unwrap_or_default();
+    let include_usage = map
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let (messages_field, system_field) = if protocol == "responses" {
+        ("input", "instructions")
+    } else {
+        ("messages", "system")
+    };
+    let question = map
+        .get(messages_field)
+        .map(last_user_text)
+        .unwrap_or_default();
     for f in &cfg.ignored_fields {
         map.remove(f);
     }
-    let messages = map.remove("messages");
-    let system = map.remove("system");
+    let messages = map.remove(messages_field);
+    let system = map.remove(system_field);
 
     let mut head = String::new();
     for (name, value) in scope {
@@ -85,6 +103,7 @@ pub fn derive(
         context: digest(ctx_text.as_bytes()),
         question,
         stream,
+        include_usage,
     })
 }
 
@@ -153,8 +172,12 @@ pub fn canonical(v: &Value, out: &mut String) {
 }
 
 /// The text of the last user message: a string content, or the text parts joined by newlines
-/// (OpenAI `{"type":"text","text"}` and Anthropic text blocks alike).
+/// (OpenAI `{"type":"text","text"}`, Responses `input_text` and Anthropic text blocks alike).
+/// A plain string (a Responses `input`) is the question itself.
 pub fn last_user_text(messages: &Value) -> String {
+    if let Value::String(s) = messages {
+        return s.clone();
+    }
     let Some(list) = messages.as_array() else {
         return String::new();
     };
@@ -223,6 +246,16 @@ mod tests {
         .unwrap();
         assert_eq!(a.exact, b.exact);
         assert!(b.stream && !a.stream);
+        let u = derive(
+            &c,
+            "openai",
+            &[],
+            br#"{"model":"m","temperature":0,"stream":true,"stream_options":{"include_usage":true},
+                 "messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(u.exact, a.exact, "stream_options is not part of the key");
+        assert!(u.include_usage && !b.include_usage);
         assert_eq!(a.question, "hi");
         let t = derive(
             &c,
@@ -279,5 +312,40 @@ mod tests {
             Err(Uncacheable::Multiple)
         );
         assert_eq!(hex(&[0xab; 16]).len(), 32);
+    }
+
+    #[test]
+    fn responses_keys_input_instructions_and_tools() {
+        let c = cfg("{}");
+        let k = |body: &str| derive(&c, "responses", &[], body.as_bytes()).unwrap();
+        let plain = k(r#"{"model":"gpt-5","input":"What is Rust?"}"#);
+        assert_eq!(plain.question, "What is Rust?");
+        let items = k(
+            r#"{"model":"gpt-5","stream":true,"store":false,"input":[{"role":"user","content":[{"type":"input_text","text":"What is Rust?"}]}]}"#,
+        );
+        assert_eq!(items.question, "What is Rust?");
+        assert!(items.stream);
+        assert_ne!(plain.exact, items.exact, "the input shape is in the key");
+        assert_eq!(plain.context, items.context, "but not in the context");
+        let instr = k(r#"{"model":"gpt-5","instructions":"Be brief.","input":"What is Rust?"}"#);
+        assert_ne!(plain.exact, instr.exact, "instructions change the answer");
+        assert_eq!(plain.context, instr.context);
+        for other in [
+            r#"{"model":"gpt-4o","input":"What is Rust?"}"#,
+            r#"{"model":"gpt-5","input":"What is Go?"}"#,
+            r#"{"model":"gpt-5","tools":[{"type":"web_search"}],"input":"What is Rust?"}"#,
+            r#"{"model":"gpt-5","previous_response_id":"resp_1","input":"What is Rust?"}"#,
+            r#"{"model":"gpt-5","reasoning":{"effort":"high"},"input":"What is Rust?"}"#,
+        ] {
+            assert_ne!(k(other).exact, plain.exact, "{other}");
+        }
+        let chat = derive(
+            &c,
+            "openai",
+            &[],
+            br#"{"model":"gpt-5","input":"What is Rust?"}"#,
+        )
+        .unwrap();
+        assert_ne!(chat.exact, plain.exact, "protocol is part of the key");
     }
 }
