@@ -1,30 +1,43 @@
 //! A cached answer and how it is assembled from an upstream response: a non-streamed JSON
 //! body, or an SSE stream collected event by event (bounded) until it ends normally.
 
+use aigw::llm::Api;
 use aigw::sse::Parser;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The client API of a cached answer; requests are only answered from entries of their own
-/// API (the API is part of the key, too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dialect {
-    /// OpenAI chat completions (`"openai"`).
-    OpenAi,
-    /// Anthropic Messages (`"anthropic"`).
-    Anthropic,
-    /// OpenAI Responses API (`"responses"`).
-    Responses,
-}
+/// The client API of a cached answer is the SDK's [`Api`] (chat completions, Anthropic
+/// messages or Responses); requests are only answered from entries of their own API (the API
+/// is part of the key, too). Entries keep the names they always had.
+pub mod stored_api {
+    use aigw::llm::Api;
+    use serde::{Deserialize, Deserializer, Serializer};
 
-impl Dialect {
     /// The name used in the cache key and the stored entry.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::OpenAi => "openai",
-            Dialect::Anthropic => "anthropic",
-            Dialect::Responses => "responses",
+    pub fn name(api: Api) -> &'static str {
+        match api {
+            Api::AnthropicMessages => "anthropic",
+            Api::Responses => "responses",
+            _ => "openai",
+        }
+    }
+
+    /// Writes the stored name.
+    pub fn serialize<S: Serializer>(api: &Api, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(name(*api))
+    }
+
+    /// Reads a stored name.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Api, D::Error> {
+        let n = <&str>::deserialize(d)?;
+        match n {
+            "openai" => Ok(Api::ChatCompletions),
+            "anthropic" => Ok(Api::AnthropicMessages),
+            "responses" => Ok(Api::Responses),
+            other => Err(serde::de::Error::unknown_variant(
+                other,
+                &["openai", "anthropic", "responses"],
+            )),
         }
     }
 }
@@ -35,7 +48,8 @@ pub struct Entry {
     /// When the answer was stored (ms since the epoch).
     pub created_ms: u64,
     /// The client API the answer is in.
-    pub dialect: Dialect,
+    #[serde(with = "stored_api")]
+    pub dialect: Api,
     /// The model that answered.
     pub model: String,
     /// The answer text.
@@ -89,14 +103,54 @@ fn filtered(reason: &str) -> bool {
 }
 
 /// Builds an entry from a complete non-streamed answer.
-pub fn from_json(dialect: Dialect, body: &[u8], now_ms: u64) -> Result<Entry, Skip> {
+pub fn from_json(dialect: Api, body: &[u8], now_ms: u64) -> Result<Entry, Skip> {
     let v: Value = serde_json::from_slice(body).map_err(|_| Skip::Malformed)?;
     if v.get("error").is_some() {
         return Err(Skip::Incomplete);
     }
     let model = str_at(&v, "model");
     let (content, finish, input, output) = match dialect {
-        Dialect::OpenAi => {
+        Api::AnthropicMessages => {
+            let blocks = v
+                .get("content")
+                .and_then(Value::as_array)
+                .ok_or(Skip::Malformed)?;
+            let mut text = String::new();
+            for b in blocks {
+                if b.get("type").and_then(Value::as_str) != Some("text") {
+                    return Err(Skip::NotText);
+                }
+                text.push_str(b.get("text").and_then(Value::as_str).unwrap_or(""));
+            }
+            let u = v.get("usage");
+            (
+                text,
+                str_at(&v, "stop_reason"),
+                anthropic_input(u),
+                u64_at(u, "output_tokens"),
+            )
+        }
+        Api::Responses => {
+            let content = responses_text(&v)?;
+            let finish = match v.get("status").and_then(Value::as_str) {
+                Some("completed") => "completed".to_string(),
+                Some("incomplete") => v
+                    .get("incomplete_details")
+                    .map(|d| str_at(d, "reason"))
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or_else(|| "incomplete".to_string()),
+                // queued, in_progress (background), failed, cancelled: no final answer.
+                _ => String::new(),
+            };
+            let u = v.get("usage");
+            (
+                content,
+                finish,
+                u64_at(u, "input_tokens"),
+                u64_at(u, "output_tokens"),
+            )
+        }
+        _ => {
             let choices = v
                 .get("choices")
                 .and_then(Value::as_array)
@@ -122,46 +176,6 @@ pub fn from_json(dialect: Dialect, body: &[u8], now_ms: u64) -> Result<Entry, Sk
                 finish,
                 u64_at(u, "prompt_tokens"),
                 u64_at(u, "completion_tokens"),
-            )
-        }
-        Dialect::Anthropic => {
-            let blocks = v
-                .get("content")
-                .and_then(Value::as_array)
-                .ok_or(Skip::Malformed)?;
-            let mut text = String::new();
-            for b in blocks {
-                if b.get("type").and_then(Value::as_str) != Some("text") {
-                    return Err(Skip::NotText);
-                }
-                text.push_str(b.get("text").and_then(Value::as_str).unwrap_or(""));
-            }
-            let u = v.get("usage");
-            (
-                text,
-                str_at(&v, "stop_reason"),
-                anthropic_input(u),
-                u64_at(u, "output_tokens"),
-            )
-        }
-        Dialect::Responses => {
-            let content = responses_text(&v)?;
-            let finish = match v.get("status").and_then(Value::as_str) {
-                Some("completed") => "completed".to_string(),
-                Some("incomplete") => v
-                    .get("incomplete_details")
-                    .map(|d| str_at(d, "reason"))
-                    .filter(|r| !r.is_empty())
-                    .unwrap_or_else(|| "incomplete".to_string()),
-                // queued, in_progress (background), failed, cancelled: no final answer.
-                _ => String::new(),
-            };
-            let u = v.get("usage");
-            (
-                content,
-                finish,
-                u64_at(u, "input_tokens"),
-                u64_at(u, "output_tokens"),
             )
         }
     };
@@ -244,7 +258,7 @@ fn anthropic_input(u: Option<&Value>) -> u64 {
 /// Collects a streamed answer as it passes, bounded by `limit` bytes of answer text.
 #[derive(Debug)]
 pub struct StreamAssembler {
-    dialect: Dialect,
+    dialect: Api,
     parser: Parser,
     limit: usize,
     model: String,
@@ -258,7 +272,7 @@ pub struct StreamAssembler {
 
 impl StreamAssembler {
     /// An assembler for `dialect` keeping at most `limit` bytes of answer text.
-    pub fn new(dialect: Dialect, limit: usize) -> StreamAssembler {
+    pub fn new(dialect: Api, limit: usize) -> StreamAssembler {
         StreamAssembler {
             dialect,
             parser: Parser::new(limit.clamp(1024, 64 * 1024)),
@@ -321,9 +335,9 @@ impl StreamAssembler {
             return;
         }
         match self.dialect {
-            Dialect::OpenAi => self.openai(v),
-            Dialect::Anthropic => self.anthropic(v),
-            Dialect::Responses => self.responses(kind, v),
+            Api::AnthropicMessages => self.anthropic(v),
+            Api::Responses => self.responses(kind, v),
+            _ => self.openai(v),
         }
     }
 
@@ -467,9 +481,9 @@ impl StreamAssembler {
             return Err(s);
         }
         let complete = match self.dialect {
+            Api::AnthropicMessages | Api::Responses => self.done,
             // Some servers end without [DONE]: a finish reason is the normal ending then.
-            Dialect::OpenAi => self.done || !self.finish.is_empty(),
-            Dialect::Anthropic | Dialect::Responses => self.done,
+            _ => self.done || !self.finish.is_empty(),
         };
         if !complete || self.finish.is_empty() {
             return Err(Skip::Incomplete);
@@ -496,37 +510,46 @@ mod tests {
 
     #[test]
     fn openai_json_and_skips() {
-        let e = from_json(Dialect::OpenAi, br#"{"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#, 5).unwrap();
+        let e = from_json(Api::ChatCompletions, br#"{"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#, 5).unwrap();
         assert_eq!(
             (e.content.as_str(), e.input_tokens, e.output_tokens),
             ("hi", 3, 1)
         );
         assert!(e.json.is_some());
-        let f = from_json(Dialect::OpenAi, br#"{"choices":[{"index":0,"message":{"content":""},"finish_reason":"content_filter"}]}"#, 0);
+        let f = from_json(Api::ChatCompletions, br#"{"choices":[{"index":0,"message":{"content":""},"finish_reason":"content_filter"}]}"#, 0);
         assert_eq!(f, Err(Skip::Filtered));
-        let t = from_json(Dialect::OpenAi, br#"{"choices":[{"index":0,"message":{"content":null,"tool_calls":[{}]},"finish_reason":"tool_calls"}]}"#, 0);
+        let t = from_json(Api::ChatCompletions, br#"{"choices":[{"index":0,"message":{"content":null,"tool_calls":[{}]},"finish_reason":"tool_calls"}]}"#, 0);
         assert_eq!(t, Err(Skip::NotText));
-        assert_eq!(from_json(Dialect::OpenAi, b"nope", 0), Err(Skip::Malformed));
+        assert_eq!(
+            from_json(Api::ChatCompletions, b"nope", 0),
+            Err(Skip::Malformed)
+        );
     }
 
     #[test]
     fn anthropic_json() {
         let body = br#"{"model":"c","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}],"stop_reason":"end_turn","usage":{"input_tokens":4,"output_tokens":2}}"#;
-        let e = from_json(Dialect::Anthropic, body, 0).unwrap();
+        let e = from_json(Api::AnthropicMessages, body, 0).unwrap();
         assert_eq!(
             (e.content.as_str(), e.input_tokens, e.output_tokens),
             ("ab", 4, 2)
         );
         let cached = br#"{"model":"c","content":[{"type":"text","text":"a"}],"stop_reason":"end_turn","usage":{"input_tokens":4,"cache_read_input_tokens":10,"cache_creation_input_tokens":3,"output_tokens":2}}"#;
-        let e = from_json(Dialect::Anthropic, cached, 0).unwrap();
+        let e = from_json(Api::AnthropicMessages, cached, 0).unwrap();
         assert_eq!(
             e.input_tokens, 17,
             "cache reads and writes are prompt tokens"
         );
         let tool = br#"{"content":[{"type":"tool_use","id":"t"}],"stop_reason":"tool_use"}"#;
-        assert_eq!(from_json(Dialect::Anthropic, tool, 0), Err(Skip::NotText));
+        assert_eq!(
+            from_json(Api::AnthropicMessages, tool, 0),
+            Err(Skip::NotText)
+        );
         let cut = br#"{"content":[{"type":"text","text":"a"}],"stop_reason":null}"#;
-        assert_eq!(from_json(Dialect::Anthropic, cut, 0), Err(Skip::Incomplete));
+        assert_eq!(
+            from_json(Api::AnthropicMessages, cut, 0),
+            Err(Skip::Incomplete)
+        );
     }
 
     #[test]
@@ -537,7 +560,7 @@ mod tests {
                  data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}\n\n\
                  data: [DONE]\n\n";
         for split in [1usize, 7, 50] {
-            let mut a = StreamAssembler::new(Dialect::OpenAi, 1000);
+            let mut a = StreamAssembler::new(Api::ChatCompletions, 1000);
             for c in s.as_bytes().chunks(split) {
                 a.feed(c);
             }
@@ -548,10 +571,10 @@ mod tests {
             );
             assert_eq!((e.input_tokens, e.output_tokens), (4, 2));
         }
-        let mut cut = StreamAssembler::new(Dialect::OpenAi, 1000);
+        let mut cut = StreamAssembler::new(Api::ChatCompletions, 1000);
         cut.feed(&s.as_bytes()[..150]);
         assert_eq!(cut.finish(1), Err(Skip::Incomplete));
-        let mut small = StreamAssembler::new(Dialect::OpenAi, 3);
+        let mut small = StreamAssembler::new(Api::ChatCompletions, 3);
         small.feed(s.as_bytes());
         assert_eq!(small.finish(1), Err(Skip::TooLarge));
     }
@@ -559,7 +582,7 @@ mod tests {
     #[test]
     fn responses_json() {
         let body = br#"{"id":"resp_1","object":"response","status":"completed","model":"gpt-5","output":[{"type":"reasoning","id":"rs_1","summary":[]},{"type":"message","id":"msg_1","role":"assistant","content":[{"type":"output_text","text":"Hi ","annotations":[]},{"type":"output_text","text":"there"}]}],"usage":{"input_tokens":10,"input_tokens_details":{"cached_tokens":4},"output_tokens":3,"total_tokens":13}}"#;
-        let e = from_json(Dialect::Responses, body, 0).unwrap();
+        let e = from_json(Api::Responses, body, 0).unwrap();
         assert_eq!(
             (
                 e.content.as_str(),
@@ -571,7 +594,7 @@ mod tests {
         assert_eq!((e.input_tokens, e.output_tokens), (10, 3));
         let cut = br#"{"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"output":[{"type":"message","content":[{"type":"output_text","text":"Hi"}]}]}"#;
         assert_eq!(
-            from_json(Dialect::Responses, cut, 0).unwrap().finish_reason,
+            from_json(Api::Responses, cut, 0).unwrap().finish_reason,
             "max_output_tokens"
         );
         for (body, skip) in [
@@ -583,7 +606,7 @@ mod tests {
             (br#"{"status":"queued","output":[]}"#, Skip::Incomplete),
             (br#"{"status":"completed"}"#, Skip::Malformed),
         ] {
-            assert_eq!(from_json(Dialect::Responses, body, 0), Err(skip));
+            assert_eq!(from_json(Api::Responses, body, 0), Err(skip));
         }
     }
 
@@ -596,7 +619,7 @@ mod tests {
                  event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"!\"}\n\n\
                  event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\",\"model\":\"gpt-5\",\"usage\":{\"input_tokens\":9,\"output_tokens\":2}}}\n\n";
         for split in [1usize, 13, 1000] {
-            let mut a = StreamAssembler::new(Dialect::Responses, 1000);
+            let mut a = StreamAssembler::new(Api::Responses, 1000);
             for c in s.as_bytes().chunks(split) {
                 a.feed(c);
             }
@@ -612,16 +635,16 @@ mod tests {
             assert_eq!((e.input_tokens, e.output_tokens), (9, 2));
         }
         let cut = &s[..s.find("event: response.completed").unwrap()];
-        let mut a = StreamAssembler::new(Dialect::Responses, 1000);
+        let mut a = StreamAssembler::new(Api::Responses, 1000);
         a.feed(cut.as_bytes());
         assert_eq!(a.finish(0), Err(Skip::Incomplete));
-        let mut t = StreamAssembler::new(Dialect::Responses, 1000);
+        let mut t = StreamAssembler::new(Api::Responses, 1000);
         t.feed(
             s.replace(r#""type":"message""#, r#""type":"function_call""#)
                 .as_bytes(),
         );
         assert_eq!(t.finish(0), Err(Skip::NotText));
-        let mut f = StreamAssembler::new(Dialect::Responses, 1000);
+        let mut f = StreamAssembler::new(Api::Responses, 1000);
         f.feed(
             s.replace("response.completed", "response.failed")
                 .as_bytes(),
@@ -636,14 +659,14 @@ mod tests {
                  event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Yo\"}}\n\n\
                  event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":1}}\n\n\
                  event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
-        let mut a = StreamAssembler::new(Dialect::Anthropic, 1000);
+        let mut a = StreamAssembler::new(Api::AnthropicMessages, 1000);
         a.feed(s.as_bytes());
         let e = a.finish(0).unwrap();
         assert_eq!(
             (e.content.as_str(), e.input_tokens, e.output_tokens),
             ("Yo", 9, 1)
         );
-        let mut r = StreamAssembler::new(Dialect::Anthropic, 1000);
+        let mut r = StreamAssembler::new(Api::AnthropicMessages, 1000);
         r.feed(s.replace("end_turn", "refusal").as_bytes());
         assert_eq!(r.finish(0), Err(Skip::Filtered));
     }

@@ -3,7 +3,7 @@
 //! normal answers as they pass.
 
 use crate::config::{Config, Scope, StoreKind, VectorIndexConfig};
-use crate::entry::{self, Dialect, Entry, Skip, StreamAssembler};
+use crate::entry::{self, stored_api, Entry, Skip, StreamAssembler};
 use crate::key::{self, Digest, RequestKey};
 use crate::replay;
 use crate::semantic::{self, LocalIndex, VectorIndex};
@@ -38,7 +38,7 @@ enum Mode {
 #[derive(Default)]
 pub struct AiCache {
     mode: Mode,
-    dialect: Option<Dialect>,
+    dialect: Option<Api>,
     key: Option<RequestKey>,
     vector: Option<Vec<f32>>,
     decided: bool,
@@ -61,11 +61,11 @@ fn now_ms() -> u64 {
 
 /// The dialect of a cacheable request: chat completions, Anthropic messages and the OpenAI
 /// Responses API are cached; every other API is not.
-fn dialect_for(api: Option<Api>) -> Option<Dialect> {
+fn dialect_for(api: Option<Api>) -> Option<Api> {
     match api? {
-        Api::ChatCompletions => Some(Dialect::OpenAi),
-        Api::AnthropicMessages => Some(Dialect::Anthropic),
-        Api::Responses => Some(Dialect::Responses),
+        Api::ChatCompletions => Some(Api::ChatCompletions),
+        Api::AnthropicMessages => Some(Api::AnthropicMessages),
+        Api::Responses => Some(Api::Responses),
         _ => None,
     }
 }
@@ -278,7 +278,7 @@ impl AiCache {
             match index.search(&k.context, v, sem.threshold, now_ms()) {
                 Ok(Some(hit)) => {
                     if let Some(entry) = self.lookup_exact(&cfg, &hit.entry) {
-                        if entry.dialect == self.dialect.unwrap_or(Dialect::OpenAi)
+                        if entry.dialect == self.dialect.unwrap_or(Api::ChatCompletions)
                             && self.reply_hit(ctx, &entry, Some(hit.score))
                         {
                             return;
@@ -325,7 +325,7 @@ impl AiCache {
         };
         if let Some(hit) = hit {
             if let Some(entry) = self.lookup_exact(&cfg, &hit.entry) {
-                if entry.dialect == self.dialect.unwrap_or(Dialect::OpenAi)
+                if entry.dialect == self.dialect.unwrap_or(Api::ChatCompletions)
                     && self.reply_hit(ctx, &entry, Some(hit.score))
                 {
                     return;
@@ -559,7 +559,7 @@ impl Plugin for AiCache {
                 .unwrap_or_default();
             scope.push(("route", route.as_str()));
         }
-        let protocol = self.dialect.unwrap_or(Dialect::OpenAi).name();
+        let protocol = stored_api::name(self.dialect.unwrap_or(Api::ChatCompletions));
         let k = match key::derive(&cfg, protocol, &scope, &body) {
             Ok(k) => k,
             Err(key::Uncacheable::NotJson) => {
@@ -637,7 +637,7 @@ impl Plugin for AiCache {
         if sse {
             let limit = ctx.config().max_entry_bytes;
             self.assembler = Some(StreamAssembler::new(
-                self.dialect.unwrap_or(Dialect::OpenAi),
+                self.dialect.unwrap_or(Api::ChatCompletions),
                 limit,
             ));
         }
@@ -686,7 +686,7 @@ impl Plugin for AiCache {
             let result = match self.assembler.take() {
                 Some(a) => a.finish(now),
                 None => entry::from_json(
-                    self.dialect.unwrap_or(Dialect::OpenAi),
+                    self.dialect.unwrap_or(Api::ChatCompletions),
                     &std::mem::take(&mut self.body),
                     now,
                 ),

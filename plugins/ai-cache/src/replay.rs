@@ -5,10 +5,11 @@
 //! [`ResponsesEncoder`]), so a replay has exactly the event shapes of a translated live
 //! stream.
 
-use crate::entry::{Dialect, Entry};
+use crate::entry::Entry;
 use aigw::llm::stream::{
     AnthropicEncoder, Channel, Encoder, Event, OpenAiEncoder, ResponsesEncoder, StopReason,
 };
+use aigw::llm::Api;
 use aigw::llm::Usage;
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -47,12 +48,12 @@ pub fn hit_usage(e: &Entry) -> Usage {
 /// The stored finish reason in neutral terms.
 pub fn stop_reason(e: &Entry) -> StopReason {
     match e.dialect {
-        Dialect::OpenAi => StopReason::from_openai(&e.finish_reason),
-        Dialect::Anthropic => StopReason::from_anthropic(&e.finish_reason),
-        Dialect::Responses => match e.finish_reason.as_str() {
+        Api::AnthropicMessages => StopReason::from_anthropic(&e.finish_reason),
+        Api::Responses => match e.finish_reason.as_str() {
             "completed" => StopReason::from_responses("completed", None, false),
             reason => StopReason::from_responses("incomplete", Some(reason), false),
         },
+        _ => StopReason::from_openai(&e.finish_reason),
     }
 }
 
@@ -84,7 +85,18 @@ pub fn json_body(e: &Entry, id: &str, now_s: u64) -> Vec<u8> {
     }
     let usage = hit_usage(e);
     let v = match e.dialect {
-        Dialect::OpenAi => json!({
+        Api::AnthropicMessages => json!({
+            "id": anthropic_id(id),
+            "type": "message",
+            "role": "assistant",
+            "model": e.model,
+            "content": [{"type": "text", "text": e.content}],
+            "stop_reason": e.finish_reason,
+            "stop_sequence": null,
+            "usage": usage.to_anthropic()
+        }),
+        Api::Responses => responses_object(e, id, now_s),
+        _ => json!({
             "id": id,
             "object": "chat.completion",
             "created": now_s,
@@ -96,17 +108,6 @@ pub fn json_body(e: &Entry, id: &str, now_s: u64) -> Vec<u8> {
             }],
             "usage": usage.to_openai()
         }),
-        Dialect::Anthropic => json!({
-            "id": anthropic_id(id),
-            "type": "message",
-            "role": "assistant",
-            "model": e.model,
-            "content": [{"type": "text", "text": e.content}],
-            "stop_reason": e.finish_reason,
-            "stop_sequence": null,
-            "usage": usage.to_anthropic()
-        }),
-        Dialect::Responses => responses_object(e, id, now_s),
     };
     v.to_string().into_bytes()
 }
@@ -155,14 +156,16 @@ pub fn sse_body(e: &Entry, opts: &StreamOptions<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(e.content.len() * 3 + 1024);
     let events = events(e, opts.chars);
     match e.dialect {
-        Dialect::OpenAi => encode(
-            OpenAiEncoder::new(opts.id, e.model.as_str(), opts.now_s, opts.include_usage),
+        Api::AnthropicMessages => {
+            encode(AnthropicEncoder::new(opts.id, &e.model), &events, &mut out)
+        }
+        Api::Responses => encode(
+            ResponsesEncoder::new(opts.id, &e.model, opts.now_s),
             &events,
             &mut out,
         ),
-        Dialect::Anthropic => encode(AnthropicEncoder::new(opts.id, &e.model), &events, &mut out),
-        Dialect::Responses => encode(
-            ResponsesEncoder::new(opts.id, &e.model, opts.now_s),
+        _ => encode(
+            OpenAiEncoder::new(opts.id, e.model.as_str(), opts.now_s, opts.include_usage),
             &events,
             &mut out,
         ),
@@ -183,16 +186,16 @@ mod tests {
     use crate::entry::StreamAssembler;
     use serde_json::Value;
 
-    fn entry(d: Dialect) -> Entry {
+    fn entry(d: Api) -> Entry {
         Entry {
             created_ms: 0,
             dialect: d,
             model: "m".into(),
             content: "The quick brown fox jumps over the lazy dog — ünïcode".into(),
             finish_reason: match d {
-                Dialect::OpenAi => "stop",
-                Dialect::Anthropic => "end_turn",
-                Dialect::Responses => "completed",
+                Api::AnthropicMessages => "end_turn",
+                Api::Responses => "completed",
+                _ => "stop",
             }
             .into(),
             input_tokens: 7,
@@ -247,7 +250,7 @@ mod tests {
 
     #[test]
     fn replay_round_trips_through_the_assembler() {
-        for d in [Dialect::OpenAi, Dialect::Anthropic, Dialect::Responses] {
+        for d in [Api::ChatCompletions, Api::AnthropicMessages, Api::Responses] {
             let e = entry(d);
             let body = sse_body(&e, &opts(true));
             let mut a = StreamAssembler::new(d, 10_000);
@@ -261,7 +264,7 @@ mod tests {
 
     #[test]
     fn openai_replay_keeps_the_clients_usage_choice() {
-        let e = entry(Dialect::OpenAi);
+        let e = entry(Api::ChatCompletions);
         let with = sse(&sse_body(&e, &opts(true)));
         let without = sse(&sse_body(&e, &opts(false)));
         assert_eq!(with.len(), without.len() + 1);
@@ -291,7 +294,7 @@ mod tests {
 
     #[test]
     fn anthropic_replay_has_the_official_event_order() {
-        let mut e = entry(Dialect::Anthropic);
+        let mut e = entry(Api::AnthropicMessages);
         e.finish_reason = "max_tokens".into();
         let events = sse(&sse_body(&e, &opts(true)));
         let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
@@ -315,7 +318,7 @@ mod tests {
 
     #[test]
     fn an_empty_answer_still_ends_properly() {
-        for d in [Dialect::OpenAi, Dialect::Anthropic, Dialect::Responses] {
+        for d in [Api::ChatCompletions, Api::AnthropicMessages, Api::Responses] {
             let mut e = entry(d);
             e.content.clear();
             let events = sse(&sse_body(&e, &opts(false)));
@@ -330,7 +333,7 @@ mod tests {
 
     #[test]
     fn responses_replay_and_json_describe_the_same_answer() {
-        let mut e = entry(Dialect::Responses);
+        let mut e = entry(Api::Responses);
         let events = sse(&sse_body(&e, &opts(false)));
         let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
         let deltas = pieces(&e.content, 8).len();
@@ -375,14 +378,15 @@ mod tests {
 
     #[test]
     fn json_body_without_stored_json_is_built_per_dialect() {
-        let o: Value = serde_json::from_slice(&json_body(&entry(Dialect::OpenAi), "c", 1)).unwrap();
+        let o: Value =
+            serde_json::from_slice(&json_body(&entry(Api::ChatCompletions), "c", 1)).unwrap();
         assert_eq!(
             o["choices"][0]["message"]["content"],
-            entry(Dialect::OpenAi).content
+            entry(Api::ChatCompletions).content
         );
         assert_eq!(o["usage"]["prompt_tokens_details"]["cached_tokens"], 7);
         let a: Value =
-            serde_json::from_slice(&json_body(&entry(Dialect::Anthropic), "c", 1)).unwrap();
+            serde_json::from_slice(&json_body(&entry(Api::AnthropicMessages), "c", 1)).unwrap();
         assert_eq!(a["id"], "msg_c");
         assert_eq!(a["stop_reason"], "end_turn");
         assert_eq!(a["usage"]["cache_read_input_tokens"], 7);

@@ -124,13 +124,13 @@ impl<'a, S: CasStore + ?Sized> SlotStore<'a, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::Dialect;
+    use aigw::llm::Api;
     use aigw::shared::MemStore;
 
     fn entry(text: &str) -> Entry {
         Entry {
             created_ms: 1,
-            dialect: Dialect::OpenAi,
+            dialect: Api::ChatCompletions,
             model: "m".into(),
             content: text.into(),
             finish_reason: "stop".into(),
