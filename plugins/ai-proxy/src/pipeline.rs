@@ -196,7 +196,15 @@ impl StreamPipeline {
                     if *failed {
                         return;
                     }
-                    let Some(data) = ev.data() else { return };
+                    let Some(data) = ev.data() else {
+                        // A block without data (a comment, a bare `retry:`) passes as it came
+                        // between same-dialect ends, and is dropped by a translation.
+                        if let Stage::Pass(p) = stage {
+                            let released = std::mem::take(&mut p.released);
+                            out.extend_from_slice(ev.raw().get(released..).unwrap_or_default());
+                        }
+                        return;
+                    };
                     let name = ev.is_event().then(|| ev.event_type());
                     let name = name.filter(|n| *n != "message");
                     on_event(ex, stage, failed, name, data, ev.raw(), out);
@@ -617,6 +625,10 @@ mod tests {
     fn openai_pass_through_keeps_chunks_byte_for_byte_where_nothing_changes() {
         let mut body = String::new();
         for i in 0..40 {
+            if i % 7 == 3 {
+                // Keep-alive comments between events, as proxies and some servers send them.
+                body.push_str(": keep-alive\n\n");
+            }
             body.push_str(&format!(
                 "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"tok{i} \"}},\"finish_reason\":null}}]}}\n\n"
             ));
