@@ -60,24 +60,9 @@ impl Dec {
 /// What happens to each upstream event.
 enum Stage {
     /// Same dialect on both sides: events pass (usage read, model rewritten).
-    Pass(Box<Pass>),
+    Pass(Box<UsageAccumulator>),
     /// Decode → encode.
     Translate { decoder: Dec, sink: Sink },
-}
-
-/// Pass-through state.
-struct Pass {
-    usage: UsageAccumulator,
-    /// OpenAI chunks: the start of an incomplete event may be released before it completes
-    /// once it cannot need a change (see [`safe_to_release`]), so that a chunk whose events
-    /// straddle its edges still passes unchanged.
-    eager: bool,
-    /// Bytes of the incomplete event already released.
-    released: usize,
-    /// A choice has finished: the usage-only chunk (which may have to go) can come next.
-    finish_seen: bool,
-    /// The last complete event named the pinned model already (no rewrite needed).
-    model_ok: bool,
 }
 
 /// Incremental translation of one streamed response.
@@ -110,13 +95,7 @@ impl StreamPipeline {
             .as_deref()
             .unwrap_or(ex.upstream_model.as_str());
         let stage = match ex.api.spoken_by(ex.wire) {
-            Some(protocol) => Stage::Pass(Box::new(Pass {
-                usage: UsageAccumulator::new(protocol),
-                eager: protocol == UsageProtocol::OpenAi,
-                released: 0,
-                finish_seen: false,
-                model_ok: false,
-            })),
+            Some(protocol) => Stage::Pass(Box::new(UsageAccumulator::new(protocol))),
             None => {
                 let sink = if !ex.client_stream {
                     Sink::Aggregate(Some(Box::new(Aggregator::new(&ex.id, model, ex.created))))
@@ -164,7 +143,7 @@ impl StreamPipeline {
     /// Token usage seen so far.
     pub fn usage(&self) -> Option<Usage> {
         match &self.stage {
-            Stage::Pass(p) => p.usage.usage(),
+            Stage::Pass(acc) => acc.usage(),
             Stage::Translate { decoder, .. } => decoder.usage(),
         }
     }
@@ -196,27 +175,13 @@ impl StreamPipeline {
                     if *failed {
                         return;
                     }
-                    let Some(data) = ev.data() else {
-                        // A block without data (a comment, a bare `retry:`) passes as it came
-                        // between same-dialect ends, and is dropped by a translation.
-                        if let Stage::Pass(p) = stage {
-                            let released = std::mem::take(&mut p.released);
-                            out.extend_from_slice(ev.raw().get(released..).unwrap_or_default());
-                        }
-                        return;
-                    };
+                    let Some(data) = ev.data() else { return };
                     let name = ev.is_event().then(|| ev.event_type());
                     let name = name.filter(|n| *n != "message");
-                    on_event(ex, stage, failed, name, data, ev.raw(), out);
+                    on_event(ex, stage, failed, name, data, out);
                 })
                 .err()
-                .map(|e| StreamError::upstream(e.to_string()))
-                .or_else(|| {
-                    if let Stage::Pass(p) = stage {
-                        release_pending(ex, p, parser.pending(), out);
-                    }
-                    None
-                }),
+                .map(|e| StreamError::upstream(e.to_string())),
             Framing::EventStream(frames) => frames
                 .push_with(chunk, |msg| {
                     if *failed {
@@ -236,7 +201,7 @@ impl StreamPipeline {
                         *failed = true;
                         return;
                     }
-                    on_event(ex, stage, failed, msg.event_type(), &msg.payload, &[], out);
+                    on_event(ex, stage, failed, msg.event_type(), &msg.payload, out);
                 })
                 .err()
                 .map(|e| StreamError::upstream(format!("bad event-stream: {e}"))),
@@ -261,13 +226,7 @@ impl StreamPipeline {
                     }
                 }
             },
-            Stage::Pass(p) => {
-                if std::mem::take(&mut p.released) > 0 {
-                    // End the released part of an event before the error event.
-                    out.extend_from_slice(b"\n\n");
-                }
-                write_pass_error(self.ex.api, e, out)
-            }
+            Stage::Pass(_) => write_pass_error(self.ex.api, e, out),
         }
     }
 
@@ -286,7 +245,7 @@ impl StreamPipeline {
                         .is_event()
                         .then(|| ev.event_type())
                         .filter(|n| *n != "message");
-                    on_event(ex, stage, failed, name, data, ev.raw(), out);
+                    on_event(ex, stage, failed, name, data, out);
                 }
             });
         }
@@ -344,11 +303,10 @@ fn on_event(
     failed: &mut bool,
     name: Option<&str>,
     data: &[u8],
-    raw: &[u8],
     out: &mut Vec<u8>,
 ) {
     match stage {
-        Stage::Pass(p) => pass_event(ex, p, name, data, raw, out),
+        Stage::Pass(acc) => pass_event(ex, acc, name, data, out),
         Stage::Translate { decoder, sink } => {
             let mut events = Vec::new();
             let decoded = decoder.get().decode(name, data, &mut events);
@@ -387,39 +345,18 @@ fn deliver(ex: &Exchange, sink: &mut Sink, events: &[Event<'_>], out: &mut Vec<u
     }
 }
 
-/// Pass-through of one event (`raw`: its bytes as the upstream sent them): usage read, the
-/// OpenAI usage-only chunk dropped when the client did not ask for it, the model name
-/// rewritten when pinned; an event that needs none of that passes byte for byte.
+/// Pass-through of one event: usage read, the OpenAI usage-only chunk dropped when the client
+/// did not ask for it, the model name rewritten when pinned.
 fn pass_event(
     ex: &Exchange,
-    p: &mut Pass,
+    acc: &mut UsageAccumulator,
     name: Option<&str>,
     data: &[u8],
-    raw: &[u8],
     out: &mut Vec<u8>,
 ) {
-    let had_usage = p.usage.feed(data);
-    if p.eager && !p.finish_seen {
-        use memchr::memmem::Finder;
-        use std::sync::OnceLock;
-        static FINISH: OnceLock<Finder<'static>> = OnceLock::new();
-        let finish = FINISH.get_or_init(|| Finder::new(b"\"finish_reason\":\""));
-        p.finish_seen = finish.find(data).is_some();
-    }
-    let released = std::mem::take(&mut p.released);
-    if released > 0 {
-        // Its start was released, which [`safe_to_release`] allowed only for an event that
-        // needs no change: the rest follows as it came.
-        p.model_ok = ex.report_model.is_none()
-            || ex
-                .report_model
-                .as_deref()
-                .is_some_and(|m| rewrite_model(data, m).is_none());
-        out.extend_from_slice(raw.get(released..).unwrap_or_default());
-        return;
-    }
+    let had_usage = acc.feed(data);
     if had_usage
-        && p.usage.protocol() == UsageProtocol::OpenAi
+        && acc.protocol() == UsageProtocol::OpenAi
         && !ex.include_usage
         && is_usage_only_chunk(data)
     {
@@ -429,11 +366,6 @@ fn pass_event(
         .report_model
         .as_deref()
         .and_then(|m| rewrite_model(data, m));
-    p.model_ok = rewritten.is_none();
-    if rewritten.is_none() && !raw.is_empty() {
-        out.extend_from_slice(raw);
-        return;
-    }
     let data = rewritten.as_deref().unwrap_or(data);
     if let Some(n) = name {
         out.extend_from_slice(b"event: ");
@@ -443,57 +375,6 @@ fn pass_event(
     out.extend_from_slice(b"data: ");
     out.extend_from_slice(data);
     out.extend_from_slice(b"\n\n");
-}
-
-/// Releases the start of the incomplete event (`pending`, its raw bytes so far) when it
-/// cannot need a change.
-fn release_pending(ex: &Exchange, p: &mut Pass, pending: &[u8], out: &mut Vec<u8>) {
-    if !p.eager || pending.len() <= p.released || !safe_to_release(ex, p, pending) {
-        return;
-    }
-    out.extend_from_slice(pending.get(p.released..).unwrap_or_default());
-    p.released = pending.len();
-}
-
-/// Whether an OpenAI chunk that has begun with `pending` will pass unchanged:
-/// - it cannot be the usage-only chunk that may have to go: no choice has finished yet (OpenAI
-///   sends that chunk after the last `finish_reason`), or it already shows a non-empty
-///   `choices`;
-/// - when the reported model is pinned, it names exactly that model, or it names no model
-///   yet and the previous event named the pinned one (a stream keeps one model name; an event
-///   that names another is caught when its name arrives before the release).
-fn safe_to_release(ex: &Exchange, p: &Pass, pending: &[u8]) -> bool {
-    use memchr::memmem::Finder;
-    use std::sync::OnceLock;
-    static CHOICES: OnceLock<Finder<'static>> = OnceLock::new();
-    static MODEL_KEY: OnceLock<Finder<'static>> = OnceLock::new();
-    let choices = CHOICES.get_or_init(|| Finder::new(b"\"choices\":[{"));
-    if p.finish_seen && choices.find(pending).is_none() {
-        return false;
-    }
-    let Some(m) = ex.report_model.as_deref() else {
-        return true;
-    };
-    if m.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-        return false;
-    }
-    let model_key = MODEL_KEY.get_or_init(|| Finder::new(b"\"model\":\""));
-    match model_key.find(pending) {
-        None => p.model_ok,
-        Some(at) => {
-            let value = pending
-                .get(at + b"\"model\":\"".len()..)
-                .unwrap_or_default();
-            let mut quoted = m.as_bytes().to_vec();
-            quoted.push(b'"');
-            if value.len() >= quoted.len() {
-                value.starts_with(&quoted)
-            } else {
-                // The name is still arriving: as far as it goes it is the pinned one.
-                p.model_ok && quoted.starts_with(value)
-            }
-        }
-    }
 }
 
 /// An OpenAI chunk whose `choices` is empty (the usage chunk).
@@ -619,72 +500,5 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\"model\":\"alias\""), "{text}");
-    }
-
-    #[test]
-    fn openai_pass_through_keeps_chunks_byte_for_byte_where_nothing_changes() {
-        let mut body = String::new();
-        for i in 0..40 {
-            if i % 7 == 3 {
-                // Keep-alive comments between events, as proxies and some servers send them.
-                body.push_str(": keep-alive\n\n");
-            }
-            body.push_str(&format!(
-                "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"tok{i} \"}},\"finish_reason\":null}}]}}\n\n"
-            ));
-        }
-        // As OpenAI ends a stream: the finish chunk, then the usage-only chunk, then [DONE].
-        body.push_str("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
-        body.push_str("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":40,\"total_tokens\":45}}\n\ndata: [DONE]\n\n");
-        let bytes = body.as_bytes();
-        for include_usage in [true, false] {
-            for k in [7usize, 64, 100, 512] {
-                let mut e = ex(Api::ChatCompletions, Wire::ChatCompletions, true);
-                e.report_model = Some("gpt-4o-mini".into());
-                e.include_usage = include_usage;
-                let mut p = StreamPipeline::new(e, 1 << 16);
-                let chunks: Vec<&[u8]> = bytes.chunks(k).collect();
-                let (mut all, mut unchanged) = (Vec::new(), 0);
-                for (i, c) in chunks.iter().enumerate() {
-                    let mut out = Vec::new();
-                    p.push(c, i + 1 == chunks.len(), &mut out);
-                    unchanged += usize::from(out == *c);
-                    all.extend_from_slice(&out);
-                }
-                let text = String::from_utf8(all).unwrap();
-                if include_usage {
-                    assert_eq!(text, body, "k={k}: the stream passes untouched");
-                } else {
-                    assert!(
-                        !text.contains("prompt_tokens"),
-                        "k={k}: usage chunk dropped"
-                    );
-                    assert_eq!(text.matches("tok").count(), 40, "k={k}");
-                    assert!(text.ends_with("data: [DONE]\n\n"), "k={k}");
-                }
-                // A chunk passes as it came unless it ends inside an event before the model
-                // name (or, after the last finish, before `choices`): most do.
-                if k >= 64 {
-                    assert!(
-                        unchanged * 2 > chunks.len(),
-                        "k={k}: {unchanged} of {}",
-                        chunks.len()
-                    );
-                }
-                assert_eq!(p.usage().unwrap().total, 45);
-            }
-        }
-        // A pinned name that differs from the upstream's is still rewritten in every event.
-        let mut e = ex(Api::ChatCompletions, Wire::ChatCompletions, true);
-        e.report_model = Some("alias".into());
-        let mut p = StreamPipeline::new(e, 1 << 16);
-        let mut out = Vec::new();
-        for c in bytes.chunks(64) {
-            p.push(c, false, &mut out);
-        }
-        p.push(b"", true, &mut out);
-        let text = String::from_utf8(out).unwrap();
-        assert_eq!(text.matches("\"model\":\"alias\"").count(), 41);
-        assert!(!text.contains("gpt-4o-mini"));
     }
 }

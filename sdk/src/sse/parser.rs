@@ -327,13 +327,6 @@ impl Parser {
         leftover
     }
 
-    /// The raw bytes of the incomplete block seen so far: the start of the next event's
-    /// [`Event::raw`]. A pass-through filter can release them before the block completes
-    /// once it knows it will not change that event.
-    pub fn pending(&self) -> &[u8] {
-        &self.raw
-    }
-
     /// Takes the raw bytes the parser holds for the incomplete block (use after an error to
     /// pass them on unchanged).
     pub fn take_pending(&mut self) -> Vec<u8> {
