@@ -5,11 +5,12 @@ use crate::clients::anthropic::anthropic_request_to_chat;
 use crate::clients::responses::responses_request_to_chat;
 use crate::config::ProviderConfig;
 use crate::error::TranslateError;
+use crate::providers::openai::force_usage;
 use crate::providers::{upstream, Endpoint, Protocol as Wire};
 use aigw::llm::anthropic as an;
 use aigw::llm::openai as oa;
 use aigw::llm::responses as rs;
-use aigw::llm::{Api, Extra, UsageProtocol};
+use aigw::llm::{Api, UsageProtocol};
 
 /// The client APIs ai-proxy serves, classified by the SDK's [`Api::classify`]: OpenAI chat,
 /// completions, embeddings, Responses, the models list and lookup, and Anthropic Messages.
@@ -255,23 +256,6 @@ pub fn translate(
             format!("ai-proxy does not serve the {} API", other.name()),
         )),
     }
-}
-
-/// Sets `stream_options.include_usage = true` on a stream and returns what the client asked.
-fn force_usage(stream: bool, options: &mut Option<oa::StreamOptions>) -> bool {
-    if !stream {
-        return false;
-    }
-    let asked = options
-        .as_ref()
-        .and_then(|o| o.include_usage)
-        .unwrap_or(false);
-    let o = options.get_or_insert_with(|| oa::StreamOptions {
-        include_usage: None,
-        extra: Extra::new(),
-    });
-    o.include_usage = Some(true);
-    asked
 }
 
 fn chat(

@@ -50,16 +50,22 @@ pub fn path(
 }
 
 /// Sets `stream_options.include_usage = true` on a stream, so the gateway always learns the
-/// usage (the chunk is removed again for clients that did not ask for it).
-pub fn force_usage(req: &mut oa::ChatCompletionRequest) {
-    if req.stream != Some(true) {
-        return;
+/// usage (the chunk is removed again for clients that did not ask for it), and returns what
+/// the client asked. Chat and legacy completions share it.
+pub fn force_usage(stream: bool, options: &mut Option<oa::StreamOptions>) -> bool {
+    if !stream {
+        return false;
     }
-    let o = req.stream_options.get_or_insert_with(|| oa::StreamOptions {
+    let asked = options
+        .as_ref()
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false);
+    let o = options.get_or_insert_with(|| oa::StreamOptions {
         include_usage: None,
         extra: Extra::new(),
     });
     o.include_usage = Some(true);
+    asked
 }
 
 impl Upstream for OpenAi {
@@ -72,7 +78,7 @@ impl Upstream for OpenAi {
         req: &mut oa::ChatCompletionRequest,
         opts: &TranslateOptions,
     ) -> Result<Vec<u8>, TranslateError> {
-        force_usage(req);
+        force_usage(req.stream == Some(true), &mut req.stream_options);
         if opts.use_max_completion_tokens && req.max_completion_tokens.is_none() {
             req.max_completion_tokens = req.max_tokens.take();
         }
