@@ -7,7 +7,8 @@
 
 use crate::entry::Entry;
 use aigw::llm::stream::{
-    AnthropicEncoder, Channel, Encoder, Event, OpenAiEncoder, ResponsesEncoder, StopReason,
+    prefixed_id, AnthropicEncoder, Channel, Encoder, Event, OpenAiEncoder, ResponsesEncoder,
+    StopReason,
 };
 use aigw::llm::Api;
 use aigw::llm::Usage;
@@ -86,7 +87,7 @@ pub fn json_body(e: &Entry, id: &str, now_s: u64) -> Vec<u8> {
     let usage = hit_usage(e);
     let v = match e.dialect {
         Api::AnthropicMessages => json!({
-            "id": anthropic_id(id),
+            "id": prefixed_id("msg_", id, "hit"),
             "type": "message",
             "role": "assistant",
             "model": e.model,
@@ -127,15 +128,6 @@ fn responses_object(e: &Entry, id: &str, now_s: u64) -> Value {
     last.and_then(|data| serde_json::from_slice::<Value>(data).ok())
         .and_then(|mut v| v.get_mut("response").map(Value::take))
         .unwrap_or(Value::Null)
-}
-
-/// An Anthropic message id (`msg_…`) for the hit id.
-fn anthropic_id(id: &str) -> String {
-    if id.starts_with("msg_") {
-        id.to_string()
-    } else {
-        format!("msg_{id}")
-    }
 }
 
 /// Options of a streamed replay.

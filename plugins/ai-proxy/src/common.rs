@@ -84,21 +84,6 @@ pub fn chat_message(role: oa::Role, content: Option<oa::MessageContent>) -> oa::
     }
 }
 
-/// An id in a client protocol's own shape (`msg_…`, `toolu_…`, `resp_…`): `upstream` when it
-/// already has the prefix, else the prefix and the upstream id's letters and digits (so the
-/// same upstream id always maps to the same client id).
-pub fn prefixed_id(prefix: &str, upstream: &str) -> String {
-    if upstream.starts_with(prefix) {
-        return upstream.to_string();
-    }
-    let tail: String = upstream
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(48)
-        .collect();
-    format!("{prefix}{tail}")
-}
-
 /// Anthropic `stop_reason` → OpenAI `finish_reason`.
 pub fn anthropic_stop_to_openai(stop: &str) -> &'static str {
     match stop {

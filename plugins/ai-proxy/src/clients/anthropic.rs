@@ -358,7 +358,7 @@ pub fn chat_response_to_anthropic(
                 ))
             })?;
         content.push(an::ContentBlock::ToolUse {
-            id: crate::common::prefixed_id("toolu_", &c.id),
+            id: aigw::llm::stream::prefixed_id("toolu_", &c.id, "call"),
             name: c.function.name.clone(),
             input,
             cache_control: None,
@@ -370,7 +370,7 @@ pub fn chat_response_to_anthropic(
         openai_finish_to_anthropic(choice.finish_reason.as_deref().unwrap_or("stop"))
     };
     Ok(an::MessagesResponse {
-        id: crate::common::prefixed_id("msg_", &resp.id),
+        id: aigw::llm::stream::prefixed_id("msg_", &resp.id, "answer"),
         kind: "message".into(),
         role: an::Role::Assistant,
         content,
@@ -503,11 +503,11 @@ mod tests {
         assert_eq!(v["content"][1], json!({"type": "text", "text": "Sure."}));
         assert_eq!(
             v["content"][2],
-            json!({"type": "tool_use", "id": "toolu_call1", "name": "f", "input": {"a": 1}})
+            json!({"type": "tool_use", "id": "toolu_call_1", "name": "f", "input": {"a": 1}})
         );
         assert_eq!(
-            v["id"], "msg_chatcmpl1",
-            "Anthropic clients get message ids in their shape"
+            v["id"], "msg_chatcmpl-1",
+            "Anthropic clients get message ids in their shape, as in streams"
         );
         assert_eq!(v["stop_reason"], "tool_use");
         assert_eq!(v["usage"]["input_tokens"], 40);

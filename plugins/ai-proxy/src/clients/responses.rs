@@ -7,10 +7,11 @@
 //! stored state, so they pass only to a Responses upstream and are refused elsewhere. Built-in
 //! tools (web search, file search, computer use, ...) likewise exist only on OpenAI.
 
-use crate::common::{chat_message, prefixed_id, reject_unmapped};
+use crate::common::{chat_message, reject_unmapped};
 use crate::error::TranslateError;
 use aigw::llm::openai as oa;
 use aigw::llm::responses as rs;
+use aigw::llm::stream::prefixed_id;
 use aigw::llm::{Extra, Usage};
 use serde_json::{json, Value};
 
@@ -370,7 +371,7 @@ pub fn chat_response_to_responses(
         .first()
         .ok_or_else(|| TranslateError::upstream("upstream returned no choices"))?;
     let m = &choice.message;
-    let id = prefixed_id("resp_", &chat.id);
+    let id = prefixed_id("resp_", &chat.id, "answer");
     let suffix = id.trim_start_matches("resp_");
     let mut output = Vec::new();
     if let Some(r) = m.reasoning_content.as_ref().filter(|r| !r.is_empty()) {

@@ -6,11 +6,12 @@
 use super::{
     bad_answer, to_body, AnswerContext, Endpoint, PathOptions, Protocol, ProviderSpec, Upstream,
 };
-use crate::common::{chat_message, prefixed_id};
+use crate::common::chat_message;
 use crate::error::TranslateError;
 use crate::options::TranslateOptions;
 use aigw::llm::openai as oa;
 use aigw::llm::responses as rs;
+use aigw::llm::stream::prefixed_id;
 use aigw::llm::stream::{Decoder, ResponsesDecoder};
 use aigw::llm::UsageProtocol;
 use aigw::llm::{Extra, Usage};
@@ -310,7 +311,7 @@ pub fn responses_response_to_chat(
         .to_openai()
     });
     Ok(oa::ChatCompletion {
-        id: prefixed_id("chatcmpl-", &r.id),
+        id: prefixed_id("chatcmpl-", &r.id, "response"),
         object: "chat.completion".into(),
         created: if r.created_at > 0 {
             r.created_at

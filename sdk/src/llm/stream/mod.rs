@@ -64,7 +64,7 @@ pub use decode::{
     AnthropicDecoder, BedrockDecoder, DashScopeDecoder, GeminiDecoder, OpenAiDecoder,
     ResponsesDecoder,
 };
-pub use encode::{AnthropicEncoder, OpenAiEncoder, ResponsesEncoder};
+pub use encode::{prefixed_id, AnthropicEncoder, OpenAiEncoder, ResponsesEncoder};
 pub use event::{Channel, Event, StreamError};
 pub use status::{
     anthropic_error_status, anthropic_error_type, bedrock_exception_status, dashscope_error_status,

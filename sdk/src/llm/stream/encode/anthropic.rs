@@ -11,7 +11,7 @@
 //! fields) and `message_stop`. An [`Event::Error`] becomes `event: error`.
 
 use super::super::{anthropic_error_type, Channel, Encoder, Event, StopReason};
-use super::{prefixed, write_json};
+use super::{prefixed_id, write_json};
 use crate::llm::Usage;
 use serde::Serialize;
 use serde_json::json;
@@ -75,7 +75,7 @@ impl AnthropicEncoder {
     /// upstream's (the id gets the `msg_` prefix either way).
     pub fn new(id: &str, model: &str) -> Self {
         AnthropicEncoder {
-            id: prefixed("msg_", id, "stream"),
+            id: prefixed_id("msg_", id, "stream"),
             model: model.to_string(),
             usage: None,
             open: Open::None,
@@ -170,7 +170,7 @@ impl Encoder for AnthropicEncoder {
             Event::Start { id, model } => {
                 if !self.started {
                     if let Some(id) = id.as_deref().filter(|i| !i.is_empty()) {
-                        self.id = prefixed("msg_", id, "stream");
+                        self.id = prefixed_id("msg_", id, "stream");
                     }
                     if let Some(m) = model.as_deref().filter(|m| !m.is_empty()) {
                         m.clone_into(&mut self.model);
@@ -185,7 +185,7 @@ impl Encoder for AnthropicEncoder {
             Event::ToolStart { index, id, name } => {
                 self.ensure_started(out);
                 let fallback = format!("{}_{index}", self.id.trim_start_matches("msg_"));
-                let id = prefixed("toolu_", id, &fallback);
+                let id = prefixed_id("toolu_", id, &fallback);
                 let block = json!({"type": "tool_use", "id": id, "name": name, "input": {}});
                 self.open_block(out, Open::Tool(*index), block);
                 if self.tool_blocks.len() < crate::llm::stream::MAX_BLOCKS {

@@ -25,9 +25,18 @@ fn write_json<T: Serialize>(out: &mut Vec<u8>, name: Option<&str>, value: &T) {
     out.extend_from_slice(b"\n\n");
 }
 
-/// `raw` when it already starts with `prefix`, else `prefix` + its ASCII alphanumerics (and
-/// `_`/`-`); `prefix` + `fallback` when nothing is left.
-fn prefixed(prefix: &str, raw: &str, fallback: &str) -> String {
+/// An id in a client dialect's own shape (`msg_…`, `toolu_…`, `resp_…`, `chatcmpl-…`): `raw`
+/// when it already starts with `prefix`, else `prefix` + its ASCII alphanumerics (and `_`/`-`),
+/// so one upstream id always maps to one client id; `prefix` + `fallback` when nothing is left.
+/// Streams and whole answers use it alike.
+///
+/// ```
+/// use aigw::llm::stream::prefixed_id;
+/// assert_eq!(prefixed_id("msg_", "chatcmpl-9/x", "a"), "msg_chatcmpl-9x");
+/// assert_eq!(prefixed_id("toolu_", "toolu_01", "a"), "toolu_01");
+/// assert_eq!(prefixed_id("msg_", "", "a"), "msg_a");
+/// ```
+pub fn prefixed_id(prefix: &str, raw: &str, fallback: &str) -> String {
     if raw.starts_with(prefix) && raw.len() > prefix.len() {
         return raw.to_string();
     }
@@ -45,12 +54,12 @@ fn prefixed(prefix: &str, raw: &str, fallback: &str) -> String {
 mod tests {
     #[test]
     fn prefixed_ids() {
-        assert_eq!(super::prefixed("msg_", "msg_01", "x"), "msg_01");
+        assert_eq!(super::prefixed_id("msg_", "msg_01", "x"), "msg_01");
         assert_eq!(
-            super::prefixed("msg_", "chatcmpl-9/x", "x"),
+            super::prefixed_id("msg_", "chatcmpl-9/x", "x"),
             "msg_chatcmpl-9x"
         );
-        assert_eq!(super::prefixed("toolu_", "", "7"), "toolu_7");
-        assert_eq!(super::prefixed("toolu_", "toolu_", "7"), "toolu_toolu_");
+        assert_eq!(super::prefixed_id("toolu_", "", "7"), "toolu_7");
+        assert_eq!(super::prefixed_id("toolu_", "toolu_", "7"), "toolu_toolu_");
     }
 }

@@ -17,7 +17,7 @@
 
 use super::super::{Channel, Encoder, Event, StopReason, MAX_BLOCKS};
 use super::responses_items::{item_json, part_json, usage_json, Item, Part};
-use super::{prefixed, write_json};
+use super::{prefixed_id, write_json};
 use crate::llm::Usage;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -59,7 +59,7 @@ impl ResponsesEncoder {
     /// upstream's (the id gets the `resp_` prefix either way); `created_at` is Unix seconds.
     pub fn new(id: &str, model: &str, created_at: u64) -> Self {
         ResponsesEncoder {
-            id: prefixed("resp_", id, "stream"),
+            id: prefixed_id("resp_", id, "stream"),
             model: model.to_string(),
             created_at,
             seq: 0,
@@ -320,7 +320,7 @@ impl Encoder for ResponsesEncoder {
             Event::Start { id, model } => {
                 if !self.started {
                     if let Some(id) = id.as_deref().filter(|i| !i.is_empty()) {
-                        self.id = prefixed("resp_", id, "stream");
+                        self.id = prefixed_id("resp_", id, "stream");
                     }
                     if let Some(m) = model.as_deref().filter(|m| !m.is_empty()) {
                         m.clone_into(&mut self.model);
