@@ -1,7 +1,7 @@
 //! OpenAI Responses API (`POST /v1/responses`) wire types: request, response object and the main
 //! stream events.
 
-use super::Extra;
+use super::{Extra, Usage};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -253,6 +253,51 @@ pub struct OutputTokensDetails {
     pub reasoning_tokens: u64,
 }
 
+impl ResponsesUsage {
+    /// The Responses `usage` object for normalized usage (every detail written: current
+    /// OpenAI clients require `cache_write_tokens`).
+    pub fn from_usage(u: &Usage) -> ResponsesUsage {
+        ResponsesUsage {
+            input_tokens: u.input,
+            output_tokens: u.output,
+            total_tokens: if u.total > 0 {
+                u.total
+            } else {
+                u.input + u.output
+            },
+            input_tokens_details: Some(InputTokensDetails {
+                cached_tokens: u.cached_input,
+                cache_write_tokens: u.cache_creation_input.unwrap_or(0),
+            }),
+            output_tokens_details: Some(OutputTokensDetails {
+                reasoning_tokens: u.reasoning,
+            }),
+        }
+    }
+
+    /// As normalized usage.
+    pub fn to_usage(&self) -> Usage {
+        let writes = self
+            .input_tokens_details
+            .as_ref()
+            .map_or(0, |d| d.cache_write_tokens);
+        Usage {
+            input: self.input_tokens,
+            output: self.output_tokens,
+            total: self.total_tokens,
+            cached_input: self
+                .input_tokens_details
+                .as_ref()
+                .map_or(0, |d| d.cached_tokens),
+            reasoning: self
+                .output_tokens_details
+                .as_ref()
+                .map_or(0, |d| d.reasoning_tokens),
+            cache_creation_input: (writes > 0).then_some(writes),
+        }
+    }
+}
+
 /// A stream event (SSE `data`, tagged by `type`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -378,6 +423,33 @@ pub enum StreamEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_round_trips_with_every_detail() {
+        let u = Usage {
+            input: 30,
+            output: 9,
+            total: 39,
+            cached_input: 8,
+            reasoning: 4,
+            cache_creation_input: Some(6),
+        };
+        let r = ResponsesUsage::from_usage(&u);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["input_tokens_details"]["cache_write_tokens"], 6);
+        assert_eq!(v["output_tokens_details"]["reasoning_tokens"], 4);
+        assert_eq!(r.to_usage(), u);
+        let none = Usage {
+            total: 0,
+            cache_creation_input: None,
+            ..u
+        };
+        assert_eq!(
+            ResponsesUsage::from_usage(&none).total_tokens,
+            39,
+            "total falls back to the sum"
+        );
+    }
 
     #[test]
     fn parses_request_items_and_stream_events() {

@@ -341,26 +341,6 @@ pub fn responses_request_to_chat(
     })
 }
 
-/// The Responses `usage` object for normalized usage.
-pub fn responses_usage(u: &Usage) -> rs::ResponsesUsage {
-    rs::ResponsesUsage {
-        input_tokens: u.input,
-        output_tokens: u.output,
-        total_tokens: if u.total > 0 {
-            u.total
-        } else {
-            u.input + u.output
-        },
-        input_tokens_details: Some(rs::InputTokensDetails {
-            cached_tokens: u.cached_input,
-            cache_write_tokens: u.cache_creation_input.unwrap_or(0),
-        }),
-        output_tokens_details: Some(rs::OutputTokensDetails {
-            reasoning_tokens: u.reasoning,
-        }),
-    }
-}
-
 /// Translates a chat answer into a Responses object (`resp_…` id, reasoning, message and
 /// function-call items, usage; `status: incomplete` when the answer hit the token limit).
 pub fn chat_response_to_responses(
@@ -444,7 +424,7 @@ pub fn chat_response_to_responses(
         },
         model: chat.model.clone(),
         output,
-        usage: usage.as_ref().map(responses_usage),
+        usage: usage.as_ref().map(rs::ResponsesUsage::from_usage),
         error: None,
         incomplete_details: incomplete,
         extra,
@@ -577,7 +557,7 @@ mod tests {
             reasoning: 0,
             cache_creation_input: Some(6),
         };
-        let v = serde_json::to_value(responses_usage(&u)).unwrap();
+        let v = serde_json::to_value(rs::ResponsesUsage::from_usage(&u)).unwrap();
         assert_eq!(
             v["input_tokens_details"],
             json!({"cached_tokens": 8, "cache_write_tokens": 6})

@@ -293,23 +293,7 @@ pub fn responses_response_to_chat(
     message.tool_calls = (!calls.is_empty()).then_some(calls);
     message.refusal = (!refusal.is_empty()).then_some(refusal);
     message.reasoning_content = (!reasoning.is_empty()).then_some(reasoning);
-    let usage = r.usage.as_ref().map(|u| {
-        Usage {
-            input: u.input_tokens,
-            output: u.output_tokens,
-            total: u.total_tokens,
-            cached_input: u
-                .input_tokens_details
-                .as_ref()
-                .map_or(0, |d| d.cached_tokens),
-            reasoning: u
-                .output_tokens_details
-                .as_ref()
-                .map_or(0, |d| d.reasoning_tokens),
-            cache_creation_input: None,
-        }
-        .to_openai()
-    });
+    let usage = r.usage.as_ref().map(|u| u.to_usage().to_openai());
     Ok(oa::ChatCompletion {
         id: prefixed_id("chatcmpl-", &r.id, "response"),
         object: "chat.completion".into(),

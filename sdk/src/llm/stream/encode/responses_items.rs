@@ -76,14 +76,6 @@ pub(super) fn item_json(item: &Item, done: bool) -> Value {
 
 /// Usage as a Responses `usage` object.
 pub(super) fn usage_json(u: &Usage) -> Value {
-    json!({
-        "input_tokens": u.input,
-        "input_tokens_details": {
-            "cached_tokens": u.cached_input,
-            "cache_write_tokens": u.cache_creation_input.unwrap_or(0),
-        },
-        "output_tokens": u.output,
-        "output_tokens_details": {"reasoning_tokens": u.reasoning},
-        "total_tokens": u.total,
-    })
+    serde_json::to_value(crate::llm::responses::ResponsesUsage::from_usage(u))
+        .unwrap_or(Value::Null)
 }
