@@ -14,7 +14,7 @@
 //! decoded; `result_format: "text"` answers (`output.text`) are decoded as content.
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
-use super::{error_event, parse, text, StreamError};
+use super::{error_event, parse, text, StreamError, ToolIn};
 use crate::llm::stream::dashscope_error_status;
 use crate::llm::Usage;
 use serde::Deserialize;
@@ -82,24 +82,6 @@ struct Message<'a> {
     reasoning_content: Option<BStr<'a>>,
     #[serde(default, borrow)]
     tool_calls: Option<Vec<ToolIn<'a>>>,
-}
-
-#[derive(Deserialize)]
-struct ToolIn<'a> {
-    #[serde(default)]
-    index: Option<u32>,
-    #[serde(default, borrow)]
-    id: Option<BStr<'a>>,
-    #[serde(default, borrow)]
-    function: Option<FnIn<'a>>,
-}
-
-#[derive(Deserialize)]
-struct FnIn<'a> {
-    #[serde(default, borrow)]
-    name: Option<BStr<'a>>,
-    #[serde(default, borrow)]
-    arguments: Option<BStr<'a>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]

@@ -14,10 +14,31 @@ pub use gemini::GeminiDecoder;
 pub use openai::OpenAiDecoder;
 pub use responses::ResponsesDecoder;
 
-use super::{Event, StreamError};
+use super::{BStr, Event, StreamError};
 use crate::llm::UsageAccumulator;
 use serde::Deserialize;
 use std::borrow::Cow;
+
+/// One OpenAI-shaped tool-call delta (`tool_calls[i]`), as OpenAI-compatible servers and
+/// DashScope stream them.
+#[derive(Deserialize)]
+struct ToolIn<'a> {
+    #[serde(default)]
+    index: Option<u32>,
+    #[serde(default, borrow)]
+    id: Option<BStr<'a>>,
+    #[serde(default, borrow)]
+    function: Option<FnIn<'a>>,
+}
+
+/// The function part of a tool-call delta.
+#[derive(Deserialize)]
+struct FnIn<'a> {
+    #[serde(default, borrow)]
+    name: Option<BStr<'a>>,
+    #[serde(default, borrow)]
+    arguments: Option<BStr<'a>>,
+}
 
 /// Parses one event's JSON, naming the dialect in the error.
 fn parse<'a, T: Deserialize<'a>>(data: &'a [u8], dialect: &str) -> Result<T, StreamError> {

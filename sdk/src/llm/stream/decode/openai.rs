@@ -10,7 +10,7 @@
 //! ends after a `finish_reason` without `[DONE]` is accepted (some servers omit it).
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
-use super::{error_event, parse, push_usage, text, StreamError};
+use super::{error_event, parse, push_usage, text, StreamError, ToolIn};
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -77,24 +77,6 @@ struct DeltaIn<'a> {
     refusal: Option<BStr<'a>>,
     #[serde(default, borrow)]
     tool_calls: Option<Vec<ToolIn<'a>>>,
-}
-
-#[derive(Deserialize)]
-struct ToolIn<'a> {
-    #[serde(default)]
-    index: Option<u32>,
-    #[serde(default, borrow)]
-    id: Option<BStr<'a>>,
-    #[serde(default, borrow)]
-    function: Option<FnIn<'a>>,
-}
-
-#[derive(Deserialize)]
-struct FnIn<'a> {
-    #[serde(default, borrow)]
-    name: Option<BStr<'a>>,
-    #[serde(default, borrow)]
-    arguments: Option<BStr<'a>>,
 }
 
 impl Default for OpenAiDecoder {
