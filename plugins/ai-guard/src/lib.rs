@@ -10,7 +10,7 @@
 //! configuration.
 //!
 //! The plugin around it: [`settings`] compiles the configuration once,
-//! [`sse_guard`] guards streamed answers event by event, [`whole`] guards
+//! [`answer_sse`] guards streamed answers event by event, [`whole`] guards
 //! non-streamed JSON answers, [`text_guard`] plain-text answers, and
 //! [`answer`] builds the answers that replace blocked ones. The phase
 //! handlers below only move bytes between the host and those parts.
@@ -27,6 +27,7 @@
 //! ([`published`]).
 
 pub mod answer;
+pub mod answer_sse;
 pub mod config;
 pub mod engine;
 pub mod keywords;
@@ -36,7 +37,6 @@ pub mod patterns;
 pub mod published;
 pub mod scope;
 pub mod settings;
-pub mod sse_guard;
 pub mod stream;
 pub mod text_guard;
 pub mod vault;
@@ -49,6 +49,7 @@ use std::time::Duration;
 use aigw::body::OverLimit as SdkOverLimit;
 use aigw::prelude::*;
 
+use crate::answer_sse::{SseGuard, SseSettings};
 use crate::config::{Guard, OverLimit, ParseErrorPolicy};
 use crate::engine::{Action, Engine, Report};
 use crate::moderation::{
@@ -58,7 +59,6 @@ use crate::moderation::{
 use crate::published::{LogText, Withheld};
 use crate::scope::{BodyOutcome, ScopeError, Selection};
 use crate::settings::Config;
-use crate::sse_guard::{SseGuard, SseSettings};
 use crate::stream::{AnswerStream, RestoreStream, StreamScanner};
 use crate::text_guard::TextGuard;
 use crate::vault::{Escape, Vault};

@@ -52,6 +52,7 @@ mod bstr;
 mod decode;
 mod encode;
 mod event;
+pub mod lanes;
 mod status;
 mod stop;
 

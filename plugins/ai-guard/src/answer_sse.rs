@@ -1,52 +1,45 @@
-//! Guarding a streamed answer (Server-Sent Events) event by event.
+//! Guarding a streamed answer (Server-Sent Events) on the SDK's text lanes.
 //!
-//! The body is parsed into events however it is split into chunks. The
-//! answer text of each event is fed to a per-channel [`AnswerStream`]
-//! (moderation with the hold-back window, then restoring the request's
-//! placeholders); the event is re-emitted carrying the text that became final,
-//! so text lags behind by at most the window and is flushed into the event that
-//! ends the channel. A word or number split across chunks or across events is
+//! The body is parsed into events however it is split into chunks. The SDK
+//! ([`aigw::llm::stream::lanes`]) finds each event's text increments and the
+//! lane each belongs to (a choice's content, reasoning or refusal, a tool
+//! call's arguments, an Anthropic content block, a Responses output item), in
+//! OpenAI chat and legacy completion chunks, Anthropic Messages events and
+//! OpenAI Responses events alike. Each lane's text goes through its own
+//! [`AnswerStream`] (moderation, then restoring the request's placeholders),
+//! which holds back only what a match could still need; the rest is released
+//! in the same event. A word or number split across chunks or events is
 //! therefore caught exactly as in one piece of text.
 //!
-//! Channels (one per choice and field, or per content block):
-//! - OpenAI chat chunks: `choices[i].delta.content`,
-//!   `choices[i].delta.reasoning_content`, legacy `choices[i].text`, and
-//!   `choices[i].delta.tool_calls[k].function.arguments` per tool call index
-//!   `k`; flushed into the chunk carrying `finish_reason` (or before `[DONE]`,
-//!   or at the end);
-//! - Anthropic: `content_block_delta` `text_delta.text` / `thinking_delta.thinking`
-//!   / `input_json_delta.partial_json` per block index; flushed as an extra
-//!   `content_block_delta` before `content_block_stop`;
+//! An event whose text passes unchanged is forwarded byte for byte. Otherwise
+//! only the changed strings are spliced into it; every other byte stays as the
+//! upstream sent it. Text still held back when its lane ends (a
+//! `finish_reason`, `content_block_stop`, a Responses `.done`, `[DONE]`, the
+//! end of the body) goes into that event's own field for the lane, or into one
+//! extra increment written just before it in the same dialect.
 //!
-//! Tool arguments are JSON text: restored values are JSON-escaped there.
-//! - OpenAI Responses: `response.output_text.delta` per output and content
-//!   index; flushed before `response.output_text.done`, whose full `text` (and
-//!   the full texts of `response.content_part.done`, `response.output_item.done`,
-//!   `response.completed`) are checked in one piece, which gives the same
-//!   result as the deltas.
+//! Complete texts that Responses summary events repeat (`.done`,
+//! `content_part.done`, `output_item.done`, `response.completed`) are checked
+//! in one piece, which gives the same result as the increments. Configured JSON
+//! paths are checked in each event on its own. Data that is not JSON of a known
+//! shape is checked as plain text.
 //!
-//! Configured JSON paths are checked in each event on its own (no window).
-//! Events without text pass through byte for byte.
-//!
-//! On a block the offending event is not sent; the stream ends cleanly in the
-//! dialect it speaks: OpenAI, a last chunk with `finish_reason:
-//! "content_filter"` then `data: [DONE]`; Anthropic, `content_block_stop` for
-//! the open blocks, `message_delta` with `stop_reason: "refusal"`, then
-//! `message_stop`; Responses, `response.incomplete` with
-//! `incomplete_details.reason: "content_filter"`. The text already checked
-//! (before the match) is delivered in that last event; everything after is
-//! dropped.
+//! On a block the offending event is not sent and the stream ends in its own
+//! dialect ([`aigw::llm::stream::lanes::write_cut`]): the text checked before
+//! the match is delivered in the last event, everything after is dropped.
 //!
 //! Memory per stream: one pending event (at most `max_event_bytes`) plus one
-//! window per open channel (at most [`MAX_CHANNELS`]); never the body.
+//! hold-back buffer per open lane (at most [`MAX_CHANNELS`]); never the body.
 
 use std::rc::Rc;
 
+use aigw::llm::stream::lanes::{
+    locate, splice, write_cut, write_delta, Cut, End, Lane, Located, Part, StreamMeta,
+};
+use aigw::llm::stream::Channel;
 use aigw::llm::Api;
-use aigw::sse::{write_data, write_done, write_event, Event, Parser, SseError};
-use serde_json::{json, Map, Value};
+use aigw::sse::{write_event, Event, Parser, SseError};
 
-use crate::answer::AnswerMeta;
 use crate::config::OverLimit;
 use crate::engine::{Engine, Report, Verdict};
 use crate::published::LogText;
@@ -54,55 +47,27 @@ use crate::scope::{self, Edit, Selection};
 use crate::stream::{AnswerStream, RestoreStream, StreamScanner};
 use crate::vault::{Escape, Vault};
 
-/// Most text channels open at once; text of further channels is checked
-/// piece by piece without a window.
+/// Most lanes open at once; text of further lanes is checked piece by piece
+/// without a hold-back.
 pub const MAX_CHANNELS: usize = 16;
 
-/// Which text of an event a channel carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
-    /// OpenAI `delta.content`.
-    Content,
-    /// OpenAI `delta.reasoning_content`.
-    Reasoning,
-    /// OpenAI legacy `choices[i].text`, Anthropic `text_delta`, Responses
-    /// `output_text.delta`.
-    Text,
-    /// Anthropic `thinking_delta`.
-    Thinking,
-    /// OpenAI `delta.tool_calls[k].function.arguments` (`sub` = the tool
-    /// call's `index`): JSON text, so restored values are JSON-escaped.
-    ToolArgs,
-    /// Anthropic `input_json_delta.partial_json` (JSON text).
-    InputJson,
-}
-
-impl Field {
-    /// Whether the channel carries JSON text (tool arguments) rather than
-    /// prose.
-    fn is_json(self) -> bool {
-        matches!(self, Field::ToolArgs | Field::InputJson)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Key {
-    index: u64,
-    sub: u64,
-    field: Field,
-}
+/// Most Anthropic content blocks remembered as open (for the closing events of
+/// a cut).
+const MAX_OPEN_BLOCKS: usize = 64;
 
 #[derive(Debug)]
-struct Channel {
-    key: Key,
+struct OpenLane {
+    lane: Lane,
     stream: AnswerStream,
+    /// Responses `item_id` of the lane's events.
+    item_id: Option<String>,
 }
 
 /// Why and where the stream stops.
 #[derive(Debug)]
 struct Stop {
-    key: Key,
-    /// Checked text of the channel before the match.
+    lane: Option<Lane>,
+    /// Checked text of the lane before the match.
     safe: String,
     rule: String,
 }
@@ -133,14 +98,12 @@ pub struct SseSettings {
 pub struct SseGuard {
     s: SseSettings,
     parser: Parser,
-    channels: Vec<Channel>,
-    /// The API the stream speaks, learnt from its events (`None` until one tells):
-    /// OpenAI-shaped chunks (`choices`, chat or legacy completions) are recorded as
-    /// [`Api::ChatCompletions`], `message_*`/`content_block_*` events as
-    /// [`Api::AnthropicMessages`], `response.*` events as [`Api::Responses`].
+    lanes: Vec<OpenLane>,
+    /// The dialect the stream speaks, learnt from its events.
     api: Option<Api>,
-    meta: AnswerMeta,
-    open_blocks: Vec<u64>,
+    meta: StreamMeta,
+    item_id: Option<String>,
+    open_blocks: Vec<u32>,
     ended: bool,
     passthrough: bool,
     blocked: Option<String>,
@@ -148,15 +111,10 @@ pub struct SseGuard {
     report: Report,
     /// The answer text as checked, before restore (when `log_limit` > 0).
     log: Option<LogText>,
+    /// Scratch: edits of the current event and extra events before it.
+    edits: Vec<(std::ops::Range<usize>, String)>,
+    before: Vec<u8>,
 }
-
-/// The Responses API texts checked in one piece (array indices are `*`).
-const RESPONSES_FULL_TEXTS: [&[&str]; 4] = [
-    &["text"],
-    &["part", "text"],
-    &["item", "content", "*", "text"],
-    &["response", "output", "*", "content", "*", "text"],
-];
 
 impl SseGuard {
     /// A guard for one stream.
@@ -166,9 +124,10 @@ impl SseGuard {
         SseGuard {
             s,
             parser,
-            channels: Vec::new(),
+            lanes: Vec::new(),
             api: None,
-            meta: AnswerMeta::default(),
+            meta: StreamMeta::default(),
+            item_id: None,
             open_blocks: Vec::new(),
             ended: false,
             passthrough: false,
@@ -176,22 +135,24 @@ impl SseGuard {
             over_limit: false,
             report: Report::default(),
             log,
+            edits: Vec::new(),
+            before: Vec::new(),
         }
     }
 
-    /// The answer text so far as checked but not restored (first OpenAI
-    /// choice's content or text, Anthropic text blocks, Responses output
-    /// text), when `log_limit` is set.
+    /// The answer text so far as checked but not restored (the first
+    /// choice's content, Anthropic text blocks, Responses output text), when
+    /// `log_limit` is set.
     pub fn logged(&self) -> Option<&LogText> {
         self.log.as_ref()
     }
 
-    /// Whether a channel's text goes into [`Self::logged`]: the texts
+    /// Whether a lane's text goes into [`Self::logged`]: the texts
     /// ai-statistics logs as the answer.
-    fn logs(&self, key: Key) -> bool {
+    fn logs(&self, lane: &Lane) -> bool {
         self.log.is_some()
-            && matches!(key.field, Field::Content | Field::Text)
-            && (self.api != Some(Api::ChatCompletions) || key.index == 0)
+            && matches!(lane.part, Part::Text(Channel::Content) | Part::Legacy)
+            && (lane.api != Api::ChatCompletions || lane.choice == 0)
     }
 
     /// The rule that stopped the stream (`body.max_bytes` for an oversized
@@ -205,20 +166,20 @@ impl SseGuard {
         self.over_limit
     }
 
-    /// Hits so far (closed channels and per-event checks) plus open channels.
+    /// Hits so far (closed lanes and per-event checks) plus open lanes.
     pub fn report(&self) -> Report {
         let mut r = self.report.clone();
-        for ch in &self.channels {
-            if let Some(cr) = ch.stream.report() {
-                r.merge(cr);
+        for l in &self.lanes {
+            if let Some(lr) = l.stream.report() {
+                r.merge(lr);
             }
         }
         r
     }
 
-    /// Open channels (for tests of the memory bound).
+    /// Open lanes (for tests of the memory bound).
     pub fn open_channels(&self) -> usize {
-        self.channels.len()
+        self.lanes.len()
     }
 
     /// Feeds one body chunk; appends what to send to `out`.
@@ -249,15 +210,7 @@ impl SseGuard {
                         }
                     }
                     OverLimit::Block => {
-                        let stop = Stop {
-                            key: Key {
-                                index: 0,
-                                sub: 0,
-                                field: Field::Content,
-                            },
-                            safe: String::new(),
-                            rule: "body.max_bytes".to_string(),
-                        };
+                        let stop = self.stop_without_text("body.max_bytes".to_string());
                         self.stop(stop, out);
                     }
                 }
@@ -299,41 +252,35 @@ impl SseGuard {
             }
             return;
         }
-        let name = ev.event_type();
-        let Ok(mut v) = serde_json::from_slice::<Value>(data) else {
+        let Ok(found) = locate(data) else {
             self.plain_event(ev, out);
             return;
         };
-        let changed = match self.json_event(&mut v, out) {
-            Ok(changed) => changed,
-            Err(stop) => {
-                self.stop(stop, out);
-                return;
-            }
-        };
-        if self.ended {
+        self.edits.clear();
+        self.before.clear();
+        if let Err(stop) = self.lanes_of(&found) {
+            self.stop(stop, out);
             return;
         }
+        let mut edits = std::mem::take(&mut self.edits);
+        let mut rewritten = None;
+        if !edits.is_empty() {
+            edits.sort_by_key(|(span, _)| span.start);
+            let mut new = Vec::with_capacity(data.len() + 16);
+            splice(data, &edits, &mut new);
+            rewritten = Some(String::from_utf8(new).unwrap_or_default());
+        }
+        self.edits = edits;
         // Configured paths, event by event.
-        let mut text = if changed {
-            serde_json::to_string(&v).unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let mut rewritten = changed;
         if let Some(sel) = self.s.paths.take() {
-            let src: &str = if changed {
-                &text
-            } else {
-                std::str::from_utf8(data).unwrap_or("")
+            let src = match &rewritten {
+                Some(t) => t.as_str(),
+                None => std::str::from_utf8(data).unwrap_or(""),
             };
             let result = self.check_paths(src, &sel);
             self.s.paths = Some(sel);
             match result {
-                Ok(Some(new)) => {
-                    text = new;
-                    rewritten = true;
-                }
+                Ok(Some(new)) => rewritten = Some(new),
                 Ok(None) => {}
                 Err(rule) => {
                     let stop = self.stop_without_text(rule);
@@ -342,23 +289,101 @@ impl SseGuard {
                 }
             }
         }
-        if rewritten {
-            self.write(out, name, ev, &text);
-        } else {
-            out.extend_from_slice(ev.raw());
+        out.extend_from_slice(&self.before);
+        match rewritten {
+            Some(text) => self.write(out, ev, &text),
+            None => out.extend_from_slice(ev.raw()),
         }
     }
 
-    /// An event whose data is not JSON: checked as plain text on its own.
+    /// Checks the texts of one event (increments through their lanes, whole
+    /// texts in one piece), ends the lanes the event ends, and records the
+    /// edits to make in `self.edits` and extra events in `self.before`.
+    fn lanes_of(&mut self, found: &Located<'_>) -> Result<(), Stop> {
+        if let Some(api) = found.api {
+            self.api = Some(api);
+        }
+        self.meta.merge(&found.meta);
+        if let Some(id) = &found.item_id {
+            if self.item_id.as_deref() != Some(id.as_ref()) {
+                self.item_id = Some(id.to_string());
+            }
+        }
+        if let Some(b) = found.opens {
+            if !self.open_blocks.contains(&b) && self.open_blocks.len() < MAX_OPEN_BLOCKS {
+                self.open_blocks.push(b);
+            }
+        }
+        // `(lane, edit index)` of the last field of each lane in this event,
+        // where a lane's held-back tail goes when the event ends the lane.
+        let mut last: Vec<(Lane, usize)> = Vec::new();
+        for f in &found.fields {
+            let mut o = String::new();
+            self.push(&f.lane, &f.text, &mut o)?;
+            self.edits.push((f.span.clone(), o));
+            let at = self.edits.len() - 1;
+            match last.iter_mut().find(|(l, _)| *l == f.lane) {
+                Some(entry) => entry.1 = at,
+                None => last.push((f.lane, at)),
+            }
+        }
+        for f in &found.whole {
+            let mut o = String::new();
+            let escape = escape_for(&f.lane);
+            self.oneshot_escaped(&f.text, &mut o, escape, false)
+                .map_err(|rule| Stop {
+                    lane: Some(f.lane),
+                    safe: String::new(),
+                    rule,
+                })?;
+            self.edits.push((f.span.clone(), o));
+        }
+        for end in &found.ends {
+            while let Some(at) = self.lanes.iter().position(|l| end.covers(&l.lane)) {
+                let lane = self.lanes.swap_remove(at);
+                let mut tail = String::new();
+                let (key, item) = (lane.lane, lane.item_id.clone());
+                self.finish_lane(lane, &mut tail)?;
+                if tail.is_empty() {
+                    continue;
+                }
+                match last.iter().find(|(l, _)| *l == key) {
+                    Some(&(_, i)) => {
+                        if let Some((_, text)) = self.edits.get_mut(i) {
+                            text.push_str(&tail);
+                        }
+                    }
+                    None => {
+                        write_delta(&key, &self.meta, item.as_deref(), &tail, &mut self.before);
+                    }
+                }
+            }
+            if let End::Block(b) = end {
+                self.open_blocks.retain(|x| x != b);
+            }
+        }
+        // Unchanged texts need no edit.
+        self.edits.retain(|(span, text)| {
+            !found
+                .fields
+                .iter()
+                .chain(&found.whole)
+                .any(|f| f.span == *span && f.text == *text)
+        });
+        Ok(())
+    }
+
+    /// An event whose data is not JSON of a known shape: checked as plain text
+    /// on its own.
     fn plain_event(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) {
         let Some(text) = ev.data_str() else {
             out.extend_from_slice(ev.raw());
             return;
         };
         let mut checked = String::new();
-        match self.oneshot(text, &mut checked) {
+        match self.oneshot_escaped(text, &mut checked, Escape::None, false) {
             Ok(()) if checked == text => out.extend_from_slice(ev.raw()),
-            Ok(()) => self.write(out, ev.event_type(), ev, &checked),
+            Ok(()) => self.write(out, ev, &checked),
             Err(rule) => {
                 let stop = self.stop_without_text(rule);
                 self.stop(stop, out);
@@ -366,7 +391,8 @@ impl SseGuard {
         }
     }
 
-    fn write(&self, out: &mut Vec<u8>, name: &str, ev: &Event<'_>, data: &str) {
+    fn write(&self, out: &mut Vec<u8>, ev: &Event<'_>, data: &str) {
+        let name = ev.event_type();
         let name = (name != "message").then_some(name);
         let id = has_id_field(ev.raw())
             .then(|| std::str::from_utf8(ev.id()).ok())
@@ -375,531 +401,126 @@ impl SseGuard {
     }
 
     fn stop_without_text(&self, rule: String) -> Stop {
-        let key = self.channels.first().map_or(
-            Key {
-                index: 0,
-                sub: 0,
-                field: Field::Content,
-            },
-            |c| c.key,
-        );
         Stop {
-            key,
+            lane: self.lanes.first().map(|l| l.lane),
             safe: String::new(),
             rule,
         }
     }
 
-    /// Handles a JSON event; `Ok(true)` when `v` was changed.
-    fn json_event(&mut self, v: &mut Value, out: &mut Vec<u8>) -> Result<bool, Stop> {
-        let kind = v.get("type").and_then(Value::as_str).map(str::to_string);
-        if v.get("choices").is_some_and(Value::is_array) {
-            self.api = Some(Api::ChatCompletions);
-            self.meta.observe(v);
-            return self.openai_chunk(v);
-        }
-        let Some(kind) = kind else {
-            return Ok(false);
-        };
-        if kind.starts_with("response.") {
-            self.api = Some(Api::Responses);
-            return self.responses_event(&kind, v, out);
-        }
-        if kind.starts_with("message_") || kind.starts_with("content_block_") {
-            self.api = Some(Api::AnthropicMessages);
-            return self.anthropic_event(&kind, v, out);
-        }
-        Ok(false)
-    }
-
-    fn openai_chunk(&mut self, v: &mut Value) -> Result<bool, Stop> {
-        let mut changed = false;
-        let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) else {
-            return Ok(false);
-        };
-        for (pos, choice) in choices.iter_mut().enumerate() {
-            let index = choice
-                .get("index")
-                .and_then(Value::as_u64)
-                .unwrap_or(pos as u64);
-            for (field, path) in [
-                (Field::Content, &["delta", "content"][..]),
-                (Field::Reasoning, &["delta", "reasoning_content"][..]),
-                (Field::Text, &["text"][..]),
-            ] {
-                let key = Key {
-                    index,
-                    sub: 0,
-                    field,
-                };
-                if let Some(Value::String(s)) = pointer_mut(choice, path) {
-                    let mut o = String::new();
-                    self.push(key, s, &mut o)?;
-                    if o != *s {
-                        *s = o;
-                        changed = true;
-                    }
-                }
-            }
-            changed |= self.openai_tool_calls(index, choice)?;
-            let finished = choice.get("finish_reason").is_some_and(|f| !f.is_null());
-            if finished {
-                let tools: Vec<Key> = self
-                    .channels
-                    .iter()
-                    .map(|c| c.key)
-                    .filter(|k| k.index == index && k.field == Field::ToolArgs)
-                    .collect();
-                for key in tools {
-                    let mut tail = String::new();
-                    self.flush(key, &mut tail)?;
-                    if !tail.is_empty() {
-                        append_tool_args(choice, key.sub, &tail);
-                        changed = true;
-                    }
-                }
-                for (field, path) in [
-                    (Field::Content, &["delta", "content"][..]),
-                    (Field::Reasoning, &["delta", "reasoning_content"][..]),
-                    (Field::Text, &["text"][..]),
-                ] {
-                    let key = Key {
-                        index,
-                        sub: 0,
-                        field,
-                    };
-                    let mut tail = String::new();
-                    self.flush(key, &mut tail)?;
-                    if !tail.is_empty() {
-                        append_at(choice, path, &tail);
-                        changed = true;
-                    }
-                }
-            }
-        }
-        Ok(changed)
-    }
-
-    /// Feeds the argument fragments of `delta.tool_calls` (one channel per
-    /// tool call index); `Ok(true)` when a fragment changed.
-    fn openai_tool_calls(&mut self, index: u64, choice: &mut Value) -> Result<bool, Stop> {
-        let mut changed = false;
-        let Some(calls) =
-            pointer_mut(choice, &["delta", "tool_calls"]).and_then(Value::as_array_mut)
-        else {
-            return Ok(false);
-        };
-        for (pos, call) in calls.iter_mut().enumerate() {
-            let sub = call
-                .get("index")
-                .and_then(Value::as_u64)
-                .unwrap_or(pos as u64);
-            let Some(Value::String(s)) = pointer_mut(call, &["function", "arguments"]) else {
-                continue;
-            };
-            let key = Key {
-                index,
-                sub,
-                field: Field::ToolArgs,
-            };
-            let mut o = String::new();
-            self.push(key, s, &mut o)?;
-            if o != *s {
-                *s = o;
-                changed = true;
-            }
-        }
-        Ok(changed)
-    }
-
-    fn anthropic_event(
-        &mut self,
-        kind: &str,
-        v: &mut Value,
-        out: &mut Vec<u8>,
-    ) -> Result<bool, Stop> {
-        let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
-        match kind {
-            "message_start" => {
-                self.meta.observe(v);
-                Ok(false)
-            }
-            "content_block_start" => {
-                if !self.open_blocks.contains(&index) && self.open_blocks.len() < 64 {
-                    self.open_blocks.push(index);
-                }
-                let mut changed = false;
-                for (field, path) in [
-                    (Field::Text, &["content_block", "text"][..]),
-                    (Field::Thinking, &["content_block", "thinking"][..]),
-                ] {
-                    if let Some(Value::String(s)) = pointer_mut(v, path) {
-                        if s.is_empty() {
-                            continue;
-                        }
-                        let key = Key {
-                            index,
-                            sub: 0,
-                            field,
-                        };
-                        let mut o = String::new();
-                        self.push(key, s, &mut o)?;
-                        if o != *s {
-                            *s = o;
-                            changed = true;
-                        }
-                    }
-                }
-                Ok(changed)
-            }
-            "content_block_delta" => {
-                let (field, path) = match v.pointer("/delta/type").and_then(Value::as_str) {
-                    Some("text_delta") => (Field::Text, &["delta", "text"][..]),
-                    Some("thinking_delta") => (Field::Thinking, &["delta", "thinking"][..]),
-                    Some("input_json_delta") => (Field::InputJson, &["delta", "partial_json"][..]),
-                    _ => return Ok(false),
-                };
-                let key = Key {
-                    index,
-                    sub: 0,
-                    field,
-                };
-                let Some(Value::String(s)) = pointer_mut(v, path) else {
-                    return Ok(false);
-                };
-                let mut o = String::new();
-                self.push(key, s, &mut o)?;
-                if o != *s {
-                    *s = o;
-                    return Ok(true);
-                }
-                Ok(false)
-            }
-            "content_block_stop" => {
-                self.flush_index(index, out)?;
-                self.open_blocks.retain(|&i| i != index);
-                Ok(false)
-            }
-            _ => {
-                // message_delta / message_stop: nothing may stay held back.
-                let indices: Vec<u64> = self.channels.iter().map(|c| c.key.index).collect();
-                for i in indices {
-                    self.flush_index(i, out)?;
-                }
-                Ok(false)
-            }
-        }
-    }
-
-    fn responses_event(
-        &mut self,
-        kind: &str,
-        v: &mut Value,
-        out: &mut Vec<u8>,
-    ) -> Result<bool, Stop> {
-        let index = v.get("output_index").and_then(Value::as_u64).unwrap_or(0);
-        let sub = v.get("content_index").and_then(Value::as_u64).unwrap_or(0);
-        let key = Key {
-            index,
-            sub,
-            field: Field::Text,
-        };
-        match kind {
-            "response.created" | "response.in_progress" => {
-                self.meta.observe(v);
-                Ok(false)
-            }
-            "response.output_text.delta" => {
-                let Some(Value::String(s)) = v.get_mut("delta") else {
-                    return Ok(false);
-                };
-                let mut o = String::new();
-                self.push(key, s, &mut o)?;
-                if o != *s {
-                    *s = o;
-                    return Ok(true);
-                }
-                Ok(false)
-            }
-            _ => {
-                if kind == "response.output_text.done" {
-                    let mut tail = String::new();
-                    self.flush(key, &mut tail)?;
-                    if !tail.is_empty() {
-                        let delta = json!({"type": "response.output_text.delta", "output_index": index, "content_index": sub, "delta": tail});
-                        write_event(
-                            out,
-                            Some("response.output_text.delta"),
-                            None,
-                            delta.to_string(),
-                        );
-                    }
-                }
-                let mut changed = false;
-                for path in RESPONSES_FULL_TEXTS {
-                    let mut failed = None;
-                    for_each_string(v, path, &mut |s: &mut String| {
-                        if failed.is_some() {
-                            return;
-                        }
-                        let mut o = String::new();
-                        match self.oneshot(s, &mut o) {
-                            Ok(()) if o != *s => {
-                                *s = o;
-                                changed = true;
-                            }
-                            Ok(()) => {}
-                            Err(rule) => failed = Some(rule),
-                        }
-                    });
-                    if let Some(rule) = failed {
-                        return Err(Stop {
-                            key,
-                            safe: String::new(),
-                            rule,
-                        });
-                    }
-                }
-                Ok(changed)
-            }
-        }
-    }
-
-    /// Feeds text of one channel; `o` gets the final text.
-    fn push(&mut self, key: Key, text: &str, o: &mut String) -> Result<(), Stop> {
-        let log = self.logs(key);
-        let verdict = match self.channel(key) {
-            Some(ch) => ch.stream.push(text, o),
+    /// Feeds text of one lane; `o` gets the final text.
+    fn push(&mut self, lane: &Lane, text: &str, o: &mut String) -> Result<(), Stop> {
+        let log = self.logs(lane);
+        let item = self.item_id.clone();
+        let verdict = match self.open(lane, item) {
+            Some(l) => l.stream.push(text, o),
             None => {
-                let escape = if key.field.is_json() {
-                    Escape::Json
-                } else {
-                    Escape::None
-                };
                 return self
-                    .oneshot_escaped(text, o, escape, log)
+                    .oneshot_escaped(text, o, escape_for(lane), log)
                     .map_err(|rule| Stop {
-                        key,
+                        lane: Some(*lane),
                         safe: std::mem::take(o),
                         rule,
                     });
             }
         };
         if log {
-            if let (Some(l), Some(ch)) = (
+            if let (Some(l), Some(open)) = (
                 self.log.as_mut(),
-                self.channels.iter().find(|c| c.key == key),
+                self.lanes.iter().find(|l| l.lane == *lane),
             ) {
-                l.push(ch.stream.last_checked());
+                l.push(open.stream.last_checked());
             }
         }
         match verdict {
             Verdict::Pass => Ok(()),
             Verdict::Block { rule } => Err(Stop {
-                key,
+                lane: Some(*lane),
                 safe: std::mem::take(o),
                 rule,
             }),
         }
     }
 
-    /// Ends one channel; `o` gets its held-back text.
-    fn flush(&mut self, key: Key, o: &mut String) -> Result<(), Stop> {
-        let Some(at) = self.channels.iter().position(|c| c.key == key) else {
-            return Ok(());
-        };
-        let mut ch = self.channels.swap_remove(at);
-        let verdict = ch.stream.finish(o);
-        if self.logs(key) {
+    /// Ends one lane; `o` gets its held-back text.
+    fn finish_lane(&mut self, mut lane: OpenLane, o: &mut String) -> Result<(), Stop> {
+        let verdict = lane.stream.finish(o);
+        if self.logs(&lane.lane) {
             if let Some(l) = self.log.as_mut() {
-                l.push(ch.stream.last_checked());
+                l.push(lane.stream.last_checked());
             }
         }
-        if let Some(r) = ch.stream.report() {
+        if let Some(r) = lane.stream.report() {
             self.report.merge(r);
         }
         match verdict {
             Verdict::Pass => Ok(()),
             Verdict::Block { rule } => Err(Stop {
-                key,
+                lane: Some(lane.lane),
                 safe: std::mem::take(o),
                 rule,
             }),
         }
     }
 
-    /// Ends the channels of one Anthropic content block, sending their tails
-    /// in an extra `content_block_delta`.
-    fn flush_index(&mut self, index: u64, out: &mut Vec<u8>) -> Result<(), Stop> {
-        for field in [Field::Text, Field::Thinking, Field::InputJson] {
-            let key = Key {
-                index,
-                sub: 0,
-                field,
-            };
-            let mut tail = String::new();
-            self.flush(key, &mut tail)?;
-            if !tail.is_empty() {
-                let delta = anthropic_delta(index, field, &tail);
-                write_event(out, Some("content_block_delta"), None, delta.to_string());
-            }
-        }
-        Ok(())
-    }
-
     /// Sends every held-back text in extra events (end of stream, `[DONE]`).
     fn flush_all(&mut self, out: &mut Vec<u8>) {
-        while let Some(key) = self.channels.first().map(|c| c.key) {
+        while let Some(lane) = self.lanes.pop() {
             let mut tail = String::new();
-            if let Err(stop) = self.flush(key, &mut tail) {
+            let key = lane.lane;
+            let item = lane.item_id.clone();
+            if let Err(stop) = self.finish_lane(lane, &mut tail) {
                 self.stop(stop, out);
                 return;
             }
-            if tail.is_empty() {
-                continue;
-            }
-            match self.api {
-                Some(Api::AnthropicMessages) => {
-                    let delta = anthropic_delta(key.index, key.field, &tail);
-                    write_event(out, Some("content_block_delta"), None, delta.to_string());
-                }
-                Some(Api::Responses) => {
-                    let delta = json!({"type": "response.output_text.delta", "output_index": key.index, "content_index": key.sub, "delta": tail});
-                    write_event(
-                        out,
-                        Some("response.output_text.delta"),
-                        None,
-                        delta.to_string(),
-                    );
-                }
-                _ if key.field == Field::ToolArgs => {
-                    let choice = json!({"index": key.index, "delta": {"tool_calls": [tool_args_delta(key.sub, &tail)]}, "finish_reason": null});
-                    write_data(out, self.openai_chunk_json(choice).to_string());
-                }
-                _ => {
-                    let mut delta = Map::new();
-                    let name = match key.field {
-                        Field::Reasoning => "reasoning_content",
-                        _ => "content",
-                    };
-                    delta.insert(name.to_string(), Value::String(tail));
-                    let choice = if key.field == Field::Text {
-                        json!({"index": key.index, "text": delta.remove("content").unwrap_or_default(), "finish_reason": null})
-                    } else {
-                        json!({"index": key.index, "delta": delta, "finish_reason": null})
-                    };
-                    write_data(out, self.openai_chunk_json(choice).to_string());
-                }
-            }
+            write_delta(&key, &self.meta, item.as_deref(), &tail, out);
         }
     }
 
-    fn openai_chunk_json(&self, choice: Value) -> Value {
-        json!({
-            "id": self.meta.id.clone().unwrap_or(json!("chatcmpl-guard")),
-            "object": "chat.completion.chunk",
-            "created": self.meta.created.clone().unwrap_or(json!(0)),
-            "model": self.meta.model.clone().unwrap_or(json!("ai-guard")),
-            "choices": [choice]
-        })
-    }
-
-    /// Ends the stream after a block (see the module docs for the forms).
+    /// Ends the stream after a block, in the stream's own dialect.
     fn stop(&mut self, stop: Stop, out: &mut Vec<u8>) {
         if self.ended {
             return;
         }
         self.ended = true;
         self.blocked = Some(stop.rule);
-        for ch in self.channels.drain(..) {
-            if let Some(r) = ch.stream.report() {
+        for l in self.lanes.drain(..) {
+            if let Some(r) = l.stream.report() {
                 self.report.merge(r);
             }
         }
-        let key = stop.key;
+        let api = self.api.unwrap_or(Api::ChatCompletions);
+        let is_json = stop.lane.is_some_and(|l| l.part.is_json());
         // Checked tool-argument text is delivered as such; the `answer`
-        // message never goes into JSON arguments.
-        let (mut text, args) = if key.field.is_json() {
+        // message never goes into JSON arguments (nor, for Anthropic, into a
+        // tool-use block).
+        let (mut text, args) = if is_json {
             (String::new(), stop.safe)
         } else {
             (stop.safe, String::new())
         };
         if let Some(m) = &self.s.message {
-            if !(key.field == Field::InputJson && self.api == Some(Api::AnthropicMessages)) {
+            if !(is_json && api == Api::AnthropicMessages) {
                 text.push_str(m);
             }
         }
-        match self.api {
-            Some(Api::AnthropicMessages) => {
-                if !args.is_empty() {
-                    let delta = anthropic_delta(key.index, Field::InputJson, &args);
-                    write_event(out, Some("content_block_delta"), None, delta.to_string());
-                }
-                if !text.is_empty() {
-                    let delta = anthropic_delta(key.index, key.field, &text);
-                    write_event(out, Some("content_block_delta"), None, delta.to_string());
-                }
-                for i in std::mem::take(&mut self.open_blocks) {
-                    let stop = json!({"type": "content_block_stop", "index": i});
-                    write_event(out, Some("content_block_stop"), None, stop.to_string());
-                }
-                let delta = json!({"type": "message_delta", "delta": {"stop_reason": "refusal", "stop_sequence": null}, "usage": {"output_tokens": 0}});
-                write_event(out, Some("message_delta"), None, delta.to_string());
-                write_event(
-                    out,
-                    Some("message_stop"),
-                    None,
-                    json!({"type": "message_stop"}).to_string(),
-                );
-            }
-            Some(Api::Responses) => {
-                if !text.is_empty() {
-                    let delta = json!({"type": "response.output_text.delta", "output_index": key.index, "content_index": key.sub, "delta": text});
-                    write_event(
-                        out,
-                        Some("response.output_text.delta"),
-                        None,
-                        delta.to_string(),
-                    );
-                }
-                let done = json!({"type": "response.incomplete", "response": {
-                    "id": self.meta.id.clone().unwrap_or(json!("resp_guard")),
-                    "object": "response",
-                    "model": self.meta.model.clone().unwrap_or(json!("ai-guard")),
-                    "status": "incomplete",
-                    "incomplete_details": {"reason": "content_filter"}
-                }});
-                write_event(out, Some("response.incomplete"), None, done.to_string());
-            }
-            _ => {
-                let mut delta = Map::new();
-                if !text.is_empty() {
-                    let name = match key.field {
-                        Field::Reasoning => "reasoning_content",
-                        _ => "content",
-                    };
-                    delta.insert(name.to_string(), Value::String(text));
-                }
-                if !args.is_empty() {
-                    delta.insert(
-                        "tool_calls".to_string(),
-                        json!([tool_args_delta(key.sub, &args)]),
-                    );
-                }
-                let choice =
-                    json!({"index": key.index, "delta": delta, "finish_reason": "content_filter"});
-                write_data(out, self.openai_chunk_json(choice).to_string());
-                write_done(out);
-            }
-        }
+        let cut = Cut {
+            api,
+            lane: stop.lane,
+            text: &text,
+            args: &args,
+            open_blocks: &self.open_blocks,
+        };
+        write_cut(&cut, &self.meta, self.item_id.as_deref(), out);
+        self.open_blocks.clear();
     }
 
-    /// The open channel for `key`, created when there is room.
-    fn channel(&mut self, key: Key) -> Option<&mut Channel> {
-        if let Some(at) = self.channels.iter().position(|c| c.key == key) {
-            return self.channels.get_mut(at);
+    /// The open lane for `lane`, created when there is room.
+    fn open(&mut self, lane: &Lane, item_id: Option<String>) -> Option<&mut OpenLane> {
+        if let Some(at) = self.lanes.iter().position(|l| l.lane == *lane) {
+            return self.lanes.get_mut(at);
         }
-        if self.channels.len() >= MAX_CHANNELS {
+        if self.lanes.len() >= MAX_CHANNELS {
             return None;
         }
         let scan = self
@@ -907,29 +528,22 @@ impl SseGuard {
             .engine
             .as_ref()
             .map(|e| StreamScanner::new(Rc::clone(e)));
-        let restore = self.s.vault.as_ref().map(|v| {
-            let escape = if key.field.is_json() {
-                Escape::Json
-            } else {
-                Escape::None
-            };
-            RestoreStream::new(v.clone(), escape)
-        });
-        self.channels.push(Channel {
-            key,
+        let restore = self
+            .s
+            .vault
+            .as_ref()
+            .map(|v| RestoreStream::new(v.clone(), escape_for(lane)));
+        self.lanes.push(OpenLane {
+            lane: *lane,
             stream: AnswerStream::new(scan, restore),
+            item_id,
         });
-        self.channels.last_mut()
+        self.lanes.last_mut()
     }
 
-    /// Checks a whole text at once (moderation, then restore); `Err` names the
-    /// blocking rule.
-    fn oneshot(&mut self, text: &str, o: &mut String) -> Result<(), String> {
-        self.oneshot_escaped(text, o, Escape::None, false)
-    }
-
-    /// [`Self::oneshot`] with restored values escaped for `escape`; `log`:
-    /// keep the checked text for access logs.
+    /// Checks a whole text at once (moderation, then restore with values
+    /// escaped for `escape`); `Err` names the blocking rule. `log`: keep the
+    /// checked text for access logs.
     fn oneshot_escaped(
         &mut self,
         text: &str,
@@ -970,7 +584,7 @@ impl SseGuard {
         let mut edits = Vec::new();
         for span in spans {
             let mut o = String::new();
-            self.oneshot(&span.text, &mut o)?;
+            self.oneshot_escaped(&span.text, &mut o, Escape::None, false)?;
             if o != span.text {
                 edits.push(Edit {
                     start: span.start,
@@ -986,55 +600,13 @@ impl SseGuard {
     }
 }
 
-/// One `tool_calls` entry of an OpenAI delta carrying argument text.
-fn tool_args_delta(index: u64, args: &str) -> Value {
-    json!({"index": index, "function": {"arguments": args}})
-}
-
-/// Appends argument text for tool call `index` to a choice's
-/// `delta.tool_calls`, adding the entry (or the array) when missing.
-fn append_tool_args(choice: &mut Value, index: u64, tail: &str) {
-    let Some(obj) = choice.as_object_mut() else {
-        return;
-    };
-    let delta = obj
-        .entry("delta".to_string())
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !delta.is_object() {
-        *delta = Value::Object(Map::new());
-    }
-    let Some(delta) = delta.as_object_mut() else {
-        return;
-    };
-    let calls = delta
-        .entry("tool_calls".to_string())
-        .or_insert_with(|| Value::Array(Vec::new()));
-    if !calls.is_array() {
-        *calls = Value::Array(Vec::new());
-    }
-    let Some(calls) = calls.as_array_mut() else {
-        return;
-    };
-    let existing = calls
-        .iter_mut()
-        .find(|c| c.get("index").and_then(Value::as_u64) == Some(index));
-    match existing {
-        Some(call) => append_at(call, &["function", "arguments"], tail),
-        None => calls.push(tool_args_delta(index, tail)),
-    }
-}
-
-fn anthropic_delta(index: u64, field: Field, text: &str) -> Value {
-    match field {
-        Field::InputJson => {
-            json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": text}})
-        }
-        Field::Thinking => {
-            json!({"type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": text}})
-        }
-        _ => {
-            json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}})
-        }
+/// How restored values are escaped in a lane: JSON-escaped in tool
+/// arguments (JSON text), plain elsewhere.
+fn escape_for(lane: &Lane) -> Escape {
+    if lane.part.is_json() {
+        Escape::Json
+    } else {
+        Escape::None
     }
 }
 
@@ -1044,68 +616,11 @@ fn has_id_field(raw: &[u8]) -> bool {
         .any(|line| line == b"id" || line.starts_with(b"id:"))
 }
 
-/// The value at an object key path.
-fn pointer_mut<'v>(v: &'v mut Value, path: &[&str]) -> Option<&'v mut Value> {
-    let mut cur = v;
-    for key in path {
-        cur = cur.as_object_mut()?.get_mut(*key)?;
-    }
-    Some(cur)
-}
-
-/// Appends `tail` to the string at `path`, creating objects and the string as
-/// needed (a `null` becomes the tail).
-fn append_at(v: &mut Value, path: &[&str], tail: &str) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    let mut cur = v;
-    for key in parents {
-        let Some(obj) = cur.as_object_mut() else {
-            return;
-        };
-        let next = obj
-            .entry(key.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if next.is_null() {
-            *next = Value::Object(Map::new());
-        }
-        cur = next;
-    }
-    let Some(obj) = cur.as_object_mut() else {
-        return;
-    };
-    match obj.get_mut(*last) {
-        Some(Value::String(s)) => s.push_str(tail),
-        _ => {
-            obj.insert(last.to_string(), Value::String(tail.to_string()));
-        }
-    }
-}
-
-/// Calls `f` on every string at `path` (`*`: every array item).
-fn for_each_string(v: &mut Value, path: &[&str], f: &mut dyn FnMut(&mut String)) {
-    let Some((first, rest)) = path.split_first() else {
-        if let Value::String(s) = v {
-            f(s);
-        }
-        return;
-    };
-    if *first == "*" {
-        if let Some(items) = v.as_array_mut() {
-            for item in items {
-                for_each_string(item, rest, f);
-            }
-        }
-    } else if let Some(next) = v.as_object_mut().and_then(|o| o.get_mut(*first)) {
-        for_each_string(next, rest, f);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Guard;
+    use serde_json::{json, Value};
 
     fn guard() -> Guard {
         Guard::from_json(
