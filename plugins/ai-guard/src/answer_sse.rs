@@ -1115,4 +1115,162 @@ mod tests {
         guard.feed(s.as_bytes(), &mut out);
         assert_eq!(guard.open_channels(), MAX_CHANNELS);
     }
+
+    /// Every text of every dialect's events, joined (to look for leaks).
+    fn all_text(body: &[u8]) -> String {
+        let mut t = String::new();
+        for (_, v) in events(body) {
+            collect_strings(&v, &mut t);
+        }
+        t
+    }
+
+    fn collect_strings(v: &Value, out: &mut String) {
+        match v {
+            Value::String(s) => out.push_str(s),
+            Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+            Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
+            _ => {}
+        }
+    }
+
+    fn responses(pieces: &[&str]) -> String {
+        let mut s = String::from("event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\",\"model\":\"gpt\"}}\n\n");
+        for p in pieces {
+            let ev = json!({"type":"response.output_text.delta","item_id":"msg_1","output_index":0,"content_index":0,"delta":p});
+            s.push_str(&format!(
+                "event: response.output_text.delta\ndata: {ev}\n\n"
+            ));
+        }
+        let full: String = pieces.concat();
+        let done = json!({"type":"response.output_text.done","item_id":"msg_1","output_index":0,"content_index":0,"text":full});
+        s.push_str(&format!(
+            "event: response.output_text.done\ndata: {done}\n\n"
+        ));
+        let completed = json!({"type":"response.completed","response":{"id":"resp_1","status":"completed","output":[{"type":"message","content":[{"type":"output_text","text":full}]}]}});
+        s.push_str(&format!("event: response.completed\ndata: {completed}\n\n"));
+        s
+    }
+
+    #[test]
+    fn no_pii_reaches_the_client_in_any_dialect_at_any_split() {
+        let g = guard();
+        let pieces = [
+            "mail a",
+            "@b.c",
+            "o or call 1",
+            "38123",
+            "45678, then 敏",
+            "感词.",
+        ];
+        for (name, body) in [
+            ("openai", openai(&pieces)),
+            ("anthropic", anthropic(&pieces)),
+            ("responses", responses(&pieces)),
+        ] {
+            for n in 1..=body.len() {
+                let (out, blocked) = run(settings(&g, None), &body, n);
+                assert_eq!(blocked, None);
+                let all = all_text(&out);
+                for secret in ["a@b.co", "13812345678", "敏感词", "38123"] {
+                    assert!(
+                        !all.contains(secret),
+                        "{name} split {n} leaks {secret}: {all}"
+                    );
+                }
+                if name != "responses" {
+                    assert_eq!(
+                        text(&out),
+                        "mail [EMAIL] or call [PHONE], then [CN].",
+                        "{name} split {n}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_choice_and_the_refusal_channel_are_guarded() {
+        let g = guard();
+        let mut body = String::new();
+        for (i, p) in [(1, "call 1381234"), (0, "fine"), (1, "5678 now")] {
+            let ev = json!({"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":i,"delta":{"content":p},"finish_reason":null}]});
+            body.push_str(&format!("data: {ev}\n\n"));
+        }
+        let refusal = json!({"id":"c","choices":[{"index":0,"delta":{"refusal":"no, a@b.co"},"finish_reason":null}]});
+        body.push_str(&format!("data: {refusal}\n\n"));
+        body.push_str("data: [DONE]\n\n");
+        let (out, _) = run(settings(&g, None), &body, 7);
+        let mut choice1 = String::new();
+        let mut refusals = String::new();
+        for (_, v) in events(&out) {
+            if v["choices"][0]["index"] == 1 {
+                choice1.push_str(v["choices"][0]["delta"]["content"].as_str().unwrap_or(""));
+            }
+            refusals.push_str(v["choices"][0]["delta"]["refusal"].as_str().unwrap_or(""));
+        }
+        assert_eq!(choice1, "call [PHONE] now");
+        assert_eq!(refusals, "no, [EMAIL]");
+    }
+
+    #[test]
+    fn unchanged_events_pass_as_sent_and_changed_ones_keep_unknown_fields() {
+        // Restore only: text without a placeholder is released at once.
+        let mut vault = Vault::new(16, 4096);
+        let placeholder = vault.placeholder_for("PHONE", None, "138 1234").unwrap();
+        let s = SseSettings {
+            engine: None,
+            ..settings(&guard(), Some(vault))
+        };
+        let clean = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello there. \"},\"logprobs\":{\"content\":[]},\"finish_reason\":null}],\"system_fingerprint\":\"fp_1\"}\n\n";
+        let dirty = format!("data: {{\"id\":\"c\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"call {placeholder} now. \"}},\"logprobs\":{{\"content\":[]}},\"finish_reason\":null}}],\"system_fingerprint\":\"fp_1\"}}\n\n");
+        let body = format!("{clean}{dirty}data: [DONE]\n\n");
+        let (out, _) = run(s, &body, body.len());
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.starts_with(clean), "{out}");
+        assert!(out.contains("{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"call 138 1234 now. \"},\"logprobs\":{\"content\":[]},\"finish_reason\":null}],\"system_fingerprint\":\"fp_1\"}"), "{out}");
+    }
+
+    #[test]
+    fn responses_function_arguments_are_masked_and_restored_json_escaped() {
+        let g = guard();
+        let mut vault = Vault::new(16, 4096);
+        let placeholder = vault
+            .placeholder_for("PHONE", None, "138\"1234\"5678")
+            .unwrap();
+        let body_for = |args: &[&str]| {
+            let mut s = String::new();
+            for a in args {
+                let ev = json!({"type":"response.function_call_arguments.delta","item_id":"fc_1","output_index":1,"delta":a});
+                s.push_str(&format!(
+                    "event: response.function_call_arguments.delta\ndata: {ev}\n\n"
+                ));
+            }
+            let full: String = args.concat();
+            let done = json!({"type":"response.function_call_arguments.done","item_id":"fc_1","output_index":1,"arguments":full});
+            s.push_str(&format!(
+                "event: response.function_call_arguments.done\ndata: {done}\n\n"
+            ));
+            s
+        };
+        let (p1, p2) = placeholder.split_at(3);
+        let body = body_for(&["{\"to\":\"", p1, p2, "\",\"cc\":\"x@y.io\"}"]);
+        for n in [1, 3, 17, body.len()] {
+            let (out, _) = run(settings(&g, Some(vault.clone())), &body, n);
+            let evs = events(&out);
+            let args: String = evs
+                .iter()
+                .filter(|(n, _)| n == "response.function_call_arguments.delta")
+                .filter_map(|(_, v)| v["delta"].as_str())
+                .collect();
+            let parsed: Value = serde_json::from_str(&args).unwrap();
+            assert_eq!(parsed["to"], "138\"1234\"5678", "split {n}");
+            assert_eq!(parsed["cc"], "[EMAIL]", "split {n}");
+            let done = evs
+                .iter()
+                .find(|(n, _)| n == "response.function_call_arguments.done")
+                .unwrap();
+            assert_eq!(done.1["arguments"].as_str(), Some(args.as_str()));
+        }
+    }
 }
