@@ -756,6 +756,123 @@ mod tests {
         assert!(hits(Builtin::BearerToken, "Bearer short").is_empty());
     }
 
+    /// Custom regexes exercising the semantics users rely on: leftmost-first
+    /// alternation, lazy and greedy repetition, Unicode `\d \w \s`, `(?i)`
+    /// with Unicode case folding, anchors, ASCII and Unicode `\b` (the latter
+    /// next to non-ASCII text makes the lazy DFA hand over to the PikeVM).
+    const SEMANTICS: [&str; 22] = [
+        r"a|ab",
+        r"ab|a",
+        r"a+?b*",
+        r"colou?r|col",
+        r"(?i)straße|σ+",
+        r"\d+",
+        r"\w+",
+        r"\s+",
+        r"\W+",
+        r"\bcat\b",
+        r"(?-u:\b)cat(?-u:\b)",
+        r"\b\w{3}\b",
+        r"^foo|bar$",
+        r"(?m)^x.$",
+        r"(?s)x.",
+        r"[^a-z ]+",
+        r"[[:alpha:]]+\d",
+        r"(?i)кот",
+        r"\Bat",
+        r"(?x) c a t  # spaced",
+        r"x*y",
+        r"(\w)(\d)?-(?P<tail>[a-z]+)",
+    ];
+
+    const HAYSTACKS: [&str; 8] = [
+        "ab abab aab b",
+        "Straße STRASSE straSSe ΣΣσς σ",
+        "٣٤ 12 ３ x9 é_ü9 cat scat cat. cats",
+        "кот котенок КОТ cat-кот cat",
+        "foo\nxa\nbar\nx\nfoo bar",
+        "  \u{3000}\t_ colour color col colr",
+        "a-b 1-xyz é9-bc _-q 7x-y",
+        "yy xxy éxy at bat",
+    ];
+
+    fn oracle_find(re: &regex::Regex, text: &str, pos: usize) -> Option<(usize, usize)> {
+        re.find_at(text, pos).map(|m| (m.start(), m.end()))
+    }
+
+    #[test]
+    fn matches_are_those_of_the_regex_crate() {
+        for src in SEMANTICS {
+            let p = Pattern::custom(src, 0, 4096).unwrap();
+            let re = regex::Regex::new(src).unwrap();
+            for hay in HAYSTACKS {
+                for pos in (0..=hay.len()).filter(|&i| hay.is_char_boundary(i)) {
+                    let got = p.find_from(hay, pos).map(|h| (h.start, h.end));
+                    assert_eq!(
+                        got,
+                        oracle_find(&re, hay, pos),
+                        "{src} in {hay:?} from {pos}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn capture_replacements_are_those_of_the_regex_crate() {
+        let src = r"(\w)(\d)?-(?P<tail>[a-z]+)";
+        let p = Pattern::custom(src, 0, 4096).unwrap();
+        let re = regex::Regex::new(src).unwrap();
+        let hay = HAYSTACKS[6];
+        for value in ["<$1|$2|$tail>", "${1}x$tailx${tail}", "$$ $9 $", "plain"] {
+            let mut pos = 0;
+            let mut n = 0;
+            while let Some(h) = p.find_from(hay, pos) {
+                let mut got = String::new();
+                assert!(p.expand(hay, h.start, h.end, value, &mut got));
+                let caps = re.captures_at(hay, h.start).unwrap();
+                let mut want = String::new();
+                caps.expand(value, &mut want);
+                assert_eq!(got, want, "{value} at {}", h.start);
+                pos = h.end;
+                n += 1;
+            }
+            assert_eq!(n, 5);
+        }
+        // A span that is not the match at its start expands nothing.
+        let mut out = String::new();
+        assert!(!p.expand(hay, 0, 2, "$1", &mut out));
+        assert!(out.is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_text_matches_the_regex_crate(
+            picks in proptest::collection::vec(0usize..16, 0..40),
+            which in 0usize..SEMANTICS.len(),
+        ) {
+            const ALPHABET: [&str; 16] = [
+                "a", "b", "c", "t", "x", "y", " ", "\n", "9", "-", "é", "кот", "σ", "ß", "\u{3000}", "٣",
+            ];
+            let hay: String = picks.iter().filter_map(|&i| ALPHABET.get(i).copied()).collect();
+            let src = SEMANTICS[which];
+            let p = Pattern::custom(src, 0, 4096).unwrap();
+            let re = regex::Regex::new(src).unwrap();
+            let mut pos = 0;
+            loop {
+                let got = p.find_from(&hay, pos).map(|h| (h.start, h.end));
+                proptest::prop_assert_eq!(got, oracle_find(&re, &hay, pos));
+                match got {
+                    Some((s, e)) => pos = if e > s { e } else { e + 1 },
+                    None => break,
+                }
+                if pos > hay.len() || !hay.is_char_boundary(pos) {
+                    break;
+                }
+            }
+        }
+    }
+
     #[test]
     fn max_len_and_cap() {
         let p = Pattern::builtin(Builtin::PhoneCn, 0, 128).unwrap();

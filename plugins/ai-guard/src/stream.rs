@@ -885,6 +885,65 @@ mod tests {
         );
     }
 
+    #[test]
+    fn unicode_word_boundaries_and_case_folding_split_anywhere() {
+        // A Unicode `\b` next to non-ASCII text stops the lazy DFA (counted
+        // as live, bounded by the match length); results stay exact.
+        let mut b = EngineBuilder::new(Folder::default(), b"k", 128);
+        let r = b.add_rule(Rule {
+            mask: MaskStyle::Replace(Some("<$1>".into())),
+            ..rule("re", RuleKind::Regex, Action::Mask)
+        });
+        b.add_regex(r, r"\b(cat|кот)\b").unwrap();
+        b.add_regex(r, r"(?i)(straße)").unwrap();
+        let e = Rc::new(b.build().unwrap());
+        let text = "кот, котенок, cat; scat 猫cat猫 STRASSE Straße STRAẞE кот";
+        let (whole, _, _) = one_shot(&e, text);
+        assert_eq!(
+            whole,
+            "<кот>, котенок, <cat>; scat 猫cat猫 STRASSE <Straße> <STRAẞE> <кот>"
+        );
+        for i in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+            let (a, z) = text.split_at(i);
+            assert_eq!(streamed(&e, &[a, z]).0, whole, "split at {i}");
+        }
+        let chars: Vec<String> = text.chars().map(String::from).collect();
+        let pieces: Vec<&str> = chars.iter().map(String::as_str).collect();
+        assert_eq!(streamed(&e, &pieces).0, whole);
+    }
+
+    #[test]
+    fn a_clean_answer_under_the_shipped_example_is_not_delayed() {
+        let guard =
+            crate::config::Guard::from_json(include_bytes!("../../../examples/ai-guard.json"))
+                .unwrap();
+        let answer = "Sure. Persimmons grow best in full sun with well drained soil. Plant \
+            young trees in early spring, water them deeply once a week during the first \
+            summer, and mulch around the base to keep the roots cool. Prune lightly in late \
+            winter to remove crossing branches. Most varieties fruit after three to five years; \
+            pick the fruit when it is fully coloured and soft.";
+        assert_eq!(answer.chars().count(), 359);
+        let mut s = StreamScanner::new(Rc::clone(&guard.engine));
+        let mut out = String::new();
+        // Token-sized pieces, as a model streams them.
+        let mut rest = answer;
+        while !rest.is_empty() {
+            let (piece, tail) = take_prefix(rest, 4);
+            rest = tail;
+            assert_eq!(s.push(piece, &mut out), Verdict::Pass);
+            let seen = answer.len() - rest.len();
+            assert_eq!(&answer[..out.len()], out);
+            let held = &answer[out.len()..seen];
+            // What waits is the word being written (an e-mail address could
+            // still grow out of it) or a keyword's start (`h` + separators
+            // of `how to make a bomb`), never a sentence.
+            assert!(held.len() <= 16, "held {held:?}");
+        }
+        assert!(guard.engine.lookahead() > 300);
+        s.finish(&mut out);
+        assert_eq!(out, answer);
+    }
+
     /// Whether `t` is a prefix of a mainland phone number (the regex's
     /// language), written out by hand.
     fn phone_prefix(t: &str) -> bool {
