@@ -9,8 +9,9 @@
 //! longer match, then the rule defined first. The cursor then moves to the
 //! finding's end. Because each step depends only on the text from the cursor
 //! up to the longest possible match (plus a few characters of context), the
-//! streaming scanner can reproduce exactly the same findings with a bounded
-//! hold-back window ([`Engine::lookahead`]).
+//! streaming scanner can reproduce exactly the same findings while holding
+//! back only the tail where a match could still start and need more text
+//! (`Searcher::live_from`), never more than [`Engine::lookahead`] bytes.
 //!
 //! # Actions
 //! `block` stops and reports the rule; `mask` replaces the match (a fixed
@@ -286,8 +287,9 @@ impl Engine {
         self.rules.get(i as usize)
     }
 
-    /// Bytes of look-ahead a finding needs to be final: the longest possible
-    /// match plus context. The stream scanner holds back this much.
+    /// Bytes of look-ahead a finding needs to be final in the worst case: the
+    /// longest possible match plus context. The stream scanner never holds
+    /// back more than this (usually far less: only a live partial match).
     pub fn lookahead(&self) -> usize {
         self.lookahead
     }

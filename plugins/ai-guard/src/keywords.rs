@@ -8,7 +8,7 @@
 //! The automaton is aho-corasick's contiguous NFA used through its
 //! [`Automaton`] trait: the same automaton searches (unanchored) and tells the
 //! stream scanner whether the end of a streamed text could still be the start
-//! of a word (anchored runs, [`KeywordSet::live_start`]).
+//! of a word (anchored runs, `KeywordSet::live_start`).
 
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::nfa::contiguous;
@@ -176,7 +176,7 @@ impl KeywordSet {
 
     /// All non-overlapping hits in `text`, leftmost-longest, per automaton
     /// merged by start (a convenience for tests and one-off checks; the engine
-    /// uses [`KeywordSet::find_in_group`]).
+    /// uses `KeywordSet::find_in_group`).
     pub fn find_all(&self, folder: &Folder, text: &str) -> Vec<KeywordHit> {
         let mut hits = Vec::new();
         let mut folded = Folded::new();

@@ -8,7 +8,7 @@
 //! keyword (after folding) running into the end, a regex whose lazy DFA,
 //! anchored there, is not dead at the end, a built-in candidate whose
 //! validator has not seen the two characters after it yet
-//! ([`crate::engine::Searcher::live_from`]). Everything before that position
+//! (`Searcher::live_from` in the engine). Everything before that position
 //! is final and released at once, masked; findings starting before it are
 //! applied. Nothing waits for more input when nothing live is pending: a
 //! clean answer comes out as it arrives, minus at most its live tail (for
@@ -23,7 +23,7 @@
 //! [`Engine::redact`] on the whole text (see the tests). The buffer never
 //! holds more than [`StreamScanner::window`] bytes: long pieces are consumed
 //! in slices, and released text is kept only as look-behind context
-//! ([`CONTEXT`] bytes). Each piece costs a scan of the live tail plus the
+//! (a few dozen bytes). Each piece costs a scan of the live tail plus the
 //! piece (no rescans of a growing buffer). Pieces are `&str`, so UTF-8 code
 //! points are never split; the hold-back point is always a character
 //! boundary.
