@@ -9,8 +9,9 @@
 //! longer match, then the rule defined first. The cursor then moves to the
 //! finding's end. Because each step depends only on the text from the cursor
 //! up to the longest possible match (plus a few characters of context), the
-//! streaming scanner can reproduce exactly the same findings with a bounded
-//! hold-back window ([`Engine::lookahead`]).
+//! streaming scanner can reproduce exactly the same findings while holding
+//! back only the tail where a match could still start and need more text
+//! (`Searcher::live_from`), never more than [`Engine::lookahead`] bytes.
 //!
 //! # Actions
 //! `block` stops and reports the rule; `mask` replaces the match (a fixed
@@ -19,7 +20,7 @@
 //! counts it.
 
 use crate::keywords::{KeywordSet, KeywordSetBuilder, WordError};
-use crate::normalize::{Folded, Folder};
+use crate::normalize::{Folded, Folder, OpenLetter};
 use crate::patterns::{Builtin, Pattern, PatternKind};
 use crate::vault::Vault;
 use aigw::hash::hmac_sha256;
@@ -286,8 +287,9 @@ impl Engine {
         self.rules.get(i as usize)
     }
 
-    /// Bytes of look-ahead a finding needs to be final: the longest possible
-    /// match plus context. The stream scanner holds back this much.
+    /// Bytes of look-ahead a finding needs to be final in the worst case: the
+    /// longest possible match plus context. The stream scanner never holds
+    /// back more than this (usually far less: only a live partial match).
     pub fn lookahead(&self) -> usize {
         self.lookahead
     }
@@ -401,14 +403,8 @@ impl Engine {
     fn push_value(&self, text: &str, f: &Finding, value: &str, out: &mut String) {
         if value.contains('$') && !f.capped {
             if let Some(p) = f.source.and_then(|i| self.patterns.get(i as usize)) {
-                if let Some(caps) = p.regex().captures_at(text, f.start) {
-                    if caps
-                        .get(0)
-                        .is_some_and(|m| m.start() == f.start && m.end() == f.end)
-                    {
-                        caps.expand(value, out);
-                        return;
-                    }
+                if p.expand(text, f.start, f.end, value, out) {
+                    return;
                 }
             }
         }
@@ -431,6 +427,13 @@ pub(crate) struct Searcher<'a> {
     folded: Vec<Folded>,
     kw: Vec<Cached>,
     re: Vec<Cached>,
+}
+
+/// Reusable scratch space for [`Searcher::live_from`].
+#[derive(Debug, Default)]
+pub(crate) struct LiveScratch {
+    open: Vec<OpenLetter>,
+    stack: Vec<(usize, aho_corasick::automaton::StateID, bool)>,
 }
 
 impl<'a> Searcher<'a> {
@@ -477,6 +480,44 @@ impl<'a> Searcher<'a> {
             kw: vec![Cached::Unknown; engine.keywords.group_count()],
             re: vec![Cached::Unknown; engine.patterns.len()],
         }
+    }
+
+    /// The earliest position `p >= from` (a char boundary) where some rule
+    /// could still produce a match that needs text not yet seen (a *live*
+    /// partial match, see [`crate::keywords::KeywordSet::live_start`] and
+    /// [`crate::patterns::Pattern::live_start`]); the text length when there
+    /// is none. Every finding starting before `p` is final. Starts more than
+    /// [`Engine::lookahead`] bytes before the end count as settled whatever
+    /// the rules say (the bound of a stream's hold-back).
+    pub(crate) fn live_from(&self, from: usize, scratch: &mut LiveScratch) -> usize {
+        let engine = self.engine;
+        let text = self.text;
+        let len = text.len();
+        let mut floor = len.saturating_sub(engine.lookahead);
+        while floor < len && !text.is_char_boundary(floor) {
+            floor += 1;
+        }
+        let from = from.max(floor);
+        let mut p = len;
+        for (gi, folded) in self.folded.iter().enumerate() {
+            engine.folder.open_letters(text, folded, &mut scratch.open);
+            if let Some(s) = engine.keywords.live_start(
+                gi,
+                text,
+                folded,
+                &scratch.open,
+                from,
+                &mut scratch.stack,
+            ) {
+                p = p.min(s);
+            }
+        }
+        for pat in &engine.patterns {
+            if let Some(s) = pat.live_start(text, from) {
+                p = p.min(s);
+            }
+        }
+        p.max(from.min(len))
     }
 
     /// The next finding starting at or after `cursor`.

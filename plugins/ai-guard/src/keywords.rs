@@ -4,10 +4,17 @@
 //! Aho-Corasick automaton (leftmost-longest) over folded text. Lists that
 //! ignore separators inside words share one automaton, the others another, so
 //! at most two automatons exist whatever the number of lists.
+//!
+//! The automaton is aho-corasick's contiguous NFA used through its
+//! [`Automaton`] trait: the same automaton searches (unanchored) and tells the
+//! stream scanner whether the end of a streamed text could still be the start
+//! of a word (anchored runs, `KeywordSet::live_start`).
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::nfa::contiguous;
+use aho_corasick::{Anchored, Input, MatchKind};
 
-use crate::normalize::{Folded, Folder};
+use crate::normalize::{Folded, Folder, OpenLetter};
 
 /// One keyword hit, in original text offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +116,7 @@ impl KeywordSetBuilder {
             if g.words.is_empty() {
                 continue;
             }
-            let ac = AhoCorasickBuilder::new()
+            let ac = contiguous::Builder::new()
                 .match_kind(MatchKind::LeftmostLongest)
                 .build(&g.words)
                 .map_err(|e| e.to_string())?;
@@ -134,7 +141,7 @@ impl KeywordSetBuilder {
 /// One automaton and the per-word data it needs.
 #[derive(Debug)]
 pub(crate) struct Group {
-    ac: AhoCorasick,
+    ac: contiguous::NFA,
     meta: Vec<u32>,
     pub(crate) drop_separators: bool,
     max_span: usize,
@@ -169,7 +176,7 @@ impl KeywordSet {
 
     /// All non-overlapping hits in `text`, leftmost-longest, per automaton
     /// merged by start (a convenience for tests and one-off checks; the engine
-    /// uses [`KeywordSet::find_in_group`]).
+    /// uses `KeywordSet::find_in_group`).
     pub fn find_all(&self, folder: &Folder, text: &str) -> Vec<KeywordHit> {
         let mut hits = Vec::new();
         let mut folded = Folded::new();
@@ -200,7 +207,9 @@ impl KeywordSet {
         let hay = folded.text.as_bytes();
         let mut fpos = folded.folded_pos(from);
         while fpos < hay.len() {
-            let m = g.ac.find(Input::new(hay).span(fpos..hay.len()))?;
+            let m =
+                g.ac.try_find(&Input::new(hay).span(fpos..hay.len()))
+                    .ok()??;
             let (start, end) = folded.orig_range(text, m.start(), m.end())?;
             let meta = g.meta.get(m.pattern().as_usize()).copied().unwrap_or(0);
             let whole_word = meta & 1 == 1;
@@ -229,6 +238,126 @@ impl KeywordSet {
             fpos = m.start() + step;
         }
         None
+    }
+
+    /// The earliest original offset `>= from` where a word of group `gi`
+    /// could still start and need text not yet seen: a prefix of a word that
+    /// runs into the end of `folded` (characters that fold to nothing after it
+    /// keep it open), a match at the very end that a longer word could extend
+    /// or whose `whole_word` check needs the next character, or a match that
+    /// depends on a look-alike letter whose folding is still open (`open`,
+    /// both spellings are tried). `None`: every start is settled and the
+    /// matches found in `folded` are final. Only the last
+    /// `longest word + open letters` folded bytes are examined (earlier
+    /// starts cannot reach the end).
+    pub(crate) fn live_start(
+        &self,
+        gi: usize,
+        text: &str,
+        folded: &Folded,
+        open: &[OpenLetter],
+        from: usize,
+        stack: &mut Vec<(usize, StateID, bool)>,
+    ) -> Option<usize> {
+        let g = self.groups.get(gi)?;
+        let n = folded.text.len();
+        let reach = g.ac.max_pattern_len() + open.len();
+        let mut lower = n.saturating_sub(reach);
+        if let Some(first) = open.first() {
+            lower = lower.min(first.fs.saturating_sub(reach));
+        }
+        lower = lower.max(folded.folded_pos(from));
+        let ends_text = folded.orig_end(text) == Some(text.len());
+        for fs in lower..n {
+            if !folded.text.is_char_boundary(fs) {
+                continue;
+            }
+            if g.unsettled(folded.text.as_bytes(), fs, open, ends_text, stack) {
+                return folded.orig_at(fs);
+            }
+        }
+        None
+    }
+}
+
+impl Group {
+    /// Whether the outcome of an anchored search at folded byte `fs` of
+    /// `hay` can still change with more text (see
+    /// [`KeywordSet::live_start`]). `ends_text`: the last folded byte comes
+    /// from the last character of the text (nothing after it yet).
+    fn unsettled(
+        &self,
+        hay: &[u8],
+        fs: usize,
+        open: &[OpenLetter],
+        ends_text: bool,
+        stack: &mut Vec<(usize, StateID, bool)>,
+    ) -> bool {
+        let a = &self.ac;
+        let Ok(start) = a.start_state(Anchored::Yes) else {
+            return true;
+        };
+        stack.clear();
+        stack.push((fs, start, false));
+        while let Some((mut pos, mut sid, mut passed)) = stack.pop() {
+            loop {
+                let Some(&byte) = hay.get(pos) else {
+                    // Alive at the end: a prefix of a word, or a match a
+                    // longer word could extend, or a whole-word match whose
+                    // next character is not there yet.
+                    if !a.is_match(sid) || !self.is_final_state(sid) {
+                        return true;
+                    }
+                    if ends_text && self.any_whole_word(sid) {
+                        return true;
+                    }
+                    break;
+                };
+                if let Ok(i) = open.binary_search_by_key(&pos, |o| o.fs) {
+                    if let Some(o) = open.get(i) {
+                        let mut alt = sid;
+                        for &b in o.alt.as_bytes() {
+                            alt = a.next_state(Anchored::Yes, alt, b);
+                            if a.is_dead(alt) {
+                                break;
+                            }
+                        }
+                        if !a.is_dead(alt) {
+                            if a.is_match(alt) {
+                                return true;
+                            }
+                            stack.push((o.fe, alt, true));
+                        }
+                    }
+                    passed = true;
+                }
+                sid = a.next_state(Anchored::Yes, sid, byte);
+                pos += 1;
+                if a.is_dead(sid) {
+                    break;
+                }
+                if passed && a.is_match(sid) {
+                    // The match depends on how an open letter folds.
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Whether no byte leads anywhere from `sid` (a match no longer word
+    /// extends).
+    fn is_final_state(&self, sid: StateID) -> bool {
+        (0..=255u8).all(|b| self.ac.is_dead(self.ac.next_state(Anchored::Yes, sid, b)))
+    }
+
+    /// Whether a word matching at `sid` asks for whole-word matching.
+    fn any_whole_word(&self, sid: StateID) -> bool {
+        (0..self.ac.match_len(sid)).any(|i| {
+            self.meta
+                .get(self.ac.match_pattern(sid, i).as_usize())
+                .is_some_and(|m| m & 1 == 1)
+        })
     }
 }
 

@@ -189,13 +189,33 @@ fn latin_base(c: char) -> bool {
 /// letter, or no letter other than confusable ones. Only `text` is read, so
 /// the answer depends on the surroundings, never on where folding started.
 pub fn latinize_at(text: &str, at: usize, len: usize) -> bool {
-    latinize_scan(text, at, len).0
+    latinize_scan(text, at, len).latinize()
 }
 
-/// [`latinize_at`], plus the byte range of the whole word when it is short
-/// enough (at most [`SCRIPT_CONTEXT_CHARS`] characters) that every letter in
-/// it sees all of it: the answer then holds for the whole word.
-fn latinize_scan(text: &str, at: usize, len: usize) -> (bool, Option<(usize, usize)>) {
+/// What [`latinize_scan`] saw around a look-alike letter.
+struct WordScan {
+    /// A Latin letter in the window.
+    latin: bool,
+    /// A letter of another script in the window.
+    other: bool,
+    /// The byte range of the whole word when it is short enough (at most
+    /// [`SCRIPT_CONTEXT_CHARS`] characters) that every letter in it sees all
+    /// of it: the answer then holds for the whole word.
+    whole: Option<(usize, usize)>,
+    /// The forward window ran into the end of `text` (no word break, fewer
+    /// than [`SCRIPT_CONTEXT_CHARS`] characters): text appended later can
+    /// still change the answer.
+    open_end: bool,
+}
+
+impl WordScan {
+    fn latinize(&self) -> bool {
+        self.latin || !self.other
+    }
+}
+
+/// [`latinize_at`] with what it saw (see [`WordScan`]).
+fn latinize_scan(text: &str, at: usize, len: usize) -> WordScan {
     let mut latin = false;
     let mut other = false;
     let before = text.get(..at).unwrap_or("");
@@ -220,13 +240,18 @@ fn latinize_scan(text: &str, at: usize, len: usize) -> (bool, Option<(usize, usi
     let mut word_end = at + len;
     let mut seen_fwd = 0usize;
     let mut closed_fwd = true;
+    let mut open_end = true;
     for c in after.chars() {
         if seen_fwd >= SCRIPT_CONTEXT_CHARS {
             closed_fwd = false;
+            open_end = false;
             break;
         }
         match kind(c) {
-            Kind::Break => break,
+            Kind::Break => {
+                open_end = false;
+                break;
+            }
             Kind::Latin => latin = true,
             Kind::Other => other = true,
             Kind::Confusable | Kind::Neutral => {}
@@ -234,8 +259,29 @@ fn latinize_scan(text: &str, at: usize, len: usize) -> (bool, Option<(usize, usi
         word_end += c.len_utf8();
         seen_fwd += 1;
     }
+    if seen_fwd >= SCRIPT_CONTEXT_CHARS {
+        open_end = false;
+    }
     let whole = closed_back && closed_fwd && n + seen_fwd <= SCRIPT_CONTEXT_CHARS;
-    (latin || !other, whole.then_some((word_start, word_end)))
+    WordScan {
+        latin,
+        other,
+        whole: whole.then_some((word_start, word_end)),
+        open_end,
+    }
+}
+
+/// A look-alike letter near the end of a streamed text whose folding can
+/// still change when more text arrives (its word is not finished and holds
+/// no Latin letter yet), with the spelling it would get the other way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OpenLetter {
+    /// First folded byte of the letter.
+    pub fs: usize,
+    /// End of its folded bytes.
+    pub fe: usize,
+    /// Its fold under the other look-alike decision.
+    pub alt: String,
 }
 
 /// Whether `c` counts as part of a word for `whole_word` checks: ASCII
@@ -473,8 +519,9 @@ impl Folder {
                 && match word {
                     Some((ws, we, v)) if ws <= at && at < we => v,
                     _ => {
-                        let (v, range) = latinize_scan(text, at, c.len_utf8());
-                        word = range.map(|(ws, we)| (ws, we, v));
+                        let scan = latinize_scan(text, at, c.len_utf8());
+                        let v = scan.latinize();
+                        word = scan.whole.map(|(ws, we)| (ws, we, v));
                         v
                     }
                 };
@@ -504,6 +551,36 @@ impl Folder {
         } else {
             DROP_ALLOWANCE
         }
+    }
+
+    /// The look-alike letters of `folded` (folded from `text`) whose folding
+    /// is not final because `text` may go on: letters in the last
+    /// [`SCRIPT_CONTEXT_CHARS`] characters, in a word not yet ended that holds
+    /// no Latin letter. Sorted by folded position. The stream scanner treats
+    /// both spellings of these letters as possible.
+    pub(crate) fn open_letters(&self, text: &str, folded: &Folded, out: &mut Vec<OpenLetter>) {
+        out.clear();
+        for (i, c) in text.char_indices().rev().take(SCRIPT_CONTEXT_CHARS) {
+            if i < folded.base || kind(c) == Kind::Break {
+                break;
+            }
+            if confusable(c).is_none() {
+                continue;
+            }
+            let scan = latinize_scan(text, i, c.len_utf8());
+            if !scan.open_end || scan.latin {
+                continue;
+            }
+            let fs = folded.folded_pos(i);
+            let fe = folded.folded_pos(i + c.len_utf8());
+            if fe <= fs {
+                continue;
+            }
+            let mut alt = String::new();
+            fold_char(c, !scan.latinize(), |f| alt.push(f));
+            out.push(OpenLetter { fs, fe, alt });
+        }
+        out.reverse();
     }
 }
 
@@ -550,6 +627,18 @@ impl Folded {
     /// `>= orig` (the folded length when there is none).
     pub fn folded_pos(&self, orig: usize) -> usize {
         self.map.partition_point(|&o| (o as usize) < orig)
+    }
+
+    /// The original offset of the character that produced folded byte `fs`.
+    pub fn orig_at(&self, fs: usize) -> Option<usize> {
+        self.map.get(fs).map(|&o| o as usize)
+    }
+
+    /// The end (original offset) of the character that produced the last
+    /// folded byte, if any.
+    pub fn orig_end(&self, original: &str) -> Option<usize> {
+        let last = *self.map.last()? as usize;
+        Some(last + original.get(last..)?.chars().next()?.len_utf8())
     }
 
     /// Bytes held by this buffer (for memory accounting in tests).

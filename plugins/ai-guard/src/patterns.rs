@@ -4,16 +4,34 @@
 //! Patterns run on the ORIGINAL text (not folded: secrets are case
 //! sensitive). Built-ins are written with ASCII classes and bounded
 //! repetition, and most carry a validator that runs on each candidate:
-//! boundary checks (the regex crate has no look-around) and checksums (China
+//! boundary checks (the regex syntax has no look-around) and checksums (China
 //! resident ID ISO 7064 MOD 11-2, bank card Luhn, IPv6 parse). A rejected
 //! candidate is skipped and the search resumes one character later.
+//!
+//! Engine: `regex-automata` used directly, not the `regex` crate's meta
+//! engine (whose extra engines and literal optimisations made most of the
+//! module's size). A lazy DFA pair (forward for the end, reverse for the
+//! start) finds leftmost-first matches — the `regex` crate's semantics; the
+//! PikeVM runs only for capture groups on a span already found, and as the
+//! fallback when the lazy DFA cannot continue (a Unicode `\b` next to a
+//! non-ASCII character). The forward lazy DFA also answers, for the stream
+//! scanner, whether a match could still start at a position near the end of
+//! the text ([`Pattern::live_start`]).
 //!
 //! Every pattern has a maximum match length (computed from the regex, capped by
 //! the configured `max_match_len`); it sizes the stream hold-back window. A
 //! match longer than the cap is cut at the cap (documented limitation for
 //! unbounded custom regexes such as `sk-[a-z]*`).
 
-use regex::Regex;
+use std::cell::RefCell;
+
+use regex_automata::hybrid;
+use regex_automata::nfa::thompson::{self, pikevm, pikevm::PikeVM, WhichCaptures};
+use regex_automata::util::captures::Captures;
+use regex_automata::{Anchored, Input, MatchKind};
+
+/// Characters a built-in validator reads after a candidate match.
+const VALIDATOR_AFTER_CHARS: usize = 2;
 
 /// The built-in detectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,6 +323,14 @@ pub fn max_len_of(pattern: &str) -> Option<usize> {
     hir.properties().maximum_len()
 }
 
+/// Scratch space of one pattern's engines (the lazy DFAs fill theirs as they
+/// go).
+#[derive(Debug, Clone)]
+struct Caches {
+    dfa: hybrid::regex::Cache,
+    vm: pikevm::Cache,
+}
+
 /// What a compiled pattern detects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatternKind {
@@ -315,9 +341,11 @@ pub enum PatternKind {
 }
 
 /// One compiled pattern rule.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Pattern {
-    regex: Regex,
+    dfa: hybrid::regex::Regex,
+    vm: PikeVM,
+    caches: RefCell<Caches>,
     kind: PatternKind,
     /// The rule this pattern belongs to.
     pub rule: u32,
@@ -348,20 +376,179 @@ impl Pattern {
     }
 
     fn compile(source: &str, kind: PatternKind, rule: u32, cap: usize) -> Result<Pattern, String> {
-        let regex = regex::RegexBuilder::new(source)
-            .size_limit(1 << 20)
-            .build()
-            .map_err(|e| format!("invalid regex: {e}"))?;
-        if regex.is_match("") {
+        let invalid = |e: &dyn std::fmt::Display| format!("invalid regex: {e}");
+        let hir = regex_syntax::Parser::new()
+            .parse(source)
+            .map_err(|e| invalid(&e))?;
+        let limit = Some(1 << 20);
+        let forward = thompson::Compiler::new()
+            .configure(thompson::Config::new().nfa_size_limit(limit))
+            .build_from_hir(&hir)
+            .map_err(|e| invalid(&e))?;
+        let reverse = thompson::Compiler::new()
+            .configure(
+                thompson::Config::new()
+                    .nfa_size_limit(limit)
+                    .reverse(true)
+                    .which_captures(WhichCaptures::None),
+            )
+            .build_from_hir(&hir)
+            .map_err(|e| invalid(&e))?;
+        // A Unicode `\b` makes the lazy DFA stop at non-ASCII bytes (the
+        // PikeVM takes over there) instead of refusing the pattern.
+        let fwd = hybrid::dfa::Builder::new()
+            .configure(hybrid::dfa::Config::new().unicode_word_boundary(true))
+            .build_from_nfa(forward.clone())
+            .map_err(|e| invalid(&e))?;
+        let rev = hybrid::dfa::Builder::new()
+            .configure(
+                hybrid::dfa::Config::new()
+                    .unicode_word_boundary(true)
+                    .prefilter(None)
+                    .specialize_start_states(false)
+                    .match_kind(MatchKind::All),
+            )
+            .build_from_nfa(reverse)
+            .map_err(|e| invalid(&e))?;
+        let dfa = hybrid::regex::Builder::new().build_from_dfas(fwd, rev);
+        let vm = PikeVM::new_from_nfa(forward).map_err(|e| invalid(&e))?;
+        let mut caches = Caches {
+            dfa: dfa.create_cache(),
+            vm: vm.create_cache(),
+        };
+        if vm.is_match(&mut caches.vm, "") {
             return Err("regex matches the empty string".to_string());
         }
-        let max_len = max_len_of(source).map_or(cap, |m| m.min(cap));
+        let max_len = hir.properties().maximum_len().map_or(cap, |m| m.min(cap));
         Ok(Pattern {
-            regex,
+            dfa,
+            vm,
+            caches: RefCell::new(caches),
             kind,
             rule,
             max_len,
         })
+    }
+
+    /// The leftmost-first match starting at or after `from`, as
+    /// `(start, end)`.
+    fn find_at(&self, text: &str, from: usize) -> Option<(usize, usize)> {
+        let input = Input::new(text).range(from..);
+        let mut fresh;
+        let mut guard = self.caches.try_borrow_mut();
+        let caches = match guard.as_deref_mut() {
+            Ok(c) => c,
+            Err(_) => {
+                fresh = self.new_caches();
+                &mut fresh
+            }
+        };
+        let m = match self.dfa.try_search(&mut caches.dfa, &input) {
+            Ok(m) => m,
+            // The lazy DFA gave up (a Unicode word boundary next to a
+            // non-ASCII character): the PikeVM handles everything.
+            Err(_) => self.vm.find(&mut caches.vm, input),
+        };
+        m.map(|m| (m.start(), m.end()))
+    }
+
+    fn new_caches(&self) -> Caches {
+        Caches {
+            dfa: self.dfa.create_cache(),
+            vm: self.vm.create_cache(),
+        }
+    }
+
+    /// Writes `value` with `$1`, `$name`, `${name}` replaced by the capture
+    /// groups of the match `text[start..end]` (same syntax as the `regex`
+    /// crate's `Captures::expand`). Returns false, writing nothing, when the
+    /// match at `start` is not exactly that span.
+    pub fn expand(
+        &self,
+        text: &str,
+        start: usize,
+        end: usize,
+        value: &str,
+        out: &mut String,
+    ) -> bool {
+        let mut caps: Captures = self.vm.create_captures();
+        let input = Input::new(text).range(start..).anchored(Anchored::Yes);
+        let mut fresh;
+        let mut guard = self.caches.try_borrow_mut();
+        let caches = match guard.as_deref_mut() {
+            Ok(c) => c,
+            Err(_) => {
+                fresh = self.new_caches();
+                &mut fresh
+            }
+        };
+        self.vm.search(&mut caches.vm, &input, &mut caps);
+        match caps.get_match() {
+            Some(m) if m.start() == start && m.end() == end => {
+                caps.interpolate_string_into(text, value, out);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The earliest char boundary `s >= from` among the last
+    /// `max_len + 8` bytes of `text` where a match could start and still
+    /// need text not yet seen: the forward lazy DFA, anchored at `s`, is not
+    /// dead at the end of `text` (or had to stop, which counts as alive), or
+    /// a built-in's candidate there ends less than two characters before the
+    /// end (its validator reads them). Starts further back are settled by
+    /// the length bound (a longer match is cut at `max_len`).
+    pub fn live_start(&self, text: &str, from: usize) -> Option<usize> {
+        let lower = text.len().saturating_sub(self.max_len + 8).max(from);
+        let mut fresh;
+        let mut guard = self.caches.try_borrow_mut();
+        let caches = match guard.as_deref_mut() {
+            Ok(c) => c,
+            Err(_) => {
+                fresh = self.new_caches();
+                &mut fresh
+            }
+        };
+        let cache = caches.dfa.as_parts_mut().0;
+        (lower..text.len())
+            .filter(|&s| text.is_char_boundary(s))
+            .find(|&s| self.unsettled_at(cache, text, s))
+    }
+
+    fn unsettled_at(&self, cache: &mut hybrid::dfa::Cache, text: &str, s: usize) -> bool {
+        let dfa = self.dfa.forward();
+        let input = Input::new(text).range(s..).anchored(Anchored::Yes);
+        let Ok(mut sid) = dfa.start_state_forward(cache, &input) else {
+            return true;
+        };
+        if sid.is_dead() {
+            return false;
+        }
+        let mut last_match = None;
+        for (at, &b) in text.as_bytes().iter().enumerate().skip(s) {
+            sid = match dfa.next_state(cache, sid, b) {
+                Ok(next) => next,
+                Err(_) => return true,
+            };
+            if sid.is_tagged() {
+                if sid.is_match() {
+                    last_match = Some(at);
+                } else if sid.is_dead() {
+                    return match (self.kind, last_match) {
+                        (PatternKind::Builtin(_), Some(end)) => {
+                            text.get(end..)
+                                .map_or(0, |t| t.chars().take(VALIDATOR_AFTER_CHARS).count())
+                                < VALIDATOR_AFTER_CHARS
+                        }
+                        _ => false,
+                    };
+                } else if sid.is_quit() {
+                    return true;
+                }
+            }
+        }
+        true
     }
 
     /// What this pattern detects.
@@ -369,18 +556,12 @@ impl Pattern {
         self.kind
     }
 
-    /// The compiled regex (for capture-group replacements).
-    pub fn regex(&self) -> &Regex {
-        &self.regex
-    }
-
     /// The leftmost valid match starting at or after `from` (a char
     /// boundary), cut at `max_len`.
     pub fn find_from(&self, text: &str, from: usize) -> Option<PatternHit> {
         let mut pos = from;
         while pos <= text.len() {
-            let m = self.regex.find_at(text, pos)?;
-            let (start, mut end) = (m.start(), m.end());
+            let (start, mut end) = self.find_at(text, pos)?;
             let mut capped = false;
             if end - start > self.max_len {
                 end = start + self.max_len;
@@ -573,6 +754,123 @@ mod tests {
             ["Bearer abcdef0123456789xyz"]
         );
         assert!(hits(Builtin::BearerToken, "Bearer short").is_empty());
+    }
+
+    /// Custom regexes exercising the semantics users rely on: leftmost-first
+    /// alternation, lazy and greedy repetition, Unicode `\d \w \s`, `(?i)`
+    /// with Unicode case folding, anchors, ASCII and Unicode `\b` (the latter
+    /// next to non-ASCII text makes the lazy DFA hand over to the PikeVM).
+    const SEMANTICS: [&str; 22] = [
+        r"a|ab",
+        r"ab|a",
+        r"a+?b*",
+        r"colou?r|col",
+        r"(?i)straße|σ+",
+        r"\d+",
+        r"\w+",
+        r"\s+",
+        r"\W+",
+        r"\bcat\b",
+        r"(?-u:\b)cat(?-u:\b)",
+        r"\b\w{3}\b",
+        r"^foo|bar$",
+        r"(?m)^x.$",
+        r"(?s)x.",
+        r"[^a-z ]+",
+        r"[[:alpha:]]+\d",
+        r"(?i)кот",
+        r"\Bat",
+        r"(?x) c a t  # spaced",
+        r"x*y",
+        r"(\w)(\d)?-(?P<tail>[a-z]+)",
+    ];
+
+    const HAYSTACKS: [&str; 8] = [
+        "ab abab aab b",
+        "Straße STRASSE straSSe ΣΣσς σ",
+        "٣٤ 12 ３ x9 é_ü9 cat scat cat. cats",
+        "кот котенок КОТ cat-кот cat",
+        "foo\nxa\nbar\nx\nfoo bar",
+        "  \u{3000}\t_ colour color col colr",
+        "a-b 1-xyz é9-bc _-q 7x-y",
+        "yy xxy éxy at bat",
+    ];
+
+    fn oracle_find(re: &regex::Regex, text: &str, pos: usize) -> Option<(usize, usize)> {
+        re.find_at(text, pos).map(|m| (m.start(), m.end()))
+    }
+
+    #[test]
+    fn matches_are_those_of_the_regex_crate() {
+        for src in SEMANTICS {
+            let p = Pattern::custom(src, 0, 4096).unwrap();
+            let re = regex::Regex::new(src).unwrap();
+            for hay in HAYSTACKS {
+                for pos in (0..=hay.len()).filter(|&i| hay.is_char_boundary(i)) {
+                    let got = p.find_from(hay, pos).map(|h| (h.start, h.end));
+                    assert_eq!(
+                        got,
+                        oracle_find(&re, hay, pos),
+                        "{src} in {hay:?} from {pos}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn capture_replacements_are_those_of_the_regex_crate() {
+        let src = r"(\w)(\d)?-(?P<tail>[a-z]+)";
+        let p = Pattern::custom(src, 0, 4096).unwrap();
+        let re = regex::Regex::new(src).unwrap();
+        let hay = HAYSTACKS[6];
+        for value in ["<$1|$2|$tail>", "${1}x$tailx${tail}", "$$ $9 $", "plain"] {
+            let mut pos = 0;
+            let mut n = 0;
+            while let Some(h) = p.find_from(hay, pos) {
+                let mut got = String::new();
+                assert!(p.expand(hay, h.start, h.end, value, &mut got));
+                let caps = re.captures_at(hay, h.start).unwrap();
+                let mut want = String::new();
+                caps.expand(value, &mut want);
+                assert_eq!(got, want, "{value} at {}", h.start);
+                pos = h.end;
+                n += 1;
+            }
+            assert_eq!(n, 5);
+        }
+        // A span that is not the match at its start expands nothing.
+        let mut out = String::new();
+        assert!(!p.expand(hay, 0, 2, "$1", &mut out));
+        assert!(out.is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_text_matches_the_regex_crate(
+            picks in proptest::collection::vec(0usize..16, 0..40),
+            which in 0usize..SEMANTICS.len(),
+        ) {
+            const ALPHABET: [&str; 16] = [
+                "a", "b", "c", "t", "x", "y", " ", "\n", "9", "-", "é", "кот", "σ", "ß", "\u{3000}", "٣",
+            ];
+            let hay: String = picks.iter().filter_map(|&i| ALPHABET.get(i).copied()).collect();
+            let src = SEMANTICS[which];
+            let p = Pattern::custom(src, 0, 4096).unwrap();
+            let re = regex::Regex::new(src).unwrap();
+            let mut pos = 0;
+            loop {
+                let got = p.find_from(&hay, pos).map(|h| (h.start, h.end));
+                proptest::prop_assert_eq!(got, oracle_find(&re, &hay, pos));
+                match got {
+                    Some((s, e)) => pos = if e > s { e } else { e + 1 },
+                    None => break,
+                }
+                if pos > hay.len() || !hay.is_char_boundary(pos) {
+                    break;
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,32 +1,42 @@
-//! Scanning streamed text with a bounded hold-back window.
+//! Scanning streamed text, holding back only what a match could still need.
 //!
 //! Text arrives in pieces (the `delta.content` of each SSE event, or raw body
 //! chunks). A match split across pieces (`"pers"` + `"immon"`, a phone number
-//! cut in the middle) must still be caught, so the scanner holds back the
-//! tail that could still be the start of a match: [`Engine::lookahead`] bytes
-//! (the longest keyword span in the original text, or the longest regex match
-//! — capped by `stream.max_match_len` for unbounded regexes — plus a few
-//! characters of context). Everything before that is final and emitted.
+//! cut in the middle) must still be caught, so after each piece the scanner
+//! finds the earliest position at which some rule could still produce a match
+//! that needs text not yet seen — a *live* partial match: a prefix of a
+//! keyword (after folding) running into the end, a regex whose lazy DFA,
+//! anchored there, is not dead at the end, a built-in candidate whose
+//! validator has not seen the two characters after it yet
+//! (`Searcher::live_from` in the engine). Everything before that position
+//! is final and released at once, masked; findings starting before it are
+//! applied. Nothing waits for more input when nothing live is pending: a
+//! clean answer comes out as it arrives, minus at most its live tail (for
+//! most rule sets, the current word or number).
+//!
+//! The live tail is never longer than [`Engine::lookahead`] (the longest
+//! keyword span, or the longest regex match — capped by
+//! `stream.max_match_len` for unbounded regexes — plus context): starts
+//! further back count as settled, as the fixed window did before.
 //!
 //! The output of a stream, whatever the split, is exactly the output of
 //! [`Engine::redact`] on the whole text (see the tests). The buffer never
 //! holds more than [`StreamScanner::window`] bytes: long pieces are consumed
-//! in slices. Pieces are `&str`, so UTF-8 code points are never split; the
-//! hold-back point is always moved down to a character boundary.
+//! in slices, and released text is kept only as look-behind context
+//! (a few dozen bytes). Each piece costs a scan of the live tail plus the
+//! piece (no rescans of a growing buffer). Pieces are `&str`, so UTF-8 code
+//! points are never split; the hold-back point is always a character
+//! boundary.
 //!
 //! [`RestoreStream`] does the reverse direction: placeholders such as
-//! `[EMAIL_1]` split across pieces are put back, holding back at most the
-//! longest placeholder.
+//! `[EMAIL_1]` split across pieces are put back, holding back only an
+//! unclosed tail that starts a recorded placeholder (`[EMA`).
 
 use std::rc::Rc;
 
-use crate::engine::{Engine, Report, Verdict, CONTEXT};
+use crate::engine::{Engine, LiveScratch, Report, Verdict, CONTEXT};
 use crate::normalize::Folded;
 use crate::vault::{Escape, Vault};
-
-/// Extra bytes gathered beyond the hold-back before rescanning, so tiny pieces
-/// (a token each) do not each trigger a scan of the whole window.
-const MIN_PROGRESS: usize = 64;
 
 /// Largest slice of a piece appended at once.
 const SLICE: usize = 1024;
@@ -140,6 +150,7 @@ pub struct StreamScanner {
     vault: Option<Vault>,
     report: Report,
     folded: Vec<Folded>,
+    scratch: LiveScratch,
     peak: usize,
     carry: Utf8Carry,
 }
@@ -156,6 +167,7 @@ impl StreamScanner {
             vault: None,
             report: Report::default(),
             folded: Vec::new(),
+            scratch: LiveScratch::default(),
             peak: 0,
             carry: Utf8Carry::default(),
         }
@@ -171,7 +183,7 @@ impl StreamScanner {
 
     /// The most bytes the internal buffer can ever hold.
     pub fn window(&self) -> usize {
-        CONTEXT + self.engine.lookahead() + MIN_PROGRESS + SLICE + 8
+        CONTEXT + self.engine.lookahead() + SLICE + 8
     }
 
     /// Bytes currently buffered.
@@ -182,6 +194,12 @@ impl StreamScanner {
     /// The most bytes ever buffered by this scanner.
     pub fn peak_buffered(&self) -> usize {
         self.peak
+    }
+
+    /// Bytes received but not released yet: the live tail (text a match
+    /// could still need), plus an incomplete UTF-8 sequence of raw chunks.
+    pub fn held(&self) -> usize {
+        self.buf.len() - self.cursor + self.carry.pending.len()
     }
 
     /// Hit counts so far.
@@ -211,12 +229,9 @@ impl StreamScanner {
             rest = tail;
             self.buf.push_str(head);
             self.peak = self.peak.max(self.buf.len());
-            let pending = self.buf.len() - self.cursor;
-            if pending >= self.engine.lookahead() + MIN_PROGRESS {
-                let v = self.drain(false, out);
-                if v.is_block() {
-                    return v;
-                }
+            let v = self.drain(false, out);
+            if v.is_block() {
+                return v;
             }
         }
         Verdict::Pass
@@ -255,7 +270,6 @@ impl StreamScanner {
 
     fn drain(&mut self, final_: bool, out: &mut String) -> Verdict {
         let engine: &Engine = &self.engine;
-        let w = engine.lookahead();
         let len = self.buf.len();
         let mut verdict = Verdict::Pass;
         if engine.is_empty() {
@@ -265,9 +279,16 @@ impl StreamScanner {
             let folded = std::mem::take(&mut self.folded);
             let mut s =
                 crate::engine::Searcher::with_buffers(engine, &self.buf, self.cursor, folded);
+            // Everything before `hold` is final: no rule can still produce a
+            // match starting there that needs more text.
+            let mut hold = if final_ {
+                len
+            } else {
+                s.live_from(self.cursor, &mut self.scratch)
+            };
             loop {
                 match s.next(self.cursor) {
-                    Some(f) if final_ || f.start + w <= len => {
+                    Some(f) if f.start < hold => {
                         out.push_str(self.buf.get(self.cursor..f.start).unwrap_or(""));
                         self.report.record(f.rule);
                         if let Some(v) = engine.apply(&self.buf, &f, self.vault.as_mut(), out) {
@@ -278,16 +299,14 @@ impl StreamScanner {
                             break;
                         }
                         self.cursor = f.end;
+                        if self.cursor > hold {
+                            hold = s.live_from(self.cursor, &mut self.scratch);
+                        }
                     }
                     _ => {
-                        let safe = if final_ {
-                            len
-                        } else {
-                            floor_boundary(&self.buf, len.saturating_sub(w))
-                        };
-                        if safe > self.cursor {
-                            out.push_str(self.buf.get(self.cursor..safe).unwrap_or(""));
-                            self.cursor = safe;
+                        if hold > self.cursor {
+                            out.push_str(self.buf.get(self.cursor..hold).unwrap_or(""));
+                            self.cursor = hold;
                         }
                         break;
                     }
@@ -741,6 +760,29 @@ mod tests {
     }
 
     #[test]
+    fn restore_stream_holds_back_only_placeholder_prefixes() {
+        let mut vault = Vault::default();
+        let p = vault.placeholder_for("EMAIL", None, "me@x.org").unwrap();
+        assert_eq!(p, "[EMAIL_1]");
+        let mut r = RestoreStream::new(vault, Escape::None);
+        let mut out = String::new();
+        // `[` alone, then `[EM`, could still become the placeholder.
+        r.push("see [", &mut out);
+        assert_eq!(out, "see ");
+        r.push("EM", &mut out);
+        assert_eq!(out, "see ");
+        r.push("AIL_1] and [1]", &mut out);
+        assert_eq!(out, "see me@x.org and [1]");
+        // `[x` cannot: out at once, like a `[` followed by a space.
+        r.push(" [x", &mut out);
+        assert_eq!(out, "see me@x.org and [1] [x");
+        r.push(" [EMAIL_2", &mut out);
+        assert_eq!(out, "see me@x.org and [1] [x [EMAIL_2");
+        r.finish(&mut out);
+        assert_eq!(out, "see me@x.org and [1] [x [EMAIL_2");
+    }
+
+    #[test]
     fn answer_stream_masks_then_restores() {
         let e = engine();
         let (masked, _, vault) = one_shot(&e, "my phone 13812345678");
@@ -758,8 +800,261 @@ mod tests {
         assert_eq!(out, "Your phone is 13812345678; mine is [PHONE].");
     }
 
+    /// `persimmon` (keywords, no separators) and the mainland phone detector.
+    fn small_engine() -> Rc<Engine> {
+        let mut b = EngineBuilder::new(Folder::default(), b"k", 128);
+        let fruit = b.add_rule(rule("fruit", RuleKind::Keywords, Action::Mask));
+        b.add_word(fruit, "persimmon", false, false).unwrap();
+        let phone = b.add_rule(rule(
+            "phone",
+            RuleKind::Builtin(crate::patterns::Builtin::PhoneCn),
+            Action::Mask,
+        ));
+        b.add_builtin(phone, crate::patterns::Builtin::PhoneCn)
+            .unwrap();
+        Rc::new(b.build().unwrap())
+    }
+
+    /// Feeds `piece`, returns what came out.
+    fn feed(s: &mut StreamScanner, piece: &str) -> String {
+        let mut out = String::new();
+        assert_eq!(s.push(piece, &mut out), Verdict::Pass);
+        out
+    }
+
+    #[test]
+    fn only_the_live_tail_is_held_back() {
+        let e = small_engine();
+        let mut s = StreamScanner::new(Rc::clone(&e));
+        // Nothing here can start a match: all of it goes out at once.
+        assert_eq!(feed(&mut s, "Hello there, I"), "Hello there, I");
+        assert_eq!(s.held(), 0);
+        // `pers` may become `persimmon`: held; the rest is out.
+        assert_eq!(feed(&mut s, " like pers"), " like ");
+        assert_eq!(s.held(), 4);
+        // `persu` cannot: released with the next char.
+        assert_eq!(feed(&mut s, "u"), "persu");
+        assert_eq!(s.held(), 0);
+        // A phone number in the making, then not one.
+        assert_eq!(feed(&mut s, "asion, call 138"), "asion, call ");
+        assert_eq!(s.held(), 3);
+        assert_eq!(feed(&mut s, "1234"), "");
+        assert_eq!(s.held(), 7);
+        assert_eq!(feed(&mut s, "x"), "1381234x");
+        assert_eq!(s.held(), 0);
+        // A complete number is held until the characters its boundary check
+        // reads are there (a 12th digit would make it no phone number).
+        assert_eq!(feed(&mut s, " 13812345678"), " ");
+        assert_eq!(feed(&mut s, "!"), "");
+        assert_eq!(feed(&mut s, "!"), "[PHONE]!!");
+        assert_eq!(s.held(), 0);
+        // A found keyword with nothing longer possible goes out masked at once.
+        assert_eq!(feed(&mut s, " persimmon"), " [FRUIT]");
+        let mut out = String::new();
+        assert_eq!(s.finish(&mut out), Verdict::Pass);
+        assert_eq!(out, "");
+    }
+
+    #[test]
+    fn live_prefixes_survive_dropped_characters_and_open_look_alikes() {
+        let mut b = EngineBuilder::new(Folder::default(), b"k", 128);
+        let r = b.add_rule(rule("bad", RuleKind::Keywords, Action::Mask));
+        b.add_word(r, "bomb", false, true).unwrap();
+        b.add_word(r, "cop", true, false).unwrap();
+        let e = Rc::new(b.build().unwrap());
+        let mut s = StreamScanner::new(Rc::clone(&e));
+        // Separators, zero-width characters and diacritics after a live
+        // prefix fold to nothing: the prefix stays live.
+        assert_eq!(feed(&mut s, "a b o"), "a ");
+        assert_eq!(feed(&mut s, " \u{200B}\u{0301}"), "");
+        assert_eq!(s.held(), "b o \u{200B}\u{0301}".len());
+        assert_eq!(feed(&mut s, "m"), "");
+        assert_eq!(feed(&mut s, "x"), "b o \u{200B}\u{0301}mx");
+        // Cyrillic `со` may still turn out Latin (`cop`), or Russian
+        // (`сок`): held while the word is open, released when it reads as
+        // Russian... once a letter without a Latin twin makes it so and the
+        // Latin reading can no longer match.
+        assert_eq!(feed(&mut s, " \u{0441}\u{043E}"), " ");
+        assert_eq!(s.held(), 4);
+        assert_eq!(feed(&mut s, "\u{043A}"), "\u{0441}\u{043E}\u{043A}");
+        assert_eq!(s.held(), 0);
+        // A Russian word without look-alike keywords passes at once.
+        assert_eq!(
+            feed(&mut s, " \u{043C}\u{0438}\u{0440}"),
+            " \u{043C}\u{0438}\u{0440}"
+        );
+    }
+
+    #[test]
+    fn unicode_word_boundaries_and_case_folding_split_anywhere() {
+        // A Unicode `\b` next to non-ASCII text stops the lazy DFA (counted
+        // as live, bounded by the match length); results stay exact.
+        let mut b = EngineBuilder::new(Folder::default(), b"k", 128);
+        let r = b.add_rule(Rule {
+            mask: MaskStyle::Replace(Some("<$1>".into())),
+            ..rule("re", RuleKind::Regex, Action::Mask)
+        });
+        b.add_regex(r, r"\b(cat|кот)\b").unwrap();
+        b.add_regex(r, r"(?i)(straße)").unwrap();
+        let e = Rc::new(b.build().unwrap());
+        let text = "кот, котенок, cat; scat 猫cat猫 STRASSE Straße STRAẞE кот";
+        let (whole, _, _) = one_shot(&e, text);
+        assert_eq!(
+            whole,
+            "<кот>, котенок, <cat>; scat 猫cat猫 STRASSE <Straße> <STRAẞE> <кот>"
+        );
+        for i in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+            let (a, z) = text.split_at(i);
+            assert_eq!(streamed(&e, &[a, z]).0, whole, "split at {i}");
+        }
+        let chars: Vec<String> = text.chars().map(String::from).collect();
+        let pieces: Vec<&str> = chars.iter().map(String::as_str).collect();
+        assert_eq!(streamed(&e, &pieces).0, whole);
+    }
+
+    #[test]
+    fn a_clean_answer_under_the_shipped_example_is_not_delayed() {
+        let guard =
+            crate::config::Guard::from_json(include_bytes!("../../../examples/ai-guard.json"))
+                .unwrap();
+        let answer = "Sure. Persimmons grow best in full sun with well drained soil. Plant \
+            young trees in early spring, water them deeply once a week during the first \
+            summer, and mulch around the base to keep the roots cool. Prune lightly in late \
+            winter to remove crossing branches. Most varieties fruit after three to five years; \
+            pick the fruit when it is fully coloured and soft.";
+        assert_eq!(answer.chars().count(), 359);
+        let mut s = StreamScanner::new(Rc::clone(&guard.engine));
+        let mut out = String::new();
+        // Token-sized pieces, as a model streams them.
+        let mut rest = answer;
+        while !rest.is_empty() {
+            let (piece, tail) = take_prefix(rest, 4);
+            rest = tail;
+            assert_eq!(s.push(piece, &mut out), Verdict::Pass);
+            let seen = answer.len() - rest.len();
+            assert_eq!(&answer[..out.len()], out);
+            let held = &answer[out.len()..seen];
+            // What waits is the word being written (an e-mail address could
+            // still grow out of it) or a keyword's start (`h` + separators
+            // of `how to make a bomb`), never a sentence.
+            assert!(held.len() <= 16, "held {held:?}");
+        }
+        assert!(guard.engine.lookahead() > 300);
+        s.finish(&mut out);
+        assert_eq!(out, answer);
+    }
+
+    /// Whether `t` is a prefix of a mainland phone number (the regex's
+    /// language), written out by hand.
+    fn phone_prefix(t: &str) -> bool {
+        const DIGIT: &str = "0123456789";
+        const SEP: &str = "- ";
+        let plain: Vec<&str> = ["1", "3456789"]
+            .into_iter()
+            .chain(std::iter::repeat_n(DIGIT, 9))
+            .collect();
+        let grouped: Vec<&str> = ["1", "3456789", DIGIT, SEP]
+            .into_iter()
+            .chain(std::iter::repeat_n(DIGIT, 4))
+            .chain([SEP])
+            .chain(std::iter::repeat_n(DIGIT, 4))
+            .collect();
+        [plain, grouped].iter().any(|form| {
+            t.chars().count() <= form.len()
+                && t.chars().zip(form).all(|(c, class)| class.contains(c))
+        })
+    }
+
+    /// The longest suffix of `text` a match of [`small_engine`] could still
+    /// need: a prefix of `persimmon`, a prefix of a phone number, or a phone
+    /// number plus the one character after it (its boundary check reads two).
+    fn longest_live_suffix(text: &str) -> usize {
+        let mut best = 0;
+        for (i, _) in text.char_indices() {
+            let t = &text[i..];
+            let lower = t.to_ascii_lowercase();
+            let mut chars = t.char_indices();
+            let phone_plus_one = chars
+                .next_back()
+                .is_some_and(|(j, _)| phone_prefix(&t[..j]) && t[..j].len() >= 11);
+            if "persimmon".starts_with(&lower) || phone_prefix(t) || phone_plus_one {
+                best = best.max(t.len());
+            }
+        }
+        best
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// A clean text (nothing to mask) streamed in any split: at every
+        /// step all of it is out except at most the longest suffix a match
+        /// could still need, and at the end all of it.
+        #[test]
+        fn clean_text_is_held_back_only_as_far_as_a_match_could_need(
+            words in proptest::collection::vec(prop_oneof![
+                Just("p"), Just("e"), Just("r"), Just("s"), Just("i"), Just("m"), Just("o"),
+                Just("n"), Just("P"), Just("1"), Just("3"), Just("8"), Just("0"), Just(" "),
+                Just("-"), Just("x"), Just("pers"), Just("immon"), Just("138"), Just("1234"),
+            ], 0..60),
+            cuts in proptest::collection::vec(0usize..200, 0..20),
+        ) {
+            let e = small_engine();
+            let text: String = words.concat();
+            let (whole, _, _) = one_shot(&e, &text);
+            prop_assume!(whole == text);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(text.len())).collect();
+            cuts.sort_unstable();
+            cuts.push(text.len());
+            let mut s = StreamScanner::new(Rc::clone(&e));
+            let mut out = String::new();
+            let mut last = 0;
+            for c in cuts {
+                prop_assert_eq!(s.push(&text[last..c], &mut out), Verdict::Pass);
+                last = c;
+                let seen = &text[..c];
+                prop_assert!(seen.starts_with(out.as_str()));
+                let held = seen.len() - out.len();
+                prop_assert_eq!(held, s.held());
+                prop_assert!(
+                    held <= longest_live_suffix(seen),
+                    "held {:?} of {:?}", &seen[out.len()..], seen
+                );
+            }
+            prop_assert_eq!(s.finish(&mut out), Verdict::Pass);
+            prop_assert_eq!(out, text);
+        }
+
+        /// Whatever the split, no banned word or phone number reaches the
+        /// output at any step, and the final output is the whole-text one.
+        #[test]
+        fn nothing_sensitive_leaks_at_any_step(
+            words in proptest::collection::vec(prop_oneof![
+                Just("persimmon"), Just("pers"), Just("immon"), Just("PERSIMMON"), Just(" "),
+                Just("13812345678"), Just("138"), Just("1234"), Just("5678"), Just("x"),
+                Just("-"), Just("9"),
+            ], 0..30),
+            cuts in proptest::collection::vec(0usize..300, 0..12),
+        ) {
+            let e = small_engine();
+            let text: String = words.concat();
+            let (whole, _, _) = one_shot(&e, &text);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(text.len())).collect();
+            cuts.sort_unstable();
+            cuts.push(text.len());
+            let mut s = StreamScanner::new(Rc::clone(&e));
+            let mut out = String::new();
+            let mut last = 0;
+            for c in cuts {
+                s.push(&text[last..c], &mut out);
+                last = c;
+                // What is out is final: the start of the whole-text result.
+                prop_assert!(whole.starts_with(out.as_str()), "{:?} vs {:?}", out, whole);
+            }
+            s.finish(&mut out);
+            prop_assert_eq!(&out, &whole);
+            prop_assert!(!out.to_ascii_lowercase().contains("persimmon"));
+        }
 
         #[test]
         fn random_splits_match_one_shot(cuts in proptest::collection::vec(0usize..SAMPLE.len(), 0..12)) {

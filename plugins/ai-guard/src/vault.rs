@@ -140,9 +140,15 @@ impl Vault {
         self.restore_step(text, &mut cursor, true, escape, out);
     }
 
+    /// Whether `s` is the start of a recorded placeholder (or one whole).
+    pub fn is_placeholder_prefix(&self, s: &str) -> bool {
+        self.by_placeholder.keys().any(|p| p.starts_with(s))
+    }
+
     /// Restores from `*cursor` as far as is safe; returns with `*cursor` at
-    /// the first byte not yet emitted. Unless `final_`, a `[` that might
-    /// start a placeholder not yet complete is held back.
+    /// the first byte not yet emitted. Unless `final_`, only an unclosed tail
+    /// that is the start of a recorded placeholder (`[EMA` of `[EMAIL_1]`)
+    /// is held back.
     pub(crate) fn restore_step(
         &self,
         text: &str,
@@ -182,7 +188,10 @@ impl Vault {
                         *cursor = p + 1;
                     }
                 }
-                None if final_ || p + maxlen <= text.len() => {
+                None if final_
+                    || p + maxlen <= text.len()
+                    || !self.is_placeholder_prefix(text.get(p..).unwrap_or("")) =>
+                {
                     out.push_str(text.get(*cursor..=p).unwrap_or(""));
                     *cursor = p + 1;
                 }
