@@ -821,6 +821,121 @@ fn hundred_megabyte_stream_in_flat_memory() {
     assert!(!sim.vm_failed(0, 0));
 }
 
+/// The content and tool-argument text of every complete event in `body`.
+fn released(body: &[u8]) -> (String, String) {
+    let mut content = String::new();
+    let mut args = String::new();
+    for (_, v) in events(body) {
+        if let Some(c) = v
+            .pointer("/choices/0/delta/content")
+            .and_then(Value::as_str)
+        {
+            content.push_str(c);
+        }
+        for call in v
+            .pointer("/choices/0/delta/tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(a) = call.pointer("/function/arguments").and_then(Value::as_str) {
+                args.push_str(a);
+            }
+        }
+    }
+    (content, args)
+}
+
+/// The shipped example configuration on a clean answer streamed one word per event: after
+/// every upstream event the client already has all of the text but the word still being
+/// written (what a keyword or pattern could still need), and tool-call arguments arrive in as
+/// many pieces as they were sent. (The old fixed window held back ~390 characters, so a short
+/// answer arrived all at the end.)
+#[test]
+fn clean_answer_is_released_as_it_arrives_with_the_shipped_config() {
+    let config = std::fs::read_to_string(root().join("examples/ai-guard.json")).unwrap();
+    let mut sim = sim_with(&config);
+    let mut req = user("What is the weather like in Paris?");
+    req["stream"] = json!(true);
+    let sid = sim.begin(chat(&req)).unwrap();
+    sim.send_response_headers(
+        sid,
+        200,
+        &[("content-type".into(), "text/event-stream".into())],
+        false,
+    )
+    .unwrap();
+    let answer = "The weather in Paris is mild today, with light rain expected in the \
+                  afternoon and a gentle breeze from the west. Take an umbrella if you go out, \
+                  and enjoy the cafes along the river.";
+    let words: Vec<String> = answer.split_inclusive(' ').map(str::to_string).collect();
+    let chunk = |delta: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":delta,"finish_reason":null}]})
+        )
+    };
+    let (mut sent, mut got) = (String::new(), Vec::new());
+    let mut nonempty_events = 0;
+    for w in &words {
+        sent.push_str(w);
+        sim.send_response_body(sid, chunk(json!({"content": w})).as_bytes(), false)
+            .unwrap();
+        let out = sim.take_client_body(sid);
+        if !released(&out).0.is_empty() {
+            nonempty_events += 1;
+        }
+        got.extend_from_slice(&out);
+        let (content, _) = released(&got);
+        assert!(
+            sent.starts_with(&content),
+            "{content:?} is not a prefix of {sent:?}"
+        );
+        let held = &sent[content.len()..];
+        assert!(
+            !held.trim_end().contains(' '),
+            "after {sent:?} the client has only {content:?} (held back {held:?})"
+        );
+    }
+    // Tool-call arguments, fragment by fragment.
+    let fragments = ["{\"city\":", " \"Paris\",", " \"unit\":", " \"celsius\"}"];
+    sim.send_response_body(
+        sid,
+        chunk(json!({"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]})).as_bytes(),
+        false,
+    )
+    .unwrap();
+    let mut arg_events = 0;
+    for f in fragments {
+        sim.send_response_body(
+            sid,
+            chunk(json!({"tool_calls":[{"index":0,"function":{"arguments":f}}]})).as_bytes(),
+            false,
+        )
+        .unwrap();
+        let out = sim.take_client_body(sid);
+        if !released(&out).1.is_empty() {
+            arg_events += 1;
+        }
+        got.extend_from_slice(&out);
+    }
+    sim.send_response_body(sid, b"data: [DONE]\n\n", true)
+        .unwrap();
+    got.extend_from_slice(&sim.take_client_body(sid));
+    let (content, args) = released(&got);
+    assert_eq!(content, answer);
+    assert_eq!(args, fragments.concat());
+    assert!(
+        nonempty_events >= words.len() - 2,
+        "{nonempty_events} of {}",
+        words.len()
+    );
+    assert!(
+        arg_events >= fragments.len() - 1,
+        "arguments in {arg_events} pieces"
+    );
+}
+
 // ---- the same verdicts as Higress ai-data-masking 2.0.3 ----
 
 /// Higress ai-data-masking's own configuration format, accepted by ai-guard as is.

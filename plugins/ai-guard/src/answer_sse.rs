@@ -1232,6 +1232,26 @@ mod tests {
     }
 
     #[test]
+    fn clean_events_pass_as_sent_while_rules_are_on() {
+        let g = guard();
+        let clean = [
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello there. \"},\"logprobs\":null,\"finish_reason\":null}]}\n\n",
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"It is fine, \"},\"finish_reason\":null}]}\n\n",
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: [DONE]\n\n",
+        ];
+        let mut sse = SseGuard::new(settings(&g, None));
+        for ev in clean {
+            let mut out = Vec::new();
+            sse.feed(ev.as_bytes(), &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), ev);
+        }
+        let mut out = Vec::new();
+        sse.finish(&mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
     fn responses_function_arguments_are_masked_and_restored_json_escaped() {
         let g = guard();
         let mut vault = Vault::new(16, 4096);
