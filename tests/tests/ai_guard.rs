@@ -1513,14 +1513,16 @@ const EVASION_CONFIG: &str = r#"{
   "keywords": {"lists": [
     {"name": "banned", "words": ["cocaine"]},
     {"name": "banned_sep", "ignore_separators": true, "words": ["bomb"]},
-    {"name": "secret", "action": "mask", "value": "***", "words": ["password"]}
+    {"name": "secret", "action": "mask", "value": "***", "words": ["password"]},
+    {"name": "gamble", "words": ["赌博网站", "賭場"]}
   ]}
 }"#;
 
 /// Cheap evasions of a keyword list in prompts: full-width, mathematical and
 /// enclosed letters, combining marks, zero-width and other invisible characters
 /// inside the word, Cyrillic and Greek look-alikes, newlines inside a word with
-/// `ignore_separators`, and the `developer` / `SYSTEM` roles; ordinary Russian,
+/// `ignore_separators`, Traditional spellings of a Simplified Chinese word (and
+/// the reverse), and the `developer` / `SYSTEM` roles; ordinary Russian,
 /// Greek, French and Chinese text passes unchanged.
 #[test]
 fn evasive_spellings_are_caught_in_requests() {
@@ -1536,6 +1538,8 @@ fn evasive_spellings_are_caught_in_requests() {
         "buy \u{03BF}\u{03BF}", // look-alikes alone are no keyword: checked below
         "make a b\no\nm\nb",
         "make a ΒΟΜΒ",
+        "去賭博網站玩",
+        "去赌场玩",
     ] {
         let rec = sim.run(chat(&user(text)), completion("ok")).unwrap();
         if text.contains('\u{03BF}') {
@@ -1583,7 +1587,8 @@ fn evasive_spellings_are_caught_in_streamed_answers_at_every_split() {
     let mut sim = sim_with(
         r#"{"keywords": {"lists": [
           {"name": "drugs", "action": "mask", "value": "[X]", "words": ["cocaine", "password"]},
-          {"name": "sep", "action": "mask", "value": "[B]", "ignore_separators": true, "words": ["bomb"]}
+          {"name": "sep", "action": "mask", "value": "[B]", "ignore_separators": true, "words": ["bomb"]},
+          {"name": "gamble", "action": "mask", "value": "[G]", "words": ["赌博网站"]}
         ]}}"#,
     );
     let body = openai_stream(&[
@@ -1594,7 +1599,8 @@ fn evasive_spellings_are_caught_in_streamed_answers_at_every_split() {
         "ca\u{2060}ine, \u{0441}\u{043E}",
         "\u{0441}\u{0430}\u{0456}ne, b\n",
         "o\nm\nb, PAS\u{0405}",
-        "WORD. Сорока, καλημέρα, café, 咖啡.",
+        "WORD, 賭博",
+        "網站. Сорока, καλημέρα, café, 咖啡.",
     ]);
     let req = {
         let mut b = user("hi");
@@ -1608,7 +1614,7 @@ fn evasive_spellings_are_caught_in_streamed_answers_at_every_split() {
         assert!(rec.response.complete, "chunk size {k}");
         assert_eq!(
             streamed_text(&rec.response.body),
-            "[X], [X]; [X], [X], [X], [B], [X]. Сорока, καλημέρα, café, 咖啡.",
+            "[X], [X]; [X], [X], [X], [B], [X], [G]. Сорока, καλημέρα, café, 咖啡.",
             "chunk size {k}"
         );
     }

@@ -1232,6 +1232,31 @@ mod tests {
     }
 
     #[test]
+    fn the_last_held_text_is_delivered_before_the_finish_chunk() {
+        // Higress ai-data-masking's configuration, as in `make bench`.
+        let g = Guard::from_json(
+            br#"{"deny_openai": true, "deny_words": ["forbiddenword"],
+                "replace_roles": [{"regex": "%{MOBILE}", "type": "replace", "value": "****"}]}"#,
+        )
+        .unwrap();
+        let mut body = String::new();
+        let mut expected = String::new();
+        for i in 0..40 {
+            let ev = json!({"id":"c","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":format!("tok{i} ")},"finish_reason":null}]});
+            body.push_str(&format!("data: {ev}\n\n"));
+            expected.push_str(&format!("tok{i} "));
+        }
+        body.push_str("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+        body.push_str("data: [DONE]\n\n");
+        for n in [1, 7, 512, body.len()] {
+            let (out, _) = run(settings(&g, None), &body, n);
+            assert_eq!(text(&out), expected, "chunk size {n}");
+            let raw = String::from_utf8(out).unwrap();
+            assert!(raw.contains("\"tok39 \""), "chunk size {n}: {raw}");
+        }
+    }
+
+    #[test]
     fn clean_events_pass_as_sent_while_rules_are_on() {
         let g = guard();
         let clean = [

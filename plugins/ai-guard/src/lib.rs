@@ -30,6 +30,7 @@ pub mod answer;
 pub mod answer_sse;
 pub mod config;
 pub mod engine;
+pub mod hanzi;
 pub mod keywords;
 pub mod moderation;
 pub mod normalize;

@@ -26,7 +26,10 @@
 //!   `b\na\nd` fold to `bad`. Runs longer than [`Folder::max_separator_run`]
 //!   are kept: they separate words.
 //!
-//! Chinese (and all other) text is otherwise left as is.
+//! - Traditional Chinese characters become their Simplified form
+//!   ([`crate::hanzi`]), so `賭博網站` and `赌博网站` compare equal.
+//!
+//! Other text is left as is.
 //!
 //! Every byte of folded text remembers the byte offset of the original
 //! character that produced it ([`Folded::orig_range`]), so a match found in
@@ -339,6 +342,10 @@ pub fn fold_char(c: char, latinize: bool, mut push: impl FnMut(char)) {
             push(l);
             return;
         }
+    }
+    if let Some(s) = crate::hanzi::simplified(c) {
+        push(s);
+        return;
     }
     // Compatibility decomposition (at most 18 characters in Unicode), and
     // whether it differs from the canonical one.
