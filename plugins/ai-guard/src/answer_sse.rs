@@ -262,25 +262,20 @@ impl SseGuard {
             self.stop(stop, out);
             return;
         }
-        let mut edits = std::mem::take(&mut self.edits);
-        let mut rewritten = None;
-        if !edits.is_empty() {
-            edits.sort_by_key(|(span, _)| span.start);
+        let mut rewritten: Option<Vec<u8>> = None;
+        if !self.edits.is_empty() {
+            self.edits.sort_by_key(|(span, _)| span.start);
             let mut new = Vec::with_capacity(data.len() + 16);
-            splice(data, &edits, &mut new);
-            rewritten = Some(String::from_utf8(new).unwrap_or_default());
+            splice(data, &self.edits, &mut new);
+            rewritten = Some(new);
         }
-        self.edits = edits;
         // Configured paths, event by event.
         if let Some(sel) = self.s.paths.take() {
-            let src = match &rewritten {
-                Some(t) => t.as_str(),
-                None => std::str::from_utf8(data).unwrap_or(""),
-            };
-            let result = self.check_paths(src, &sel);
+            let src = rewritten.as_deref().unwrap_or(data);
+            let result = self.check_paths(std::str::from_utf8(src).unwrap_or(""), &sel);
             self.s.paths = Some(sel);
             match result {
-                Ok(Some(new)) => rewritten = Some(new),
+                Ok(Some(new)) => rewritten = Some(new.into_bytes()),
                 Ok(None) => {}
                 Err(rule) => {
                     let stop = self.stop_without_text(rule);
@@ -303,7 +298,7 @@ impl SseGuard {
         if let Some(api) = found.api {
             self.api = Some(api);
         }
-        self.meta.merge(&found.meta);
+        found.fill_meta(&mut self.meta);
         if let Some(id) = &found.item_id {
             if self.item_id.as_deref() != Some(id.as_ref()) {
                 self.item_id = Some(id.to_string());
@@ -383,7 +378,7 @@ impl SseGuard {
         let mut checked = String::new();
         match self.oneshot_escaped(text, &mut checked, Escape::None, false) {
             Ok(()) if checked == text => out.extend_from_slice(ev.raw()),
-            Ok(()) => self.write(out, ev, &checked),
+            Ok(()) => self.write(out, ev, checked.as_bytes()),
             Err(rule) => {
                 let stop = self.stop_without_text(rule);
                 self.stop(stop, out);
@@ -391,7 +386,7 @@ impl SseGuard {
         }
     }
 
-    fn write(&self, out: &mut Vec<u8>, ev: &Event<'_>, data: &str) {
+    fn write(&self, out: &mut Vec<u8>, ev: &Event<'_>, data: &[u8]) {
         let name = ev.event_type();
         let name = (name != "message").then_some(name);
         let id = has_id_field(ev.raw())

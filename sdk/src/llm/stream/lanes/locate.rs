@@ -1,6 +1,6 @@
 //! Finding the text fields of one client-dialect event (see the module docs).
 
-use super::{End, Field, Lane, Located, Part};
+use super::{End, Field, Lane, Located, Part, RawMeta};
 use crate::llm::stream::{BStr, Channel};
 use crate::llm::Api;
 use serde::Deserialize;
@@ -188,21 +188,18 @@ fn index(raw: Option<&RawValue>, default: u32) -> u32 {
         .map_or(default, |i| u32::try_from(i).unwrap_or(u32::MAX))
 }
 
-/// A string value (ids, model names).
-fn string(raw: Option<&RawValue>) -> Option<String> {
-    serde_json::from_str::<String>(raw?.get()).ok()
-}
-
 fn push<'a>(out: &mut Vec<Field<'a>>, f: Option<Field<'a>>) {
     out.extend(f)
 }
 
 fn chat<'a>(data: &'a [u8], wire: &Wire<'a>, found: &mut Located<'a>) {
     found.api = Some(Api::ChatCompletions);
-    found.meta.id = string(wire.id);
-    found.meta.model = string(wire.model);
-    found.meta.created = wire.created.and_then(|c| c.get().parse::<u64>().ok());
-    found.meta.legacy = string(wire.object).is_some_and(|o| o == "text_completion");
+    found.raw_meta = RawMeta {
+        id: wire.id,
+        model: wire.model,
+        created: wire.created,
+        object: wire.object,
+    };
     let Some(choices) = &wire.choices else {
         return;
     };
@@ -258,10 +255,10 @@ fn anthropic<'a>(data: &'a [u8], wire: &Wire<'a>, kind: &str, found: &mut Locate
         "message_start" => {
             if let Some(m) = wire
                 .message
-                .and_then(|m| serde_json::from_str::<MessageW<'_>>(m.get()).ok())
+                .and_then(|m| serde_json::from_str::<MessageW<'a>>(m.get()).ok())
             {
-                found.meta.id = string(m.id);
-                found.meta.model = string(m.model);
+                found.raw_meta.id = m.id;
+                found.raw_meta.model = m.model;
             }
         }
         "content_block_start" => {
@@ -326,9 +323,9 @@ fn responses<'a>(data: &'a [u8], wire: &Wire<'a>, kind: &str, found: &mut Locate
         })
     };
     if let Some(r) = &wire.response {
-        found.meta.id = string(r.id);
-        found.meta.model = string(r.model);
-        found.meta.created = r.created_at.and_then(|c| c.get().parse::<u64>().ok());
+        found.raw_meta.id = r.id;
+        found.raw_meta.model = r.model;
+        found.raw_meta.created = r.created_at;
     }
     if kind.ends_with(".delta") {
         if let Some(p) = part(kind) {

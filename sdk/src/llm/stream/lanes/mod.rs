@@ -46,6 +46,7 @@ pub use write::{splice, write_cut, write_delta, Cut, StreamMeta};
 
 use super::Channel;
 use crate::llm::Api;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -129,11 +130,60 @@ pub struct Located<'a> {
     pub whole: Vec<Field<'a>>,
     /// Lanes that end with this event.
     pub ends: Vec<End>,
-    /// Response id, model and creation time when the event names them (OpenAI chunks,
-    /// Anthropic `message_start`, Responses `response.created`).
-    pub meta: StreamMeta,
+    /// Response id, model, creation time and object kind as the event gives them (OpenAI
+    /// chunks, Anthropic `message_start`, Responses `response.created`), decoded only when
+    /// asked ([`Located::fill_meta`]).
+    raw_meta: RawMeta<'a>,
     /// The Responses `item_id` of the event, when it has one.
     pub item_id: Option<Cow<'a, str>>,
     /// The Anthropic content block this event opens (`content_block_start`).
     pub opens: Option<u32>,
+}
+
+/// The undecoded stream metadata of one event.
+#[derive(Debug, Default, Clone, Copy)]
+struct RawMeta<'a> {
+    id: Option<&'a RawValue>,
+    model: Option<&'a RawValue>,
+    created: Option<&'a RawValue>,
+    object: Option<&'a RawValue>,
+}
+
+impl PartialEq for RawMeta<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        let same = |a: Option<&RawValue>, b: Option<&RawValue>| {
+            a.map(RawValue::get) == b.map(RawValue::get)
+        };
+        same(self.id, other.id)
+            && same(self.model, other.model)
+            && same(self.created, other.created)
+            && same(self.object, other.object)
+    }
+}
+
+impl Eq for RawMeta<'_> {}
+
+impl Located<'_> {
+    /// Fills what `meta` does not know yet from this event (decoding only those fields).
+    pub fn fill_meta(&self, meta: &mut StreamMeta) {
+        let string = |raw: Option<&RawValue>| serde_json::from_str::<String>(raw?.get()).ok();
+        if meta.id.is_none() {
+            meta.id = string(self.raw_meta.id);
+        }
+        if meta.model.is_none() {
+            meta.model = string(self.raw_meta.model);
+        }
+        if meta.created.is_none() {
+            meta.created = self
+                .raw_meta
+                .created
+                .and_then(|c| c.get().parse::<u64>().ok());
+        }
+        if !meta.legacy {
+            meta.legacy = self
+                .raw_meta
+                .object
+                .is_some_and(|o| o.get() == "\"text_completion\"");
+        }
+    }
 }

@@ -52,9 +52,11 @@ fn openai_chunks_every_text_of_every_choice() {
         ]
     );
     assert_eq!(found.ends, vec![End::Choice(3)]);
-    assert_eq!(found.meta.id.as_deref(), Some("c1"));
-    assert_eq!(found.meta.created, Some(7));
-    assert!(!found.meta.legacy);
+    let mut meta = StreamMeta::default();
+    found.fill_meta(&mut meta);
+    assert_eq!(meta.id.as_deref(), Some("c1"));
+    assert_eq!(meta.created, Some(7));
+    assert!(!meta.legacy);
     // Unescaped text borrows from the data.
     assert!(matches!(found.fields[1].text, Cow::Borrowed("think")));
 }
@@ -63,7 +65,9 @@ fn openai_chunks_every_text_of_every_choice() {
 fn legacy_completions_and_odd_indexes() {
     let data = br#"{"object":"text_completion","choices":[{"index":99999999999,"text":"abc","finish_reason":null},{"text":"x"}]}"#;
     let (list, found) = fields(data);
-    assert!(found.meta.legacy);
+    let mut meta = StreamMeta::default();
+    found.fill_meta(&mut meta);
+    assert!(meta.legacy);
     let chat = Api::ChatCompletions;
     assert_eq!(
         list,
@@ -82,7 +86,9 @@ fn anthropic_events() {
         br#"{"type":"message_start","message":{"id":"msg_1","model":"claude","content":[]}}"#,
     );
     assert_eq!(found.api, Some(a));
-    assert_eq!(found.meta.model.as_deref(), Some("claude"));
+    let mut meta = StreamMeta::default();
+    found.fill_meta(&mut meta);
+    assert_eq!(meta.model.as_deref(), Some("claude"));
     let (list, found) = fields(
         br#"{"type":"content_block_start","index":1,"content_block":{"type":"text","text":"Hello"}}"#,
     );
@@ -157,7 +163,9 @@ fn responses_events() {
     let whole: Vec<&str> = found.whole.iter().map(|f| f.text.as_ref()).collect();
     assert_eq!(whole, vec!["A", "B", "{}"]);
     assert_eq!(found.ends, vec![End::All]);
-    assert_eq!(found.meta.id.as_deref(), Some("resp_1"));
+    let mut meta = StreamMeta::default();
+    found.fill_meta(&mut meta);
+    assert_eq!(meta.id.as_deref(), Some("resp_1"));
 }
 
 #[test]
@@ -239,7 +247,9 @@ fn extra_deltas_are_found_again_on_their_lane() {
     let evs = events(&legacy);
     let (list, found) = fields(&evs[0].1);
     assert_eq!(list, vec![(l, "t".to_string())]);
-    assert!(found.meta.legacy);
+    let mut meta = StreamMeta::default();
+    found.fill_meta(&mut meta);
+    assert!(meta.legacy);
 }
 
 /// Runs `body` through a decoder, returning its events (owned).

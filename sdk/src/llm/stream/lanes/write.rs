@@ -20,22 +20,6 @@ pub struct StreamMeta {
     pub legacy: bool,
 }
 
-impl StreamMeta {
-    /// Keeps what is known and fills in what `other` adds.
-    pub fn merge(&mut self, other: &StreamMeta) {
-        if self.id.is_none() {
-            self.id.clone_from(&other.id);
-        }
-        if self.model.is_none() {
-            self.model.clone_from(&other.model);
-        }
-        if self.created.is_none() {
-            self.created = other.created;
-        }
-        self.legacy |= other.legacy;
-    }
-}
-
 /// Appends `s` as a JSON string literal.
 fn push_str(out: &mut Vec<u8>, s: &str) {
     // Writing a `&str` into a Vec cannot fail.
