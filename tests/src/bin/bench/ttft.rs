@@ -4,7 +4,7 @@
 //!
 //! The mock streams a 100-token answer that matches no ai-guard rule at `BENCH_TTFT_TPS`
 //! tokens per second (default 25), one token per event, to an OpenAI and an Anthropic
-//! client. Each repetition (`BENCH_TTFT_REPS`, default 5) sends the same kind of request
+//! client. Each repetition (`BENCH_TTFT_REPS`, default 3) sends the same kind of request
 //! directly and through the gateway, alternating which goes first; the table gives medians.
 //! "added" is the median of the per-repetition differences; the target is one upstream
 //! event's time plus 20 ms. For reference the same runs go through a second gateway whose
@@ -122,7 +122,7 @@ fn text_rows(rig: &Rig, chain: &str, reps: usize, tps: f64) {
 
 /// Runs the section and prints its tables.
 pub fn run() {
-    let reps: usize = env_or("BENCH_TTFT_REPS", 5usize).max(1);
+    let reps: usize = env_or("BENCH_TTFT_REPS", 3usize).max(1);
     let tps: f64 = env_or("BENCH_TTFT_TPS", 25.0f64);
     println!(
         "\n## Time to first token: full shipped chain against the mock LLM directly ({ANSWER_TOKENS}-token answer at {tps} tokens/s, one token per event, medians of {reps})\n"
