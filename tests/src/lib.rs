@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests and the benchmarks: where the built modules are, and real local
 //! servers (Redis) the tests start on free loopback ports.
 
+pub mod ttft;
+
 use host_sim::PluginSpec;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -224,17 +226,20 @@ fn gpustack_tree() -> PathBuf {
 
 /// The `host-sim` binary, built once per test run next to this test's own executable (the
 /// same target directory and profile). Building through cargo keeps it current under
-/// `cargo test --workspace`, which does not build other packages' binaries by itself.
+/// `cargo test --workspace`, which does not build other packages' binaries by itself. The
+/// bench binary (`target/<profile>/bench`) finds it the same way.
 pub fn host_sim_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        // target/<profile>/deps/cli-<hash>
+        // Tests: target/<profile>/deps/cli-<hash>; binaries: target/<profile>/bench.
         let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>")
-            .to_path_buf();
+        let mut profile_dir = exe.parent().expect("target/<profile>").to_path_buf();
+        if profile_dir.file_name().is_some_and(|n| n == "deps") {
+            profile_dir = profile_dir
+                .parent()
+                .expect("target/<profile>")
+                .to_path_buf();
+        }
         let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
         let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
             Some("debug") | None => "dev".to_string(),

@@ -3,13 +3,15 @@
 //!
 //! Then the peer table (`peers`: our plugins next to Go-built Higress modules doing the same
 //! job) and keyword-scanning throughput (`scan`: ai-guard in the VM against native
-//! aho-corasick). `BENCH_N` sets the requests per batch (default 2000, five batches).
+//! aho-corasick), and time to first token through the full shipped chain against the mock
+//! LLM directly (`ttft`). `BENCH_N` sets the requests per batch (default 2000, five batches).
 //!
 //! Timings are medians over several batches; they vary by machine, the ratios much less.
 
 mod cache;
 mod peers;
 mod scan;
+mod ttft;
 
 use aigw_tests::{module_path, root, spec};
 use host_sim::{Request, Sim, SimOptions, UpstreamResponse};
@@ -203,11 +205,12 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    // `BENCH_ONLY=cache` (or `peers`, `scan`): one section only.
+    // `BENCH_ONLY=cache` (or `peers`, `scan`, `ttft`): one section only.
     match std::env::var("BENCH_ONLY").as_deref() {
         Ok("cache") => return cache::run(n),
         Ok("peers") => return peers::run(n),
         Ok("scan") => return scan::run(),
+        Ok("ttft") => return ttft::run(),
         _ => {}
     }
     println!("# aigw benchmarks (host-sim, wasmtime/cranelift, {n} requests per batch)\n");
@@ -310,4 +313,5 @@ fn main() {
     peers::run(n);
     scan::run();
     cache::run(n);
+    ttft::run();
 }
