@@ -45,6 +45,7 @@ impl Tracker {
             sse: sse.then(|| {
                 let mut reader = StreamReader::new(Dialect::of(api), scan.max_event_bytes);
                 reader.set_text(false);
+                reader.set_stop_reason(false);
                 reader
             }),
             body: Vec::new(),

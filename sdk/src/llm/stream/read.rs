@@ -143,6 +143,7 @@ pub struct StreamReader {
     decoder: Box<dyn Decoder>,
     dialect: Dialect,
     text: bool,
+    stop: bool,
     started: bool,
     events: u64,
     skipped: u64,
@@ -169,6 +170,7 @@ impl StreamReader {
             decoder: dialect.decoder(),
             dialect,
             text: true,
+            stop: true,
             started: false,
             events: 0,
             skipped: 0,
@@ -187,6 +189,13 @@ impl StreamReader {
         self.text = on;
     }
 
+    /// Whether the caller wants the stop reason and the answer's start (default true). Off
+    /// while text is off too, only events that may carry usage are decoded: one byte search
+    /// an event.
+    pub fn set_stop_reason(&mut self, on: bool) {
+        self.stop = on;
+    }
+
     /// Feeds the next body chunk; `on_event` sees every neutral event decoded from it.
     pub fn feed(&mut self, chunk: &[u8], mut on_event: impl FnMut(&Event<'_>)) {
         let StreamReader {
@@ -194,6 +203,7 @@ impl StreamReader {
             decoder,
             dialect,
             text,
+            stop,
             started,
             events,
             skipped,
@@ -205,6 +215,7 @@ impl StreamReader {
                 decoder.as_mut(),
                 *dialect,
                 *text,
+                *stop,
                 started,
                 events,
                 spare,
@@ -227,6 +238,7 @@ impl StreamReader {
             decoder,
             dialect,
             text,
+            stop,
             started,
             events,
             spare,
@@ -238,6 +250,7 @@ impl StreamReader {
                 decoder.as_mut(),
                 *dialect,
                 *text,
+                *stop,
                 started,
                 events,
                 spare,
@@ -277,6 +290,7 @@ fn read_event(
     decoder: &mut dyn Decoder,
     dialect: Dialect,
     text: bool,
+    stop: bool,
     started: &mut bool,
     events: &mut u64,
     spare: &mut Vec<Event<'static>>,
@@ -289,7 +303,10 @@ fn read_event(
     if !ev.is_done() {
         *events += 1;
     }
-    if !text && *started && !has_value(data, dialect.usage_key(), b'{') && !has_reason_value(data) {
+    let wanted = text
+        || has_value(data, dialect.usage_key(), b'{')
+        || (stop && (!*started || has_reason_value(data)));
+    if !wanted {
         return;
     }
     let name = match ev.event_type() {
@@ -493,6 +510,35 @@ mod tests {
             b'{'
         ));
         assert!(!has_reason_value(br#"{"finishReason":null,"reason":1}"#));
+    }
+
+    #[test]
+    fn usage_only_reads_the_usage() {
+        for (dialect, body, _, _, [input, output, ..], _) in answers() {
+            for cut in [0, body.len() / 2] {
+                let mut r = StreamReader::new(dialect, 1 << 16);
+                r.set_text(false);
+                r.set_stop_reason(false);
+                let (a, b) = body.split_at(cut);
+                r.feed(a, |_| {});
+                r.feed(b, |_| {});
+                r.finish(|_| {});
+                let u = r.usage().unwrap_or_else(|| panic!("{dialect:?}"));
+                assert_eq!((u.input, u.output), (input, output), "{dialect:?}");
+            }
+        }
+        // Of an OpenAI stream only the usage chunk is decoded: no stop reason is seen.
+        let (_, body, ..) = answers().swap_remove(0);
+        let mut r = StreamReader::new(Dialect::OpenAi, 1 << 16);
+        r.set_text(false);
+        r.set_stop_reason(false);
+        let mut usage_events = 0;
+        r.feed(&body, |e| {
+            usage_events += usize::from(matches!(e, Event::Usage(_)))
+        });
+        assert_eq!(usage_events, 1);
+        assert_eq!(r.raw_stop_reason(), None);
+        assert_eq!(r.events(), 5);
     }
 
     #[test]
