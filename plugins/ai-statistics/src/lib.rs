@@ -24,7 +24,7 @@ pub mod scan;
 pub mod text;
 
 use aigw::contract::{self, GuardRecord, GuardText, UsageRecord};
-use aigw::llm::usage::{Usage, UsageProtocol};
+use aigw::llm::usage::Usage;
 use aigw::llm::Api;
 use aigw::metrics;
 use aigw::prelude::*;
@@ -58,7 +58,8 @@ pub struct AiStatistics {
     start_ms: u64,
     first_byte_ms: Option<u64>,
     end_ms: Option<u64>,
-    protocol: Option<UsageProtocol>,
+    /// The request's API (the answer comes back in its dialect).
+    api: Option<Api>,
     consumer: Option<String>,
     model: Option<String>,
     /// Bounded request prefix, while the model (or question) is still wanted.
@@ -218,7 +219,7 @@ impl AiStatistics {
             "reasoning_tokens": usage.map(|u| u.reasoning),
             "duration_ms": duration,
             "ttft_ms": ttft,
-            "finish_reason": self.scan.as_ref().and_then(|s| s.finish_reason.clone()),
+            "finish_reason": self.scan.as_ref().and_then(|s| s.finish_reason()),
         });
         if let (Some(c), Some(obj)) = (cost, rec.as_object_mut()) {
             obj.insert("cost_micro_usd".into(), c.into());
@@ -290,7 +291,7 @@ impl Plugin for AiStatistics {
             ctx.request_path(),
             header("content-type").as_deref(),
         );
-        self.protocol = Some(request::protocol_for(api));
+        self.api = api;
         let cfg = ctx.config_rc();
         self.consumer = ctx
             .request_header(&cfg.consumer_header)
@@ -337,7 +338,7 @@ impl Plugin for AiStatistics {
             .flatten()
             .is_some_and(|t| t.to_ascii_lowercase().contains("text/event-stream"));
         self.scan = Some(Scan::new(
-            self.protocol.unwrap_or(UsageProtocol::OpenAi),
+            self.api,
             stream,
             cfg.max_event_bytes,
             cfg.max_response_bytes,

@@ -1,14 +1,22 @@
-//! Reading a response as it passes: usage (through the SDK's [`UsageAccumulator`]), the model,
-//! the finish reason and, when asked, a bounded prefix of the answer text.
+//! Reading a response as it passes: usage, the model, the finish reason and, when asked, a
+//! bounded prefix of the answer text.
 //!
-//! Streams go through the SDK's incremental SSE parser, so events split anywhere across
-//! chunks are reassembled; memory is bounded by the largest event (`max_event_bytes`).
-//! Non-streamed bodies are kept up to `max_response_bytes`; past that only a 16 KiB tail is
-//! kept, where the usage object of every supported provider sits.
+//! Streams go through the SDK's [`StreamReader`] (SSE framing → the client dialect's neutral
+//! decoder): usage is the decoder's, the model comes from the start event, the answer from the
+//! content text events, the finish reason is the decoder's raw one. Events split anywhere
+//! across chunks are reassembled; memory is bounded by the largest event (`max_event_bytes`).
+//! Once the answer prefix is full, events that cannot carry usage or a stop reason are not
+//! parsed at all.
+//!
+//! Non-streamed bodies are kept up to `max_response_bytes` and read whole (usage through the
+//! SDK's [`UsageAccumulator`]); past that only a 16 KiB tail is kept, where the usage object
+//! of every supported provider sits.
 
+use crate::request::protocol_for;
 use crate::text::{contains, find, has_reason_string, rfind, Bounded};
+use aigw::llm::stream::{Channel, Dialect, Event, StreamReader};
 use aigw::llm::usage::{Usage, UsageAccumulator, UsageProtocol};
-use aigw::sse::Parser;
+use aigw::llm::Api;
 use serde::Deserialize;
 
 const TAIL: usize = 16 << 10;
@@ -89,36 +97,34 @@ struct Probe {
 
 /// The state of one response being read.
 pub struct Scan {
-    stream: bool,
-    parser: Parser,
+    /// The stream reader, for an SSE response.
+    reader: Option<StreamReader>,
     usage: UsageAccumulator,
     /// The model the response names.
     pub model: Option<String>,
-    /// The last finish/stop reason seen.
-    pub finish_reason: Option<String>,
+    /// The last finish/stop reason seen in a whole body.
+    finish_reason: Option<String>,
     answer: Option<Bounded>,
     answer_limit: usize,
     head: Vec<u8>,
     tail: Vec<u8>,
     overflow: bool,
     limit: usize,
-    /// SSE events seen.
-    pub events: u64,
 }
 
 impl Scan {
-    /// A scanner for a streamed (`text/event-stream`) or whole response.
+    /// A scanner for a streamed (`text/event-stream`) or whole response to a request of `api`
+    /// (the answer comes in that API's dialect).
     pub fn new(
-        protocol: UsageProtocol,
+        api: Option<Api>,
         stream: bool,
         max_event_bytes: usize,
         max_response_bytes: usize,
         answer_limit: Option<usize>,
     ) -> Scan {
         Scan {
-            stream,
-            parser: Parser::new(max_event_bytes),
-            usage: UsageAccumulator::new(protocol),
+            reader: stream.then(|| StreamReader::new(Dialect::of(api), max_event_bytes)),
+            usage: UsageAccumulator::new(protocol_for(api)),
             model: None,
             finish_reason: None,
             answer: answer_limit.map(|_| Bounded::default()),
@@ -127,39 +133,29 @@ impl Scan {
             tail: Vec::new(),
             overflow: false,
             limit: max_response_bytes,
-            events: 0,
         }
     }
 
     /// Whether the response is an SSE stream.
     pub fn is_stream(&self) -> bool {
-        self.stream
+        self.reader.is_some()
+    }
+
+    /// The finish/stop reason, in the provider's words, once seen.
+    pub fn finish_reason(&self) -> Option<&str> {
+        match &self.reader {
+            Some(r) => r.raw_stop_reason(),
+            None => self.finish_reason.as_deref(),
+        }
     }
 
     /// Feeds the next body chunk.
     pub fn feed(&mut self, chunk: &[u8]) {
-        if self.stream {
-            let Scan {
-                parser,
-                usage,
-                model,
-                finish_reason,
-                answer,
-                answer_limit,
-                events,
-                ..
-            } = self;
-            let result = parser.feed(chunk, |event| {
-                *events += 1;
-                if let Some(data) = event.data() {
-                    on_data(data, usage, model, finish_reason, answer, *answer_limit);
-                }
-            });
-            if result.is_err() {
-                // An event larger than the limit: drop it and go on with the next one.
-                aigw::debug!("oversized SSE event skipped");
-                self.parser.reset();
-            }
+        if let Some(reader) = self.reader.as_mut() {
+            let (model, answer, limit) = (&mut self.model, &mut self.answer, self.answer_limit);
+            // Text is decoded only while the answer prefix has room.
+            reader.set_text(answer.as_ref().is_some_and(|a| !a.full()));
+            reader.feed(chunk, |e| on_event(e, model, answer, limit));
             return;
         }
         if !self.overflow && self.head.len() + chunk.len() <= self.limit {
@@ -182,22 +178,12 @@ impl Scan {
 
     /// Ends the response (also called when it was cut short); returns the usage found.
     pub fn finish(&mut self) -> Option<Usage> {
-        if self.stream {
-            let Scan {
-                parser,
-                usage,
-                model,
-                finish_reason,
-                answer,
-                answer_limit,
-                ..
-            } = self;
-            let _ = parser.finish(|event| {
-                if let Some(data) = event.data() {
-                    on_data(data, usage, model, finish_reason, answer, *answer_limit);
-                }
-            });
-        } else if !self.overflow {
+        if let Some(reader) = self.reader.as_mut() {
+            let (model, answer, limit) = (&mut self.model, &mut self.answer, self.answer_limit);
+            reader.finish(|e| on_event(e, model, answer, limit));
+            return reader.usage();
+        }
+        if !self.overflow {
             let body = std::mem::take(&mut self.head);
             on_data(
                 &body,
@@ -233,6 +219,25 @@ impl Scan {
     }
 }
 
+/// One neutral event of a stream: the model from its start, the answer from content text.
+fn on_event(e: &Event<'_>, model: &mut Option<String>, answer: &mut Option<Bounded>, limit: usize) {
+    match e {
+        Event::Start { model: Some(m), .. } if model.is_none() && !m.is_empty() => {
+            *model = Some(m.to_string());
+        }
+        Event::Text {
+            channel: Channel::Content,
+            text,
+        } => {
+            if let Some(a) = answer.as_mut() {
+                a.push(text, limit);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A whole (non-streamed) body: usage, model, finish reason and answer text.
 fn on_data(
     data: &[u8],
     usage: &mut UsageAccumulator,
@@ -383,13 +388,13 @@ mod tests {
     fn openai_stream_every_split() {
         let bytes = OPENAI_STREAM.as_bytes();
         for at in 0..=bytes.len() {
-            let mut s = Scan::new(UsageProtocol::OpenAi, true, 4096, 4096, Some(64));
+            let mut s = Scan::new(Some(Api::ChatCompletions), true, 4096, 4096, Some(64));
             s.feed(&bytes[..at]);
             s.feed(&bytes[at..]);
             let u = s.finish().unwrap();
             assert_eq!((u.input, u.output), (9, 2), "split at {at}");
             assert_eq!(s.model.as_deref(), Some("gpt-4o-2024"));
-            assert_eq!(s.finish_reason.as_deref(), Some("stop"));
+            assert_eq!(s.finish_reason(), Some("stop"));
             assert_eq!(s.answer(), Some(("Hello", false)));
         }
     }
@@ -400,7 +405,7 @@ mod tests {
         let body = format!(
             r#"{{"id":"c","model":"gpt-4o","choices":[{{"index":0,"message":{{"role":"assistant","content":"{filler}"}},"finish_reason":"length"}}],"usage":{{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}}}"#
         );
-        let mut s = Scan::new(UsageProtocol::OpenAi, false, 4096, 2048, None);
+        let mut s = Scan::new(Some(Api::ChatCompletions), false, 4096, 2048, None);
         for c in body.as_bytes().chunks(1000) {
             s.feed(c);
         }
@@ -410,14 +415,103 @@ mod tests {
         assert!(s.tail.capacity() < 64 << 10);
     }
 
+    /// Reads `body` as an SSE answer to `api`, split at `at`.
+    fn stream_at(api: Api, body: &str, at: usize, answer: usize) -> (Scan, Option<Usage>) {
+        let mut s = Scan::new(Some(api), true, 4096, 4096, Some(answer));
+        let bytes = body.as_bytes();
+        s.feed(&bytes[..at]);
+        s.feed(&bytes[at..]);
+        let u = s.finish();
+        (s, u)
+    }
+
+    #[test]
+    fn every_client_dialect_through_the_neutral_decoders_at_every_split() {
+        let anthropic = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"claude-x\",\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\n",
+            // A server-tool block no neutral event carries: skipped, the rest still read.
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"server_tool_use\",\"id\":\"s\",\"name\":\"web_search\"}}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"Found\"}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        );
+        let responses = concat!(
+            "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"r\",\"model\":\"gpt-5\",\"usage\":null}}\n\n",
+            "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"output_index\":0,\"delta\":\"Yes\"}\n\n",
+            "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\",\"usage\":{\"input_tokens\":4,\"output_tokens\":2,\"total_tokens\":6}}}\n\n",
+        );
+        let dashscope = concat!(
+            "id:1\nevent:result\ndata:{\"output\":{\"choices\":[{\"message\":{\"content\":\"Ni\"},\"finish_reason\":\"null\"}]},\"usage\":{\"input_tokens\":3,\"output_tokens\":1,\"total_tokens\":4},\"request_id\":\"q\"}\n\n",
+            "id:2\nevent:result\ndata:{\"output\":{\"choices\":[{\"message\":{\"content\":\" hao\"},\"finish_reason\":\"stop\"}]},\"usage\":{\"input_tokens\":3,\"output_tokens\":2,\"total_tokens\":5},\"request_id\":\"q\"}\n\n",
+        );
+        let legacy = concat!(
+            "data: {\"id\":\"cmpl\",\"model\":\"instruct\",\"choices\":[{\"text\":\"Once\",\"index\":0,\"finish_reason\":null}]}\n\n",
+            "data: {\"id\":\"cmpl\",\"model\":\"instruct\",\"choices\":[{\"text\":\" upon\",\"index\":0,\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":2,\"total_tokens\":4}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let cases = [
+            (
+                Api::AnthropicMessages,
+                anthropic,
+                (15, 7),
+                "Found",
+                Some("claude-x"),
+                "end_turn",
+            ),
+            (
+                Api::Responses,
+                responses,
+                (4, 2),
+                "Yes",
+                Some("gpt-5"),
+                "completed",
+            ),
+            (
+                Api::DashScopeText,
+                dashscope,
+                (3, 2),
+                "Ni hao",
+                None,
+                "stop",
+            ),
+            (
+                Api::Completions,
+                legacy,
+                (2, 2),
+                "Once upon",
+                Some("instruct"),
+                "length",
+            ),
+        ];
+        for (api, body, tokens, text, model, reason) in cases {
+            for at in 0..=body.len() {
+                let (s, u) = stream_at(api, body, at, 64);
+                let u = u.unwrap_or_else(|| panic!("{api:?} split at {at}: no usage"));
+                assert_eq!((u.input, u.output), tokens, "{api:?} split at {at}");
+                assert_eq!(s.answer(), Some((text, false)), "{api:?} split at {at}");
+                assert_eq!(s.model.as_deref(), model, "{api:?} split at {at}");
+                assert_eq!(s.finish_reason(), Some(reason), "{api:?} split at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_answer_stops_text_decoding_but_not_usage_or_reason() {
+        let (s, u) = stream_at(Api::ChatCompletions, OPENAI_STREAM, 0, 2);
+        assert_eq!(s.answer(), Some(("He", true)));
+        assert_eq!(u.map(|u| u.total), Some(11));
+        assert_eq!(s.finish_reason(), Some("stop"));
+    }
+
     #[test]
     fn anthropic_body() {
         let body = br#"{"id":"m","type":"message","model":"claude-x","content":[{"type":"text","text":"Hi there"}],"stop_reason":"end_turn","usage":{"input_tokens":12,"output_tokens":6}}"#;
-        let mut s = Scan::new(UsageProtocol::Anthropic, false, 4096, 4096, Some(4));
+        let mut s = Scan::new(Some(Api::AnthropicMessages), false, 4096, 4096, Some(4));
         s.feed(body);
         let u = s.finish().unwrap();
         assert_eq!((u.input, u.output), (12, 6));
-        assert_eq!(s.finish_reason.as_deref(), Some("end_turn"));
+        assert_eq!(s.finish_reason(), Some("end_turn"));
         assert_eq!(s.model.as_deref(), Some("claude-x"));
         assert_eq!(s.answer(), Some(("Hi t", true)));
     }

@@ -600,8 +600,7 @@ impl Plugin for TokenRateLimit {
                     .starts_with("text/event-stream")
             });
         if !self.cache_hit {
-            let protocol = usage::usage_protocol(self.api);
-            self.tracker = Some(Tracker::new(protocol, sse, &cfg.response));
+            self.tracker = Some(Tracker::new(self.api, sse, &cfg.response));
         }
         for (k, v) in &self.headers {
             if let Err(e) = ctx.set_response_header(k, v) {

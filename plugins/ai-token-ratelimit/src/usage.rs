@@ -5,8 +5,8 @@
 use crate::config::{Count, ResponseScan};
 use crate::estimate::Estimate;
 use aigw::contract::UsageRecord;
+use aigw::llm::stream::{Dialect, StreamReader};
 use aigw::llm::{Api, Usage, UsageAccumulator, UsageProtocol};
-use aigw::sse::Parser;
 
 /// The usage rules that apply to a request of `api` (the client's protocol: responses reach
 /// this plugin in it, whatever provider answered); OpenAI's for requests the classifier does
@@ -18,34 +18,39 @@ pub fn usage_protocol(api: Option<Api>) -> UsageProtocol {
 
 /// Finds usage in a response body as it passes, chunk by chunk.
 ///
-/// Streams (`text/event-stream`) go through the SSE parser and every event's data is fed to
-/// the SDK's [`UsageAccumulator`] (which follows each protocol's cumulative rules, so an
-/// Anthropic `message_start` and later `message_delta`s are not double counted). Other bodies
-/// are kept whole up to `max_body_bytes`; beyond that only the tail is kept and the last
-/// `"usage"` object in it is read.
+/// Streams (`text/event-stream`) go through the SDK's [`StreamReader`]: the usage is the
+/// neutral decoder's of the client dialect (each protocol's cumulative rules, so an Anthropic
+/// `message_start` and later `message_delta`s are not double counted), and events that cannot
+/// carry usage are counted without being parsed. Other bodies are kept whole up to
+/// `max_body_bytes`; beyond that only the tail is kept and the last `"usage"` object in it is
+/// read (through the SDK's [`UsageAccumulator`]).
 #[derive(Debug)]
 pub struct Tracker {
     protocol: UsageProtocol,
     acc: UsageAccumulator,
-    sse: Option<Parser>,
+    sse: Option<StreamReader>,
     body: Vec<u8>,
     seen: usize,
     max_body: usize,
-    events: u64,
     finished: bool,
 }
 
 impl Tracker {
-    /// A tracker for one response.
-    pub fn new(protocol: UsageProtocol, sse: bool, scan: &ResponseScan) -> Tracker {
+    /// A tracker for one response to a request of `api`.
+    pub fn new(api: Option<Api>, sse: bool, scan: &ResponseScan) -> Tracker {
+        let protocol = usage_protocol(api);
         Tracker {
             protocol,
             acc: UsageAccumulator::new(protocol),
-            sse: sse.then(|| Parser::new(scan.max_event_bytes)),
+            sse: sse.then(|| {
+                let mut reader = StreamReader::new(Dialect::of(api), scan.max_event_bytes);
+                reader.set_text(false);
+                reader.set_stop_reason(false);
+                reader
+            }),
             body: Vec::new(),
             seen: 0,
             max_body: scan.max_body_bytes,
-            events: 0,
             finished: false,
         }
     }
@@ -55,21 +60,8 @@ impl Tracker {
         if self.finished {
             return;
         }
-        let acc = &mut self.acc;
-        let events = &mut self.events;
-        if let Some(parser) = self.sse.as_mut() {
-            let result = parser.feed(chunk, |ev| {
-                if let Some(data) = ev.data() {
-                    if !ev.is_done() && !data.is_empty() {
-                        *events += 1;
-                        acc.feed(data);
-                    }
-                }
-            });
-            if result.is_err() {
-                // An event larger than the limit: skip it and resynchronise on the next one.
-                parser.reset();
-            }
+        if let Some(reader) = self.sse.as_mut() {
+            reader.feed(chunk, |_| {});
             return;
         }
         self.seen = self.seen.saturating_add(chunk.len());
@@ -86,17 +78,8 @@ impl Tracker {
             return;
         }
         self.finished = true;
-        let acc = &mut self.acc;
-        let events = &mut self.events;
-        if let Some(parser) = self.sse.as_mut() {
-            let _ = parser.finish(|ev| {
-                if let Some(data) = ev.data() {
-                    if !ev.is_done() && !data.is_empty() {
-                        *events += 1;
-                        acc.feed(data);
-                    }
-                }
-            });
+        if let Some(reader) = self.sse.as_mut() {
+            reader.finish(|_| {});
             return;
         }
         if self.seen <= self.max_body {
@@ -109,12 +92,15 @@ impl Tracker {
 
     /// The usage seen so far.
     pub fn usage(&self) -> Option<Usage> {
-        self.acc.usage()
+        match &self.sse {
+            Some(reader) => reader.usage(),
+            None => self.acc.usage(),
+        }
     }
 
     /// Streamed events with data seen so far (a rough output measure for a cut stream).
     pub fn events(&self) -> u64 {
-        self.events
+        self.sse.as_ref().map_or(0, StreamReader::events)
     }
 }
 
@@ -266,7 +252,7 @@ mod tests {
 data: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":30,\"total_tokens\":42}}\n\n\
 data: [DONE]\n\n";
         for piece in [1, 3, 7, 64, 4096] {
-            let mut t = Tracker::new(UsageProtocol::OpenAi, true, &scan());
+            let mut t = Tracker::new(Some(Api::ChatCompletions), true, &scan());
             feed_all(&mut t, body, piece);
             let u = t.usage().unwrap();
             assert_eq!((u.input, u.output, u.total), (12, 30, 42), "piece {piece}");
@@ -280,7 +266,7 @@ data: [DONE]\n\n";
 event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}\n\n\
 event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":25}}\n\n\
 event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
-        let mut t = Tracker::new(UsageProtocol::Anthropic, true, &scan());
+        let mut t = Tracker::new(Some(Api::AnthropicMessages), true, &scan());
         feed_all(&mut t, body, 5);
         let u = t.usage().unwrap();
         assert_eq!((u.input, u.cached_input, u.output), (14, 4, 25));
@@ -290,7 +276,7 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
     fn json_body_whole_and_tail() {
         let small =
             br#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#;
-        let mut t = Tracker::new(UsageProtocol::OpenAi, false, &scan());
+        let mut t = Tracker::new(Some(Api::ChatCompletions), false, &scan());
         feed_all(&mut t, small, 10);
         assert_eq!(t.usage().unwrap().total, 7);
 
@@ -304,7 +290,7 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
             max_body_bytes: 1024,
             max_event_bytes: 4096,
         };
-        let mut t = Tracker::new(UsageProtocol::OpenAi, false, &cfg);
+        let mut t = Tracker::new(Some(Api::ChatCompletions), false, &cfg);
         feed_all(&mut t, big.as_bytes(), 4000);
         assert_eq!(t.usage().unwrap().total, 11);
         assert!(t.body.capacity() < 20_000, "bounded copy");
@@ -313,9 +299,37 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
             r#"{{"candidates":[{{"t":"{}"}}],"usageMetadata":{{"promptTokenCount":2,"candidatesTokenCount":3,"totalTokenCount":5}}}}"#,
             "y".repeat(5000)
         );
-        let mut t = Tracker::new(UsageProtocol::Gemini, false, &cfg);
+        let mut t = Tracker::new(Some(Api::GeminiGenerateContent), false, &cfg);
         feed_all(&mut t, gemini.as_bytes(), 999);
         assert_eq!(t.usage().unwrap().total, 5);
+    }
+
+    #[test]
+    fn every_client_dialect_at_every_split() {
+        let gemini = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]}}],\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":1,\"totalTokenCount\":5}}\n\n\
+data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"b\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":2,\"totalTokenCount\":6}}\n\n";
+        let responses = "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"usage\":null}}\n\n\
+event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"output_index\":0,\"delta\":\"x\"}\n\n\
+event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\",\"usage\":{\"input_tokens\":7,\"output_tokens\":3,\"total_tokens\":10}}}\n\n";
+        let dashscope = "id:1\nevent:result\ndata:{\"output\":{\"choices\":[{\"message\":{\"content\":\"x\"},\"finish_reason\":\"null\"}]},\"usage\":{\"input_tokens\":8,\"output_tokens\":1,\"total_tokens\":9}}\n\n\
+id:2\nevent:result\ndata:{\"output\":{\"choices\":[{\"message\":{\"content\":\"y\"},\"finish_reason\":\"stop\"}]},\"usage\":{\"input_tokens\":8,\"output_tokens\":2,\"total_tokens\":10}}\n\n";
+        let cases = [
+            (Api::GeminiStreamGenerateContent, gemini, (4, 2), 2),
+            (Api::Responses, responses, (7, 3), 3),
+            (Api::DashScopeText, dashscope, (8, 2), 2),
+        ];
+        for (api, body, tokens, events) in cases {
+            let bytes = body.as_bytes();
+            for at in 0..=bytes.len() {
+                let mut t = Tracker::new(Some(api), true, &scan());
+                t.feed(&bytes[..at]);
+                t.feed(&bytes[at..]);
+                t.finish();
+                let u = t.usage().unwrap_or_else(|| panic!("{api:?} split at {at}"));
+                assert_eq!((u.input, u.output), tokens, "{api:?} split at {at}");
+                assert_eq!(t.events(), events, "{api:?} split at {at}");
+            }
+        }
     }
 
     #[test]
@@ -328,7 +342,7 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
             "data: {{\"x\":\"{}\"}}\n\ndata: {{\"usage\":{{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}}}\n\n",
             "z".repeat(5000)
         );
-        let mut t = Tracker::new(UsageProtocol::OpenAi, true, &cfg);
+        let mut t = Tracker::new(Some(Api::ChatCompletions), true, &cfg);
         feed_all(&mut t, body.as_bytes(), 700);
         assert_eq!(t.usage().unwrap().total, 3);
     }

@@ -24,6 +24,9 @@
 //! | [`ResponsesEncoder`] | OpenAI Responses API SSE |
 //! | [`Aggregator`] | one OpenAI `chat.completion` (client did not ask for a stream) |
 //!
+//! Plugins that only observe a stream (usage, logs) read it through [`StreamReader`]: SSE
+//! framing → the [`Dialect`]'s decoder → neutral events, with the decoder's usage.
+//!
 //! ```
 //! use aigw::llm::stream::{AnthropicDecoder, Decoder, Encoder, OpenAiEncoder};
 //! let mut dec = AnthropicDecoder::new();
@@ -53,6 +56,7 @@ mod decode;
 mod encode;
 mod event;
 pub mod lanes;
+mod read;
 mod status;
 mod stop;
 
@@ -67,6 +71,7 @@ pub use decode::{
 };
 pub use encode::{prefixed_id, AnthropicEncoder, OpenAiEncoder, ResponsesEncoder};
 pub use event::{Channel, Event, StreamError};
+pub use read::{Dialect, StreamReader};
 pub use status::{
     anthropic_error_status, anthropic_error_type, bedrock_exception_status, dashscope_error_status,
     gemini_error_status, openai_error_type,
@@ -100,6 +105,14 @@ pub trait Decoder {
 
     /// True once the terminal event (or an error) was seen.
     fn is_done(&self) -> bool;
+
+    /// The upstream's own word for why the answer stopped, verbatim as last seen (`stop`,
+    /// `end_turn`, `STOP`, `max_output_tokens`, ...), for logs that keep the provider's
+    /// vocabulary; [`Event::Stop`] carries the neutral reason. `None` before any (and for
+    /// decoders that do not keep it).
+    fn raw_stop_reason(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Writes neutral [`Event`]s as one client dialect's SSE text.

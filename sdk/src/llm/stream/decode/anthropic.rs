@@ -23,6 +23,9 @@ pub struct AnthropicDecoder {
     blocks: Vec<u32>,
     next_tool: u32,
     done: bool,
+    lenient: bool,
+    /// The last `stop_reason`, verbatim.
+    stop_word: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -99,7 +102,18 @@ impl AnthropicDecoder {
             blocks: Vec::new(),
             next_tool: 0,
             done: false,
+            lenient: false,
+            stop_word: None,
         }
+    }
+
+    /// Keeps decoding after an event it cannot decode (the error is still returned for that
+    /// event): for readers that only observe a stream (usage, logs), which must not lose the
+    /// rest of it to one odd event (a server-tool block, say). Translators keep the default,
+    /// where the first error ends the stream.
+    pub fn lenient(mut self) -> Self {
+        self.lenient = true;
+        self
     }
 
     fn event<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Result<(), StreamError> {
@@ -174,6 +188,7 @@ impl AnthropicDecoder {
             "message_delta" => {
                 push_usage(&mut self.usage, data, out);
                 if let Some(r) = ev.delta.and_then(|d| d.stop_reason) {
+                    self.stop_word = Some(r.as_str().to_string());
                     out.push(Event::Stop(StopReason::from_anthropic(r.as_str())));
                 }
             }
@@ -214,7 +229,7 @@ impl Decoder for AnthropicDecoder {
             return Ok(());
         }
         let r = self.event(data, out);
-        if r.is_err() {
+        if r.is_err() && !self.lenient {
             self.done = true;
         }
         r
@@ -236,6 +251,10 @@ impl Decoder for AnthropicDecoder {
 
     fn is_done(&self) -> bool {
         self.done
+    }
+
+    fn raw_stop_reason(&self) -> Option<&str> {
+        self.stop_word.as_deref()
     }
 }
 

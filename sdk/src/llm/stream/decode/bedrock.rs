@@ -26,6 +26,9 @@ pub struct BedrockDecoder {
     started: bool,
     stopped: bool,
     done: bool,
+    lenient: bool,
+    /// The `messageStop` `stopReason`, verbatim.
+    stop_word: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -102,7 +105,18 @@ impl BedrockDecoder {
             started: false,
             stopped: false,
             done: false,
+            lenient: false,
+            stop_word: None,
         }
+    }
+
+    /// Keeps decoding after an event it cannot decode (the error is still returned for that
+    /// event): for readers that only observe a stream (usage, logs), which must not lose the
+    /// rest of it to one odd event. Translators keep the default, where the first error ends
+    /// the stream.
+    pub fn lenient(mut self) -> Self {
+        self.lenient = true;
+        self
     }
 
     /// Decodes an exception message (`:message-type` `exception`, or `error` with
@@ -190,6 +204,7 @@ impl BedrockDecoder {
             "messageStop" => {
                 self.ensure_started(out);
                 let reason = ev.stop_reason.as_ref().map_or("end_turn", BStr::as_str);
+                self.stop_word = Some(reason.to_string());
                 out.push(Event::Stop(StopReason::from_bedrock(reason)));
                 self.stopped = true;
             }
@@ -218,7 +233,7 @@ impl Decoder for BedrockDecoder {
             return Ok(());
         }
         let r = self.event(event, data, out);
-        if r.is_err() {
+        if r.is_err() && !self.lenient {
             self.done = true;
         }
         r
@@ -242,6 +257,10 @@ impl Decoder for BedrockDecoder {
 
     fn is_done(&self) -> bool {
         self.done
+    }
+
+    fn raw_stop_reason(&self) -> Option<&str> {
+        self.stop_word.as_deref()
     }
 }
 

@@ -42,6 +42,9 @@ pub struct DashScopeDecoder {
     next_tool: u32,
     started: bool,
     done: bool,
+    lenient: bool,
+    /// The final `finish_reason`, verbatim.
+    stop_word: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -160,6 +163,15 @@ impl DashScopeDecoder {
     /// A decoder for one stream.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Keeps decoding after an event it cannot decode (the error is still returned for that
+    /// event): for readers that only observe a stream (usage, logs), which must not lose the
+    /// rest of it to one odd event. Translators keep the default, where the first error ends
+    /// the stream.
+    pub fn lenient(mut self) -> Self {
+        self.lenient = true;
+        self
     }
 
     fn error<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) {
@@ -313,6 +325,7 @@ impl DashScopeDecoder {
         let has_tools = self.slots.iter().any(|s| s.seen);
         let finish = finish.as_ref().map(BStr::as_str);
         if let Some(stop) = StopReason::from_dashscope(finish, has_tools) {
+            self.stop_word = finish.map(str::to_string);
             self.flush_pending(out)?;
             out.push(Event::Stop(stop));
             out.push(Event::Done);
@@ -337,7 +350,7 @@ impl Decoder for DashScopeDecoder {
             return Ok(());
         }
         let r = self.chunk(data, out);
-        if r.is_err() {
+        if r.is_err() && !self.lenient {
             self.done = true;
         }
         r
@@ -359,6 +372,10 @@ impl Decoder for DashScopeDecoder {
 
     fn is_done(&self) -> bool {
         self.done
+    }
+
+    fn raw_stop_reason(&self) -> Option<&str> {
+        self.stop_word.as_deref()
     }
 }
 

@@ -25,6 +25,9 @@ pub struct GeminiDecoder {
     next_tool: u32,
     started: bool,
     done: bool,
+    lenient: bool,
+    /// The last `finishReason` (or a blocked prompt's `blockReason`), verbatim.
+    stop_word: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -111,7 +114,18 @@ impl GeminiDecoder {
             next_tool: 0,
             started: false,
             done: false,
+            lenient: false,
+            stop_word: None,
         }
+    }
+
+    /// Keeps decoding after an event it cannot decode (the error is still returned for that
+    /// event): for readers that only observe a stream (usage, logs), which must not lose the
+    /// rest of it to one odd event (binary output, say). Translators keep the default, where
+    /// the first error ends the stream.
+    pub fn lenient(mut self) -> Self {
+        self.lenient = true;
+        self
     }
 
     fn chunk<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Result<(), StreamError> {
@@ -175,12 +189,11 @@ impl GeminiDecoder {
             }
             if let Some(r) = cand.finish_reason {
                 stop = Some(StopReason::from_gemini(r.as_str(), self.next_tool > 0));
+                self.stop_word = Some(r.as_str().to_string());
             }
-        } else if chunk
-            .prompt_feedback
-            .is_some_and(|f| f.block_reason.is_some())
-        {
+        } else if let Some(r) = chunk.prompt_feedback.and_then(|f| f.block_reason) {
             stop = Some(StopReason::ContentFilter);
+            self.stop_word = Some(r.as_str().to_string());
         }
         if let Some(s) = stop {
             out.push(Event::Stop(s));
@@ -202,7 +215,7 @@ impl Decoder for GeminiDecoder {
             return Ok(());
         }
         let r = self.chunk(data, out);
-        if r.is_err() {
+        if r.is_err() && !self.lenient {
             self.done = true;
         }
         r
@@ -224,6 +237,10 @@ impl Decoder for GeminiDecoder {
 
     fn is_done(&self) -> bool {
         self.done
+    }
+
+    fn raw_stop_reason(&self) -> Option<&str> {
+        self.stop_word.as_deref()
     }
 }
 

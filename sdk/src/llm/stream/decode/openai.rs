@@ -7,7 +7,8 @@
 //! are argument fragments. `finish_reason` → [`Event::Stop`]; a chunk with `usage` →
 //! [`Event::Usage`] (before the chunk's text); `data: [DONE]` → [`Event::Done`]. An
 //! `{"error":{...}}` chunk → [`Event::Error`]. Only the first choice is decoded. A stream that
-//! ends after a `finish_reason` without `[DONE]` is accepted (some servers omit it).
+//! ends after a `finish_reason` without `[DONE]` is accepted (some servers omit it). Legacy
+//! completions chunks (`choices[0].text`) give content text.
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
 use super::{error_event, parse, push_usage, text, StreamError, ToolIn};
@@ -33,6 +34,9 @@ pub struct OpenAiDecoder {
     started: bool,
     stopped: bool,
     done: bool,
+    lenient: bool,
+    /// The last `finish_reason`, verbatim.
+    stop_word: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +67,9 @@ struct ChoiceIn<'a> {
     delta: Option<DeltaIn<'a>>,
     #[serde(default, borrow)]
     finish_reason: Option<BStr<'a>>,
+    /// Legacy completions (`/v1/completions`) stream their text here.
+    #[serde(default, borrow)]
+    text: Option<BStr<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -95,7 +102,18 @@ impl OpenAiDecoder {
             started: false,
             stopped: false,
             done: false,
+            lenient: false,
+            stop_word: None,
         }
+    }
+
+    /// Keeps decoding after an event it cannot decode (the error is still returned for that
+    /// event): for readers that only observe a stream (usage, logs), which must not lose the
+    /// rest of it to one odd event. Translators keep the default, where the first error ends
+    /// the stream.
+    pub fn lenient(mut self) -> Self {
+        self.lenient = true;
+        self
     }
 
     fn tool<'a>(
@@ -192,8 +210,10 @@ impl OpenAiDecoder {
                 self.tool(pos, tc, out)?;
             }
         }
+        text(out, Channel::Content, choice.text.map(BStr::into_cow));
         if let Some(f) = choice.finish_reason {
             self.stopped = true;
+            self.stop_word = Some(f.as_str().to_string());
             out.push(Event::Stop(StopReason::from_openai(f.as_str())));
         }
         Ok(())
@@ -216,7 +236,7 @@ impl Decoder for OpenAiDecoder {
             return Ok(());
         }
         let r = self.chunk(data, out);
-        if r.is_err() {
+        if r.is_err() && !self.lenient {
             self.done = true;
         }
         r
@@ -239,6 +259,10 @@ impl Decoder for OpenAiDecoder {
 
     fn is_done(&self) -> bool {
         self.done
+    }
+
+    fn raw_stop_reason(&self) -> Option<&str> {
+        self.stop_word.as_deref()
     }
 }
 

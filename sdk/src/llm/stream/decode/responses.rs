@@ -26,6 +26,9 @@ pub struct ResponsesDecoder {
     next_tool: u32,
     started: bool,
     done: bool,
+    lenient: bool,
+    /// `incomplete_details.reason`, else the final `status`, verbatim.
+    stop_word: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -111,7 +114,18 @@ impl ResponsesDecoder {
             next_tool: 0,
             started: false,
             done: false,
+            lenient: false,
+            stop_word: None,
         }
+    }
+
+    /// Keeps decoding after an event it cannot decode (the error is still returned for that
+    /// event): for readers that only observe a stream (usage, logs), which must not lose the
+    /// rest of it to one odd event. Translators keep the default, where the first error ends
+    /// the stream.
+    pub fn lenient(mut self) -> Self {
+        self.lenient = true;
+        self
     }
 
     fn ensure_started<'a>(&mut self, response: Option<&Response<'a>>, out: &mut Vec<Event<'a>>) {
@@ -200,6 +214,7 @@ impl ResponsesDecoder {
                     .and_then(|r| r.incomplete_details.as_ref())
                     .and_then(|d| d.reason.as_ref())
                     .map(BStr::as_str);
+                self.stop_word = Some(reason.unwrap_or(status).to_string());
                 let stop = StopReason::from_responses(status, reason, self.next_tool > 0);
                 out.push(Event::Stop(stop));
                 out.push(Event::Done);
@@ -243,7 +258,7 @@ impl Decoder for ResponsesDecoder {
             return Ok(());
         }
         let r = self.event(event, data, out);
-        if r.is_err() {
+        if r.is_err() && !self.lenient {
             self.done = true;
         }
         r
@@ -265,6 +280,10 @@ impl Decoder for ResponsesDecoder {
 
     fn is_done(&self) -> bool {
         self.done
+    }
+
+    fn raw_stop_reason(&self) -> Option<&str> {
+        self.stop_word.as_deref()
     }
 }
 
