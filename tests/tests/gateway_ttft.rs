@@ -110,9 +110,6 @@ fn early_and_spread(m: &Measurement) -> Result<(), String> {
 /// OpenAI and to an Anthropic client, and a tool call to each. All failures are reported
 /// together, after all the figures are printed.
 #[test]
-#[ignore = "fails until ai-guard stops holding back streamed answers: today the chain \
-            delivers the whole text answer (and a tool call's whole arguments) in one event \
-            at the end of the stream; un-ignore once the ai-guard fix lands"]
 fn first_token_and_tool_call_arguments_stream_through_the_full_chain_like_direct() {
     let started = std::time::Instant::now();
     let rig = rig("all");
