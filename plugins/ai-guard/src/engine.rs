@@ -429,6 +429,14 @@ pub(crate) struct Searcher<'a> {
     re: Vec<Cached>,
 }
 
+/// The buffers of a [`Searcher`], kept between the pieces of a stream.
+#[derive(Debug, Default)]
+pub(crate) struct SearchBuffers {
+    folded: Vec<Folded>,
+    kw: Vec<Cached>,
+    re: Vec<Cached>,
+}
+
 /// Reusable scratch space for [`Searcher::live_from`].
 #[derive(Debug, Default)]
 pub(crate) struct LiveScratch {
@@ -457,28 +465,41 @@ impl<'a> Searcher<'a> {
         }
     }
 
-    /// Reuses the fold buffers for a new text (stream scanner).
-    pub(crate) fn into_buffers(self) -> Vec<Folded> {
-        self.folded
+    /// Gives the buffers back for the next text (stream scanner).
+    pub(crate) fn into_buffers(self) -> SearchBuffers {
+        SearchBuffers {
+            folded: self.folded,
+            kw: self.kw,
+            re: self.re,
+        }
     }
 
-    /// Like [`Searcher::new`] but reusing fold buffers.
+    /// Like [`Searcher::new`] but reusing buffers (no allocation once they are big enough).
     pub(crate) fn with_buffers(
         engine: &'a Engine,
         text: &'a str,
         start: usize,
-        mut folded: Vec<Folded>,
+        buffers: SearchBuffers,
     ) -> Searcher<'a> {
+        let SearchBuffers {
+            mut folded,
+            mut kw,
+            mut re,
+        } = buffers;
         folded.resize_with(engine.keywords.group_count(), Folded::new);
         for (f, g) in folded.iter_mut().zip(&engine.keywords.groups) {
             engine.folder.fold_into(text, start, g.drop_separators, f);
         }
+        kw.clear();
+        kw.resize(engine.keywords.group_count(), Cached::Unknown);
+        re.clear();
+        re.resize(engine.patterns.len(), Cached::Unknown);
         Searcher {
             engine,
             text,
             folded,
-            kw: vec![Cached::Unknown; engine.keywords.group_count()],
-            re: vec![Cached::Unknown; engine.patterns.len()],
+            kw,
+            re,
         }
     }
 

@@ -127,11 +127,13 @@ impl KeywordSetBuilder {
             // dropped chars (separators, invisible chars, diacritics).
             let n = g.longest_chars;
             let max_span = 4 * n + 4 * gap * n.saturating_sub(1);
+            let first = first_bytes(&ac);
             groups.push(Group {
                 ac,
                 meta: g.meta,
                 drop_separators,
                 max_span,
+                first,
             });
         }
         Ok(KeywordSet { groups })
@@ -145,6 +147,26 @@ pub(crate) struct Group {
     meta: Vec<u32>,
     pub(crate) drop_separators: bool,
     max_span: usize,
+    /// Folded bytes some word starts with, one bit each: an anchored run from a position
+    /// starting with another byte dies at once.
+    first: [u64; 4],
+}
+
+/// The bytes on which the anchored automaton does not die at once, as a 256-bit set.
+fn first_bytes(ac: &contiguous::NFA) -> [u64; 4] {
+    let mut set = [0u64; 4];
+    let Ok(start) = ac.start_state(Anchored::Yes) else {
+        // Cannot tell: every byte may start a word.
+        return [u64::MAX; 4];
+    };
+    for b in 0..=255u8 {
+        if !ac.is_dead(ac.next_state(Anchored::Yes, start, b)) {
+            if let Some(w) = set.get_mut(usize::from(b >> 6)) {
+                *w |= 1u64 << (b & 63);
+            }
+        }
+    }
+    set
 }
 
 /// The compiled keyword lists.
@@ -268,8 +290,19 @@ impl KeywordSet {
         }
         lower = lower.max(folded.folded_pos(from));
         let ends_text = folded.orig_end(text) == Some(text.len());
+        let hay = folded.text.as_bytes();
         for fs in lower..n {
             if !folded.text.is_char_boundary(fs) {
+                continue;
+            }
+            // A byte no word starts with, and no open letter to spell it another way: the
+            // anchored run dies at once.
+            let starts = hay.get(fs).is_some_and(|&b| {
+                g.first
+                    .get(usize::from(b >> 6))
+                    .is_some_and(|w| w & (1u64 << (b & 63)) != 0)
+            });
+            if !starts && open.binary_search_by_key(&fs, |o| o.fs).is_err() {
                 continue;
             }
             if g.unsettled(folded.text.as_bytes(), fs, open, ends_text, stack) {

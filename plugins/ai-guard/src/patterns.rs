@@ -317,6 +317,25 @@ pub fn cn_id_valid(s: &str) -> bool {
     b.get(17).map(u8::to_ascii_uppercase) == expected
 }
 
+/// The bytes on which the forward lazy DFA, anchored at the start of a text, does not die at
+/// once (a quit counts as alive); `None` if the lazy DFA cannot tell.
+fn first_bytes(dfa: &hybrid::regex::Regex, cache: &mut hybrid::regex::Cache) -> Option<[u64; 4]> {
+    let fwd = dfa.forward();
+    let cache = cache.as_parts_mut().0;
+    let config = regex_automata::util::start::Config::new().anchored(Anchored::Yes);
+    let mut set = [0u64; 4];
+    for b in 0..=255u8 {
+        // The start state again for every byte: a cache clear would invalidate it.
+        let start = fwd.start_state(cache, &config).ok()?;
+        let next = fwd.next_state(cache, start, b).ok()?;
+        if !next.is_dead() {
+            let w = set.get_mut(usize::from(b >> 6))?;
+            *w |= 1u64 << (b & 63);
+        }
+    }
+    Some(set)
+}
+
 /// Maximum match length in bytes of `pattern`, if bounded.
 pub fn max_len_of(pattern: &str) -> Option<usize> {
     let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
@@ -351,6 +370,24 @@ pub struct Pattern {
     pub rule: u32,
     /// Longest accepted match in bytes (regex maximum, capped).
     pub max_len: usize,
+    /// For a regex without look-around (its anchored start state is the same at every
+    /// position): the bytes that do not kill an anchored match at once, one bit each. A
+    /// position starting with another byte cannot be a live start.
+    first: Option<[u64; 4]>,
+}
+
+/// Bit `b` of a 256-bit set.
+fn has_byte(set: &[u64; 4], b: u8) -> bool {
+    set.get(usize::from(b >> 6))
+        .is_some_and(|w| w & (1u64 << (b & 63)) != 0)
+}
+
+/// The anchored start state of the forward lazy DFA at one position: computed once per
+/// [`Pattern::live_start`] call for regexes without look-around (valid until the lazy DFA's
+/// cache is cleared, which `clear_count` tells).
+#[derive(Default)]
+struct StartMemo {
+    sid: Option<(hybrid::LazyStateID, usize)>,
 }
 
 /// One pattern hit, original text offsets.
@@ -420,6 +457,11 @@ impl Pattern {
             return Err("regex matches the empty string".to_string());
         }
         let max_len = hir.properties().maximum_len().map_or(cap, |m| m.min(cap));
+        let first = if hir.properties().look_set().is_empty() {
+            first_bytes(&dfa, &mut caches.dfa)
+        } else {
+            None
+        };
         Ok(Pattern {
             dfa,
             vm,
@@ -427,6 +469,7 @@ impl Pattern {
             kind,
             rule,
             max_len,
+            first,
         })
     }
 
@@ -511,16 +554,41 @@ impl Pattern {
             }
         };
         let cache = caches.dfa.as_parts_mut().0;
+        let bytes = text.as_bytes();
+        let mut memo = StartMemo::default();
         (lower..text.len())
             .filter(|&s| text.is_char_boundary(s))
-            .find(|&s| self.unsettled_at(cache, text, s))
+            .filter(|&s| match (&self.first, bytes.get(s)) {
+                (Some(set), Some(&b)) => has_byte(set, b),
+                _ => true,
+            })
+            .find(|&s| self.unsettled_at(cache, &mut memo, text, s))
     }
 
-    fn unsettled_at(&self, cache: &mut hybrid::dfa::Cache, text: &str, s: usize) -> bool {
+    fn unsettled_at(
+        &self,
+        cache: &mut hybrid::dfa::Cache,
+        memo: &mut StartMemo,
+        text: &str,
+        s: usize,
+    ) -> bool {
         let dfa = self.dfa.forward();
-        let input = Input::new(text).range(s..).anchored(Anchored::Yes);
-        let Ok(mut sid) = dfa.start_state_forward(cache, &input) else {
-            return true;
+        let cached = match memo.sid {
+            Some((sid, clears)) if self.first.is_some() && clears == cache.clear_count() => {
+                Some(sid)
+            }
+            _ => None,
+        };
+        let mut sid = match cached {
+            Some(sid) => sid,
+            None => {
+                let input = Input::new(text).range(s..).anchored(Anchored::Yes);
+                let Ok(sid) = dfa.start_state_forward(cache, &input) else {
+                    return true;
+                };
+                memo.sid = Some((sid, cache.clear_count()));
+                sid
+            }
         };
         if sid.is_dead() {
             return false;
@@ -613,6 +681,29 @@ mod tests {
             .sum();
         let c = b"10X98765432"[(sum % 11) as usize] as char;
         format!("{first17}{c}")
+    }
+
+    #[test]
+    fn live_starts_skip_only_bytes_no_match_can_start_with() {
+        let bytes = |p: &Pattern| -> Vec<u8> {
+            (0..=255u8)
+                .filter(|&b| p.first.as_ref().is_some_and(|s| has_byte(s, b)))
+                .collect()
+        };
+        let p = Pattern::custom("ab|c[0-9]", 0, 64).unwrap();
+        assert_eq!(bytes(&p), b"ac");
+        assert_eq!(p.live_start("xx a", 0), Some(3));
+        assert_eq!(p.live_start("xx c", 0), Some(3));
+        assert_eq!(p.live_start("xx b", 0), None);
+        // Look-around: the start state depends on the byte before, no shortcut.
+        let p = Pattern::custom(r"\bab", 0, 64).unwrap();
+        assert!(p.first.is_none());
+        assert_eq!(p.live_start("xx a", 0), Some(3));
+        assert_eq!(p.live_start("xxa", 0), None);
+        let p = Pattern::builtin(Builtin::PhoneCn, 0, 64).unwrap();
+        assert_eq!(bytes(&p), b"1");
+        // Many starts in one text: the start state is reused (the answers stay exact).
+        assert_eq!(p.live_start("1 1 1 1 13 138 1", 0), Some(11));
     }
 
     #[test]

@@ -34,8 +34,7 @@
 
 use std::rc::Rc;
 
-use crate::engine::{Engine, LiveScratch, Report, Verdict, CONTEXT};
-use crate::normalize::Folded;
+use crate::engine::{Engine, LiveScratch, Report, SearchBuffers, Verdict, CONTEXT};
 use crate::vault::{Escape, Vault};
 
 /// Largest slice of a piece appended at once.
@@ -149,7 +148,7 @@ pub struct StreamScanner {
     blocked: Option<String>,
     vault: Option<Vault>,
     report: Report,
-    folded: Vec<Folded>,
+    buffers: SearchBuffers,
     scratch: LiveScratch,
     peak: usize,
     carry: Utf8Carry,
@@ -166,7 +165,7 @@ impl StreamScanner {
             blocked: None,
             vault: None,
             report: Report::default(),
-            folded: Vec::new(),
+            buffers: SearchBuffers::default(),
             scratch: LiveScratch::default(),
             peak: 0,
             carry: Utf8Carry::default(),
@@ -276,9 +275,9 @@ impl StreamScanner {
             out.push_str(self.buf.get(self.cursor..).unwrap_or(""));
             self.cursor = len;
         } else {
-            let folded = std::mem::take(&mut self.folded);
+            let buffers = std::mem::take(&mut self.buffers);
             let mut s =
-                crate::engine::Searcher::with_buffers(engine, &self.buf, self.cursor, folded);
+                crate::engine::Searcher::with_buffers(engine, &self.buf, self.cursor, buffers);
             // Everything before `hold` is final: no rule can still produce a
             // match starting there that needs more text.
             let mut hold = if final_ {
@@ -312,7 +311,7 @@ impl StreamScanner {
                     }
                 }
             }
-            self.folded = s.into_buffers();
+            self.buffers = s.into_buffers();
         }
         if verdict.is_block() {
             self.buf.clear();

@@ -1,314 +1,1013 @@
 //! Finding the text fields of one client-dialect event (see the module docs).
+//!
+//! The event is read by a small JSON walker made for the three dialects instead of serde: one
+//! pass over the bytes that checks the whole event is JSON (the grammar as serde_json reads it:
+//! string escapes, no control characters in strings, numbers, literals, nesting at most 128 deep,
+//! nothing after the value), decodes only the keys and strings the dialects use, and skips every
+//! other value without decoding or copying it. Chat chunks (the common case) are read in that one
+//! pass: each choice's fields are listed as soon as the choice is read.
+//!
+//! Text must never escape checking, so the walker is strict where serde would have been, and
+//! stricter where serde let text through unlisted:
+//! - keys are compared after JSON unescaping (`"con\u0074ent"` is `content`);
+//! - a known key repeated in one object is an error (a duplicate could hide a value);
+//! - a known field of the wrong type (`"choices": {}`, `"delta": "x"` in a chat choice or an
+//!   Anthropic `content_block_delta`) is an error, and so is a top-level value that is not an
+//!   object;
+//! - a text string that cannot be decoded (invalid UTF-8, a lone surrogate escape) is an error.
+//!
+//! An error tells the caller to check the data as plain text.
 
 use super::{End, Field, Lane, Located, Part, RawMeta};
-use crate::llm::stream::{BStr, Channel};
+use crate::llm::stream::Channel;
 use crate::llm::Api;
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use std::borrow::Cow;
 
-/// Every field any of the three dialects puts at the top level of an event that matters here.
-/// `delta`, `message`, `text` and indexes are raw because their type differs between dialects
-/// (or an upstream may send a number out of range): they are read once the kind is known.
-#[derive(Deserialize)]
+type Error = serde_json::Error;
+
+fn fail(msg: &'static str) -> Error {
+    <Error as serde::de::Error>::custom(msg)
+}
+
+/// Deepest nesting of arrays and objects accepted (serde_json's limit).
+const MAX_DEPTH: u32 = 128;
+
+/// A JSON value's byte span in the event data (never `null`: a `null` field is absent, as
+/// serde reads `Option` fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Raw {
+    start: u32,
+    end: u32,
+}
+
+impl Raw {
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+/// An offset in data no longer than `u32::MAX` (checked by [`locate`]).
+fn off(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// A cursor over the event data.
+struct Cur<'a> {
+    b: &'a [u8],
+    i: usize,
+    depth: u32,
+}
+
+/// Known keys already read in one object (a repeated one is an error).
+#[derive(Default)]
+struct Seen(u32);
+
+impl Seen {
+    fn once(&mut self, bit: u32) -> Result<(), Error> {
+        let m = 1u32 << bit;
+        if self.0 & m != 0 {
+            return Err(fail("duplicate field"));
+        }
+        self.0 |= m;
+        Ok(())
+    }
+}
+
+impl<'a> Cur<'a> {
+    fn ws(&mut self) {
+        while let Some(&c) = self.b.get(self.i) {
+            if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn lit(&mut self, word: &[u8]) -> Result<(), Error> {
+        if self.b.get(self.i..).is_some_and(|r| r.starts_with(word)) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(fail("invalid literal"))
+        }
+    }
+
+    /// Skips a run of digits; returns how many.
+    fn digits(&mut self) -> usize {
+        let from = self.i;
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+        self.i - from
+    }
+
+    fn number(&mut self) -> Result<(), Error> {
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(fail("invalid number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return Err(fail("invalid number"));
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return Err(fail("invalid number"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Skips the string at the cursor (escapes and control characters checked as serde_json
+    /// does; UTF-8 is checked only where the text is decoded); returns whether it has escapes.
+    fn string(&mut self) -> Result<bool, Error> {
+        if self.peek() != Some(b'"') {
+            return Err(fail("expected a string"));
+        }
+        self.i += 1;
+        let mut escaped = false;
+        loop {
+            self.plain_run();
+            let Some(&c) = self.b.get(self.i) else {
+                return Err(fail("unterminated string"));
+            };
+            self.i += 1;
+            match c {
+                b'"' => return Ok(escaped),
+                b'\\' => {
+                    escaped = true;
+                    match self.peek() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 1,
+                        Some(b'u') => {
+                            let hex = self.b.get(self.i + 1..self.i + 5);
+                            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                                return Err(fail("invalid escape"));
+                            }
+                            self.i += 5;
+                        }
+                        _ => return Err(fail("invalid escape")),
+                    }
+                }
+                0..=0x1F => return Err(fail("control character in a string")),
+                _ => {}
+            }
+        }
+    }
+
+    /// Moves to the next string byte that needs attention (`"`, `\\`, a control character) or
+    /// to the end, eight bytes at a time.
+    fn plain_run(&mut self) {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        // High bit set in the lowest byte of `x` that is zero (higher bytes may be flagged
+        // wrongly: only the lowest flag is used).
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x;
+        loop {
+            let rest = self.b.get(self.i..).unwrap_or(&[]);
+            let mut w = [0u8; 8];
+            match rest.get(..8) {
+                Some(head) => w.copy_from_slice(head),
+                // Zero padding past the end reads as a control character: the run stops at
+                // the end.
+                None => {
+                    for (d, s) in w.iter_mut().zip(rest) {
+                        *d = *s;
+                    }
+                }
+            }
+            let x = u64::from_le_bytes(w);
+            // Bytes below 0x20 (subtracting 0x20 borrows and the high bit was clear), `"`, `\\`.
+            let flags = (x.wrapping_sub(ONES * 0x20) & !x)
+                | zero(x ^ (ONES * u64::from(b'"')))
+                | zero(x ^ (ONES * u64::from(b'\\')));
+            let flags = flags & HIGH;
+            if flags != 0 {
+                self.i += (flags.trailing_zeros() / 8) as usize;
+                return;
+            }
+            self.i += 8;
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), Error> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(fail("nested too deep"));
+        }
+        Ok(())
+    }
+
+    /// Walks the object at the cursor (after whitespace): `f` gets each key, unescaped, and
+    /// must read its value.
+    fn object(
+        &mut self,
+        mut f: impl FnMut(&mut Cur<'a>, &[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.ws();
+        if self.peek() != Some(b'{') {
+            return Err(fail("expected an object"));
+        }
+        self.i += 1;
+        self.enter()?;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        let b = self.b;
+        loop {
+            self.ws();
+            let start = self.i;
+            let escaped = self.string()?;
+            let lit = b.get(start..self.i).unwrap_or(&[]);
+            let decoded;
+            let key: &[u8] = if escaped {
+                decoded = serde_json::from_slice::<String>(lit)?;
+                decoded.as_bytes()
+            } else {
+                lit.get(1..lit.len().saturating_sub(1)).unwrap_or(&[])
+            };
+            self.ws();
+            if self.peek() != Some(b':') {
+                return Err(fail("expected `:`"));
+            }
+            self.i += 1;
+            f(self, key)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    break;
+                }
+                _ => return Err(fail("expected `,` or `}`")),
+            }
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// Walks the array at the cursor (after whitespace): `f` gets each element's position and
+    /// must read the element.
+    fn array(
+        &mut self,
+        mut f: impl FnMut(&mut Cur<'a>, usize) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.ws();
+        if self.peek() != Some(b'[') {
+            return Err(fail("expected an array"));
+        }
+        self.i += 1;
+        self.enter()?;
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        let mut pos = 0;
+        loop {
+            f(self, pos)?;
+            pos += 1;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    break;
+                }
+                _ => return Err(fail("expected `,` or `]`")),
+            }
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// Skips one value; returns its span.
+    fn value(&mut self) -> Result<Raw, Error> {
+        self.ws();
+        let start = self.i;
+        match self.peek() {
+            Some(b'"') => {
+                self.string()?;
+            }
+            Some(b'{') => self.object(|c, _| c.value().map(drop))?,
+            Some(b'[') => self.array(|c, _| c.value().map(drop))?,
+            Some(b't') => self.lit(b"true")?,
+            Some(b'f') => self.lit(b"false")?,
+            Some(b'n') => self.lit(b"null")?,
+            Some(b'-' | b'0'..=b'9') => self.number()?,
+            _ => return Err(fail("expected a value")),
+        }
+        Ok(Raw {
+            start: off(start),
+            end: off(self.i),
+        })
+    }
+
+    /// Reads `null` if it is next.
+    fn null(&mut self) -> bool {
+        self.ws();
+        if self.b.get(self.i..).is_some_and(|r| r.starts_with(b"null")) {
+            self.i += 4;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Any value, `None` for `null`.
+    fn raw(&mut self) -> Result<Option<Raw>, Error> {
+        let r = self.value()?;
+        Ok((self.b.get(r.range()) != Some(b"null")).then_some(r))
+    }
+
+    /// A string (decoded) or `null`; other types are an error.
+    fn text(&mut self) -> Result<Option<Cow<'a, str>>, Error> {
+        if self.null() {
+            return Ok(None);
+        }
+        let start = self.i;
+        let escaped = self.string()?;
+        let lit = self.b.get(start..self.i).unwrap_or(&[]);
+        decode(lit, escaped).map(Some)
+    }
+
+    /// An optional object read by `f`.
+    fn opt<T>(
+        &mut self,
+        f: impl FnOnce(&mut Cur<'a>) -> Result<T, Error>,
+    ) -> Result<Option<T>, Error> {
+        if self.null() {
+            Ok(None)
+        } else {
+            f(self).map(Some)
+        }
+    }
+
+    /// An optional array of objects read by `f`.
+    fn list<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Cur<'a>) -> Result<T, Error>,
+    ) -> Result<Option<Vec<T>>, Error> {
+        if self.null() {
+            return Ok(None);
+        }
+        let mut v = Vec::new();
+        self.array(|c, _| {
+            v.push(f(c)?);
+            Ok(())
+        })?;
+        Ok(Some(v))
+    }
+}
+
+/// The text of a JSON string literal (quotes included): borrowed when it has no escapes.
+fn decode(lit: &[u8], escaped: bool) -> Result<Cow<'_, str>, Error> {
+    if escaped {
+        return serde_json::from_slice::<String>(lit).map(Cow::Owned);
+    }
+    let inner = lit.get(1..lit.len().saturating_sub(1)).unwrap_or(&[]);
+    std::str::from_utf8(inner)
+        .map(Cow::Borrowed)
+        .map_err(|_| fail("invalid UTF-8 in a string"))
+}
+
+/// Every top-level field any of the three dialects uses. Raw spans are read once the kind is
+/// known (`delta` is a string in Responses and an object in Anthropic events).
+#[derive(Default)]
 struct Wire<'a> {
-    #[serde(rename = "type", default, borrow)]
-    kind: Option<BStr<'a>>,
-    #[serde(default, borrow)]
-    id: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    model: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    created: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    object: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    choices: Option<Vec<ChoiceW<'a>>>,
-    #[serde(default, borrow)]
-    index: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    delta: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    content_block: Option<BlockW<'a>>,
-    #[serde(default, borrow)]
-    message: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    output_index: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    content_index: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    summary_index: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    item_id: Option<BStr<'a>>,
-    #[serde(default, borrow)]
-    text: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    refusal: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    arguments: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    part: Option<PartW<'a>>,
-    #[serde(default, borrow)]
-    item: Option<ItemW<'a>>,
-    #[serde(default, borrow)]
-    response: Option<ResponseW<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ChoiceW<'a> {
-    #[serde(default, borrow)]
-    index: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    text: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    delta: Option<DeltaW<'a>>,
-    #[serde(default, borrow)]
-    finish_reason: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct DeltaW<'a> {
-    #[serde(default, borrow)]
-    content: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    reasoning_content: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    reasoning: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    refusal: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    tool_calls: Option<Vec<ToolW<'a>>>,
-}
-
-#[derive(Deserialize)]
-struct ToolW<'a> {
-    #[serde(default, borrow)]
-    index: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    function: Option<FunctionW<'a>>,
-}
-
-#[derive(Deserialize)]
-struct FunctionW<'a> {
-    #[serde(default, borrow)]
-    arguments: Option<&'a RawValue>,
+    kind: Option<Cow<'a, str>>,
+    id: Option<Raw>,
+    model: Option<Raw>,
+    created: Option<Raw>,
+    object: Option<Raw>,
+    /// `choices` was there (not `null`); its fields are already listed.
+    chat: bool,
+    index: Option<Raw>,
+    delta: Option<Raw>,
+    content_block: Option<Raw>,
+    message: Option<Raw>,
+    output_index: Option<Raw>,
+    content_index: Option<Raw>,
+    summary_index: Option<Raw>,
+    item_id: Option<Cow<'a, str>>,
+    text: Option<Raw>,
+    refusal: Option<Raw>,
+    arguments: Option<Raw>,
+    part: Option<Raw>,
+    item: Option<Raw>,
+    response: Option<Raw>,
 }
 
 /// An Anthropic `content_block` (start) or `delta` (delta event).
-#[derive(Deserialize)]
+#[derive(Default)]
 struct BlockW<'a> {
-    #[serde(rename = "type", default, borrow)]
-    kind: Option<BStr<'a>>,
-    #[serde(default, borrow)]
-    text: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    thinking: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    partial_json: Option<&'a RawValue>,
+    kind: Option<Cow<'a, str>>,
+    text: Option<Raw>,
+    thinking: Option<Raw>,
+    partial_json: Option<Raw>,
 }
 
-#[derive(Deserialize)]
-struct MessageW<'a> {
-    #[serde(default, borrow)]
-    id: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    model: Option<&'a RawValue>,
+#[derive(Default)]
+struct PartW {
+    text: Option<Raw>,
+    refusal: Option<Raw>,
 }
 
-#[derive(Deserialize)]
-struct PartW<'a> {
-    #[serde(default, borrow)]
-    text: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    refusal: Option<&'a RawValue>,
+#[derive(Default)]
+struct ItemW {
+    content: Option<Vec<PartW>>,
+    summary: Option<Vec<PartW>>,
+    arguments: Option<Raw>,
 }
 
-#[derive(Deserialize)]
-struct ItemW<'a> {
-    #[serde(default, borrow)]
-    content: Option<Vec<PartW<'a>>>,
-    #[serde(default, borrow)]
-    summary: Option<Vec<PartW<'a>>>,
-    #[serde(default, borrow)]
-    arguments: Option<&'a RawValue>,
+#[derive(Default)]
+struct ResponseW {
+    id: Option<Raw>,
+    model: Option<Raw>,
+    created_at: Option<Raw>,
+    output: Option<Vec<ItemW>>,
 }
 
-#[derive(Deserialize)]
-struct ResponseW<'a> {
-    #[serde(default, borrow)]
-    id: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    model: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    created_at: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    output: Option<Vec<ItemW<'a>>>,
+/// A chat choice's `delta`.
+#[derive(Default)]
+struct DeltaW {
+    content: Option<Raw>,
+    reasoning_content: Option<Raw>,
+    reasoning: Option<Raw>,
+    refusal: Option<Raw>,
+    /// `(index, function.arguments)` of each tool call: the first inline, the others in `more`
+    /// (no allocation for the usual single call).
+    first_tool: Option<(Option<Raw>, Option<Raw>)>,
+    more_tools: Vec<(Option<Raw>, Option<Raw>)>,
+}
+
+fn wire<'a>(c: &mut Cur<'a>, found: &mut Located<'a>) -> Result<Wire<'a>, Error> {
+    let mut w = Wire::default();
+    let mut seen = Seen::default();
+    c.object(|c, key| {
+        match key {
+            b"type" => {
+                seen.once(0)?;
+                w.kind = c.text()?;
+            }
+            b"id" => {
+                seen.once(1)?;
+                w.id = c.raw()?;
+            }
+            b"model" => {
+                seen.once(2)?;
+                w.model = c.raw()?;
+            }
+            b"created" => {
+                seen.once(3)?;
+                w.created = c.raw()?;
+            }
+            b"object" => {
+                seen.once(4)?;
+                w.object = c.raw()?;
+            }
+            b"choices" => {
+                seen.once(5)?;
+                if !c.null() {
+                    c.array(|c, pos| choice(c, pos, found))?;
+                    w.chat = true;
+                }
+            }
+            b"index" => {
+                seen.once(6)?;
+                w.index = c.raw()?;
+            }
+            b"delta" => {
+                seen.once(7)?;
+                w.delta = c.raw()?;
+            }
+            b"content_block" => {
+                seen.once(8)?;
+                w.content_block = c.raw()?;
+            }
+            b"message" => {
+                seen.once(9)?;
+                w.message = c.raw()?;
+            }
+            b"output_index" => {
+                seen.once(10)?;
+                w.output_index = c.raw()?;
+            }
+            b"content_index" => {
+                seen.once(11)?;
+                w.content_index = c.raw()?;
+            }
+            b"summary_index" => {
+                seen.once(12)?;
+                w.summary_index = c.raw()?;
+            }
+            b"item_id" => {
+                seen.once(13)?;
+                w.item_id = c.text()?;
+            }
+            b"text" => {
+                seen.once(14)?;
+                w.text = c.raw()?;
+            }
+            b"refusal" => {
+                seen.once(15)?;
+                w.refusal = c.raw()?;
+            }
+            b"arguments" => {
+                seen.once(16)?;
+                w.arguments = c.raw()?;
+            }
+            b"part" => {
+                seen.once(17)?;
+                w.part = c.raw()?;
+            }
+            b"item" => {
+                seen.once(18)?;
+                w.item = c.raw()?;
+            }
+            b"response" => {
+                seen.once(19)?;
+                w.response = c.raw()?;
+            }
+            _ => {
+                c.value()?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(w)
+}
+
+fn block<'a>(c: &mut Cur<'a>) -> Result<BlockW<'a>, Error> {
+    let mut b = BlockW::default();
+    let mut seen = Seen::default();
+    c.object(|c, key| {
+        match key {
+            b"type" => {
+                seen.once(0)?;
+                b.kind = c.text()?;
+            }
+            b"text" => {
+                seen.once(1)?;
+                b.text = c.raw()?;
+            }
+            b"thinking" => {
+                seen.once(2)?;
+                b.thinking = c.raw()?;
+            }
+            b"partial_json" => {
+                seen.once(3)?;
+                b.partial_json = c.raw()?;
+            }
+            _ => {
+                c.value()?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(b)
+}
+
+fn part(c: &mut Cur<'_>) -> Result<PartW, Error> {
+    let mut p = PartW::default();
+    let mut seen = Seen::default();
+    c.object(|c, key| {
+        match key {
+            b"text" => {
+                seen.once(0)?;
+                p.text = c.raw()?;
+            }
+            b"refusal" => {
+                seen.once(1)?;
+                p.refusal = c.raw()?;
+            }
+            _ => {
+                c.value()?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(p)
+}
+
+fn item(c: &mut Cur<'_>) -> Result<ItemW, Error> {
+    let mut it = ItemW::default();
+    let mut seen = Seen::default();
+    c.object(|c, key| {
+        match key {
+            b"content" => {
+                seen.once(0)?;
+                it.content = c.list(part)?;
+            }
+            b"summary" => {
+                seen.once(1)?;
+                it.summary = c.list(part)?;
+            }
+            b"arguments" => {
+                seen.once(2)?;
+                it.arguments = c.raw()?;
+            }
+            _ => {
+                c.value()?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(it)
+}
+
+fn response(c: &mut Cur<'_>) -> Result<ResponseW, Error> {
+    let mut r = ResponseW::default();
+    let mut seen = Seen::default();
+    c.object(|c, key| {
+        match key {
+            b"id" => {
+                seen.once(0)?;
+                r.id = c.raw()?;
+            }
+            b"model" => {
+                seen.once(1)?;
+                r.model = c.raw()?;
+            }
+            b"created_at" => {
+                seen.once(2)?;
+                r.created_at = c.raw()?;
+            }
+            b"output" => {
+                seen.once(3)?;
+                r.output = c.list(item)?;
+            }
+            _ => {
+                c.value()?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(r)
+}
+
+/// One tool call of a chat delta: `(index, function.arguments)`.
+fn tool(c: &mut Cur<'_>) -> Result<(Option<Raw>, Option<Raw>), Error> {
+    let (mut index, mut args) = (None, None);
+    let mut seen = Seen::default();
+    c.object(|c, key| {
+        match key {
+            b"index" => {
+                seen.once(0)?;
+                index = c.raw()?;
+            }
+            b"function" => {
+                seen.once(1)?;
+                if !c.null() {
+                    let mut inner = Seen::default();
+                    c.object(|c, key| {
+                        if key == b"arguments" {
+                            inner.once(0)?;
+                            args = c.raw()?;
+                        } else {
+                            c.value()?;
+                        }
+                        Ok(())
+                    })?;
+                }
+            }
+            _ => {
+                c.value()?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok((index, args))
+}
+
+fn delta(c: &mut Cur<'_>) -> Result<DeltaW, Error> {
+    let mut d = DeltaW::default();
+    let mut seen = Seen::default();
+    c.object(|c, key| {
+        match key {
+            b"content" => {
+                seen.once(0)?;
+                d.content = c.raw()?;
+            }
+            b"reasoning_content" => {
+                seen.once(1)?;
+                d.reasoning_content = c.raw()?;
+            }
+            b"reasoning" => {
+                seen.once(2)?;
+                d.reasoning = c.raw()?;
+            }
+            b"refusal" => {
+                seen.once(3)?;
+                d.refusal = c.raw()?;
+            }
+            b"tool_calls" => {
+                seen.once(4)?;
+                if !c.null() {
+                    c.array(|c, _| {
+                        let t = tool(c)?;
+                        if d.first_tool.is_none() {
+                            d.first_tool = Some(t);
+                        } else {
+                            d.more_tools.push(t);
+                        }
+                        Ok(())
+                    })?;
+                }
+            }
+            _ => {
+                c.value()?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(d)
+}
+
+/// Reads one chat choice and lists its fields and end.
+fn choice<'a>(c: &mut Cur<'a>, pos: usize, found: &mut Located<'a>) -> Result<(), Error> {
+    let (mut index_raw, mut text, mut finish) = (None, None, None);
+    let mut d: Option<DeltaW> = None;
+    let mut seen = Seen::default();
+    c.object(|c, key| {
+        match key {
+            b"index" => {
+                seen.once(0)?;
+                index_raw = c.raw()?;
+            }
+            b"text" => {
+                seen.once(1)?;
+                text = c.raw()?;
+            }
+            b"delta" => {
+                seen.once(2)?;
+                d = c.opt(delta)?;
+            }
+            b"finish_reason" => {
+                seen.once(3)?;
+                finish = c.raw()?;
+            }
+            _ => {
+                c.value()?;
+            }
+        }
+        Ok(())
+    })?;
+    let data = c.b;
+    let choice = index(data, index_raw, u32::try_from(pos).unwrap_or(u32::MAX));
+    let lane = |block, part| Lane {
+        api: Api::ChatCompletions,
+        choice,
+        block,
+        part,
+    };
+    let out = &mut found.fields;
+    push(out, field(data, text, lane(0, Part::Legacy))?);
+    if let Some(d) = &d {
+        for (raw, channel) in [
+            (d.content, Channel::Content),
+            (d.reasoning_content, Channel::Reasoning),
+            (d.reasoning, Channel::Reasoning),
+            (d.refusal, Channel::Refusal),
+        ] {
+            push(out, field(data, raw, lane(0, Part::Text(channel)))?);
+        }
+        for (k, (i, args)) in d.first_tool.iter().chain(&d.more_tools).enumerate() {
+            let block = index(data, *i, u32::try_from(k).unwrap_or(u32::MAX));
+            push(out, field(data, *args, lane(block, Part::ToolArgs))?);
+        }
+    }
+    if finish.is_some() {
+        found.ends.push(End::Choice(choice));
+    }
+    Ok(())
 }
 
 /// Finds the text fields of one event's `data` (see the module docs). An error means the data
 /// is not JSON of a shape this module reads (a caller that must not let text through
 /// unchecked should then check the data as plain text).
 pub fn locate(data: &[u8]) -> Result<Located<'_>, serde_json::Error> {
-    let wire: Wire<'_> = serde_json::from_slice(data)?;
+    if u32::try_from(data.len()).is_err() {
+        return Err(fail("event too large"));
+    }
     let mut found = Located::default();
-    let kind = wire.kind.as_ref().map(BStr::as_str).unwrap_or("");
-    if wire.choices.is_some() {
-        chat(data, &wire, &mut found);
+    let mut c = Cur {
+        b: data,
+        i: 0,
+        depth: 0,
+    };
+    let wire = wire(&mut c, &mut found)?;
+    c.ws();
+    if c.i != data.len() {
+        return Err(fail("trailing characters"));
+    }
+    let kind = wire.kind.as_deref().unwrap_or("");
+    if wire.chat {
+        found.api = Some(Api::ChatCompletions);
+        found.raw_meta = RawMeta {
+            id: slice(data, wire.id),
+            model: slice(data, wire.model),
+            created: slice(data, wire.created),
+            object: slice(data, wire.object),
+        };
     } else if kind.starts_with("response.") {
-        responses(data, &wire, kind, &mut found);
+        responses(data, &wire, kind, &mut found)?;
     } else if kind.starts_with("message_") || kind.starts_with("content_block_") {
-        anthropic(data, &wire, kind, &mut found);
+        anthropic(data, &wire, kind, &mut found)?;
     }
     Ok(found)
 }
 
-/// A string value's field: its span in `data` and decoded text (`None` for non-strings,
-/// empty strings and slices not inside `data`).
-fn field<'a>(data: &'a [u8], raw: Option<&'a RawValue>, lane: Lane) -> Option<Field<'a>> {
-    let s = raw?.get();
-    if !s.starts_with('"') || s.len() <= 2 {
-        return None;
+/// Reads the object at `raw` (already checked to be JSON) with `f`: the sub-objects a dialect
+/// needs are read typed only for that dialect.
+fn walk<'a, T>(
+    data: &'a [u8],
+    raw: Option<Raw>,
+    f: impl FnOnce(&mut Cur<'a>) -> Result<T, Error>,
+) -> Result<Option<T>, Error> {
+    let Some(r) = raw else {
+        return Ok(None);
+    };
+    let mut c = Cur {
+        b: data,
+        i: r.start as usize,
+        depth: 0,
+    };
+    f(&mut c).map(Some)
+}
+
+fn slice(data: &[u8], raw: Option<Raw>) -> Option<&[u8]> {
+    raw.and_then(|r| data.get(r.range()))
+}
+
+/// A string value's field: its span in `data` and decoded text (`None` for non-strings and
+/// empty strings; an error for a string that cannot be decoded).
+fn field(data: &[u8], raw: Option<Raw>, lane: Lane) -> Result<Option<Field<'_>>, Error> {
+    let Some(r) = raw else {
+        return Ok(None);
+    };
+    let Some(lit) = data.get(r.range()) else {
+        return Ok(None);
+    };
+    if lit.first() != Some(&b'"') || lit.len() <= 2 {
+        return Ok(None);
     }
-    let start = (s.as_ptr() as usize).checked_sub(data.as_ptr() as usize)?;
-    let end = start.checked_add(s.len())?;
-    if end > data.len() {
-        return None;
-    }
-    let text: BStr<'a> = serde_json::from_str(s).ok()?;
-    Some(Field {
+    let escaped = lit.contains(&b'\\');
+    Ok(Some(Field {
         lane,
-        span: start..end,
-        text: text.into_cow(),
-    })
+        span: r.range(),
+        text: decode(lit, escaped)?,
+    }))
 }
 
 /// A non-negative integer index (an out-of-range or missing one gives `default`, so text is
 /// never skipped because of its index).
-fn index(raw: Option<&RawValue>, default: u32) -> u32 {
-    raw.and_then(|r| r.get().parse::<u64>().ok())
-        .map_or(default, |i| u32::try_from(i).unwrap_or(u32::MAX))
+fn index(data: &[u8], raw: Option<Raw>, default: u32) -> u32 {
+    // JSON numbers are ASCII: the digits-only ones that fit a `u64` are the indexes.
+    let parsed = slice(data, raw).filter(|r| !r.is_empty()).and_then(|r| {
+        r.iter().try_fold(0u64, |n, &d| {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+    });
+    parsed.map_or(default, |i| u32::try_from(i).unwrap_or(u32::MAX))
 }
 
 fn push<'a>(out: &mut Vec<Field<'a>>, f: Option<Field<'a>>) {
     out.extend(f)
 }
 
-fn chat<'a>(data: &'a [u8], wire: &Wire<'a>, found: &mut Located<'a>) {
-    found.api = Some(Api::ChatCompletions);
-    found.raw_meta = RawMeta {
-        id: wire.id,
-        model: wire.model,
-        created: wire.created,
-        object: wire.object,
+/// The `id` and `model` of an Anthropic `message_start` message (lenient: anything else
+/// gives nothing; no text is read from it).
+fn message_meta(data: &[u8], raw: Raw) -> Option<(Option<Raw>, Option<Raw>)> {
+    let mut c = Cur {
+        b: data,
+        i: raw.start as usize,
+        depth: 0,
     };
-    let Some(choices) = &wire.choices else {
-        return;
-    };
-    for (pos, c) in choices.iter().enumerate() {
-        let choice = index(c.index, u32::try_from(pos).unwrap_or(u32::MAX));
-        let lane = |block, part| Lane {
-            api: Api::ChatCompletions,
-            choice,
-            block,
-            part,
-        };
-        push(
-            &mut found.fields,
-            field(data, c.text, lane(0, Part::Legacy)),
-        );
-        if let Some(d) = &c.delta {
-            for (raw, channel) in [
-                (d.content, Channel::Content),
-                (d.reasoning_content, Channel::Reasoning),
-                (d.reasoning, Channel::Reasoning),
-                (d.refusal, Channel::Refusal),
-            ] {
-                push(
-                    &mut found.fields,
-                    field(data, raw, lane(0, Part::Text(channel))),
-                );
+    let (mut id, mut model) = (None, None);
+    let mut seen = Seen::default();
+    c.object(|c, key| {
+        match key {
+            b"id" => {
+                seen.once(0)?;
+                id = c.raw()?;
             }
-            for (k, t) in d.tool_calls.iter().flatten().enumerate() {
-                let block = index(t.index, u32::try_from(k).unwrap_or(u32::MAX));
-                let args = t.function.as_ref().and_then(|f| f.arguments);
-                push(
-                    &mut found.fields,
-                    field(data, args, lane(block, Part::ToolArgs)),
-                );
+            b"model" => {
+                seen.once(1)?;
+                model = c.raw()?;
+            }
+            _ => {
+                c.value()?;
             }
         }
-        if c.finish_reason.is_some_and(|f| f.get() != "null") {
-            found.ends.push(End::Choice(choice));
-        }
-    }
+        Ok(())
+    })
+    .ok()?;
+    Some((id, model))
 }
 
-fn anthropic<'a>(data: &'a [u8], wire: &Wire<'a>, kind: &str, found: &mut Located<'a>) {
+fn anthropic<'a>(
+    data: &'a [u8],
+    wire: &Wire<'a>,
+    kind: &str,
+    found: &mut Located<'a>,
+) -> Result<(), Error> {
     found.api = Some(Api::AnthropicMessages);
-    let block = index(wire.index, 0);
+    let block_index = index(data, wire.index, 0);
     let lane = |part| Lane {
         api: Api::AnthropicMessages,
         choice: 0,
-        block,
+        block: block_index,
         part,
     };
     match kind {
         "message_start" => {
-            if let Some(m) = wire
-                .message
-                .and_then(|m| serde_json::from_str::<MessageW<'a>>(m.get()).ok())
-            {
-                found.raw_meta.id = m.id;
-                found.raw_meta.model = m.model;
+            if let Some((id, model)) = wire.message.and_then(|m| message_meta(data, m)) {
+                found.raw_meta.id = slice(data, id);
+                found.raw_meta.model = slice(data, model);
             }
         }
         "content_block_start" => {
-            found.opens = Some(block);
-            if let Some(b) = &wire.content_block {
+            found.opens = Some(block_index);
+            if let Some(b) = walk(data, wire.content_block, block)? {
                 push(
                     &mut found.fields,
-                    field(data, b.text, lane(Part::Text(Channel::Content))),
+                    field(data, b.text, lane(Part::Text(Channel::Content)))?,
                 );
                 push(
                     &mut found.fields,
-                    field(data, b.thinking, lane(Part::Text(Channel::Reasoning))),
+                    field(data, b.thinking, lane(Part::Text(Channel::Reasoning)))?,
                 );
             }
         }
         "content_block_delta" => {
-            let Some(d) = wire
-                .delta
-                .and_then(|d| serde_json::from_str::<BlockW<'a>>(d.get()).ok())
-            else {
-                return;
+            let Some(raw) = wire.delta else {
+                return Ok(());
             };
-            let f = match d.kind.as_ref().map(BStr::as_str) {
-                Some("text_delta") => field(data, d.text, lane(Part::Text(Channel::Content))),
+            // Walked again as an object: a delta of another type is an error, never skipped.
+            let mut c = Cur {
+                b: data,
+                i: raw.start as usize,
+                depth: 0,
+            };
+            let d = block(&mut c)?;
+            let f = match d.kind.as_deref() {
+                Some("text_delta") => field(data, d.text, lane(Part::Text(Channel::Content)))?,
                 Some("thinking_delta") => {
-                    field(data, d.thinking, lane(Part::Text(Channel::Reasoning)))
+                    field(data, d.thinking, lane(Part::Text(Channel::Reasoning)))?
                 }
-                Some("input_json_delta") => field(data, d.partial_json, lane(Part::ToolArgs)),
+                Some("input_json_delta") => field(data, d.partial_json, lane(Part::ToolArgs))?,
                 // Unknown delta kinds: any text they carry is still checked.
-                _ => field(data, d.text, lane(Part::Text(Channel::Content))),
+                _ => field(data, d.text, lane(Part::Text(Channel::Content)))?,
             };
             push(&mut found.fields, f);
         }
-        "content_block_stop" => found.ends.push(End::Block(block)),
+        "content_block_stop" => found.ends.push(End::Block(block_index)),
         "message_delta" | "message_stop" => found.ends.push(End::All),
         _ => {}
     }
+    Ok(())
 }
 
-fn responses<'a>(data: &'a [u8], wire: &Wire<'a>, kind: &str, found: &mut Located<'a>) {
+fn responses<'a>(
+    data: &'a [u8],
+    wire: &Wire<'a>,
+    kind: &str,
+    found: &mut Located<'a>,
+) -> Result<(), Error> {
     found.api = Some(Api::Responses);
-    let choice = index(wire.output_index, 0);
-    let block = index(wire.content_index.or(wire.summary_index), 0);
+    let choice = index(data, wire.output_index, 0);
+    let block = index(data, wire.content_index.or(wire.summary_index), 0);
     let lane = |block, part| Lane {
         api: Api::Responses,
         choice,
         block,
         part,
     };
-    found.item_id = wire.item_id.clone().map(BStr::into_cow);
+    found.item_id = wire.item_id.clone();
     let part = |kind: &str| -> Option<Part> {
         let stem = kind.strip_prefix("response.")?;
         let stem = stem
@@ -322,44 +1021,37 @@ fn responses<'a>(data: &'a [u8], wire: &Wire<'a>, kind: &str, found: &mut Locate
             _ => return None,
         })
     };
-    if let Some(r) = &wire.response {
-        found.raw_meta.id = r.id;
-        found.raw_meta.model = r.model;
-        found.raw_meta.created = r.created_at;
+    let resp = walk(data, wire.response, response)?;
+    if let Some(r) = &resp {
+        found.raw_meta.id = slice(data, r.id);
+        found.raw_meta.model = slice(data, r.model);
+        found.raw_meta.created = slice(data, r.created_at);
     }
     if kind.ends_with(".delta") {
         if let Some(p) = part(kind) {
             let block = if p == Part::ToolArgs { 0 } else { block };
-            push(&mut found.fields, field(data, wire.delta, lane(block, p)));
+            push(&mut found.fields, field(data, wire.delta, lane(block, p))?);
         }
-        return;
+        return Ok(());
     }
     // Summary events repeat whole texts; every string of text, refusal or arguments in them is
     // checked in one piece.
     let whole = &mut found.whole;
     let content = lane(block, Part::Text(Channel::Content));
-    push(whole, field(data, wire.text, content));
-    push(
-        whole,
-        field(
-            data,
-            wire.refusal,
-            lane(block, Part::Text(Channel::Refusal)),
-        ),
-    );
-    push(whole, field(data, wire.arguments, lane(0, Part::ToolArgs)));
-    if let Some(p) = &wire.part {
-        push(whole, field(data, p.text, content));
-        push(
-            whole,
-            field(data, p.refusal, lane(block, Part::Text(Channel::Refusal))),
-        );
+    let refusal = lane(block, Part::Text(Channel::Refusal));
+    push(whole, field(data, wire.text, content)?);
+    push(whole, field(data, wire.refusal, refusal)?);
+    push(whole, field(data, wire.arguments, lane(0, Part::ToolArgs))?);
+    if let Some(p) = walk(data, wire.part, self::part)? {
+        push(whole, field(data, p.text, content)?);
+        push(whole, field(data, p.refusal, refusal)?);
     }
-    let mut items: Vec<(u32, &ItemW<'a>)> = Vec::new();
-    if let Some(i) = &wire.item {
+    let mut items: Vec<(u32, &ItemW)> = Vec::new();
+    let item_w = walk(data, wire.item, item)?;
+    if let Some(i) = &item_w {
         items.push((choice, i));
     }
-    if let Some(r) = &wire.response {
+    if let Some(r) = &resp {
         for (o, i) in r.output.iter().flatten().enumerate() {
             items.push((u32::try_from(o).unwrap_or(u32::MAX), i));
         }
@@ -375,21 +1067,21 @@ fn responses<'a>(data: &'a [u8], wire: &Wire<'a>, kind: &str, found: &mut Locate
             let c = u32::try_from(c).unwrap_or(u32::MAX);
             push(
                 whole,
-                field(data, p.text, at(c, Part::Text(Channel::Content))),
+                field(data, p.text, at(c, Part::Text(Channel::Content)))?,
             );
             push(
                 whole,
-                field(data, p.refusal, at(c, Part::Text(Channel::Refusal))),
+                field(data, p.refusal, at(c, Part::Text(Channel::Refusal)))?,
             );
         }
         for (c, p) in item.summary.iter().flatten().enumerate() {
             let c = u32::try_from(c).unwrap_or(u32::MAX);
             push(
                 whole,
-                field(data, p.text, at(c, Part::Text(Channel::Reasoning))),
+                field(data, p.text, at(c, Part::Text(Channel::Reasoning)))?,
             );
         }
-        push(whole, field(data, item.arguments, at(0, Part::ToolArgs)));
+        push(whole, field(data, item.arguments, at(0, Part::ToolArgs))?);
     }
     if kind.ends_with(".done") {
         if let Some(p) = part(kind) {
@@ -405,4 +1097,5 @@ fn responses<'a>(data: &'a [u8], wire: &Wire<'a>, kind: &str, found: &mut Locate
     ) {
         found.ends.push(End::All);
     }
+    Ok(())
 }

@@ -46,7 +46,6 @@ pub use write::{splice, write_cut, write_delta, Cut, StreamMeta};
 
 use super::Channel;
 use crate::llm::Api;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -140,33 +139,19 @@ pub struct Located<'a> {
     pub opens: Option<u32>,
 }
 
-/// The undecoded stream metadata of one event.
-#[derive(Debug, Default, Clone, Copy)]
+/// The undecoded stream metadata of one event: the JSON values as they are in the data.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct RawMeta<'a> {
-    id: Option<&'a RawValue>,
-    model: Option<&'a RawValue>,
-    created: Option<&'a RawValue>,
-    object: Option<&'a RawValue>,
+    id: Option<&'a [u8]>,
+    model: Option<&'a [u8]>,
+    created: Option<&'a [u8]>,
+    object: Option<&'a [u8]>,
 }
-
-impl PartialEq for RawMeta<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        let same = |a: Option<&RawValue>, b: Option<&RawValue>| {
-            a.map(RawValue::get) == b.map(RawValue::get)
-        };
-        same(self.id, other.id)
-            && same(self.model, other.model)
-            && same(self.created, other.created)
-            && same(self.object, other.object)
-    }
-}
-
-impl Eq for RawMeta<'_> {}
 
 impl Located<'_> {
     /// Fills what `meta` does not know yet from this event (decoding only those fields).
     pub fn fill_meta(&self, meta: &mut StreamMeta) {
-        let string = |raw: Option<&RawValue>| serde_json::from_str::<String>(raw?.get()).ok();
+        let string = |raw: Option<&[u8]>| serde_json::from_slice::<String>(raw?).ok();
         if meta.id.is_none() {
             meta.id = string(self.raw_meta.id);
         }
@@ -177,13 +162,13 @@ impl Located<'_> {
             meta.created = self
                 .raw_meta
                 .created
-                .and_then(|c| c.get().parse::<u64>().ok());
+                .and_then(|c| std::str::from_utf8(c).ok()?.parse::<u64>().ok());
         }
         if !meta.legacy {
             meta.legacy = self
                 .raw_meta
                 .object
-                .is_some_and(|o| o.get() == "\"text_completion\"");
+                .is_some_and(|o| o == b"\"text_completion\"");
         }
     }
 }

@@ -346,3 +346,186 @@ data: {"type":"response.created","response":{"id":"resp_1","model":"m","status":
     assert!(evs.contains(&Event::Done));
     dec.finish().unwrap();
 }
+
+/// The lanes and texts `locate` finds, or `None` for an error.
+fn texts(data: &[u8]) -> Option<Vec<(Lane, String)>> {
+    let found = locate(data).ok()?;
+    Some(
+        found
+            .fields
+            .iter()
+            .chain(&found.whole)
+            .map(|f| (f.lane, f.text.to_string()))
+            .collect(),
+    )
+}
+
+#[test]
+fn keys_written_with_escapes_are_the_same_keys() {
+    let chat = Api::ChatCompletions;
+    let content = lane(chat, 0, 0, Part::Text(Channel::Content));
+    let plain = br#"{"choices":[{"index":0,"delta":{"content":"13812345678"}}]}"#;
+    assert_eq!(texts(plain), Some(vec![(content, "13812345678".into())]));
+    for data in [
+        &br#"{"choices":[{"index":0,"delta":{"con\u0074ent":"13812345678"}}]}"#[..],
+        br#"{"\u0063hoices":[{"index":0,"delta":{"content":"13812345678"}}]}"#,
+        br#"{"choices":[{"index":0,"\u0064\u0065\u006C\u0074\u0061":{"content":"13812345678"}}]}"#,
+        br#"{"choices":[{"index":0,"delta":{"c\u006Fntent":"13812345678"}}]}"#,
+    ] {
+        assert_eq!(
+            texts(data),
+            Some(vec![(content, "13812345678".into())]),
+            "{}",
+            String::from_utf8_lossy(data)
+        );
+    }
+    // Anthropic and Responses kinds and keys too.
+    let a = texts(
+        br#"{"t\u0079pe":"content_block_\u0064elta","index":0,"delta":{"type":"text_delta","te\u0078t":"secret"}}"#,
+    );
+    assert_eq!(
+        a,
+        Some(vec![(
+            lane(Api::AnthropicMessages, 0, 0, Part::Text(Channel::Content)),
+            "secret".into()
+        )])
+    );
+    let r =
+        texts(br#"{"type":"response.output_text.delta","output_index":0,"d\u0065lta":"secret"}"#);
+    assert_eq!(
+        r,
+        Some(vec![(
+            lane(Api::Responses, 0, 0, Part::Text(Channel::Content)),
+            "secret".into()
+        )])
+    );
+}
+
+#[test]
+fn duplicate_keys_are_errors_never_a_hidden_value() {
+    for data in [
+        // A second `content` (a reader keeping the last one would show it).
+        &br#"{"choices":[{"delta":{"content":"ok","content":"13812345678"}}]}"#[..],
+        // The same key, once escaped.
+        br#"{"choices":[{"delta":{"content":"ok","con\u0074ent":"13812345678"}}]}"#,
+        br#"{"choices":[{"delta":{"content":"x"}}],"choices":[{"delta":{"content":"13812345678"}}]}"#,
+        br#"{"choices":[{"delta":{"content":"x"},"delta":{"content":"13812345678"}}]}"#,
+        br#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"a","arguments":"b"}}]}}]}"#,
+        br#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"ok","text":"13812345678"}}"#,
+        br#"{"type":"content_block_delta","type":"message_stop","delta":{"type":"text_delta","text":"x"}}"#,
+        br#"{"type":"response.output_text.delta","delta":"ok","delta":"13812345678"}"#,
+        br#"{"type":"response.completed","response":{"output":[{"content":[{"text":"a","text":"b"}]}]}}"#,
+    ] {
+        assert!(
+            locate(data).is_err(),
+            "{}",
+            String::from_utf8_lossy(data)
+        );
+    }
+    // Unknown keys may repeat.
+    assert!(locate(br#"{"x":1,"x":2,"choices":[]}"#).is_ok());
+}
+
+#[test]
+fn shapes_that_could_hide_text_are_errors() {
+    for data in [
+        // Wrong types for fields that hold text.
+        &br#"{"choices":[{"delta":"13812345678"}]}"#[..],
+        br#"{"choices":["13812345678"]}"#,
+        br#"{"type":"content_block_delta","index":0,"delta":"13812345678"}"#,
+        br#"{"type":"content_block_delta","index":0,"delta":["13812345678"]}"#,
+        br#"{"type":"content_block_start","index":0,"content_block":"13812345678"}"#,
+        br#"{"type":"response.completed","response":{"output":{"text":"x"}}}"#,
+        br#"{"type":7,"choices":[]}"#,
+        // Not an object at the top.
+        br#"["13812345678"]"#,
+        br#""13812345678""#,
+        // Text that cannot be decoded.
+        br#"{"choices":[{"delta":{"content":"13812345678\ud800"}}]}"#,
+        b"{\"choices\":[{\"delta\":{\"content\":\"1381234\xff5678\"}}]}",
+        // Not JSON.
+        br#"{"choices":[{"delta":{"content":"x"}},]}"#,
+        br#"{"choices":[]} x"#,
+        br#"{"choices":[],}"#,
+        br#"{"choices":[{"index":01}]}"#,
+        br#"{"choices":[{"index":-}]}"#,
+        br#"{"choices":[{"index":1.}]}"#,
+        br#"{"choices":[{"delta":{"content":"a\qb"}}]}"#,
+        br#"{"choices":[{"delta":{"content":"a\u12"}}]}"#,
+        b"{\"choices\":[{\"delta\":{\"content\":\"a\nb\"}}]}",
+        br#"{"choices":[{"delta":{"content":"x"}}]"#,
+        br#"{"choices":[{"delta":{"content":"x"}}]}}"#,
+        br#"{"choices" [] }"#,
+        br#"{"a":tru}"#,
+        br#"{"a":nul,"choices":[]}"#,
+        b"",
+    ] {
+        assert!(locate(data).is_err(), "{}", String::from_utf8_lossy(data));
+    }
+    // Deep nesting is refused, as serde_json does.
+    let deep = format!(r#"{{"x":{}1{}}}"#, "[".repeat(200), "]".repeat(200));
+    assert!(locate(deep.as_bytes()).is_err());
+    let ok = format!(r#"{{"x":{}1{}}}"#, "[".repeat(100), "]".repeat(100));
+    assert!(locate(ok.as_bytes()).is_ok());
+    // Values nobody reads may be anything JSON allows, bytes included.
+    let data = b"{\"x\":\"\xff\",\"n\":-1.5e+3,\"t\":[true,false,null,{}],\"choices\":[{\"delta\":{\"content\":\"hi\",\"role\":null}}]}";
+    assert_eq!(
+        texts(data),
+        Some(vec![(
+            lane(Api::ChatCompletions, 0, 0, Part::Text(Channel::Content)),
+            "hi".into()
+        )])
+    );
+    // `null` is an absent field.
+    assert_eq!(
+        texts(br#"{"type":null,"choices":[{"text":null,"delta":null,"finish_reason":null}]}"#),
+        Some(vec![])
+    );
+}
+
+#[test]
+fn every_byte_deleted_or_cut_is_never_more_than_json_allows() {
+    let events: [&[u8]; 4] = [
+        br#"{"id":"c1","object":"chat.completion.chunk","created":7,"choices":[{"index":0,"delta":{"content":"a\"b\u00e9","tool_calls":[{"index":1,"function":{"arguments":"{}"}}]},"finish_reason":null}],"usage":{"x":-1.25e-3,"y":[true,false]}}"#,
+        br#"{"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":"Hello"}}"#,
+        br#"{"type":"response.completed","response":{"id":"r","output":[{"content":[{"type":"output_text","text":"A"}]}]}}"#,
+        br#"{"type":"message_start","message":{"id":"msg_1","model":"claude","content":[]}}"#,
+    ];
+    for data in events {
+        assert!(locate(data).is_ok());
+        for i in 0..data.len() {
+            let mut cut = data.to_vec();
+            cut.remove(i);
+            for d in [&cut[..], &data[..i]] {
+                if serde_json::from_slice::<serde::de::IgnoredAny>(d).is_err() {
+                    assert!(locate(d).is_err(), "{}", String::from_utf8_lossy(d));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn strings_are_read_exactly_wherever_quotes_escapes_and_controls_fall() {
+    let content = lane(Api::ChatCompletions, 0, 0, Part::Text(Channel::Content));
+    for k in 0..20 {
+        for special in [
+            "\\\"", "\\\\", "\\n", "\\u00e9", "é", "\u{1}", "\u{1f}", "\u{7f}", " ", "\"",
+        ] {
+            let text = format!("{}{special}{}", "a".repeat(k), "b".repeat(19 - k));
+            let data = format!(r#"{{"choices":[{{"delta":{{"content":"{text}"}}}}]}}"#);
+            let want: Option<String> = serde_json::from_str::<serde_json::Value>(&data)
+                .ok()
+                .and_then(|v| {
+                    v["choices"][0]["delta"]["content"]
+                        .as_str()
+                        .map(String::from)
+                });
+            assert_eq!(
+                texts(data.as_bytes()),
+                want.map(|w| vec![(content, w)]),
+                "{data}"
+            );
+        }
+    }
+}
