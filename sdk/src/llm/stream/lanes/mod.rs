@@ -36,6 +36,7 @@
 //! ```
 
 mod locate;
+mod walk;
 mod write;
 
 #[cfg(test)]
