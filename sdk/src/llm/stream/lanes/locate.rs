@@ -104,22 +104,10 @@ fn wire<'a>(c: &mut Cur<'a>, found: &mut Located<'a>) -> Result<Wire<'a>, Error>
                 seen.once(0)?;
                 w.kind = c.text()?;
             }
-            b"id" => {
-                seen.once(1)?;
-                w.id = c.raw()?;
-            }
-            b"model" => {
-                seen.once(2)?;
-                w.model = c.raw()?;
-            }
-            b"created" => {
-                seen.once(3)?;
-                w.created = c.raw()?;
-            }
-            b"object" => {
-                seen.once(4)?;
-                w.object = c.raw()?;
-            }
+            b"id" => w.id = c.raw_field(&mut seen, 1)?,
+            b"model" => w.model = c.raw_field(&mut seen, 2)?,
+            b"created" => w.created = c.raw_field(&mut seen, 3)?,
+            b"object" => w.object = c.raw_field(&mut seen, 4)?,
             b"choices" => {
                 seen.once(5)?;
                 if !c.null() {
@@ -127,62 +115,23 @@ fn wire<'a>(c: &mut Cur<'a>, found: &mut Located<'a>) -> Result<Wire<'a>, Error>
                     w.chat = true;
                 }
             }
-            b"index" => {
-                seen.once(6)?;
-                w.index = c.raw()?;
-            }
-            b"delta" => {
-                seen.once(7)?;
-                w.delta = c.raw()?;
-            }
-            b"content_block" => {
-                seen.once(8)?;
-                w.content_block = c.raw()?;
-            }
-            b"message" => {
-                seen.once(9)?;
-                w.message = c.raw()?;
-            }
-            b"output_index" => {
-                seen.once(10)?;
-                w.output_index = c.raw()?;
-            }
-            b"content_index" => {
-                seen.once(11)?;
-                w.content_index = c.raw()?;
-            }
-            b"summary_index" => {
-                seen.once(12)?;
-                w.summary_index = c.raw()?;
-            }
+            b"index" => w.index = c.raw_field(&mut seen, 6)?,
+            b"delta" => w.delta = c.raw_field(&mut seen, 7)?,
+            b"content_block" => w.content_block = c.raw_field(&mut seen, 8)?,
+            b"message" => w.message = c.raw_field(&mut seen, 9)?,
+            b"output_index" => w.output_index = c.raw_field(&mut seen, 10)?,
+            b"content_index" => w.content_index = c.raw_field(&mut seen, 11)?,
+            b"summary_index" => w.summary_index = c.raw_field(&mut seen, 12)?,
             b"item_id" => {
                 seen.once(13)?;
                 w.item_id = c.text()?;
             }
-            b"text" => {
-                seen.once(14)?;
-                w.text = c.raw()?;
-            }
-            b"refusal" => {
-                seen.once(15)?;
-                w.refusal = c.raw()?;
-            }
-            b"arguments" => {
-                seen.once(16)?;
-                w.arguments = c.raw()?;
-            }
-            b"part" => {
-                seen.once(17)?;
-                w.part = c.raw()?;
-            }
-            b"item" => {
-                seen.once(18)?;
-                w.item = c.raw()?;
-            }
-            b"response" => {
-                seen.once(19)?;
-                w.response = c.raw()?;
-            }
+            b"text" => w.text = c.raw_field(&mut seen, 14)?,
+            b"refusal" => w.refusal = c.raw_field(&mut seen, 15)?,
+            b"arguments" => w.arguments = c.raw_field(&mut seen, 16)?,
+            b"part" => w.part = c.raw_field(&mut seen, 17)?,
+            b"item" => w.item = c.raw_field(&mut seen, 18)?,
+            b"response" => w.response = c.raw_field(&mut seen, 19)?,
             _ => {
                 c.value()?;
             }
@@ -201,18 +150,9 @@ fn block<'a>(c: &mut Cur<'a>) -> Result<BlockW<'a>, Error> {
                 seen.once(0)?;
                 b.kind = c.text()?;
             }
-            b"text" => {
-                seen.once(1)?;
-                b.text = c.raw()?;
-            }
-            b"thinking" => {
-                seen.once(2)?;
-                b.thinking = c.raw()?;
-            }
-            b"partial_json" => {
-                seen.once(3)?;
-                b.partial_json = c.raw()?;
-            }
+            b"text" => b.text = c.raw_field(&mut seen, 1)?,
+            b"thinking" => b.thinking = c.raw_field(&mut seen, 2)?,
+            b"partial_json" => b.partial_json = c.raw_field(&mut seen, 3)?,
             _ => {
                 c.value()?;
             }
@@ -227,14 +167,8 @@ fn part(c: &mut Cur<'_>) -> Result<PartW, Error> {
     let mut seen = Seen::default();
     c.object(|c, key| {
         match key {
-            b"text" => {
-                seen.once(0)?;
-                p.text = c.raw()?;
-            }
-            b"refusal" => {
-                seen.once(1)?;
-                p.refusal = c.raw()?;
-            }
+            b"text" => p.text = c.raw_field(&mut seen, 0)?,
+            b"refusal" => p.refusal = c.raw_field(&mut seen, 1)?,
             _ => {
                 c.value()?;
             }
@@ -257,10 +191,7 @@ fn item(c: &mut Cur<'_>) -> Result<ItemW, Error> {
                 seen.once(1)?;
                 it.summary = c.list(part)?;
             }
-            b"arguments" => {
-                seen.once(2)?;
-                it.arguments = c.raw()?;
-            }
+            b"arguments" => it.arguments = c.raw_field(&mut seen, 2)?,
             _ => {
                 c.value()?;
             }
@@ -275,18 +206,9 @@ fn response(c: &mut Cur<'_>) -> Result<ResponseW, Error> {
     let mut seen = Seen::default();
     c.object(|c, key| {
         match key {
-            b"id" => {
-                seen.once(0)?;
-                r.id = c.raw()?;
-            }
-            b"model" => {
-                seen.once(1)?;
-                r.model = c.raw()?;
-            }
-            b"created_at" => {
-                seen.once(2)?;
-                r.created_at = c.raw()?;
-            }
+            b"id" => r.id = c.raw_field(&mut seen, 0)?,
+            b"model" => r.model = c.raw_field(&mut seen, 1)?,
+            b"created_at" => r.created_at = c.raw_field(&mut seen, 2)?,
             b"output" => {
                 seen.once(3)?;
                 r.output = c.list(item)?;
@@ -306,10 +228,7 @@ fn tool(c: &mut Cur<'_>) -> Result<(Option<Raw>, Option<Raw>), Error> {
     let mut seen = Seen::default();
     c.object(|c, key| {
         match key {
-            b"index" => {
-                seen.once(0)?;
-                index = c.raw()?;
-            }
+            b"index" => index = c.raw_field(&mut seen, 0)?,
             b"function" => {
                 seen.once(1)?;
                 if !c.null() {
@@ -339,22 +258,10 @@ fn delta(c: &mut Cur<'_>) -> Result<DeltaW, Error> {
     let mut seen = Seen::default();
     c.object(|c, key| {
         match key {
-            b"content" => {
-                seen.once(0)?;
-                d.content = c.raw()?;
-            }
-            b"reasoning_content" => {
-                seen.once(1)?;
-                d.reasoning_content = c.raw()?;
-            }
-            b"reasoning" => {
-                seen.once(2)?;
-                d.reasoning = c.raw()?;
-            }
-            b"refusal" => {
-                seen.once(3)?;
-                d.refusal = c.raw()?;
-            }
+            b"content" => d.content = c.raw_field(&mut seen, 0)?,
+            b"reasoning_content" => d.reasoning_content = c.raw_field(&mut seen, 1)?,
+            b"reasoning" => d.reasoning = c.raw_field(&mut seen, 2)?,
+            b"refusal" => d.refusal = c.raw_field(&mut seen, 3)?,
             b"tool_calls" => {
                 seen.once(4)?;
                 if !c.null() {
@@ -385,22 +292,13 @@ fn choice<'a>(c: &mut Cur<'a>, pos: usize, found: &mut Located<'a>) -> Result<()
     let mut seen = Seen::default();
     c.object(|c, key| {
         match key {
-            b"index" => {
-                seen.once(0)?;
-                index_raw = c.raw()?;
-            }
-            b"text" => {
-                seen.once(1)?;
-                text = c.raw()?;
-            }
+            b"index" => index_raw = c.raw_field(&mut seen, 0)?,
+            b"text" => text = c.raw_field(&mut seen, 1)?,
             b"delta" => {
                 seen.once(2)?;
                 d = c.opt(delta)?;
             }
-            b"finish_reason" => {
-                seen.once(3)?;
-                finish = c.raw()?;
-            }
+            b"finish_reason" => finish = c.raw_field(&mut seen, 3)?,
             _ => {
                 c.value()?;
             }
@@ -545,14 +443,8 @@ fn message_meta(data: &[u8], raw: Raw) -> Option<(Option<Raw>, Option<Raw>)> {
     let mut seen = Seen::default();
     c.object(|c, key| {
         match key {
-            b"id" => {
-                seen.once(0)?;
-                id = c.raw()?;
-            }
-            b"model" => {
-                seen.once(1)?;
-                model = c.raw()?;
-            }
+            b"id" => id = c.raw_field(&mut seen, 0)?,
+            b"model" => model = c.raw_field(&mut seen, 1)?,
             _ => {
                 c.value()?;
             }

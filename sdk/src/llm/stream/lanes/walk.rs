@@ -319,6 +319,13 @@ impl<'a> Cur<'a> {
     }
 
     /// Any value, `None` for `null`.
+    /// A known field's raw value; the field a second time in the same object (bit `bit` of
+    /// `seen`) is an error.
+    pub(super) fn raw_field(&mut self, seen: &mut Seen, bit: u32) -> Result<Option<Raw>, Error> {
+        seen.once(bit)?;
+        self.raw()
+    }
+
     pub(super) fn raw(&mut self) -> Result<Option<Raw>, Error> {
         let r = self.value()?;
         Ok((self.b.get(r.range()) != Some(b"null")).then_some(r))
