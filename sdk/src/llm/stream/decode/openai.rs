@@ -11,9 +11,10 @@
 //! completions chunks (`choices[0].text`) give content text.
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
-use super::{error_event, parse, push_usage, text, StreamError, ToolIn};
+use super::{error_event, parse, text, StreamError, ToolIn};
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// A tool call slot, keyed by the upstream's `index`.
@@ -39,8 +40,9 @@ pub struct OpenAiDecoder {
     stop_word: Option<String>,
 }
 
+/// The first chunk: the start event's id and model, and the rest of a chunk.
 #[derive(Deserialize)]
-struct Chunk<'a> {
+struct FirstChunk<'a> {
     #[serde(default, borrow)]
     id: Option<BStr<'a>>,
     #[serde(default, borrow)]
@@ -48,7 +50,22 @@ struct Chunk<'a> {
     #[serde(default, borrow)]
     choices: FirstOnly<ChoiceIn<'a>>,
     #[serde(default, borrow)]
-    error: Option<ErrorIn<'a>>,
+    error: Option<Box<ErrorIn<'a>>>,
+    #[serde(default, borrow)]
+    usage: Option<&'a RawValue>,
+}
+
+/// Every later chunk: id and model are not read again (the parser skips them unchecked), the
+/// usage object is kept raw for the accumulator (one parse an event, no second search), and
+/// the rare error object is boxed so the common chunk stays small to move.
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    choices: FirstOnly<ChoiceIn<'a>>,
+    #[serde(default, borrow)]
+    error: Option<Box<ErrorIn<'a>>>,
+    #[serde(default, borrow)]
+    usage: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -167,8 +184,25 @@ impl OpenAiDecoder {
     }
 
     fn chunk<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Result<(), StreamError> {
-        let chunk: Chunk = parse(data, "OpenAI")?;
+        let chunk = if self.started {
+            parse::<Chunk>(data, "OpenAI")?
+        } else {
+            let first: FirstChunk = parse(data, "OpenAI")?;
+            if first.error.is_none() {
+                self.started = true;
+                out.push(Event::Start {
+                    id: first.id.map(BStr::into_cow),
+                    model: first.model.map(BStr::into_cow),
+                });
+            }
+            Chunk {
+                choices: first.choices,
+                error: first.error,
+                usage: first.usage,
+            }
+        };
         if let Some(err) = chunk.error {
+            let err = *err;
             let code = match err.code {
                 Some(serde_json::Value::String(s)) => Some(Cow::Owned(s)),
                 Some(serde_json::Value::Number(n)) => Some(Cow::Owned(n.to_string())),
@@ -190,14 +224,13 @@ impl OpenAiDecoder {
             self.done = true;
             return Ok(());
         }
-        if !self.started {
-            self.started = true;
-            out.push(Event::Start {
-                id: chunk.id.map(BStr::into_cow),
-                model: chunk.model.map(BStr::into_cow),
-            });
+        if let Some(u) = chunk.usage {
+            if self.usage.feed_usage_value(u.get().as_bytes()) {
+                if let Some(u) = self.usage.usage() {
+                    out.push(Event::Usage(u));
+                }
+            }
         }
-        push_usage(&mut self.usage, data, out);
         let Some(choice) = chunk.choices.0 else {
             return Ok(());
         };
