@@ -32,7 +32,13 @@ pub extern "C" fn run(n: u32) -> u64 {
     let body = stream(200);
     let mut check = 0u64;
     for _ in 0..n {
-        let mut scan = Scan::new(Some(Api::ChatCompletions), true, 1 << 20, 256 << 10, Some(1024));
+        let mut scan = Scan::new(
+            Some(Api::ChatCompletions),
+            true,
+            1 << 20,
+            256 << 10,
+            Some(1024),
+        );
         for chunk in body.chunks(512) {
             scan.feed(chunk);
         }
