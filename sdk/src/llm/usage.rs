@@ -243,6 +243,22 @@ impl UsageAccumulator {
         }
     }
 
+    /// Feeds the value of one event's top-level usage key alone (`usage`, Gemini's
+    /// `usageMetadata`), for a decoder that parsed the event itself and kept that value raw:
+    /// the same counters and rules as [`feed`](Self::feed) with the whole event, without a
+    /// second search and parse of it. `null` or a value that is not a usage object carry none.
+    /// Returns true when it carried usage.
+    pub fn feed_usage_value(&mut self, value: &[u8]) -> bool {
+        match parse_usage_value(self.protocol, value) {
+            Some(raw) => {
+                self.raw.merge(raw);
+                self.seen = true;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The usage seen so far, or `None` when no event carried any.
     pub fn usage(&self) -> Option<Usage> {
         self.seen.then(|| self.raw.normalize(self.protocol))
@@ -321,6 +337,24 @@ fn parse_raw(protocol: UsageProtocol, data: &[u8]) -> Option<Raw> {
             let env: BedrockEnvelope = serde_json::from_slice(data).ok()?;
             env.usage.map(BedrockCounters::raw)
         }
+    }
+}
+
+/// The counters of a bare usage value (what follows the top-level usage key).
+fn parse_usage_value(protocol: UsageProtocol, value: &[u8]) -> Option<Raw> {
+    fn counters<'a, T: Deserialize<'a>>(value: &'a [u8]) -> Option<T> {
+        serde_json::from_slice::<Option<T>>(value).ok().flatten()
+    }
+    match protocol {
+        UsageProtocol::OpenAi => counters::<OpenAiCounters>(value).map(OpenAiCounters::raw),
+        UsageProtocol::Anthropic => {
+            counters::<AnthropicCounters>(value).map(AnthropicCounters::raw)
+        }
+        UsageProtocol::Gemini => counters::<GeminiCounters>(value).map(GeminiCounters::raw),
+        UsageProtocol::Responses => {
+            counters::<ResponsesCounters>(value).map(ResponsesCounters::raw)
+        }
+        UsageProtocol::Bedrock => counters::<BedrockCounters>(value).map(BedrockCounters::raw),
     }
 }
 
@@ -590,6 +624,55 @@ mod tests {
             acc.feed(e.as_bytes());
         }
         acc.usage()
+    }
+
+    #[test]
+    fn a_bare_usage_value_counts_as_its_whole_event() {
+        let cases = [
+            (
+                UsageProtocol::OpenAi,
+                r#"{"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":2}}}"#,
+                r#"{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":2}}"#,
+            ),
+            (
+                UsageProtocol::OpenAi,
+                r#"{"usage":{"prompt_tokens":3,"completion_tokens":1,"prompt_cache_hit_tokens":2}}"#,
+                r#"{"prompt_tokens":3,"completion_tokens":1,"prompt_cache_hit_tokens":2}"#,
+            ),
+            (
+                UsageProtocol::Anthropic,
+                r#"{"usage":{"input_tokens":7,"output_tokens":3,"cache_read_input_tokens":5,"cache_creation_input_tokens":1}}"#,
+                r#"{"input_tokens":7,"output_tokens":3,"cache_read_input_tokens":5,"cache_creation_input_tokens":1}"#,
+            ),
+            (
+                UsageProtocol::Gemini,
+                r#"{"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":2,"totalTokenCount":12,"thoughtsTokenCount":3}}"#,
+                r#"{"promptTokenCount":7,"candidatesTokenCount":2,"totalTokenCount":12,"thoughtsTokenCount":3}"#,
+            ),
+            (
+                UsageProtocol::Responses,
+                r#"{"usage":{"input_tokens":5,"output_tokens":3,"total_tokens":8,"input_tokens_details":{"cached_tokens":1}}}"#,
+                r#"{"input_tokens":5,"output_tokens":3,"total_tokens":8,"input_tokens_details":{"cached_tokens":1}}"#,
+            ),
+            (
+                UsageProtocol::Bedrock,
+                r#"{"usage":{"inputTokens":3,"outputTokens":1,"totalTokens":10,"cacheReadInputTokens":6}}"#,
+                r#"{"inputTokens":3,"outputTokens":1,"totalTokens":10,"cacheReadInputTokens":6}"#,
+            ),
+        ];
+        for (p, whole, value) in cases {
+            let mut a = UsageAccumulator::new(p);
+            let mut b = UsageAccumulator::new(p);
+            assert!(a.feed(whole.as_bytes()), "{p:?}");
+            assert!(b.feed_usage_value(value.as_bytes()), "{p:?}");
+            assert_eq!(a.usage(), b.usage(), "{p:?}");
+            assert!(a.usage().is_some_and(|u| u.input > 0 && u.output > 0));
+        }
+        let mut acc = UsageAccumulator::new(UsageProtocol::OpenAi);
+        for none in ["null", r#""x""#, r#"{"prompt_tokens":"many"}"#, "true"] {
+            assert!(!acc.feed_usage_value(none.as_bytes()), "{none}");
+        }
+        assert_eq!(acc.usage(), None);
     }
 
     #[test]

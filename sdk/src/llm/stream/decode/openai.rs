@@ -11,9 +11,10 @@
 //! completions chunks (`choices[0].text`) give content text.
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
-use super::{error_event, parse, push_usage, text, StreamError, ToolIn};
+use super::{byte_keyed, error_event, parse, text, StreamError, ToolIn};
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// A tool call slot, keyed by the upstream's `index`.
@@ -39,16 +40,22 @@ pub struct OpenAiDecoder {
     stop_word: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Chunk<'a> {
-    #[serde(default, borrow)]
+/// The first chunk: the start event's id and model, and the rest of a chunk.
+struct FirstChunk<'a> {
     id: Option<BStr<'a>>,
-    #[serde(default, borrow)]
     model: Option<BStr<'a>>,
-    #[serde(default, borrow)]
     choices: FirstOnly<ChoiceIn<'a>>,
-    #[serde(default, borrow)]
-    error: Option<ErrorIn<'a>>,
+    error: Option<Box<ErrorIn<'a>>>,
+    usage: Option<&'a RawValue>,
+}
+
+/// Every later chunk: id and model are not read again (the parser skips them unchecked), the
+/// usage object is kept raw for the accumulator (one parse an event, no second search), and
+/// the rare error object is boxed so the common chunk stays small to move.
+struct Chunk<'a> {
+    choices: FirstOnly<ChoiceIn<'a>>,
+    error: Option<Box<ErrorIn<'a>>>,
+    usage: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -61,30 +68,45 @@ struct ErrorIn<'a> {
     code: Option<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
 struct ChoiceIn<'a> {
-    #[serde(default, borrow)]
     delta: Option<DeltaIn<'a>>,
-    #[serde(default, borrow)]
     finish_reason: Option<BStr<'a>>,
     /// Legacy completions (`/v1/completions`) stream their text here.
-    #[serde(default, borrow)]
     text: Option<BStr<'a>>,
 }
 
-#[derive(Deserialize)]
 struct DeltaIn<'a> {
-    #[serde(default, borrow)]
     content: Option<BStr<'a>>,
-    #[serde(default, borrow)]
     reasoning_content: Option<BStr<'a>>,
-    #[serde(default, borrow)]
     reasoning: Option<BStr<'a>>,
-    #[serde(default, borrow)]
     refusal: Option<BStr<'a>>,
-    #[serde(default, borrow)]
     tool_calls: Option<Vec<ToolIn<'a>>>,
 }
+
+byte_keyed!(FirstChunk {
+    id: "id",
+    model: "model",
+    choices: "choices",
+    error: "error",
+    usage: "usage",
+});
+byte_keyed!(Chunk {
+    choices: "choices",
+    error: "error",
+    usage: "usage",
+});
+byte_keyed!(ChoiceIn {
+    delta: "delta",
+    finish_reason: "finish_reason",
+    text: "text",
+});
+byte_keyed!(DeltaIn {
+    content: "content",
+    reasoning_content: "reasoning_content",
+    reasoning: "reasoning",
+    refusal: "refusal",
+    tool_calls: "tool_calls",
+});
 
 impl Default for OpenAiDecoder {
     fn default() -> Self {
@@ -167,8 +189,25 @@ impl OpenAiDecoder {
     }
 
     fn chunk<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Result<(), StreamError> {
-        let chunk: Chunk = parse(data, "OpenAI")?;
+        let chunk = if self.started {
+            parse::<Chunk>(data, "OpenAI")?
+        } else {
+            let first: FirstChunk = parse(data, "OpenAI")?;
+            if first.error.is_none() {
+                self.started = true;
+                out.push(Event::Start {
+                    id: first.id.map(BStr::into_cow),
+                    model: first.model.map(BStr::into_cow),
+                });
+            }
+            Chunk {
+                choices: first.choices,
+                error: first.error,
+                usage: first.usage,
+            }
+        };
         if let Some(err) = chunk.error {
+            let err = *err;
             let code = match err.code {
                 Some(serde_json::Value::String(s)) => Some(Cow::Owned(s)),
                 Some(serde_json::Value::Number(n)) => Some(Cow::Owned(n.to_string())),
@@ -190,14 +229,13 @@ impl OpenAiDecoder {
             self.done = true;
             return Ok(());
         }
-        if !self.started {
-            self.started = true;
-            out.push(Event::Start {
-                id: chunk.id.map(BStr::into_cow),
-                model: chunk.model.map(BStr::into_cow),
-            });
+        if let Some(u) = chunk.usage {
+            if self.usage.feed_usage_value(u.get().as_bytes()) {
+                if let Some(u) = self.usage.usage() {
+                    out.push(Event::Usage(u));
+                }
+            }
         }
-        push_usage(&mut self.usage, data, out);
         let Some(choice) = chunk.choices.0 else {
             return Ok(());
         };
@@ -322,6 +360,59 @@ mod tests {
         assert_eq!((u.input, u.output, u.cached_input), (30, 12, 10));
         assert_eq!(ev[10], Event::Done);
         assert_eq!(ev.len(), 11);
+    }
+
+    #[test]
+    fn byte_keyed_chunks_read_as_the_derived_ones_did() {
+        // Escaped keys, unknown keys, id and model after the start, usage in the same parse.
+        let mut d = OpenAiDecoder::new();
+        let ev = decode_all(
+            &mut d,
+            [
+                r#"{"id":"a","model":"m","choices":[{"delta":{"\u0063ontent":"x"}}]}"#,
+                r#"{"id":"a","model":7,"extra":{"content":"no"},"choices":[{"delta":{"content":"y","role":"assistant"},"finish_reason":null},{"delta":{"content":"second"}}]}"#,
+                r#"{"choices":[{"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#,
+            ]
+            .iter()
+            .map(|s| (None, s.as_bytes())),
+        );
+        let texts: Vec<_> = ev
+            .iter()
+            .filter_map(|e| match e {
+                Event::Text { text, .. } => Some(text.as_ref()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts, ["x", "y"]);
+        assert!(matches!(&ev[0], Event::Start { model: Some(m), .. } if m == "m"));
+        assert!(ev.contains(&Event::Stop(StopReason::End)));
+        assert_eq!(
+            d.usage().map(|u| (u.input, u.output, u.total)),
+            Some((3, 2, 5))
+        );
+        // A repeated key is refused, as derived structs refuse it; the array form is accepted.
+        let mut out = Vec::new();
+        let mut d = OpenAiDecoder::new();
+        assert!(d
+            .decode(
+                None,
+                br#"{"choices":[{"delta":{"content":"a","content":"b"}}]}"#,
+                &mut out
+            )
+            .is_err());
+        let mut d = OpenAiDecoder::new();
+        let mut out = Vec::new();
+        d.decode(
+            None,
+            br#"{"choices":[[{"content":"arr"},"length"]]}"#,
+            &mut out,
+        )
+        .unwrap();
+        assert!(out.contains(&Event::Text {
+            channel: Channel::Content,
+            text: "arr".into()
+        }));
+        assert_eq!(d.raw_stop_reason(), Some("length"));
     }
 
     #[test]
