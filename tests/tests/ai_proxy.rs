@@ -194,6 +194,73 @@ fn openai_stream_keeps_the_usage_chunk_the_client_asked_for() {
     assert_eq!(events.last().unwrap()["usage"]["total_tokens"], 11);
 }
 
+/// A same-dialect stream as an OpenAI-compatible upstream may send it: a comment, an `id:`
+/// line, spaces around a colon; the model name the client asked for.
+const PASS_STREAM: &str = concat!(
+    ": keep-alive\n\n",
+    "id: 1\ndata: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1741570283,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hel\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1741570283,\"model\" : \"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1741570283,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n",
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1741570283,\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n",
+    "data: [DONE]\n\n"
+);
+
+/// The usage-only chunk of [`PASS_STREAM`].
+const PASS_USAGE_ONLY: &str = "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1741570283,\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n";
+
+#[test]
+fn same_dialect_stream_is_the_upstream_bytes_at_every_split() {
+    let mut sim = sim(openai_cfg());
+    let asked = |stream_options: bool| {
+        let mut body =
+            json!({"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"Hi"}]});
+        if stream_options {
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        Request::post("/v1/chat/completions", body.to_string())
+    };
+    let stripped = PASS_STREAM.replace(PASS_USAGE_ONLY, "");
+    assert_ne!(stripped, PASS_STREAM);
+    for k in 1..=PASS_STREAM.len() {
+        for (include_usage, want) in [(false, stripped.as_str()), (true, PASS_STREAM)] {
+            let rec = sim
+                .run(
+                    asked(include_usage),
+                    UpstreamResponse::sse(PASS_STREAM).chunked(k),
+                )
+                .unwrap();
+            assert_eq!(
+                rec.response.body_str(),
+                want,
+                "k={k}, include_usage={include_usage}"
+            );
+            assert_eq!(usage_prop(&rec)["total"], 11, "k={k}");
+        }
+    }
+}
+
+#[test]
+fn same_dialect_stream_chunks_pass_unreplaced_until_the_usage_chunk() {
+    // The client asks for the model the upstream reports: nothing in the events changes, so
+    // every chunk before the usage-only chunk reaches the client as the upstream sent it
+    // (same bytes, same boundaries); the usage-only chunk is dropped.
+    let mut sim = sim(openai_cfg());
+    let usage_start = PASS_STREAM.find(PASS_USAGE_ONLY).unwrap();
+    for k in [7, 64, 100, 512] {
+        let up = UpstreamResponse::sse(PASS_STREAM).chunked(k);
+        let rec = sim.run(chat("gpt-4o", true), up.clone()).unwrap();
+        let before = usage_start / k;
+        assert!(before > 0, "k={k}");
+        assert_eq!(
+            rec.response.chunks.get(..before),
+            up.chunks.get(..before),
+            "k={k}"
+        );
+        assert!(!rec.response.body_str().contains("prompt_tokens"), "k={k}");
+        assert_eq!(usage_prop(&rec)["total"], 11, "k={k}");
+    }
+}
+
 #[test]
 fn completions_and_embeddings_pass_with_mapping_and_usage() {
     let mut sim = sim(

@@ -17,7 +17,7 @@
 use crate::config::{Config, KeySelection, Mode, ProviderConfig, ReportModel};
 use crate::error::TranslateError;
 use crate::keys;
-use crate::pipeline::StreamPipeline;
+use crate::pipeline::{Output, StreamPipeline};
 use crate::providers::bedrock::sigv4::{amz_date, sign_bedrock};
 use crate::providers::{upstream, upstream_path};
 use crate::request::{served_api, translate, ProxyApi};
@@ -564,7 +564,6 @@ impl Plugin for AiProxy {
     }
 
     fn on_response_body(&mut self, ctx: &mut Ctx<Self>, chunk: BodyChunk) -> Flow {
-        let cfg = ctx.config_rc();
         match &mut self.body {
             Body::Pass => Flow::Continue,
             Body::Stream(pipeline) => {
@@ -575,9 +574,10 @@ impl Plugin for AiProxy {
                         return Flow::Continue;
                     }
                 };
+                // A chunk in which nothing changes is left in place (no copy back to the host).
                 let mut out = Vec::new();
-                pipeline.push(&data, chunk.end_of_stream, &mut out);
-                if out != data {
+                let output = pipeline.push_chunk(&data, chunk.end_of_stream, &mut out);
+                if output == Output::Replaced && out != data {
                     if let Err(e) = ctx.replace_response_body(&out) {
                         aigw::warn!("cannot replace the response body: {e}");
                     }
@@ -589,6 +589,7 @@ impl Plugin for AiProxy {
                 Flow::Continue
             }
             Body::Whole | Body::Error { .. } => {
+                let cfg = ctx.config_rc();
                 let body = match ctx.whole_response_body(chunk, cfg.max_response_body_bytes) {
                     Whole::Ready(b) => b,
                     Whole::TooLarge { .. } => {

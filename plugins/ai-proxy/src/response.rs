@@ -116,17 +116,38 @@ impl Exchange {
 /// Replaces the value of the first `"model"` key of a JSON text with `model`; `None` when
 /// there is no such key with a string value (or it already says `model`).
 pub fn rewrite_model(json: &[u8], model: &str) -> Option<Vec<u8>> {
+    ModelPin::new(model).rewrite(json)
+}
+
+/// Where the value of the first `"model"` key (with a string value) of a JSON text is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelValue {
+    /// No such value in the text seen (in a prefix: none has begun yet; the key itself may
+    /// still be arriving).
+    Absent,
+    /// The value's opening quote is at this offset and its closing quote was not seen.
+    Open(usize),
+    /// The value's opening and closing quotes are at these offsets.
+    Closed(usize, usize),
+}
+
+/// Finds the value of the first `"model"` key with a string value in `json`, which may be a
+/// prefix of the text: the answer for a prefix never contradicts the answer for the whole
+/// text (a value found closed stays where it is; a value found open begins at the same
+/// offset; `Absent` means no byte of the value has arrived).
+pub fn find_model_value(json: &[u8]) -> ModelValue {
     static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
         std::sync::OnceLock::new();
     let finder = FINDER.get_or_init(|| memchr::memmem::Finder::new(b"\"model\""));
     let mut from = 0;
-    while let Some(found) = finder.find(json.get(from..)?) {
+    while let Some(found) = json.get(from..).and_then(|rest| finder.find(rest)) {
         let start = from + found;
         from = start + 1;
         // Inside a JSON string a quote is always escaped: an odd run of backslashes before it
         // means this `"model"` is text, not a token.
         let backslashes = json
-            .get(..start)?
+            .get(..start)
+            .unwrap_or_default()
             .iter()
             .rev()
             .take_while(|&&b| b == b'\\')
@@ -148,22 +169,61 @@ pub fn rewrite_model(json: &[u8], model: &str) -> Option<Vec<u8>> {
         if json.get(j) != Some(&b'"') {
             continue;
         }
-        let vend = string_end(json, j)?;
-        let plain = !model.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
-        if plain && json.get(j + 1..vend) == Some(model.as_bytes()) {
-            return None;
-        }
-        let escaped = serde_json::to_string(model).ok()?;
-        if json.get(j..=vend) == Some(escaped.as_bytes()) {
-            return None;
-        }
-        let mut out = Vec::with_capacity(json.len() + escaped.len());
-        out.extend_from_slice(json.get(..j)?);
-        out.extend_from_slice(escaped.as_bytes());
-        out.extend_from_slice(json.get(vend + 1..)?);
-        return Some(out);
+        return match string_end(json, j) {
+            Some(end) => ModelValue::Closed(j, end),
+            None => ModelValue::Open(j),
+        };
     }
-    None
+    ModelValue::Absent
+}
+
+/// The model name responses report, with its JSON form computed once.
+#[derive(Debug, Clone)]
+pub struct ModelPin {
+    name: String,
+    /// The name as a JSON string, quotes included.
+    escaped: String,
+    /// The name needs no escaping.
+    plain: bool,
+}
+
+impl ModelPin {
+    /// A pin for `name`.
+    pub fn new(name: &str) -> ModelPin {
+        ModelPin {
+            name: name.to_string(),
+            escaped: serde_json::to_string(name).unwrap_or_else(|_| format!("\"{name}\"")),
+            plain: !name.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20),
+        }
+    }
+
+    /// The name as a JSON string, quotes included.
+    pub fn escaped(&self) -> &[u8] {
+        self.escaped.as_bytes()
+    }
+
+    /// Whether the JSON string `json[open..=close]` (quotes included) names another model.
+    pub fn differs(&self, json: &[u8], open: usize, close: usize) -> bool {
+        let same = (self.plain && json.get(open + 1..close) == Some(self.name.as_bytes()))
+            || json.get(open..=close) == Some(self.escaped.as_bytes());
+        !same
+    }
+
+    /// `json` with the value of its first `"model"` key replaced by this name; `None` when
+    /// there is no such key with a string value, or it already names this model.
+    pub fn rewrite(&self, json: &[u8]) -> Option<Vec<u8>> {
+        let ModelValue::Closed(open, close) = find_model_value(json) else {
+            return None;
+        };
+        if !self.differs(json, open, close) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(json.len() + self.escaped.len());
+        out.extend_from_slice(json.get(..open)?);
+        out.extend_from_slice(self.escaped.as_bytes());
+        out.extend_from_slice(json.get(close + 1..)?);
+        Some(out)
+    }
 }
 
 /// Index of the closing quote of the string opening at `open`.
