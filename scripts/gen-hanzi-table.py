@@ -40,8 +40,14 @@ out.write(f"pub(crate) static BMP_SIMP: [u16; {len(bmp)}] = [\n")
 for i in range(0, len(bmp), 12):
     out.write("    " + ", ".join(f"0x{s:04X}" for _, s in bmp[i:i + 12]) + ",\n")
 out.write("];\n\n")
-out.write("/// Pairs where either side is outside the Basic Multilingual Plane, sorted.\n")
-out.write(f"pub(crate) static ASTRAL: [(u32, u32); {len(astral)}] = [\n")
-for t, s in astral:
-    out.write(f"    (0x{t:X}, 0x{s:X}),\n")
+out.write("/// Traditional characters of pairs where either side is outside the Basic Multilingual\n")
+out.write("/// Plane, sorted.\n")
+out.write(f"pub(crate) static ASTRAL_TRAD: [u32; {len(astral)}] = [\n")
+for i in range(0, len(astral), 10):
+    out.write("    " + ", ".join(f"0x{t:05X}" for t, _ in astral[i:i + 10]) + ",\n")
+out.write("];\n\n")
+out.write("/// The simplified character of each entry of [`ASTRAL_TRAD`].\n")
+out.write(f"pub(crate) static ASTRAL_SIMP: [u32; {len(astral)}] = [\n")
+for i in range(0, len(astral), 10):
+    out.write("    " + ", ".join(f"0x{s:05X}" for _, s in astral[i:i + 10]) + ",\n")
 out.write("];\n")

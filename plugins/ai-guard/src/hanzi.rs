@@ -23,11 +23,11 @@ pub fn simplified(c: char) -> Option<char> {
                 .and_then(|&s| char::from_u32(u32::from(s)));
         }
     }
-    table::ASTRAL
-        .binary_search_by_key(&u, |&(t, _)| t)
+    table::ASTRAL_TRAD
+        .binary_search(&u)
         .ok()
-        .and_then(|at| table::ASTRAL.get(at))
-        .and_then(|&(_, s)| char::from_u32(s))
+        .and_then(|at| table::ASTRAL_SIMP.get(at))
+        .and_then(|&s| char::from_u32(s))
 }
 
 #[cfg(test)]
@@ -50,7 +50,7 @@ mod tests {
     #[test]
     fn the_table_is_sorted_and_maps_to_different_characters() {
         assert!(super::table::BMP_TRAD.windows(2).all(|w| w[0] < w[1]));
-        assert!(super::table::ASTRAL.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(super::table::ASTRAL_TRAD.windows(2).all(|w| w[0] < w[1]));
         for (t, s) in super::table::BMP_TRAD
             .iter()
             .zip(super::table::BMP_SIMP.iter())
