@@ -354,6 +354,14 @@ pub fn locate(data: &[u8]) -> Result<Located<'_>, serde_json::Error> {
         return Err(fail("trailing characters"));
     }
     let kind = wire.kind.as_deref().unwrap_or("");
+    let other_dialect = kind.starts_with("response.")
+        || kind.starts_with("message_")
+        || kind.starts_with("content_block_");
+    if wire.chat && other_dialect {
+        // Chat choices next to an Anthropic or Responses event type: a client of either
+        // dialect could read text this reading would not list.
+        return Err(fail("an event of two dialects"));
+    }
     if wire.chat {
         found.api = Some(Api::ChatCompletions);
         found.raw_meta = RawMeta {

@@ -178,6 +178,20 @@ fn other_json_and_non_json() {
 }
 
 #[test]
+fn an_event_of_two_dialects_is_refused() {
+    for data in [
+        &br#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"},"choices":[]}"#[..],
+        br#"{"choices":[{"delta":{"content":"a"}}],"type":"response.output_text.delta","delta":"b"}"#,
+        br#"{"type":"message_start","choices":[]}"#,
+    ] {
+        assert!(locate(data).is_err(), "{}", String::from_utf8_lossy(data));
+    }
+    // A chat chunk with some other `type` is still a chat chunk.
+    let found = locate(br#"{"type":"chunk","choices":[{"delta":{"content":"a"}}]}"#).unwrap();
+    assert_eq!(found.fields.len(), 1);
+}
+
+#[test]
 fn splice_keeps_every_other_byte() {
     let data = br#"{"z":1, "choices":[{"delta":{"content":"a\u0062c"}, "logprobs":{"x":[1]}}]}"#;
     let found = locate(data).unwrap();
