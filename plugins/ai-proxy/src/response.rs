@@ -139,30 +139,7 @@ pub fn find_model_value(json: &[u8]) -> ModelValue {
     static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
         std::sync::OnceLock::new();
     let finder = FINDER.get_or_init(|| memchr::memmem::Finder::new(b"\"model\""));
-    let mut from = 0;
-    while let Some(found) = json.get(from..).and_then(|rest| finder.find(rest)) {
-        let start = from + found;
-        from = start + 1;
-        // Inside a JSON string a quote is always escaped: an odd run of backslashes before it
-        // means this `"model"` is text, not a token.
-        let backslashes = json
-            .get(..start)
-            .unwrap_or_default()
-            .iter()
-            .rev()
-            .take_while(|&&b| b == b'\\')
-            .count();
-        if backslashes % 2 == 1 {
-            continue;
-        }
-        let mut j = start + "\"model\"".len();
-        while json.get(j).is_some_and(u8::is_ascii_whitespace) {
-            j += 1;
-        }
-        if json.get(j) != Some(&b':') {
-            continue;
-        }
-        j += 1;
+    for mut j in key_values(json, finder) {
         while json.get(j).is_some_and(u8::is_ascii_whitespace) {
             j += 1;
         }
@@ -175,6 +152,42 @@ pub fn find_model_value(json: &[u8]) -> ModelValue {
         };
     }
     ModelValue::Absent
+}
+
+/// For every occurrence of the key token `finder` looks for (`"key"`, quotes included) that is
+/// not inside a string and is followed by `:`, the offset just after that colon.
+pub(crate) fn key_values<'j>(
+    json: &'j [u8],
+    finder: &'j memchr::memmem::Finder<'_>,
+) -> impl Iterator<Item = usize> + 'j {
+    let key_len = finder.needle().len();
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        while let Some(found) = json.get(from..).and_then(|rest| finder.find(rest)) {
+            let start = from + found;
+            from = start + 1;
+            // Inside a JSON string a quote is always escaped: an odd run of backslashes before
+            // it means this key is text, not a token.
+            let backslashes = json
+                .get(..start)
+                .unwrap_or_default()
+                .iter()
+                .rev()
+                .take_while(|&&b| b == b'\\')
+                .count();
+            if backslashes % 2 == 1 {
+                continue;
+            }
+            let mut j = start + key_len;
+            while json.get(j).is_some_and(u8::is_ascii_whitespace) {
+                j += 1;
+            }
+            if json.get(j) == Some(&b':') {
+                return Some(j + 1);
+            }
+        }
+        None
+    })
 }
 
 /// The model name responses report, with its JSON form computed once.

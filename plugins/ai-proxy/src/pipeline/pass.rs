@@ -684,46 +684,16 @@ pub(super) fn raw_offset(spans: &[(usize, usize)], at: usize) -> Option<usize> {
 /// Whether a JSON key (`"key"` not inside a string) is followed by `:` and then by `next`
 /// (whitespace allowed between), somewhere in `json`.
 pub(super) fn key_then(json: &[u8], finder: &memchr::memmem::Finder<'_>, next: &[u8]) -> bool {
-    let key_len = finder.needle().len();
-    let mut from = 0;
-    while let Some(found) = json.get(from..).and_then(|rest| finder.find(rest)) {
-        let start = from + found;
-        from = start + 1;
-        let backslashes = json
-            .get(..start)
-            .unwrap_or_default()
-            .iter()
-            .rev()
-            .take_while(|&&b| b == b'\\')
-            .count();
-        if backslashes % 2 == 1 {
-            continue;
-        }
-        let mut j = start + key_len;
-        let skip = |j: &mut usize| {
-            while json.get(*j).is_some_and(u8::is_ascii_whitespace) {
-                *j += 1;
+    crate::response::key_values(json, finder).any(|mut j| {
+        next.iter().all(|want| {
+            while json.get(j).is_some_and(u8::is_ascii_whitespace) {
+                j += 1;
             }
-        };
-        skip(&mut j);
-        if json.get(j) != Some(&b':') {
-            continue;
-        }
-        j += 1;
-        let mut matched = true;
-        for want in next {
-            skip(&mut j);
-            if json.get(j) != Some(want) {
-                matched = false;
-                break;
-            }
+            let hit = json.get(j) == Some(want);
             j += 1;
-        }
-        if matched {
-            return true;
-        }
-    }
-    false
+            hit
+        })
+    })
 }
 
 /// Whether an OpenAI chunk (or the beginning of one) shows a choice: `"choices": [ {`.
