@@ -406,8 +406,7 @@ impl SseGuard {
     /// Feeds text of one lane; `o` gets the final text.
     fn push(&mut self, lane: &Lane, text: &str, o: &mut String) -> Result<(), Stop> {
         let log = self.logs(lane);
-        let item = self.item_id.clone();
-        let verdict = match self.open(lane, item) {
+        let verdict = match self.open(lane) {
             Some(l) => l.stream.push(text, o),
             None => {
                 return self
@@ -511,7 +510,7 @@ impl SseGuard {
     }
 
     /// The open lane for `lane`, created when there is room.
-    fn open(&mut self, lane: &Lane, item_id: Option<String>) -> Option<&mut OpenLane> {
+    fn open(&mut self, lane: &Lane) -> Option<&mut OpenLane> {
         if let Some(at) = self.lanes.iter().position(|l| l.lane == *lane) {
             return self.lanes.get_mut(at);
         }
@@ -531,7 +530,7 @@ impl SseGuard {
         self.lanes.push(OpenLane {
             lane: *lane,
             stream: AnswerStream::new(scan, restore),
-            item_id,
+            item_id: self.item_id.clone(),
         });
         self.lanes.last_mut()
     }
