@@ -23,8 +23,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Plugins whose images the registry round trip covers: one with a Higress build (two
-/// images), one without.
+/// Plugins whose images also go through the registry: one with a Higress build (two
+/// images), one without. Every image is checked with skopeo.
 const ROUND_TRIP: &[&str] = &["ai-token-ratelimit", "ai-statistics"];
 
 /// `<tmp>/aigw-package-<pid>-<test>`, emptied.
@@ -457,30 +457,45 @@ fn images_pass_skopeo_and_survive_a_registry_round_trip() {
         return;
     }
     let dir = scratch("round-trip");
-    let schemas = schemas(&dir, ROUND_TRIP);
-    let out = package(&dir, &schemas, "oci", ROUND_TRIP);
+    let all: Vec<&str> = PLUGINS.iter().map(|p| p.name).collect();
+    let schemas = schemas(&dir, &all);
+    // Every plugin (one run, as `make package` does): the packager's stdout lists each image.
+    let out = package(&dir, &schemas, "oci", &[]);
     assert!(
         out.status.success(),
         "aigw-package failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
 
     let mut images = Vec::new();
-    for plugin in ROUND_TRIP {
+    for plugin in &all {
         images.push((plugin.to_string(), plugin.to_string()));
         if aigw_tests::module_path(&format!("{plugin}-higress")).exists() {
             images.push((plugin.to_string(), format!("{plugin}-higress")));
         }
     }
     assert!(
-        images.len() > ROUND_TRIP.len(),
+        images.len() > all.len(),
         "ai-token-ratelimit has a Higress build: run `make build`"
     );
-    let registry = Registry::start(&dir);
-    let version = workspace_version();
+    assert_eq!(listed.lines().count(), images.len(), "{listed}");
+    let mut manifests = Vec::new();
     for (plugin, image) in &images {
         let layout = dir.join("oci").join(image);
         let manifest = check_layout(&layout, plugin, image, &dir);
+        let digest = format!("sha256:{}", sha256_hex(&manifest));
+        assert!(listed.contains(&digest), "{image}: digest {digest} printed");
+        manifests.push(manifest);
+    }
+
+    let registry = Registry::start(&dir);
+    let version = workspace_version();
+    for ((plugin, image), manifest) in images.iter().zip(&manifests) {
+        if !ROUND_TRIP.contains(&plugin.as_str()) {
+            continue;
+        }
+        let layout = dir.join("oci").join(image);
 
         let remote = format!("docker://{}/aigw/{image}:{version}", registry.addr);
         run(Command::new("skopeo")
@@ -495,7 +510,7 @@ fn images_pass_skopeo_and_survive_a_registry_round_trip() {
         // The registry kept the manifest as written (same digest as the layout's).
         let pulled = std::fs::read(back.join("manifest.json")).expect("pulled manifest");
         assert!(
-            pulled == manifest,
+            &pulled == manifest,
             "{image}: manifest changed through the registry"
         );
         let m: Value = serde_json::from_slice(&pulled).expect("manifest JSON");
