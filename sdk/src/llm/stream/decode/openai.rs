@@ -11,6 +11,7 @@
 //! completions chunks (`choices[0].text`) give content text.
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
+use super::openai_fast::FastChoice;
 use super::{byte_keyed, error_event, parse, text, StreamError, ToolIn};
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::Deserialize;
@@ -38,6 +39,9 @@ pub struct OpenAiDecoder {
     lenient: bool,
     /// The last `finish_reason`, verbatim.
     stop_word: Option<String>,
+    /// Chunks after the first are tried with the fast reader first (off only in tests that
+    /// compare it with serde).
+    fast: bool,
 }
 
 /// The first chunk: the start event's id and model, and the rest of a chunk.
@@ -126,7 +130,16 @@ impl OpenAiDecoder {
             done: false,
             lenient: false,
             stop_word: None,
+            fast: true,
         }
+    }
+
+    /// The same decoder reading every chunk with serde: the reference the fast reader is
+    /// tested against.
+    #[cfg(test)]
+    pub(super) fn serde_only(mut self) -> Self {
+        self.fast = false;
+        self
     }
 
     /// Keeps decoding after an event it cannot decode (the error is still returned for that
@@ -189,6 +202,15 @@ impl OpenAiDecoder {
     }
 
     fn chunk<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Result<(), StreamError> {
+        if self.started && self.fast {
+            // The common chunk, read without serde; anything unusual falls through.
+            if let Some(choice) = super::openai_fast::read_chunk(data) {
+                if let Some(c) = choice {
+                    self.fast_choice(c, out);
+                }
+                return Ok(());
+            }
+        }
         let chunk = if self.started {
             parse::<Chunk>(data, "OpenAI")?
         } else {
@@ -240,22 +262,53 @@ impl OpenAiDecoder {
             return Ok(());
         };
         if let Some(d) = choice.delta {
-            let reasoning = d.reasoning_content.or(d.reasoning).map(BStr::into_cow);
-            text(out, Channel::Reasoning, reasoning);
-            text(out, Channel::Content, d.content.map(BStr::into_cow));
-            text(out, Channel::Refusal, d.refusal.map(BStr::into_cow));
+            delta_texts(out, d.reasoning_content, d.reasoning, d.content, d.refusal);
             for (pos, tc) in d.tool_calls.into_iter().flatten().enumerate() {
                 self.tool(pos, tc, out)?;
             }
         }
-        text(out, Channel::Content, choice.text.map(BStr::into_cow));
-        if let Some(f) = choice.finish_reason {
+        self.choice_end(choice.text, choice.finish_reason, out);
+        Ok(())
+    }
+
+    /// The events of a first choice read by the fast reader: the same as [`Self::chunk`]
+    /// gives for it (a fast choice has no tool calls).
+    fn fast_choice<'a>(&mut self, c: FastChoice<'a>, out: &mut Vec<Event<'a>>) {
+        if let Some(d) = c.delta {
+            delta_texts(out, d.reasoning_content, d.reasoning, d.content, d.refusal);
+        }
+        self.choice_end(c.text, c.finish_reason, out);
+    }
+
+    /// A choice's legacy text, then its finish reason.
+    fn choice_end<'a>(
+        &mut self,
+        legacy: Option<BStr<'a>>,
+        finish: Option<BStr<'a>>,
+        out: &mut Vec<Event<'a>>,
+    ) {
+        text(out, Channel::Content, legacy.map(BStr::into_cow));
+        if let Some(f) = finish {
             self.stopped = true;
             self.stop_word = Some(f.as_str().to_string());
             out.push(Event::Stop(StopReason::from_openai(f.as_str())));
         }
-        Ok(())
     }
+}
+
+/// A delta's texts in order: reasoning (`reasoning_content`, else `reasoning`), content,
+/// refusal.
+fn delta_texts<'a>(
+    out: &mut Vec<Event<'a>>,
+    reasoning_content: Option<BStr<'a>>,
+    reasoning: Option<BStr<'a>>,
+    content: Option<BStr<'a>>,
+    refusal: Option<BStr<'a>>,
+) {
+    let reasoning = reasoning_content.or(reasoning).map(BStr::into_cow);
+    text(out, Channel::Reasoning, reasoning);
+    text(out, Channel::Content, content.map(BStr::into_cow));
+    text(out, Channel::Refusal, refusal.map(BStr::into_cow));
 }
 
 impl Decoder for OpenAiDecoder {
