@@ -13,6 +13,7 @@
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
 use super::openai_fast::FastChoice;
 use super::{byte_keyed, error_event, parse, text, StreamError, ToolIn};
+use crate::llm::stream::same_shape::SameShape;
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -42,6 +43,9 @@ pub struct OpenAiDecoder {
     /// Chunks after the first are tried with the fast reader first (off only in tests that
     /// compare it with serde).
     fast: bool,
+    /// The last chunk the fast reader read whose only text was a plain `content` string: a
+    /// chunk with the same bytes around another plain string is not parsed again.
+    shape: SameShape,
 }
 
 /// The first chunk: the start event's id and model, and the rest of a chunk.
@@ -131,6 +135,7 @@ impl OpenAiDecoder {
             lenient: false,
             stop_word: None,
             fast: true,
+            shape: SameShape::default(),
         }
     }
 
@@ -203,9 +208,15 @@ impl OpenAiDecoder {
 
     fn chunk<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Result<(), StreamError> {
         if self.started && self.fast {
+            // The last plain chunk again with another text: nothing else to read.
+            if let Some((_, t)) = self.shape.text(data) {
+                text(out, Channel::Content, Some(Cow::Borrowed(t)));
+                return Ok(());
+            }
             // The common chunk, read without serde; anything unusual falls through.
             if let Some(choice) = super::openai_fast::read_chunk(data) {
                 if let Some(c) = choice {
+                    self.learn_shape(data, &c);
                     self.fast_choice(c, out);
                 }
                 return Ok(());
@@ -269,6 +280,30 @@ impl OpenAiDecoder {
         }
         self.choice_end(choice.text, choice.finish_reason, out);
         Ok(())
+    }
+
+    /// Remembers `data` when its first choice is only a plain, non-empty `content` string.
+    fn learn_shape(&mut self, data: &[u8], c: &FastChoice<'_>) {
+        let Some(d) = &c.delta else { return };
+        let Some(BStr(Cow::Borrowed(t))) = &d.content else {
+            return;
+        };
+        let plain = c.text.is_none()
+            && c.finish_reason.is_none()
+            && d.reasoning_content.is_none()
+            && d.reasoning.is_none()
+            && d.refusal.is_none()
+            && !t.is_empty();
+        let Some(start) = (t.as_ptr() as usize).checked_sub(data.as_ptr() as usize) else {
+            return;
+        };
+        let literal = start.saturating_sub(1)..start + t.len() + 1;
+        let quoted = data.get(literal.clone()).is_some_and(|l| {
+            l.len() == t.len() + 2 && l.first() == Some(&b'"') && l.last() == Some(&b'"')
+        });
+        if plain && start > 0 && quoted {
+            self.shape.learn(data, literal);
+        }
     }
 
     /// The events of a first choice read by the fast reader: the same as [`Self::chunk`]

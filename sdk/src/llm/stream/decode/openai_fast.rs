@@ -628,6 +628,40 @@ mod tests {
                 _ => p.text(),
             })
         }
+        /// A chunk of the common shape with `"tok1 "` as some text, and optional extras.
+        fn plain_chunk(&mut self) -> Vec<u8> {
+            let opt = |p: &mut Pick, s: &str| {
+                if p.next(3) == 0 {
+                    s.to_string()
+                } else {
+                    String::new()
+                }
+            };
+            let slot = self.next(4);
+            let other = ["null", r#""r""#][self.next(2)];
+            let text = |i: usize| if i == slot { r#""tok1 ""# } else { other };
+            let delta = format!(
+                r#"{{{}"content":{}{}{}}}"#,
+                opt(self, r#""role":"assistant","#),
+                text(0),
+                opt(self, &format!(r#","refusal":{}"#, text(1))),
+                opt(self, &format!(r#","reasoning_content":{}"#, text(2))),
+            );
+            let finish = ["null", "null", r#""stop""#][self.next(3)];
+            let choice = format!(
+                r#"{{"index":0,"delta":{delta}{},"finish_reason":{finish}{}}}"#,
+                opt(self, r#","logprobs":null"#),
+                opt(self, &format!(r#","text":{}"#, text(3))),
+            );
+            let second = opt(self, r#",{"index":1,"delta":{"content":"tok1 "}}"#);
+            format!(
+                r#"{{"id":"c","object":"chat.completion.chunk","created":1,"model":"m"{},"choices":[{choice}{second}]{}}}"#,
+                opt(self, r#","system_fingerprint":"fp""#),
+                opt(self, r#","usage":null"#),
+            )
+            .into_bytes()
+        }
+
         /// A chunk's bytes (a cut may fall inside a character).
         fn chunk(&mut self) -> Vec<u8> {
             let s = self.object(TOP_KEYS, &mut |p, k| match k {
@@ -685,8 +719,42 @@ mod tests {
         assert!((200..1800).contains(&fast), "{fast} of 2000 read fast");
     }
 
+    /// What a decoder makes of each chunk of a sequence after a first one.
+    fn decode_all(mut d: OpenAiDecoder, chunks: &[Vec<u8>]) -> Vec<(bool, Vec<String>)> {
+        let mut out = Vec::new();
+        d.decode(None, br#"{"id":"x","model":"m","choices":[]}"#, &mut out)
+            .unwrap();
+        chunks
+            .iter()
+            .map(|data| {
+                out.clear();
+                let ok = d.decode(None, data, &mut out).is_ok();
+                (ok, out.iter().map(|e| format!("{e:?}")).collect())
+            })
+            .collect()
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// A generated chunk and copies of it with its first `"tok1 "` replaced by other
+        /// strings (same bytes around another literal, or not quite): a decoder remembering
+        /// the shape of plain chunks gives serde's events for each.
+        #[test]
+        fn repeated_shapes_agree_with_serde(seed in any::<u64>()) {
+            let mut p = Pick(seed | 1);
+            let base = if p.next(4) == 0 { p.chunk() } else { p.plain_chunk() };
+            let text = String::from_utf8_lossy(&base).into_owned();
+            let mut chunks = vec![base.clone()];
+            for _ in 0..6 {
+                let with = p.from(STRINGS);
+                chunks.push(text.replacen(r#""tok1 ""#, with, 1).into_bytes());
+                chunks.push(base.clone());
+            }
+            let fast = decode_all(OpenAiDecoder::new(), &chunks);
+            let slow = decode_all(OpenAiDecoder::new().serde_only(), &chunks);
+            prop_assert_eq!(fast, slow, "{}", text);
+        }
 
         /// Whenever the fast reader answers, the decoder's events, stop reason and usage are
         /// those serde gives; and a decoder using it gives serde's result on every chunk.
