@@ -34,7 +34,7 @@
 use std::rc::Rc;
 
 use aigw::llm::stream::lanes::{
-    locate, splice, write_cut, write_delta, Cut, End, Lane, Located, Part, StreamMeta,
+    splice, write_cut, write_delta, Cut, End, Lane, Located, Locator, Part, StreamMeta,
 };
 use aigw::llm::stream::Channel;
 use aigw::llm::Api;
@@ -98,6 +98,8 @@ pub struct SseSettings {
 pub struct SseGuard {
     s: SseSettings,
     parser: Parser,
+    /// Finds each event's text fields (quickly for chunks shaped like the last).
+    locator: Locator,
     lanes: Vec<OpenLane>,
     /// The dialect the stream speaks, learnt from its events.
     api: Option<Api>,
@@ -124,6 +126,7 @@ impl SseGuard {
         SseGuard {
             s,
             parser,
+            locator: Locator::new(),
             lanes: Vec::new(),
             api: None,
             meta: StreamMeta::default(),
@@ -252,7 +255,7 @@ impl SseGuard {
             }
             return;
         }
-        let Ok(found) = locate(data) else {
+        let Ok(found) = self.locator.locate(data) else {
             self.plain_event(ev, out);
             return;
         };
@@ -604,10 +607,24 @@ fn escape_for(lane: &Lane) -> Escape {
     }
 }
 
-/// Whether a raw block sets an `id` field.
+/// Whether a raw block sets an `id` field (a line `id` or `id:…`), looking only at the
+/// start of each line.
 fn has_id_field(raw: &[u8]) -> bool {
-    raw.split(|&b| b == b'\n' || b == b'\r')
-        .any(|line| line == b"id" || line.starts_with(b"id:"))
+    let mut rest = raw;
+    loop {
+        let end = memchr::memchr2(b'\n', b'\r', rest);
+        let line = match end {
+            Some(i) => rest.get(..i).unwrap_or_default(),
+            None => rest,
+        };
+        if line == b"id" || line.starts_with(b"id:") {
+            return true;
+        }
+        match end.and_then(|i| rest.get(i + 1..)) {
+            Some(next) => rest = next,
+            None => return false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -615,6 +632,21 @@ mod tests {
     use super::*;
     use crate::config::Guard;
     use serde_json::{json, Value};
+
+    #[test]
+    fn id_fields_are_found_at_line_starts_only() {
+        for (raw, want) in [
+            (&b"id: 7\ndata: x\n\n"[..], true),
+            (b"data: x\nid\n\n", true),
+            (b"event: e\r\nid:\r\ndata: x\r\n\r\n", true),
+            (b"data: {\"id\":\"c\"}\n\n", false),
+            (b"data: x\nidx: 1\n\n", false),
+            (b"data: id: 1\n\n", false),
+            (b"", false),
+        ] {
+            assert_eq!(has_id_field(raw), want, "{}", String::from_utf8_lossy(raw));
+        }
+    }
 
     fn guard() -> Guard {
         Guard::from_json(
