@@ -116,6 +116,12 @@ pub struct SseGuard {
     /// Scratch: edits of the current event and extra events before it.
     edits: Vec<(std::ops::Range<usize>, String)>,
     before: Vec<u8>,
+    /// Scratch reused across events (no allocation per event once grown): the
+    /// strings of the last event's edits, the last field of each lane in an
+    /// event, the rewritten event.
+    spare: Vec<String>,
+    last: Vec<(Lane, usize)>,
+    rewritten: Vec<u8>,
 }
 
 impl SseGuard {
@@ -140,6 +146,9 @@ impl SseGuard {
             log,
             edits: Vec::new(),
             before: Vec::new(),
+            spare: Vec::new(),
+            last: Vec::new(),
+            rewritten: Vec::new(),
         }
     }
 
@@ -259,7 +268,7 @@ impl SseGuard {
             self.plain_event(ev, out);
             return;
         };
-        self.edits.clear();
+        self.recycle_edits();
         self.before.clear();
         if let Err(stop) = self.lanes_of(&found) {
             self.stop(stop, out);
@@ -268,7 +277,8 @@ impl SseGuard {
         let mut rewritten: Option<Vec<u8>> = None;
         if !self.edits.is_empty() {
             self.edits.sort_by_key(|(span, _)| span.start);
-            let mut new = Vec::with_capacity(data.len() + 16);
+            let mut new = std::mem::take(&mut self.rewritten);
+            new.clear();
             splice(data, &self.edits, &mut new);
             rewritten = Some(new);
         }
@@ -289,8 +299,21 @@ impl SseGuard {
         }
         out.extend_from_slice(&self.before);
         match rewritten {
-            Some(text) => self.write(out, ev, &text),
+            Some(text) => {
+                self.write(out, ev, &text);
+                self.rewritten = text;
+            }
             None => out.extend_from_slice(ev.raw()),
+        }
+    }
+
+    /// Empties `edits`, keeping their strings for the next event's edits.
+    fn recycle_edits(&mut self) {
+        for (_, mut text) in self.edits.drain(..) {
+            if self.spare.len() < MAX_CHANNELS {
+                text.clear();
+                self.spare.push(text);
+            }
         }
     }
 
@@ -314,9 +337,21 @@ impl SseGuard {
         }
         // `(lane, edit index)` of the last field of each lane in this event,
         // where a lane's held-back tail goes when the event ends the lane.
-        let mut last: Vec<(Lane, usize)> = Vec::new();
+        let mut last = std::mem::take(&mut self.last);
+        last.clear();
+        let result = self.fields_of(found, &mut last);
+        self.last = last;
+        result
+    }
+
+    /// [`Self::lanes_of`] with its scratch list of last fields.
+    fn fields_of(
+        &mut self,
+        found: &Located<'_>,
+        last: &mut Vec<(Lane, usize)>,
+    ) -> Result<(), Stop> {
         for f in &found.fields {
-            let mut o = String::new();
+            let mut o = self.spare.pop().unwrap_or_default();
             self.push(&f.lane, &f.text, &mut o)?;
             self.edits.push((f.span.clone(), o));
             let at = self.edits.len() - 1;
@@ -360,14 +395,24 @@ impl SseGuard {
                 self.open_blocks.retain(|x| x != b);
             }
         }
-        // Unchanged texts need no edit.
-        self.edits.retain(|(span, text)| {
-            !found
+        // Unchanged texts need no edit (their strings are kept for reuse).
+        let mut i = 0;
+        while let Some((span, text)) = self.edits.get(i) {
+            let unchanged = found
                 .fields
                 .iter()
                 .chain(&found.whole)
-                .any(|f| f.span == *span && f.text == *text)
-        });
+                .any(|f| f.span == *span && f.text == *text);
+            if !unchanged {
+                i += 1;
+                continue;
+            }
+            let (_, mut text) = self.edits.swap_remove(i);
+            if self.spare.len() < MAX_CHANNELS {
+                text.clear();
+                self.spare.push(text);
+            }
+        }
         Ok(())
     }
 
