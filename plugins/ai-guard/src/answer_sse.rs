@@ -34,7 +34,7 @@
 use std::rc::Rc;
 
 use aigw::llm::stream::lanes::{
-    locate, splice, write_cut, write_delta, Cut, End, Lane, Located, Part, StreamMeta,
+    splice, write_cut, write_delta, Cut, End, Lane, Located, Locator, Part, StreamMeta,
 };
 use aigw::llm::stream::Channel;
 use aigw::llm::Api;
@@ -98,6 +98,8 @@ pub struct SseSettings {
 pub struct SseGuard {
     s: SseSettings,
     parser: Parser,
+    /// Finds each event's text fields (quickly for chunks shaped like the last).
+    locator: Locator,
     lanes: Vec<OpenLane>,
     /// The dialect the stream speaks, learnt from its events.
     api: Option<Api>,
@@ -114,6 +116,12 @@ pub struct SseGuard {
     /// Scratch: edits of the current event and extra events before it.
     edits: Vec<(std::ops::Range<usize>, String)>,
     before: Vec<u8>,
+    /// Scratch reused across events (no allocation per event once grown): the
+    /// strings of the last event's edits, the last field of each lane in an
+    /// event, the rewritten event.
+    spare: Vec<String>,
+    last: Vec<(Lane, usize)>,
+    rewritten: Vec<u8>,
 }
 
 impl SseGuard {
@@ -124,6 +132,7 @@ impl SseGuard {
         SseGuard {
             s,
             parser,
+            locator: Locator::new(),
             lanes: Vec::new(),
             api: None,
             meta: StreamMeta::default(),
@@ -137,6 +146,9 @@ impl SseGuard {
             log,
             edits: Vec::new(),
             before: Vec::new(),
+            spare: Vec::new(),
+            last: Vec::new(),
+            rewritten: Vec::new(),
         }
     }
 
@@ -252,11 +264,11 @@ impl SseGuard {
             }
             return;
         }
-        let Ok(found) = locate(data) else {
+        let Ok(found) = self.locator.locate(data) else {
             self.plain_event(ev, out);
             return;
         };
-        self.edits.clear();
+        self.recycle_edits();
         self.before.clear();
         if let Err(stop) = self.lanes_of(&found) {
             self.stop(stop, out);
@@ -265,7 +277,8 @@ impl SseGuard {
         let mut rewritten: Option<Vec<u8>> = None;
         if !self.edits.is_empty() {
             self.edits.sort_by_key(|(span, _)| span.start);
-            let mut new = Vec::with_capacity(data.len() + 16);
+            let mut new = std::mem::take(&mut self.rewritten);
+            new.clear();
             splice(data, &self.edits, &mut new);
             rewritten = Some(new);
         }
@@ -286,8 +299,21 @@ impl SseGuard {
         }
         out.extend_from_slice(&self.before);
         match rewritten {
-            Some(text) => self.write(out, ev, &text),
+            Some(text) => {
+                self.write(out, ev, &text);
+                self.rewritten = text;
+            }
             None => out.extend_from_slice(ev.raw()),
+        }
+    }
+
+    /// Empties `edits`, keeping their strings for the next event's edits.
+    fn recycle_edits(&mut self) {
+        for (_, mut text) in self.edits.drain(..) {
+            if self.spare.len() < MAX_CHANNELS {
+                text.clear();
+                self.spare.push(text);
+            }
         }
     }
 
@@ -311,9 +337,21 @@ impl SseGuard {
         }
         // `(lane, edit index)` of the last field of each lane in this event,
         // where a lane's held-back tail goes when the event ends the lane.
-        let mut last: Vec<(Lane, usize)> = Vec::new();
+        let mut last = std::mem::take(&mut self.last);
+        last.clear();
+        let result = self.fields_of(found, &mut last);
+        self.last = last;
+        result
+    }
+
+    /// [`Self::lanes_of`] with its scratch list of last fields.
+    fn fields_of(
+        &mut self,
+        found: &Located<'_>,
+        last: &mut Vec<(Lane, usize)>,
+    ) -> Result<(), Stop> {
         for f in &found.fields {
-            let mut o = String::new();
+            let mut o = self.spare.pop().unwrap_or_default();
             self.push(&f.lane, &f.text, &mut o)?;
             self.edits.push((f.span.clone(), o));
             let at = self.edits.len() - 1;
@@ -357,14 +395,24 @@ impl SseGuard {
                 self.open_blocks.retain(|x| x != b);
             }
         }
-        // Unchanged texts need no edit.
-        self.edits.retain(|(span, text)| {
-            !found
+        // Unchanged texts need no edit (their strings are kept for reuse).
+        let mut i = 0;
+        while let Some((span, text)) = self.edits.get(i) {
+            let unchanged = found
                 .fields
                 .iter()
                 .chain(&found.whole)
-                .any(|f| f.span == *span && f.text == *text)
-        });
+                .any(|f| f.span == *span && f.text == *text);
+            if !unchanged {
+                i += 1;
+                continue;
+            }
+            let (_, mut text) = self.edits.swap_remove(i);
+            if self.spare.len() < MAX_CHANNELS {
+                text.clear();
+                self.spare.push(text);
+            }
+        }
         Ok(())
     }
 
@@ -604,10 +652,24 @@ fn escape_for(lane: &Lane) -> Escape {
     }
 }
 
-/// Whether a raw block sets an `id` field.
+/// Whether a raw block sets an `id` field (a line `id` or `id:…`), looking only at the
+/// start of each line.
 fn has_id_field(raw: &[u8]) -> bool {
-    raw.split(|&b| b == b'\n' || b == b'\r')
-        .any(|line| line == b"id" || line.starts_with(b"id:"))
+    let mut rest = raw;
+    loop {
+        let end = memchr::memchr2(b'\n', b'\r', rest);
+        let line = match end {
+            Some(i) => rest.get(..i).unwrap_or_default(),
+            None => rest,
+        };
+        if line == b"id" || line.starts_with(b"id:") {
+            return true;
+        }
+        match end.and_then(|i| rest.get(i + 1..)) {
+            Some(next) => rest = next,
+            None => return false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -615,6 +677,21 @@ mod tests {
     use super::*;
     use crate::config::Guard;
     use serde_json::{json, Value};
+
+    #[test]
+    fn id_fields_are_found_at_line_starts_only() {
+        for (raw, want) in [
+            (&b"id: 7\ndata: x\n\n"[..], true),
+            (b"data: x\nid\n\n", true),
+            (b"event: e\r\nid:\r\ndata: x\r\n\r\n", true),
+            (b"data: {\"id\":\"c\"}\n\n", false),
+            (b"data: x\nidx: 1\n\n", false),
+            (b"data: id: 1\n\n", false),
+            (b"", false),
+        ] {
+            assert_eq!(has_id_field(raw), want, "{}", String::from_utf8_lossy(raw));
+        }
+    }
 
     fn guard() -> Guard {
         Guard::from_json(

@@ -33,7 +33,7 @@ pub fn write_event(
     let data = data.as_ref();
     let mut rest = data;
     loop {
-        let end = rest.iter().position(|&b| b == b'\n' || b == b'\r');
+        let end = memchr::memchr2(b'\n', b'\r', rest);
         let (line, next) = match end {
             Some(i) => {
                 let skip = if rest.get(i) == Some(&b'\r') && rest.get(i + 1) == Some(&b'\n') {

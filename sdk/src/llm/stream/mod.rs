@@ -57,6 +57,7 @@ mod encode;
 mod event;
 pub mod lanes;
 mod read;
+mod same_shape;
 mod status;
 mod stop;
 

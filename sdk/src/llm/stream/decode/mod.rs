@@ -5,6 +5,7 @@ mod bedrock;
 mod dashscope;
 mod gemini;
 mod openai;
+mod openai_fast;
 mod responses;
 
 pub use anthropic::AnthropicDecoder;

@@ -11,7 +11,9 @@
 //! completions chunks (`choices[0].text`) give content text.
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
+use super::openai_fast::FastChoice;
 use super::{byte_keyed, error_event, parse, text, StreamError, ToolIn};
+use crate::llm::stream::same_shape::SameShape;
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -38,6 +40,12 @@ pub struct OpenAiDecoder {
     lenient: bool,
     /// The last `finish_reason`, verbatim.
     stop_word: Option<String>,
+    /// Chunks after the first are tried with the fast reader first (off only in tests that
+    /// compare it with serde).
+    fast: bool,
+    /// The last chunk the fast reader read whose only text was a plain `content` string: a
+    /// chunk with the same bytes around another plain string is not parsed again.
+    shape: SameShape,
 }
 
 /// The first chunk: the start event's id and model, and the rest of a chunk.
@@ -126,7 +134,17 @@ impl OpenAiDecoder {
             done: false,
             lenient: false,
             stop_word: None,
+            fast: true,
+            shape: SameShape::default(),
         }
+    }
+
+    /// The same decoder reading every chunk with serde: the reference the fast reader is
+    /// tested against.
+    #[cfg(test)]
+    pub(super) fn serde_only(mut self) -> Self {
+        self.fast = false;
+        self
     }
 
     /// Keeps decoding after an event it cannot decode (the error is still returned for that
@@ -189,6 +207,21 @@ impl OpenAiDecoder {
     }
 
     fn chunk<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Result<(), StreamError> {
+        if self.started && self.fast {
+            // The last plain chunk again with another text: nothing else to read.
+            if let Some((_, t)) = self.shape.text(data) {
+                text(out, Channel::Content, Some(Cow::Borrowed(t)));
+                return Ok(());
+            }
+            // The common chunk, read without serde; anything unusual falls through.
+            if let Some(choice) = super::openai_fast::read_chunk(data) {
+                if let Some(c) = choice {
+                    self.learn_shape(data, &c);
+                    self.fast_choice(c, out);
+                }
+                return Ok(());
+            }
+        }
         let chunk = if self.started {
             parse::<Chunk>(data, "OpenAI")?
         } else {
@@ -240,22 +273,77 @@ impl OpenAiDecoder {
             return Ok(());
         };
         if let Some(d) = choice.delta {
-            let reasoning = d.reasoning_content.or(d.reasoning).map(BStr::into_cow);
-            text(out, Channel::Reasoning, reasoning);
-            text(out, Channel::Content, d.content.map(BStr::into_cow));
-            text(out, Channel::Refusal, d.refusal.map(BStr::into_cow));
+            delta_texts(out, d.reasoning_content, d.reasoning, d.content, d.refusal);
             for (pos, tc) in d.tool_calls.into_iter().flatten().enumerate() {
                 self.tool(pos, tc, out)?;
             }
         }
-        text(out, Channel::Content, choice.text.map(BStr::into_cow));
-        if let Some(f) = choice.finish_reason {
+        self.choice_end(choice.text, choice.finish_reason, out);
+        Ok(())
+    }
+
+    /// Remembers `data` when its first choice is only a plain, non-empty `content` string.
+    fn learn_shape(&mut self, data: &[u8], c: &FastChoice<'_>) {
+        let Some(d) = &c.delta else { return };
+        let Some(BStr(Cow::Borrowed(t))) = &d.content else {
+            return;
+        };
+        let plain = c.text.is_none()
+            && c.finish_reason.is_none()
+            && d.reasoning_content.is_none()
+            && d.reasoning.is_none()
+            && d.refusal.is_none()
+            && !t.is_empty();
+        let Some(start) = (t.as_ptr() as usize).checked_sub(data.as_ptr() as usize) else {
+            return;
+        };
+        let literal = start.saturating_sub(1)..start + t.len() + 1;
+        let quoted = data.get(literal.clone()).is_some_and(|l| {
+            l.len() == t.len() + 2 && l.first() == Some(&b'"') && l.last() == Some(&b'"')
+        });
+        if plain && start > 0 && quoted {
+            self.shape.learn(data, literal);
+        }
+    }
+
+    /// The events of a first choice read by the fast reader: the same as [`Self::chunk`]
+    /// gives for it (a fast choice has no tool calls).
+    fn fast_choice<'a>(&mut self, c: FastChoice<'a>, out: &mut Vec<Event<'a>>) {
+        if let Some(d) = c.delta {
+            delta_texts(out, d.reasoning_content, d.reasoning, d.content, d.refusal);
+        }
+        self.choice_end(c.text, c.finish_reason, out);
+    }
+
+    /// A choice's legacy text, then its finish reason.
+    fn choice_end<'a>(
+        &mut self,
+        legacy: Option<BStr<'a>>,
+        finish: Option<BStr<'a>>,
+        out: &mut Vec<Event<'a>>,
+    ) {
+        text(out, Channel::Content, legacy.map(BStr::into_cow));
+        if let Some(f) = finish {
             self.stopped = true;
             self.stop_word = Some(f.as_str().to_string());
             out.push(Event::Stop(StopReason::from_openai(f.as_str())));
         }
-        Ok(())
     }
+}
+
+/// A delta's texts in order: reasoning (`reasoning_content`, else `reasoning`), content,
+/// refusal.
+fn delta_texts<'a>(
+    out: &mut Vec<Event<'a>>,
+    reasoning_content: Option<BStr<'a>>,
+    reasoning: Option<BStr<'a>>,
+    content: Option<BStr<'a>>,
+    refusal: Option<BStr<'a>>,
+) {
+    let reasoning = reasoning_content.or(reasoning).map(BStr::into_cow);
+    text(out, Channel::Reasoning, reasoning);
+    text(out, Channel::Content, content.map(BStr::into_cow));
+    text(out, Channel::Refusal, refusal.map(BStr::into_cow));
 }
 
 impl Decoder for OpenAiDecoder {

@@ -36,6 +36,7 @@
 //! ```
 
 mod locate;
+mod locator;
 mod walk;
 mod write;
 
@@ -43,6 +44,7 @@ mod write;
 mod tests;
 
 pub use locate::locate;
+pub use locator::Locator;
 pub use write::{splice, write_cut, write_delta, Cut, StreamMeta};
 
 use super::Channel;

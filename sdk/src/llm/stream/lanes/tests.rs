@@ -543,3 +543,97 @@ fn strings_are_read_exactly_wherever_quotes_escapes_and_controls_fall() {
         }
     }
 }
+
+/// Chat chunks of many shapes in a row (from a seed): plain content chunks repeating the last
+/// one's bytes, others around them, awkward strings and broken events.
+fn chunk_sequence(mut seed: u64) -> Vec<Vec<u8>> {
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let texts = [
+        r#""tok1 ""#,
+        r#""""#,
+        r#""a\nb""#,
+        r#""q\"q""#,
+        "\"中文\"",
+        "\"c\u{1}\"",
+        r#""\ud800""#,
+        r#""x","content":"y""#,
+        r#""x"},"finish_reason":"stop""#,
+        "7",
+        "null",
+        r#""trunc"#,
+    ];
+    let shapes = [
+        (
+            r#"{"id":"c","object":"chat.completion.chunk","created":5,"model":"m","choices":[{"index":0,"delta":{"content":"#,
+            r#"},"finish_reason":null}]}"#,
+        ),
+        (
+            r#"{"id":"c","object":"chat.completion.chunk","created":5,"model":"m","choices":[{"index":0,"delta":{"content":"#,
+            r#"},"finish_reason":"stop"}]}"#,
+        ),
+        (
+            r#"{"id":"c","choices":[{"index":1,"delta":{"role":"assistant","content":"#,
+            r#"}}],"usage":null}"#,
+        ),
+        (
+            r#"{"id":"c","choices":[{"index":0,"delta":{"refusal":"#,
+            r#"}}]}"#,
+        ),
+        (
+            r#"{"type":"message_start","choices":[{"delta":{"content":"#,
+            r#"}}]}"#,
+        ),
+        (
+            r#"{"id":"c","choices":[{"index":0,"delta":{"content":"#,
+            r#"}},{"index":1,"delta":{"content":"b"}}]}"#,
+        ),
+    ];
+    (0..40)
+        .map(|_| {
+            let (a, b) = shapes[if next(3) == 0 { next(shapes.len()) } else { 0 }];
+            let t = if next(2) == 0 {
+                texts[0]
+            } else {
+                texts[next(texts.len())]
+            };
+            let t = if next(4) == 0 {
+                format!("\"tok{}\"", next(1000))
+            } else {
+                t.to_string()
+            };
+            format!("{a}{t}{b}").into_bytes()
+        })
+        .collect()
+}
+
+#[test]
+fn a_locator_answers_as_locate_on_every_event() {
+    let mut fast = 0;
+    for seed in 1..400u64 {
+        let mut locator = Locator::new();
+        for data in chunk_sequence(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1) {
+            let quick = locator.shape_matches(&data);
+            let got = locator.locate(&data);
+            let want = locate(&data);
+            let text = String::from_utf8_lossy(&data);
+            match (&got, &want) {
+                (Ok(g), Ok(w)) => {
+                    assert_eq!(g, w, "{text}");
+                    let (mut a, mut b) = (StreamMeta::default(), StreamMeta::default());
+                    g.fill_meta(&mut a);
+                    w.fill_meta(&mut b);
+                    assert_eq!(format!("{a:?}"), format!("{b:?}"), "{text}");
+                }
+                (Err(_), Err(_)) => {}
+                _ => panic!("{text}: {got:?} vs {want:?}"),
+            }
+            fast += usize::from(quick);
+        }
+    }
+    assert!(fast > 2000, "{fast} events answered without a parse");
+}
