@@ -78,7 +78,7 @@ fn redis_count(redis: SocketAddr, needles: &[&str]) -> i64 {
             .expect("redis-cli");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let keys = cli(&["--scan", "--pattern", "namespace:{ai},counter:*"]);
+    let keys = cli(&["--scan", "--pattern", "namespace:{ai}*counter:*"]);
     keys.lines()
         .filter(|k| needles.iter().all(|n| k.contains(n)))
         .map(|k| cli(&["get", k]).trim().parse::<i64>().unwrap_or(0))

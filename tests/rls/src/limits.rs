@@ -108,6 +108,23 @@ impl Table {
     }
 }
 
+/// The envoyproxy/ratelimit configuration (YAML) for the limits of a plugin configuration:
+/// one document per rls-mode configuration (domain).
+pub fn envoy_ratelimit_config(json: &[u8]) -> Result<String, String> {
+    let rules = Rules::<Config>::parse(json).map_err(|e| format!("invalid config: {e}"))?;
+    let mut docs = Vec::new();
+    for cfg in rules.configs() {
+        let Some(spec) = cfg.rls.as_ref().filter(|_| cfg.compiled.rls) else {
+            return Err(
+                "the configuration is not in rls mode (mode \"rls\" with an rls section)".into(),
+            );
+        };
+        let limits = rls::service_limits(cfg.compiled.groups.iter().flat_map(|g| &g.limits));
+        docs.push(rls::envoy_ratelimit_yaml(spec.domain(), &limits));
+    }
+    Ok(docs.join("---\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

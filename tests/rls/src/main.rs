@@ -9,7 +9,7 @@ use limitador::AsyncRateLimiter;
 use std::io::Write;
 use std::sync::Arc;
 
-const USAGE: &str = "usage: aigw-rls --listen ADDR --redis URL --config PLUGIN.json";
+const USAGE: &str = "usage: aigw-rls --listen ADDR --redis URL --config PLUGIN.json\n       aigw-rls --envoy-ratelimit-config PLUGIN.json   (prints envoyproxy/ratelimit's config for it)";
 
 fn args() -> Result<(String, String, String), String> {
     let mut listen = None;
@@ -37,6 +37,22 @@ fn args() -> Result<(String, String, String), String> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, path] = argv.as_slice() {
+        if flag == "--envoy-ratelimit-config" {
+            let text = std::fs::read(path)
+                .map_err(|e| format!("cannot read {path}: {e}"))
+                .and_then(|raw| aigw_rls::limits::envoy_ratelimit_config(&raw));
+            match text {
+                Ok(t) => print!("{t}"),
+                Err(e) => {
+                    eprintln!("aigw-rls: {e}");
+                    std::process::exit(2);
+                }
+            }
+            return;
+        }
+    }
     let (listen, redis, config) = match args() {
         Ok(a) => a,
         Err(e) => {
