@@ -63,7 +63,7 @@ fn sim_with(config: &Value, ratelimit: Cluster) -> Sim {
         ..Default::default()
     });
     sim.add_cluster("ratelimit", ratelimit);
-    sim.add_plugin(spec("ai-token-ratelimit").config_json(&config.to_string()))
+    sim.add_plugin(spec("ai-token-ratelimit").config_json(config.to_string()))
         .expect("plugin loads");
     sim
 }
