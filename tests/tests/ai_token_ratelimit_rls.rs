@@ -430,3 +430,52 @@ fn two_gateways_share_one_limit() {
     assert_eq!(rls.wait_requests(12).len(), 12);
     assert_eq!(redis_count(redis.addr, &["dave", "minute"]), 12);
 }
+
+const OPENAI_STREAM: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}],\"usage\":null}\n\n\
+data: {\"choices\":[],\"usage\":{\"prompt_tokens\":17,\"completion_tokens\":21,\"total_tokens\":38}}\n\n\
+data: [DONE]\n\n";
+
+#[test]
+fn a_stream_reports_its_real_usage_when_it_ends() {
+    let redis = RedisServer::start();
+    let dir = scratch("stream");
+    let config = rls_config(
+        json!([{ "name": "tok", "key": [{ "by": "consumer" }], "per_minute": 1000,
+                 "per_hour": 5000 }]),
+        "closed",
+        5000,
+    );
+    let path = write_config(&dir, &config);
+    let rls = RlsServer::start(&path, redis.addr);
+    let mut sim = sim_with(&config, Cluster::Addr(rls.addr));
+    let rec = sim
+        .run(
+            chat("erin"),
+            UpstreamResponse::sse(OPENAI_STREAM).chunked(7),
+        )
+        .unwrap();
+    assert_eq!(rec.response.status, 200);
+    assert_eq!(
+        rec.response.body_str(),
+        OPENAI_STREAM,
+        "the stream passes unchanged"
+    );
+    let sent = rls.wait_requests(2);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0]["hits_addend"], ESTIMATE);
+    // 38 real tokens: 14 more than the estimate, in both windows.
+    assert_eq!(sent[1]["hits_addend"], 38 - ESTIMATE);
+    assert_eq!(
+        sent[1]["descriptors"],
+        json!([
+            descriptor(&[("limit", "tok"), ("consumer", "erin"), ("window", "minute")]),
+            descriptor(&[("limit", "tok"), ("consumer", "erin"), ("window", "hour")])
+        ])
+    );
+    assert_eq!(redis_count(redis.addr, &["erin", "minute"]), 38);
+    assert_eq!(redis_count(redis.addr, &["erin", "hour"]), 38);
+    assert_eq!(
+        sim.metric("ai_token_ratelimit_tokens_total;limit=tok"),
+        Some(38)
+    );
+}
