@@ -479,3 +479,93 @@ fn a_stream_reports_its_real_usage_when_it_ends() {
         Some(38)
     );
 }
+
+/// A gRPC server (h2c) that answers every call with an empty message and `grpc_status`: not
+/// a rate limit service.
+fn foreign_grpc_server(grpc_status: u32) -> SocketAddr {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.set_nonblocking(true).expect("nonblocking");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(l).expect("listener");
+            loop {
+                let Ok((s, _)) = l.accept().await else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| async move {
+                            let _ = req.into_body().collect().await;
+                            let mut trailers = hyper::HeaderMap::new();
+                            trailers.insert("grpc-status", grpc_status.into());
+                            let body = Full::new(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]))
+                                .with_trailers(async move { Some(Ok(trailers)) });
+                            let resp = hyper::Response::builder()
+                                .header("content-type", "application/grpc")
+                                .body(body)
+                                .expect("response");
+                            Ok::<_, std::convert::Infallible>(resp)
+                        },
+                    );
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(s), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    addr
+}
+
+#[test]
+fn a_bad_answer_or_a_failure_status_goes_by_failure_mode() {
+    let limits = json!([{ "name": "tok", "per_minute": 100 }]);
+    // grpc-status 0 with an empty message: overall_code UNKNOWN, not an answer to act on.
+    let empty = Cluster::Addr(foreign_grpc_server(0));
+    let mut closed = sim_with(&rls_config(limits.clone(), "closed", 2000), empty.clone());
+    let rec = closed.run(chat("alice"), usage(3, 2)).unwrap();
+    assert_eq!(rec.response.status, 503);
+    assert_eq!(
+        closed.metric("ai_token_ratelimit_rls_errors_total;op=admit;reason=bad_answer"),
+        Some(1)
+    );
+    let mut open = sim_with(&rls_config(limits.clone(), "open", 2000), empty);
+    assert_eq!(
+        open.run(chat("alice"), usage(3, 2))
+            .unwrap()
+            .response
+            .status,
+        200
+    );
+    assert_eq!(
+        open.metric("ai_token_ratelimit_rls_errors_total;op=admit;reason=bad_answer"),
+        Some(1)
+    );
+    // UNAUTHENTICATED (16) from the service: another gRPC status.
+    let denied = Cluster::Addr(foreign_grpc_server(16));
+    let mut closed = sim_with(&rls_config(limits, "closed", 2000), denied);
+    assert_eq!(
+        closed
+            .run(chat("alice"), usage(3, 2))
+            .unwrap()
+            .response
+            .status,
+        503
+    );
+    assert_eq!(
+        closed.metric("ai_token_ratelimit_rls_errors_total;op=admit;reason=status"),
+        Some(1)
+    );
+    let logs = logs_with(
+        &closed,
+        "rate limit service admit failed (status): gRPC status 16",
+    );
+    assert_eq!(logs.len(), 1, "{:?}", closed.logs());
+}
