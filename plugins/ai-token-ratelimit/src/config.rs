@@ -95,63 +95,8 @@ pub enum Mode {
     Rls,
 }
 
-/// The rate limit service of rls mode.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RlsSpec {
-    /// The gateway's cluster of the service (HTTP/2); required.
-    #[serde(default)]
-    pub cluster: Option<String>,
-    /// The service's domain for these limits; required.
-    #[serde(default)]
-    pub domain: Option<String>,
-    /// How long admission waits for the service, 1..=60000 ms (default 200).
-    #[serde(default = "default_rls_timeout")]
-    pub timeout_ms: u64,
-}
-
-fn default_rls_timeout() -> u64 {
-    200
-}
-
-impl RlsSpec {
-    /// The cluster (validated non-empty).
-    pub fn cluster(&self) -> &str {
-        self.cluster.as_deref().unwrap_or_default()
-    }
-
-    /// The domain (validated non-empty).
-    pub fn domain(&self) -> &str {
-        self.domain.as_deref().unwrap_or_default()
-    }
-
-    fn validate(&mut self) -> Result<(), ConfigError> {
-        for (field, value) in [("cluster", &mut self.cluster), ("domain", &mut self.domain)] {
-            match value.as_deref().map(str::trim) {
-                None => {
-                    return Err(ConfigError::new(
-                        format!("rls.{field}"),
-                        "required in rls mode",
-                    ))
-                }
-                Some("") => {
-                    return Err(ConfigError::new(
-                        format!("rls.{field}"),
-                        "must not be empty",
-                    ))
-                }
-                Some(v) => *value = Some(v.to_string()),
-            }
-        }
-        if !(1..=60_000).contains(&self.timeout_ms) {
-            return Err(ConfigError::new(
-                "rls.timeout_ms",
-                "must be between 1 and 60000",
-            ));
-        }
-        Ok(())
-    }
-}
+/// The rate limit service of rls mode (defined with the rls code).
+pub use crate::rls::RlsSpec;
 
 /// Behaviour when the counter store cannot answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
