@@ -3,13 +3,19 @@
 
 CARGO ?= cargo
 
-.PHONY: setup build test run bench fuzz lint clean
+.PHONY: setup build package test run bench fuzz lint clean
 
 setup:
 	@scripts/setup.sh
 
 build: setup
 	@scripts/build-wasm.sh
+
+# A Higress plugin image per plugin (OCI image layout) in dist/oci/<plugin>/ (and
+# dist/oci/<plugin>-higress/ for the higress builds); see README "Packaging".
+package: build
+	@if [ -x scripts/config-schemas.sh ]; then scripts/config-schemas.sh; fi
+	$(CARGO) run --quiet -p aigw-package -- --root . --dist dist --out dist/oci
 
 test: build
 	$(CARGO) test --workspace --quiet
