@@ -21,6 +21,10 @@ PLUGINS = {
     "ai-load-balancer": ("UNSPECIFIED_PHASE", 200, []),
     "ai-proxy": ("UNSPECIFIED_PHASE", 100, ["ai-proxy", "ai-proxy-upstream"]),
 }
+# Envoy filters configured from another example than their plugin's: the Envoy stack runs
+# several replicas, so ai-token-ratelimit keeps its counters in the rate limit service there
+# (mode rls; envoy/ratelimit/config.yaml is the service's side of the same limits).
+ENVOY_EXAMPLES = {"ai-token-ratelimit": "ai-token-ratelimit-rls"}
 
 
 def indent(text, n):
@@ -92,7 +96,9 @@ def main():
             # A filter with its own example (e.g. ai-proxy-upstream) uses it.
             own = os.path.join(ROOT, "examples", f"{name}.json")
             cfg = config
-            if name != module and os.path.exists(own):
+            if name in ENVOY_EXAMPLES:
+                own = os.path.join(ROOT, "examples", f"{ENVOY_EXAMPLES[name]}.json")
+            if (name != module or name in ENVOY_EXAMPLES) and os.path.exists(own):
                 with open(own) as f:
                     cfg = json.load(f)
             outputs[os.path.join(ROOT, "envoy", "ecds", f"{name}.yaml")] = ecds(name, module, cfg)

@@ -51,6 +51,13 @@ if ! command -v redis-server >/dev/null 2>&1; then
   apt_install redis-server || true
 fi
 
+# 2b. OpenSSL headers and pkg-config: the test rate limit service (tests/rls, aigw-rls) uses
+#     Limitador, whose Redis client links native-tls (OpenSSL on Linux).
+if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openssl 2>/dev/null; then
+  echo "setup: installing libssl-dev and pkg-config"
+  apt_install libssl-dev pkg-config || true
+fi
+
 # 3. skopeo and Debian's docker-registry, for the plugin images (`make package`,
 #    tests/tests/package.rs: inspect them, push them to a local registry, pull them back).
 if ! command -v skopeo >/dev/null 2>&1 || ! command -v docker-registry >/dev/null 2>&1; then

@@ -7,7 +7,7 @@
 //!
 //! | module | what it is for |
 //! | --- | --- |
-//! | [`plugin`] | the `Plugin` trait, per-stream `Ctx`, root `RootCtx`, call-outs, `Flow` |
+//! | [`plugin`] | the `Plugin` trait, per-stream `Ctx`, root `RootCtx`, HTTP and gRPC call-outs, `Flow` |
 //! | [`config`] | typed configuration, field-path errors, Higress `_rules_` |
 //! | [`contract`] | header and filter-state names the plugins share, the usage and guard records, key fingerprints |
 //! | [`hash`] | SHA-256, HMAC-SHA-256, FNV-1a, hex and constant-time digest comparison |
@@ -19,6 +19,7 @@
 //! | [`shared`] | counters, rate-limit windows and bounded multi-window slot tables over shared data (CAS) |
 //! | [`metrics`] | counters, gauges, histograms with labels |
 //! | [`log`] | leveled logging macros and secret redaction |
+//! | [`proto`] | minimal protobuf wire-format writer and reader (gRPC call-out messages) |
 //! | [`resp`] | RESP2 (Redis protocol) encoder/decoder |
 //! | `redis` | Redis calls on Higress (feature `higress`) |
 //! | [`llm`] | LLM API classification ([`llm::Api`]), message types and usage extraction |
@@ -36,6 +37,7 @@ pub mod log;
 pub mod metrics;
 pub mod plugin;
 pub mod prelude;
+pub mod proto;
 #[cfg(feature = "higress")]
 pub mod redis;
 pub mod reply;

@@ -230,46 +230,140 @@ fn gpustack_tree() -> PathBuf {
 /// bench binary (`target/<profile>/bench`) finds it the same way.
 pub fn host_sim_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // Tests: target/<profile>/deps/cli-<hash>; binaries: target/<profile>/bench.
-        let exe = std::env::current_exe().expect("test executable path");
-        let mut profile_dir = exe.parent().expect("target/<profile>").to_path_buf();
-        if profile_dir.file_name().is_some_and(|n| n == "deps") {
-            profile_dir = profile_dir
-                .parent()
-                .expect("target/<profile>")
-                .to_path_buf();
+    BIN.get_or_init(|| workspace_bin("host-sim", "host-sim"))
+}
+
+/// The `aigw-rls` binary (the test rate limit service), built like [`host_sim_bin`].
+pub fn rls_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("aigw-rls", "aigw-rls"))
+}
+
+/// Builds binary `bin` of workspace package `package` next to this executable (same target
+/// directory and profile) and returns its path.
+fn workspace_bin(package: &str, bin: &str) -> PathBuf {
+    // Tests: target/<profile>/deps/cli-<hash>; binaries: target/<profile>/bench.
+    let exe = std::env::current_exe().expect("test executable path");
+    let mut profile_dir = exe.parent().expect("target/<profile>").to_path_buf();
+    if profile_dir.file_name().is_some_and(|n| n == "deps") {
+        profile_dir = profile_dir
+            .parent()
+            .expect("target/<profile>")
+            .to_path_buf();
+    }
+    let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev".to_string(),
+        Some(other) => other.to_string(),
+    };
+    let out = Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args(["build", "-q", "-p", package, "--bin", bin, "--profile"])
+        .arg(&profile)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .output()
+        .expect("run cargo build");
+    assert!(
+        out.status.success(),
+        "cargo build -p {package} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = profile_dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "{} was not built", bin.display());
+    bin
+}
+
+/// A real `aigw-rls` (an Envoy rate limit service on Limitador and Redis) on a free loopback
+/// port, stopped when dropped. It prints one JSON line per `ShouldRateLimit` request, which
+/// [`RlsServer::requests`] returns: what the gateways sent, as the service decoded it.
+pub struct RlsServer {
+    child: Option<Child>,
+    /// Its address.
+    pub addr: SocketAddr,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl RlsServer {
+    /// Starts the service with the limits of plugin configuration `config`, counting in the
+    /// Redis at `redis`, and waits until it listens.
+    pub fn start(config: &Path, redis: SocketAddr) -> RlsServer {
+        use std::io::BufRead;
+        let mut child = Command::new(rls_bin())
+            .args(["--listen", "127.0.0.1:0", "--redis"])
+            .arg(format!("redis://{redis}"))
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start aigw-rls");
+        let stdout = child.stdout.take().expect("aigw-rls stdout");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = std::sync::Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(addr.to_string());
+                } else if let Ok(mut l) = sink.lock() {
+                    l.push(line);
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("aigw-rls did not start listening")
+            .parse()
+            .expect("aigw-rls printed its address");
+        RlsServer {
+            child: Some(child),
+            addr,
+            lines,
         }
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_string(),
-            Some(other) => other.to_string(),
-        };
-        let out = Command::new(env!("CARGO"))
-            .current_dir(root())
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "host-sim",
-                "--bin",
-                "host-sim",
-                "--profile",
-            ])
-            .arg(&profile)
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .output()
-            .expect("run cargo build");
-        assert!(
-            out.status.success(),
-            "cargo build -p host-sim failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let bin = profile_dir.join(format!("host-sim{}", std::env::consts::EXE_SUFFIX));
-        assert!(bin.exists(), "{} was not built", bin.display());
-        bin
-    })
+    }
+
+    /// Every request the service answered so far, in order (one JSON object each: `domain`,
+    /// `hits_addend`, `hits`, `descriptors` as `[key, value]` lists, `codes`).
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        self.lines
+            .lock()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|s| serde_json::from_str(s).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits (up to 10 s) until the service answered `n` requests and returns them.
+    pub fn wait_requests(&self, n: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self.requests();
+            if r.len() >= n || Instant::now() > deadline {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the service.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RlsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// `host-sim serve` as a child process (the gateway in a second process), killed when dropped.

@@ -199,3 +199,68 @@ fn the_local_gateway_config_loads_with_every_plugin() {
         assert!(sim.chain_len() > 0);
     }
 }
+
+/// ai-token-ratelimit runs in mode rls on Envoy: the service's configuration
+/// (envoy/ratelimit/config.yaml) is what `aigw-rls --envoy-ratelimit-config` generates from
+/// the same example, Envoy has an HTTP/2 cluster for the service under the name the plugin
+/// calls, and the compose file runs envoyproxy/ratelimit with that configuration and a Redis.
+#[test]
+fn the_rate_limit_service_matches_the_plugin_config_and_envoy_reaches_it() {
+    let example = root().join("examples").join("ai-token-ratelimit-rls.json");
+    let out = Command::new(aigw_tests::rls_bin())
+        .arg("--envoy-ratelimit-config")
+        .arg(&example)
+        .output()
+        .expect("run aigw-rls");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shipped = std::fs::read_to_string(root().join("envoy/ratelimit/config.yaml")).unwrap();
+    let body: String = shipped
+        .lines()
+        .skip_while(|l| l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        body,
+        String::from_utf8_lossy(&out.stdout),
+        "envoy/ratelimit/config.yaml is stale (see its header)"
+    );
+
+    let example: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&example).unwrap()).unwrap();
+    assert_eq!(example["mode"], "rls");
+    let cluster = example["rls"]["cluster"].as_str().unwrap();
+    let ecds = std::fs::read_to_string(root().join("envoy/ecds/ai-token-ratelimit.yaml")).unwrap();
+    assert!(ecds.contains("\"mode\": \"rls\""), "{ecds}");
+    assert!(
+        ecds.contains(&format!("\"cluster\": \"{cluster}\"")),
+        "{ecds}"
+    );
+
+    let envoy = std::fs::read_to_string(root().join("envoy/envoy.yaml")).unwrap();
+    let at = envoy
+        .find(&format!("  - name: {cluster}\n"))
+        .unwrap_or_else(|| panic!("envoy.yaml has no cluster {cluster}"));
+    let block = &envoy[at + 1..];
+    let block = &block[..block.find("\n  - name: ").unwrap_or(block.len())];
+    assert!(
+        block.contains("http2_protocol_options"),
+        "gRPC needs HTTP/2: {block}"
+    );
+    assert!(block.contains("port_value: 8081"), "{block}");
+
+    let compose = std::fs::read_to_string(root().join("envoy/docker-compose.yaml")).unwrap();
+    for want in [
+        "image: envoyproxy/ratelimit:",
+        "./ratelimit:/data/ratelimit/config:ro",
+        "REDIS_URL=ratelimit-redis:6379",
+        "GRPC_PORT=8081",
+        "  ratelimit-redis:\n    image: redis:",
+        "depends_on: [mock-llm, mock-llm-backup, redis, ratelimit]",
+    ] {
+        assert!(compose.contains(want), "docker-compose.yaml lacks {want:?}");
+    }
+}

@@ -34,7 +34,8 @@ pub struct Config {
     /// Message of a rejected request (inside the client's error shape).
     #[serde(default)]
     pub rejected_msg: Option<String>,
-    /// Where counters live: `local` (shared data) or `cluster` (Redis).
+    /// Where counters live: `local` (shared data), `cluster` (Redis) or `rls` (an Envoy rate
+    /// limit service).
     #[serde(default)]
     pub mode: Option<Mode>,
     /// What happens when the counter store fails: `open` (admit) or `closed` (reject, 503).
@@ -43,6 +44,9 @@ pub struct Config {
     /// Redis settings (cluster mode).
     #[serde(default)]
     pub redis: Option<RedisSpec>,
+    /// Rate limit service settings (rls mode).
+    #[serde(default)]
+    pub rls: Option<RlsSpec>,
     /// The header naming the consumer (default `x-mse-consumer`).
     #[serde(default = "default_consumer_header")]
     pub consumer_header: String,
@@ -86,7 +90,13 @@ pub enum Mode {
     Local,
     /// Redis, shared by every gateway replica (needs the `higress` build).
     Cluster,
+    /// An Envoy global rate limit service (`ShouldRateLimit` over gRPC), shared by every
+    /// gateway replica; works in the default build.
+    Rls,
 }
+
+/// The rate limit service of rls mode (defined with the rls code).
+pub use crate::rls::RlsSpec;
 
 /// Behaviour when the counter store cannot answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -340,6 +350,8 @@ pub struct Compiled {
     pub groups: Vec<Group>,
     /// Whether counters live in Redis.
     pub cluster: bool,
+    /// Whether counters live in an Envoy rate limit service.
+    pub rls: bool,
     /// A `redis` section was given but this build has no Redis support (local mode is used).
     pub redis_ignored: bool,
     /// Whether admission waits for the request body (token estimate or model keys).
@@ -464,6 +476,23 @@ impl PluginConfig for Config {
         if let Some(redis) = &self.redis {
             validate_redis(redis)?;
         }
+        let rls = self.mode == Some(Mode::Rls);
+        match (rls, self.rls.as_mut(), &self.redis) {
+            (true, None, _) => {
+                return Err(ConfigError::new("rls", "required when mode is \"rls\""))
+            }
+            (true, Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "redis",
+                    "not used when mode is \"rls\" (the service keeps the counters)",
+                ))
+            }
+            (true, Some(spec), None) => spec.validate()?,
+            (false, Some(_), _) => {
+                return Err(ConfigError::new("rls", "only used when mode is \"rls\""))
+            }
+            (false, None, _) => {}
+        }
         let (cluster, redis_ignored) = match (self.mode, &self.redis) {
             (Some(Mode::Cluster), None) => {
                 return Err(ConfigError::new(
@@ -480,7 +509,7 @@ impl PluginConfig for Config {
             }
             (Some(Mode::Cluster), Some(_)) => (true, false),
             (None, Some(_)) => (cfg!(feature = "higress"), !cfg!(feature = "higress")),
-            (Some(Mode::Local), _) | (None, None) => (false, false),
+            (Some(Mode::Local | Mode::Rls), _) | (None, None) => (false, false),
         };
 
         let groups = match (&self.rule_items, &self.limits) {
@@ -526,6 +555,7 @@ impl PluginConfig for Config {
         self.compiled = Compiled {
             groups,
             cluster,
+            rls,
             redis_ignored,
             needs_body,
             scripts,
@@ -1098,6 +1128,42 @@ mod tests {
             (
                 r#"{"limits":[{"per_minute":1}],"mode":"cluster"}"#,
                 "redis: required when mode is \"cluster\"",
+            ),
+            (
+                r#"{"limits":[{"per_minute":1}],"mode":"rls"}"#,
+                "rls: required when mode is \"rls\"",
+            ),
+            (
+                r#"{"limits":[{"per_minute":1}],"mode":"rls","rls":{"domain":"d"}}"#,
+                "rls.cluster: required in rls mode",
+            ),
+            (
+                r#"{"limits":[{"per_minute":1}],"mode":"rls","rls":{"cluster":"c"}}"#,
+                "rls.domain: required in rls mode",
+            ),
+            (
+                r#"{"limits":[{"per_minute":1}],"mode":"rls","rls":{"cluster":" ","domain":"d"}}"#,
+                "rls.cluster: must not be empty",
+            ),
+            (
+                r#"{"limits":[{"per_minute":1}],"mode":"rls","rls":{"cluster":"c","domain":"d","timeout_ms":0}}"#,
+                "rls.timeout_ms: must be between 1 and 60000",
+            ),
+            (
+                r#"{"limits":[{"per_minute":1}],"mode":"rls","rls":{"cluster":"c","domain":"d","timeout_ms":"fast"}}"#,
+                "rls.timeout_ms: invalid type",
+            ),
+            (
+                r#"{"limits":[{"per_minute":1}],"mode":"rls","rls":{"cluster":"c","domain":"d","timeout":5}}"#,
+                "rls.timeout: unknown field",
+            ),
+            (
+                r#"{"limits":[{"per_minute":1}],"mode":"rls","rls":{"cluster":"c","domain":"d"},"redis":{"cluster":"r"}}"#,
+                "redis: not used when mode is \"rls\"",
+            ),
+            (
+                r#"{"limits":[{"per_minute":1}],"rls":{"cluster":"c","domain":"d"}}"#,
+                "rls: only used when mode is \"rls\"",
             ),
             (
                 r#"{"limits":[{"per_minute":1}],"failure_mode":"maybe"}"#,

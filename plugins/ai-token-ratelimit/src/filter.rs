@@ -11,6 +11,10 @@
 //!   read from it.
 //! * `on_log` (or `on_done` when a host skips it): each reservation is settled against the
 //!   real cost, exactly once, whatever way the stream ended.
+//!
+//! Cluster mode (Redis) is below; rls mode (an Envoy rate limit service) is in [`rls`].
+
+mod rls;
 
 use crate::cluster::Counter;
 use crate::config::{Config, FailureMode, Limit, Source};
@@ -42,6 +46,8 @@ pub struct TokenRateLimit {
     /// Cluster mode: reservations waiting for the Redis reply.
     #[cfg_attr(not(feature = "higress"), allow(dead_code))]
     pending: Vec<Reservation>,
+    /// RLS mode: the admission waiting for the service.
+    rls: Option<Box<rls::Pending>>,
     /// `x-ratelimit-*` headers for the response.
     headers: Vec<(String, String)>,
     status: Option<u16>,
@@ -200,15 +206,20 @@ impl TokenRateLimit {
         }
     }
 
-    fn applied(&self, cfg: &Config) -> Vec<Applied> {
-        identity::select(&cfg.compiled.groups, |s| match s {
+    /// The value of a key part for this request (`None` when it has none).
+    fn value_of(&self, source: &Source) -> Option<&str> {
+        match source {
             Source::Model => self.estimate.model.as_deref(),
             other => self
                 .values
                 .iter()
                 .find(|(k, _)| k == other)
                 .and_then(|(_, v)| v.as_deref()),
-        })
+        }
+    }
+
+    fn applied(&self, cfg: &Config) -> Vec<Applied> {
+        identity::select(&cfg.compiled.groups, |s| self.value_of(s))
     }
 
     /// What a limit reserves at admission.
@@ -236,6 +247,9 @@ impl TokenRateLimit {
         let now = host::now_millis().unwrap_or(0);
         if cfg.compiled.cluster {
             return self.admit_cluster(ctx, &cfg, applied, now);
+        }
+        if cfg.compiled.rls {
+            return self.admit_rls(ctx, &cfg, applied);
         }
         self.admit_local(ctx, &cfg, applied, now)
     }
@@ -456,6 +470,10 @@ impl TokenRateLimit {
             self.settle_cluster(ctx, &cfg, &charges, now);
             return;
         }
+        if cfg.compiled.rls {
+            self.settle_rls(ctx, &cfg, &charges);
+            return;
+        }
         let store = HostStore;
         for (r, actual) in &charges {
             let Some(limit) = limit_of(&cfg, &r.applied) else {
@@ -506,6 +524,10 @@ impl Plugin for TokenRateLimit {
             }
             if cfg.compiled.cluster {
                 cluster_init(cfg)?;
+                continue;
+            }
+            if cfg.compiled.rls {
+                // The service keeps the counters: nothing to create here.
                 continue;
             }
             for limit in cfg.compiled.groups.iter().flat_map(|g| &g.limits) {

@@ -1,6 +1,7 @@
 //! ai-token-ratelimit: token and request rate limits for AI traffic that hold across worker
 //! threads (local mode, shared data) and across gateway replicas (cluster mode, Redis, with
-//! the `higress` feature).
+//! the `higress` feature; or rls mode, an Envoy global rate limit service over gRPC, in the
+//! default build).
 //!
 //! A request is admitted on an estimate before the upstream is called and charged its real
 //! usage when the response ends (streams included); see the README for the configuration,
@@ -11,7 +12,7 @@
 //! [`identity`] picks the limits that apply and names their counters, [`estimate`] prices a
 //! request before it runs, [`usage`] reads usage from responses and computes the charge,
 //! the SDK's [`aigw::shared::SlotTable`] keeps local counters in shared data and [`cluster`]
-//! keeps them in Redis; [`filter`] is the
+//! keeps them in Redis, [`rls`] speaks to an Envoy rate limit service; [`filter`] is the
 //! proxy-wasm plugin that ties them together.
 
 pub mod cluster;
@@ -20,6 +21,7 @@ pub mod estimate;
 pub mod filter;
 pub mod identity;
 pub mod pattern;
+pub mod rls;
 pub mod usage;
 
 pub use filter::TokenRateLimit;

@@ -677,6 +677,50 @@ pub fn dispatch_http_call(
     }
 }
 
+/// The status of the gRPC call whose failure callback is running: its code and message
+/// (`proxy_get_status`).
+pub fn grpc_status() -> Result<(u32, String), HostError> {
+    let mut code = 0u32;
+    let mut ptr: *mut u8 = null_mut();
+    let mut len = 0usize;
+    // SAFETY: out-pointers are valid for the call.
+    let status = unsafe { ffi::proxy_get_status(&mut code, &mut ptr, &mut len) };
+    HostError::check(status)?;
+    let message = String::from_utf8_lossy(&adopt(ptr, len)).into_owned();
+    Ok((code, message))
+}
+
+/// Starts a unary gRPC call to `cluster` (`/service/method`) and returns its token. Goes
+/// through proxy-wasm so its dispatcher routes the answer to the calling context. An unknown
+/// cluster is `ParseFailure` in Envoy; timeouts above `u32::MAX` ms are clamped.
+pub fn dispatch_grpc_call(
+    cluster: &str,
+    service: &str,
+    method: &str,
+    metadata: &[(&str, &[u8])],
+    message: &[u8],
+    timeout: Duration,
+) -> Result<u32, HostError> {
+    let timeout = Duration::from_millis(
+        u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .min(u32::MAX as u64),
+    );
+    match proxy_wasm::hostcalls::dispatch_grpc_call(
+        cluster,
+        service,
+        method,
+        metadata.to_vec(),
+        Some(message),
+        timeout,
+    ) {
+        Ok(token) => Ok(token),
+        Err(status) => Err(HostError::check(status as u32)
+            .err()
+            .unwrap_or(HostError::Other(0))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

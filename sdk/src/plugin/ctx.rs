@@ -16,6 +16,7 @@ type StreamCallback<P> = Box<dyn FnOnce(&mut P, &mut Ctx<P>, CallResult)>;
 /// `Err(HostError::BadArgument)`).
 pub struct Ctx<P: Plugin> {
     id: u32,
+    pub(crate) root_id: u32,
     config: Rc<P::Config>,
     root: Rc<P::Root>,
     protocol: Protocol,
@@ -24,14 +25,22 @@ pub struct Ctx<P: Plugin> {
     request_overflow: bool,
     response_overflow: bool,
     callouts: Vec<(u32, StreamCallback<P>)>,
+    pub(crate) grpc_callouts: Vec<(u32, super::grpc::StreamGrpcCallback<P>)>,
     #[cfg(feature = "higress")]
     pub(crate) redis_callouts: Vec<(u32, crate::redis::StreamRedisCallback<P>)>,
 }
 
 impl<P: Plugin> Ctx<P> {
-    pub(crate) fn new(id: u32, config: Rc<P::Config>, root: Rc<P::Root>, path: String) -> Ctx<P> {
+    pub(crate) fn new(
+        id: u32,
+        root_id: u32,
+        config: Rc<P::Config>,
+        root: Rc<P::Root>,
+        path: String,
+    ) -> Ctx<P> {
         Ctx {
             id,
+            root_id,
             config,
             root,
             protocol: Protocol::from_path(&path),
@@ -40,6 +49,7 @@ impl<P: Plugin> Ctx<P> {
             request_overflow: false,
             response_overflow: false,
             callouts: Vec::new(),
+            grpc_callouts: Vec::new(),
             #[cfg(feature = "higress")]
             redis_callouts: Vec::new(),
         }
@@ -381,13 +391,13 @@ impl<P: Plugin> Ctx<P> {
         Ok(())
     }
 
-    /// Number of call-outs (HTTP and Redis) still waiting for a response.
+    /// Number of call-outs (HTTP, gRPC and Redis) still waiting for a response.
     pub fn pending_calls(&self) -> usize {
         #[cfg(feature = "higress")]
         let redis = self.redis_callouts.len();
         #[cfg(not(feature = "higress"))]
         let redis = 0;
-        self.callouts.len() + redis
+        self.callouts.len() + self.grpc_callouts.len() + redis
     }
 
     pub(crate) fn take_callout(&mut self, token: u32) -> Option<StreamCallback<P>> {

@@ -39,11 +39,13 @@
 
 mod callout;
 mod ctx;
+pub mod grpc;
 mod root;
 pub(crate) mod stream;
 
 pub use callout::{CallError, CallRequest, CallResponse, CallResult};
 pub use ctx::Ctx;
+pub use grpc::{GrpcCall, GrpcError, GrpcResult};
 pub use root::RootCtx;
 
 use crate::body::BodyChunk;

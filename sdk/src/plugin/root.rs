@@ -127,6 +127,11 @@ impl<P: Plugin> Context for PluginRoot<P> {
         let result = read_call_result(num_headers, body_size);
         callback(&mut self.ctx, result);
     }
+
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        // Only detached calls (see `super::grpc`) are made on behalf of the root context.
+        super::grpc::deliver_detached(token_id, status_code, response_size);
+    }
 }
 
 impl<P: Plugin> RootContext for PluginRoot<P> {
@@ -151,6 +156,7 @@ impl<P: Plugin> RootContext for PluginRoot<P> {
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(HttpStream::<P>::new(
             context_id,
+            self.ctx.id,
             self.ctx.rules.clone(),
             Rc::clone(&self.ctx.state),
         )))

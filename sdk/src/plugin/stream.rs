@@ -18,6 +18,7 @@ pub(crate) struct Active<P: Plugin> {
 
 pub(crate) struct StreamInner<P: Plugin> {
     id: u32,
+    root_id: u32,
     rules: Option<Rc<Rules<P::Config>>>,
     root: Rc<P::Root>,
     pub(crate) active: Option<Active<P>>,
@@ -37,11 +38,13 @@ pub(crate) struct HttpStream<P: Plugin> {
 impl<P: Plugin> HttpStream<P> {
     pub(crate) fn new(
         id: u32,
+        root_id: u32,
         rules: Option<Rc<Rules<P::Config>>>,
         root: Rc<P::Root>,
     ) -> HttpStream<P> {
         let inner = Rc::new(RefCell::new(StreamInner {
             id,
+            root_id,
             rules,
             root,
             active: None,
@@ -104,7 +107,7 @@ impl<P: Plugin> StreamInner<P> {
                 .ok()
                 .flatten()
                 .unwrap_or_default();
-            let ctx = Ctx::new(self.id, config, Rc::clone(&self.root), path);
+            let ctx = Ctx::new(self.id, self.root_id, config, Rc::clone(&self.root), path);
             self.active = Some(Active {
                 plugin: P::default(),
                 ctx,
@@ -142,6 +145,26 @@ impl<P: Plugin> Context for HttpStream<P> {
         };
         let result = read_call_result(num_headers, body_size);
         callback(plugin, ctx, result);
+    }
+
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        let Ok(mut inner) = self.inner.try_borrow_mut() else {
+            return;
+        };
+        let callback = inner
+            .active
+            .as_mut()
+            .and_then(|a| a.ctx.take_grpc_callout(token_id));
+        match (callback, inner.active.as_mut()) {
+            (Some(callback), Some(Active { plugin, ctx })) => {
+                let result = super::grpc::read_result(status_code, response_size);
+                callback(plugin, ctx, result);
+            }
+            _ => {
+                drop(inner);
+                super::grpc::deliver_detached(token_id, status_code, response_size);
+            }
+        }
     }
 
     fn on_done(&mut self) -> bool {
