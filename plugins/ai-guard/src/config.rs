@@ -80,6 +80,7 @@ fn err<T>(field: impl Into<String>, reason: impl Into<String>) -> Result<T, Conf
 
 /// The whole plugin configuration, as written by users.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct GuardConfig {
     /// What to scan in requests and responses.
@@ -129,6 +130,7 @@ pub struct GuardConfig {
 
 /// `scope` section.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ScopeConfig {
     /// Request side.
@@ -139,6 +141,7 @@ pub struct ScopeConfig {
 
 /// `scope.request` / `scope.response`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct DirectionScope {
     /// Scan this direction at all.
@@ -170,6 +173,7 @@ impl Default for DirectionScope {
 
 /// `normalize` section.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct NormalizeConfig {
     /// Characters ignored inside words by lists with `ignore_separators`.
@@ -189,6 +193,7 @@ impl Default for NormalizeConfig {
 
 /// `keywords` section.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct KeywordsConfig {
     /// The lists.
@@ -197,6 +202,7 @@ pub struct KeywordsConfig {
 
 /// One keyword list (one rule).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct KeywordList {
     /// Rule name (logs, block reports). Required.
@@ -224,6 +230,7 @@ pub struct KeywordList {
 
 /// One pattern rule: exactly one of `builtin` and `regex`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct PatternConfig {
     /// Rule name; default: the built-in's name, or `patterns[i]`.
@@ -247,6 +254,7 @@ pub struct PatternConfig {
 
 /// Higress `replace_roles` entry.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplaceRole {
     /// Regex, may contain `%{GROK}` names.
@@ -262,15 +270,18 @@ pub struct ReplaceRole {
 
 /// `mask` section.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct MaskConfig {
     /// Key of the HMAC used by `hash` masks. Set it: without a secret salt,
     /// hashes of low-entropy values (phone numbers) can be brute-forced.
+    #[cfg_attr(feature = "schema", schemars(extend("writeOnly" = true)))]
     pub hash_salt: String,
 }
 
 /// `block` section.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct BlockConfig {
     /// `error` (default: OpenAI/Anthropic error, code `content_filter`) or
@@ -288,6 +299,7 @@ pub struct BlockConfig {
 
 /// `stream` section.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct StreamConfig {
     /// Scan streamed answers.
@@ -308,6 +320,7 @@ impl Default for StreamConfig {
 
 /// `body` section.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct BodyConfig {
     /// Largest non-streamed body scanned (1 byte..=256 MiB).
@@ -332,6 +345,7 @@ impl Default for BodyConfig {
 
 /// `restore` section.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct RestoreConfig {
     /// Most values restorable per request.
@@ -352,6 +366,7 @@ impl Default for RestoreConfig {
 /// `log` section: the masked texts published in filter state for access
 /// logs (see [`crate::published`]).
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// Longest text published, in bytes (cut at a character boundary);
