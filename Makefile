@@ -3,13 +3,17 @@
 
 CARGO ?= cargo
 
-.PHONY: setup build test run bench fuzz lint clean
+.PHONY: setup build schema test run bench fuzz lint clean
 
 setup:
 	@scripts/setup.sh
 
 build: setup
 	@scripts/build-wasm.sh
+
+# dist/<plugin>.schema.json: each plugin's configuration schema, from its Rust config types.
+schema:
+	@scripts/config-schemas.sh
 
 test: build
 	$(CARGO) test --workspace --quiet

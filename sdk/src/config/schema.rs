@@ -11,6 +11,7 @@
 //! Conventions of the generated schemas:
 //! * Secret fields (API keys, tokens, passwords, salts) are strings marked `"writeOnly": true`.
 //!   Tools that report schema errors (`host-sim check`) never print the value of such a field.
+//! * A top-level `"$schema"` string is allowed: editors read it, the SDK's loader drops it.
 //! * With a non-empty `_rules_`, the global part may be incomplete (a rule can supply a
 //!   required field), so the document's top-level `required` list applies only without rules;
 //!   every field's type still applies everywhere. The merge is shallow, so nested objects keep
@@ -144,6 +145,13 @@ fn with_rules(plugin: &str, root: Value) -> Value {
         defs.insert(RULE_DEF.into(), Value::Object(rule));
     }
     if let Some(props) = root.get_mut("properties").and_then(Value::as_object_mut) {
+        props.insert(
+            "$schema".into(),
+            json!({
+                "description": "The location of this JSON Schema, for editors (ignored by the plugin).",
+                "type": "string"
+            }),
+        );
         props.insert(
             "_rules_".into(),
             json!({
