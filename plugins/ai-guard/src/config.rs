@@ -208,6 +208,7 @@ pub struct KeywordList {
     /// Rule name (logs, block reports). Required.
     pub name: String,
     /// `block` (default), `mask` or `log`.
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["block", "mask", "replace", "log", null])))]
     pub action: Option<String>,
     /// The words.
     pub words: Vec<String>,
@@ -218,6 +219,7 @@ pub struct KeywordList {
     /// Match with short separator runs inside words (`b.a.d`).
     pub ignore_separators: bool,
     /// Mask style: `replace` (default) or `hash`.
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["replace", "hash", null])))]
     #[serde(rename = "type")]
     pub kind: Option<String>,
     /// Replacement value (default `[LABEL]`).
@@ -240,8 +242,10 @@ pub struct PatternConfig {
     /// A custom regex (Rust `regex` syntax; `%{GROK}` names allowed).
     pub regex: Option<String>,
     /// `mask` (default), `block` or `log`.
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["block", "mask", "replace", "log", null])))]
     pub action: Option<String>,
     /// Mask style: `replace` (default) or `hash`.
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["replace", "hash", null])))]
     #[serde(rename = "type")]
     pub kind: Option<String>,
     /// Replacement value; may use `$1` / `$name` capture groups.
@@ -260,6 +264,7 @@ pub struct ReplaceRole {
     /// Regex, may contain `%{GROK}` names.
     pub regex: String,
     /// `replace` or `hash`.
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["replace", "hash", null])))]
     #[serde(rename = "type")]
     pub kind: Option<String>,
     /// Restore in the answer.
@@ -286,6 +291,7 @@ pub struct MaskConfig {
 pub struct BlockConfig {
     /// `error` (default: OpenAI/Anthropic error, code `content_filter`) or
     /// `answer` (Higress style: a normal-looking answer with `message`).
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["error", "answer", null])))]
     pub style: Option<String>,
     /// HTTP status; default 400 for `error`, 200 for `answer`.
     pub status: Option<u16>,
@@ -326,10 +332,12 @@ pub struct BodyConfig {
     /// Largest non-streamed body scanned (1 byte..=256 MiB).
     pub max_bytes: usize,
     /// Beyond `max_bytes`: `pass` (forward unscanned) or `block`.
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["pass", "block"])))]
     pub over_limit: String,
     /// A request body that should be scanned but cannot be (invalid JSON,
     /// not UTF-8, nested too deep): `reject` (400 in the client's protocol)
     /// or `pass` (forward unscanned).
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["reject", "pass"])))]
     pub on_parse_error: String,
 }
 
