@@ -4,7 +4,8 @@
 //!
 //! Secret values never appear in a report. A field is secret when the schema marks it
 //! `"writeOnly": true` (the generated schemas do so for API keys, tokens, passwords and salts)
-//! or when its name says so (`key`, `token`, `secret`, `password`, `credential`, `salt`); a
+//! or when its name says so (`key`, `api_key`, `session_token`, `secret`, `password`,
+//! `credential`, `salt`...); a
 //! problem inside such a field, or whose value contains one, is reported with its path and
 //! reason only. Objects and arrays are never printed whole either.
 //!
@@ -28,8 +29,8 @@ use std::fmt;
 /// The most problems reported for one configuration.
 pub const MAX_PROBLEMS: usize = 20;
 
-/// Parts of field names that mark a secret, whatever the schema says.
-const SECRET_WORDS: [&str; 6] = ["key", "token", "secret", "password", "credential", "salt"];
+/// Parts of field names that mark a secret wherever they appear, whatever the schema says.
+const SECRET_WORDS: [&str; 5] = ["apikey", "secret", "password", "credential", "salt"];
 
 /// One way the configuration does not match the schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,25 +90,63 @@ fn report(error: &ValidationError<'_>, is_secret: &impl Fn(&str) -> bool, out: &
                 return;
             }
         }
+        // A documented enum is a `oneOf` of `const`s: say which values are allowed.
+        let allowed: Option<Vec<String>> = context
+            .iter()
+            .map(|branch| match branch.as_slice() {
+                [e] => match e.kind() {
+                    ValidationErrorKind::Constant { expected_value } => {
+                        Some(expected_value.to_string())
+                    }
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        if let Some(allowed) = allowed.filter(|a| !a.is_empty()) {
+            let value = if secret_path(&here, is_secret) || !is_scalar(error.instance()) {
+                "the value".to_string()
+            } else {
+                error.instance().to_string()
+            };
+            push(
+                out,
+                Problem {
+                    path: here,
+                    message: format!("{value} is not one of {}", allowed.join(", ")),
+                },
+            );
+            return;
+        }
     }
     let path = error.instance_path().to_string();
-    let in_secret = path
-        .split('/')
-        .map(|seg| seg.replace("~1", "/").replace("~0", "~"))
-        .any(|seg| is_secret(&seg));
-    let scalar = !matches!(
-        error.instance().as_ref(),
-        Value::Object(_) | Value::Array(_)
-    );
-    let message = if in_secret || !scalar || holds_secret(error.instance(), is_secret) {
+    let message = if secret_path(&path, is_secret)
+        || !is_scalar(error.instance())
+        || holds_secret(error.instance(), is_secret)
+    {
         error.masked_with("the value").to_string()
     } else {
         error.to_string()
     };
-    let problem = Problem { path, message };
+    push(out, Problem { path, message });
+}
+
+fn push(out: &mut Vec<Problem>, problem: Problem) {
     if !out.contains(&problem) {
         out.push(problem);
     }
+}
+
+/// Whether a JSON pointer goes through a secret field.
+fn secret_path(pointer: &str, is_secret: &impl Fn(&str) -> bool) -> bool {
+    pointer
+        .split('/')
+        .map(|seg| seg.replace("~1", "/").replace("~0", "~"))
+        .any(|seg| is_secret(&seg))
+}
+
+fn is_scalar(value: &Value) -> bool {
+    !matches!(value, Value::Object(_) | Value::Array(_))
 }
 
 /// Whether a branch's only error is the value's type at `here`.
@@ -116,10 +155,16 @@ fn type_mismatch_only(branch: &[ValidationError<'static>], here: &str) -> bool {
         && e.instance_path().to_string() == here)
 }
 
-/// Whether a field name contains one of [`SECRET_WORDS`] (`api_key`, `bedrock_session_token`).
+/// Whether a field name says it holds a secret: `key`, `*_key(s)` (`api_key`), `*token`
+/// (`bedrock_session_token`), or one of [`SECRET_WORDS`] anywhere (`hash_salt`). Settings
+/// about keys or tokens (`key_selection`, `max_tokens`) are not secrets.
 fn secret_word(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    SECRET_WORDS.iter().any(|w| lower.contains(w))
+    lower == "key"
+        || lower.ends_with("_key")
+        || lower.ends_with("_keys")
+        || lower.ends_with("token")
+        || SECRET_WORDS.iter().any(|w| lower.contains(w))
 }
 
 /// Collects the names of properties whose schema says `"writeOnly": true`, anywhere in the
