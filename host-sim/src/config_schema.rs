@@ -4,8 +4,8 @@
 //!
 //! Secret values never appear in a report. A field is secret when the schema marks it
 //! `"writeOnly": true` (the generated schemas do so for API keys, tokens, passwords and salts)
-//! or when its name says so (`key`, `api_key`, `session_token`, `secret`, `password`,
-//! `credential`, `salt`...); a
+//! or when its name says so (`api_key`, `session_token`, `secret`, `password`, `credential`,
+//! `salt`..., and a string under a plain `key`); a
 //! problem inside such a field, or whose value contains one, is reported with its path and
 //! reason only. Objects and arrays are never printed whole either.
 //!
@@ -137,12 +137,15 @@ fn push(out: &mut Vec<Problem>, problem: Problem) {
     }
 }
 
-/// Whether a JSON pointer goes through a secret field.
+/// Whether a JSON pointer goes through a secret field, or ends at a plain `key` (a key
+/// value, such as a rate-limit key that may be an API key; `key` lists of other things are
+/// not secret).
 fn secret_path(pointer: &str, is_secret: &impl Fn(&str) -> bool) -> bool {
-    pointer
-        .split('/')
-        .map(|seg| seg.replace("~1", "/").replace("~0", "~"))
-        .any(|seg| is_secret(&seg))
+    pointer.rsplit('/').next() == Some("key")
+        || pointer
+            .split('/')
+            .map(|seg| seg.replace("~1", "/").replace("~0", "~"))
+            .any(|seg| is_secret(&seg))
 }
 
 fn is_scalar(value: &Value) -> bool {
@@ -155,13 +158,12 @@ fn type_mismatch_only(branch: &[ValidationError<'static>], here: &str) -> bool {
         && e.instance_path().to_string() == here)
 }
 
-/// Whether a field name says it holds a secret: `key`, `*_key(s)` (`api_key`), `*token`
+/// Whether a field name says it holds a secret: `*_key(s)` (`api_key`), `*token`
 /// (`bedrock_session_token`), or one of [`SECRET_WORDS`] anywhere (`hash_salt`). Settings
 /// about keys or tokens (`key_selection`, `max_tokens`) are not secrets.
 fn secret_word(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    lower == "key"
-        || lower.ends_with("_key")
+    lower.ends_with("_key")
         || lower.ends_with("_keys")
         || lower.ends_with("token")
         || SECRET_WORDS.iter().any(|w| lower.contains(w))
@@ -191,9 +193,9 @@ fn write_only_names(schema: &Value, out: &mut BTreeSet<String>) {
 /// Whether a value has a member, at any depth, whose name is secret.
 fn holds_secret(value: &Value, is_secret: &impl Fn(&str) -> bool) -> bool {
     match value {
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| is_secret(k) || holds_secret(v, is_secret)),
+        Value::Object(map) => map.iter().any(|(k, v)| {
+            is_secret(k) || (k == "key" && v.is_string()) || holds_secret(v, is_secret)
+        }),
         Value::Array(items) => items.iter().any(|v| holds_secret(v, is_secret)),
         _ => false,
     }
