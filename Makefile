@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: setup build package test run bench fuzz lint clean
+.PHONY: setup build schema package test run bench fuzz lint clean
 
 setup:
 	@scripts/setup.sh
@@ -11,10 +11,13 @@ setup:
 build: setup
 	@scripts/build-wasm.sh
 
+# dist/<plugin>.schema.json: each plugin's configuration schema, from its Rust config types.
+schema:
+	@scripts/config-schemas.sh
+
 # A Higress plugin image per plugin (OCI image layout) in dist/oci/<plugin>/ (and
 # dist/oci/<plugin>-higress/ for the higress builds); see README "Packaging".
-package: build
-	@if [ -x scripts/config-schemas.sh ]; then scripts/config-schemas.sh; fi
+package: build schema
 	$(CARGO) run --quiet -p aigw-package -- --root . --dist dist --out dist/oci
 
 test: build

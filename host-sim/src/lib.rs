@@ -16,6 +16,7 @@
 
 pub mod abi;
 pub mod callout;
+pub mod config_schema;
 pub mod driver;
 pub mod foreign;
 pub mod gateway;

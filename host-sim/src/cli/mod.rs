@@ -27,7 +27,7 @@ pub mod exit {
 /// The exit codes, as `--help` shows them.
 pub const EXIT_CODES: &str = "Exit codes:
   0  success; for `run`, the stream completed (a local reply included); for `check`, the
-     plugin accepts the configuration
+     configuration matches the schema (when there is one) and the plugin accepts it
   2  usage or configuration error (bad flag, missing file, module that does not load,
      plugin that rejects its configuration or fails to start)
   3  `run`: the stream did not complete (reset, or held by a filter that never resumes it)
@@ -49,8 +49,9 @@ enum Cmd {
     /// Describe a module: ABI, filter kind, imports (flagging those stock Envoy lacks), exports.
     #[command(after_help = EXIT_CODES)]
     Inspect(inspect::InspectArgs),
-    /// Check that a plugin accepts a configuration: load the module, start it and run
-    /// `on_configure` as Envoy does (exit 0: accepted, 2: rejected).
+    /// Check a configuration against the plugin's JSON Schema (`--schema`, or
+    /// `<module>.schema.json` next to the module) and the plugin itself: load the module, start
+    /// it and run `on_configure` as Envoy does (exit 0: accepted, 2: rejected).
     #[command(after_help = EXIT_CODES)]
     Check(check::CheckArgs),
     /// Serve a local gateway on loopback from a gateway file; reloads when it or a module

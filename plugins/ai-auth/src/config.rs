@@ -19,15 +19,18 @@ pub const HASH_PREFIX: &str = "sha256:";
 
 /// One configured consumer as written in the JSON.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawConsumer {
     /// The consumer's name (sent upstream in the identity header).
     pub name: String,
     /// One credential (Higress's field); plain text or `sha256:<64 hex>`.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("writeOnly" = true)))]
     pub credential: Option<String>,
     /// More credentials (plain or hashed).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("writeOnly" = true)))]
     pub credentials: Vec<String>,
     /// Model patterns this consumer may use (absent: all not denied).
     #[serde(default)]
@@ -51,6 +54,7 @@ pub struct Consumer {
 
 /// The plugin configuration (global, or a rule merged over it).
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Consumers and their credentials.
@@ -58,6 +62,7 @@ pub struct Config {
     raw_consumers: Vec<RawConsumer>,
     /// Header and query parameter names a credential is read from.
     #[serde(default = "default_keys")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub keys: Vec<String>,
     /// Read credentials from request headers.
     #[serde(default = "yes")]
@@ -83,6 +88,7 @@ pub struct Config {
     pub realm: String,
     /// Largest request body read to find the model (larger bodies get 413).
     #[serde(default = "default_max_body")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub max_body_bytes: usize,
     /// Consumers after validation.
     #[serde(skip)]

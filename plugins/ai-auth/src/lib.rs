@@ -22,6 +22,14 @@ pub mod config;
 pub mod credential;
 pub mod model;
 
+/// The JSON Schema (draft 2020-12) of this plugin's configuration document, Higress `_rules_`
+/// included; `tools/config-schema` writes it to `dist/ai-auth.schema.json` (feature `schema`,
+/// native builds only).
+#[cfg(feature = "schema")]
+pub fn config_schema() -> serde_json::Value {
+    aigw::config::schema::for_plugin::<config::Config>("ai-auth")
+}
+
 use aigw::contract;
 use aigw::log::untrusted;
 use aigw::prelude::*;

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 /// Which part of the conversation goes into the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum KeyMessages {
     /// Every message (and the Anthropic `system` field).
@@ -17,6 +18,7 @@ pub enum KeyMessages {
 
 /// What scopes the key, besides the request itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// The consumer (`x-mse-consumer` request header).
@@ -27,6 +29,7 @@ pub enum Scope {
 
 /// Where entries are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StoreKind {
     /// Proxy-wasm shared data: one cache per gateway process, shared by its workers.
@@ -43,6 +46,7 @@ pub use aigw::config::redis::RedisSpec as Redis;
 
 /// The semantic (embeddings) lookup.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Semantic {
     /// The cluster that serves an OpenAI-compatible embeddings API.
@@ -57,6 +61,7 @@ pub struct Semantic {
     pub model: String,
     /// Bearer token for the embeddings endpoint (never logged).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("writeOnly" = true)))]
     pub api_key: Option<String>,
     /// Call-out timeout in milliseconds.
     #[serde(default = "default_embed_timeout")]
@@ -77,6 +82,7 @@ pub struct Semantic {
 
 /// The vector index of the semantic lookup.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum VectorIndexConfig {
     /// A ring in shared data, searched linearly (see the README's limits).
@@ -93,6 +99,7 @@ pub enum VectorIndexConfig {
         collection: String,
         /// Qdrant API key, sent as `api-key` (never logged).
         #[serde(default)]
+        #[cfg_attr(feature = "schema", schemars(extend("writeOnly" = true)))]
         api_key: Option<String>,
         /// Call timeout in milliseconds.
         #[serde(default = "default_embed_timeout")]
@@ -102,10 +109,12 @@ pub enum VectorIndexConfig {
 
 /// The per-rule configuration.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Entry lifetime in seconds.
     #[serde(default = "default_ttl")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub ttl_seconds: u64,
     /// What part of the conversation keys the cache.
     #[serde(default)]
@@ -127,19 +136,23 @@ pub struct Config {
     pub namespace: String,
     /// Number of entry slots in the local store (memory bound: slots × max_entry_bytes).
     #[serde(default = "default_slots")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1_000_000)))]
     pub max_entries: u32,
     /// Largest answer cached, in bytes (the response body as received); larger answers are
     /// not cached.
     #[serde(default = "default_entry_bytes")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 64)))]
     pub max_entry_bytes: usize,
     /// Largest request body read for the key; larger requests pass through uncached.
     #[serde(default = "default_request_bytes")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub max_request_bytes: usize,
     /// Request header for per-request control: `bypass` or `refresh`.
     #[serde(default = "default_control_header")]
     pub control_header: String,
     /// Characters of answer per replayed stream event.
     #[serde(default = "default_replay_chunk")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub replay_chunk_chars: usize,
     /// Optional semantic lookup on exact misses.
     #[serde(default)]

@@ -19,6 +19,14 @@ pub mod semantic;
 pub mod store;
 pub mod vector_service;
 
+/// The JSON Schema (draft 2020-12) of this plugin's configuration document, Higress `_rules_`
+/// included; `tools/config-schema` writes it to `dist/ai-cache.schema.json` (feature `schema`,
+/// native builds only).
+#[cfg(feature = "schema")]
+pub fn config_schema() -> serde_json::Value {
+    aigw::config::schema::for_plugin::<config::Config>("ai-cache")
+}
+
 pub use filter::AiCache;
 
 aigw::export_plugin!(AiCache);

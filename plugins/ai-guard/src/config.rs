@@ -80,6 +80,7 @@ fn err<T>(field: impl Into<String>, reason: impl Into<String>) -> Result<T, Conf
 
 /// The whole plugin configuration, as written by users.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct GuardConfig {
     /// What to scan in requests and responses.
@@ -129,6 +130,7 @@ pub struct GuardConfig {
 
 /// `scope` section.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ScopeConfig {
     /// Request side.
@@ -139,6 +141,7 @@ pub struct ScopeConfig {
 
 /// `scope.request` / `scope.response`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct DirectionScope {
     /// Scan this direction at all.
@@ -170,6 +173,7 @@ impl Default for DirectionScope {
 
 /// `normalize` section.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct NormalizeConfig {
     /// Characters ignored inside words by lists with `ignore_separators`.
@@ -189,6 +193,7 @@ impl Default for NormalizeConfig {
 
 /// `keywords` section.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct KeywordsConfig {
     /// The lists.
@@ -197,11 +202,13 @@ pub struct KeywordsConfig {
 
 /// One keyword list (one rule).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct KeywordList {
     /// Rule name (logs, block reports). Required.
     pub name: String,
     /// `block` (default), `mask` or `log`.
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["block", "mask", "replace", "log", null])))]
     pub action: Option<String>,
     /// The words.
     pub words: Vec<String>,
@@ -212,6 +219,7 @@ pub struct KeywordList {
     /// Match with short separator runs inside words (`b.a.d`).
     pub ignore_separators: bool,
     /// Mask style: `replace` (default) or `hash`.
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["replace", "hash", null])))]
     #[serde(rename = "type")]
     pub kind: Option<String>,
     /// Replacement value (default `[LABEL]`).
@@ -224,6 +232,7 @@ pub struct KeywordList {
 
 /// One pattern rule: exactly one of `builtin` and `regex`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct PatternConfig {
     /// Rule name; default: the built-in's name, or `patterns[i]`.
@@ -233,8 +242,10 @@ pub struct PatternConfig {
     /// A custom regex (Rust `regex` syntax; `%{GROK}` names allowed).
     pub regex: Option<String>,
     /// `mask` (default), `block` or `log`.
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["block", "mask", "replace", "log", null])))]
     pub action: Option<String>,
     /// Mask style: `replace` (default) or `hash`.
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["replace", "hash", null])))]
     #[serde(rename = "type")]
     pub kind: Option<String>,
     /// Replacement value; may use `$1` / `$name` capture groups.
@@ -247,11 +258,13 @@ pub struct PatternConfig {
 
 /// Higress `replace_roles` entry.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplaceRole {
     /// Regex, may contain `%{GROK}` names.
     pub regex: String,
     /// `replace` or `hash`.
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["replace", "hash", null])))]
     #[serde(rename = "type")]
     pub kind: Option<String>,
     /// Restore in the answer.
@@ -262,19 +275,23 @@ pub struct ReplaceRole {
 
 /// `mask` section.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct MaskConfig {
     /// Key of the HMAC used by `hash` masks. Set it: without a secret salt,
     /// hashes of low-entropy values (phone numbers) can be brute-forced.
+    #[cfg_attr(feature = "schema", schemars(extend("writeOnly" = true)))]
     pub hash_salt: String,
 }
 
 /// `block` section.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct BlockConfig {
     /// `error` (default: OpenAI/Anthropic error, code `content_filter`) or
     /// `answer` (Higress style: a normal-looking answer with `message`).
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["error", "answer", null])))]
     pub style: Option<String>,
     /// HTTP status; default 400 for `error`, 200 for `answer`.
     pub status: Option<u16>,
@@ -288,6 +305,7 @@ pub struct BlockConfig {
 
 /// `stream` section.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct StreamConfig {
     /// Scan streamed answers.
@@ -308,15 +326,18 @@ impl Default for StreamConfig {
 
 /// `body` section.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct BodyConfig {
     /// Largest non-streamed body scanned (1 byte..=256 MiB).
     pub max_bytes: usize,
     /// Beyond `max_bytes`: `pass` (forward unscanned) or `block`.
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["pass", "block"])))]
     pub over_limit: String,
     /// A request body that should be scanned but cannot be (invalid JSON,
     /// not UTF-8, nested too deep): `reject` (400 in the client's protocol)
     /// or `pass` (forward unscanned).
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["reject", "pass"])))]
     pub on_parse_error: String,
 }
 
@@ -332,6 +353,7 @@ impl Default for BodyConfig {
 
 /// `restore` section.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct RestoreConfig {
     /// Most values restorable per request.
@@ -352,6 +374,7 @@ impl Default for RestoreConfig {
 /// `log` section: the masked texts published in filter state for access
 /// logs (see [`crate::published`]).
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// Longest text published, in bytes (cut at a character boundary);

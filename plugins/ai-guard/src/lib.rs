@@ -43,6 +43,14 @@ pub mod text_guard;
 pub mod vault;
 pub mod whole;
 
+/// The JSON Schema (draft 2020-12) of this plugin's configuration document, Higress `_rules_`
+/// included; `tools/config-schema` writes it to `dist/ai-guard.schema.json` (feature `schema`,
+/// native builds only).
+#[cfg(feature = "schema")]
+pub fn config_schema() -> serde_json::Value {
+    aigw::config::schema::for_plugin::<settings::Config>("ai-guard")
+}
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;

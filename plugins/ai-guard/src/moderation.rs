@@ -40,6 +40,7 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
 
 /// The `moderation` section as written by users.
 #[derive(Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ModerationConfig {
     /// Off switch (default on when the section is present).
@@ -55,6 +56,7 @@ pub struct ModerationConfig {
     /// `model` field of an OpenAI call (omitted when unset).
     pub model: Option<String>,
     /// Sent as `Authorization: Bearer <key>`; never logged.
+    #[cfg_attr(feature = "schema", schemars(extend("writeOnly" = true)))]
     pub api_key: Option<String>,
     /// Call-out timeout in ms (1..=60000, default 2000).
     pub timeout_ms: Option<u64>,
@@ -87,6 +89,7 @@ impl std::fmt::Debug for ModerationConfig {
 
 /// `moderation.cache`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
     /// Most verdicts kept per VM (0 disables the cache; at most 10000).

@@ -12,6 +12,7 @@ use crate::scope::Selection;
 /// [`Guard`] by `validate` (a bad rule rejects the configuration with one
 /// error naming the field).
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct Config {
     source: GuardConfig,

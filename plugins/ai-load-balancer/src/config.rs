@@ -15,6 +15,7 @@ pub const MAX_BACKENDS: usize = 256;
 
 /// How a backend is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Policy {
     /// Smooth weighted round robin over a sequence shared by all workers.
@@ -31,6 +32,7 @@ pub enum Policy {
 
 /// One upstream backend.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Backend {
     /// The value written to the target header: `ip:port` for an ORIGINAL_DST cluster, or a
@@ -46,6 +48,7 @@ pub struct Backend {
 
 /// Passive health checking (outlier ejection).
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Health {
     /// Consecutive failures (5xx, resets, timeouts) that eject a backend.
@@ -68,6 +71,7 @@ impl Default for Health {
 
 /// Which latency the `latency` policy tracks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Signal {
     /// Time to first token: request start to the first response body byte.
@@ -78,6 +82,7 @@ pub enum Signal {
 
 /// Latency EWMA settings.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Latency {
     /// Which latency is tracked.
@@ -100,6 +105,7 @@ impl Default for Latency {
 
 /// Where prefix affinity takes its material from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PrefixSource {
     /// A request header (works on every Envoy).
@@ -112,6 +118,7 @@ pub enum PrefixSource {
 
 /// Prefix-affinity settings.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Prefix {
     /// Where the prefix material comes from.
@@ -145,6 +152,7 @@ impl Default for Prefix {
 
 /// Score weights for the `metrics` policy (lower score wins).
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Weights {
     /// Per waiting request (`vllm:num_requests_waiting`).
@@ -170,6 +178,7 @@ impl Default for Weights {
 
 /// vLLM metrics scraping.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Metrics {
     /// Cluster the scrape call-outs go to (an ORIGINAL_DST cluster gets the target header).
@@ -201,6 +210,7 @@ impl Default for Metrics {
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The backends.

@@ -20,6 +20,14 @@ pub mod scrape;
 pub mod sse_count;
 pub mod state;
 
+/// The JSON Schema (draft 2020-12) of this plugin's configuration document, Higress `_rules_`
+/// included; `tools/config-schema` writes it to `dist/ai-load-balancer.schema.json` (feature `schema`,
+/// native builds only).
+#[cfg(feature = "schema")]
+pub fn config_schema() -> serde_json::Value {
+    aigw::config::schema::for_plugin::<config::Config>("ai-load-balancer")
+}
+
 use aigw::host;
 use aigw::prelude::*;
 use aigw::shared::{self, HostStore};

@@ -24,6 +24,7 @@ use serde_json::Value;
 
 /// Where the plugin runs in Envoy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// An ordinary (downstream) HTTP filter: one provider per route.
@@ -36,6 +37,7 @@ pub enum Mode {
 
 /// How an API key is picked for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum KeySelection {
     /// Each request takes the next key (per worker).
@@ -49,6 +51,7 @@ pub enum KeySelection {
 
 /// Which model name responses report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ReportModel {
     /// The model the client asked for.
@@ -60,6 +63,7 @@ pub enum ReportModel {
 
 /// Knobs of the request translators (see [`TranslateOptions`]).
 #[derive(Debug, Clone, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TranslateConfig {
     /// `max_tokens` for Anthropic/Bedrock when the client sent none (default 4096).
@@ -78,6 +82,7 @@ pub struct TranslateConfig {
 
 /// One provider as configured.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// A name for logs, headers and the usage record (defaults to the type).
@@ -104,10 +109,12 @@ pub struct ProviderConfig {
     pub base_path: Option<String>,
     /// API keys; one is chosen per request.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("writeOnly" = true)))]
     pub api_keys: Vec<String>,
     /// Model mapping: an object `{pattern: target}` (exact names first, then longer prefixes,
     /// regexes, `*` last) or an ordered array of `{"from": pattern, "to": target}`.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "model_mapping_schema"))]
     pub model_mapping: Option<Value>,
     /// A fixed upstream model, used where the model must be known before the body (Gemini and
     /// Bedrock paths, Azure deployments) and for every request when set.
@@ -133,12 +140,15 @@ pub struct ProviderConfig {
     pub bedrock_region: Option<String>,
     /// Bedrock access key id (SigV4).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("writeOnly" = true)))]
     pub bedrock_access_key_id: Option<String>,
     /// Bedrock secret access key (SigV4).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("writeOnly" = true)))]
     pub bedrock_secret_access_key: Option<String>,
     /// Bedrock session token (SigV4, temporary credentials).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("writeOnly" = true)))]
     pub bedrock_session_token: Option<String>,
     /// Request translation options for this provider.
     #[serde(default)]
@@ -397,6 +407,27 @@ impl ProviderConfig {
     }
 }
 
+/// The schema of `model_mapping`: what [`compile_mapping`] accepts (an object of target
+/// strings, or an array of `{"from", "to"}` objects).
+#[cfg(feature = "schema")]
+fn model_mapping_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "Model mapping: an object `{pattern: target}` (exact names first, then longer prefixes, regexes `~...`, `*` last) or an ordered array of `{\"from\": pattern, \"to\": target}`.",
+        "anyOf": [
+            {"type": "object", "additionalProperties": {"type": "string"}},
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["from", "to"],
+                    "properties": {"from": {"type": "string"}, "to": {"type": "string"}}
+                }
+            },
+            {"type": "null"}
+        ]
+    })
+}
+
 /// Compiles the `model_mapping` value (object or array form) into an ordered [`ModelMap`].
 pub fn compile_mapping(value: Option<&Value>) -> Result<ModelMap, String> {
     let mut rules: Vec<(String, String)> = Vec::new();
@@ -471,12 +502,14 @@ fn yes() -> bool {
 
 /// The whole plugin configuration (per route when `_rules_` are used).
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `downstream` (default) or `upstream` (Envoy upstream HTTP filter, for failover).
     #[serde(default)]
     pub mode: Mode,
     /// The providers. Downstream mode uses the one named by `provider` (default the first).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub providers: Vec<ProviderConfig>,
     /// Downstream mode: the id of the provider to use.
     #[serde(default)]
@@ -502,12 +535,14 @@ pub struct Config {
     pub cluster_header: String,
     /// Largest request body translated (413 above).
     #[serde(default = "default_request_limit")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub max_request_body_bytes: usize,
     /// Largest non-streamed response (or error) body translated.
     #[serde(default = "default_response_limit")]
     pub max_response_body_bytes: usize,
     /// Largest single stream event.
     #[serde(default = "default_event_limit")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1024)))]
     pub max_event_bytes: usize,
     /// Which model responses report.
     #[serde(default)]

@@ -26,4 +26,12 @@ pub mod providers;
 pub mod request;
 pub mod response;
 
+/// The JSON Schema (draft 2020-12) of this plugin's configuration document, Higress `_rules_`
+/// included; `tools/config-schema` writes it to `dist/ai-proxy.schema.json` (feature `schema`,
+/// native builds only).
+#[cfg(feature = "schema")]
+pub fn config_schema() -> serde_json::Value {
+    aigw::config::schema::for_plugin::<config::Config>("ai-proxy")
+}
+
 aigw::export_plugin!(plugin::AiProxy);

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 /// Prices of one model in USD per 1M tokens (which is also micro-dollars per token).
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Price {
     /// Uncached prompt tokens.
@@ -35,6 +36,7 @@ impl Price {
 
 /// The plugin configuration.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Header naming the consumer (set by ai-auth / Higress key-auth).

@@ -23,6 +23,14 @@ pub mod request;
 pub mod scan;
 pub mod text;
 
+/// The JSON Schema (draft 2020-12) of this plugin's configuration document, Higress `_rules_`
+/// included; `tools/config-schema` writes it to `dist/ai-statistics.schema.json` (feature `schema`,
+/// native builds only).
+#[cfg(feature = "schema")]
+pub fn config_schema() -> serde_json::Value {
+    aigw::config::schema::for_plugin::<config::Config>("ai-statistics")
+}
+
 use aigw::contract::{self, GuardRecord, GuardText, UsageRecord};
 use aigw::llm::usage::Usage;
 use aigw::llm::Api;

@@ -17,6 +17,7 @@ pub const MAX_SLOTS: u32 = 1 << 20;
 
 /// The whole plugin configuration (one per rule after Higress `_rules_` merging).
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Higress form: the rule name, part of every counter name.
@@ -30,6 +31,7 @@ pub struct Config {
     pub limits: Option<Vec<LimitSpec>>,
     /// Status of a rejected request (default 429).
     #[serde(default = "default_rejected_code")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 200, max = 599)))]
     pub rejected_code: u16,
     /// Message of a rejected request (inside the client's error shape).
     #[serde(default)]
@@ -84,6 +86,7 @@ fn yes() -> bool {
 
 /// Where counters live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Shared data of one gateway process (all its workers).
@@ -100,6 +103,7 @@ pub use crate::rls::RlsSpec;
 
 /// Behaviour when the counter store cannot answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FailureMode {
     /// Admit the request without counting it (the default, as Higress does).
@@ -111,16 +115,19 @@ pub enum FailureMode {
 
 /// Client IP source.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientIp {
     /// 0: the connection's peer (`source.address`). N > 0: the N-th address from the right of
     /// `x-forwarded-for` (N trusted proxies each appended one); when the header has fewer
     /// than N addresses the peer address is used.
+    #[cfg_attr(feature = "schema", schemars(range(max = 32)))]
     pub xff_trusted_hops: u32,
 }
 
 /// Admission settings.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Admission {
     /// Reserve an estimate before the upstream is called (default true). When false, token
@@ -155,6 +162,7 @@ impl Default for Admission {
 
 /// Bounds of the response scan.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct ResponseScan {
     /// How much of a non-streamed body is kept to find usage: the whole body when it fits,
@@ -175,10 +183,12 @@ impl Default for ResponseScan {
 
 /// Local mode settings.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct LocalSpec {
     /// Counter slots per limit whose key has a `*` or regex part (default 4096): the most
     /// identities with a live window at once.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = MAX_SLOTS)))]
     pub slots: u32,
 }
 
@@ -196,6 +206,7 @@ pub const DEFAULT_KEY_PREFIX: &str = "aigw-trl";
 
 /// Clear form: one limit.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LimitSpec {
     /// The counter name (default `limit-<index>`); keep it stable across changes.
@@ -212,20 +223,25 @@ pub struct LimitSpec {
     pub cached_input_weight: Option<f64>,
     /// Limit per second.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub per_second: Option<u64>,
     /// Limit per minute.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub per_minute: Option<u64>,
     /// Limit per hour.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub per_hour: Option<u64>,
     /// Limit per day (UTC days).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub per_day: Option<u64>,
 }
 
 /// Clear form: one key part.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DimSpec {
     /// Where the value comes from.
@@ -240,6 +256,7 @@ pub struct DimSpec {
 
 /// Key part sources of the clear form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DimKind {
     /// The consumer header.
@@ -264,6 +281,7 @@ pub enum DimKind {
 
 /// What a limit counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Count {
     /// Prompt plus completion tokens.
@@ -279,49 +297,73 @@ pub enum Count {
 
 /// Higress form: one rule item (exactly one `limit_by_*` field).
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RuleItem {
+    /// Header whose value is the key (one counter per configured key).
     #[serde(default)]
     limit_by_header: Option<String>,
+    /// Query parameter whose value is the key.
     #[serde(default)]
     limit_by_param: Option<String>,
+    /// The consumer is the key (the value, usually `""`, is not used).
     #[serde(default)]
     limit_by_consumer: Option<String>,
+    /// Cookie whose value is the key.
     #[serde(default)]
     limit_by_cookie: Option<String>,
+    /// Header whose value is the key, one counter per value (`*`, `regexp:` keys).
     #[serde(default)]
     limit_by_per_header: Option<String>,
+    /// Query parameter, one counter per value.
     #[serde(default)]
     limit_by_per_param: Option<String>,
+    /// The consumer, one counter per consumer (the value, usually `""`, is not used).
     #[serde(default)]
     limit_by_per_consumer: Option<String>,
+    /// Cookie, one counter per value.
     #[serde(default)]
     limit_by_per_cookie: Option<String>,
+    /// The client IP, one counter per address: `from-remote-addr` or `from-header-<name>`.
     #[serde(default)]
     limit_by_per_ip: Option<String>,
+    /// The keys and their limits; the first that matches applies.
     limit_keys: Vec<LimitKey>,
 }
 
 /// Higress form: one key of an item.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LimitKey {
+    /// The value to match: exact, `*`, `regexp:<re>`, or for IPs an address or CIDR range.
+    #[cfg_attr(feature = "schema", schemars(schema_with = "string_or_number_schema"))]
     #[serde(deserialize_with = "string_or_number")]
     key: String,
+    /// What is counted: `token` (default) or `request`.
     #[serde(default)]
     limit_type: LimitType,
+    /// Limit per second.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     token_per_second: Option<u64>,
+    /// Limit per minute.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     token_per_minute: Option<u64>,
+    /// Limit per hour.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     token_per_hour: Option<u64>,
+    /// Limit per day (UTC days).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     token_per_day: Option<u64>,
 }
 
 /// Higress `limit_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LimitType {
     /// Tokens (total).
@@ -329,6 +371,15 @@ pub enum LimitType {
     Token,
     /// Requests.
     Request,
+}
+
+/// The schema of a field read by [`string_or_number`].
+#[cfg(feature = "schema")]
+fn string_or_number_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "A value: a string, or a number (read as its decimal text).",
+        "type": ["string", "number"]
+    })
 }
 
 fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

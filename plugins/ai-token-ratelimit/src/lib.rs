@@ -24,6 +24,14 @@ pub mod pattern;
 pub mod rls;
 pub mod usage;
 
+/// The JSON Schema (draft 2020-12) of this plugin's configuration document, Higress `_rules_`
+/// included; `tools/config-schema` writes it to `dist/ai-token-ratelimit.schema.json` (feature `schema`,
+/// native builds only).
+#[cfg(feature = "schema")]
+pub fn config_schema() -> serde_json::Value {
+    aigw::config::schema::for_plugin::<config::Config>("ai-token-ratelimit")
+}
+
 pub use filter::TokenRateLimit;
 
 aigw::export_plugin!(TokenRateLimit);

@@ -23,6 +23,7 @@ use serde::Deserialize;
 
 /// The rate limit service of rls mode.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RlsSpec {
     /// The gateway's cluster of the service (HTTP/2); required.
@@ -33,6 +34,7 @@ pub struct RlsSpec {
     pub domain: Option<String>,
     /// How long admission waits for the service, 1..=60000 ms (default 200).
     #[serde(default = "default_rls_timeout")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 60000)))]
     pub timeout_ms: u64,
 }
 

@@ -28,10 +28,13 @@
 //! assert_eq!(err.to_string(), "max_body_bytes: must be greater than 0");
 //! ```
 //!
-//! Per-route rules in the Higress format live in [`rules`].
+//! Per-route rules in the Higress format live in [`rules`]; with feature `schema`, [`schema`]
+//! generates the JSON Schema of a plugin's configuration document.
 
 pub mod redis;
 pub mod rules;
+#[cfg(feature = "schema")]
+pub mod schema;
 
 use serde::de::DeserializeOwned;
 use std::fmt;

@@ -20,6 +20,11 @@ use std::time::Duration;
 /// assert!(!format!("{r:?}").contains("s3cret"));
 /// ```
 #[derive(Clone, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(transform = timeout_alias)
+)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSpec {
     /// The Redis service FQDN (`redis.static`, `redis.default.svc.cluster.local`).
@@ -36,6 +41,7 @@ pub struct RedisSpec {
     pub username: Option<String>,
     /// Redis password (never logged).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(extend("writeOnly" = true)))]
     pub password: Option<String>,
     /// Call timeout in milliseconds (default 1000; `timeout_ms` is accepted too).
     #[serde(default = "default_timeout", alias = "timeout_ms")]
@@ -50,6 +56,12 @@ pub struct RedisSpec {
 
 fn default_timeout() -> u64 {
     1000
+}
+
+/// The schema also accepts `timeout_ms`, the serde alias of `timeout`.
+#[cfg(feature = "schema")]
+fn timeout_alias(schema: &mut schemars::Schema) {
+    super::schema::add_alias(schema, "timeout", "timeout_ms");
 }
 
 impl fmt::Debug for RedisSpec {

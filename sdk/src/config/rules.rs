@@ -30,6 +30,9 @@
 //!   Any other cluster name matches an entry that equals it or is a dot-delimited leading part
 //!   of it.
 //!
+//! A top-level `"$schema"` string (the location of the configuration's JSON Schema, for
+//! editors) is accepted and ignored.
+//!
 //! When no rule matches, the global configuration applies. When the global part is empty (or
 //! is not a valid configuration on its own) and rules exist, unmatched requests pass through
 //! the plugin untouched.
@@ -39,6 +42,7 @@ use serde_json::{Map, Value};
 use std::rc::Rc;
 
 const RULES_KEY: &str = "_rules_";
+const SCHEMA_KEY: &str = "$schema";
 const MATCH_ROUTE: &str = "_match_route_";
 const MATCH_ROUTE_PREFIX: &str = "_match_route_prefix_";
 const MATCH_DOMAIN: &str = "_match_domain_";
@@ -91,6 +95,17 @@ impl<C: PluginConfig> Rules<C> {
         let Value::Object(mut root) = value else {
             return Err(ConfigError::new("", "configuration must be a JSON object"));
         };
+        // Editors find the configuration's JSON Schema through a top-level `$schema`; it is
+        // not a setting.
+        match root.remove(SCHEMA_KEY) {
+            None | Some(Value::String(_)) => {}
+            Some(_) => {
+                return Err(ConfigError::new(
+                    SCHEMA_KEY,
+                    "must be a string (the location of the configuration's JSON Schema)",
+                ))
+            }
+        }
         let rules_value = root.remove(RULES_KEY);
         let raw_rules = match rules_value {
             None | Some(Value::Null) => Vec::new(),
@@ -402,6 +417,14 @@ mod tests {
         rules
             .select(facts(route, authority, cluster))
             .map(|c| c.value.clone())
+    }
+
+    #[test]
+    fn a_schema_reference_is_not_a_setting() {
+        let rules = Rules::<Cfg>::parse(br#"{"$schema":"./cfg.schema.json","value":"g"}"#).unwrap();
+        assert_eq!(value(&rules, None, None, None).as_deref(), Some("g"));
+        let err = Rules::<Cfg>::parse(br#"{"$schema":1,"value":"g"}"#).unwrap_err();
+        assert_eq!(err.path(), "$schema");
     }
 
     #[test]
