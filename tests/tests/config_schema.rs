@@ -42,7 +42,11 @@ fn every_example_config_matches_its_schema_and_the_plugin_accepts_it() {
     let dir = aigw_tests::root().join("examples");
     let mut seen = 0;
     for plugin in config_schema::PLUGINS {
-        for file in [format!("{plugin}.json"), format!("{plugin}-upstream.json")] {
+        for file in [
+            format!("{plugin}.json"),
+            format!("{plugin}-upstream.json"),
+            format!("{plugin}-rls.json"),
+        ] {
             let path = dir.join(&file);
             if !path.exists() {
                 continue;
@@ -51,8 +55,8 @@ fn every_example_config_matches_its_schema_and_the_plugin_accepts_it() {
             seen += 1;
         }
     }
-    // Seven plugins, and ai-proxy's upstream-mode example.
-    assert_eq!(seen, 8);
+    // Seven plugins, ai-proxy's upstream-mode example and ai-token-ratelimit's rls example.
+    assert_eq!(seen, 9);
 }
 
 #[test]

@@ -10,13 +10,12 @@
 //!   plugin's README documents; an OpenAPI 3.0 schema with no `$ref`/`$defs`/`$schema` left.
 //! * Same inputs, same digests; a missing schema fails with a message naming the file.
 //!
-//! The configuration schemas come from `scripts/config-schemas.sh` (`dist/<plugin>.schema.json`);
-//! where one is not there yet, the test writes a stand-in with the shapes schemars produces
-//! (`$defs`, `$ref`, nullable types) into its own scratch folder.
+//! The configuration schemas are generated in the test from the plugins' config types, as
+//! `scripts/config-schemas.sh` does, into the test's own scratch folder.
 
 use aigw_package::plugins::{PluginMeta, PLUGINS};
 use aigw_tests::{free_port, root};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -136,43 +135,18 @@ fn packager() -> &'static Path {
     })
 }
 
-/// A schemars-shaped stand-in for a plugin's configuration schema.
-fn stand_in_schema(plugin: &str) -> Value {
-    json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": format!("{plugin} configuration (stand-in)"),
-        "type": "object",
-        "properties": {
-            "redis": { "anyOf": [ { "$ref": "#/$defs/Redis" }, { "type": "null" } ] },
-            "rejected_code": { "type": "integer", "format": "uint16", "minimum": 200, "maximum": 599, "default": 429 },
-            "failure_mode": { "type": "string", "enum": ["open", "closed"] },
-            "note": { "type": ["string", "null"] }
-        },
-        "$defs": {
-            "Redis": {
-                "type": "object",
-                "properties": { "service_name": { "type": "string" }, "timeout": { "type": "integer", "exclusiveMinimum": 0 } },
-                "required": ["service_name"]
-            }
-        }
-    })
-}
-
-/// A folder with each plugin's schema: the real `dist/<plugin>.schema.json` when it exists,
-/// else the stand-in.
+/// A folder with each plugin's configuration schema, generated from its Rust config types
+/// (what `scripts/config-schemas.sh` writes to `dist/`).
 fn schemas(dir: &Path, plugins: &[&str]) -> PathBuf {
     let out = dir.join("schemas");
     std::fs::create_dir_all(&out).expect("schemas dir");
     for p in plugins {
-        let real = root().join("dist").join(format!("{p}.schema.json"));
-        let text = match std::fs::read_to_string(&real) {
-            Ok(t) => t,
-            Err(_) => {
-                eprintln!("{p}: no {} yet; using a stand-in schema", real.display());
-                stand_in_schema(p).to_string()
-            }
-        };
-        std::fs::write(out.join(format!("{p}.schema.json")), text).expect("write schema");
+        let schema = config_schema::schema(p).unwrap_or_else(|| panic!("{p}: no schema"));
+        std::fs::write(
+            out.join(config_schema::file_name(p)),
+            config_schema::render(&schema),
+        )
+        .expect("write schema");
     }
     out
 }
@@ -357,13 +331,13 @@ fn check_layout(layout: &Path, plugin: &str, image: &str, work: &Path) -> Vec<u8
     let schema = &spec["spec"]["configSchema"]["openAPIV3Schema"];
     assert_eq!(schema["type"], "object");
     let text = schema.to_string();
-    for gone in [
-        "\"$ref\"",
-        "\"$defs\"",
-        "\"$schema\"",
-        "\"const\"",
-        "\"prefixItems\"",
-    ] {
+    // `$schema` as a keyword is dropped; the property of that name (editors' schema link,
+    // which the plugins accept) stays.
+    assert!(
+        schema.get("$schema").is_none(),
+        "{image}: $schema keyword left"
+    );
+    for gone in ["\"$ref\"", "\"$defs\"", "\"const\"", "\"prefixItems\""] {
         assert!(
             !text.contains(gone),
             "{image}: {gone} left in openAPIV3Schema"
@@ -592,17 +566,20 @@ fn same_inputs_give_the_same_digests() {
 #[test]
 fn a_missing_schema_fails_naming_the_file() {
     let dir = scratch("no-schema");
-    module_for("hello");
+    module_for("ai-auth");
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).expect("dir");
-    let out = package(&dir, &empty, "oci", &["hello"]);
+    let out = package(&dir, &empty, "oci", &["ai-auth"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("hello.schema.json") && err.contains("scripts/config-schemas.sh"),
+        err.contains("ai-auth.schema.json") && err.contains("scripts/config-schemas.sh"),
         "{err}"
     );
-    assert!(!dir.join("oci/hello").exists(), "no image without a schema");
+    assert!(
+        !dir.join("oci/ai-auth").exists(),
+        "no image without a schema"
+    );
     let out = package(&dir, &empty, "oci", &["no-such-plugin"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-plugin: no Higress metadata"));
@@ -614,6 +591,8 @@ fn every_plugin_is_packaged_with_the_phase_and_priority_its_readme_documents() {
     let mut dirs: Vec<String> = std::fs::read_dir(root().join("plugins"))
         .expect("plugins/")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        // The SDK example and the benchmark baseline are not products.
+        .filter(|name| name != "hello" && name != "noop")
         .collect();
     dirs.sort();
     let mut listed: Vec<String> = PLUGINS.iter().map(|p| p.name.to_string()).collect();

@@ -20,7 +20,8 @@ pub struct PluginMeta {
     pub priority: i64,
 }
 
-/// Every plugin that is packaged.
+/// Every plugin that is packaged: the seven products. `hello` (the SDK example) and `noop`
+/// (the benchmark baseline) are not products and get no image.
 pub const PLUGINS: &[PluginMeta] = &[
     PluginMeta {
         name: "ai-auth",
@@ -77,22 +78,6 @@ pub const PLUGINS: &[PluginMeta] = &[
         description: "Token and request rate limits for LLM traffic, local or cluster-wide (Redis, Higress build).",
         phase: "AUTHZ",
         priority: 500,
-    },
-    PluginMeta {
-        name: "hello",
-        category: "custom",
-        title: "Hello",
-        description: "Example plugin: adds a configured request header and blocks configured path prefixes.",
-        phase: "UNSPECIFIED_PHASE",
-        priority: 0,
-    },
-    PluginMeta {
-        name: "noop",
-        category: "custom",
-        title: "No-op",
-        description: "A plugin that does nothing: the baseline every benchmark is measured against.",
-        phase: "UNSPECIFIED_PHASE",
-        priority: 0,
     },
 ];
 
