@@ -241,7 +241,7 @@ pub fn rls_bin() -> &'static Path {
 
 /// Builds binary `bin` of workspace package `package` next to this executable (same target
 /// directory and profile) and returns its path.
-fn workspace_bin(package: &str, bin: &str) -> PathBuf {
+pub fn workspace_bin(package: &str, bin: &str) -> PathBuf {
     // Tests: target/<profile>/deps/cli-<hash>; binaries: target/<profile>/bench.
     let exe = std::env::current_exe().expect("test executable path");
     let mut profile_dir = exe.parent().expect("target/<profile>").to_path_buf();

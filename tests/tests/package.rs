@@ -103,36 +103,7 @@ fn oci_tools() -> bool {
 /// The packager binary, built next to this test (same target directory and profile).
 fn packager() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test executable path");
-        let mut profile_dir = exe.parent().expect("target/<profile>").to_path_buf();
-        if profile_dir.file_name().is_some_and(|n| n == "deps") {
-            profile_dir = profile_dir
-                .parent()
-                .expect("target/<profile>")
-                .to_path_buf();
-        }
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_string(),
-            Some(other) => other.to_string(),
-        };
-        run(Command::new(env!("CARGO"))
-            .current_dir(root())
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "aigw-package",
-                "--bin",
-                "aigw-package",
-                "--profile",
-            ])
-            .arg(&profile)
-            .arg("--target-dir")
-            .arg(&target_dir));
-        profile_dir.join(format!("aigw-package{}", std::env::consts::EXE_SUFFIX))
-    })
+    BIN.get_or_init(|| aigw_tests::workspace_bin("aigw-package", "aigw-package"))
 }
 
 /// A folder with each plugin's configuration schema, generated from its Rust config types

@@ -649,6 +649,15 @@ pub fn call_foreign_function(name: &str, args: &[u8]) -> Result<Vec<u8>, HostErr
     Ok(adopt(ptr, len))
 }
 
+/// `timeout` clamped to what the ABI carries: `u32::MAX` milliseconds.
+fn clamp_to_u32_millis(timeout: Duration) -> Duration {
+    Duration::from_millis(
+        u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .min(u32::MAX as u64),
+    )
+}
+
 /// Starts an HTTP call-out to `cluster` and returns its token. `headers` must include
 /// `:method`, `:path` and `:authority`. Goes through proxy-wasm so its dispatcher routes the
 /// response to the calling context. Timeouts above `u32::MAX` ms are clamped.
@@ -658,11 +667,7 @@ pub fn dispatch_http_call(
     body: Option<&[u8]>,
     timeout: Duration,
 ) -> Result<u32, HostError> {
-    let timeout = Duration::from_millis(
-        u64::try_from(timeout.as_millis())
-            .unwrap_or(u64::MAX)
-            .min(u32::MAX as u64),
-    );
+    let timeout = clamp_to_u32_millis(timeout);
     match proxy_wasm::hostcalls::dispatch_http_call(
         cluster,
         headers.to_vec(),
@@ -701,11 +706,7 @@ pub fn dispatch_grpc_call(
     message: &[u8],
     timeout: Duration,
 ) -> Result<u32, HostError> {
-    let timeout = Duration::from_millis(
-        u64::try_from(timeout.as_millis())
-            .unwrap_or(u64::MAX)
-            .min(u32::MAX as u64),
-    );
+    let timeout = clamp_to_u32_millis(timeout);
     match proxy_wasm::hostcalls::dispatch_grpc_call(
         cluster,
         service,
