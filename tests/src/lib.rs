@@ -37,6 +37,22 @@ pub fn module_path(name: &str) -> PathBuf {
         .join(format!("{name}.wasm"))
 }
 
+/// Asserts that plugin `name` rejects each configuration, with a load error containing the
+/// paired text (the field path and reason its `on_configure` logs).
+pub fn assert_configs_rejected(name: &str, cases: &[(&str, &str)]) {
+    for (config, want) in cases {
+        let mut sim = host_sim::Sim::new(host_sim::SimOptions::default());
+        let err = sim
+            .add_plugin(spec(name).config_json(*config))
+            .expect_err(config)
+            .to_string();
+        assert!(
+            err.contains(want),
+            "config {config}\n want: {want}\n got: {err}"
+        );
+    }
+}
+
 /// A plugin spec for a built module. Panics with a hint when the module was not built.
 pub fn spec(name: &str) -> PluginSpec {
     let p = module_path(name);

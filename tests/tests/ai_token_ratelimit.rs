@@ -774,17 +774,7 @@ fn every_kind_of_bad_field_is_refused_with_its_name() {
             "_rules_[0].limits[0].per_second",
         ),
     ];
-    for (config, want) in cases {
-        let mut sim = Sim::new(SimOptions::default());
-        let err = sim
-            .add_plugin(spec("ai-token-ratelimit").config_json(config))
-            .expect_err(config)
-            .to_string();
-        assert!(
-            err.contains(want),
-            "config {config}\n want: {want}\n got: {err}"
-        );
-    }
+    aigw_tests::assert_configs_rejected("ai-token-ratelimit", &cases);
 }
 
 #[test]

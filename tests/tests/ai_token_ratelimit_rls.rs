@@ -330,17 +330,7 @@ fn rls_config_errors_name_the_field() {
             "rls: required when mode is \"rls\"",
         ),
     ];
-    for (config, want) in cases {
-        let mut sim = Sim::new(SimOptions::default());
-        let err = sim
-            .add_plugin(spec("ai-token-ratelimit").config_json(config))
-            .expect_err(config)
-            .to_string();
-        assert!(
-            err.contains(want),
-            "config {config}\n want: {want}\n got: {err}"
-        );
-    }
+    aigw_tests::assert_configs_rejected("ai-token-ratelimit", &cases);
 }
 
 /// Two gateway processes, each with its own configuration file in rls mode, share one
