@@ -1,8 +1,8 @@
 //! Reading HTTP/1.1 messages from files (`REQ.http`, `RESP.http`) and writing the client's
 //! response as an HTTP message, for the command-line tool.
 
-use crate::driver::{Request, UpstreamResponse};
 use crate::report::ClientResponse;
+use crate::request::{Request, UpstreamResponse};
 use anyhow::{anyhow, bail, Result};
 
 fn split_head(data: &[u8]) -> (String, Vec<u8>) {

@@ -29,6 +29,7 @@ pub mod mock_llm;
 pub mod module;
 pub mod properties;
 pub mod report;
+mod request;
 pub mod router;
 pub mod shared;
 pub mod sim;
@@ -38,11 +39,11 @@ pub mod vm;
 pub mod wasi;
 
 pub use abi::{AbiVersion, LogLevel};
-pub use driver::{Request, UpstreamResponse};
 pub use module::{
     inspect, is_envoy_import, portability_violations, FilterKind, Loader, ModuleInfo, PluginModule,
 };
 pub use report::{ClientResponse, LocalReply, StreamRecord, UpstreamRequest};
+pub use request::{Request, UpstreamResponse};
 pub use shared::{Clock, LogEntry, Metric, MetricKind};
 pub use sim::{
     global_loader, CallReply, Cluster, FailPolicy, PendingHttpCall, PluginSpec, Sim, SimOptions,

@@ -19,8 +19,8 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
-use crate::driver::{Request, UpstreamResponse};
 use crate::report::{StreamRecord, UpstreamRequest};
+use crate::request::{Request, UpstreamResponse};
 use crate::sim::{Sim, StreamOptions};
 use anyhow::{anyhow, Result};
 use std::time::Duration;
@@ -408,7 +408,7 @@ impl Sim {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::{Request, UpstreamResponse};
+    use crate::request::{Request, UpstreamResponse};
 
     #[test]
     fn retry_conditions_and_timeouts_follow_envoy() {

@@ -15,24 +15,7 @@ impl Sim {
             return "finished".into();
         }
         let vms: Vec<usize> = s.filters.iter().map(|f| f.vm).collect();
-        let calls = self
-            .pending_http
-            .iter()
-            .filter(|p| vms.contains(&p.vm))
-            .map(|p| format!("an HTTP call-out to cluster {:?}", p.call.cluster))
-            .chain(
-                self.pending_grpc
-                    .iter()
-                    .filter(|p| vms.contains(&p.vm))
-                    .map(|p| format!("a gRPC call to {:?}", p.call.service_name)),
-            )
-            .chain(
-                self.pending_redis
-                    .iter()
-                    .filter(|p| vms.contains(&p.vm))
-                    .map(|_| "a Redis call".to_string()),
-            )
-            .collect::<Vec<_>>();
+        let calls = self.calls_waiting(&vms);
         let Ok(d) = s.data.lock() else {
             return "stream state unavailable".into();
         };

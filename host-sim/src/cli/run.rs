@@ -355,7 +355,7 @@ fn print_json(sim: &Sim, rec: &StreamRecord, code: i32) -> Result<()> {
         "local_reply": rec.local_reply,
         "logs": logs,
         "metrics": metrics,
-        "http_calls": sim.http_call_log,
+        "http_calls": sim.http_call_log(),
         "finished": rec.finished,
         "incomplete": rec.incomplete,
         "exit_code": code,

@@ -32,6 +32,7 @@ pub mod eventstream;
 pub mod gemini;
 pub mod openai;
 pub mod plan;
+mod routes;
 pub mod sched;
 pub mod server;
 pub mod tokens;
