@@ -6,9 +6,7 @@ pub mod status {
     pub const OK: i32 = 0;
     pub const NOT_FOUND: i32 = 1;
     pub const BAD_ARGUMENT: i32 = 2;
-    pub const SERIALIZATION_FAILURE: i32 = 3;
     pub const PARSE_FAILURE: i32 = 4;
-    pub const BAD_EXPRESSION: i32 = 5;
     pub const INVALID_MEMORY_ACCESS: i32 = 6;
     pub const EMPTY: i32 = 7;
     pub const CAS_MISMATCH: i32 = 8;
@@ -21,13 +19,10 @@ pub mod status {
 pub mod buffer {
     pub const HTTP_REQUEST_BODY: i32 = 0;
     pub const HTTP_RESPONSE_BODY: i32 = 1;
-    pub const DOWNSTREAM_DATA: i32 = 2;
-    pub const UPSTREAM_DATA: i32 = 3;
     pub const HTTP_CALL_RESPONSE_BODY: i32 = 4;
     pub const GRPC_RECEIVE_BUFFER: i32 = 5;
     pub const VM_CONFIGURATION: i32 = 6;
     pub const PLUGIN_CONFIGURATION: i32 = 7;
-    pub const CALL_DATA: i32 = 8;
     /// Higress: the reply of a Redis call, readable inside `proxy_on_redis_call_response`.
     pub const REDIS_CALL_RESPONSE: i32 = 9;
 }
@@ -52,13 +47,12 @@ pub mod action {
     pub const PAUSE: i32 = 1;
 }
 
-/// Stream types of `proxy_continue_stream` / `proxy_close_stream`.
+/// Stream types of `proxy_continue_stream` / `proxy_close_stream` (the network-filter ones,
+/// downstream and upstream, are not supported).
 #[allow(missing_docs)]
 pub mod stream_type {
     pub const REQUEST: i32 = 0;
     pub const RESPONSE: i32 = 1;
-    pub const DOWNSTREAM: i32 = 2;
-    pub const UPSTREAM: i32 = 3;
 }
 
 /// Metric types of `proxy_define_metric`.

@@ -3,11 +3,19 @@
 //! Envoy's async client reports them: the call's timeout → DEADLINE_EXCEEDED (4), connect
 //! failure or reset → UNAVAILABLE (14), a non-200 HTTP answer → the status Envoy derives from it.
 
+// Without the `grpc` feature the HTTP/2 client is left out, and with it the only users of
+// the framing helpers, some status codes and the message outcome.
+#![cfg_attr(not(feature = "grpc"), allow(dead_code))]
+
 use crate::vm::GrpcCallRecord;
+#[cfg(feature = "grpc")]
 use bytes::Bytes;
+#[cfg(feature = "grpc")]
 use http_body_util::{BodyExt, Full};
+#[cfg(feature = "grpc")]
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
+#[cfg(feature = "grpc")]
 use std::time::Duration;
 
 /// gRPC status codes used here.
@@ -51,7 +59,15 @@ pub fn http_to_grpc_status(http: u16) -> u32 {
     }
 }
 
+/// Without the `grpc` feature there is no HTTP/2 client: the call fails as a connect failure
+/// would, naming the missing feature.
+#[cfg(not(feature = "grpc"))]
+pub fn unary(_addr: SocketAddr, _authority: &str, _call: &GrpcCallRecord) -> GrpcOutcome {
+    unavailable("host-sim built without the `grpc` feature")
+}
+
 /// Makes the call on a thread of its own (callers may be inside an async runtime) and waits.
+#[cfg(feature = "grpc")]
 pub fn unary(addr: SocketAddr, authority: &str, call: &GrpcCallRecord) -> GrpcOutcome {
     let (authority, call) = (authority.to_string(), call.clone());
     let worker = std::thread::spawn(move || {
@@ -104,6 +120,7 @@ pub fn unframe(body: &[u8]) -> Option<Vec<u8>> {
     body.get(5..5 + len).map(|m| m.to_vec())
 }
 
+#[cfg(feature = "grpc")]
 async fn call_h2c(addr: SocketAddr, authority: &str, call: &GrpcCallRecord) -> GrpcOutcome {
     let Ok(tcp) = tokio::net::TcpStream::connect(addr).await else {
         return unavailable("connection failure");

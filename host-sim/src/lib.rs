@@ -14,29 +14,43 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
-pub mod abi;
-pub mod callout;
+//!
+//! The public API is the items re-exported here: [`Sim`] and its options, [`PluginSpec`],
+//! [`Request`], [`UpstreamResponse`], the records ([`StreamRecord`], [`UpstreamRequest`],
+//! [`ClientResponse`], [`LocalReply`]), call-outs ([`Cluster`], [`CallReply`],
+//! [`PendingHttpCall`]), logs and metrics, the [`Clock`], module inspection, [`router`]
+//! (retries and failover over endpoints) and [`http1`] (requests and responses as files).
+//! Features add the servers: `gateway` ([`gateway`], `host-sim serve`), `mock-llm`
+//! ([`mock_llm`]), `schema` ([`config_schema`]), `grpc` (real gRPC call-outs) and `cli` (all of
+//! them and the `host-sim` binary, the default). With `default-features = false` the library
+//! needs neither tokio nor hyper.
+
+mod abi;
+mod callout;
+#[cfg(feature = "schema")]
 pub mod config_schema;
-pub mod driver;
-pub mod foreign;
+mod driver;
+mod foreign;
+#[cfg(feature = "gateway")]
 pub mod gateway;
-pub mod grpc;
-pub mod hostcalls;
+mod grpc;
+mod hostcalls;
 pub mod http1;
-pub mod linker_fallback;
-pub mod memory;
+mod linker_fallback;
+mod memory;
+#[cfg(feature = "mock-llm")]
 pub mod mock_llm;
-pub mod module;
-pub mod properties;
-pub mod report;
+mod module;
+mod properties;
+mod report;
 mod request;
 pub mod router;
-pub mod shared;
-pub mod sim;
-pub mod stall;
-pub mod stream_data;
-pub mod vm;
-pub mod wasi;
+mod shared;
+mod sim;
+mod stall;
+mod stream_data;
+mod vm;
+mod wasi;
 
 pub use abi::{AbiVersion, LogLevel};
 pub use module::{
@@ -46,7 +60,8 @@ pub use report::{ClientResponse, LocalReply, StreamRecord, UpstreamRequest};
 pub use request::{Request, UpstreamResponse};
 pub use shared::{Clock, LogEntry, Metric, MetricKind};
 pub use sim::{
-    global_loader, CallReply, Cluster, FailPolicy, PendingHttpCall, PluginSpec, Sim, SimOptions,
-    StreamOptions,
+    global_loader, CallReply, Cluster, FailPolicy, PendingGrpcCall, PendingHttpCall, PluginSpec,
+    Sim, SimOptions, StreamOptions,
 };
 pub use stream_data::StreamProps;
+pub use vm::{GrpcCallRecord, HttpCallRecord};

@@ -2,21 +2,26 @@
 //! override host.
 
 use super::*;
+use crate::abi::stream_type;
 
 /// Adds the stream-control functions to the linker.
 pub(super) fn add(l: &mut Linker<VmCtx>) -> Result<()> {
     l.func_wrap("env", "proxy_continue_stream", |mut c: C, t: i32| -> i32 {
         match t {
-            0 | 1 => defer_stream(c.data_mut(), |ctx| Deferred::Continue {
-                ctx,
-                response: t == 1,
-            }),
+            stream_type::REQUEST | stream_type::RESPONSE => {
+                defer_stream(c.data_mut(), |ctx| Deferred::Continue {
+                    ctx,
+                    response: t == stream_type::RESPONSE,
+                })
+            }
             _ => status::BAD_ARGUMENT,
         }
     })?;
     l.func_wrap("env", "proxy_close_stream", |mut c: C, t: i32| -> i32 {
         match t {
-            0 | 1 => defer_stream(c.data_mut(), |ctx| Deferred::Close { ctx }),
+            stream_type::REQUEST | stream_type::RESPONSE => {
+                defer_stream(c.data_mut(), |ctx| Deferred::Close { ctx })
+            }
             _ => status::BAD_ARGUMENT,
         }
     })?;

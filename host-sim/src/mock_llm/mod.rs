@@ -23,20 +23,20 @@
 //! max-token limit. When the request offers tools and the last user message mentions "weather",
 //! the answer is a call of the first tool with arguments built from its schema.
 
-pub mod anthropic;
-pub mod bedrock;
+mod anthropic;
+mod bedrock;
 pub mod cli;
-pub mod controls;
+mod controls;
 pub mod embed;
-pub mod eventstream;
-pub mod gemini;
-pub mod openai;
-pub mod plan;
+mod eventstream;
+mod gemini;
+mod openai;
+mod plan;
 mod routes;
-pub mod sched;
-pub mod server;
+mod sched;
+mod server;
 pub mod tokens;
-pub mod wire;
+mod wire;
 
 pub use controls::{Controls, ErrorMode, ToolMode};
 pub use sched::Load;

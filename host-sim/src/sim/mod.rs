@@ -75,7 +75,7 @@ impl Sim {
 
     /// A gateway (for example one route's chain) that shares process-wide state (shared data,
     /// queues, metrics, logs, clock) with others, as the routes of one Envoy process do.
-    pub fn with_host(loader: Loader, opts: SimOptions, host: Arc<Mutex<HostShared>>) -> Sim {
+    pub(crate) fn with_host(loader: Loader, opts: SimOptions, host: Arc<Mutex<HostShared>>) -> Sim {
         Sim {
             loader,
             host,
@@ -92,7 +92,7 @@ impl Sim {
     }
 
     /// The process-wide state this gateway uses.
-    pub fn host(&self) -> Arc<Mutex<HostShared>> {
+    pub(crate) fn host(&self) -> Arc<Mutex<HostShared>> {
         self.host.clone()
     }
 
