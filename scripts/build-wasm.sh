@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Build every plugin (and the test fixtures) to wasm32-wasip1 with the `wasm` profile and
-# copy the modules to dist/ (plugins), dist/higress/ (the `higress`-feature builds) and
-# dist/test/ (fixtures). Writes a sha256sum file next to every shipped module
-# (dist/<plugin>.wasm.sha256, dist/higress/<plugin>.wasm.sha256). Prints each module's size.
+# Build every plugin (and the test fixtures and the plugin template) to wasm32-wasip1 with the
+# `wasm` profile and copy the modules to dist/ (plugins), dist/higress/ (the `higress`-feature
+# builds) and dist/test/ (fixtures, template). Writes a sha256sum file next to every shipped
+# module (dist/<plugin>.wasm.sha256, dist/higress/<plugin>.wasm.sha256). Prints each module's
+# size.
 #
 # The default build and the higress build each have their own cargo target directory, so
 # neither overwrites the other's output: a build with nothing changed relinks nothing.
@@ -15,7 +16,9 @@ eval "$(scripts/wasm-env.sh)"
 target_dir="${WASM_TARGET_DIR:-target/wasm}"
 higress_target_dir="${target_dir}-higress"
 plugins=$(ls -d plugins/*/ | xargs -n1 basename)
-fixtures=$(ls -d tests/fixtures/*/ | xargs -n1 basename)
+# The fixtures, and the plugin template (examples/plugin-template), whose test loads
+# dist/test/plugin-template.wasm.
+fixtures="$(ls -d tests/fixtures/*/ | xargs -n1 basename) plugin-template"
 # Plugins with a `higress` feature that changes the module (Redis hostcalls, override-host,
 # held headers: ABI 0_2_100). The others gain nothing from it and are not built twice.
 higress_plugins="ai-token-ratelimit ai-cache ai-proxy ai-load-balancer"

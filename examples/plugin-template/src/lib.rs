@@ -1,0 +1,34 @@
+//! A template plugin: adds a configured header to every request on its way upstream.
+//! Configuration: `{"header_name": "x-template", "header_value": "hello"}`.
+use aigw::prelude::*;
+
+/// The plugin configuration.
+#[derive(serde::Deserialize)]
+pub struct Config {
+    /// The request header to add.
+    header_name: String,
+    /// Its value.
+    header_value: String,
+}
+
+impl PluginConfig for Config {}
+
+/// The per-request filter.
+#[derive(Default)]
+pub struct Template;
+
+impl Plugin for Template {
+    const NAME: &'static str = "plugin-template";
+    type Config = Config;
+    type Root = ();
+
+    fn on_request_headers(&mut self, ctx: &mut Ctx<Self>, _end_of_stream: bool) -> Flow {
+        let cfg = ctx.config_rc();
+        if let Err(e) = ctx.set_request_header(&cfg.header_name, &cfg.header_value) {
+            aigw::warn!("cannot set {}: {e}", cfg.header_name);
+        }
+        Flow::Continue
+    }
+}
+
+aigw::export_plugin!(Template);
