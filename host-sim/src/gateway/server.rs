@@ -658,7 +658,7 @@ async fn drive(st: Stream<'_>, tx: mpsc::Sender<Out>) -> End {
                 st.stream_response(status, rh, body, &mut sent, &tx).await;
             }
             Some(Err(Some(f))) => match f {
-                Failure::ConnectFailure | Failure::Reset => lock(sim).upstream_reset(sid),
+                Failure::Connect | Failure::Reset => lock(sim).upstream_reset(sid),
                 timer => st.timed_out(timer),
             },
             None => {

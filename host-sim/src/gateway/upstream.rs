@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, Notify};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
     /// The connection could not be made.
-    ConnectFailure,
+    Connect,
     /// The upstream reset or closed the connection (or the request was aborted).
     Reset,
     /// The per-try timeout fired (Envoy resets the try; retried like a reset).
@@ -40,7 +40,7 @@ impl Failure {
         }
         retry_on.iter().any(|c| match c.as_str() {
             "5xx" | "gateway-error" | "reset" => true,
-            "connect-failure" => self == Failure::ConnectFailure,
+            "connect-failure" => self == Failure::Connect,
             _ => false,
         })
     }
@@ -214,12 +214,12 @@ pub async fn attempt_upstream(
     let stream = clock
         .race(TcpStream::connect(ep.addr), None)
         .await?
-        .map_err(|_| Failure::ConnectFailure)?;
+        .map_err(|_| Failure::Connect)?;
     let mut sender = match &ep.tls {
         None => {
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
                 .await
-                .map_err(|_| Failure::ConnectFailure)?;
+                .map_err(|_| Failure::Connect)?;
             tokio::spawn(async move {
                 let _ = conn.await;
             });
@@ -227,7 +227,7 @@ pub async fn attempt_upstream(
         }
         Some(t) => {
             let name = tokio_rustls::rustls::pki_types::ServerName::try_from(t.server_name.clone())
-                .map_err(|_| Failure::ConnectFailure)?;
+                .map_err(|_| Failure::Connect)?;
             let tls = clock
                 .race(
                     tokio_rustls::TlsConnector::from(t.config.clone()).connect(name, stream),
@@ -239,11 +239,11 @@ pub async fn attempt_upstream(
                         "host-sim: TLS to {} ({}) failed: {e}",
                         ep.addr, t.server_name
                     );
-                    Failure::ConnectFailure
+                    Failure::Connect
                 })?;
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
                 .await
-                .map_err(|_| Failure::ConnectFailure)?;
+                .map_err(|_| Failure::Connect)?;
             tokio::spawn(async move {
                 let _ = conn.await;
             });
@@ -380,7 +380,7 @@ mod tests {
         assert!(Failure::PerTryTimeout.retriable(&on(&["reset"])));
         assert!(!Failure::PerTryTimeout.retriable(&on(&["connect-failure", "429"])));
         assert!(Failure::Reset.retriable(&on(&["gateway-error"])));
-        assert!(Failure::ConnectFailure.retriable(&on(&["connect-failure"])));
+        assert!(Failure::Connect.retriable(&on(&["connect-failure"])));
         assert!(!Failure::RouteTimeout.retriable(&on(&["5xx", "reset"])));
         assert!(!Failure::IdleTimeout.retriable(&on(&["5xx", "reset"])));
     }

@@ -91,15 +91,9 @@ impl Sim {
     }
 
     fn deliver_http(&mut self, p: PendingHttpCall, reply: CallReply) {
-        let Some(vm) = self.vms.get_mut(p.vm).and_then(|v| v.as_mut()) else {
-            return;
-        };
-        if vm.failed || !vm.store.data().contexts.contains_key(&p.root) {
-            return;
-        }
-        let _ = vm.on_http_call_response(p.root, p.call.token, reply.into_data());
-        let eff = vm.take_effects();
-        self.after_vm_call(p.vm, eff);
+        self.on_root(p.vm, p.root, |vm| {
+            let _ = vm.on_http_call_response(p.root, p.call.token, reply.into_data());
+        });
     }
 
     /// Answers a pending gRPC call: `Ok(message)` calls `on_grpc_receive`, `Err((status,
@@ -115,26 +109,33 @@ impl Sim {
     }
 
     fn deliver_grpc(&mut self, p: PendingGrpcCall, reply: Result<Vec<u8>, (u32, String)>) {
-        if let Some(vm) = self.vms.get_mut(p.vm).and_then(|v| v.as_mut()) {
-            if !vm.failed && vm.store.data().contexts.contains_key(&p.root) {
-                let _ = match reply {
-                    Ok(msg) => vm.on_grpc_receive(p.root, p.call.token, msg),
-                    Err((code, msg)) => vm.on_grpc_close(p.root, p.call.token, code, msg),
-                };
-                let eff = vm.take_effects();
-                self.after_vm_call(p.vm, eff);
-            }
-        }
+        self.on_root(p.vm, p.root, |vm| {
+            let _ = match reply {
+                Ok(msg) => vm.on_grpc_receive(p.root, p.call.token, msg),
+                Err((code, msg)) => vm.on_grpc_close(p.root, p.call.token, code, msg),
+            };
+        });
     }
 
     fn deliver_redis(&mut self, p: PendingRedisCall, status: i32, reply: Vec<u8>) {
-        if let Some(vm) = self.vms.get_mut(p.vm).and_then(|v| v.as_mut()) {
-            if !vm.failed && vm.store.data().contexts.contains_key(&p.root) {
-                let _ = vm.on_redis_call_response(p.root, p.call.token, status, reply);
-                let eff = vm.take_effects();
-                self.after_vm_call(p.vm, eff);
-            }
+        self.on_root(p.vm, p.root, |vm| {
+            let _ = vm.on_redis_call_response(p.root, p.call.token, status, reply);
+        });
+    }
+
+    /// Runs a callback of root context `root` on VM `vm_key` when that VM is alive and still
+    /// has the context (answers to a failed VM or a finished root are dropped, as in Envoy),
+    /// then handles what the callback did.
+    fn on_root(&mut self, vm_key: usize, root: u32, f: impl FnOnce(&mut Vm)) {
+        let Some(vm) = self.vms.get_mut(vm_key).and_then(|v| v.as_mut()) else {
+            return;
+        };
+        if vm.failed || !vm.store.data().contexts.contains_key(&root) {
+            return;
         }
+        f(vm);
+        let eff = vm.take_effects();
+        self.after_vm_call(vm_key, eff);
     }
 
     /// Handles a VM's effects after a root-level callback (trap handling included).
@@ -172,13 +173,9 @@ impl Sim {
                 break;
             }
             for (vm_key, root, q) in ready {
-                if let Some(vm) = self.vms.get_mut(vm_key).and_then(|v| v.as_mut()) {
-                    if !vm.failed && vm.store.data().contexts.contains_key(&root) {
-                        let _ = vm.on_queue_ready(root, q);
-                        let eff = vm.take_effects();
-                        self.after_vm_call(vm_key, eff);
-                    }
-                }
+                self.on_root(vm_key, root, |vm| {
+                    let _ = vm.on_queue_ready(root, q);
+                });
             }
         }
     }
