@@ -32,6 +32,38 @@ higress=$(for p in $plugins; do case " $higress_plugins " in *" $p "*) echo "$p"
 
 mkdir -p dist/test dist/higress
 
+# Post-link size pass with binaryen's wasm-opt (`make setup` installs it on Debian): -Oz over
+# the LLVM -O2 code takes 12-15% off every module and keeps its speed (README "Build profile").
+# WASM_OPT overrides the flags; WASM_OPT=off skips the pass (modules are then larger, not
+# different in behaviour). The result is cached by the input's hash, so a build with nothing
+# changed does not run wasm-opt again.
+wasm_opt_flags="${WASM_OPT:--Oz}"
+if [ "$wasm_opt_flags" != off ] && ! command -v wasm-opt >/dev/null 2>&1; then
+  echo "build-wasm: wasm-opt not found (binaryen); modules are left as linked" >&2
+  wasm_opt_flags=off
+fi
+# Prints the path of $1 after the size pass (itself when the pass is off).
+optimize_module() {
+  if [ "$wasm_opt_flags" = off ]; then
+    echo "$1"
+    return
+  fi
+  local dir key cached
+  dir="$(dirname "$1")/opt"
+  key=$( (sha256sum <"$1"; echo "$wasm_opt_flags") | sha256sum | cut -c1-16)
+  cached="$dir/$(basename "$1" .wasm).$key.wasm"
+  if [ ! -f "$cached" ]; then
+    mkdir -p "$dir"
+    rm -f "$dir/$(basename "$1" .wasm)".*.wasm
+    # Stripped modules carry no target_features section: name the features rustc emits.
+    # shellcheck disable=SC2086
+    wasm-opt $wasm_opt_flags --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+      --enable-nontrapping-float-to-int "$1" -o "$cached.tmp"
+    mv "$cached.tmp" "$cached"
+  fi
+  echo "$cached"
+}
+
 # Copies $1 to $2 unless identical (keeps mtimes of unchanged modules, so `host-sim serve`
 # and other watchers do not reload them), and (re)writes $2.sha256 when asked ($3 = sha).
 install_module() {
@@ -51,7 +83,7 @@ if [ -n "$pkgs" ]; then
     $WASM_BUILD_STD $pkgs
 fi
 out="$target_dir/wasm32-wasip1/wasm"
-for p in $plugins; do install_module "$out/${p//-/_}.wasm" "dist/$p.wasm" sha; done
+for p in $plugins; do install_module "$(optimize_module "$out/${p//-/_}.wasm")" "dist/$p.wasm" sha; done
 for p in $fixtures; do install_module "$out/${p//-/_}.wasm" "dist/test/$p.wasm"; done
 
 # Higress build (ABI 0_2_100: Redis cluster mode, override-host, held headers), one cargo
@@ -67,7 +99,9 @@ if [ -n "$higress" ]; then
   CARGO_TARGET_DIR="$higress_target_dir" cargo build --quiet --profile wasm --target wasm32-wasip1 \
     $WASM_BUILD_STD $hpkgs --features "$features"
   hout="$higress_target_dir/wasm32-wasip1/wasm"
-  for p in $higress; do install_module "$hout/${p//-/_}.wasm" "dist/higress/$p.wasm" sha; done
+  for p in $higress; do
+    install_module "$(optimize_module "$hout/${p//-/_}.wasm")" "dist/higress/$p.wasm" sha
+  done
 fi
 # Builds before the higress variants moved to dist/higress/ left copies in dist/test/.
 rm -f dist/test/*-higress.wasm

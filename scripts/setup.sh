@@ -45,6 +45,13 @@ command -v node >/dev/null 2>&1 || apt_install nodejs
 # The wasm-bindgen test runner, the version Cargo.lock pins (installed once into target/tools).
 scripts/test-wasm.sh --install-only
 
+# 1c. binaryen's wasm-opt, the build's post-link size pass (scripts/build-wasm.sh; the build
+#     works without it, with larger modules).
+if ! command -v wasm-opt >/dev/null 2>&1; then
+  echo "setup: installing binaryen (wasm-opt)"
+  apt_install binaryen || true
+fi
+
 # 2. redis-server, for the tests that need a real Redis.
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "setup: installing redis-server"
