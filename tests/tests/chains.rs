@@ -11,7 +11,9 @@
 //! - ai-statistics in front of ai-guard: the logged question and answer are the masked ones.
 
 use aigw_tests::answer::{openai_body, openai_stream, usage};
-use aigw_tests::{filter_state_json, load, logs_with, root, spec, sse, upstream_header, Chat};
+use aigw_tests::{
+    filter_state_json, load, logs_with, root, send_200, spec, sse, upstream_header, Chat,
+};
 use host_sim::{Request, Sim, SimOptions, UpstreamResponse};
 use serde_json::Value;
 
@@ -320,6 +322,12 @@ fn ask(question: &str, stream: bool) -> Request {
         .request()
 }
 
+/// Asks `question` (not streamed); the upstream answers `answer` whole.
+fn ask_whole(sim: &mut Sim, question: &str, answer: &str) -> host_sim::StreamRecord {
+    let resp = UpstreamResponse::json(200, answer_body(answer));
+    sim.run(ask(question, false), resp).expect("exchange")
+}
+
 /// A whole OpenAI answer saying `content`.
 fn answer_body(content: &str) -> String {
     openai_body("gpt-4o", content, usage(5, 4))
@@ -345,12 +353,11 @@ fn masked_log(sim: &Sim, rec: &host_sim::StreamRecord) -> Value {
 #[test]
 fn with_ai_guard_a_whole_answer_is_logged_masked() {
     let mut sim = chain_with_guard(GUARD);
-    let rec = sim
-        .run(
-            ask(&format!("Mail me at {SECRET} please"), false),
-            UpstreamResponse::json(200, answer_body("I will write to [EMAIL_1] today.")),
-        )
-        .unwrap();
+    let rec = ask_whole(
+        &mut sim,
+        &format!("Mail me at {SECRET} please"),
+        "I will write to [EMAIL_1] today.",
+    );
     // The upstream got the placeholder, the client its own address back.
     let up = rec.upstream_request.as_ref().unwrap().json();
     assert_eq!(up["messages"][1]["content"], "Mail me at [EMAIL_1] please");
@@ -376,12 +383,7 @@ fn with_ai_guard_a_whole_answer_is_logged_masked() {
     assert_eq!(log["answer"], "I will write to [EMAIL_1] today.");
 
     // Nothing masked: ai-guard publishes nothing and the log is ai-statistics's own.
-    let rec = sim
-        .run(
-            ask("What is 2+2?", false),
-            UpstreamResponse::json(200, answer_body("4")),
-        )
-        .unwrap();
+    let rec = ask_whole(&mut sim, "What is 2+2?", "4");
     assert!(!rec.filter_state.contains_key("aigw.guard.question"));
     assert!(!rec.filter_state.contains_key("aigw.guard.answer"));
     let log = filter_state_json(&rec, "aigw.log");
@@ -426,13 +428,7 @@ fn with_ai_guard_a_stream_cut_short_logs_only_masked_text() {
     let pieces = vec![piece; 80];
     let body = stream_of(&pieces);
     let sid = sim.begin(ask(&format!("I am {SECRET}"), true)).unwrap();
-    sim.send_response_headers(
-        sid,
-        200,
-        &[("content-type".into(), "text/event-stream".into())],
-        false,
-    )
-    .unwrap();
+    send_200(&mut sim, sid, "text/event-stream");
     // About three quarters of the stream, then the client goes away.
     let cut = body.len() * 3 / 4;
     for c in body.as_bytes()[..cut].chunks(50) {
@@ -454,13 +450,7 @@ fn with_ai_guard_a_stream_cut_short_logs_only_masked_text() {
 
     // Cut before the first checkpoint: an empty answer rather than the restored one.
     let sid = sim.begin(ask(&format!("I am {SECRET}"), true)).unwrap();
-    sim.send_response_headers(
-        sid,
-        200,
-        &[("content-type".into(), "text/event-stream".into())],
-        false,
-    )
-    .unwrap();
+    send_200(&mut sim, sid, "text/event-stream");
     sim.send_response_body(sid, &body.as_bytes()[..600], false)
         .unwrap();
     sim.client_abort(sid);
@@ -473,12 +463,7 @@ fn with_ai_guard_a_stream_cut_short_logs_only_masked_text() {
 #[test]
 fn with_ai_guard_a_blocked_question_is_withheld() {
     let mut sim = chain_with_guard(GUARD);
-    let rec = sim
-        .run(
-            ask(&format!("persimmon for {SECRET}"), false),
-            UpstreamResponse::json(200, answer_body("never sent")),
-        )
-        .unwrap();
+    let rec = ask_whole(&mut sim, &format!("persimmon for {SECRET}"), "never sent");
     assert_eq!(rec.response.status, 400);
     let log = masked_log(&sim, &rec);
     assert_eq!(log["question_withheld"], "blocked");

@@ -7,7 +7,7 @@ use aigw_tests::cli::{host_sim, stderr as err, stdout as out, write};
 use aigw_tests::{grpc_stub, module_path};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
@@ -19,6 +19,14 @@ fn module(name: &str) -> String {
     let p = module_path(name);
     assert!(p.exists(), "{} is missing: run `make build`", p.display());
     p.to_string_lossy().into_owned()
+}
+
+/// `host-sim run <module> --request <req> --upstream <up> <extra...>`.
+fn run_exchange(module: &str, req: &Path, up: &Path, extra: &[&str]) -> Output {
+    let (req, up) = (req.to_string_lossy(), up.to_string_lossy());
+    let mut args = vec!["run", module, "--request", &req, "--upstream", &up];
+    args.extend_from_slice(extra);
+    host_sim(&args)
 }
 
 const GET: &str = "GET /anything HTTP/1.1\r\nhost: example.com\r\nx-custom: one\r\n\r\n";
@@ -53,16 +61,7 @@ fn http_auth_random_passes_on_an_even_byte_and_forbids_an_odd_one() {
     for (byte, status) in [(b"\x02" as &'static [u8], "200"), (b"\x03", "403")] {
         let httpbin = http_server(byte);
         let cluster = format!("httpbin={httpbin}");
-        let o = host_sim(&[
-            "run",
-            &m,
-            "--request",
-            req.to_str().unwrap(),
-            "--upstream",
-            up.to_str().unwrap(),
-            "--cluster",
-            &cluster,
-        ]);
+        let o = run_exchange(&m, &req, &up, &["--cluster", &cluster]);
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
         let text = out(&o);
         assert!(text.starts_with(&format!("HTTP/1.1 {status}")), "{text}");
@@ -162,16 +161,7 @@ fn http_body_redacts_a_secret_answer_even_in_pieces() {
     let dir = scratch("body");
     let req = write(&dir, "req.http", GET);
     let up = write(&dir, "up.http", ANSWER);
-    let o = host_sim(&[
-        "run",
-        &module("ex-http-body"),
-        "--request",
-        req.to_str().unwrap(),
-        "--upstream",
-        up.to_str().unwrap(),
-        "--chunk-size",
-        "5",
-    ]);
+    let o = run_exchange(&module("ex-http-body"), &req, &up, &["--chunk-size", "5"]);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     let text = out(&o);
     assert!(
@@ -213,14 +203,7 @@ fn http_headers_logs_both_header_maps_and_answers_hello() {
     let req = write(&dir, "req.http", GET);
     let up = write(&dir, "up.http", ANSWER);
     let m = module("ex-http-headers");
-    let o = host_sim(&[
-        "run",
-        &m,
-        "--request",
-        req.to_str().unwrap(),
-        "--upstream",
-        up.to_str().unwrap(),
-    ]);
+    let o = run_exchange(&m, &req, &up, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     let logs = err(&o);
     for want in [

@@ -172,7 +172,7 @@ fn credential_in_the_wrong_place_is_401() {
         assert_401_openai(&rec);
     }
     // With in_header off, a header credential no longer counts.
-    let mut sim2 = sim(&config(
+    let mut sim2 = self::sim(&config(
         r#", "in_header": false, "in_query": true, "keys": ["api-key"]"#,
     ));
     let rec = send(&mut sim2, chat("gpt-4o").header("api-key", ALICE_KEY));

@@ -191,7 +191,7 @@ fn bypass_and_refresh_controls() {
     let rec = cached(&mut sim, chat("q"), answer("e"), "hit");
     assert!(rec.response.body_str().contains("\"d\""));
     // The control header's refresh works too.
-    let rec = cached(
+    cached(
         &mut sim,
         chat("q").header("x-ai-cache", "refresh"),
         answer("f"),
@@ -224,7 +224,7 @@ fn a_request_over_max_request_bytes_passes_through_uncached_and_intact() {
     );
     // A small request on the same gateway is still cached.
     sim.run(chat("short"), answer("c")).unwrap();
-    let rec = cached(&mut sim, chat("short"), answer("d"), "hit");
+    cached(&mut sim, chat("short"), answer("d"), "hit");
 }
 
 #[test]
@@ -297,7 +297,7 @@ fn anthropic_stream_replays_as_anthropic_events() {
     ];
     let usage = serde_json::json!({"input_tokens": 8, "output_tokens": 1});
     let sse = anthropic_stream("claude-3-5-haiku-latest", &text, usage, "end_turn", 9);
-    let miss = cached(
+    cached(
         &mut sim,
         Request::post("/v1/messages", body),
         UpstreamResponse::sse(sse).chunked(50),
@@ -365,7 +365,7 @@ fn aborted_filtered_and_failed_answers_are_not_stored() {
     let filtered = openai_sse(&["bad"], "content_filter");
     sim.run(chat_stream("filtered"), UpstreamResponse::sse(filtered))
         .unwrap();
-    let rec = cached(
+    cached(
         &mut sim,
         chat_stream("filtered"),
         UpstreamResponse::sse(full.clone()),
@@ -378,7 +378,7 @@ fn aborted_filtered_and_failed_answers_are_not_stored() {
     let cut = &cut[..cut.rfind("\n\n").unwrap() + 2];
     sim.run(chat_stream("cut"), UpstreamResponse::sse(cut.to_string()))
         .unwrap();
-    let rec = cached(
+    cached(
         &mut sim,
         chat_stream("cut"),
         UpstreamResponse::sse(full.clone()),
@@ -391,14 +391,14 @@ fn aborted_filtered_and_failed_answers_are_not_stored() {
         UpstreamResponse::json(500, r#"{"error":{"message":"boom"}}"#),
     )
     .unwrap();
-    let rec = cached(&mut sim, chat("err"), answer("ok"), "miss");
+    cached(&mut sim, chat("err"), answer("ok"), "miss");
 
     // An answer over max_entry_bytes.
     let mut small = sim_with(1, r#"{"max_entry_bytes":64}"#);
     small
         .run(chat_stream("big"), UpstreamResponse::sse(full.clone()))
         .unwrap();
-    let rec = cached(
+    cached(
         &mut small,
         chat_stream("big"),
         UpstreamResponse::sse(full),
@@ -445,7 +445,7 @@ fn scope_by_consumer_separates_caches() {
         answer("for alice"),
     )
     .unwrap();
-    let bob = cached(
+    cached(
         &mut sim,
         chat("q").header("x-mse-consumer", "bob"),
         answer("for bob"),
@@ -464,7 +464,7 @@ fn scope_by_consumer_separates_caches() {
 fn scope_by_route_and_last_user_key() {
     let mut sim = sim_with(1, r#"{"scope":["route"],"key_messages":"last_user"}"#);
     sim.run(chat("q").route("r1"), answer("for r1")).unwrap();
-    let other = cached(&mut sim, chat("q").route("r2"), answer("for r2"), "miss");
+    cached(&mut sim, chat("q").route("r2"), answer("for r2"), "miss");
     // Only the last user question keys the cache: a system prompt does not change the key.
     let with_system = Request::post(
         "/v1/chat/completions",
@@ -493,7 +493,7 @@ fn anthropic_json_hit_and_other_paths_untouched() {
     );
     assert_eq!(hit.response.body_str(), msg);
     // The same body on the OpenAI path is another key (another protocol).
-    let rec = cached(
+    cached(
         &mut sim,
         Request::post("/v1/chat/completions", body),
         answer("x"),
@@ -536,7 +536,7 @@ fn semantic_hits_and_misses_around_the_threshold() {
 
     // Threshold just below the similarity: a semantic hit.
     let mut sim = semantic_sim(s - 0.02, Cluster::Addr(mock.addr));
-    let miss = cached(
+    cached(
         &mut sim,
         chat(stored),
         answer("Use the reset link."),
@@ -572,7 +572,7 @@ fn semantic_hits_and_misses_around_the_threshold() {
     let rec = cached(&mut sim, chat(near), answer("Fresh answer."), "miss");
     assert!(rec.response.body_str().contains("Fresh answer."));
     // The same wording (identical embedding) still hits semantically.
-    let rec = cached(
+    cached(
         &mut sim,
         chat("how do i reset my password"),
         answer("WRONG"),
@@ -694,7 +694,7 @@ fn failing_embeddings_never_fail_the_request() {
         Some(1)
     );
     // The exact cache still works.
-    let rec = cached(&mut sim, chat("q"), answer("WRONG"), "hit");
+    cached(&mut sim, chat("q"), answer("WRONG"), "hit");
 
     // A manual cluster answering 500: skipped and counted too.
     let mut sim = semantic_sim(0.8, Cluster::Manual);
@@ -1220,13 +1220,13 @@ fn responses_stream_miss_then_hit_give_the_same_text_in_official_events() {
 
     // Other instructions, the same input on the chat path, and a tool call are not hits.
     let other = body(true).replace("Be brief.", "Be long.");
-    let rec = cached(
+    cached(
         &mut sim,
         Request::post("/v1/responses", other),
         UpstreamResponse::sse(responses_sse(&["x"])),
         "miss",
     );
-    let rec = cached(
+    cached(
         &mut sim,
         Request::post("/v1/chat/completions", body(true)),
         UpstreamResponse::sse(openai_sse(&["x"], "stop")),
@@ -1242,7 +1242,7 @@ fn responses_stream_miss_then_hit_give_the_same_text_in_official_events() {
         UpstreamResponse::sse(tool),
     )
     .unwrap();
-    let rec = cached(
+    cached(
         &mut sim,
         Request::post("/v1/responses", q),
         UpstreamResponse::sse(responses_sse(&["y"])),
@@ -1256,7 +1256,7 @@ fn responses_json_miss_then_hit_returns_the_stored_object() {
     let mut sim = sim_with(1, "{}");
     let body = r#"{"model":"gpt-5","input":"What is Rust?"}"#;
     let resp = r#"{"id":"resp_9","object":"response","created_at":1,"status":"completed","model":"gpt-5","output":[{"type":"message","id":"msg_9","role":"assistant","status":"completed","content":[{"type":"output_text","text":"A language.","annotations":[]}]}],"usage":{"input_tokens":5,"output_tokens":3,"total_tokens":8}}"#;
-    let miss = cached(
+    cached(
         &mut sim,
         Request::post("/v1/responses", body),
         UpstreamResponse::json(200, resp),

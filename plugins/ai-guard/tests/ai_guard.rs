@@ -30,8 +30,11 @@ const CONFIG: &str = r#"{
   "mask": {"hash_salt": "test-salt"}
 }"#;
 
+/// ai-guard with `config`, its load logs cleared.
 fn sim_with(config: &str) -> Sim {
-    load("ai-guard", 1, config)
+    let sim = load("ai-guard", 1, config);
+    sim.clear_logs();
+    sim
 }
 
 fn guard() -> Sim {

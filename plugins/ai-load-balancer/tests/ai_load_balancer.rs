@@ -352,7 +352,7 @@ fn timed(sim: &mut Sim, ttft_ms: impl Fn(&str) -> u64) -> String {
     let sid = sim.begin(chat(0)).unwrap();
     let t = open_target(sim, sid);
     sim.advance(Duration::from_millis(ttft_ms(&t)));
-    send_200(&mut sim, sid, "text/event-stream");
+    send_200(sim, sid, "text/event-stream");
     sim.send_response_body(sid, b"data: {\"x\":1}\n\ndata: [DONE]\n\n", true)
         .unwrap();
     t
@@ -400,7 +400,7 @@ fn tpot_signal_prefers_the_backend_with_faster_tokens() {
     let stream = |sim: &mut Sim, gap: &dyn Fn(&str) -> u64| -> String {
         let sid = sim.begin(chat(0)).unwrap();
         let t = open_target(sim, sid);
-        send_200(&mut sim, sid, "text/event-stream");
+        send_200(sim, sid, "text/event-stream");
         for i in 0..5 {
             if i > 0 {
                 sim.advance(Duration::from_millis(gap(&t)));

@@ -84,8 +84,7 @@ pub fn spec(name: &str) -> PluginSpec {
 }
 
 /// A simulator with `workers` worker VMs and plugin `name` (see [`spec`]) loaded with JSON
-/// `config`, its load logs cleared. Panics with the plugin's logs when it rejects the
-/// configuration.
+/// `config`. Panics with the plugin's logs when it rejects the configuration.
 pub fn load(name: &str, workers: usize, config: &str) -> Sim {
     let mut sim = Sim::new(SimOptions {
         workers,
@@ -94,7 +93,6 @@ pub fn load(name: &str, workers: usize, config: &str) -> Sim {
     if let Err(e) = sim.add_plugin(spec(name).config_json(config)) {
         panic!("{name} rejected its config: {e:#}\n{:#?}", sim.logs());
     }
-    sim.clear_logs();
     sim
 }
 
@@ -668,6 +666,13 @@ pub mod cli {
     /// What a run wrote to stdout.
     pub fn stdout(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Asserts a run exited with `code` and wrote `want` to stdout (both streams in the
+    /// messages when not).
+    pub fn assert_run(o: &Output, code: i32, want: &str) {
+        assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
+        assert!(stdout(o).contains(want), "want {want:?} in:\n{}", stdout(o));
     }
 
     /// What a run wrote to stderr.
