@@ -150,7 +150,7 @@ fn openai_stream_keeps_the_usage_chunk_the_client_asked_for() {
         json!({"model":"gpt-4","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hi"}]}).to_string(),
     );
     let rec = sim.run(req, UpstreamResponse::sse(OPENAI_STREAM)).unwrap();
-    let events = json_events(&rec.response.body_str());
+    let events = json_events(rec.response.body_str());
     assert_eq!(events.last().unwrap()["usage"]["total_tokens"], 11);
 }
 
@@ -897,7 +897,7 @@ fn bedrock_sigv4_signs_the_translated_body_while_headers_are_held() {
     assert_eq!(up.header("content-type"), Some("application/json"));
     assert_eq!(up.json()["messages"][0]["content"][0]["text"], "Hello");
     // The client gets the translated stream; the secret is in no log line.
-    assert_eq!(openai_text(&rec.response.body_str()), "Hello");
+    assert_eq!(openai_text(rec.response.body_str()), "Hello");
     assert!(sim.logs().iter().all(|l| !l.message.contains(SECRET)));
 
     // A body the plugin cannot translate is answered while the headers are still held.
@@ -1515,7 +1515,7 @@ fn dashscope_native_errors() {
     let rec = sim
         .run(chat("gpt-4o", true), dashscope_sse(&mid).chunked(5))
         .unwrap();
-    let events = json_events(&rec.response.body_str());
+    let events = json_events(rec.response.body_str());
     let last = events.last().unwrap();
     assert_eq!(last["error"]["code"], "DataInspectionFailed");
     assert_eq!(last["error"]["type"], "invalid_request_error");
