@@ -4,7 +4,7 @@
 //! Schema next to the module (or `--schema`), its problems named by JSON pointer, no secret
 //! ever printed.
 
-use aigw_tests::cli::{host_sim, scratch, stderr, stdout, write};
+use aigw_tests::cli::{assert_run, host_sim, scratch, stderr, stdout, write};
 use aigw_tests::module_path;
 
 fn module(name: &str) -> String {
@@ -22,12 +22,7 @@ fn ai_proxy_accepts_a_good_config_from_a_file() {
         r#"{"providers":[{"type":"openai","api_keys":["sk-test"]}]}"#,
     );
     let out = host_sim(&["check", &module("ai-proxy"), &cfg.display().to_string()]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains("ok: ai-proxy accepts the configuration"),
-        "{}",
-        stdout(&out)
-    );
+    assert_run(&out, 0, "ok: ai-proxy accepts the configuration");
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -152,14 +147,13 @@ fn the_schema_beside_the_module_is_found_and_its_problems_name_the_field() {
 
     let good = r#"{"limits":[{"key":[{"by":"api_key"}],"per_minute":100}]}"#;
     let out = host_sim(&["check", &m, good]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains(&format!(
+    assert_run(
+        &out,
+        0,
+        &format!(
             "ok: ai-token-ratelimit accepts the configuration; it matches the schema {}",
             schema.display()
-        )),
-        "{}",
-        stdout(&out)
+        ),
     );
     // --quiet: one line per failed check.
     let out = host_sim(&["check", "--quiet", &m, r#"{"limits":"x"}"#]);
@@ -172,11 +166,10 @@ fn the_schema_beside_the_module_is_found_and_its_problems_name_the_field() {
     let h = dir.join("higress").join("ai-token-ratelimit.wasm");
     std::fs::copy(&m, &h).expect("copy module");
     let out = host_sim(&["check", &h.display().to_string(), good]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains(&format!("it matches the schema {}", schema.display())),
-        "{}",
-        stdout(&out)
+    assert_run(
+        &out,
+        0,
+        &format!("it matches the schema {}", schema.display()),
     );
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -186,14 +179,13 @@ fn without_a_schema_the_verdict_says_none_was_found() {
     let dir = scratch("check", "schema_none");
     let m = module_copy(&dir, "ai-statistics", false);
     let out = host_sim(&["check", &m, "{}"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains(&format!(
+    assert_run(
+        &out,
+        0,
+        &format!(
             "no schema found: looked for {}",
             dir.join("ai-statistics.schema.json").display()
-        )),
-        "{}",
-        stdout(&out)
+        ),
     );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -521,13 +521,7 @@ fn hot_reload_keeps_open_streams_on_the_old_root() {
     let mut sim = sim_with(1, "{\"gen\":1}");
     // A stream that is mid-response when the reload happens.
     let sid = sim.begin(conf("none")).unwrap();
-    sim.send_response_headers(
-        sid,
-        200,
-        &[("content-type".into(), "text/event-stream".into())],
-        false,
-    )
-    .unwrap();
+    aigw_tests::send_200(&mut sim, sid, "text/event-stream");
     sim.send_response_body(sid, b"data: 1\n\n", false).unwrap();
     sim.reload(0, spec("conformance").config_json("{\"gen\":2}"))
         .unwrap();
@@ -833,13 +827,7 @@ fn content_length_reaches_filters_and_a_stale_one_is_a_framing_error() {
 fn an_upstream_reset_after_response_headers_resets_the_client_with_its_reason() {
     let mut sim = sim_with(1, "{}");
     let sid = sim.begin(conf("plain")).unwrap();
-    sim.send_response_headers(
-        sid,
-        200,
-        &[("content-type".into(), "text/event-stream".into())],
-        false,
-    )
-    .unwrap();
+    aigw_tests::send_200(&mut sim, sid, "text/event-stream");
     sim.send_response_body(sid, b"data: 1\n\n", false).unwrap();
     sim.upstream_reset(sid);
     let rec = sim.take_record(sid).unwrap();

@@ -4,14 +4,10 @@
 //! set from the command line, header logging, and ticks.
 
 use aigw_tests::cli::{host_sim, stderr as err, stdout as out, write};
-use aigw_tests::module_path;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use aigw_tests::{grpc_stub, module_path};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
@@ -23,6 +19,14 @@ fn module(name: &str) -> String {
     let p = module_path(name);
     assert!(p.exists(), "{} is missing: run `make build`", p.display());
     p.to_string_lossy().into_owned()
+}
+
+/// `host-sim run <module> --request <req> --upstream <up> <extra...>`.
+fn run_exchange(module: &str, req: &Path, up: &Path, extra: &[&str]) -> Output {
+    let (req, up) = (req.to_string_lossy(), up.to_string_lossy());
+    let mut args = vec!["run", module, "--request", &req, "--upstream", &up];
+    args.extend_from_slice(extra);
+    host_sim(&args)
 }
 
 const GET: &str = "GET /anything HTTP/1.1\r\nhost: example.com\r\nx-custom: one\r\n\r\n";
@@ -48,58 +52,6 @@ fn http_server(body: &'static [u8]) -> SocketAddr {
     addr
 }
 
-/// A gRPC server over plain-text HTTP/2 that answers every call with `grpc_status` after
-/// `delay`, with an empty message and proper framing and trailers.
-fn grpc_server(grpc_status: u32, delay: Duration) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.set_nonblocking(true).expect("nonblocking");
-    let addr = l.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::from_std(l).expect("listener");
-            loop {
-                let Ok((s, _)) = l.accept().await else {
-                    continue;
-                };
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(
-                        move |req: hyper::Request<Incoming>| async move {
-                            let framed = req
-                                .into_body()
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default();
-                            assert!(framed.len() >= 5, "a gRPC message is framed");
-                            tokio::time::sleep(delay).await;
-                            let mut trailers = hyper::HeaderMap::new();
-                            trailers.insert(
-                                "grpc-status",
-                                grpc_status.to_string().parse().expect("value"),
-                            );
-                            let body = Full::new(Bytes::from_static(&[0, 0, 0, 0, 0]))
-                                .with_trailers(async move { Some(Ok(trailers)) });
-                            let resp = hyper::Response::builder()
-                                .header("content-type", "application/grpc")
-                                .body(body)
-                                .expect("response");
-                            Ok::<_, std::convert::Infallible>(resp)
-                        },
-                    );
-                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(s), svc)
-                        .await;
-                });
-            }
-        });
-    });
-    addr
-}
-
 #[test]
 fn http_auth_random_passes_on_an_even_byte_and_forbids_an_odd_one() {
     let dir = scratch("auth");
@@ -109,16 +61,7 @@ fn http_auth_random_passes_on_an_even_byte_and_forbids_an_odd_one() {
     for (byte, status) in [(b"\x02" as &'static [u8], "200"), (b"\x03", "403")] {
         let httpbin = http_server(byte);
         let cluster = format!("httpbin={httpbin}");
-        let o = host_sim(&[
-            "run",
-            &m,
-            "--request",
-            req.to_str().unwrap(),
-            "--upstream",
-            up.to_str().unwrap(),
-            "--cluster",
-            &cluster,
-        ]);
+        let o = run_exchange(&m, &req, &up, &["--cluster", &cluster]);
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
         let text = out(&o);
         assert!(text.starts_with(&format!("HTTP/1.1 {status}")), "{text}");
@@ -152,7 +95,7 @@ fn grpc_run(cluster: &str) -> Output {
 #[test]
 fn grpc_auth_random_follows_the_grpc_call_out() {
     // Even status (OK): the call goes on to the upstream.
-    let o = grpc_run(&grpc_server(0, Duration::ZERO).to_string());
+    let o = grpc_run(&grpc_stub(0, Duration::ZERO).to_string());
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     assert!(
         err(&o).contains("grpc status 0") && err(&o).contains("Access granted."),
@@ -162,7 +105,7 @@ fn grpc_auth_random_follows_the_grpc_call_out() {
     assert!(out(&o).starts_with("HTTP/1.1 200"), "{}", out(&o));
 
     // Odd status (INVALID_ARGUMENT = 3): a trailers-only gRPC answer with ABORTED (10).
-    let o = grpc_run(&grpc_server(3, Duration::ZERO).to_string());
+    let o = grpc_run(&grpc_stub(3, Duration::ZERO).to_string());
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     assert!(
         err(&o).contains("grpc status 3") && err(&o).contains("Access forbidden."),
@@ -182,7 +125,7 @@ fn grpc_auth_random_follows_the_grpc_call_out() {
 #[test]
 fn grpc_call_out_timeout_and_connect_failure_are_grpc_statuses() {
     // The server answers after 3 s; the call's 1 s timeout fires first: DEADLINE_EXCEEDED.
-    let o = grpc_run(&grpc_server(0, Duration::from_secs(3)).to_string());
+    let o = grpc_run(&grpc_stub(0, Duration::from_secs(3)).to_string());
     assert!(err(&o).contains("grpc status 4"), "{}", err(&o));
     // Nothing listens: UNAVAILABLE.
     let closed = TcpListener::bind("127.0.0.1:0")
@@ -218,16 +161,7 @@ fn http_body_redacts_a_secret_answer_even_in_pieces() {
     let dir = scratch("body");
     let req = write(&dir, "req.http", GET);
     let up = write(&dir, "up.http", ANSWER);
-    let o = host_sim(&[
-        "run",
-        &module("ex-http-body"),
-        "--request",
-        req.to_str().unwrap(),
-        "--upstream",
-        up.to_str().unwrap(),
-        "--chunk-size",
-        "5",
-    ]);
+    let o = run_exchange(&module("ex-http-body"), &req, &up, &["--chunk-size", "5"]);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     let text = out(&o);
     assert!(
@@ -269,14 +203,7 @@ fn http_headers_logs_both_header_maps_and_answers_hello() {
     let req = write(&dir, "req.http", GET);
     let up = write(&dir, "up.http", ANSWER);
     let m = module("ex-http-headers");
-    let o = host_sim(&[
-        "run",
-        &m,
-        "--request",
-        req.to_str().unwrap(),
-        "--upstream",
-        up.to_str().unwrap(),
-    ]);
+    let o = run_exchange(&m, &req, &up, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     let logs = err(&o);
     for want in [
@@ -366,7 +293,7 @@ fn grpc_call_outs_are_answered_in_serve_too() {
     };
     // OK from the gRPC service: the request goes on to the upstream.
     let ((status, _, body), log) = run(
-        grpc_server(0, Duration::ZERO),
+        grpc_stub(0, Duration::ZERO),
         "serve-grpc-ok",
         "Access granted.",
     );
@@ -375,7 +302,7 @@ fn grpc_call_outs_are_answered_in_serve_too() {
     assert!(log.contains("Access granted."), "{log}");
     // INVALID_ARGUMENT: the plugin's own gRPC answer, never the upstream.
     let ((status, headers, body), log) = run(
-        grpc_server(3, Duration::ZERO),
+        grpc_stub(3, Duration::ZERO),
         "serve-grpc-odd",
         "Access forbidden.",
     );

@@ -4,19 +4,17 @@
 //! Anthropic Messages and its SSE events, Gemini streamGenerateContent, Bedrock ConverseStream
 //! event-stream frames).
 
-use aigw_tests::spec;
+use aigw_test_kit::answer;
+use aigw_test_kit::sse::{self, json as json_events, openai_text};
+use aigw_test_kit::{
+    assert_configs_rejected, at_every_split, error_message, filter_state_json, load, spec, Chat,
+};
 use host_sim::router::{Endpoint, Route, Upstream};
 use host_sim::{Request, Sim, SimOptions, StreamRecord, UpstreamResponse};
 use serde_json::{json, Value};
 
 fn sim_with(config: &Value, workers: usize) -> Sim {
-    let mut sim = Sim::new(SimOptions {
-        workers,
-        ..Default::default()
-    });
-    sim.add_plugin(spec("ai-proxy").config_json(config.to_string()))
-        .unwrap();
-    sim
+    load("ai-proxy", workers, &config.to_string())
 }
 
 fn sim(config: Value) -> Sim {
@@ -34,60 +32,28 @@ fn anthropic_cfg() -> Value {
 }
 
 fn chat(model: &str, stream: bool) -> Request {
-    Request::post(
-        "/v1/chat/completions",
-        json!({"model": model, "stream": stream,
-               "messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hello"}]})
-        .to_string(),
-    )
+    Chat::openai(model)
+        .stream(stream)
+        .system("Be brief.")
+        .user("Hello")
+        .request()
 }
 
 fn usage_prop(rec: &StreamRecord) -> Value {
-    let raw = rec.filter_state.get("aigw.usage").unwrap_or_else(|| {
-        panic!(
-            "no aigw.usage in {:?}",
-            rec.filter_state.keys().collect::<Vec<_>>()
-        )
-    });
-    serde_json::from_slice(raw).unwrap()
+    filter_state_json(rec, "aigw.usage")
 }
 
-/// The `data:` payloads of an SSE body, with their event names.
+/// Counts of the usage ai-proxy published (`aigw.usage`), by field name.
+fn usage_of<const N: usize>(rec: &StreamRecord, fields: [&str; N]) -> [Option<u64>; N] {
+    let u = usage_prop(rec);
+    fields.map(|f| u[f].as_u64())
+}
+
+/// The (event name, data) pairs of an SSE body.
 fn sse_events(body: &str) -> Vec<(Option<String>, String)> {
-    body.split("\n\n")
-        .filter(|b| !b.trim().is_empty())
-        .map(|b| {
-            let mut name = None;
-            let mut data = String::new();
-            for line in b.lines() {
-                if let Some(n) = line.strip_prefix("event: ") {
-                    name = Some(n.to_string());
-                } else if let Some(d) = line.strip_prefix("data: ") {
-                    data.push_str(d);
-                }
-            }
-            (name, data)
-        })
-        .collect()
-}
-
-fn json_events(body: &str) -> Vec<Value> {
-    sse_events(body)
+    sse::events(body)
         .into_iter()
-        .filter(|(_, d)| d != "[DONE]")
-        .map(|(_, d)| serde_json::from_str(&d).unwrap_or_else(|e| panic!("{e}: {d}")))
-        .collect()
-}
-
-/// Concatenated OpenAI text deltas.
-fn openai_text(body: &str) -> String {
-    json_events(body)
-        .iter()
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(String::from)
-        })
+        .map(|e| (e.name, e.data))
         .collect()
 }
 
@@ -156,14 +122,8 @@ const OPENAI_STREAM: &str = concat!(
 #[test]
 fn openai_stream_forces_usage_and_strips_it_at_every_split() {
     let mut sim = sim(openai_cfg());
-    let len = OPENAI_STREAM.len();
-    for k in 1..=len {
-        let rec = sim
-            .run(
-                chat("gpt-4", true),
-                UpstreamResponse::sse(OPENAI_STREAM).chunked(k),
-            )
-            .unwrap();
+    let resp = UpstreamResponse::sse(OPENAI_STREAM);
+    at_every_split(&mut sim, &chat("gpt-4", true), &resp, |_, k, rec| {
         let up = rec.upstream_request.clone().unwrap().json();
         assert_eq!(up["stream_options"]["include_usage"], true);
         let body = rec.response.body_str();
@@ -174,12 +134,12 @@ fn openai_stream_forces_usage_and_strips_it_at_every_split() {
         );
         assert!(body.ends_with("data: [DONE]\n\n"));
         assert!(!body.contains("gpt-4o-2024-08-06") && body.contains("\"model\":\"gpt-4\""));
-        assert_eq!(usage_prop(&rec)["total"], 11, "k={k}");
+        assert_eq!(usage_prop(rec)["total"], 11, "k={k}");
         assert_eq!(
             rec.response.header("content-type"),
             Some("text/event-stream")
         );
-    }
+    });
 }
 
 #[test]
@@ -190,7 +150,7 @@ fn openai_stream_keeps_the_usage_chunk_the_client_asked_for() {
         json!({"model":"gpt-4","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hi"}]}).to_string(),
     );
     let rec = sim.run(req, UpstreamResponse::sse(OPENAI_STREAM)).unwrap();
-    let events = json_events(&rec.response.body_str());
+    let events = json_events(rec.response.body_str());
     assert_eq!(events.last().unwrap()["usage"]["total_tokens"], 11);
 }
 
@@ -506,38 +466,60 @@ fn check_openai_tool_stream(body: &str, k: usize) {
 #[test]
 fn anthropic_stream_to_openai_at_every_split() {
     let mut sim = sim(anthropic_cfg());
-    for k in 1..=ANTHROPIC_STREAM.len() {
-        let rec = sim
-            .run(
-                chat("gpt-4o", true),
-                UpstreamResponse::sse(ANTHROPIC_STREAM).chunked(k),
-            )
-            .unwrap();
-        assert_eq!(
-            rec.upstream_request.as_ref().unwrap().json()["stream"],
-            true
-        );
-        let body = rec.response.body_str();
-        check_openai_tool_stream(&body, k);
-        assert!(
-            !body.contains("\"usage\":{"),
-            "client did not ask for usage"
-        );
-        let u = usage_prop(&rec);
-        // Input counts cached prompt tokens too (OpenAI semantics): 25 + 5 read from cache.
-        assert_eq!(
-            (
-                u["input"].as_u64(),
-                u["output"].as_u64(),
-                u["cached_input"].as_u64()
-            ),
-            (Some(30), Some(15), Some(5)),
-            "k={k}"
-        );
-    }
+    at_every_split(
+        &mut sim,
+        &chat("gpt-4o", true),
+        &UpstreamResponse::sse(ANTHROPIC_STREAM),
+        |_, k, rec| {
+            assert_eq!(
+                rec.upstream_request.as_ref().unwrap().json()["stream"],
+                true
+            );
+            let body = rec.response.body_str();
+            check_openai_tool_stream(&body, k);
+            assert!(
+                !body.contains("\"usage\":{"),
+                "client did not ask for usage"
+            );
+            // Input counts cached prompt tokens too (OpenAI semantics): 25 + 5 read from cache.
+            assert_eq!(
+                usage_of(rec, ["input", "output", "cached_input"]),
+                [Some(30), Some(15), Some(5)],
+                "k={k}"
+            );
+        },
+    );
 }
 
 // ---- Anthropic clients ----------------------------------------------------------------------
+
+/// The events of an Anthropic stream as JSON, checked to open with `message_start` and end
+/// with `message_stop` (`k` is the piece size, for the messages).
+fn anthropic_events(body: &str, k: usize) -> Vec<Value> {
+    let names: Vec<String> = sse_events(body)
+        .into_iter()
+        .filter_map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("message_start"),
+        "k={k}: {body}"
+    );
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("message_stop"),
+        "k={k}"
+    );
+    json_events(body)
+}
+
+/// The `delta.<field>` strings of Anthropic events, concatenated (`text`, `thinking`).
+fn deltas(events: &[Value], field: &str) -> String {
+    events
+        .iter()
+        .filter_map(|v| v["delta"][field].as_str())
+        .collect()
+}
 
 fn messages(model: &str, stream: bool) -> Request {
     Request::post(
@@ -584,40 +566,21 @@ fn anthropic_client_to_openai_upstream() {
 #[test]
 fn anthropic_client_streams_from_openai_at_every_split() {
     let mut sim = sim(openai_cfg());
-    for k in 1..=OPENAI_STREAM.len() {
-        let rec = sim
-            .run(
-                messages("gpt-4", true),
-                UpstreamResponse::sse(OPENAI_STREAM).chunked(k),
-            )
-            .unwrap();
-        let body = rec.response.body_str();
-        let names: Vec<String> = sse_events(&body)
-            .into_iter()
-            .filter_map(|(n, _)| n)
-            .collect();
-        assert_eq!(
-            names.first().map(String::as_str),
-            Some("message_start"),
-            "k={k}: {body}"
-        );
-        assert_eq!(
-            names.last().map(String::as_str),
-            Some("message_stop"),
-            "k={k}"
-        );
-        let text: String = json_events(&body)
-            .iter()
-            .filter_map(|v| v["delta"]["text"].as_str().map(String::from))
-            .collect();
-        assert_eq!(text, "Hello", "k={k}");
-        let delta = json_events(&body)
-            .into_iter()
-            .find(|v| v["type"] == "message_delta")
-            .unwrap();
-        assert_eq!(delta["usage"]["output_tokens"], 2);
-        assert_eq!(usage_prop(&rec)["input"], 9);
-    }
+    at_every_split(
+        &mut sim,
+        &messages("gpt-4", true),
+        &UpstreamResponse::sse(OPENAI_STREAM),
+        |_, k, rec| {
+            let events = anthropic_events(&rec.response.body_str(), k);
+            assert_eq!(deltas(&events, "text"), "Hello", "k={k}");
+            let delta = events
+                .iter()
+                .find(|v| v["type"] == "message_delta")
+                .unwrap();
+            assert_eq!(delta["usage"]["output_tokens"], 2);
+            assert_eq!(usage_prop(rec)["input"], 9);
+        },
+    );
 }
 
 #[test]
@@ -655,52 +618,46 @@ fn gemini_cfg() -> Value {
 #[test]
 fn gemini_stream_at_every_split() {
     let mut sim = sim(gemini_cfg());
-    for k in 1..=GEMINI_STREAM.len() {
-        let rec = sim
-            .run(
-                chat("gpt-4o", true),
-                UpstreamResponse::sse(GEMINI_STREAM).chunked(k),
-            )
-            .unwrap();
-        let up = rec.upstream_request.clone().unwrap();
-        assert_eq!(
-            up.header(":path"),
-            Some("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse")
-        );
-        assert_eq!(up.header("x-goog-api-key"), Some("AIza-test"));
-        assert_eq!(
-            up.header(":authority"),
-            Some("generativelanguage.googleapis.com")
-        );
-        let b = up.json();
-        assert_eq!(b["systemInstruction"]["parts"][0]["text"], "Be brief.");
-        assert_eq!(b["contents"][0]["parts"][0]["text"], "Hello");
-        let body = rec.response.body_str();
-        assert_eq!(openai_text(&body), "Hel", "k={k}");
-        let events = json_events(&body);
-        let call = events
-            .iter()
-            .find_map(|v| {
-                v["choices"][0]["delta"]["tool_calls"][0]["function"]
-                    .as_object()
-                    .cloned()
-            })
-            .unwrap();
-        assert_eq!(call["name"], "get_weather");
-        assert!(events
-            .iter()
-            .any(|v| v["choices"][0]["finish_reason"] == "tool_calls"));
-        let u = usage_prop(&rec);
-        assert_eq!(
-            (
-                u["input"].as_u64(),
-                u["output"].as_u64(),
-                u["reasoning"].as_u64()
-            ),
-            (Some(6), Some(24), Some(12)),
-            "k={k}"
-        );
-    }
+    at_every_split(
+        &mut sim,
+        &chat("gpt-4o", true),
+        &UpstreamResponse::sse(GEMINI_STREAM),
+        |_, k, rec| {
+            let up = rec.upstream_request.clone().unwrap();
+            assert_eq!(
+                up.header(":path"),
+                Some("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse")
+            );
+            assert_eq!(up.header("x-goog-api-key"), Some("AIza-test"));
+            assert_eq!(
+                up.header(":authority"),
+                Some("generativelanguage.googleapis.com")
+            );
+            let b = up.json();
+            assert_eq!(b["systemInstruction"]["parts"][0]["text"], "Be brief.");
+            assert_eq!(b["contents"][0]["parts"][0]["text"], "Hello");
+            let body = rec.response.body_str();
+            assert_eq!(openai_text(&body), "Hel", "k={k}");
+            let events = json_events(&body);
+            let call = events
+                .iter()
+                .find_map(|v| {
+                    v["choices"][0]["delta"]["tool_calls"][0]["function"]
+                        .as_object()
+                        .cloned()
+                })
+                .unwrap();
+            assert_eq!(call["name"], "get_weather");
+            assert!(events
+                .iter()
+                .any(|v| v["choices"][0]["finish_reason"] == "tool_calls"));
+            assert_eq!(
+                usage_of(rec, ["input", "output", "reasoning"]),
+                [Some(6), Some(24), Some(12)],
+                "k={k}"
+            );
+        },
+    );
 }
 
 #[test]
@@ -747,10 +704,7 @@ fn gemini_without_a_known_model_is_a_clear_400() {
         .run(chat("gpt-4o", true), UpstreamResponse::sse(GEMINI_STREAM))
         .unwrap();
     assert_eq!(rec.response.status, 400);
-    assert!(rec.response.json()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("x-aigw-model"));
+    assert!(error_message(&rec).contains("x-aigw-model"));
     // With the header the model is mapped and goes into the URL.
     let rec = sim
         .run(
@@ -848,46 +802,37 @@ fn bedrock_cfg() -> Value {
 }
 
 fn bedrock_response(body: Vec<u8>) -> UpstreamResponse {
-    UpstreamResponse {
-        status: 200,
-        headers: vec![(
-            "content-type".into(),
-            "application/vnd.amazon.eventstream".into(),
-        )],
-        chunks: vec![body],
-        trailers: vec![],
-    }
+    answer::typed("application/vnd.amazon.eventstream", body)
 }
 
 #[test]
 fn bedrock_event_stream_at_every_split() {
     let mut sim = sim(bedrock_cfg());
     let stream = bedrock_stream();
-    for k in 1..=stream.len() {
-        let rec = sim
-            .run(
-                chat("claude", true),
-                bedrock_response(stream.clone()).chunked(k),
-            )
-            .unwrap();
-        let up = rec.upstream_request.clone().unwrap();
-        assert_eq!(
-            up.header(":path"),
-            Some("/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream")
-        );
-        assert_eq!(
-            up.header(":authority"),
-            Some("bedrock-runtime.us-west-2.amazonaws.com")
-        );
-        assert_eq!(up.header("authorization"), Some("Bearer ABSK-test"));
-        let b = up.json();
-        assert_eq!(b["system"][0]["text"], "Be brief.");
-        assert_eq!(b["messages"][0]["content"][0]["text"], "Hello");
-        let body = rec.response.body_str();
-        assert_eq!(openai_text(&body), "Hello", "k={k}: {body}");
-        assert!(body.ends_with("data: [DONE]\n\n"));
-        assert_eq!(usage_prop(&rec)["total"], 15, "k={k}");
-    }
+    at_every_split(
+        &mut sim,
+        &chat("claude", true),
+        &bedrock_response(stream.clone()),
+        |_, k, rec| {
+            let up = rec.upstream_request.clone().unwrap();
+            assert_eq!(
+                up.header(":path"),
+                Some("/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream")
+            );
+            assert_eq!(
+                up.header(":authority"),
+                Some("bedrock-runtime.us-west-2.amazonaws.com")
+            );
+            assert_eq!(up.header("authorization"), Some("Bearer ABSK-test"));
+            let b = up.json();
+            assert_eq!(b["system"][0]["text"], "Be brief.");
+            assert_eq!(b["messages"][0]["content"][0]["text"], "Hello");
+            let body = rec.response.body_str();
+            assert_eq!(openai_text(&body), "Hello", "k={k}: {body}");
+            assert!(body.ends_with("data: [DONE]\n\n"));
+            assert_eq!(usage_prop(rec)["total"], 15, "k={k}");
+        },
+    );
 }
 
 /// Bedrock with SigV4 credentials: `hold_headers` keeps the request headers until the body is
@@ -952,7 +897,7 @@ fn bedrock_sigv4_signs_the_translated_body_while_headers_are_held() {
     assert_eq!(up.header("content-type"), Some("application/json"));
     assert_eq!(up.json()["messages"][0]["content"][0]["text"], "Hello");
     // The client gets the translated stream; the secret is in no log line.
-    assert_eq!(openai_text(&rec.response.body_str()), "Hello");
+    assert_eq!(openai_text(rec.response.body_str()), "Hello");
     assert!(sim.logs().iter().all(|l| !l.message.contains(SECRET)));
 
     // A body the plugin cannot translate is answered while the headers are still held.
@@ -971,14 +916,7 @@ fn bedrock_sigv4_signs_the_translated_body_while_headers_are_held() {
 fn hold_headers_on_higress_with_the_higress_build() {
     let cfg = json!({"hold_headers": true, "providers":[{"type":"gemini","api_keys":["g-key"],
         "model_mapping":{"*":"gemini-2.5-flash"}}]});
-    let module = aigw_tests::module_path("ai-proxy-higress");
-    let mut sim = Sim::new(SimOptions::default());
-    sim.add_plugin(
-        host_sim::PluginSpec::from_file(&module)
-            .unwrap()
-            .config_json(cfg.to_string()),
-    )
-    .unwrap();
+    let mut sim = load("ai-proxy-higress", 1, &cfg.to_string());
     let gemini = "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hi\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":1,\"totalTokenCount\":4}}\r\n\r\n";
     let rec = sim
         .run(
@@ -1306,31 +1244,24 @@ fn unknown_upstream_address_is_a_502() {
         })
         .unwrap();
     assert_eq!(out.record.response.status, 502);
-    assert!(out.record.response.json()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("10.9.9.9:443"));
+    assert!(error_message(&out.record).contains("10.9.9.9:443"));
 }
 
 #[test]
 fn bad_config_is_one_clear_error() {
-    let mut sim = Sim::new(Default::default());
-    let err = sim
-        .add_plugin(
-            spec("ai-proxy")
-                .config_json(r#"{"providers":[{"type":"openai","model_mapping":{"~(":"x"}}]}"#),
-        )
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("ai-proxy: invalid config: providers[0].model_mapping"),
-        "{err}"
+    assert_configs_rejected(
+        "ai-proxy",
+        &[(
+            r#"{"providers":[{"type":"openai","model_mapping":{"~(":"x"}}]}"#,
+            "ai-proxy: invalid config: providers[0].model_mapping",
+        )],
     );
 }
 
 #[test]
 fn the_example_config_proxies_a_chat() {
-    let raw = std::fs::read_to_string(aigw_tests::root().join("examples/ai-proxy.json")).unwrap();
+    let raw =
+        std::fs::read_to_string(aigw_test_kit::root().join("examples/ai-proxy.json")).unwrap();
     let mut sim = Sim::new(Default::default());
     sim.add_plugin(spec("ai-proxy").config_json(raw)).unwrap();
     let rec = sim
@@ -1364,15 +1295,7 @@ fn dashscope_cfg() -> Value {
 }
 
 fn dashscope_sse(body: &str) -> UpstreamResponse {
-    UpstreamResponse {
-        status: 200,
-        headers: vec![(
-            "content-type".into(),
-            "text/event-stream;charset=UTF-8".into(),
-        )],
-        chunks: vec![body.as_bytes().to_vec()],
-        trailers: vec![],
-    }
+    answer::typed("text/event-stream;charset=UTF-8", body)
 }
 
 #[test]
@@ -1389,91 +1312,93 @@ fn dashscope_native_request_shape_and_stream_at_every_split() {
         )
         .header("authorization", "Bearer client-key")
     };
-    for k in 1..=DASHSCOPE_STREAM.len() {
-        let rec = sim
-            .run(req(), dashscope_sse(DASHSCOPE_STREAM).chunked(k))
-            .unwrap();
-        let up = rec.upstream_request.clone().unwrap();
-        assert_eq!(
-            up.header(":path"),
-            Some("/api/v1/services/aigc/text-generation/generation")
-        );
-        assert_eq!(up.header(":authority"), Some("dashscope.aliyuncs.com"));
-        assert_eq!(up.header("authorization"), Some("Bearer sk-ds-1"));
-        assert_eq!(up.header("x-dashscope-sse"), Some("enable"));
-        assert_eq!(up.header("accept"), Some("text/event-stream"));
-        let b = up.json();
-        assert_eq!(b["model"], "qwen-plus");
-        assert_eq!(
-            b["input"]["messages"],
-            json!([{"role":"system","content":"Be brief."},{"role":"user","content":"Hello"}])
-        );
-        let p = &b["parameters"];
-        assert_eq!(p["result_format"], "message");
-        assert_eq!(p["incremental_output"], true);
-        assert_eq!(
-            (
-                p["temperature"].as_f64(),
-                p["max_tokens"].as_u64(),
-                p["top_k"].as_u64()
-            ),
-            (Some(0.3), Some(64), Some(20))
-        );
-        assert_eq!(p["tools"][0]["function"]["name"], "get_weather");
-        assert!(b.get("stream").is_none() && b.get("messages").is_none());
+    at_every_split(
+        &mut sim,
+        &req(),
+        &dashscope_sse(DASHSCOPE_STREAM),
+        |_, k, rec| {
+            let up = rec.upstream_request.clone().unwrap();
+            assert_eq!(
+                up.header(":path"),
+                Some("/api/v1/services/aigc/text-generation/generation")
+            );
+            assert_eq!(up.header(":authority"), Some("dashscope.aliyuncs.com"));
+            assert_eq!(up.header("authorization"), Some("Bearer sk-ds-1"));
+            assert_eq!(up.header("x-dashscope-sse"), Some("enable"));
+            assert_eq!(up.header("accept"), Some("text/event-stream"));
+            let b = up.json();
+            assert_eq!(b["model"], "qwen-plus");
+            assert_eq!(
+                b["input"]["messages"],
+                json!([{"role":"system","content":"Be brief."},{"role":"user","content":"Hello"}])
+            );
+            let p = &b["parameters"];
+            assert_eq!(p["result_format"], "message");
+            assert_eq!(p["incremental_output"], true);
+            assert_eq!(
+                (
+                    p["temperature"].as_f64(),
+                    p["max_tokens"].as_u64(),
+                    p["top_k"].as_u64()
+                ),
+                (Some(0.3), Some(64), Some(20))
+            );
+            assert_eq!(p["tools"][0]["function"]["name"], "get_weather");
+            assert!(b.get("stream").is_none() && b.get("messages").is_none());
 
-        assert_eq!(rec.response.status, 200);
-        assert_eq!(
-            rec.response.header("content-type"),
-            Some("text/event-stream")
-        );
-        let body = rec.response.body_str();
-        assert!(
-            !body.contains("HTTP_STATUS") && !body.contains("output"),
-            "k={k}: {body}"
-        );
-        assert_eq!(openai_text(&body), "Hello! 你好。", "k={k}");
-        let events = json_events(&body);
-        assert!(events
-            .iter()
-            .all(|e| e["object"] == "chat.completion.chunk"));
-        assert!(events.iter().all(|e| e["model"] == "gpt-4o"));
-        assert_eq!(
-            events[1]["choices"][0]["delta"]["reasoning_content"],
-            "The user greets."
-        );
-        let fin = events
-            .iter()
-            .filter(|e| e["choices"][0]["finish_reason"].is_string())
-            .collect::<Vec<_>>();
-        assert_eq!(fin.len(), 1, "k={k}");
-        assert_eq!(fin[0]["choices"][0]["finish_reason"], "stop");
-        let last = events.last().unwrap();
-        assert_eq!(last["choices"], json!([]));
-        assert_eq!(
-            (
-                last["usage"]["prompt_tokens"].as_u64(),
-                last["usage"]["completion_tokens"].as_u64(),
-                last["usage"]["total_tokens"].as_u64()
-            ),
-            (Some(23), Some(8), Some(31)),
-            "k={k}"
-        );
-        assert!(body.ends_with("data: [DONE]\n\n"), "k={k}");
-        let u = usage_prop(&rec);
-        assert_eq!(
-            (
-                u["input"].as_u64(),
-                u["output"].as_u64(),
-                u["cached_input"].as_u64(),
-                u["reasoning"].as_u64()
-            ),
-            (Some(23), Some(8), Some(16), Some(4)),
-            "k={k}"
-        );
-        assert_eq!(u["provider"], "bailian");
-        assert_eq!(u["model"], "qwen-plus");
-    }
+            assert_eq!(rec.response.status, 200);
+            assert_eq!(
+                rec.response.header("content-type"),
+                Some("text/event-stream")
+            );
+            let body = rec.response.body_str();
+            assert!(
+                !body.contains("HTTP_STATUS") && !body.contains("output"),
+                "k={k}: {body}"
+            );
+            assert_eq!(openai_text(&body), "Hello! 你好。", "k={k}");
+            let events = json_events(&body);
+            assert!(events
+                .iter()
+                .all(|e| e["object"] == "chat.completion.chunk"));
+            assert!(events.iter().all(|e| e["model"] == "gpt-4o"));
+            assert_eq!(
+                events[1]["choices"][0]["delta"]["reasoning_content"],
+                "The user greets."
+            );
+            let fin = events
+                .iter()
+                .filter(|e| e["choices"][0]["finish_reason"].is_string())
+                .collect::<Vec<_>>();
+            assert_eq!(fin.len(), 1, "k={k}");
+            assert_eq!(fin[0]["choices"][0]["finish_reason"], "stop");
+            let last = events.last().unwrap();
+            assert_eq!(last["choices"], json!([]));
+            assert_eq!(
+                (
+                    last["usage"]["prompt_tokens"].as_u64(),
+                    last["usage"]["completion_tokens"].as_u64(),
+                    last["usage"]["total_tokens"].as_u64()
+                ),
+                (Some(23), Some(8), Some(31)),
+                "k={k}"
+            );
+            assert!(body.ends_with("data: [DONE]\n\n"), "k={k}");
+            let u = usage_prop(rec);
+            assert_eq!(
+                (
+                    u["input"].as_u64(),
+                    u["output"].as_u64(),
+                    u["cached_input"].as_u64(),
+                    u["reasoning"].as_u64()
+                ),
+                (Some(23), Some(8), Some(16), Some(4)),
+                "k={k}"
+            );
+            assert_eq!(u["provider"], "bailian");
+            assert_eq!(u["model"], "qwen-plus");
+        },
+    );
     // Without include_usage the usage chunk is not shown (but still published).
     let rec = sim
         .run(
@@ -1542,32 +1467,9 @@ fn anthropic_client_streams_from_dashscope_native_at_every_split() {
         assert_eq!(b["input"]["messages"][0]["role"], "system");
         assert_eq!(b["parameters"]["max_tokens"], 256);
         assert_eq!(up.header("x-api-key"), None);
-        let body = rec.response.body_str();
-        let names: Vec<String> = sse_events(&body)
-            .into_iter()
-            .filter_map(|(n, _)| n)
-            .collect();
-        assert_eq!(
-            names.first().map(String::as_str),
-            Some("message_start"),
-            "k={k}: {body}"
-        );
-        assert_eq!(
-            names.last().map(String::as_str),
-            Some("message_stop"),
-            "k={k}"
-        );
-        let events = json_events(&body);
-        let text: String = events
-            .iter()
-            .filter_map(|v| v["delta"]["text"].as_str().map(String::from))
-            .collect();
-        assert_eq!(text, "Hello! 你好。", "k={k}");
-        let thinking: String = events
-            .iter()
-            .filter_map(|v| v["delta"]["thinking"].as_str().map(String::from))
-            .collect();
-        assert_eq!(thinking, "The user greets.", "k={k}");
+        let events = anthropic_events(&rec.response.body_str(), k);
+        assert_eq!(deltas(&events, "text"), "Hello! 你好。", "k={k}");
+        assert_eq!(deltas(&events, "thinking"), "The user greets.", "k={k}");
         let delta = events
             .iter()
             .find(|v| v["type"] == "message_delta")
@@ -1613,7 +1515,7 @@ fn dashscope_native_errors() {
     let rec = sim
         .run(chat("gpt-4o", true), dashscope_sse(&mid).chunked(5))
         .unwrap();
-    let events = json_events(&rec.response.body_str());
+    let events = json_events(rec.response.body_str());
     let last = events.last().unwrap();
     assert_eq!(last["error"]["code"], "DataInspectionFailed");
     assert_eq!(last["error"]["type"], "invalid_request_error");

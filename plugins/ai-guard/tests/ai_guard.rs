@@ -3,7 +3,10 @@
 //! word lists, masks restored in answers, parse errors, limits, a 100 MB stream in flat memory,
 //! and the same verdicts as Higress's Go-built ai-data-masking 2.0.3 where features overlap.
 
-use aigw_tests::{gpustack_module, logs_with, root, spec};
+use aigw_test_kit::answer::{self, usage};
+use aigw_test_kit::{
+    at_every_split, error_message, gpustack_module, load, logs_with, root, send_200, spec, sse,
+};
 use host_sim::mock_llm::{self, MockOptions};
 use host_sim::{
     CallReply, Cluster, LogLevel, PluginSpec, Request, Sim, SimOptions, StreamRecord,
@@ -27,11 +30,9 @@ const CONFIG: &str = r#"{
   "mask": {"hash_salt": "test-salt"}
 }"#;
 
+/// ai-guard with `config`, its load logs cleared.
 fn sim_with(config: &str) -> Sim {
-    let mut sim = Sim::new(SimOptions::default());
-    if let Err(e) = sim.add_plugin(spec("ai-guard").config_json(config)) {
-        panic!("config rejected: {e:#}\n{:#?}", sim.logs());
-    }
+    let sim = load("ai-guard", 1, config);
     sim.clear_logs();
     sim
 }
@@ -44,20 +45,18 @@ fn user(content: &str) -> Value {
     json!({"model": "gpt-4o", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": content}]})
 }
 
+/// `body` asking for a streamed answer.
+fn streaming(mut body: Value) -> Value {
+    body["stream"] = json!(true);
+    body
+}
+
 fn chat(body: &Value) -> Request {
     Request::post("/v1/chat/completions", body.to_string())
 }
 
 fn completion(content: &str) -> UpstreamResponse {
-    UpstreamResponse::json(
-        200,
-        json!({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
-        })
-        .to_string(),
-    )
+    answer::openai("gpt-4o", content, usage(5, 3))
 }
 
 /// No body byte reached the upstream (the headers may have: the plugin holds only the body,
@@ -89,32 +88,13 @@ fn sent_content(rec: &StreamRecord) -> String {
 
 /// An OpenAI stream whose content deltas are `pieces`.
 fn openai_stream(pieces: &[&str]) -> String {
-    let mut s = String::from("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n");
-    for p in pieces {
-        let ev = json!({"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"content":p},"finish_reason":null}]});
-        s.push_str(&format!("data: {ev}\n\n"));
-    }
-    s.push_str("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
-    s.push_str("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":9,\"total_tokens\":14}}\n\n");
-    s.push_str("data: [DONE]\n\n");
-    s
+    answer::openai_stream("gpt-4o", pieces, "stop", Some(usage(5, 9)))
 }
 
 /// An Anthropic messages stream whose text deltas are `pieces`.
 fn anthropic_stream(pieces: &[&str]) -> String {
-    let mut s = String::from("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\",\"content\":[],\"usage\":{\"input_tokens\":4,\"output_tokens\":1}}}\n\n");
-    s.push_str("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
-    for p in pieces {
-        let ev =
-            json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":p}});
-        s.push_str(&format!("event: content_block_delta\ndata: {ev}\n\n"));
-    }
-    s.push_str(
-        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
-    );
-    s.push_str("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":9}}\n\n");
-    s.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
-    s
+    let usage = json!({"input_tokens": 4, "output_tokens": 1});
+    answer::anthropic_stream("claude", pieces, usage, "end_turn", 9)
 }
 
 /// The events of an SSE body as (event name, data parsed as JSON, or the raw data string).
@@ -124,24 +104,9 @@ fn events(body: &[u8]) -> Vec<(String, Value)> {
         text.is_empty() || text.ends_with("\n\n"),
         "ends with a complete event: {text:?}"
     );
-    text.split("\n\n")
-        .filter(|b| !b.trim().is_empty())
-        .map(|block| {
-            let mut name = "message".to_string();
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(n) = line.strip_prefix("event: ") {
-                    name = n.to_string();
-                } else if let Some(d) = line.strip_prefix("data: ") {
-                    if !data.is_empty() {
-                        data.push('\n');
-                    }
-                    data.push_str(d);
-                }
-            }
-            let v = serde_json::from_str(&data).unwrap_or(Value::String(data));
-            (name, v)
-        })
+    sse::events(body)
+        .into_iter()
+        .map(|e| (e.kind().to_string(), e.json()))
         .collect()
 }
 
@@ -445,10 +410,7 @@ fn unparsable_requests_get_a_clear_400_or_pass() {
         )
         .unwrap();
     assert_eq!(rec.response.status, 400);
-    assert!(rec.response.json()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("UTF-8"));
+    assert!(error_message(&rec).contains("UTF-8"));
     assert!(!sim.vm_failed(0, 0));
 
     let mut sim = sim_with(
@@ -524,7 +486,7 @@ fn answer_mask_restore_and_block() {
     );
     assert_eq!(
         (v["id"].as_str(), v["model"].as_str()),
-        (Some("chatcmpl-1"), Some("gpt-4o"))
+        (Some("c1"), Some("gpt-4o"))
     );
     assert_eq!(v["usage"]["total_tokens"], 8);
     assert!(!rec.response.body_str().contains("persimmon"));
@@ -583,28 +545,26 @@ fn openai_stream_masks_and_restores_at_every_split() {
         "1111, you 坏",
         "蛋!",
     ]);
-    let req = {
-        let mut b = user("I am bob@corp.example");
-        b["stream"] = json!(true);
-        b
-    };
-    for k in 1..body.len() {
-        let rec = sim
-            .run(chat(&req), UpstreamResponse::sse(body.clone()).chunked(k))
-            .unwrap();
-        assert!(rec.response.complete, "chunk size {k}");
-        assert_eq!(
-            streamed_text(&rec.response.body),
-            "Mail bob@corp.example or call [PHONE], you ***!",
-            "chunk size {k}"
-        );
-        let evs = events(&rec.response.body);
-        assert!(evs
-            .iter()
-            .any(|(_, v)| v["choices"][0]["finish_reason"] == "stop"));
-        assert!(evs.iter().any(|(_, v)| v["usage"]["total_tokens"] == 14));
-        assert_eq!(evs.last().unwrap().1, Value::String("[DONE]".into()));
-    }
+    let req = streaming(user("I am bob@corp.example"));
+    at_every_split(
+        &mut sim,
+        &chat(&req),
+        &UpstreamResponse::sse(body.clone()),
+        |_, k, rec| {
+            assert!(rec.response.complete, "chunk size {k}");
+            assert_eq!(
+                streamed_text(&rec.response.body),
+                "Mail bob@corp.example or call [PHONE], you ***!",
+                "chunk size {k}"
+            );
+            let evs = events(&rec.response.body);
+            assert!(evs
+                .iter()
+                .any(|(_, v)| v["choices"][0]["finish_reason"] == "stop"));
+            assert!(evs.iter().any(|(_, v)| v["usage"]["total_tokens"] == 14));
+            assert_eq!(evs.last().unwrap().1, Value::String("[DONE]".into()));
+        },
+    );
 }
 
 /// An OpenAI stream calling tool `send` with argument fragments `pieces`.
@@ -636,39 +596,39 @@ fn streamed_tool_args(body: &[u8]) -> String {
 #[test]
 fn streamed_tool_call_arguments_are_masked_restored_and_blocked_at_every_split() {
     let mut sim = guard();
-    let req = {
-        let mut b = user("I am bob@corp.example");
-        b["stream"] = json!(true);
-        b
-    };
+    let req = streaming(user("I am bob@corp.example"));
     let body = openai_tool_stream(&["{\"to\":\"[EMA", "IL_1]\",\"sms\":\"139", "00001111\"}"]);
-    for k in 1..body.len() {
-        let rec = sim
-            .run(chat(&req), UpstreamResponse::sse(body.clone()).chunked(k))
-            .unwrap();
-        assert!(rec.response.complete, "chunk size {k}");
-        let args = streamed_tool_args(&rec.response.body);
-        let v: Value = serde_json::from_str(&args).unwrap_or_else(|e| panic!("{e}: {args}"));
-        assert_eq!(
-            v,
-            json!({"to": "bob@corp.example", "sms": "[PHONE]"}),
-            "chunk size {k}"
-        );
-    }
+    at_every_split(
+        &mut sim,
+        &chat(&req),
+        &UpstreamResponse::sse(body.clone()),
+        |_, k, rec| {
+            assert!(rec.response.complete, "chunk size {k}");
+            let args = streamed_tool_args(&rec.response.body);
+            let v: Value = serde_json::from_str(&args).unwrap_or_else(|e| panic!("{e}: {args}"));
+            assert_eq!(
+                v,
+                json!({"to": "bob@corp.example", "sms": "[PHONE]"}),
+                "chunk size {k}"
+            );
+        },
+    );
     let body = openai_tool_stream(&["{\"q\":\"pers", "immon pie\"}"]);
-    for k in 1..body.len() {
-        let rec = sim
-            .run(chat(&req), UpstreamResponse::sse(body.clone()).chunked(k))
-            .unwrap();
-        let text = rec.response.body_str();
-        assert!(!text.contains("immon"), "chunk size {k}: {text}");
-        let evs = events(&rec.response.body);
-        assert_eq!(
-            evs[evs.len() - 2].1["choices"][0]["finish_reason"],
-            "content_filter"
-        );
-        assert_eq!(evs.last().unwrap().1, Value::String("[DONE]".into()));
-    }
+    at_every_split(
+        &mut sim,
+        &chat(&req),
+        &UpstreamResponse::sse(body.clone()),
+        |_, k, rec| {
+            let text = rec.response.body_str();
+            assert!(!text.contains("immon"), "chunk size {k}: {text}");
+            let evs = events(&rec.response.body);
+            assert_eq!(
+                evs[evs.len() - 2].1["choices"][0]["finish_reason"],
+                "content_filter"
+            );
+            assert_eq!(evs.last().unwrap().1, Value::String("[DONE]".into()));
+        },
+    );
     assert!(hits(&sim, "banned", "block", "response") > 0);
 }
 
@@ -676,34 +636,30 @@ fn streamed_tool_call_arguments_are_masked_restored_and_blocked_at_every_split()
 fn openai_stream_block_ends_cleanly_at_every_split() {
     let mut sim = guard();
     let body = openai_stream(&["Sure. Per", "sim", "mon is", " a fruit"]);
-    for k in 1..body.len() {
-        let rec = sim
-            .run(
-                chat(&user("fruit?")),
-                UpstreamResponse::sse(body.clone()).chunked(k),
-            )
-            .unwrap();
-        let text = rec.response.body_str();
-        assert!(rec.response.complete, "chunk size {k}");
-        assert!(
-            !text.contains("sim") && !text.contains("fruit"),
-            "chunk size {k}: {text}"
-        );
-        assert_eq!(streamed_text(&rec.response.body), "Sure. ");
-        let evs = events(&rec.response.body);
-        let n = evs.len();
-        assert_eq!(evs[n - 1].1, Value::String("[DONE]".into()));
-        assert_eq!(
-            evs[n - 2].1["choices"][0]["finish_reason"],
-            "content_filter"
-        );
-        assert_eq!(evs[n - 2].1["object"], "chat.completion.chunk");
-        assert_eq!(evs[n - 2].1["id"], "c1");
-    }
-    assert_eq!(
-        hits(&sim, "banned", "block", "response"),
-        body.len() as i64 - 1
+    at_every_split(
+        &mut sim,
+        &chat(&user("fruit?")),
+        &UpstreamResponse::sse(body.clone()),
+        |_, k, rec| {
+            let text = rec.response.body_str();
+            assert!(rec.response.complete, "chunk size {k}");
+            assert!(
+                !text.contains("sim") && !text.contains("fruit"),
+                "chunk size {k}: {text}"
+            );
+            assert_eq!(streamed_text(&rec.response.body), "Sure. ");
+            let evs = events(&rec.response.body);
+            let n = evs.len();
+            assert_eq!(evs[n - 1].1, Value::String("[DONE]".into()));
+            assert_eq!(
+                evs[n - 2].1["choices"][0]["finish_reason"],
+                "content_filter"
+            );
+            assert_eq!(evs[n - 2].1["object"], "chat.completion.chunk");
+            assert_eq!(evs[n - 2].1["id"], "c1");
+        },
     );
+    assert_eq!(hits(&sim, "banned", "block", "response"), body.len() as i64);
 }
 
 #[test]
@@ -711,32 +667,31 @@ fn anthropic_stream_block_and_restore_at_every_split() {
     let mut sim = guard();
     let body = anthropic_stream(&["Hi [PHO", "NE_1], 敏", "感", "词 and more"]);
     let req = json!({"model":"claude","max_tokens":10,"messages":[{"role":"user","content":"call 13812345678"}]});
-    for k in 1..body.len() {
-        let rec = sim
-            .run(
-                Request::post("/v1/messages", req.to_string()),
-                UpstreamResponse::sse(body.clone()).chunked(k),
-            )
-            .unwrap();
-        assert_eq!(
-            rec.upstream_request.as_ref().unwrap().json()["messages"][0]["content"],
-            "call [PHONE_1]"
-        );
-        assert_eq!(
-            streamed_text(&rec.response.body),
-            "Hi 13812345678, ",
-            "chunk size {k}"
-        );
-        let evs = events(&rec.response.body);
-        let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(
-            &names[names.len() - 3..],
-            ["content_block_stop", "message_delta", "message_stop"],
-            "chunk size {k}"
-        );
-        assert_eq!(evs[evs.len() - 2].1["delta"]["stop_reason"], "refusal");
-        assert!(!rec.response.body_str().contains("and more"));
-    }
+    at_every_split(
+        &mut sim,
+        &Request::post("/v1/messages", req.to_string()),
+        &UpstreamResponse::sse(body.clone()),
+        |_, k, rec| {
+            assert_eq!(
+                rec.upstream_request.as_ref().unwrap().json()["messages"][0]["content"],
+                "call [PHONE_1]"
+            );
+            assert_eq!(
+                streamed_text(&rec.response.body),
+                "Hi 13812345678, ",
+                "chunk size {k}"
+            );
+            let evs = events(&rec.response.body);
+            let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(
+                &names[names.len() - 3..],
+                ["content_block_stop", "message_delta", "message_stop"],
+                "chunk size {k}"
+            );
+            assert_eq!(evs[evs.len() - 2].1["delta"]["stop_reason"], "refusal");
+            assert!(!rec.response.body_str().contains("and more"));
+        },
+    );
 }
 
 #[test]
@@ -763,13 +718,7 @@ fn hundred_megabyte_stream_in_flat_memory() {
     let mut req = user("tell me a long story");
     req["stream"] = json!(true);
     let sid = sim.begin(chat(&req)).unwrap();
-    sim.send_response_headers(
-        sid,
-        200,
-        &[("content-type".into(), "text/event-stream".into())],
-        false,
-    )
-    .unwrap();
+    send_200(&mut sim, sid, "text/event-stream");
     let event = |content: &str| {
         format!(
             "data: {}\n\n",
@@ -858,13 +807,7 @@ fn clean_answer_is_released_as_it_arrives_with_the_shipped_config() {
     let mut req = user("What is the weather like in Paris?");
     req["stream"] = json!(true);
     let sid = sim.begin(chat(&req)).unwrap();
-    sim.send_response_headers(
-        sid,
-        200,
-        &[("content-type".into(), "text/event-stream".into())],
-        false,
-    )
-    .unwrap();
+    send_200(&mut sim, sid, "text/event-stream");
     let answer = "The weather in Paris is mild today, with light rain expected in the \
                   afternoon and a gentle breeze from the west. Take an umbrella if you go out, \
                   and enjoy the cafes along the river.";
@@ -1602,22 +1545,20 @@ fn evasive_spellings_are_caught_in_streamed_answers_at_every_split() {
         "WORD, 賭博",
         "網站. Сорока, καλημέρα, café, 咖啡.",
     ]);
-    let req = {
-        let mut b = user("hi");
-        b["stream"] = json!(true);
-        b
-    };
-    for k in 1..body.len() {
-        let rec = sim
-            .run(chat(&req), UpstreamResponse::sse(body.clone()).chunked(k))
-            .unwrap();
-        assert!(rec.response.complete, "chunk size {k}");
-        assert_eq!(
-            streamed_text(&rec.response.body),
-            "[X], [X]; [X], [X], [X], [B], [X], [G]. Сорока, καλημέρα, café, 咖啡.",
-            "chunk size {k}"
-        );
-    }
+    let req = streaming(user("hi"));
+    at_every_split(
+        &mut sim,
+        &chat(&req),
+        &UpstreamResponse::sse(body.clone()),
+        |_, k, rec| {
+            assert!(rec.response.complete, "chunk size {k}");
+            assert_eq!(
+                streamed_text(&rec.response.body),
+                "[X], [X]; [X], [X], [X], [B], [X], [G]. Сорока, καλημέρα, café, 咖啡.",
+                "chunk size {k}"
+            );
+        },
+    );
 }
 
 /// A 1 MiB prompt of 20,000 messages with `scope.request.roles` set: the role

@@ -8,7 +8,10 @@
 //! The cluster-mode tests need the module built with the `higress` feature at
 //! `dist/higress/ai-token-ratelimit.wasm` (`scripts/build-wasm.sh` builds it).
 
-use aigw_tests::{logs_with, spec, RedisServer};
+use aigw_test_kit::answer::{openai_body, usage};
+use aigw_test_kit::{
+    assert_refused, error_message, load, logs_with, reached_upstream, spec, Chat, RedisServer,
+};
 use host_sim::{Request, Sim, SimOptions, StreamRecord, UpstreamResponse};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -19,19 +22,15 @@ const ESTIMATE: u64 = 24;
 const PROMPT_ESTIMATE: u64 = 14;
 
 fn sim_with(workers: usize, config: &str) -> Sim {
-    let mut sim = Sim::new(SimOptions {
-        workers,
-        ..Default::default()
-    });
-    sim.add_plugin(spec("ai-token-ratelimit").config_json(config))
-        .expect("plugin loads");
-    sim
+    load("ai-token-ratelimit", workers, config)
 }
 
+/// The standard chat (see the numbers above).
 fn chat_body(model: &str) -> String {
-    format!(
-        r#"{{"model":"{model}","max_tokens":10,"messages":[{{"role":"user","content":"hello there"}}]}}"#
-    )
+    Chat::openai(model)
+        .max_tokens(10)
+        .user("hello there")
+        .body()
 }
 
 fn chat(consumer: &str) -> Request {
@@ -39,13 +38,7 @@ fn chat(consumer: &str) -> Request {
 }
 
 fn openai_usage(prompt: u64, completion: u64) -> UpstreamResponse {
-    UpstreamResponse::json(
-        200,
-        format!(
-            r#"{{"id":"c1","object":"chat.completion","choices":[{{"index":0,"message":{{"role":"assistant","content":"hi"}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":{prompt},"completion_tokens":{completion},"total_tokens":{}}}}}"#,
-            prompt + completion
-        ),
-    )
+    UpstreamResponse::json(200, openai_body("gpt-4o", "hi", usage(prompt, completion)))
 }
 
 fn header<'a>(rec: &'a StreamRecord, name: &str) -> Option<&'a str> {
@@ -59,16 +52,8 @@ fn remaining_tokens(rec: &StreamRecord) -> u64 {
         .unwrap()
 }
 
-fn reached_upstream(rec: &StreamRecord) -> bool {
-    rec.upstream_request.as_ref().is_some_and(|u| u.complete)
-}
-
 fn assert_limited(rec: &StreamRecord) {
-    assert_eq!(rec.response.status, 429, "{}", rec.response.body_str());
-    assert!(
-        !reached_upstream(rec),
-        "a limited request must not reach the upstream"
-    );
+    assert_refused(rec, 429, "limited");
     assert!(
         rec.upstream_request
             .as_ref()
@@ -668,10 +653,7 @@ fn large_prompts_and_max_tokens_decide_admission() {
         )
         .unwrap();
     assert_limited(&rec);
-    assert!(rec.response.json()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("request too large"));
+    assert!(error_message(&rec).contains("request too large"));
     // A small prompt asking for many completion tokens is priced by max_tokens.
     let greedy = r#"{"model":"m","max_tokens":295,"messages":[]}"#;
     assert_limited(
@@ -774,7 +756,7 @@ fn every_kind_of_bad_field_is_refused_with_its_name() {
             "_rules_[0].limits[0].per_second",
         ),
     ];
-    aigw_tests::assert_configs_rejected("ai-token-ratelimit", &cases);
+    aigw_test_kit::assert_configs_rejected("ai-token-ratelimit", &cases);
 }
 
 #[test]
@@ -998,36 +980,24 @@ fn cluster_mode_survives_a_redis_restart() {
     let mut first = RedisServer::start();
     let addr = first.addr;
     let mut sim = gateway(addr, &cluster_config(""));
+    // What alice's next request gets: each one uses 30 of her 100 tokens.
+    let next = |sim: &mut Sim| {
+        sim.run(chat("alice"), openai_usage(20, 10))
+            .unwrap()
+            .response
+            .status
+    };
     for _ in 0..3 {
-        assert_eq!(
-            sim.run(chat("alice"), openai_usage(20, 10))
-                .unwrap()
-                .response
-                .status,
-            200
-        );
+        assert_eq!(next(&mut sim), 200);
     }
     assert_limited(&sim.run(chat("alice"), openai_usage(20, 10)).unwrap());
     // Redis goes away: requests fail open meanwhile.
     first.stop();
-    assert_eq!(
-        sim.run(chat("alice"), openai_usage(20, 10))
-            .unwrap()
-            .response
-            .status,
-        200
-    );
+    assert_eq!(next(&mut sim), 200);
     // Back on the same address, empty (no persistence): counting starts over and the limit
     // holds again.
     let mut second = redis_on(addr.port());
-    let statuses: Vec<u16> = (0..4)
-        .map(|_| {
-            sim.run(chat("alice"), openai_usage(20, 10))
-                .unwrap()
-                .response
-                .status
-        })
-        .collect();
+    let statuses: Vec<u16> = (0..4).map(|_| next(&mut sim)).collect();
     assert_eq!(statuses, vec![200, 200, 200, 429]);
     assert_eq!(redis_total(addr, "aigw-trl:per-consumer:*"), 90);
     let _ = second.kill();

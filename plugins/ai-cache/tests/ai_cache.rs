@@ -2,70 +2,51 @@
 //! clock, bypass and refresh, streams stored and replayed, aborted streams, workers sharing
 //! the local cache, and the semantic lookup against the mock LLM's real embeddings endpoint.
 
-use aigw_tests::spec;
+use aigw_test_kit::answer::{anthropic_stream, openai_stream, usage};
+use aigw_test_kit::{assert_configs_rejected, load, reached_upstream, send_200, spec, sse, Chat};
 use host_sim::mock_llm::{self, embed::embed, MockOptions};
 use host_sim::{Cluster, Request, Sim, SimOptions, StreamRecord, UpstreamResponse};
 use serde_json::Value;
 use std::time::Duration;
 
 fn sim_with(workers: usize, config: &str) -> Sim {
-    let mut sim = Sim::new(SimOptions {
-        workers,
-        ..Default::default()
-    });
-    sim.add_plugin(spec("ai-cache").config_json(config))
-        .expect("plugin loads");
-    sim
+    load("ai-cache", workers, config)
 }
 
-fn chat_body(question: &str, stream: bool) -> String {
-    format!(
-        r#"{{"model":"gpt-4o","temperature":0,"stream":{stream},"messages":[{{"role":"user","content":"{question}"}}]}}"#
-    )
+fn question(question: &str, stream: bool) -> Chat {
+    Chat::openai("gpt-4o")
+        .set("temperature", 0)
+        .stream(stream)
+        .user(question)
 }
 
-fn chat(question: &str) -> Request {
-    Request::post("/v1/chat/completions", chat_body(question, false))
+fn chat_body(q: &str, stream: bool) -> String {
+    question(q, stream).body()
 }
 
-fn chat_stream(question: &str) -> Request {
-    Request::post("/v1/chat/completions", chat_body(question, true))
+fn chat(q: &str) -> Request {
+    question(q, false).request()
+}
+
+fn chat_stream(q: &str) -> Request {
+    question(q, true).request()
 }
 
 /// A stream request that asks for the usage chunk (`stream_options.include_usage`); the same
 /// cache key as [`chat_stream`], since `stream_options` does not change the answer.
-fn chat_stream_with_usage(question: &str) -> Request {
-    let body = chat_body(question, true).replacen(
-        r#""stream":true"#,
-        r#""stream":true,"stream_options":{"include_usage":true}"#,
-        1,
-    );
-    Request::post("/v1/chat/completions", body)
+fn chat_stream_with_usage(q: &str) -> Request {
+    question(q, true)
+        .set("stream_options", serde_json::json!({"include_usage": true}))
+        .request()
 }
 
 fn answer(text: &str) -> UpstreamResponse {
-    UpstreamResponse::json(
-        200,
-        format!(
-            r#"{{"id":"c1","object":"chat.completion","model":"gpt-4o","choices":[{{"index":0,"message":{{"role":"assistant","content":"{text}"}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":11,"completion_tokens":5,"total_tokens":16}}}}"#
-        ),
-    )
+    aigw_test_kit::answer::openai("gpt-4o", text, usage(11, 5))
 }
 
 /// An OpenAI stream of `words`, with a finish reason, a usage chunk and `[DONE]`.
 fn openai_sse(words: &[&str], finish: &str) -> String {
-    let mut s = String::from(
-        "data: {\"id\":\"s1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
-    );
-    for w in words {
-        s.push_str(&format!(
-            "data: {{\"id\":\"s1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{w}\"}},\"finish_reason\":null}}]}}\n\n"
-        ));
-    }
-    s.push_str(&format!("data: {{\"id\":\"s1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"{finish}\"}}]}}\n\n"));
-    s.push_str("data: {\"id\":\"s1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":7,\"total_tokens\":16}}\n\n");
-    s.push_str("data: [DONE]\n\n");
-    s
+    openai_stream("gpt-4o", words, finish, Some(usage(9, 7)))
 }
 
 const WORDS: &[&str] = &[
@@ -89,22 +70,16 @@ fn header<'a>(rec: &'a StreamRecord, name: &str) -> Option<&'a str> {
     rec.response.header(name)
 }
 
-fn reached_upstream(rec: &StreamRecord) -> bool {
-    rec.upstream_request.as_ref().is_some_and(|u| u.complete)
+/// Runs `req` against `resp` and checks the `x-cache-status` the client got.
+fn cached(sim: &mut Sim, req: Request, resp: UpstreamResponse, status: &str) -> StreamRecord {
+    let rec = sim.run(req, resp).expect("exchange");
+    assert_eq!(header(&rec, "x-cache-status"), Some(status));
+    rec
 }
 
 /// The `data:` payloads of an SSE body, in order.
 fn sse_data(body: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(body)
-        .split("\n\n")
-        .filter_map(|block| {
-            let data: Vec<&str> = block
-                .lines()
-                .filter_map(|l| l.strip_prefix("data: "))
-                .collect();
-            (!data.is_empty()).then(|| data.join("\n"))
-        })
-        .collect()
+    sse::data(body)
 }
 
 /// The content deltas of an OpenAI stream (events with non-empty content).
@@ -157,8 +132,7 @@ fn exact_miss_then_hit_with_headers_usage_and_stored_json() {
         "/v1/chat/completions",
         r#"{"model":"gpt-4o","temperature":1,"messages":[{"role":"user","content":"What is Rust?"}]}"#,
     );
-    let rec = sim.run(other, answer("Creative.")).unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    let rec = cached(&mut sim, other, answer("Creative."), "miss");
     assert!(reached_upstream(&rec));
     assert_eq!(sim.metric("ai_cache_hits;kind=exact"), Some(1));
     assert_eq!(sim.metric("ai_cache_requests;status=miss"), Some(2));
@@ -169,13 +143,11 @@ fn ttl_expires_under_the_simulated_clock() {
     let mut sim = sim_with(1, r#"{"ttl_seconds":60}"#);
     sim.run(chat("q"), answer("first")).unwrap();
     sim.advance(Duration::from_secs(30));
-    let hit = sim.run(chat("q"), answer("second")).unwrap();
-    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    let hit = cached(&mut sim, chat("q"), answer("second"), "hit");
     assert_eq!(header(&hit, "age"), Some("30"));
     assert!(hit.response.body_str().contains("first"));
     sim.advance(Duration::from_secs(31));
-    let after = sim.run(chat("q"), answer("second")).unwrap();
-    assert_eq!(header(&after, "x-cache-status"), Some("miss"));
+    let after = cached(&mut sim, chat("q"), answer("second"), "miss");
     assert!(reached_upstream(&after));
     assert!(after.response.body_str().contains("second"));
     // The fresh answer replaced the expired one.
@@ -187,10 +159,12 @@ fn ttl_expires_under_the_simulated_clock() {
 fn bypass_and_refresh_controls() {
     let mut sim = sim_with(1, "{}");
     // no-store: neither looked up nor stored.
-    let rec = sim
-        .run(chat("q").header("cache-control", "no-store"), answer("a"))
-        .unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("bypass"));
+    let rec = cached(
+        &mut sim,
+        chat("q").header("cache-control", "no-store"),
+        answer("a"),
+        "bypass",
+    );
     assert!(reached_upstream(&rec));
     let rec = sim.run(chat("q"), answer("b")).unwrap();
     assert_eq!(
@@ -199,28 +173,30 @@ fn bypass_and_refresh_controls() {
         "no-store stored nothing"
     );
     // A hit now; bypass by header skips it.
-    let rec = sim
-        .run(chat("q").header("x-ai-cache", "bypass"), answer("c"))
-        .unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("bypass"));
+    let rec = cached(
+        &mut sim,
+        chat("q").header("x-ai-cache", "bypass"),
+        answer("c"),
+        "bypass",
+    );
     assert!(rec.response.body_str().contains("\"c\""));
     // Refresh (cache-control: no-cache) skips the lookup and stores the fresh answer.
-    let rec = sim
-        .run(
-            chat("q").header("cache-control", "max-age=0, no-cache"),
-            answer("d"),
-        )
-        .unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("refresh"));
+    let rec = cached(
+        &mut sim,
+        chat("q").header("cache-control", "max-age=0, no-cache"),
+        answer("d"),
+        "refresh",
+    );
     assert!(reached_upstream(&rec));
-    let rec = sim.run(chat("q"), answer("e")).unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("hit"));
+    let rec = cached(&mut sim, chat("q"), answer("e"), "hit");
     assert!(rec.response.body_str().contains("\"d\""));
     // The control header's refresh works too.
-    let rec = sim
-        .run(chat("q").header("x-ai-cache", "refresh"), answer("f"))
-        .unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("refresh"));
+    cached(
+        &mut sim,
+        chat("q").header("x-ai-cache", "refresh"),
+        answer("f"),
+        "refresh",
+    );
     let rec = sim.run(chat("q"), answer("g")).unwrap();
     assert!(rec.response.body_str().contains("\"f\""));
 }
@@ -248,21 +224,19 @@ fn a_request_over_max_request_bytes_passes_through_uncached_and_intact() {
     );
     // A small request on the same gateway is still cached.
     sim.run(chat("short"), answer("c")).unwrap();
-    let rec = sim.run(chat("short"), answer("d")).unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("hit"));
+    cached(&mut sim, chat("short"), answer("d"), "hit");
 }
 
 #[test]
 fn stream_is_stored_then_replayed_as_several_sse_events() {
     let mut sim = sim_with(1, r#"{"replay_chunk_chars":16}"#);
     let original = openai_sse(WORDS, "stop");
-    let miss = sim
-        .run(
-            chat_stream("tell me"),
-            UpstreamResponse::sse(original.clone()).chunked(37),
-        )
-        .unwrap();
-    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    let miss = cached(
+        &mut sim,
+        chat_stream("tell me"),
+        UpstreamResponse::sse(original.clone()).chunked(37),
+        "miss",
+    );
     assert_eq!(
         miss.response.body_str(),
         original,
@@ -308,8 +282,7 @@ fn stream_is_stored_then_replayed_as_several_sse_events() {
     assert_eq!(finish.len(), 1, "one finish event");
 
     // A non-stream request for the same question gets a JSON answer built from the stream.
-    let json = sim.run(chat("tell me"), answer("WRONG")).unwrap();
-    assert_eq!(header(&json, "x-cache-status"), Some("hit"));
+    let json = cached(&mut sim, chat("tell me"), answer("WRONG"), "hit");
     let v: Value = serde_json::from_slice(&json.response.body).unwrap();
     assert_eq!(v["choices"][0]["message"]["content"], want.as_str());
     assert_eq!(v["usage"]["completion_tokens"], 7);
@@ -322,25 +295,20 @@ fn anthropic_stream_replays_as_anthropic_events() {
     let text = [
         "Hello ", "there, ", "how ", "can ", "I ", "help ", "you ", "today?",
     ];
-    let mut sse = String::from("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"model\":\"claude-3-5-haiku-latest\",\"usage\":{\"input_tokens\":8,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
-    for t in text {
-        sse.push_str(&format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{t}\"}}}}\n\n"));
-    }
-    sse.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":9}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
-    let miss = sim
-        .run(
-            Request::post("/v1/messages", body),
-            UpstreamResponse::sse(sse).chunked(50),
-        )
-        .unwrap();
-    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
-    let hit = sim
-        .run(
-            Request::post("/v1/messages", body),
-            UpstreamResponse::sse("x"),
-        )
-        .unwrap();
-    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    let usage = serde_json::json!({"input_tokens": 8, "output_tokens": 1});
+    let sse = anthropic_stream("claude-3-5-haiku-latest", &text, usage, "end_turn", 9);
+    cached(
+        &mut sim,
+        Request::post("/v1/messages", body),
+        UpstreamResponse::sse(sse).chunked(50),
+        "miss",
+    );
+    let hit = cached(
+        &mut sim,
+        Request::post("/v1/messages", body),
+        UpstreamResponse::sse("x"),
+        "hit",
+    );
     let events: Vec<Value> = sse_data(&hit.response.body)
         .iter()
         .map(|d| serde_json::from_str(d).unwrap())
@@ -371,12 +339,10 @@ fn anthropic_stream_replays_as_anthropic_events() {
 #[test]
 fn aborted_filtered_and_failed_answers_are_not_stored() {
     let mut sim = sim_with(1, "{}");
-    let sse_headers = vec![("content-type".to_string(), "text/event-stream".to_string())];
     let full = openai_sse(WORDS, "stop");
     // Client abort in the middle of the stream.
     let sid = sim.begin(chat_stream("abort")).unwrap();
-    sim.send_response_headers(sid, 200, &sse_headers, false)
-        .unwrap();
+    send_200(&mut sim, sid, "text/event-stream");
     sim.send_response_body(sid, &full.as_bytes()[..300], false)
         .unwrap();
     sim.client_abort(sid);
@@ -399,10 +365,12 @@ fn aborted_filtered_and_failed_answers_are_not_stored() {
     let filtered = openai_sse(&["bad"], "content_filter");
     sim.run(chat_stream("filtered"), UpstreamResponse::sse(filtered))
         .unwrap();
-    let rec = sim
-        .run(chat_stream("filtered"), UpstreamResponse::sse(full.clone()))
-        .unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    cached(
+        &mut sim,
+        chat_stream("filtered"),
+        UpstreamResponse::sse(full.clone()),
+        "miss",
+    );
     assert_eq!(sim.metric("ai_cache_not_stored;reason=filtered"), Some(1));
 
     // A stream that ends without a finish reason or [DONE] (cut off upstream).
@@ -410,10 +378,12 @@ fn aborted_filtered_and_failed_answers_are_not_stored() {
     let cut = &cut[..cut.rfind("\n\n").unwrap() + 2];
     sim.run(chat_stream("cut"), UpstreamResponse::sse(cut.to_string()))
         .unwrap();
-    let rec = sim
-        .run(chat_stream("cut"), UpstreamResponse::sse(full.clone()))
-        .unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    cached(
+        &mut sim,
+        chat_stream("cut"),
+        UpstreamResponse::sse(full.clone()),
+        "miss",
+    );
 
     // An error status.
     sim.run(
@@ -421,18 +391,19 @@ fn aborted_filtered_and_failed_answers_are_not_stored() {
         UpstreamResponse::json(500, r#"{"error":{"message":"boom"}}"#),
     )
     .unwrap();
-    let rec = sim.run(chat("err"), answer("ok")).unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    cached(&mut sim, chat("err"), answer("ok"), "miss");
 
     // An answer over max_entry_bytes.
     let mut small = sim_with(1, r#"{"max_entry_bytes":64}"#);
     small
         .run(chat_stream("big"), UpstreamResponse::sse(full.clone()))
         .unwrap();
-    let rec = small
-        .run(chat_stream("big"), UpstreamResponse::sse(full))
-        .unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    cached(
+        &mut small,
+        chat_stream("big"),
+        UpstreamResponse::sse(full),
+        "miss",
+    );
     // Both answers were too large to keep.
     assert_eq!(
         small.metric("ai_cache_not_stored;reason=too_large"),
@@ -445,8 +416,7 @@ fn workers_share_the_local_cache_and_memory_stays_bounded() {
     let mut sim = sim_with(2, r#"{"max_entries":8}"#);
     sim.run(chat("shared").worker(0), answer("from worker 0"))
         .unwrap();
-    let hit = sim.run(chat("shared").worker(1), answer("WRONG")).unwrap();
-    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    let hit = cached(&mut sim, chat("shared").worker(1), answer("WRONG"), "hit");
     assert_eq!(hit.worker, 1);
     assert!(hit.response.body_str().contains("from worker 0"));
     for i in 0..100 {
@@ -475,14 +445,18 @@ fn scope_by_consumer_separates_caches() {
         answer("for alice"),
     )
     .unwrap();
-    let bob = sim
-        .run(chat("q").header("x-mse-consumer", "bob"), answer("for bob"))
-        .unwrap();
-    assert_eq!(header(&bob, "x-cache-status"), Some("miss"));
-    let alice = sim
-        .run(chat("q").header("x-mse-consumer", "alice"), answer("WRONG"))
-        .unwrap();
-    assert_eq!(header(&alice, "x-cache-status"), Some("hit"));
+    cached(
+        &mut sim,
+        chat("q").header("x-mse-consumer", "bob"),
+        answer("for bob"),
+        "miss",
+    );
+    let alice = cached(
+        &mut sim,
+        chat("q").header("x-mse-consumer", "alice"),
+        answer("WRONG"),
+        "hit",
+    );
     assert!(alice.response.body_str().contains("for alice"));
 }
 
@@ -490,16 +464,14 @@ fn scope_by_consumer_separates_caches() {
 fn scope_by_route_and_last_user_key() {
     let mut sim = sim_with(1, r#"{"scope":["route"],"key_messages":"last_user"}"#);
     sim.run(chat("q").route("r1"), answer("for r1")).unwrap();
-    let other = sim.run(chat("q").route("r2"), answer("for r2")).unwrap();
-    assert_eq!(header(&other, "x-cache-status"), Some("miss"));
+    cached(&mut sim, chat("q").route("r2"), answer("for r2"), "miss");
     // Only the last user question keys the cache: a system prompt does not change the key.
     let with_system = Request::post(
         "/v1/chat/completions",
         r#"{"model":"gpt-4o","temperature":0,"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"q"}]}"#,
     )
     .route("r1");
-    let hit = sim.run(with_system, answer("WRONG")).unwrap();
-    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    let hit = cached(&mut sim, with_system, answer("WRONG"), "hit");
     assert!(hit.response.body_str().contains("for r1"));
 }
 
@@ -513,19 +485,20 @@ fn anthropic_json_hit_and_other_paths_untouched() {
         UpstreamResponse::json(200, msg),
     )
     .unwrap();
-    let hit = sim
-        .run(
-            Request::post("/v1/messages", body),
-            UpstreamResponse::json(200, "{}"),
-        )
-        .unwrap();
-    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    let hit = cached(
+        &mut sim,
+        Request::post("/v1/messages", body),
+        UpstreamResponse::json(200, "{}"),
+        "hit",
+    );
     assert_eq!(hit.response.body_str(), msg);
     // The same body on the OpenAI path is another key (another protocol).
-    let rec = sim
-        .run(Request::post("/v1/chat/completions", body), answer("x"))
-        .unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    cached(
+        &mut sim,
+        Request::post("/v1/chat/completions", body),
+        answer("x"),
+        "miss",
+    );
     // Paths the plugin does not cache pass through without cache headers.
     let rec = sim
         .run(
@@ -563,19 +536,19 @@ fn semantic_hits_and_misses_around_the_threshold() {
 
     // Threshold just below the similarity: a semantic hit.
     let mut sim = semantic_sim(s - 0.02, Cluster::Addr(mock.addr));
-    let miss = sim
-        .run(chat(stored), answer("Use the reset link."))
-        .unwrap();
-    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
-    let hit = sim.run(chat(near), answer("WRONG")).unwrap();
-    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    cached(
+        &mut sim,
+        chat(stored),
+        answer("Use the reset link."),
+        "miss",
+    );
+    let hit = cached(&mut sim, chat(near), answer("WRONG"), "hit");
     assert!(!reached_upstream(&hit));
     assert!(hit.response.body_str().contains("Use the reset link."));
     let sim_score: f32 = header(&hit, "x-cache-similarity").unwrap().parse().unwrap();
     assert!((sim_score - s).abs() < 0.01, "{sim_score} vs {s}");
     assert_eq!(sim.metric("ai_cache_hits;kind=semantic"), Some(1));
-    let far_rec = sim.run(chat(far), answer("Margherita.")).unwrap();
-    assert_eq!(header(&far_rec, "x-cache-status"), Some("miss"));
+    let far_rec = cached(&mut sim, chat(far), answer("Margherita."), "miss");
     assert!(reached_upstream(&far_rec));
     // The embeddings call carried the model, the question and the key.
     let calls: Vec<_> = mock
@@ -596,14 +569,15 @@ fn semantic_hits_and_misses_around_the_threshold() {
     let mut sim = semantic_sim(s + 0.02, Cluster::Addr(mock.addr));
     sim.run(chat(stored), answer("Use the reset link."))
         .unwrap();
-    let rec = sim.run(chat(near), answer("Fresh answer.")).unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    let rec = cached(&mut sim, chat(near), answer("Fresh answer."), "miss");
     assert!(rec.response.body_str().contains("Fresh answer."));
     // The same wording (identical embedding) still hits semantically.
-    let rec = sim
-        .run(chat("how do i reset my password"), answer("WRONG"))
-        .unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("hit"));
+    cached(
+        &mut sim,
+        chat("how do i reset my password"),
+        answer("WRONG"),
+        "hit",
+    );
 }
 
 /// `semantic.index: qdrant`: vectors go to a Qdrant collection over its REST API (the test
@@ -709,7 +683,7 @@ fn semantic_index_in_qdrant() {
 
 #[test]
 fn failing_embeddings_never_fail_the_request() {
-    let port = aigw_tests::free_port();
+    let port = aigw_test_kit::free_port();
     let mut sim = semantic_sim(0.8, Cluster::Addr(([127, 0, 0, 1], port).into()));
     let rec = sim.run(chat("q"), answer("fine")).unwrap();
     assert_eq!(rec.response.status, 200);
@@ -720,8 +694,7 @@ fn failing_embeddings_never_fail_the_request() {
         Some(1)
     );
     // The exact cache still works.
-    let rec = sim.run(chat("q"), answer("WRONG")).unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("hit"));
+    cached(&mut sim, chat("q"), answer("WRONG"), "hit");
 
     // A manual cluster answering 500: skipped and counted too.
     let mut sim = semantic_sim(0.8, Cluster::Manual);
@@ -740,25 +713,21 @@ fn failing_embeddings_never_fail_the_request() {
 
 #[test]
 fn invalid_config_names_the_field() {
-    for (config, want) in [
-        (r#"{"ttl_seconds":0}"#, "ttl_seconds"),
-        (r#"{"max_entries":0}"#, "max_entries"),
-        (
-            r#"{"semantic":{"cluster":"e","model":"m","threshold":2}}"#,
-            "semantic.threshold",
-        ),
-        (
-            r#"{"semantic":{"cluster":"e","model":"m","index":{"type":"qdrant","cluster":"q","collection":"a/b"}}}"#,
-            "semantic.index.collection",
-        ),
-    ] {
-        let mut sim = Sim::new(SimOptions::default());
-        let err = sim
-            .add_plugin(spec("ai-cache").config_json(config))
-            .expect_err(config)
-            .to_string();
-        assert!(err.contains(want), "{config}: {err}");
-    }
+    assert_configs_rejected(
+        "ai-cache",
+        &[
+            (r#"{"ttl_seconds":0}"#, "ttl_seconds"),
+            (r#"{"max_entries":0}"#, "max_entries"),
+            (
+                r#"{"semantic":{"cluster":"e","model":"m","threshold":2}}"#,
+                "semantic.threshold",
+            ),
+            (
+                r#"{"semantic":{"cluster":"e","model":"m","index":{"type":"qdrant","cluster":"q","collection":"a/b"}}}"#,
+                "semantic.index.collection",
+            ),
+        ],
+    );
 }
 
 // ---- Redis store (module built with `--features higress`) ---------------------------------
@@ -798,7 +767,7 @@ fn redis_cmd(addr: std::net::SocketAddr, args: &[&str]) -> String {
 
 #[test]
 fn redis_store_is_shared_by_replicas_streams_included() {
-    let redis = aigw_tests::RedisServer::start();
+    let redis = aigw_test_kit::RedisServer::start();
     let mut a = replica(redis.addr, "");
     let mut b = replica(redis.addr, "");
     let miss = a.run(chat("shared q"), answer("from replica a")).unwrap();
@@ -850,7 +819,7 @@ fn redis_store_is_shared_by_replicas_streams_included() {
 
 #[test]
 fn redis_semantic_hit_across_replicas_and_redis_down_never_fails() {
-    let mut redis = aigw_tests::RedisServer::start();
+    let mut redis = aigw_test_kit::RedisServer::start();
     let mock = mock_llm::spawn(MockOptions::default()).unwrap();
     let extra = r#","semantic":{"cluster":"embeddings","model":"e","threshold":0.5}"#;
     let mut a = replica(redis.addr, extra);
@@ -901,18 +870,19 @@ fn a_body_with_a_repeated_key_is_never_stored_or_answered_from_the_cache() {
     assert_eq!(header(&rec, "x-cache-status"), Some("bypass"));
     assert_eq!(header(&rec, "x-cache-key"), None);
     // The clean question is a miss: nothing was stored under its key.
-    let clean = sim
-        .run(chat("What is Rust?"), answer("A language."))
-        .unwrap();
-    assert_eq!(header(&clean, "x-cache-status"), Some("miss"));
+    let clean = cached(
+        &mut sim,
+        chat("What is Rust?"),
+        answer("A language."),
+        "miss",
+    );
     assert!(reached_upstream(&clean));
     // And a repeated key cannot read a stored answer either.
     let again = Request::post(
         "/v1/chat/completions",
         r#"{"model":"gpt-4o","temperature":0,"messages":[{"role":"user","content":"What is Rust?"}],"model":"gpt-4o"}"#,
     );
-    let rec = sim.run(again, answer("fresh")).unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("bypass"));
+    let rec = cached(&mut sim, again, answer("fresh"), "bypass");
     assert!(reached_upstream(&rec));
 }
 
@@ -950,13 +920,12 @@ fn strict_sse(body: &[u8]) -> Vec<(Option<String>, Value)> {
 fn openai_stream_miss_then_hit_give_the_same_text_in_official_chunks() {
     let mut sim = sim_with(1, r#"{"replay_chunk_chars":10}"#);
     let original = openai_sse(WORDS, "length");
-    let miss = sim
-        .run(
-            chat_stream("shapes"),
-            UpstreamResponse::sse(original).chunked(29),
-        )
-        .unwrap();
-    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    let miss = cached(
+        &mut sim,
+        chat_stream("shapes"),
+        UpstreamResponse::sse(original).chunked(29),
+        "miss",
+    );
     let text = content_deltas(&miss.response.body).concat();
     assert_eq!(text, WORDS.concat());
 
@@ -966,8 +935,7 @@ fn openai_stream_miss_then_hit_give_the_same_text_in_official_chunks() {
         } else {
             chat_stream("shapes")
         };
-        let hit = sim.run(req, UpstreamResponse::sse("x")).unwrap();
-        assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+        let hit = cached(&mut sim, req, UpstreamResponse::sse("x"), "hit");
         assert!(!reached_upstream(&hit));
         let events = strict_sse(&hit.response.body);
         assert!(events.iter().all(|(name, _)| name.is_none()), "unnamed");
@@ -1018,18 +986,15 @@ fn openai_stream_miss_then_hit_give_the_same_text_in_official_chunks() {
 fn anthropic_stream_miss_then_hit_give_the_same_text_in_official_events() {
     let mut sim = sim_with(1, r#"{"replay_chunk_chars":7}"#);
     let body = r#"{"model":"claude-sonnet-4-5","max_tokens":20,"stream":true,"messages":[{"role":"user","content":"shapes"}]}"#;
-    let mut sse = String::from("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01A\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"usage\":{\"input_tokens\":3,\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
-    for w in WORDS {
-        sse.push_str(&format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{w}\"}}}}\n\n"));
-    }
-    sse.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":20}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
-    let miss = sim
-        .run(
-            Request::post("/v1/messages", body),
-            UpstreamResponse::sse(sse).chunked(33),
-        )
-        .unwrap();
-    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    let usage =
+        serde_json::json!({"input_tokens": 3, "cache_read_input_tokens": 5, "output_tokens": 1});
+    let sse = anthropic_stream("claude-sonnet-4-5", WORDS, usage, "max_tokens", 20);
+    let miss = cached(
+        &mut sim,
+        Request::post("/v1/messages", body),
+        UpstreamResponse::sse(sse).chunked(33),
+        "miss",
+    );
     let text_of = |events: &[(Option<String>, Value)]| -> String {
         events
             .iter()
@@ -1040,13 +1005,12 @@ fn anthropic_stream_miss_then_hit_give_the_same_text_in_official_events() {
     let miss_text = text_of(&strict_sse(&miss.response.body));
     assert_eq!(miss_text, WORDS.concat());
 
-    let hit = sim
-        .run(
-            Request::post("/v1/messages", body),
-            UpstreamResponse::sse("x"),
-        )
-        .unwrap();
-    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    let hit = cached(
+        &mut sim,
+        Request::post("/v1/messages", body),
+        UpstreamResponse::sse("x"),
+        "hit",
+    );
     assert!(!reached_upstream(&hit));
     let events = strict_sse(&hit.response.body);
     // Every event is named, and the name is the data's type.
@@ -1174,13 +1138,12 @@ fn responses_stream_miss_then_hit_give_the_same_text_in_official_events() {
             r#"{{"model":"gpt-5","instructions":"Be brief.","input":[{{"role":"user","content":[{{"type":"input_text","text":"shapes"}}]}}],"stream":{stream}}}"#
         )
     };
-    let miss = sim
-        .run(
-            Request::post("/v1/responses", body(true)),
-            UpstreamResponse::sse(responses_sse(WORDS)).chunked(45),
-        )
-        .unwrap();
-    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
+    let miss = cached(
+        &mut sim,
+        Request::post("/v1/responses", body(true)),
+        UpstreamResponse::sse(responses_sse(WORDS)).chunked(45),
+        "miss",
+    );
     assert_eq!(
         sim.metric("ai_cache_stored"),
         Some(1),
@@ -1197,13 +1160,12 @@ fn responses_stream_miss_then_hit_give_the_same_text_in_official_events() {
     let miss_text = text_of(&strict_sse(&miss.response.body));
     assert_eq!(miss_text, WORDS.concat());
 
-    let hit = sim
-        .run(
-            Request::post("/v1/responses", body(true)),
-            UpstreamResponse::sse("x"),
-        )
-        .unwrap();
-    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    let hit = cached(
+        &mut sim,
+        Request::post("/v1/responses", body(true)),
+        UpstreamResponse::sse("x"),
+        "hit",
+    );
     assert!(!reached_upstream(&hit));
     assert_eq!(header(&hit, "content-type"), Some("text/event-stream"));
     let events = strict_sse(&hit.response.body);
@@ -1243,13 +1205,12 @@ fn responses_stream_miss_then_hit_give_the_same_text_in_official_events() {
     assert_eq!(done["usage"]["output_tokens"], 30);
 
     // A non-stream request for the same input gets a Responses object built from the stream.
-    let json = sim
-        .run(
-            Request::post("/v1/responses", body(false)),
-            UpstreamResponse::json(200, "{}"),
-        )
-        .unwrap();
-    assert_eq!(header(&json, "x-cache-status"), Some("hit"));
+    let json = cached(
+        &mut sim,
+        Request::post("/v1/responses", body(false)),
+        UpstreamResponse::json(200, "{}"),
+        "hit",
+    );
     assert_eq!(header(&json, "content-type"), Some("application/json"));
     let v: Value = serde_json::from_slice(&json.response.body).unwrap();
     assert_eq!(v["object"], "response");
@@ -1259,20 +1220,18 @@ fn responses_stream_miss_then_hit_give_the_same_text_in_official_events() {
 
     // Other instructions, the same input on the chat path, and a tool call are not hits.
     let other = body(true).replace("Be brief.", "Be long.");
-    let rec = sim
-        .run(
-            Request::post("/v1/responses", other),
-            UpstreamResponse::sse(responses_sse(&["x"])),
-        )
-        .unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
-    let rec = sim
-        .run(
-            Request::post("/v1/chat/completions", body(true)),
-            UpstreamResponse::sse(openai_sse(&["x"], "stop")),
-        )
-        .unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    cached(
+        &mut sim,
+        Request::post("/v1/responses", other),
+        UpstreamResponse::sse(responses_sse(&["x"])),
+        "miss",
+    );
+    cached(
+        &mut sim,
+        Request::post("/v1/chat/completions", body(true)),
+        UpstreamResponse::sse(openai_sse(&["x"], "stop")),
+        "miss",
+    );
     let tool = responses_sse(&["x"]).replace(
         r#""type":"reasoning""#,
         r#""type":"function_call","call_id":"c1","name":"f","arguments":"{}""#,
@@ -1283,13 +1242,12 @@ fn responses_stream_miss_then_hit_give_the_same_text_in_official_events() {
         UpstreamResponse::sse(tool),
     )
     .unwrap();
-    let rec = sim
-        .run(
-            Request::post("/v1/responses", q),
-            UpstreamResponse::sse(responses_sse(&["y"])),
-        )
-        .unwrap();
-    assert_eq!(header(&rec, "x-cache-status"), Some("miss"));
+    cached(
+        &mut sim,
+        Request::post("/v1/responses", q),
+        UpstreamResponse::sse(responses_sse(&["y"])),
+        "miss",
+    );
     assert_eq!(sim.metric("ai_cache_not_stored;reason=not_text"), Some(1));
 }
 
@@ -1298,32 +1256,29 @@ fn responses_json_miss_then_hit_returns_the_stored_object() {
     let mut sim = sim_with(1, "{}");
     let body = r#"{"model":"gpt-5","input":"What is Rust?"}"#;
     let resp = r#"{"id":"resp_9","object":"response","created_at":1,"status":"completed","model":"gpt-5","output":[{"type":"message","id":"msg_9","role":"assistant","status":"completed","content":[{"type":"output_text","text":"A language.","annotations":[]}]}],"usage":{"input_tokens":5,"output_tokens":3,"total_tokens":8}}"#;
-    let miss = sim
-        .run(
-            Request::post("/v1/responses", body),
-            UpstreamResponse::json(200, resp),
-        )
-        .unwrap();
-    assert_eq!(header(&miss, "x-cache-status"), Some("miss"));
-    let hit = sim
-        .run(
-            Request::post("/v1/responses", body),
-            UpstreamResponse::json(200, "{}"),
-        )
-        .unwrap();
-    assert_eq!(header(&hit, "x-cache-status"), Some("hit"));
+    cached(
+        &mut sim,
+        Request::post("/v1/responses", body),
+        UpstreamResponse::json(200, resp),
+        "miss",
+    );
+    let hit = cached(
+        &mut sim,
+        Request::post("/v1/responses", body),
+        UpstreamResponse::json(200, "{}"),
+        "hit",
+    );
     assert_eq!(hit.response.body_str(), resp);
     // A stream request for the same input is replayed from the stored object.
-    let stream = sim
-        .run(
-            Request::post(
-                "/v1/responses",
-                r#"{"model":"gpt-5","input":"What is Rust?","stream":true}"#,
-            ),
-            UpstreamResponse::sse("x"),
-        )
-        .unwrap();
-    assert_eq!(header(&stream, "x-cache-status"), Some("hit"));
+    let stream = cached(
+        &mut sim,
+        Request::post(
+            "/v1/responses",
+            r#"{"model":"gpt-5","input":"What is Rust?","stream":true}"#,
+        ),
+        UpstreamResponse::sse("x"),
+        "hit",
+    );
     let events = strict_sse(&stream.response.body);
     let text: String = events
         .iter()

@@ -2,8 +2,12 @@
 //! place, conflicting, not allowed, model denied), hashed credentials, credential removal,
 //! identity headers (and their spoofing), and that no credential reaches the logs.
 
-use aigw_tests::spec;
-use host_sim::{Request, Sim, SimOptions, StreamRecord, UpstreamResponse};
+use aigw_test_kit::answer::ok;
+use aigw_test_kit::{
+    assert_configs_rejected, assert_refused, config_error, error_message, load,
+    reached_upstream as reached, upstream_header, Chat,
+};
+use host_sim::{Request, Sim, StreamRecord};
 
 const ALICE_KEY: &str = "sk-alice-0123456789";
 const BOB_KEY: &str = "sk-bob-9876543210";
@@ -30,49 +34,24 @@ fn config(extra: &str) -> String {
 }
 
 fn sim(cfg: &str) -> Sim {
-    let mut sim = Sim::new(SimOptions {
-        workers: 1,
-        ..Default::default()
-    });
-    sim.add_plugin(spec("ai-auth").config_json(cfg))
-        .expect("plugin loads");
-    sim
+    load("ai-auth", 1, cfg)
 }
 
 fn chat(model: &str) -> Request {
-    Request::post(
-        "/v1/chat/completions",
-        format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#),
-    )
+    Chat::openai(model).user("hi").request()
 }
 
 fn messages(model: &str) -> Request {
-    Request::post(
-        "/v1/messages",
-        format!(
-            r#"{{"model":"{model}","max_tokens":5,"messages":[{{"role":"user","content":"hi"}}]}}"#
-        ),
-    )
+    Chat::anthropic(model).max_tokens(5).user("hi").request()
 }
 
-fn ok() -> UpstreamResponse {
-    UpstreamResponse::json(200, r#"{"ok":true}"#)
-}
-
-fn reached(rec: &StreamRecord) -> bool {
-    rec.upstream_request.as_ref().is_some_and(|u| u.complete)
-}
-
-fn upstream_header<'a>(rec: &'a StreamRecord, name: &str) -> Option<&'a str> {
-    rec.upstream_request.as_ref().and_then(|u| u.header(name))
+/// Sends `req`; the upstream, when reached, answers 200.
+fn send(sim: &mut Sim, req: Request) -> StreamRecord {
+    sim.run(req, ok()).expect("exchange")
 }
 
 fn assert_401_openai(rec: &StreamRecord) {
-    assert_eq!(rec.response.status, 401, "{}", rec.response.body_str());
-    assert!(
-        !reached(rec),
-        "a refused request must not reach the upstream"
-    );
+    assert_refused(rec, 401, "no credential");
     assert_eq!(
         rec.response.header("www-authenticate"),
         Some("Bearer realm=\"aigw\"")
@@ -101,9 +80,7 @@ fn bearer_x_api_key_and_api_key_authenticate_and_are_removed() {
         ("api-key", ALICE_KEY.to_string(), "alice"),
     ];
     for (header, value, who) in cases {
-        let rec = sim
-            .run(chat("gpt-4o").header(header, &value), ok())
-            .unwrap();
+        let rec = send(&mut sim, chat("gpt-4o").header(header, &value));
         assert_eq!(
             rec.response.status,
             200,
@@ -129,38 +106,32 @@ fn bearer_x_api_key_and_api_key_authenticate_and_are_removed() {
 #[test]
 fn hashed_credential_authenticates() {
     let mut sim = sim(&config(""));
-    let rec = sim
-        .run(chat("gpt-4o").header("x-api-key", CAROL_KEY), ok())
-        .unwrap();
+    let rec = send(&mut sim, chat("gpt-4o").header("x-api-key", CAROL_KEY));
     assert_eq!(rec.response.status, 200, "{}", rec.response.body_str());
     assert_eq!(upstream_header(&rec, "x-mse-consumer"), Some("carol"));
     // The digest itself is not a credential.
-    let rec = sim
-        .run(chat("gpt-4o").header("x-api-key", &carol_sha()), ok())
-        .unwrap();
+    let rec = send(&mut sim, chat("gpt-4o").header("x-api-key", &carol_sha()));
     assert_401_openai(&rec);
-    let rec = sim
-        .run(
-            chat("gpt-4o").header("x-api-key", &format!("sha256:{}", carol_sha())),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        chat("gpt-4o").header("x-api-key", &format!("sha256:{}", carol_sha())),
+    );
     assert_401_openai(&rec);
 }
 
 #[test]
 fn missing_credential_is_401_in_the_clients_protocol() {
     let mut sim = sim(&config(""));
-    let rec = sim.run(chat("gpt-4o"), ok()).unwrap();
+    let rec = send(&mut sim, chat("gpt-4o"));
     assert_401_openai(&rec);
-    let rec = sim.run(messages("claude-x"), ok()).unwrap();
+    let rec = send(&mut sim, messages("claude-x"));
     assert_eq!(rec.response.status, 401);
     assert!(rec.response.header("www-authenticate").is_some());
     let body = rec.response.json();
     assert_eq!(body["type"], "error", "{body}");
     assert_eq!(body["error"]["type"], "authentication_error", "{body}");
     // A GET (no body) is refused the same way.
-    let rec = sim.run(Request::get("/v1/models"), ok()).unwrap();
+    let rec = send(&mut sim, Request::get("/v1/models"));
     assert_401_openai(&rec);
 }
 
@@ -173,9 +144,7 @@ fn wrong_credential_is_401() {
         "Bearer SK-ALICE-0123456789",  // case matters
         "Bearer ",
     ] {
-        let rec = sim
-            .run(chat("gpt-4o").header("authorization", value), ok())
-            .unwrap();
+        let rec = send(&mut sim, chat("gpt-4o").header("authorization", value));
         assert_401_openai(&rec);
     }
     assert!(sim.logged("unknown credential"));
@@ -186,56 +155,42 @@ fn wrong_credential_is_401() {
 fn credential_in_the_wrong_place_is_401() {
     let mut sim = sim(&config(""));
     // Query parameters are off by default.
-    let rec = sim
-        .run(
-            Request::post(
-                &format!("/v1/chat/completions?api-key={ALICE_KEY}"),
-                r#"{"model":"gpt-4o"}"#,
-            ),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        Request::post(
+            &format!("/v1/chat/completions?api-key={ALICE_KEY}"),
+            r#"{"model":"gpt-4o"}"#,
+        ),
+    );
     assert_401_openai(&rec);
     // A header that is not one of `keys`.
-    let rec = sim
-        .run(chat("gpt-4o").header("x-auth-token", ALICE_KEY), ok())
-        .unwrap();
+    let rec = send(&mut sim, chat("gpt-4o").header("x-auth-token", ALICE_KEY));
     assert_401_openai(&rec);
     // Authorization with a scheme other than Bearer, or without a scheme.
     for v in [format!("Basic {ALICE_KEY}"), ALICE_KEY.to_string()] {
-        let rec = sim
-            .run(chat("gpt-4o").header("authorization", &v), ok())
-            .unwrap();
+        let rec = send(&mut sim, chat("gpt-4o").header("authorization", &v));
         assert_401_openai(&rec);
     }
     // With in_header off, a header credential no longer counts.
-    let mut sim2 = sim_cfg(&config(
+    let mut sim2 = self::sim(&config(
         r#", "in_header": false, "in_query": true, "keys": ["api-key"]"#,
     ));
-    let rec = sim2
-        .run(chat("gpt-4o").header("api-key", ALICE_KEY), ok())
-        .unwrap();
+    let rec = send(&mut sim2, chat("gpt-4o").header("api-key", ALICE_KEY));
     assert_401_openai(&rec);
     assert_no_secret_in_logs(&sim);
     assert_no_secret_in_logs(&sim2);
 }
 
-fn sim_cfg(cfg: &str) -> Sim {
-    sim(cfg)
-}
-
 #[test]
 fn query_credential_when_enabled_is_removed_from_the_path() {
     let mut sim = sim(&config(r#", "in_query": true"#));
-    let rec = sim
-        .run(
-            Request::post(
-                &format!("/v1/chat/completions?x=1&api-key={ALICE_KEY}&y=2"),
-                r#"{"model":"gpt-4o"}"#,
-            ),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        Request::post(
+            &format!("/v1/chat/completions?x=1&api-key={ALICE_KEY}&y=2"),
+            r#"{"model":"gpt-4o"}"#,
+        ),
+    );
     assert_eq!(rec.response.status, 200, "{}", rec.response.body_str());
     assert_eq!(
         upstream_header(&rec, ":path"),
@@ -247,23 +202,12 @@ fn query_credential_when_enabled_is_removed_from_the_path() {
 #[test]
 fn conflicting_credentials_are_401_and_equal_ones_pass() {
     let mut sim = sim(&config(""));
-    let rec = sim
-        .run(
-            chat("gpt-4o")
-                .header("authorization", &format!("Bearer {ALICE_KEY}"))
-                .header("x-api-key", BOB_KEY),
-            ok(),
-        )
-        .unwrap();
-    assert_401_openai(&rec);
-    let rec = sim
-        .run(
-            chat("gpt-4o")
-                .header("authorization", &format!("Bearer {ALICE_KEY}"))
-                .header("x-api-key", ALICE_KEY),
-            ok(),
-        )
-        .unwrap();
+    let mut both = |x_api_key: &str| {
+        let req = alice(chat("gpt-4o")).header("x-api-key", x_api_key);
+        send(&mut sim, req)
+    };
+    assert_401_openai(&both(BOB_KEY));
+    let rec = both(ALICE_KEY);
     assert_eq!(rec.response.status, 200);
     assert_eq!(upstream_header(&rec, "authorization"), None);
     assert_eq!(upstream_header(&rec, "x-api-key"), None);
@@ -272,10 +216,9 @@ fn conflicting_credentials_are_401_and_equal_ones_pass() {
 #[test]
 fn model_allow_and_deny_lists() {
     let mut sim = sim(&config(""));
-    let alice = |r: Request| r.header("authorization", &format!("Bearer {ALICE_KEY}"));
     // Allowed by `gpt-4*` and by the exact `o4-mini`, also with the body in small pieces.
     for (model, chunk) in [("gpt-4o", 0), ("gpt-4.1-mini", 7), ("o4-mini", 1)] {
-        let rec = sim.run(alice(chat(model)).chunked(chunk), ok()).unwrap();
+        let rec = send(&mut sim, alice(chat(model)).chunked(chunk));
         assert_eq!(
             rec.response.status,
             200,
@@ -293,7 +236,7 @@ fn model_allow_and_deny_lists() {
         ("gpt-4-32k-0613", 5),
         ("o4-mini-high", 3),
     ] {
-        let rec = sim.run(alice(chat(model)).chunked(chunk), ok()).unwrap();
+        let rec = send(&mut sim, alice(chat(model)).chunked(chunk));
         assert_eq!(rec.response.status, 403, "{model}");
         assert!(!reached(&rec), "{model} must not reach the upstream");
         let body = rec.response.json();
@@ -301,142 +244,74 @@ fn model_allow_and_deny_lists() {
         assert!(body["error"]["message"].as_str().unwrap().contains(model));
     }
     // A body without a model does not slip past an allow list: it is a 400 naming `model`.
-    let rec = sim
-        .run(
-            alice(Request::post("/v1/chat/completions", r#"{"messages":[]}"#)),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        alice(Request::post("/v1/chat/completions", r#"{"messages":[]}"#)),
+    );
     assert_eq!(rec.response.status, 400);
     assert!(!reached(&rec));
     assert_eq!(rec.response.json()["error"]["param"], "model");
     // Anthropic shape on /v1/messages, for carol's deny list.
-    let rec = sim
-        .run(
-            messages("claude-sonnet-4").header("x-api-key", CAROL_KEY),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        messages("claude-sonnet-4").header("x-api-key", CAROL_KEY),
+    );
     assert_eq!(rec.response.status, 403);
     assert!(!reached(&rec));
     let body = rec.response.json();
     assert_eq!(body["type"], "error");
     assert_eq!(body["error"]["type"], "permission_error", "{body}");
-    let rec = sim
-        .run(messages("gpt-4o").header("x-api-key", CAROL_KEY), ok())
-        .unwrap();
+    let rec = send(&mut sim, messages("gpt-4o").header("x-api-key", CAROL_KEY));
     assert_eq!(rec.response.status, 200);
     // The model in ai-proxy's header, or in a Gemini-style path, is checked at headers.
-    let rec = sim
-        .run(
-            alice(chat("gpt-4o")).header("x-aigw-model", "claude-3"),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        alice(chat("gpt-4o")).header("x-aigw-model", "claude-3"),
+    );
     assert_eq!(rec.response.status, 403);
-    let rec = sim
-        .run(
-            alice(Request::post(
-                "/v1beta/models/gemini-2.5-pro:generateContent",
-                r#"{"contents":[]}"#,
-            )),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        alice(Request::post(
+            "/v1beta/models/gemini-2.5-pro:generateContent",
+            r#"{"contents":[]}"#,
+        )),
+    );
     assert_eq!(rec.response.status, 403);
     // Bob has no restrictions: any model, no body check.
-    let rec = sim
-        .run(chat("anything").header("x-api-key", BOB_KEY), ok())
-        .unwrap();
+    let rec = send(&mut sim, chat("anything").header("x-api-key", BOB_KEY));
     assert_eq!(rec.response.status, 200);
 }
 
 #[test]
 fn allowed_models_header_lists_the_consumers_patterns() {
     let mut sim = sim(&config(""));
-    let rec = sim
-        .run(
-            Request::get("/v1/models")
-                .header("authorization", &format!("Bearer {ALICE_KEY}"))
-                .header("x-aigw-allowed-models", "*"),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        Request::get("/v1/models")
+            .header("authorization", &format!("Bearer {ALICE_KEY}"))
+            .header("x-aigw-allowed-models", "*"),
+    );
     assert_eq!(rec.response.status, 200);
     assert_eq!(
         upstream_header(&rec, "x-aigw-allowed-models"),
         Some("gpt-4*,o4-mini,!gpt-4-32k*")
     );
-    let rec = sim
-        .run(
-            Request::get("/v1/models").header("x-api-key", BOB_KEY),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        Request::get("/v1/models").header("x-api-key", BOB_KEY),
+    );
     assert_eq!(upstream_header(&rec, "x-aigw-allowed-models"), Some("*"));
-}
-
-/// ai-auth in front of ai-proxy: `GET /v1/models` lists only what the consumer may use.
-#[test]
-fn models_list_from_ai_proxy_is_filtered_per_consumer() {
-    let mut sim = sim(&config(""));
-    let proxy = r#"{"providers":[{"id":"llm","type":"openai-compatible","cluster":"llm","host":"llm",
-        "models":["gpt-4o","gpt-4-32k","o4-mini","claude-3-5-sonnet","llama-3"]}]}"#;
-    sim.add_plugin(spec("ai-proxy").config_json(proxy))
-        .expect("ai-proxy loads");
-    let ids = |sim: &mut Sim, req: Request| -> Vec<String> {
-        let rec = sim.run(req, ok()).unwrap();
-        assert_eq!(rec.response.status, 200, "{}", rec.response.body_str());
-        assert!(rec.upstream_request.is_none(), "answered by ai-proxy");
-        rec.response.json()["data"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|m| m["id"].as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let models = || Request::get("/v1/models");
-    // alice: gpt-4* and o4-mini, but not gpt-4-32k*.
-    let got = ids(
-        &mut sim,
-        models().header("authorization", &format!("Bearer {ALICE_KEY}")),
-    );
-    assert_eq!(got, vec!["gpt-4o", "o4-mini"]);
-    // bob: unrestricted. A header bob sends himself is replaced by ai-auth's.
-    let got = ids(
-        &mut sim,
-        models()
-            .header("x-api-key", BOB_KEY)
-            .header("x-aigw-allowed-models", "llama-3"),
-    );
-    assert_eq!(
-        got,
-        vec![
-            "gpt-4o",
-            "gpt-4-32k",
-            "o4-mini",
-            "claude-3-5-sonnet",
-            "llama-3"
-        ]
-    );
-    // carol: everything but claude-*.
-    let got = ids(&mut sim, models().header("x-api-key", CAROL_KEY));
-    assert_eq!(got, vec!["gpt-4o", "gpt-4-32k", "o4-mini", "llama-3"]);
 }
 
 #[test]
 fn client_sent_consumer_header_is_overwritten_or_removed() {
     let mut sim = sim(&config(""));
-    let rec = sim
-        .run(
-            chat("gpt-4o")
-                .header("x-mse-consumer", "admin")
-                .header("x-api-key", BOB_KEY),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        chat("gpt-4o")
+            .header("x-mse-consumer", "admin")
+            .header("x-api-key", BOB_KEY),
+    );
     assert_eq!(rec.response.status, 200);
     let up = rec.upstream_request.as_ref().unwrap();
     let values: Vec<_> = up
@@ -447,9 +322,7 @@ fn client_sent_consumer_header_is_overwritten_or_removed() {
         .collect();
     assert_eq!(values, vec!["bob".to_string()]);
     // A spoofed identity without a credential is refused, not trusted.
-    let rec = sim
-        .run(chat("gpt-4o").header("x-mse-consumer", "alice"), ok())
-        .unwrap();
+    let rec = send(&mut sim, chat("gpt-4o").header("x-mse-consumer", "alice"));
     assert_401_openai(&rec);
 
     // Where authentication does not apply (global_auth false, no rule matched), the
@@ -458,14 +331,12 @@ fn client_sent_consumer_header_is_overwritten_or_removed() {
         r#", "global_auth": false, "_rules_": [{"_match_route_": ["private"], "allow": ["alice"]}]"#,
     );
     let mut sim = self::sim(&cfg);
-    let rec = sim
-        .run(
-            chat("gpt-4o")
-                .route("public")
-                .header("x-mse-consumer", "alice"),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        chat("gpt-4o")
+            .route("public")
+            .header("x-mse-consumer", "alice"),
+    );
     assert_eq!(rec.response.status, 200);
     assert_eq!(upstream_header(&rec, "x-mse-consumer"), None);
 }
@@ -475,99 +346,80 @@ fn global_auth_and_allow_follow_higress() {
     let rules = r#", "_rules_": [{"_match_route_": ["private"], "allow": ["alice"]}]"#;
     // global_auth false: only the rule's route is authenticated.
     let mut sim = sim(&config(&format!(r#", "global_auth": false{rules}"#)));
-    let rec = sim.run(chat("gpt-4o").route("public"), ok()).unwrap();
+    let rec = send(&mut sim, chat("gpt-4o").route("public"));
     assert_eq!(rec.response.status, 200);
-    let rec = sim.run(chat("gpt-4o").route("private"), ok()).unwrap();
+    let rec = send(&mut sim, chat("gpt-4o").route("private"));
     assert_401_openai(&rec);
-    let rec = sim
-        .run(
-            chat("gpt-4o").route("private").header("x-api-key", BOB_KEY),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        chat("gpt-4o").route("private").header("x-api-key", BOB_KEY),
+    );
     assert_eq!(
         rec.response.status, 403,
         "bob is not in the rule's allow list"
     );
     assert_eq!(rec.response.json()["error"]["code"], "consumer_not_allowed");
-    let rec = sim
-        .run(
-            chat("gpt-4o")
-                .route("private")
-                .header("x-api-key", ALICE_KEY),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        chat("gpt-4o")
+            .route("private")
+            .header("x-api-key", ALICE_KEY),
+    );
     assert_eq!(rec.response.status, 200);
     // Unset with rules present: same as false (Higress's compatibility rule).
     let mut sim = self::sim(&config(rules));
-    let rec = sim.run(chat("gpt-4o").route("public"), ok()).unwrap();
+    let rec = send(&mut sim, chat("gpt-4o").route("public"));
     assert_eq!(rec.response.status, 200);
     // global_auth true: every route.
     let mut sim = self::sim(&config(&format!(r#", "global_auth": true{rules}"#)));
-    let rec = sim.run(chat("gpt-4o").route("public"), ok()).unwrap();
+    let rec = send(&mut sim, chat("gpt-4o").route("public"));
     assert_401_openai(&rec);
-    let rec = sim
-        .run(
-            chat("gpt-4o").route("public").header("x-api-key", BOB_KEY),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        chat("gpt-4o").route("public").header("x-api-key", BOB_KEY),
+    );
     assert_eq!(rec.response.status, 200);
 }
 
 #[test]
 fn bad_config_is_one_clear_error() {
-    let mut sim = Sim::new(Default::default());
-    let err = sim
-        .add_plugin(
-            spec("ai-auth")
-                .config_json(r#"{"consumers":[{"name":"a","credential":"sha256:abc"}]}"#),
-        )
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("ai-auth: invalid config: consumers[0].credential: a sha256: credential needs exactly 64 hex digits"),
-        "{err}"
+    assert_configs_rejected(
+        "ai-auth",
+        &[(
+            r#"{"consumers":[{"name":"a","credential":"sha256:abc"}]}"#,
+            "ai-auth: invalid config: consumers[0].credential: a sha256: credential needs exactly 64 hex digits",
+        )],
     );
     // The error never echoes a credential.
-    let err = sim
-        .add_plugin(spec("ai-auth").config_json(
-            r#"{"consumers":[{"name":"a","credential":"sk-secret-1"},{"name":"b","credential":"sk-secret-1"}]}"#,
-        ))
-        .unwrap_err()
-        .to_string();
+    let err = config_error(
+        "ai-auth",
+        r#"{"consumers":[{"name":"a","credential":"sk-secret-1"},{"name":"b","credential":"sk-secret-1"}]}"#,
+    );
     assert!(err.contains("consumers[1].credential"), "{err}");
     assert!(!err.contains("sk-secret-1"), "{err}");
 }
 
 #[test]
 fn example_config_loads_and_authenticates() {
-    let text = std::fs::read_to_string(aigw_tests::root().join("examples/ai-auth.json"))
+    let text = std::fs::read_to_string(aigw_test_kit::root().join("examples/ai-auth.json"))
         .expect("example config");
     let mut sim = sim(&text);
-    let rec = sim
-        .run(
-            chat("gpt-4o-mini").header("authorization", "Bearer sk-batch-8c2e61d09a7f4b35"),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        chat("gpt-4o-mini").header("authorization", "Bearer sk-batch-8c2e61d09a7f4b35"),
+    );
     assert_eq!(rec.response.status, 200, "{}", rec.response.body_str());
     assert_eq!(upstream_header(&rec, "x-mse-consumer"), Some("batch-jobs"));
     // team-web's second credential is stored as the SHA-256 of this key.
-    let rec = sim
-        .run(
-            chat("claude-sonnet-4").header("x-api-key", "sk-web-second-7d1e0b95c4a2"),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        chat("claude-sonnet-4").header("x-api-key", "sk-web-second-7d1e0b95c4a2"),
+    );
     assert_eq!(upstream_header(&rec, "x-mse-consumer"), Some("team-web"));
-    let rec = sim
-        .run(
-            chat("gpt-4o").header("x-api-key", "sk-batch-8c2e61d09a7f4b35"),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        chat("gpt-4o").header("x-api-key", "sk-batch-8c2e61d09a7f4b35"),
+    );
     assert_eq!(rec.response.status, 403);
 }
 
@@ -575,16 +427,6 @@ fn example_config_loads_and_authenticates() {
 
 fn alice(r: Request) -> Request {
     r.header("authorization", &format!("Bearer {ALICE_KEY}"))
-}
-
-fn assert_refused(rec: &StreamRecord, status: u16, what: &str) {
-    assert_eq!(
-        rec.response.status,
-        status,
-        "{what}: {}",
-        rec.response.body_str()
-    );
-    assert!(!reached(rec), "{what}: must not reach the upstream");
 }
 
 #[test]
@@ -630,7 +472,7 @@ fn bodies_parsers_disagree_on_are_refused_for_restricted_consumers() {
     for (what, body) in cases {
         for chunk in [0, 3] {
             let req = alice(Request::post("/v1/chat/completions", body.clone())).chunked(chunk);
-            let rec = sim.run(req, ok()).unwrap();
+            let rec = send(&mut sim, req);
             assert_refused(&rec, 400, what);
             let err = rec.response.json();
             assert_eq!(
@@ -641,29 +483,25 @@ fn bodies_parsers_disagree_on_are_refused_for_restricted_consumers() {
         }
     }
     // The same body shapes in the Anthropic protocol get an Anthropic-shaped 400.
-    let rec = sim
-        .run(
-            Request::post(
-                "/v1/messages",
-                r#"{"model":"gpt-4o","max_tokens":5,"model":"claude-3","messages":[]}"#,
-            )
-            .header("x-api-key", CAROL_KEY),
-            ok(),
+    let rec = send(
+        &mut sim,
+        Request::post(
+            "/v1/messages",
+            r#"{"model":"gpt-4o","max_tokens":5,"model":"claude-3","messages":[]}"#,
         )
-        .unwrap();
+        .header("x-api-key", CAROL_KEY),
+    );
     assert_refused(&rec, 400, "anthropic duplicate");
     assert_eq!(
         rec.response.json()["error"]["type"],
         "invalid_request_error"
     );
     // An unrestricted consumer's body is not inspected at all.
-    let rec = sim
-        .run(
-            Request::post("/v1/chat/completions", r#"{"model":"a","model":"b"}"#)
-                .header("x-api-key", BOB_KEY),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        Request::post("/v1/chat/completions", r#"{"model":"a","model":"b"}"#)
+            .header("x-api-key", BOB_KEY),
+    );
     assert_eq!(rec.response.status, 200);
 }
 
@@ -678,21 +516,20 @@ fn path_models_are_compared_decoded_and_forwarded_as_compared() {
         "/v1beta/models/%43LAUDE-3-opus:streamGenerateContent?alt=sse",
         "/v1beta/m%6Fdels/claude-3-opus:generateContent",
     ] {
-        let rec = sim.run(carol(path), ok()).unwrap();
+        let rec = send(&mut sim, carol(path));
         assert_refused(&rec, 403, path);
     }
     // Escapes that do not decode to a plain name cannot be decided.
-    let rec = sim
-        .run(carol("/v1beta/models/claude%2D3%25x:generateContent"), ok())
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        carol("/v1beta/models/claude%2D3%25x:generateContent"),
+    );
     assert_refused(&rec, 400, "escaped path model");
     // An allowed model goes upstream under the name that was checked.
-    let rec = sim
-        .run(
-            carol("/v1beta/models/g%65mini-2.5-pro:generateContent?alt=sse"),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        carol("/v1beta/models/g%65mini-2.5-pro:generateContent?alt=sse"),
+    );
     assert_eq!(rec.response.status, 200, "{}", rec.response.body_str());
     assert_eq!(
         upstream_header(&rec, ":path"),
@@ -714,29 +551,25 @@ fn a_repeated_credential_header_is_refused_whatever_its_order() {
         let req = chat("gpt-4o")
             .header("authorization", &first)
             .header("authorization", &second);
-        let rec = sim.run(req, ok()).unwrap();
+        let rec = send(&mut sim, req);
         assert_401_openai(&rec);
     }
     for header in ["x-api-key", "api-key"] {
-        let rec = sim
-            .run(
-                chat("gpt-4o")
-                    .header(header, BOB_KEY)
-                    .header(header, "sk-bob-second"),
-                ok(),
-            )
-            .unwrap();
+        let rec = send(
+            &mut sim,
+            chat("gpt-4o")
+                .header(header, BOB_KEY)
+                .header(header, "sk-bob-second"),
+        );
         assert_401_openai(&rec);
     }
     // The same key in two different accepted places is one credential and still passes.
-    let rec = sim
-        .run(
-            chat("gpt-4o")
-                .header("authorization", &valid)
-                .header("x-api-key", ALICE_KEY),
-            ok(),
-        )
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        chat("gpt-4o")
+            .header("authorization", &valid)
+            .header("x-api-key", ALICE_KEY),
+    );
     assert_eq!(rec.response.status, 200);
     assert_no_secret_in_logs(&sim);
 }
@@ -749,14 +582,9 @@ fn client_text_in_logs_and_errors_is_escaped_and_bounded() {
         "A".repeat(200_000)
     );
     let body = format!(r#"{{"model":"{injected}","messages":[]}}"#);
-    let rec = sim
-        .run(alice(Request::post("/v1/chat/completions", body)), ok())
-        .unwrap();
+    let rec = send(&mut sim, alice(Request::post("/v1/chat/completions", body)));
     assert_refused(&rec, 403, "denied long model");
-    let message = rec.response.json()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = error_message(&rec);
     assert!(
         message.len() <= 1024,
         "error message is {} bytes",
@@ -787,20 +615,17 @@ fn client_text_in_logs_and_errors_is_escaped_and_bounded() {
 fn local_errors_carry_the_request_id() {
     let mut sim = sim(&config(""));
     // Envoy's request id (x-request-id) is echoed on the local reply.
-    let rec = sim
-        .run(chat("gpt-4o").header("x-request-id", "9f1c2b7e-req"), ok())
-        .unwrap();
+    let rec = send(
+        &mut sim,
+        chat("gpt-4o").header("x-request-id", "9f1c2b7e-req"),
+    );
     assert_eq!(rec.response.status, 401);
     assert_eq!(rec.response.header("x-request-id"), Some("9f1c2b7e-req"));
     // An id that is not a plain token is not echoed: a fresh one is made.
-    let rec = sim
-        .run(chat("gpt-4o").header("x-request-id", "two words"), ok())
-        .unwrap();
+    let rec = send(&mut sim, chat("gpt-4o").header("x-request-id", "two words"));
     let id = rec.response.header("x-request-id").unwrap_or_default();
     assert!(id.starts_with("req_") && id.len() == 28, "{id}");
-    let again = sim
-        .run(chat("gpt-4o").header("x-request-id", "two words"), ok())
-        .unwrap();
+    let again = send(&mut sim, chat("gpt-4o").header("x-request-id", "two words"));
     assert_ne!(
         again.response.header("x-request-id"),
         Some(id),

@@ -4,7 +4,7 @@
 //! The backends are three `ip:port` hosts picked through `x-envoy-original-dst-host`. The
 //! expected distributions are derived from the algorithms (see each test's comment).
 
-use aigw_tests::spec;
+use aigw_test_kit::{load, send_200, spec, Chat};
 use host_sim::{CallReply, Cluster, Request, Sim, SimOptions, StreamRecord, UpstreamResponse};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -16,13 +16,22 @@ const HOSTS: [&str; 3] = [A, B, C];
 const DST: &str = "x-envoy-original-dst-host";
 
 fn sim_with(workers: usize, config: &Value) -> Sim {
-    let mut sim = Sim::new(SimOptions {
+    load("ai-load-balancer", workers, &config.to_string())
+}
+
+/// A balancer over the three hosts with `weights`, picking by `policy`.
+fn balancer(workers: usize, policy: &str, weights: &[u32]) -> Sim {
+    sim_with(
         workers,
-        ..Default::default()
-    });
-    sim.add_plugin(spec("ai-load-balancer").config_json(config.to_string()))
-        .expect("plugin loads");
-    sim
+        &json!({"policy": policy, "backends": backends(weights)}),
+    )
+}
+
+/// Opens `n` streams, spread over `workers` workers in turn; none is answered yet.
+fn open_streams(sim: &mut Sim, n: usize, workers: usize) -> Vec<u64> {
+    (0..n)
+        .map(|i| sim.begin(chat(i % workers)).expect("stream opens"))
+        .collect()
 }
 
 fn backends(weights: &[u32]) -> Value {
@@ -36,12 +45,12 @@ fn backends(weights: &[u32]) -> Value {
 }
 
 fn chat(worker: usize) -> Request {
-    Request::post(
-        "/v1/chat/completions",
-        r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
-    )
-    .header("content-type", "application/json")
-    .worker(worker)
+    Chat::openai("m")
+        .stream(true)
+        .user("hi")
+        .request()
+        .header("content-type", "application/json")
+        .worker(worker)
 }
 
 fn ok() -> UpstreamResponse {
@@ -76,6 +85,13 @@ fn in_flight(sim: &Sim, host: &str) -> u64 {
     field(sim, host, 0)
 }
 
+/// No backend has a stream in flight (nothing leaked).
+fn assert_none_in_flight(sim: &Sim) {
+    for h in HOSTS {
+        assert_eq!(in_flight(sim, h), 0, "{h} leaked an in-flight count");
+    }
+}
+
 fn index(host: &str) -> usize {
     HOSTS.iter().position(|h| *h == host).expect("known host")
 }
@@ -97,8 +113,7 @@ fn finish_ok(sim: &mut Sim, sid: u64) {
 
 #[test]
 fn weighted_round_robin_follows_the_smooth_sequence_across_workers() {
-    let cfg = json!({"policy": "round_robin", "backends": backends(&[3, 1, 2])});
-    let mut sim = sim_with(2, &cfg);
+    let mut sim = balancer(2, "round_robin", &[3, 1, 2]);
     let mut got = Vec::new();
     for i in 0..60 {
         // A client-supplied target must not survive.
@@ -110,17 +125,14 @@ fn weighted_round_robin_follows_the_smooth_sequence_across_workers() {
     let first: Vec<&str> = got.iter().take(6).map(String::as_str).collect();
     assert_eq!(first, [A, C, A, B, C, A]);
     assert_eq!(counts(&got), [30, 10, 20]);
-    for h in HOSTS {
-        assert_eq!(in_flight(&sim, h), 0);
-    }
+    assert_none_in_flight(&sim);
 }
 
 // ---- least in-flight ------------------------------------------------------------------
 
 #[test]
 fn least_in_flight_counts_streams_of_every_worker() {
-    let cfg = json!({"policy": "least_in_flight", "backends": backends(&[1, 1, 1])});
-    let mut sim = sim_with(2, &cfg);
+    let mut sim = balancer(2, "least_in_flight", &[1, 1, 1]);
     // Three open streams on alternating workers: all counts equal, ties rotate → A, B, C.
     let s1 = sim.begin(chat(0)).unwrap();
     let s2 = sim.begin(chat(1)).unwrap();
@@ -155,39 +167,27 @@ fn least_in_flight_counts_streams_of_every_worker() {
     for sid in [s1, s3, s4, s5, s6, s7] {
         finish_ok(&mut sim, sid);
     }
-    for h in HOSTS {
-        assert_eq!(in_flight(&sim, h), 0, "{h}");
-    }
+    assert_none_in_flight(&sim);
 }
 
 #[test]
 fn weighted_least_in_flight_divides_by_weight() {
-    let cfg = json!({"policy": "least_in_flight", "backends": backends(&[1, 1, 4])});
-    let mut sim = sim_with(1, &cfg);
+    let mut sim = balancer(1, "least_in_flight", &[1, 1, 4]);
     // With open streams C takes requests until its count per weight exceeds the others':
     // after A and B hold one each, C holds up to 4 before load/weight 5/4 > 1/1.
-    let mut sids = Vec::new();
-    for _ in 0..6 {
-        sids.push(sim.begin(chat(0)).unwrap());
-    }
+    let sids = open_streams(&mut sim, 6, 1);
     let got: Vec<String> = sids.iter().map(|s| open_target(&sim, *s)).collect();
     assert_eq!(counts(&got), [1, 1, 4], "{got:?}");
     for s in sids {
         sim.client_abort(s);
     }
-    for h in HOSTS {
-        assert_eq!(in_flight(&sim, h), 0);
-    }
+    assert_none_in_flight(&sim);
 }
 
 #[test]
 fn in_flight_returns_to_zero_after_aborts_on_two_workers() {
-    let cfg = json!({"policy": "least_in_flight", "backends": backends(&[1, 1, 1])});
-    let mut sim = sim_with(2, &cfg);
-    let mut sids = Vec::new();
-    for i in 0..12 {
-        sids.push(sim.begin(chat(i % 2)).unwrap());
-    }
+    let mut sim = balancer(2, "least_in_flight", &[1, 1, 1]);
+    let sids = open_streams(&mut sim, 12, 2);
     let total: u64 = HOSTS.iter().map(|h| in_flight(&sim, h)).sum();
     assert_eq!(total, 12);
     for (i, sid) in sids.iter().enumerate() {
@@ -196,13 +196,7 @@ fn in_flight_returns_to_zero_after_aborts_on_two_workers() {
             0 => sim.client_abort(*sid),
             // Client goes away in the middle of a streamed answer.
             1 => {
-                sim.send_response_headers(
-                    *sid,
-                    200,
-                    &[("content-type".into(), "text/event-stream".into())],
-                    false,
-                )
-                .unwrap();
+                send_200(&mut sim, *sid, "text/event-stream");
                 sim.send_response_body(*sid, b"data: {\"x\":1}\n\n", false)
                     .unwrap();
                 sim.client_abort(*sid);
@@ -213,9 +207,7 @@ fn in_flight_returns_to_zero_after_aborts_on_two_workers() {
             _ => finish_ok(&mut sim, *sid),
         }
     }
-    for h in HOSTS {
-        assert_eq!(in_flight(&sim, h), 0, "{h} leaked an in-flight count");
-    }
+    assert_none_in_flight(&sim);
     assert_eq!(sim.open_streams(), 0);
 }
 
@@ -299,9 +291,7 @@ fn failing_backend_is_ejected_for_a_growing_period_and_recovers() {
     }
     assert_eq!(counts(&got), [4, 4, 4]);
     assert_eq!(field(&sim, C, 1), 0, "consecutive failures reset");
-    for h in HOSTS {
-        assert_eq!(in_flight(&sim, h), 0);
-    }
+    assert_none_in_flight(&sim);
 }
 
 #[test]
@@ -362,13 +352,7 @@ fn timed(sim: &mut Sim, ttft_ms: impl Fn(&str) -> u64) -> String {
     let sid = sim.begin(chat(0)).unwrap();
     let t = open_target(sim, sid);
     sim.advance(Duration::from_millis(ttft_ms(&t)));
-    sim.send_response_headers(
-        sid,
-        200,
-        &[("content-type".into(), "text/event-stream".into())],
-        false,
-    )
-    .unwrap();
+    send_200(sim, sid, "text/event-stream");
     sim.send_response_body(sid, b"data: {\"x\":1}\n\ndata: [DONE]\n\n", true)
         .unwrap();
     t
@@ -416,13 +400,7 @@ fn tpot_signal_prefers_the_backend_with_faster_tokens() {
     let stream = |sim: &mut Sim, gap: &dyn Fn(&str) -> u64| -> String {
         let sid = sim.begin(chat(0)).unwrap();
         let t = open_target(sim, sid);
-        sim.send_response_headers(
-            sid,
-            200,
-            &[("content-type".into(), "text/event-stream".into())],
-            false,
-        )
-        .unwrap();
+        send_200(sim, sid, "text/event-stream");
         for i in 0..5 {
             if i > 0 {
                 sim.advance(Duration::from_millis(gap(&t)));
@@ -483,9 +461,7 @@ fn shared_prefixes_stick_to_one_backend_with_bounded_load() {
     assert_eq!(open_target(&sim, s2), B);
     finish_ok(&mut sim, s1);
     finish_ok(&mut sim, s2);
-    for h in HOSTS {
-        assert_eq!(in_flight(&sim, h), 0);
-    }
+    assert_none_in_flight(&sim);
     // Without the header the request is plain least in-flight (rotation 14 % 3 = 2 → C).
     assert_eq!(target(&sim.run(chat(0), ok()).unwrap()), C);
 }
@@ -585,9 +561,7 @@ fn prefix_from_the_prompt_body_with_held_headers() {
         .run(Request::post("/v1/chat/completions", "not json"), ok())
         .unwrap();
     assert!(HOSTS.contains(&target(&rec).as_str()));
-    for h in HOSTS {
-        assert_eq!(in_flight(&sim, h), 0);
-    }
+    assert_none_in_flight(&sim);
 }
 
 /// The `higress` build on Higress (ABI 0_2_100, no Envoy flag needed): the prompt comes from
@@ -600,14 +574,7 @@ fn higress_build_overrides_the_upstream_host() {
         "backends": backends(&[1, 1, 1]),
         "prefix": {"source": "body", "block_bytes": 16}
     });
-    let module = aigw_tests::module_path("ai-load-balancer-higress");
-    let mut sim = Sim::new(SimOptions::default());
-    sim.add_plugin(
-        host_sim::PluginSpec::from_file(&module)
-            .unwrap()
-            .config_json(cfg.to_string()),
-    )
-    .expect("plugin loads");
+    let mut sim = load("ai-load-balancer-higress", 1, &cfg.to_string());
     let body = |q: &str| {
         json!({"model":"m","messages":[{"role":"system","content":"A shared system prompt for everyone."},{"role":"user","content":q}]}).to_string()
     };
@@ -797,8 +764,9 @@ fn bad_config_names_the_field() {
 
 #[test]
 fn example_config_loads_and_balances() {
-    let text = std::fs::read_to_string(aigw_tests::root().join("examples/ai-load-balancer.json"))
-        .expect("example config");
+    let text =
+        std::fs::read_to_string(aigw_test_kit::root().join("examples/ai-load-balancer.json"))
+            .expect("example config");
     let mut sim = Sim::new(SimOptions::default());
     sim.add_plugin(spec("ai-load-balancer").config_json(text))
         .expect("example loads");

@@ -7,31 +7,30 @@
 //! The standard chat body below has a prompt estimate of 14 tokens and asks for `max_tokens`
 //! 10, so admission sends 24 hits for it.
 
-use aigw_tests::{free_port, logs_with, spec, RedisServer, RlsServer, ServeProcess};
+use aigw_test_kit::{
+    answer, assert_refused, free_port, grpc_stub, logs_with, spec, Chat, RedisServer, RlsServer,
+    ServeProcess,
+};
 use host_sim::{Cluster, Request, Sim, SimOptions, StreamRecord, UpstreamResponse};
 use serde_json::{json, Value};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 const ESTIMATE: u64 = 24;
 
+/// The standard chat (see the numbers above).
 fn chat(consumer: &str) -> Request {
-    Request::post(
-        "/v1/chat/completions",
-        r#"{"model":"gpt-4o","max_tokens":10,"messages":[{"role":"user","content":"hello there"}]}"#,
-    )
-    .header("x-mse-consumer", consumer)
+    Chat::openai("gpt-4o")
+        .max_tokens(10)
+        .user("hello there")
+        .request()
+        .header("x-mse-consumer", consumer)
 }
 
 fn usage(prompt: u64, completion: u64) -> UpstreamResponse {
-    UpstreamResponse::json(
-        200,
-        format!(
-            r#"{{"id":"c1","object":"chat.completion","choices":[{{"index":0,"message":{{"role":"assistant","content":"hi"}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":{prompt},"completion_tokens":{completion},"total_tokens":{}}}}}"#,
-            prompt + completion
-        ),
-    )
+    answer::openai("gpt-4o", "hi", answer::usage(prompt, completion))
 }
 
 fn scratch(test: &str) -> PathBuf {
@@ -90,11 +89,7 @@ fn descriptor(entries: &[(&str, &str)]) -> Value {
 }
 
 fn assert_limited(rec: &StreamRecord) {
-    assert_eq!(rec.response.status, 429, "{}", rec.response.body_str());
-    assert!(
-        rec.upstream_request.as_ref().is_none_or(|u| !u.complete),
-        "a limited request must not reach the upstream"
-    );
+    assert_refused(rec, 429, "limited");
 }
 
 #[test]
@@ -330,7 +325,7 @@ fn rls_config_errors_name_the_field() {
             "rls: required when mode is \"rls\"",
         ),
     ];
-    aigw_tests::assert_configs_rejected("ai-token-ratelimit", &cases);
+    aigw_test_kit::assert_configs_rejected("ai-token-ratelimit", &cases);
 }
 
 /// Two gateway processes, each with its own configuration file in rls mode, share one
@@ -349,7 +344,7 @@ fn two_gateways_share_one_limit() {
     let rls = RlsServer::start(&plugin_path, redis.addr);
     let mock =
         host_sim::mock_llm::spawn(host_sim::mock_llm::MockOptions::default()).expect("mock LLM");
-    let wasm = aigw_tests::module_path("ai-token-ratelimit");
+    let wasm = aigw_test_kit::module_path("ai-token-ratelimit");
     let mut gateways = Vec::new();
     let mut ports = Vec::new();
     for g in 0..2 {
@@ -382,7 +377,7 @@ fn two_gateways_share_one_limit() {
     let mut refused = [0usize; 2];
     for i in 0..12 {
         let g = i % 2;
-        let (status, _, text) = aigw_tests::http::exchange(
+        let (status, _, text) = aigw_test_kit::http::exchange(
             ("127.0.0.1", ports[g]),
             "gw.local",
             "POST",
@@ -470,55 +465,11 @@ fn a_stream_reports_its_real_usage_when_it_ends() {
     );
 }
 
-/// A gRPC server (h2c) that answers every call with an empty message and `grpc_status`: not
-/// a rate limit service.
-fn foreign_grpc_server(grpc_status: u32) -> SocketAddr {
-    use http_body_util::{BodyExt, Full};
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.set_nonblocking(true).expect("nonblocking");
-    let addr = l.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::from_std(l).expect("listener");
-            loop {
-                let Ok((s, _)) = l.accept().await else {
-                    continue;
-                };
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(
-                        move |req: hyper::Request<hyper::body::Incoming>| async move {
-                            let _ = req.into_body().collect().await;
-                            let mut trailers = hyper::HeaderMap::new();
-                            trailers.insert("grpc-status", grpc_status.into());
-                            let body = Full::new(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]))
-                                .with_trailers(async move { Some(Ok(trailers)) });
-                            let resp = hyper::Response::builder()
-                                .header("content-type", "application/grpc")
-                                .body(body)
-                                .expect("response");
-                            Ok::<_, std::convert::Infallible>(resp)
-                        },
-                    );
-                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(s), svc)
-                        .await;
-                });
-            }
-        });
-    });
-    addr
-}
-
 #[test]
 fn a_bad_answer_or_a_failure_status_goes_by_failure_mode() {
     let limits = json!([{ "name": "tok", "per_minute": 100 }]);
     // grpc-status 0 with an empty message: overall_code UNKNOWN, not an answer to act on.
-    let empty = Cluster::Addr(foreign_grpc_server(0));
+    let empty = Cluster::Addr(grpc_stub(0, Duration::ZERO));
     let mut closed = sim_with(&rls_config(limits.clone(), "closed", 2000), empty.clone());
     let rec = closed.run(chat("alice"), usage(3, 2)).unwrap();
     assert_eq!(rec.response.status, 503);
@@ -539,7 +490,7 @@ fn a_bad_answer_or_a_failure_status_goes_by_failure_mode() {
         Some(1)
     );
     // UNAUTHENTICATED (16) from the service: another gRPC status.
-    let denied = Cluster::Addr(foreign_grpc_server(16));
+    let denied = Cluster::Addr(grpc_stub(16, Duration::ZERO));
     let mut closed = sim_with(&rls_config(limits, "closed", 2000), denied);
     assert_eq!(
         closed

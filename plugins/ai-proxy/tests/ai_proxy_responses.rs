@@ -4,15 +4,12 @@
 //!
 //! Payloads follow OpenAI's documented Responses objects and Anthropic's Messages shapes.
 
-use aigw_tests::spec;
+use aigw_test_kit::{at_every_split, load, spec, sse};
 use host_sim::{Request, Sim, SimOptions, UpstreamResponse};
 use serde_json::{json, Value};
 
 fn sim(config: Value) -> Sim {
-    let mut sim = Sim::new(SimOptions::default());
-    sim.add_plugin(spec("ai-proxy").config_json(config.to_string()))
-        .unwrap();
-    sim
+    load("ai-proxy", 1, &config.to_string())
 }
 
 fn responses(body: Value) -> Request {
@@ -257,21 +254,12 @@ const ANTHROPIC_TOOL_STREAM: &str = concat!(
 
 /// The (event name, data) pairs of an SSE body; every data line must be JSON.
 fn sse_json(body: &str) -> Vec<(String, Value)> {
-    body.split("\n\n")
-        .filter(|b| !b.trim().is_empty())
-        .map(|b| {
-            let mut name = String::new();
-            let mut data = String::new();
-            for line in b.lines() {
-                if let Some(n) = line.strip_prefix("event: ") {
-                    name = n.to_string();
-                } else if let Some(d) = line.strip_prefix("data: ") {
-                    data.push_str(d);
-                }
-            }
-            let v = serde_json::from_str(&data)
-                .unwrap_or_else(|e| panic!("data is not JSON ({e}): {data}"));
-            (name, v)
+    sse::events(body)
+        .into_iter()
+        .map(|e| {
+            let v = serde_json::from_str(&e.data)
+                .unwrap_or_else(|err| panic!("data is not JSON ({err}): {}", e.data));
+            (e.name.unwrap_or_default(), v)
         })
         .collect()
 }
@@ -305,88 +293,88 @@ fn responses_stream_from_anthropic_at_every_split() {
         "response.output_item.done",
         "response.completed",
     ];
-    for k in 1..=ANTHROPIC_TOOL_STREAM.len() {
-        let rec = sim
-            .run(
-                responses(request.clone()),
-                UpstreamResponse::sse(ANTHROPIC_TOOL_STREAM).chunked(k),
-            )
-            .unwrap();
-        let up = rec.upstream_request.as_ref().expect("sent upstream");
-        assert_eq!(up.header(":path"), Some("/v1/messages"));
-        assert_eq!(up.json()["stream"], true);
-        assert_eq!(rec.response.status, 200);
-        let body = rec.response.body_str();
-        let events = sse_json(&body);
+    at_every_split(
+        &mut sim,
+        &responses(request.clone()),
+        &UpstreamResponse::sse(ANTHROPIC_TOOL_STREAM),
+        |_, k, rec| {
+            let up = rec.upstream_request.as_ref().expect("sent upstream");
+            assert_eq!(up.header(":path"), Some("/v1/messages"));
+            assert_eq!(up.json()["stream"], true);
+            assert_eq!(rec.response.status, 200);
+            let body = rec.response.body_str();
+            let events = sse_json(&body);
 
-        let mut order: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
-        order.dedup();
-        assert_eq!(order, expected_order, "k={k}: {body}");
-        for (i, (name, data)) in events.iter().enumerate() {
-            assert_eq!(data["type"], name.as_str(), "k={k}");
-            assert_eq!(data["sequence_number"], i, "k={k}");
-        }
+            let mut order: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+            order.dedup();
+            assert_eq!(order, expected_order, "k={k}: {body}");
+            for (i, (name, data)) in events.iter().enumerate() {
+                assert_eq!(data["type"], name.as_str(), "k={k}");
+                assert_eq!(data["sequence_number"], i, "k={k}");
+            }
 
-        let text: String = events
-            .iter()
-            .filter(|(n, _)| n == "response.output_text.delta")
-            .filter_map(|(_, d)| d["delta"].as_str())
-            .collect();
-        assert_eq!(text, "Let me check été weather.", "k={k}");
-        let text_done = events
-            .iter()
-            .find(|(n, _)| n == "response.output_text.done")
-            .map(|(_, d)| d["text"].clone());
-        assert_eq!(text_done, Some(json!("Let me check été weather.")));
+            let text: String = events
+                .iter()
+                .filter(|(n, _)| n == "response.output_text.delta")
+                .filter_map(|(_, d)| d["delta"].as_str())
+                .collect();
+            assert_eq!(text, "Let me check été weather.", "k={k}");
+            let text_done = events
+                .iter()
+                .find(|(n, _)| n == "response.output_text.done")
+                .map(|(_, d)| d["text"].clone());
+            assert_eq!(text_done, Some(json!("Let me check été weather.")));
 
-        let arg_deltas: Vec<&str> = events
-            .iter()
-            .filter(|(n, _)| n == "response.function_call_arguments.delta")
-            .filter_map(|(_, d)| d["delta"].as_str())
-            .collect();
-        assert!(arg_deltas.len() > 1, "k={k}: {arg_deltas:?}");
-        let args: Value = serde_json::from_str(&arg_deltas.concat()).unwrap();
-        assert_eq!(args, json!({"city": "Paris", "unit": "c"}), "k={k}");
-        let call_added = &events
-            .iter()
-            .find(|(n, d)| {
-                n == "response.output_item.added" && d["item"]["type"] == "function_call"
-            })
-            .expect("function_call added")
-            .1;
-        assert_eq!(call_added["item"]["name"], "get_weather");
-        assert_eq!(call_added["item"]["call_id"], "toolu_01Weather");
-        assert_eq!(call_added["output_index"], 1);
+            let arg_deltas: Vec<&str> = events
+                .iter()
+                .filter(|(n, _)| n == "response.function_call_arguments.delta")
+                .filter_map(|(_, d)| d["delta"].as_str())
+                .collect();
+            assert!(arg_deltas.len() > 1, "k={k}: {arg_deltas:?}");
+            let args: Value = serde_json::from_str(&arg_deltas.concat()).unwrap();
+            assert_eq!(args, json!({"city": "Paris", "unit": "c"}), "k={k}");
+            let call_added = &events
+                .iter()
+                .find(|(n, d)| {
+                    n == "response.output_item.added" && d["item"]["type"] == "function_call"
+                })
+                .expect("function_call added")
+                .1;
+            assert_eq!(call_added["item"]["name"], "get_weather");
+            assert_eq!(call_added["item"]["call_id"], "toolu_01Weather");
+            assert_eq!(call_added["output_index"], 1);
 
-        let (last, done) = events.last().expect("events");
-        assert_eq!(last, "response.completed", "k={k}");
-        let r = &done["response"];
-        assert_eq!(r["status"], "completed");
-        assert_eq!(r["model"], "gpt-4.1", "the requested model is reported");
-        assert_eq!(
-            r["output"][0]["content"][0]["text"],
-            "Let me check été weather."
-        );
-        assert_eq!(r["output"][1]["type"], "function_call");
-        assert_eq!(
-            serde_json::from_str::<Value>(r["output"][1]["arguments"].as_str().unwrap()).unwrap(),
-            args
-        );
-        assert_eq!(
-            r["usage"],
-            json!({"input_tokens": 30, "output_tokens": 17, "total_tokens": 47,
+            let (last, done) = events.last().expect("events");
+            assert_eq!(last, "response.completed", "k={k}");
+            let r = &done["response"];
+            assert_eq!(r["status"], "completed");
+            assert_eq!(r["model"], "gpt-4.1", "the requested model is reported");
+            assert_eq!(
+                r["output"][0]["content"][0]["text"],
+                "Let me check été weather."
+            );
+            assert_eq!(r["output"][1]["type"], "function_call");
+            assert_eq!(
+                serde_json::from_str::<Value>(r["output"][1]["arguments"].as_str().unwrap())
+                    .unwrap(),
+                args
+            );
+            assert_eq!(
+                r["usage"],
+                json!({"input_tokens": 30, "output_tokens": 17, "total_tokens": 47,
                    "input_tokens_details": {"cached_tokens": 6, "cache_write_tokens": 4},
                    "output_tokens_details": {"reasoning_tokens": 0}}),
-            "k={k}: cache reads and writes are part of input"
-        );
-        let usage: Value =
-            serde_json::from_slice(rec.filter_state.get("aigw.usage").unwrap()).unwrap();
-        assert_eq!(
-            (usage["input"].as_u64(), usage["output"].as_u64()),
-            (Some(30), Some(17)),
-            "k={k}"
-        );
-    }
+                "k={k}: cache reads and writes are part of input"
+            );
+            let usage: Value =
+                serde_json::from_slice(rec.filter_state.get("aigw.usage").unwrap()).unwrap();
+            assert_eq!(
+                (usage["input"].as_u64(), usage["output"].as_u64()),
+                (Some(30), Some(17)),
+                "k={k}"
+            );
+        },
+    );
 }
 
 /// A Responses API stream as OpenAI sends it: text in three deltas, then a function call whose
@@ -405,22 +393,7 @@ const RESPONSES_TOOL_STREAM: &str = concat!(
 
 /// Every event's data as JSON (`[DONE]` skipped).
 fn data_json(body: &str) -> Vec<Value> {
-    sse_events_raw(body)
-        .into_iter()
-        .filter(|d| d != "[DONE]")
-        .map(|d| serde_json::from_str(&d).unwrap_or_else(|e| panic!("data is not JSON ({e}): {d}")))
-        .collect()
-}
-
-fn sse_events_raw(body: &str) -> Vec<String> {
-    body.split("\n\n")
-        .filter(|b| !b.trim().is_empty())
-        .map(|b| {
-            b.lines()
-                .filter_map(|l| l.strip_prefix("data: "))
-                .collect::<String>()
-        })
-        .collect()
+    sse::json(body)
 }
 
 #[test]

@@ -1,0 +1,77 @@
+//! Reading what a client got as server-sent events.
+
+use serde_json::Value;
+
+/// One event: its name (`None` without an `event:` line) and its data lines joined by `\n`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The `event:` name.
+    pub name: Option<String>,
+    /// The data.
+    pub data: String,
+}
+
+impl Event {
+    /// The name, `message` when the event has none (what a browser's EventSource reports).
+    pub fn kind(&self) -> &str {
+        self.name.as_deref().unwrap_or("message")
+    }
+
+    /// The data as JSON; a data that is not JSON (`[DONE]`) as a JSON string.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap_or_else(|_| Value::String(self.data.clone()))
+    }
+}
+
+/// The events of an SSE body, in order (blocks with neither name nor data skipped).
+pub fn events(body: impl AsRef<[u8]>) -> Vec<Event> {
+    String::from_utf8_lossy(body.as_ref())
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            let mut name = None;
+            let mut data: Vec<&str> = Vec::new();
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = Some(n.to_string());
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push(d);
+                }
+            }
+            Event {
+                name,
+                data: data.join("\n"),
+            }
+        })
+        .collect()
+}
+
+/// The `data` of every event, in order.
+pub fn data(body: impl AsRef<[u8]>) -> Vec<String> {
+    events(body).into_iter().map(|e| e.data).collect()
+}
+
+/// Every event's data as JSON, `[DONE]` left out; panics on data that is not JSON.
+pub fn json(body: impl AsRef<[u8]>) -> Vec<Value> {
+    events(body)
+        .into_iter()
+        .filter(|e| e.data != "[DONE]")
+        .map(|e| {
+            serde_json::from_str(&e.data)
+                .unwrap_or_else(|err| panic!("data is not JSON ({err}): {}", e.data))
+        })
+        .collect()
+}
+
+/// The text a client assembles from an OpenAI stream (the content deltas, concatenated).
+pub fn openai_text(body: impl AsRef<[u8]>) -> String {
+    events(body)
+        .iter()
+        .filter_map(|e| {
+            e.json()
+                .pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect()
+}
