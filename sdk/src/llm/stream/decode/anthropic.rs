@@ -10,7 +10,7 @@
 //! tools) are refused, since no client dialect here could carry them.
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, StopReason};
-use super::{error_event, parse, push_usage, text, StreamError};
+use super::{decoder_impl, error_event, parse, push_usage, text, StreamError};
 use crate::llm::stream::anthropic_error_status;
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::Deserialize;
@@ -116,7 +116,12 @@ impl AnthropicDecoder {
         self
     }
 
-    fn event<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Result<(), StreamError> {
+    fn step<'a>(
+        &mut self,
+        _event: Option<&str>,
+        data: &'a [u8],
+        out: &mut Vec<Event<'a>>,
+    ) -> Result<(), StreamError> {
         let ev: Wire = parse(data, "anthropic")?;
         match ev.kind.as_str() {
             "message_start" => {
@@ -218,45 +223,11 @@ impl AnthropicDecoder {
     }
 }
 
-impl Decoder for AnthropicDecoder {
-    fn decode<'a>(
-        &mut self,
-        _event: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        let r = self.event(data, out);
-        if r.is_err() && !self.lenient {
-            self.done = true;
-        }
-        r
-    }
-
-    fn finish(&mut self) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        self.done = true;
-        Err(StreamError::upstream(
-            "anthropic stream ended before message_stop",
-        ))
-    }
-
+decoder_impl!(AnthropicDecoder, "anthropic stream ended before message_stop";
     fn usage(&self) -> Option<Usage> {
         self.usage.usage()
     }
-
-    fn is_done(&self) -> bool {
-        self.done
-    }
-
-    fn raw_stop_reason(&self) -> Option<&str> {
-        self.stop_word.as_deref()
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {

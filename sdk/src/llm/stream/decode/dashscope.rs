@@ -14,7 +14,7 @@
 //! decoded; `result_format: "text"` answers (`output.text`) are decoded as content.
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
-use super::{error_event, parse, text, StreamError, ToolIn};
+use super::{decoder_impl, error_event, parse, text, StreamError, ToolIn};
 use crate::llm::stream::dashscope_error_status;
 use crate::llm::Usage;
 use serde::Deserialize;
@@ -281,6 +281,20 @@ impl DashScopeDecoder {
         Ok(())
     }
 
+    /// One SSE event: an `error` event, or a result chunk.
+    fn step<'a>(
+        &mut self,
+        event: Option<&str>,
+        data: &'a [u8],
+        out: &mut Vec<Event<'a>>,
+    ) -> Result<(), StreamError> {
+        if event == Some("error") {
+            self.error(data, out);
+            return Ok(());
+        }
+        self.chunk(data, out)
+    }
+
     fn chunk<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Result<(), StreamError> {
         let chunk: Chunk = parse(data, "dashscope")?;
         let Some(output) = chunk.output else {
@@ -335,49 +349,11 @@ impl DashScopeDecoder {
     }
 }
 
-impl Decoder for DashScopeDecoder {
-    fn decode<'a>(
-        &mut self,
-        event: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        if event == Some("error") {
-            self.error(data, out);
-            return Ok(());
-        }
-        let r = self.chunk(data, out);
-        if r.is_err() && !self.lenient {
-            self.done = true;
-        }
-        r
-    }
-
-    fn finish(&mut self) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        self.done = true;
-        Err(StreamError::upstream(
-            "dashscope stream ended without a finish_reason",
-        ))
-    }
-
+decoder_impl!(DashScopeDecoder, "dashscope stream ended without a finish_reason";
     fn usage(&self) -> Option<Usage> {
         self.usage
     }
-
-    fn is_done(&self) -> bool {
-        self.done
-    }
-
-    fn raw_stop_reason(&self) -> Option<&str> {
-        self.stop_word.as_deref()
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {

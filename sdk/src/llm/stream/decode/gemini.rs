@@ -10,7 +10,7 @@
 //! `inlineData` parts are refused.
 
 use super::super::{next_index, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
-use super::{error_event, parse, push_usage, StreamError};
+use super::{decoder_impl, error_event, parse, push_usage, StreamError};
 use crate::llm::stream::gemini_error_status;
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::de::IgnoredAny;
@@ -128,7 +128,12 @@ impl GeminiDecoder {
         self
     }
 
-    fn chunk<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Result<(), StreamError> {
+    fn step<'a>(
+        &mut self,
+        _event: Option<&str>,
+        data: &'a [u8],
+        out: &mut Vec<Event<'a>>,
+    ) -> Result<(), StreamError> {
         let chunk: Chunk = parse(data, "gemini")?;
         if let Some(e) = chunk.error {
             let status = e.code.filter(|c| *c >= 400).unwrap_or_else(|| {
@@ -204,45 +209,11 @@ impl GeminiDecoder {
     }
 }
 
-impl Decoder for GeminiDecoder {
-    fn decode<'a>(
-        &mut self,
-        _event: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        let r = self.chunk(data, out);
-        if r.is_err() && !self.lenient {
-            self.done = true;
-        }
-        r
-    }
-
-    fn finish(&mut self) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        self.done = true;
-        Err(StreamError::upstream(
-            "gemini stream ended without a finishReason",
-        ))
-    }
-
+decoder_impl!(GeminiDecoder, "gemini stream ended without a finishReason";
     fn usage(&self) -> Option<Usage> {
         self.usage.usage()
     }
-
-    fn is_done(&self) -> bool {
-        self.done
-    }
-
-    fn raw_stop_reason(&self) -> Option<&str> {
-        self.stop_word.as_deref()
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
 use super::openai_fast::FastChoice;
-use super::{byte_keyed, error_event, parse, text, StreamError, ToolIn};
+use super::{byte_keyed, decoder_impl, error_event, parse, text, StreamError, ToolIn};
 use crate::llm::stream::same_shape::SameShape;
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::Deserialize;
@@ -206,6 +206,21 @@ impl OpenAiDecoder {
         Ok(())
     }
 
+    /// One SSE data payload: the `[DONE]` sentinel, or a chunk.
+    fn step<'a>(
+        &mut self,
+        _event: Option<&str>,
+        data: &'a [u8],
+        out: &mut Vec<Event<'a>>,
+    ) -> Result<(), StreamError> {
+        if data.trim_ascii() == b"[DONE]" {
+            self.done = true;
+            out.push(Event::Done);
+            return Ok(());
+        }
+        self.chunk(data, out)
+    }
+
     fn chunk<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Result<(), StreamError> {
         if self.started && self.fast {
             // The last plain chunk again with another text: nothing else to read.
@@ -346,51 +361,11 @@ fn delta_texts<'a>(
     text(out, Channel::Refusal, refusal.map(BStr::into_cow));
 }
 
-impl Decoder for OpenAiDecoder {
-    fn decode<'a>(
-        &mut self,
-        _event: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        if data.trim_ascii() == b"[DONE]" {
-            self.done = true;
-            out.push(Event::Done);
-            return Ok(());
-        }
-        let r = self.chunk(data, out);
-        if r.is_err() && !self.lenient {
-            self.done = true;
-        }
-        r
-    }
-
-    fn finish(&mut self) -> Result<(), StreamError> {
-        if self.done || self.stopped {
-            self.done = true;
-            return Ok(());
-        }
-        self.done = true;
-        Err(StreamError::upstream(
-            "OpenAI stream ended before a finish_reason",
-        ))
-    }
-
+decoder_impl!(OpenAiDecoder, "OpenAI stream ended before a finish_reason", stopped: stopped;
     fn usage(&self) -> Option<Usage> {
         self.usage.usage()
     }
-
-    fn is_done(&self) -> bool {
-        self.done
-    }
-
-    fn raw_stop_reason(&self) -> Option<&str> {
-        self.stop_word.as_deref()
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {
