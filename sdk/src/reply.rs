@@ -278,17 +278,12 @@ fn openai_type_code(
     }
 }
 
-/// Anthropic error `type` for a status.
+/// Anthropic error `type` for a status: the stream table's, except that a 4xx it does not name
+/// is a bad request here (not `api_error`).
 fn anthropic_type(status: u16) -> &'static str {
-    match status {
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        503 | 529 => "overloaded_error",
-        s if s >= 500 => "api_error",
-        _ => "invalid_request_error",
+    match crate::llm::stream::anthropic_error_type(status) {
+        "api_error" if status < 500 => "invalid_request_error",
+        kind => kind,
     }
 }
 

@@ -29,7 +29,7 @@
 //! `output_tokens_details.reasoning_tokens`) → [`Usage`]. Errors are
 //! `{"code","message","request_id"}` (see [`dashscope_error_status`]).
 
-use super::{AnswerContext, Endpoint, PathOptions, Protocol, ProviderSpec, Upstream};
+use super::{Answer, AnswerContext, Body, PathArgs, Protocol, Upstream};
 use crate::common::{reject_unmapped, IGNORABLE_OPENAI_FIELDS};
 use crate::error::TranslateError;
 use crate::options::TranslateOptions;
@@ -528,29 +528,7 @@ pub fn finish_to_openai(reason: Option<&str>, has_tool_calls: bool) -> Option<&'
     }
 }
 
-/// The HTTP status for a DashScope error `code` (used when the HTTP status says nothing, e.g.
-/// in-stream error events); `None` for unknown codes.
-pub fn dashscope_error_status(code: &str) -> Option<u16> {
-    let status = match code {
-        "InvalidApiKey" | "InvalidApiKeyError" => 401,
-        c if c.starts_with("AccessDenied") || c == "Arrearage" => 403,
-        "ModelNotFound" | "ModelNotExist" | "NotFound" => 404,
-        c if c.starts_with("Throttling") || c == "LimitRequests" => 429,
-        c if c.starts_with("InvalidParameter")
-            || c == "DataInspectionFailed"
-            || c == "data_inspection_failed"
-            || c == "InvalidURL"
-            || c == "BadRequest" =>
-        {
-            400
-        }
-        "RequestTimeOut" => 504,
-        c if c.starts_with("InternalError") || c == "SystemError" => 500,
-        "ServiceUnavailable" | "ModelUnavailable" => 503,
-        _ => return None,
-    };
-    Some(status)
-}
+pub use aigw::llm::stream::dashscope_error_status;
 
 /// The `data` of the last SSE `data:` line of `body`, or `body` itself when it is not SSE
 /// (error answers to streamed requests may come framed as events).
@@ -678,20 +656,8 @@ impl Upstream for DashScope {
         Protocol::DashScopeText
     }
 
-    fn always_streams(&self) -> bool {
-        true
-    }
-
-    fn path(
-        &self,
-        _spec: &ProviderSpec,
-        base: &str,
-        _endpoint: Endpoint,
-        _model: &str,
-        _stream: bool,
-        _opts: &PathOptions,
-    ) -> String {
-        format!("{base}/services/aigc/text-generation/generation")
+    fn path(&self, p: &PathArgs<'_>) -> String {
+        format!("{}/services/aigc/text-generation/generation", p.base)
     }
 
     fn request_headers(&self, _anthropic_version: Option<&str>) -> Vec<(&'static str, String)> {
@@ -701,19 +667,11 @@ impl Upstream for DashScope {
         ]
     }
 
-    fn chat_request(
-        &self,
-        req: &mut oa::ChatCompletionRequest,
-        opts: &TranslateOptions,
-    ) -> Result<Vec<u8>, TranslateError> {
+    fn chat_request(&self, req: &mut oa::ChatCompletionRequest, opts: &TranslateOptions) -> Body {
         super::to_body(&chat_request_to_dashscope(req, opts)?)
     }
 
-    fn chat_response(
-        &self,
-        body: &[u8],
-        cx: AnswerContext<'_>,
-    ) -> Result<(oa::ChatCompletion, Option<Usage>), TranslateError> {
+    fn chat_response(&self, body: &[u8], cx: AnswerContext<'_>) -> Answer {
         dashscope_response_to_chat(body, cx.id, cx.model, cx.created)
     }
 
