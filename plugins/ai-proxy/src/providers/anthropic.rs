@@ -29,7 +29,7 @@
 //! and have no OpenAI form, so they are omitted; unknown block types are a 502.
 
 use super::{
-    bad_answer, to_body, AnswerContext, Endpoint, PathOptions, Protocol, ProviderSpec, Upstream,
+    bad_answer, to_body, Answer, AnswerContext, Body, Endpoint, PathArgs, Protocol, Upstream,
 };
 use crate::common::{
     anthropic_stop_to_openai, parse_arguments, reject_unmapped, IGNORABLE_OPENAI_FIELDS,
@@ -547,20 +547,9 @@ impl Upstream for Anthropic {
         Protocol::AnthropicMessages
     }
 
-    fn usage_protocol(&self) -> UsageProtocol {
-        UsageProtocol::Anthropic
-    }
-
-    fn path(
-        &self,
-        _spec: &ProviderSpec,
-        base: &str,
-        endpoint: Endpoint,
-        _model: &str,
-        _stream: bool,
-        _opts: &PathOptions,
-    ) -> String {
-        match endpoint {
+    fn path(&self, p: &PathArgs<'_>) -> String {
+        let base = p.base;
+        match p.endpoint {
             Endpoint::Models => format!("{base}/models"),
             _ => format!("{base}/messages"),
         }
@@ -573,19 +562,11 @@ impl Upstream for Anthropic {
         )]
     }
 
-    fn chat_request(
-        &self,
-        req: &mut oa::ChatCompletionRequest,
-        opts: &TranslateOptions,
-    ) -> Result<Vec<u8>, TranslateError> {
+    fn chat_request(&self, req: &mut oa::ChatCompletionRequest, opts: &TranslateOptions) -> Body {
         to_body(&chat_request_to_anthropic(req, opts)?)
     }
 
-    fn chat_response(
-        &self,
-        body: &[u8],
-        cx: AnswerContext<'_>,
-    ) -> Result<(oa::ChatCompletion, Option<Usage>), TranslateError> {
+    fn chat_response(&self, body: &[u8], cx: AnswerContext<'_>) -> Answer {
         let r: an::MessagesResponse = serde_json::from_slice(body).map_err(bad_answer)?;
         let usage = aigw::llm::usage::extract(UsageProtocol::Anthropic, body);
         Ok((anthropic_response_to_chat(&r, cx.created)?, usage))

@@ -32,7 +32,7 @@
 //! no candidates) → one empty choice with `content_filter`. Inline binary output is a 502.
 
 use super::{
-    bad_answer, to_body, AnswerContext, Endpoint, PathOptions, Protocol, ProviderSpec, Upstream,
+    bad_answer, to_body, Answer, AnswerContext, Body, Endpoint, PathArgs, Protocol, Upstream,
 };
 use crate::common::{
     gemini_finish_to_openai, parse_arguments, reject_unmapped, IGNORABLE_OPENAI_FIELDS,
@@ -678,43 +678,20 @@ impl Upstream for Gemini {
         Protocol::GeminiGenerateContent
     }
 
-    fn usage_protocol(&self) -> UsageProtocol {
-        UsageProtocol::Gemini
-    }
-
-    fn always_streams(&self) -> bool {
-        true
-    }
-
-    fn path(
-        &self,
-        _spec: &ProviderSpec,
-        base: &str,
-        endpoint: Endpoint,
-        model: &str,
-        stream: bool,
-        _opts: &PathOptions,
-    ) -> String {
-        match endpoint {
+    fn path(&self, p: &PathArgs<'_>) -> String {
+        let (base, model) = (p.base, p.model);
+        match p.endpoint {
             Endpoint::Models => format!("{base}/models"),
-            _ if stream => format!("{base}/models/{model}:streamGenerateContent?alt=sse"),
+            _ if p.stream => format!("{base}/models/{model}:streamGenerateContent?alt=sse"),
             _ => format!("{base}/models/{model}:generateContent"),
         }
     }
 
-    fn chat_request(
-        &self,
-        req: &mut oa::ChatCompletionRequest,
-        opts: &TranslateOptions,
-    ) -> Result<Vec<u8>, TranslateError> {
+    fn chat_request(&self, req: &mut oa::ChatCompletionRequest, opts: &TranslateOptions) -> Body {
         to_body(&chat_request_to_gemini(req, opts)?)
     }
 
-    fn chat_response(
-        &self,
-        body: &[u8],
-        cx: AnswerContext<'_>,
-    ) -> Result<(oa::ChatCompletion, Option<Usage>), TranslateError> {
+    fn chat_response(&self, body: &[u8], cx: AnswerContext<'_>) -> Answer {
         let r: gm::GenerateContentResponse = serde_json::from_slice(body).map_err(bad_answer)?;
         let usage = aigw::llm::usage::extract(UsageProtocol::Gemini, body);
         Ok((
