@@ -614,6 +614,54 @@ impl BedrockCounters {
     }
 }
 
+/// DashScope's native `usage` object (answers and stream chunks of the text-generation API).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default)]
+pub struct DashScopeUsage {
+    /// Prompt tokens (cached included).
+    pub input_tokens: u64,
+    /// Output tokens (reasoning included).
+    pub output_tokens: u64,
+    /// Total.
+    pub total_tokens: Option<u64>,
+    /// `cached_tokens`.
+    pub prompt_tokens_details: Option<DashScopeDetails>,
+    /// `reasoning_tokens`.
+    pub output_tokens_details: Option<DashScopeDetails>,
+}
+
+/// `usage.prompt_tokens_details` / `usage.output_tokens_details` of a DashScope answer.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default)]
+pub struct DashScopeDetails {
+    /// Prompt tokens read from the cache.
+    pub cached_tokens: Option<u64>,
+    /// Thinking tokens.
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl DashScopeUsage {
+    /// Normalized usage.
+    pub fn to_usage(&self) -> Usage {
+        Usage {
+            input: self.input_tokens,
+            output: self.output_tokens,
+            total: self
+                .total_tokens
+                .unwrap_or(self.input_tokens.saturating_add(self.output_tokens)),
+            cached_input: self
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+            reasoning: self
+                .output_tokens_details
+                .and_then(|d| d.reasoning_tokens)
+                .unwrap_or(0),
+            cache_creation_input: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

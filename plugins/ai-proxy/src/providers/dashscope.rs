@@ -431,63 +431,7 @@ pub struct OutFunction<'a> {
     pub arguments: Option<BStr<'a>>,
 }
 
-/// DashScope `usage`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-pub struct DashScopeUsage {
-    /// Prompt tokens (cached included).
-    #[serde(default)]
-    pub input_tokens: u64,
-    /// Output tokens (reasoning included).
-    #[serde(default)]
-    pub output_tokens: u64,
-    /// Total.
-    #[serde(default)]
-    pub total_tokens: Option<u64>,
-    /// `cached_tokens`.
-    #[serde(default)]
-    pub prompt_tokens_details: Option<PromptDetails>,
-    /// `reasoning_tokens`.
-    #[serde(default)]
-    pub output_tokens_details: Option<OutputDetails>,
-}
-
-/// `usage.prompt_tokens_details`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-pub struct PromptDetails {
-    /// Prompt tokens read from the cache.
-    #[serde(default)]
-    pub cached_tokens: Option<u64>,
-}
-
-/// `usage.output_tokens_details`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-pub struct OutputDetails {
-    /// Thinking tokens.
-    #[serde(default)]
-    pub reasoning_tokens: Option<u64>,
-}
-
-impl DashScopeUsage {
-    /// Normalized usage.
-    pub fn to_usage(&self) -> Usage {
-        Usage {
-            input: self.input_tokens,
-            output: self.output_tokens,
-            total: self
-                .total_tokens
-                .unwrap_or(self.input_tokens.saturating_add(self.output_tokens)),
-            cached_input: self
-                .prompt_tokens_details
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
-            reasoning: self
-                .output_tokens_details
-                .and_then(|d| d.reasoning_tokens)
-                .unwrap_or(0),
-            cache_creation_input: None,
-        }
-    }
-}
+pub use aigw::llm::usage::DashScopeUsage;
 
 /// The text of a `content` value: a string, or the `text` of each part of a list. `None`
 /// for `null`; an error for other shapes.

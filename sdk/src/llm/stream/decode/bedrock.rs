@@ -10,7 +10,7 @@
 //! `metadata` is accepted. Unknown event types are skipped.
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, StopReason};
-use super::{decoder_impl, error_event, parse, push_usage, text, StreamError};
+use super::{decoder_impl, error_event, parse, push_usage, text, Step, StreamError};
 use crate::llm::stream::bedrock_exception_status;
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::Deserialize;
@@ -154,12 +154,7 @@ impl BedrockDecoder {
         }
     }
 
-    fn step<'a>(
-        &mut self,
-        event: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
+    fn step<'a>(&mut self, event: Option<&str>, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Step {
         let ev: Wire = parse(data, "bedrock")?;
         match event.unwrap_or_default() {
             "messageStart" => self.ensure_started(out),

@@ -14,8 +14,9 @@
 //! decoded; `result_format: "text"` answers (`output.text`) are decoded as content.
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
-use super::{decoder_impl, error_event, parse, text, StreamError, ToolIn};
+use super::{decoder_impl, error_event, parse, text, Step, StreamError, ToolIn};
 use crate::llm::stream::dashscope_error_status;
+use crate::llm::usage::DashScopeUsage;
 use crate::llm::Usage;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -85,49 +86,6 @@ struct Message<'a> {
     reasoning_content: Option<BStr<'a>>,
     #[serde(default, borrow)]
     tool_calls: Option<Vec<ToolIn<'a>>>,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-struct DashScopeUsage {
-    #[serde(default)]
-    input_tokens: u64,
-    #[serde(default)]
-    output_tokens: u64,
-    #[serde(default)]
-    total_tokens: Option<u64>,
-    #[serde(default)]
-    prompt_tokens_details: Option<Details>,
-    #[serde(default)]
-    output_tokens_details: Option<Details>,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-struct Details {
-    #[serde(default)]
-    cached_tokens: Option<u64>,
-    #[serde(default)]
-    reasoning_tokens: Option<u64>,
-}
-
-impl DashScopeUsage {
-    fn to_usage(self) -> Usage {
-        Usage {
-            input: self.input_tokens,
-            output: self.output_tokens,
-            total: self
-                .total_tokens
-                .unwrap_or(self.input_tokens.saturating_add(self.output_tokens)),
-            cached_input: self
-                .prompt_tokens_details
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
-            reasoning: self
-                .output_tokens_details
-                .and_then(|d| d.reasoning_tokens)
-                .unwrap_or(0),
-            cache_creation_input: None,
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -282,12 +240,7 @@ impl DashScopeDecoder {
     }
 
     /// One SSE event: an `error` event, or a result chunk.
-    fn step<'a>(
-        &mut self,
-        event: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
+    fn step<'a>(&mut self, event: Option<&str>, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Step {
         if event == Some("error") {
             self.error(data, out);
             return Ok(());

@@ -10,7 +10,7 @@
 //! `inlineData` parts are refused.
 
 use super::super::{next_index, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
-use super::{decoder_impl, error_event, parse, push_usage, StreamError};
+use super::{decoder_impl, error_event, parse, push_usage, Step, StreamError};
 use crate::llm::stream::gemini_error_status;
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::de::IgnoredAny;
@@ -128,12 +128,7 @@ impl GeminiDecoder {
         self
     }
 
-    fn step<'a>(
-        &mut self,
-        _event: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
+    fn step<'a>(&mut self, _event: Option<&str>, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Step {
         let chunk: Chunk = parse(data, "gemini")?;
         if let Some(e) = chunk.error {
             let status = e.code.filter(|c| *c >= 400).unwrap_or_else(|| {

@@ -99,23 +99,21 @@ macro_rules! byte_keyed {
 }
 pub(crate) use byte_keyed;
 
+/// What decoding one event gives: `Ok`, or why the stream cannot go on.
+type Step = Result<(), StreamError>;
+
 /// Writes the [`Decoder`](super::Decoder) impl the dialect decoders share. The decoder struct
 /// has `done: bool`, `lenient: bool` and `stop_word: Option<String>` fields and a method
-/// `step(&mut self, event, data, out) -> Result<(), StreamError>` that decodes one event.
+/// `step(&mut self, event, data, out) -> Step` that decodes one event.
 /// `decode` ignores events once done, runs `step`, and (unless lenient) ends the stream at the
 /// first error. `finish` is fine once done (or, with `stopped: field`, once that flag is set:
 /// a stop seen before the trailing usage) and otherwise reports the truncation `$truncated`.
 /// The items after `;` (at least `usage`) go into the impl as written. The calling module
-/// imports `Decoder`, `Event` and `StreamError`.
+/// imports `Decoder`, `Event`, `Step` and `StreamError`.
 macro_rules! decoder_impl {
     ($ty:ty, $truncated:literal $(, stopped: $stopped:ident)?; $($item:item)*) => {
         impl Decoder for $ty {
-            fn decode<'a>(
-                &mut self,
-                event: Option<&str>,
-                data: &'a [u8],
-                out: &mut Vec<Event<'a>>,
-            ) -> Result<(), StreamError> {
+            fn decode<'a>(&mut self, event: Option<&str>, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Step {
                 if self.done {
                     return Ok(());
                 }

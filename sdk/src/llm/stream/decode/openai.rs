@@ -12,7 +12,7 @@
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
 use super::openai_fast::FastChoice;
-use super::{byte_keyed, decoder_impl, error_event, parse, text, StreamError, ToolIn};
+use super::{byte_keyed, decoder_impl, error_event, parse, text, Step, StreamError, ToolIn};
 use crate::llm::stream::same_shape::SameShape;
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::Deserialize;
@@ -207,12 +207,7 @@ impl OpenAiDecoder {
     }
 
     /// One SSE data payload: the `[DONE]` sentinel, or a chunk.
-    fn step<'a>(
-        &mut self,
-        _event: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
+    fn step<'a>(&mut self, _event: Option<&str>, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Step {
         if data.trim_ascii() == b"[DONE]" {
             self.done = true;
             out.push(Event::Done);

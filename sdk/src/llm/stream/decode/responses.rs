@@ -12,7 +12,7 @@
 //! The event kind is read from the data's `type`, else from the SSE `event:` name.
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, StopReason};
-use super::{decoder_impl, error_event, parse, push_usage, text, StreamError};
+use super::{decoder_impl, error_event, parse, push_usage, text, Step, StreamError};
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -141,12 +141,7 @@ impl ResponsesDecoder {
         }
     }
 
-    fn step<'a>(
-        &mut self,
-        name: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
+    fn step<'a>(&mut self, name: Option<&str>, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Step {
         let ev: Wire = parse(data, "responses")?;
         let kind = ev.kind.as_ref().map(BStr::as_str).or(name).unwrap_or("");
         let delta = ev.delta.map(BStr::into_cow);
