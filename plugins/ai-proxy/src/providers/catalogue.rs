@@ -311,15 +311,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         P::ChatCompletions,
         eps(true, true, true, true, false, true),
     ),
-    spec(
-        V::OpenAiCompatible,
-        "openai-compatible",
-        "",
-        "/v1",
-        A::Bearer,
-        P::ChatCompletions,
-        eps(true, true, true, true, false, false),
-    ),
+    GENERIC,
 ];
 
 impl Provider {
@@ -357,7 +349,8 @@ impl Provider {
     }
 }
 
-static GENERIC: ProviderSpec = spec(
+/// The generic OpenAI-compatible entry (the catalogue's last).
+const GENERIC: ProviderSpec = spec(
     V::OpenAiCompatible,
     "openai-compatible",
     "",
