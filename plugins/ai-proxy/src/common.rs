@@ -72,16 +72,7 @@ pub fn parse_arguments(
 
 /// A chat message with only a role and content.
 pub fn chat_message(role: oa::Role, content: Option<oa::MessageContent>) -> oa::ChatMessage {
-    oa::ChatMessage {
-        role,
-        content,
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
-        reasoning_content: None,
-        refusal: None,
-        extra: Extra::new(),
-    }
+    oa::ChatMessage::new(role, content)
 }
 
 /// Anthropic `stop_reason` → OpenAI `finish_reason`.

@@ -332,11 +332,7 @@ pub fn chat_response_to_anthropic(
             signature: None,
         });
     }
-    let text = m
-        .content
-        .as_ref()
-        .map(oa::MessageContent::joined_text)
-        .unwrap_or_default();
+    let text = m.joined_text();
     if !text.is_empty() {
         content.push(an::ContentBlock::Text {
             text,
@@ -456,35 +452,36 @@ mod tests {
 
     #[test]
     fn server_tools_and_unknown_blocks_are_rejected() {
-        let r: an::MessagesRequest = serde_json::from_value(json!({
-            "model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
-            "tools": [{"type": "web_search_20250305", "name": "web_search"}]
-        }))
-        .unwrap();
-        assert_eq!(
-            anthropic_request_to_chat(&r, &TranslateOptions::default())
-                .unwrap_err()
-                .param
-                .as_deref(),
-            Some("tools[0]")
-        );
-        let r: an::MessagesRequest = serde_json::from_value(json!({
-            "model": "m", "max_tokens": 10,
-            "messages": [{"role": "user", "content": [{"type": "search_result", "source": "x", "title": "t", "content": []}]}]
-        }))
-        .unwrap();
-        assert_eq!(
-            anthropic_request_to_chat(&r, &TranslateOptions::default())
-                .unwrap_err()
-                .param
-                .as_deref(),
-            Some("messages[0].content[0]")
-        );
-        let r: an::MessagesRequest = serde_json::from_value(json!({
-            "model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], "mcp_servers": [{"url": "x"}]
-        }))
-        .unwrap();
-        assert!(anthropic_request_to_chat(&r, &TranslateOptions::default()).is_err());
+        // Each body with the `param` its error names (`None`: any error).
+        let cases = [
+            (
+                json!({
+                    "model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
+                    "tools": [{"type": "web_search_20250305", "name": "web_search"}]
+                }),
+                Some("tools[0]"),
+            ),
+            (
+                json!({
+                    "model": "m", "max_tokens": 10,
+                    "messages": [{"role": "user", "content": [{"type": "search_result", "source": "x", "title": "t", "content": []}]}]
+                }),
+                Some("messages[0].content[0]"),
+            ),
+            (
+                json!({
+                    "model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], "mcp_servers": [{"url": "x"}]
+                }),
+                None,
+            ),
+        ];
+        for (body, param) in cases {
+            let r: an::MessagesRequest = serde_json::from_value(body).unwrap();
+            let e = anthropic_request_to_chat(&r, &TranslateOptions::default()).unwrap_err();
+            if param.is_some() {
+                assert_eq!(e.param.as_deref(), param);
+            }
+        }
     }
 
     #[test]

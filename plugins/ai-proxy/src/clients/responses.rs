@@ -361,11 +361,7 @@ pub fn chat_response_to_responses(
             encrypted_content: None,
         });
     }
-    let text = m
-        .content
-        .as_ref()
-        .map(oa::MessageContent::joined_text)
-        .unwrap_or_default();
+    let text = m.joined_text();
     let mut parts = Vec::new();
     if !text.is_empty() {
         parts.push(rs::ContentPart::OutputText {

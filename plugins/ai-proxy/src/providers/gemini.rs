@@ -424,6 +424,23 @@ fn part_to_gemini(
     }
 }
 
+/// A Gemini `functionCall` as an OpenAI tool call (arguments `{}` when it has none);
+/// `fallback_id` names a call that carries no id.
+fn tool_call(fc: &gm::FunctionCall, fallback_id: impl FnOnce() -> String) -> oa::ToolCall {
+    oa::ToolCall {
+        id: fc.id.clone().unwrap_or_else(fallback_id),
+        kind: "function".into(),
+        function: oa::FunctionCall {
+            name: fc.name.clone(),
+            arguments: fc
+                .args
+                .as_ref()
+                .map(Value::to_string)
+                .unwrap_or_else(|| "{}".into()),
+        },
+    }
+}
+
 /// Translates a Gemini request back into an OpenAI chat request (for Gemini-native clients in
 /// front of OpenAI-style upstreams, and to check that translations lose nothing). `model` is
 /// taken from the URL.
@@ -452,18 +469,7 @@ pub fn gemini_request_to_chat(
                         text.get_or_insert_with(String::new).push_str(t);
                     }
                 } else if let Some(fc) = &p.function_call {
-                    calls.push(oa::ToolCall {
-                        id: fc.id.clone().unwrap_or_else(|| format!("call_{i}_{j}")),
-                        kind: "function".into(),
-                        function: oa::FunctionCall {
-                            name: fc.name.clone(),
-                            arguments: fc
-                                .args
-                                .as_ref()
-                                .map(Value::to_string)
-                                .unwrap_or_else(|| "{}".into()),
-                        },
-                    });
+                    calls.push(tool_call(fc, || format!("call_{i}_{j}")));
                 } else {
                     return Err(TranslateError::unsupported(
                         format!("contents[{i}].parts[{j}]"),
@@ -603,21 +609,7 @@ pub fn gemini_response_to_chat(
                     text.get_or_insert_with(String::new).push_str(t);
                 }
             } else if let Some(fc) = &p.function_call {
-                calls.push(oa::ToolCall {
-                    id: fc
-                        .id
-                        .clone()
-                        .unwrap_or_else(|| format!("call_{}", calls.len())),
-                    kind: "function".into(),
-                    function: oa::FunctionCall {
-                        name: fc.name.clone(),
-                        arguments: fc
-                            .args
-                            .as_ref()
-                            .map(Value::to_string)
-                            .unwrap_or_else(|| "{}".into()),
-                    },
-                });
+                calls.push(tool_call(fc, || format!("call_{}", calls.len())));
             } else if p.inline_data.is_some() || p.file_data.is_some() {
                 return Err(TranslateError::upstream(
                     "gemini returned binary output that chat completions cannot carry",

@@ -118,11 +118,7 @@ pub fn chat_request_to_responses(
                         "a tool message needs `tool_call_id`",
                     )
                 })?;
-                let output = m
-                    .content
-                    .as_ref()
-                    .map(oa::MessageContent::joined_text)
-                    .unwrap_or_default();
+                let output = m.joined_text();
                 items.push(rs::Item::FunctionCallOutput {
                     call_id,
                     output: Value::String(output),

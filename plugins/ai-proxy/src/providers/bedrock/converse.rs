@@ -173,11 +173,7 @@ pub fn chat_request_to_converse(
             }
             oa::Role::Assistant => {
                 let mut content = Vec::new();
-                let text = m
-                    .content
-                    .as_ref()
-                    .map(oa::MessageContent::joined_text)
-                    .unwrap_or_default();
+                let text = m.joined_text();
                 if !text.is_empty() {
                     content.push(json!({ "text": text }));
                 }
@@ -199,11 +195,7 @@ pub fn chat_request_to_converse(
                         "tool messages need tool_call_id",
                     )
                 })?;
-                let text = m
-                    .content
-                    .as_ref()
-                    .map(oa::MessageContent::joined_text)
-                    .unwrap_or_default();
+                let text = m.joined_text();
                 let block = json!({"toolResult": {"toolUseId": id, "content": [{"text": text}]}});
                 match messages.last_mut() {
                     Some(last) if last_was_tool => last.content.push(block),
