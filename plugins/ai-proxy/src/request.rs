@@ -165,6 +165,19 @@ fn upstream_model(
         .ok_or_else(|| model_not_found(client_model, provider))
 }
 
+/// Puts the upstream model in the request's `model` field; returns the client's model and
+/// the upstream one.
+fn swap_model(
+    model: &mut String,
+    provider: &ProviderConfig,
+    path_model: Option<&str>,
+) -> Result<(String, String), TranslateError> {
+    let client_model = std::mem::take(model);
+    let upstream = upstream_model(provider, &client_model, path_model)?;
+    model.clone_from(&upstream);
+    Ok((client_model, upstream))
+}
+
 /// Translates a client request body for `provider`. `path_model` is the upstream model when
 /// it was fixed at request headers (it is in the URL).
 pub fn translate(
@@ -202,9 +215,7 @@ pub fn translate(
         Api::Completions => {
             let mut req: oa::CompletionRequest =
                 serde_json::from_slice(body).map_err(|e| bad_json(&e))?;
-            let client_model = std::mem::take(&mut req.model);
-            let model = upstream_model(provider, &client_model, path_model)?;
-            req.model = model.clone();
+            let (client_model, model) = swap_model(&mut req.model, provider, path_model)?;
             let stream = req.stream == Some(true);
             let include_usage = force_usage(stream, &mut req.stream_options);
             Translated::passed(&req, client_model, model, stream, include_usage)
@@ -212,9 +223,7 @@ pub fn translate(
         Api::Embeddings => {
             let mut req: oa::EmbeddingRequest =
                 serde_json::from_slice(body).map_err(|e| bad_json(&e))?;
-            let client_model = std::mem::take(&mut req.model);
-            let model = upstream_model(provider, &client_model, path_model)?;
-            req.model = model.clone();
+            let (client_model, model) = swap_model(&mut req.model, provider, path_model)?;
             Translated::passed(&req, client_model, model, false, false)
         }
         Api::Responses => {
