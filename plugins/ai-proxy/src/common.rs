@@ -70,6 +70,14 @@ pub fn parse_arguments(
     }
 }
 
+/// The first choice of a chat answer (the one translated for other dialects); a 502 when the
+/// upstream sent none.
+pub fn first_choice(chat: &oa::ChatCompletion) -> Result<&oa::Choice, TranslateError> {
+    chat.choices
+        .first()
+        .ok_or_else(|| TranslateError::upstream("upstream returned no choices"))
+}
+
 /// A chat message with only a role and content.
 pub fn chat_message(role: oa::Role, content: Option<oa::MessageContent>) -> oa::ChatMessage {
     oa::ChatMessage::new(role, content)

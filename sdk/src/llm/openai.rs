@@ -333,6 +333,17 @@ pub struct ToolCall {
     pub function: FunctionCall,
 }
 
+impl ToolCall {
+    /// A `function` tool call.
+    pub fn function(id: String, name: String, arguments: String) -> Self {
+        ToolCall {
+            id,
+            kind: "function".into(),
+            function: FunctionCall { name, arguments },
+        }
+    }
+}
+
 /// The function part of a tool call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionCall {

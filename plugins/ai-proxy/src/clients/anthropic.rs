@@ -22,7 +22,7 @@
 //! Response side: `reasoning_content` → a `thinking` block (without signature);
 //! tool-call arguments that are not a JSON object are a 502.
 
-use crate::common::{openai_finish_to_anthropic, reject_unmapped};
+use crate::common::{first_choice, openai_finish_to_anthropic, reject_unmapped};
 use crate::error::TranslateError;
 use crate::media::data_url;
 use crate::options::TranslateOptions;
@@ -290,14 +290,11 @@ fn assistant_blocks(
             }
             an::ContentBlock::ToolUse {
                 id, name, input, ..
-            } => calls.push(oa::ToolCall {
-                id: id.clone(),
-                kind: "function".into(),
-                function: oa::FunctionCall {
-                    name: name.clone(),
-                    arguments: input.to_string(),
-                },
-            }),
+            } => calls.push(oa::ToolCall::function(
+                id.clone(),
+                name.clone(),
+                input.to_string(),
+            )),
             an::ContentBlock::Thinking { .. } | an::ContentBlock::RedactedThinking { .. } => {}
             other => {
                 return Err(TranslateError::unsupported(
@@ -320,10 +317,7 @@ fn assistant_blocks(
 pub fn chat_response_to_anthropic(
     resp: &oa::ChatCompletion,
 ) -> Result<an::MessagesResponse, TranslateError> {
-    let choice = resp
-        .choices
-        .first()
-        .ok_or_else(|| TranslateError::upstream("upstream returned no choices"))?;
+    let choice = first_choice(resp)?;
     let m = &choice.message;
     let mut content = Vec::new();
     if let Some(r) = m.reasoning_content.as_ref().filter(|r| !r.is_empty()) {

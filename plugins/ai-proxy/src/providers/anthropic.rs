@@ -477,14 +477,11 @@ pub fn anthropic_response_to_chat(
             an::ContentBlock::RedactedThinking { .. } => {}
             an::ContentBlock::ToolUse {
                 id, name, input, ..
-            } => calls.push(oa::ToolCall {
-                id: id.clone(),
-                kind: "function".into(),
-                function: oa::FunctionCall {
-                    name: name.clone(),
-                    arguments: input.to_string(),
-                },
-            }),
+            } => calls.push(oa::ToolCall::function(
+                id.clone(),
+                name.clone(),
+                input.to_string(),
+            )),
             other => {
                 return Err(TranslateError::upstream(format!(
                     "anthropic returned a `{}` block that has no OpenAI form",

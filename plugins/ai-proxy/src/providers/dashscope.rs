@@ -538,25 +538,19 @@ pub fn dashscope_response_to_chat(
                 .map(|r| r.as_str().to_string());
             for (j, tc) in msg.tool_calls.iter().flatten().enumerate() {
                 let f = tc.function.as_ref();
-                calls.push(oa::ToolCall {
-                    id: tc
-                        .id
+                calls.push(oa::ToolCall::function(
+                    tc.id
                         .as_ref()
                         .filter(|s| !s.as_str().is_empty())
                         .map(|s| s.as_str().to_string())
                         .unwrap_or_else(|| format!("call_{i}_{j}")),
-                    kind: "function".into(),
-                    function: oa::FunctionCall {
-                        name: f
-                            .and_then(|f| f.name.as_ref())
-                            .map(|n| n.as_str().to_string())
-                            .unwrap_or_default(),
-                        arguments: f
-                            .and_then(|f| f.arguments.as_ref())
-                            .map(|a| a.as_str().to_string())
-                            .unwrap_or_default(),
-                    },
-                });
+                    f.and_then(|f| f.name.as_ref())
+                        .map(|n| n.as_str().to_string())
+                        .unwrap_or_default(),
+                    f.and_then(|f| f.arguments.as_ref())
+                        .map(|a| a.as_str().to_string())
+                        .unwrap_or_default(),
+                ));
             }
         }
         let has_calls = !calls.is_empty();

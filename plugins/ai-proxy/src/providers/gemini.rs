@@ -427,18 +427,14 @@ fn part_to_gemini(
 /// A Gemini `functionCall` as an OpenAI tool call (arguments `{}` when it has none);
 /// `fallback_id` names a call that carries no id.
 fn tool_call(fc: &gm::FunctionCall, fallback_id: impl FnOnce() -> String) -> oa::ToolCall {
-    oa::ToolCall {
-        id: fc.id.clone().unwrap_or_else(fallback_id),
-        kind: "function".into(),
-        function: oa::FunctionCall {
-            name: fc.name.clone(),
-            arguments: fc
-                .args
-                .as_ref()
-                .map(Value::to_string)
-                .unwrap_or_else(|| "{}".into()),
-        },
-    }
+    oa::ToolCall::function(
+        fc.id.clone().unwrap_or_else(fallback_id),
+        fc.name.clone(),
+        fc.args
+            .as_ref()
+            .map(Value::to_string)
+            .unwrap_or_else(|| "{}".into()),
+    )
 }
 
 /// Translates a Gemini request back into an OpenAI chat request (for Gemini-native clients in

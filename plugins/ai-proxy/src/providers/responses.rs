@@ -247,14 +247,11 @@ pub fn responses_response_to_chat(
                 name,
                 arguments,
                 ..
-            } => calls.push(oa::ToolCall {
-                id: call_id.clone(),
-                kind: "function".into(),
-                function: oa::FunctionCall {
-                    name: name.clone(),
-                    arguments: arguments.clone(),
-                },
-            }),
+            } => calls.push(oa::ToolCall::function(
+                call_id.clone(),
+                name.clone(),
+                arguments.clone(),
+            )),
             rs::Item::Reasoning { summary, .. } => {
                 for s in summary {
                     if let Some(t) = s.get("text").and_then(Value::as_str) {

@@ -386,25 +386,19 @@ pub fn converse_response_to_chat(
         if let Some(t) = b.get("text").and_then(Value::as_str) {
             text.get_or_insert_with(String::new).push_str(t);
         } else if let Some(tu) = b.get("toolUse") {
-            calls.push(oa::ToolCall {
-                id: tu
-                    .get("toolUseId")
+            calls.push(oa::ToolCall::function(
+                tu.get("toolUseId")
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string(),
-                kind: "function".into(),
-                function: oa::FunctionCall {
-                    name: tu
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    arguments: tu
-                        .get("input")
-                        .map(Value::to_string)
-                        .unwrap_or_else(|| "{}".into()),
-                },
-            });
+                tu.get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                tu.get("input")
+                    .map(Value::to_string)
+                    .unwrap_or_else(|| "{}".into()),
+            ));
         } else if let Some(rc) = b.get("reasoningContent") {
             if let Some(t) = rc
                 .get("reasoningText")
