@@ -70,6 +70,27 @@ pub fn parse_arguments(
     }
 }
 
+/// Translates each item of an optional list (`tools`, say) with its index; the first error
+/// stops the translation, and no list stays `None`.
+pub fn map_indexed<T, U>(
+    list: Option<&[T]>,
+    f: impl FnMut((usize, &T)) -> Result<U, TranslateError>,
+) -> Result<Option<Vec<U>>, TranslateError> {
+    list.map(|l| l.iter().enumerate().map(f).collect())
+        .transpose()
+}
+
+/// The function of tool `i` of a chat request: only `function` tools can be translated.
+pub fn function_tool(i: usize, t: &oa::Tool) -> Result<&oa::FunctionDef, TranslateError> {
+    if t.kind != "function" {
+        return Err(TranslateError::unsupported(
+            format!("tools[{i}].type"),
+            "only function tools can be translated",
+        ));
+    }
+    Ok(&t.function)
+}
+
 /// The first choice of a chat answer (the one translated for other dialects); a 502 when the
 /// upstream sent none.
 pub fn first_choice(chat: &oa::ChatCompletion) -> Result<&oa::Choice, TranslateError> {

@@ -22,7 +22,7 @@
 //! Response side: `reasoning_content` → a `thinking` block (without signature);
 //! tool-call arguments that are not a JSON object are a 502.
 
-use crate::common::{first_choice, openai_finish_to_anthropic, reject_unmapped};
+use crate::common::{first_choice, map_indexed, openai_finish_to_anthropic, reject_unmapped};
 use crate::error::TranslateError;
 use crate::media::data_url;
 use crate::options::TranslateOptions;
@@ -75,34 +75,25 @@ pub fn anthropic_request_to_chat(
         }
     }
 
-    let tools = match &req.tools {
-        Some(tools) => Some(
-            tools
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    if let Some(kind) = &t.kind {
-                        if kind != "custom" {
-                            return Err(TranslateError::unsupported(
-                                format!("tools[{i}]"),
-                                format!("server tool `{kind}` cannot be run by an OpenAI-compatible upstream"),
-                            ));
-                        }
-                    }
-                    Ok(oa::Tool {
-                        kind: "function".into(),
-                        function: oa::FunctionDef {
-                            name: t.name.clone(),
-                            description: t.description.clone(),
-                            parameters: t.input_schema.clone(),
-                            strict: None,
-                        },
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        None => None,
-    };
+    let tools = map_indexed(req.tools.as_deref(), |(i, t)| {
+        if let Some(kind) = &t.kind {
+            if kind != "custom" {
+                return Err(TranslateError::unsupported(
+                    format!("tools[{i}]"),
+                    format!("server tool `{kind}` cannot be run by an OpenAI-compatible upstream"),
+                ));
+            }
+        }
+        Ok(oa::Tool {
+            kind: "function".into(),
+            function: oa::FunctionDef {
+                name: t.name.clone(),
+                description: t.description.clone(),
+                parameters: t.input_schema.clone(),
+                strict: None,
+            },
+        })
+    })?;
     let (tool_choice, parallel) = match &req.tool_choice {
         None => (None, None),
         Some(an::ToolChoice::Auto {

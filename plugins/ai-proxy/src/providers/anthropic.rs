@@ -32,7 +32,8 @@ use super::{
     bad_answer, to_body, Answer, AnswerContext, Body, Endpoint, PathArgs, Protocol, Upstream,
 };
 use crate::common::{
-    anthropic_stop_to_openai, parse_arguments, reject_unmapped, IGNORABLE_OPENAI_FIELDS,
+    anthropic_stop_to_openai, function_tool, map_indexed, parse_arguments, reject_unmapped,
+    IGNORABLE_OPENAI_FIELDS,
 };
 use crate::error::TranslateError;
 use crate::media::{image_format, is_http_url, parse_data_url};
@@ -146,36 +147,21 @@ pub fn chat_request_to_anthropic(
         last_was_tool = is_tool;
     }
 
-    let tools = match &req.tools {
-        Some(tools) => Some(
-            tools
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    if t.kind != "function" {
-                        return Err(TranslateError::unsupported(
-                            format!("tools[{i}].type"),
-                            "only function tools can be translated",
-                        ));
-                    }
-                    Ok(an::Tool {
-                        name: t.function.name.clone(),
-                        description: t.function.description.clone(),
-                        input_schema: Some(
-                            t.function
-                                .parameters
-                                .clone()
-                                .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-                        ),
-                        kind: None,
-                        cache_control: None,
-                        extra: Extra::new(),
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        None => None,
-    };
+    let tools = map_indexed(req.tools.as_deref(), |(i, t)| {
+        let f = function_tool(i, t)?;
+        Ok(an::Tool {
+            name: f.name.clone(),
+            description: f.description.clone(),
+            input_schema: Some(
+                f.parameters
+                    .clone()
+                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+            ),
+            kind: None,
+            cache_control: None,
+            extra: Extra::new(),
+        })
+    })?;
 
     let disable_parallel = (req.parallel_tool_calls == Some(false)).then_some(true);
     let tool_choice = match &req.tool_choice {

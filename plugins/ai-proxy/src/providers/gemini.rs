@@ -35,7 +35,8 @@ use super::{
     bad_answer, to_body, Answer, AnswerContext, Body, Endpoint, PathArgs, Protocol, Upstream,
 };
 use crate::common::{
-    gemini_finish_to_openai, parse_arguments, reject_unmapped, IGNORABLE_OPENAI_FIELDS,
+    function_tool, gemini_finish_to_openai, parse_arguments, reject_unmapped,
+    IGNORABLE_OPENAI_FIELDS,
 };
 use crate::error::TranslateError;
 use crate::media::{data_url, is_http_url, mime_from_extension, parse_data_url};
@@ -183,20 +184,15 @@ pub fn chat_request_to_gemini(
                 .iter()
                 .enumerate()
                 .map(|(i, t)| {
-                    if t.kind != "function" {
-                        return Err(TranslateError::unsupported(
-                            format!("tools[{i}].type"),
-                            "only function tools can be translated",
-                        ));
-                    }
+                    let f = function_tool(i, t)?;
                     let (parameters, parameters_json_schema) = if opts.gemini_json_schema {
-                        (None, t.function.parameters.clone())
+                        (None, f.parameters.clone())
                     } else {
-                        (t.function.parameters.clone(), None)
+                        (f.parameters.clone(), None)
                     };
                     Ok(gm::FunctionDeclaration {
-                        name: t.function.name.clone(),
-                        description: t.function.description.clone(),
+                        name: f.name.clone(),
+                        description: f.description.clone(),
                         parameters,
                         parameters_json_schema,
                     })

@@ -24,7 +24,8 @@
 //! `content_filter`. Usage follows Bedrock's counting (see [`aigw::llm::usage`]).
 
 use crate::common::{
-    bedrock_stop_to_openai, parse_arguments, reject_unmapped, IGNORABLE_OPENAI_FIELDS,
+    bedrock_stop_to_openai, function_tool, parse_arguments, reject_unmapped,
+    IGNORABLE_OPENAI_FIELDS,
 };
 use crate::error::TranslateError;
 use crate::media::{image_format, is_http_url, parse_data_url};
@@ -221,14 +222,12 @@ pub fn chat_request_to_converse(
                 .iter()
                 .enumerate()
                 .map(|(i, t)| {
-                    if t.kind != "function" {
-                        return Err(TranslateError::unsupported(format!("tools[{i}].type"), "only function tools can be translated"));
-                    }
+                    let f = function_tool(i, t)?;
                     let mut spec = json!({
-                        "name": t.function.name,
-                        "inputSchema": {"json": t.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}}))},
+                        "name": f.name,
+                        "inputSchema": {"json": f.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}}))},
                     });
-                    if let (Some(d), Some(obj)) = (&t.function.description, spec.as_object_mut()) {
+                    if let (Some(d), Some(obj)) = (&f.description, spec.as_object_mut()) {
                         obj.insert("description".into(), json!(d));
                     }
                     Ok(json!({ "toolSpec": spec }))
