@@ -91,6 +91,11 @@ pub fn function_tool(i: usize, t: &oa::Tool) -> Result<&oa::FunctionDef, Transla
     Ok(&t.function)
 }
 
+/// An Anthropic `tool_use` block as an OpenAI tool call (the input object as JSON text).
+pub fn tool_use_call(id: &str, name: &str, input: &Value) -> oa::ToolCall {
+    oa::ToolCall::function(id.to_string(), name.to_string(), input.to_string())
+}
+
 /// The first choice of a chat answer (the one translated for other dialects); a 502 when the
 /// upstream sent none.
 pub fn first_choice(chat: &oa::ChatCompletion) -> Result<&oa::Choice, TranslateError> {

@@ -22,7 +22,9 @@
 //! Response side: `reasoning_content` → a `thinking` block (without signature);
 //! tool-call arguments that are not a JSON object are a 502.
 
-use crate::common::{first_choice, map_indexed, openai_finish_to_anthropic, reject_unmapped};
+use crate::common::{
+    first_choice, map_indexed, openai_finish_to_anthropic, reject_unmapped, tool_use_call,
+};
 use crate::error::TranslateError;
 use crate::media::data_url;
 use crate::options::TranslateOptions;
@@ -281,11 +283,7 @@ fn assistant_blocks(
             }
             an::ContentBlock::ToolUse {
                 id, name, input, ..
-            } => calls.push(oa::ToolCall::function(
-                id.clone(),
-                name.clone(),
-                input.to_string(),
-            )),
+            } => calls.push(tool_use_call(id, name, input)),
             an::ContentBlock::Thinking { .. } | an::ContentBlock::RedactedThinking { .. } => {}
             other => {
                 return Err(TranslateError::unsupported(

@@ -33,7 +33,7 @@ use super::{
 };
 use crate::common::{
     anthropic_stop_to_openai, function_tool, map_indexed, parse_arguments, reject_unmapped,
-    IGNORABLE_OPENAI_FIELDS,
+    tool_use_call, IGNORABLE_OPENAI_FIELDS,
 };
 use crate::error::TranslateError;
 use crate::media::{image_format, is_http_url, parse_data_url};
@@ -463,11 +463,7 @@ pub fn anthropic_response_to_chat(
             an::ContentBlock::RedactedThinking { .. } => {}
             an::ContentBlock::ToolUse {
                 id, name, input, ..
-            } => calls.push(oa::ToolCall::function(
-                id.clone(),
-                name.clone(),
-                input.to_string(),
-            )),
+            } => calls.push(tool_use_call(id, name, input)),
             other => {
                 return Err(TranslateError::upstream(format!(
                     "anthropic returned a `{}` block that has no OpenAI form",

@@ -92,7 +92,8 @@ pub fn bad_answer(e: serde_json::Error) -> TranslateError {
 }
 
 /// One upstream dialect: everything ai-proxy needs to call a provider that speaks it. The
-/// default methods are the OpenAI conventions.
+/// default methods are the OpenAI conventions, except [`Upstream::usage_protocol`] and
+/// [`Upstream::always_streams`], which follow from [`Upstream::protocol`] in one table each.
 pub trait Upstream: Sync {
     /// The dialect's identifier.
     fn protocol(&self) -> Protocol;
