@@ -305,29 +305,19 @@ mod tests {
 
     #[test]
     fn protocol_detection() {
-        assert_eq!(Protocol::from_path("/v1/messages"), Protocol::Anthropic);
-        assert_eq!(
-            Protocol::from_path("/v1/messages?beta=true"),
-            Protocol::Anthropic
-        );
-        assert_eq!(
-            Protocol::from_path("/v1/messages/count_tokens"),
-            Protocol::Anthropic
-        );
-        assert_eq!(
-            Protocol::from_path("/anthropic/v1/messages"),
-            Protocol::Anthropic
-        );
-        assert_eq!(Protocol::from_path("/v1/messagesx"), Protocol::OpenAi);
-        assert_eq!(
-            Protocol::from_path("/v1/chat/completions"),
-            Protocol::OpenAi
-        );
-        assert_eq!(
-            Protocol::from_path("/x?next=/v1/messages"),
-            Protocol::OpenAi
-        );
-        assert_eq!(Protocol::from_path(""), Protocol::OpenAi);
+        let cases = [
+            ("/v1/messages", Protocol::Anthropic),
+            ("/v1/messages?beta=true", Protocol::Anthropic),
+            ("/v1/messages/count_tokens", Protocol::Anthropic),
+            ("/anthropic/v1/messages", Protocol::Anthropic),
+            ("/v1/messagesx", Protocol::OpenAi),
+            ("/v1/chat/completions", Protocol::OpenAi),
+            ("/x?next=/v1/messages", Protocol::OpenAi),
+            ("", Protocol::OpenAi),
+        ];
+        for (path, protocol) in cases {
+            assert_eq!(Protocol::from_path(path), protocol, "{path}");
+        }
     }
 
     #[test]
