@@ -297,43 +297,36 @@ pub fn extract(protocol: UsageProtocol, data: &[u8]) -> Option<Usage> {
 }
 
 fn parse_raw(protocol: UsageProtocol, data: &[u8]) -> Option<Raw> {
+    // A cheap look for the usage key first: most stream events carry none.
+    let key: &[u8] = match protocol {
+        UsageProtocol::Gemini => b"\"usageMetadata\"",
+        _ => b"\"usage\"",
+    };
+    if !contains(data, key) {
+        return None;
+    }
     match protocol {
         UsageProtocol::OpenAi => {
-            if !contains(data, b"\"usage\"") {
-                return None;
-            }
             let env: OpenAiEnvelope = serde_json::from_slice(data).ok()?;
             env.usage.map(OpenAiCounters::raw)
         }
         UsageProtocol::Anthropic => {
-            if !contains(data, b"\"usage\"") {
-                return None;
-            }
             let env: AnthropicEnvelope = serde_json::from_slice(data).ok()?;
             env.usage
                 .or(env.message.and_then(|m| m.usage))
                 .map(AnthropicCounters::raw)
         }
         UsageProtocol::Gemini => {
-            if !contains(data, b"\"usageMetadata\"") {
-                return None;
-            }
             let env: GeminiEnvelope = serde_json::from_slice(data).ok()?;
             env.usage_metadata.map(GeminiCounters::raw)
         }
         UsageProtocol::Responses => {
-            if !contains(data, b"\"usage\"") {
-                return None;
-            }
             let env: ResponsesEnvelope = serde_json::from_slice(data).ok()?;
             env.usage
                 .or(env.response.and_then(|r| r.usage))
                 .map(ResponsesCounters::raw)
         }
         UsageProtocol::Bedrock => {
-            if !contains(data, b"\"usage\"") {
-                return None;
-            }
             let env: BedrockEnvelope = serde_json::from_slice(data).ok()?;
             env.usage.map(BedrockCounters::raw)
         }
