@@ -160,6 +160,14 @@ struct ToolIn<'a> {
     function: Option<FnIn<'a>>,
 }
 
+impl ToolIn<'_> {
+    /// The slot this delta extends: its `index`, else its position in the list.
+    fn slot(&self, pos: usize) -> usize {
+        self.index
+            .map_or(pos, |i| usize::try_from(i).unwrap_or(usize::MAX))
+    }
+}
+
 /// The function part of a tool-call delta.
 #[derive(Deserialize)]
 struct FnIn<'a> {

@@ -156,15 +156,8 @@ impl OpenAiDecoder {
         self
     }
 
-    fn tool<'a>(
-        &mut self,
-        pos: usize,
-        tc: ToolIn<'a>,
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
-        let at = tc
-            .index
-            .map_or(pos, |i| usize::try_from(i).unwrap_or(usize::MAX));
+    fn tool<'a>(&mut self, pos: usize, tc: ToolIn<'a>, out: &mut Vec<Event<'a>>) -> Step {
+        let at = tc.slot(pos);
         let (name, args) = match tc.function {
             Some(f) => (f.name, f.arguments),
             None => (None, None),
