@@ -227,7 +227,7 @@ decoder_impl!(AnthropicDecoder, "anthropic stream ended before message_stop";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::stream::tests::util::decode_all;
+    use crate::llm::stream::tests::util::{decode_all, decode_stream};
 
     pub(crate) const STREAM: &[&str] = &[
         r#"{"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":50,"cache_read_input_tokens":20,"cache_creation_input_tokens":0,"output_tokens":1}}}"#,
@@ -254,8 +254,7 @@ mod tests {
     #[test]
     fn decodes_a_tool_use_stream() {
         let mut d = AnthropicDecoder::new();
-        let ev = decode_all(&mut d, STREAM.iter().map(|s| (None, s.as_bytes())));
-        d.finish().unwrap();
+        let ev = decode_stream(&mut d, STREAM);
         assert!(
             matches!(&ev[0], Event::Start { id: Some(id), model: Some(m) } if id == "msg_01" && m == "claude-sonnet-4-5")
         );

@@ -213,7 +213,7 @@ decoder_impl!(GeminiDecoder, "gemini stream ended without a finishReason";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::stream::tests::util::decode_all;
+    use crate::llm::stream::tests::util::{decode_all, decode_stream};
 
     #[test]
     fn decodes_thoughts_text_calls_and_cumulative_usage() {
@@ -223,8 +223,7 @@ mod tests {
             r#"{"candidates":[{"content":{"parts":[{"text":"sunny.\n"},{"functionCall":{"name":"log","args":{"msg":"done","n":[1,2]}}}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":12,"candidatesTokenCount":9,"totalTokenCount":49,"thoughtsTokenCount":28},"modelVersion":"gemini-2.5-flash","responseId":"r-1"}"#,
         ];
         let mut d = GeminiDecoder::new();
-        let ev = decode_all(&mut d, chunks.iter().map(|s| (None, s.as_bytes())));
-        d.finish().unwrap();
+        let ev = decode_stream(&mut d, &chunks);
         assert!(matches!(&ev[0], Event::Start { id: Some(id), .. } if id == "r-1"));
         assert!(matches!(ev[1], Event::Usage(_)));
         assert!(

@@ -358,7 +358,7 @@ decoder_impl!(OpenAiDecoder, "OpenAI stream ended before a finish_reason", stopp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::stream::tests::util::decode_all;
+    use crate::llm::stream::tests::util::{decode_all, decode_stream};
 
     const DEEPSEEK: &[&str] = &[
         r#"{"id":"chatcmpl-9","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"delta":{"role":"assistant","content":null,"reasoning_content":"Think"},"finish_reason":null}],"usage":null}"#,
@@ -375,8 +375,7 @@ mod tests {
     #[test]
     fn decodes_reasoning_text_tools_usage() {
         let mut d = OpenAiDecoder::new();
-        let ev = decode_all(&mut d, DEEPSEEK.iter().map(|s| (None, s.as_bytes())));
-        d.finish().unwrap();
+        let ev = decode_stream(&mut d, DEEPSEEK);
         assert_eq!(
             ev[0],
             Event::Start {

@@ -251,7 +251,7 @@ decoder_impl!(ResponsesDecoder, "responses stream ended before response.complete
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::stream::tests::util::decode_all;
+    use crate::llm::stream::tests::util::{decode_all, decode_stream};
 
     const STREAM: &[&str] = &[
         r#"{"type":"response.created","sequence_number":0,"response":{"id":"resp_1","object":"response","created_at":1,"status":"in_progress","model":"gpt-5","output":[]}}"#,
@@ -268,8 +268,7 @@ mod tests {
     #[test]
     fn decodes_items_and_completion() {
         let mut d = ResponsesDecoder::new();
-        let ev = decode_all(&mut d, STREAM.iter().map(|s| (None, s.as_bytes())));
-        d.finish().unwrap();
+        let ev = decode_stream(&mut d, STREAM);
         assert!(
             matches!(&ev[0], Event::Start { id: Some(id), model: Some(m) } if id == "resp_1" && m == "gpt-5")
         );
