@@ -91,27 +91,23 @@ fn read_property(name: &str) -> Option<Vec<u8>> {
 /// assert_eq!((u.total, u.cached_input), (15, 10));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct UsageRecord {
     /// Prompt tokens, cached ones included.
-    #[serde(default)]
     pub input: u64,
     /// Output tokens, reasoning included.
-    #[serde(default)]
     pub output: u64,
     /// Total tokens (0 when unknown: read as `input + output`).
-    #[serde(default)]
     pub total: u64,
     /// Prompt tokens read from a cache.
-    #[serde(default)]
     pub cached_input: u64,
     /// Reasoning tokens.
-    #[serde(default)]
     pub reasoning: u64,
     /// The model that answered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// The provider that answered (ai-proxy's provider id).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
 }
 

@@ -319,12 +319,6 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
-    fn hex(b: &[u8]) -> String {
-        let mut s = String::new();
-        push_hex(&mut s, b, b.len());
-        s
-    }
-
     #[test]
     fn fnv1a_known_vectors() {
         // Published FNV-1a 64 test vectors.
@@ -387,6 +381,13 @@ mod tests {
             hex(&sha256(&million)),
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
         );
+        // Incremental updates across block boundaries give the same digest.
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut h = Sha256::new();
+        for piece in data.chunks(37) {
+            h.update(piece);
+        }
+        assert_eq!(h.finish(), sha256(&data));
     }
 
     #[test]

@@ -278,17 +278,12 @@ fn openai_type_code(
     }
 }
 
-/// Anthropic error `type` for a status.
+/// Anthropic error `type` for a status: the stream table's, except that a 4xx it does not name
+/// is a bad request here (not `api_error`).
 fn anthropic_type(status: u16) -> &'static str {
-    match status {
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        503 | 529 => "overloaded_error",
-        s if s >= 500 => "api_error",
-        _ => "invalid_request_error",
+    match crate::llm::stream::anthropic_error_type(status) {
+        "api_error" if status < 500 => "invalid_request_error",
+        kind => kind,
     }
 }
 
@@ -310,29 +305,19 @@ mod tests {
 
     #[test]
     fn protocol_detection() {
-        assert_eq!(Protocol::from_path("/v1/messages"), Protocol::Anthropic);
-        assert_eq!(
-            Protocol::from_path("/v1/messages?beta=true"),
-            Protocol::Anthropic
-        );
-        assert_eq!(
-            Protocol::from_path("/v1/messages/count_tokens"),
-            Protocol::Anthropic
-        );
-        assert_eq!(
-            Protocol::from_path("/anthropic/v1/messages"),
-            Protocol::Anthropic
-        );
-        assert_eq!(Protocol::from_path("/v1/messagesx"), Protocol::OpenAi);
-        assert_eq!(
-            Protocol::from_path("/v1/chat/completions"),
-            Protocol::OpenAi
-        );
-        assert_eq!(
-            Protocol::from_path("/x?next=/v1/messages"),
-            Protocol::OpenAi
-        );
-        assert_eq!(Protocol::from_path(""), Protocol::OpenAi);
+        let cases = [
+            ("/v1/messages", Protocol::Anthropic),
+            ("/v1/messages?beta=true", Protocol::Anthropic),
+            ("/v1/messages/count_tokens", Protocol::Anthropic),
+            ("/anthropic/v1/messages", Protocol::Anthropic),
+            ("/v1/messagesx", Protocol::OpenAi),
+            ("/v1/chat/completions", Protocol::OpenAi),
+            ("/x?next=/v1/messages", Protocol::OpenAi),
+            ("", Protocol::OpenAi),
+        ];
+        for (path, protocol) in cases {
+            assert_eq!(Protocol::from_path(path), protocol, "{path}");
+        }
     }
 
     #[test]

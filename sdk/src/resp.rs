@@ -160,24 +160,19 @@ impl Command {
 
     /// `EVAL script numkeys key... arg...`
     pub fn eval(script: &str, keys: &[&str], args: &[&str]) -> Command {
-        let mut c = Command::new("EVAL").arg(script).arg(keys.len() as u64);
-        for k in keys {
-            c = c.arg(*k);
-        }
-        for a in args {
-            c = c.arg(*a);
-        }
-        c
+        Command::script_call("EVAL", script, keys, args)
     }
 
     /// `EVALSHA sha1 numkeys key... arg...` (a script Redis already knows; see [`Script`]).
     pub fn evalsha(sha1_hex: &str, keys: &[&str], args: &[&str]) -> Command {
-        let mut c = Command::new("EVALSHA").arg(sha1_hex).arg(keys.len() as u64);
-        for k in keys {
+        Command::script_call("EVALSHA", sha1_hex, keys, args)
+    }
+
+    /// `name script numkeys key... arg...` (EVAL and EVALSHA).
+    fn script_call(name: &str, script: &str, keys: &[&str], args: &[&str]) -> Command {
+        let mut c = Command::new(name).arg(script).arg(keys.len() as u64);
+        for k in keys.iter().chain(args) {
             c = c.arg(*k);
-        }
-        for a in args {
-            c = c.arg(*a);
         }
         c
     }

@@ -70,18 +70,43 @@ pub fn parse_arguments(
     }
 }
 
+/// Translates each item of an optional list (`tools`, say) with its index; the first error
+/// stops the translation, and no list stays `None`.
+pub fn map_indexed<T, U>(
+    list: Option<&[T]>,
+    f: impl FnMut((usize, &T)) -> Result<U, TranslateError>,
+) -> Result<Option<Vec<U>>, TranslateError> {
+    list.map(|l| l.iter().enumerate().map(f).collect())
+        .transpose()
+}
+
+/// The function of tool `i` of a chat request: only `function` tools can be translated.
+pub fn function_tool(i: usize, t: &oa::Tool) -> Result<&oa::FunctionDef, TranslateError> {
+    if t.kind != "function" {
+        return Err(TranslateError::unsupported(
+            format!("tools[{i}].type"),
+            "only function tools can be translated",
+        ));
+    }
+    Ok(&t.function)
+}
+
+/// An Anthropic `tool_use` block as an OpenAI tool call (the input object as JSON text).
+pub fn tool_use_call(id: &str, name: &str, input: &Value) -> oa::ToolCall {
+    oa::ToolCall::function(id.to_string(), name.to_string(), input.to_string())
+}
+
+/// The first choice of a chat answer (the one translated for other dialects); a 502 when the
+/// upstream sent none.
+pub fn first_choice(chat: &oa::ChatCompletion) -> Result<&oa::Choice, TranslateError> {
+    chat.choices
+        .first()
+        .ok_or_else(|| TranslateError::upstream("upstream returned no choices"))
+}
+
 /// A chat message with only a role and content.
 pub fn chat_message(role: oa::Role, content: Option<oa::MessageContent>) -> oa::ChatMessage {
-    oa::ChatMessage {
-        role,
-        content,
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
-        reasoning_content: None,
-        refusal: None,
-        extra: Extra::new(),
-    }
+    oa::ChatMessage::new(role, content)
 }
 
 /// Anthropic `stop_reason` → OpenAI `finish_reason`.

@@ -5,6 +5,7 @@
 //! (`{"type":"error","error":{"type","message"}}`).
 
 use crate::providers::Protocol;
+use aigw::llm::stream::{anthropic_error_type, openai_error_type};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -100,7 +101,7 @@ impl TranslateError {
     /// The error as an Anthropic error body.
     pub fn to_anthropic_body(&self) -> String {
         json!({"type": "error", "error": {
-            "type": anthropic_type_for_status(self.status),
+            "type": anthropic_error_type(self.status),
             "message": match &self.param {
                 Some(p) => format!("{}: {}", p, self.message),
                 None => self.message.clone(),
@@ -143,7 +144,7 @@ impl UpstreamError {
 
     /// As an Anthropic error body.
     pub fn to_anthropic_body(&self) -> String {
-        json!({"type": "error", "error": {"type": anthropic_type_for_status(self.status), "message": self.message}})
+        json!({"type": "error", "error": {"type": anthropic_error_type(self.status), "message": self.message}})
             .to_string()
     }
 }
@@ -289,35 +290,9 @@ pub fn parse_upstream_error(
     }
     UpstreamError {
         status,
-        kind: openai_type_for_status(status),
+        kind: openai_error_type(status),
         message: message.unwrap_or_else(|| format!("upstream returned HTTP {status}")),
         code,
-    }
-}
-
-/// The OpenAI error `type` conventionally used for a status.
-pub fn openai_type_for_status(status: u16) -> &'static str {
-    match status {
-        400 | 404 | 409 | 413 | 422 => "invalid_request_error",
-        401 => "authentication_error",
-        403 => "permission_error",
-        429 => "rate_limit_exceeded",
-        503 => "service_unavailable",
-        _ => "api_error",
-    }
-}
-
-/// The Anthropic error `type` for a status.
-pub fn anthropic_type_for_status(status: u16) -> &'static str {
-    match status {
-        400 | 409 | 422 => "invalid_request_error",
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        503 | 529 => "overloaded_error",
-        _ => "api_error",
     }
 }
 

@@ -6,7 +6,7 @@ use crate::clients::responses::responses_request_to_chat;
 use crate::config::ProviderConfig;
 use crate::error::TranslateError;
 use crate::providers::openai::force_usage;
-use crate::providers::{upstream, Endpoint, Protocol as Wire};
+use crate::providers::{to_body, upstream, Endpoint, Protocol as Wire};
 use aigw::llm::anthropic as an;
 use aigw::llm::openai as oa;
 use aigw::llm::responses as rs;
@@ -128,14 +128,23 @@ fn model_not_found(model: &str, provider: &ProviderConfig) -> TranslateError {
     }
 }
 
-fn to_vec<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, TranslateError> {
-    serde_json::to_vec(v).map_err(|e| TranslateError {
-        status: 500,
-        kind: "api_error",
-        message: format!("cannot serialize the upstream request: {e}"),
-        param: None,
-        code: None,
-    })
+impl Translated {
+    /// A request sent on in its own API: `req` itself is the upstream body.
+    fn passed<T: serde::Serialize>(
+        req: &T,
+        client_model: String,
+        upstream_model: String,
+        stream: bool,
+        include_usage: bool,
+    ) -> Result<Self, TranslateError> {
+        Ok(Translated {
+            body: to_body(req)?,
+            client_model,
+            upstream_model,
+            stream,
+            include_usage,
+        })
+    }
 }
 
 /// Resolves the upstream model: the model fixed at request headers (`path_model`) wins, then
@@ -154,6 +163,19 @@ fn upstream_model(
     provider
         .map_model(client_model)
         .ok_or_else(|| model_not_found(client_model, provider))
+}
+
+/// Puts the upstream model in the request's `model` field; returns the client's model and
+/// the upstream one.
+fn swap_model(
+    model: &mut String,
+    provider: &ProviderConfig,
+    path_model: Option<&str>,
+) -> Result<(String, String), TranslateError> {
+    let client_model = std::mem::take(model);
+    let upstream = upstream_model(provider, &client_model, path_model)?;
+    model.clone_from(&upstream);
+    Ok((client_model, upstream))
 }
 
 /// Translates a client request body for `provider`. `path_model` is the upstream model when
@@ -181,13 +203,7 @@ pub fn translate(
             let stream = req.stream == Some(true);
             if api.spoken_by(api.wire(provider)).is_some() {
                 req.model = model.clone();
-                return Ok(Translated {
-                    body: to_vec(&req)?,
-                    client_model,
-                    upstream_model: model,
-                    stream,
-                    include_usage: true,
-                });
+                return Translated::passed(&req, client_model, model, stream, true);
             }
             let mut chat_req = anthropic_request_to_chat(&req, &provider.opts)?;
             chat_req.model = model;
@@ -199,32 +215,16 @@ pub fn translate(
         Api::Completions => {
             let mut req: oa::CompletionRequest =
                 serde_json::from_slice(body).map_err(|e| bad_json(&e))?;
-            let client_model = std::mem::take(&mut req.model);
-            let model = upstream_model(provider, &client_model, path_model)?;
-            req.model = model.clone();
+            let (client_model, model) = swap_model(&mut req.model, provider, path_model)?;
             let stream = req.stream == Some(true);
             let include_usage = force_usage(stream, &mut req.stream_options);
-            Ok(Translated {
-                body: to_vec(&req)?,
-                client_model,
-                upstream_model: model,
-                stream,
-                include_usage,
-            })
+            Translated::passed(&req, client_model, model, stream, include_usage)
         }
         Api::Embeddings => {
             let mut req: oa::EmbeddingRequest =
                 serde_json::from_slice(body).map_err(|e| bad_json(&e))?;
-            let client_model = std::mem::take(&mut req.model);
-            let model = upstream_model(provider, &client_model, path_model)?;
-            req.model = model.clone();
-            Ok(Translated {
-                body: to_vec(&req)?,
-                client_model,
-                upstream_model: model,
-                stream: false,
-                include_usage: false,
-            })
+            let (client_model, model) = swap_model(&mut req.model, provider, path_model)?;
+            Translated::passed(&req, client_model, model, false, false)
         }
         Api::Responses => {
             let mut req: rs::ResponsesRequest =
@@ -234,13 +234,7 @@ pub fn translate(
             if api.spoken_by(api.wire(provider)).is_some() {
                 let model = upstream_model(provider, &client_model, path_model)?;
                 req.model = model.clone();
-                return Ok(Translated {
-                    body: to_vec(&req)?,
-                    client_model,
-                    upstream_model: model,
-                    stream,
-                    include_usage: true,
-                });
+                return Translated::passed(&req, client_model, model, stream, true);
             }
             let chat_req = responses_request_to_chat(&req)?;
             let mut t = chat(provider, chat_req, path_model)?;

@@ -44,7 +44,7 @@ impl Exchange {
         code: Option<&str>,
     ) -> Vec<u8> {
         let v = if self.api.is_anthropic() {
-            serde_json::json!({"type":"error","error":{"type": crate::error::anthropic_type_for_status(status), "message": message}})
+            serde_json::json!({"type":"error","error":{"type": aigw::llm::stream::anthropic_error_type(status), "message": message}})
         } else {
             serde_json::json!({"error":{"message": message, "type": kind, "param": null, "code": code}})
         };

@@ -427,46 +427,40 @@ mod tests {
 
     #[test]
     fn anthropic_paths() {
-        assert_eq!(post("/v1/messages"), Some(Api::AnthropicMessages));
-        assert_eq!(post("/v1/messages?beta=true"), Some(Api::AnthropicMessages));
-        assert_eq!(post("/anthropic/v1/messages"), Some(Api::AnthropicMessages));
-        assert_eq!(
-            post("/v1/messages/count_tokens"),
-            Some(Api::AnthropicCountTokens)
-        );
-        assert_eq!(post("/v1/messagesx"), None);
-        assert_eq!(post("/x?next=/v1/messages"), None);
-        // The Assistants API's thread messages are not Anthropic's.
-        assert_eq!(post("/v1/threads/thread_1/messages"), None);
-        assert_eq!(post(""), None);
-        assert_eq!(post("/"), None);
+        let cases = [
+            ("/v1/messages", Some(Api::AnthropicMessages)),
+            ("/v1/messages?beta=true", Some(Api::AnthropicMessages)),
+            ("/anthropic/v1/messages", Some(Api::AnthropicMessages)),
+            ("/v1/messages/count_tokens", Some(Api::AnthropicCountTokens)),
+            ("/v1/messagesx", None),
+            ("/x?next=/v1/messages", None),
+            // The Assistants API's thread messages are not Anthropic's.
+            ("/v1/threads/thread_1/messages", None),
+            ("", None),
+            ("/", None),
+        ];
+        for (path, api) in cases {
+            assert_eq!(post(path), api, "{path}");
+        }
     }
 
     #[test]
     fn gemini_bedrock_dashscope_paths() {
-        let g = "/v1beta/models/gemini-2.0-flash:generateContent?key=k";
-        assert_eq!(post(g), Some(Api::GeminiGenerateContent));
-        assert_eq!(
-            post("/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"),
-            Some(Api::GeminiStreamGenerateContent)
-        );
-        assert_eq!(post("/v1beta/models/gemini-2.0-flash:countTokens"), None);
-        assert_eq!(post("/v1beta/models/:generateContent"), None);
-        let b = "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse";
-        assert_eq!(post(b), Some(Api::BedrockConverse));
-        assert_eq!(
-            post("/model/us.amazon.nova-pro-v1:0/converse-stream"),
-            Some(Api::BedrockConverseStream)
-        );
-        assert_eq!(post("/converse"), None);
-        assert_eq!(
-            post("/api/v1/services/aigc/text-generation/generation"),
-            Some(Api::DashScopeText)
-        );
-        assert_eq!(
-            post("/api/v1/services/aigc/multimodal-generation/generation"),
-            Some(Api::DashScopeMultimodal)
-        );
+        #[rustfmt::skip]
+        let cases = [
+            ("/v1beta/models/gemini-2.0-flash:generateContent?key=k", Some(Api::GeminiGenerateContent)),
+            ("/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse", Some(Api::GeminiStreamGenerateContent)),
+            ("/v1beta/models/gemini-2.0-flash:countTokens", None),
+            ("/v1beta/models/:generateContent", None),
+            ("/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse", Some(Api::BedrockConverse)),
+            ("/model/us.amazon.nova-pro-v1:0/converse-stream", Some(Api::BedrockConverseStream)),
+            ("/converse", None),
+            ("/api/v1/services/aigc/text-generation/generation", Some(Api::DashScopeText)),
+            ("/api/v1/services/aigc/multimodal-generation/generation", Some(Api::DashScopeMultimodal)),
+        ];
+        for (path, api) in cases {
+            assert_eq!(post(path), api, "{path}");
+        }
     }
 
     #[test]

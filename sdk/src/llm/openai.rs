@@ -155,9 +155,22 @@ pub struct ChatMessage {
 impl ChatMessage {
     /// A message with plain text content.
     pub fn text(role: Role, text: impl Into<String>) -> Self {
+        Self::new(role, Some(MessageContent::Text(text.into())))
+    }
+
+    /// The text of the content joined ([`MessageContent::joined_text`]); empty without content.
+    pub fn joined_text(&self) -> String {
+        self.content
+            .as_ref()
+            .map(MessageContent::joined_text)
+            .unwrap_or_default()
+    }
+
+    /// A message with only a role and content (no name, tool calls or reasoning).
+    pub fn new(role: Role, content: Option<MessageContent>) -> Self {
         ChatMessage {
             role,
-            content: Some(MessageContent::Text(text.into())),
+            content,
             name: None,
             tool_calls: None,
             tool_call_id: None,
@@ -318,6 +331,17 @@ pub struct ToolCall {
     pub kind: String,
     /// Name and JSON-encoded arguments.
     pub function: FunctionCall,
+}
+
+impl ToolCall {
+    /// A `function` tool call.
+    pub fn function(id: String, name: String, arguments: String) -> Self {
+        ToolCall {
+            id,
+            kind: "function".into(),
+            function: FunctionCall { name, arguments },
+        }
+    }
 }
 
 /// The function part of a tool call.

@@ -297,43 +297,36 @@ pub fn extract(protocol: UsageProtocol, data: &[u8]) -> Option<Usage> {
 }
 
 fn parse_raw(protocol: UsageProtocol, data: &[u8]) -> Option<Raw> {
+    // A cheap look for the usage key first: most stream events carry none.
+    let key: &[u8] = match protocol {
+        UsageProtocol::Gemini => b"\"usageMetadata\"",
+        _ => b"\"usage\"",
+    };
+    if !contains(data, key) {
+        return None;
+    }
     match protocol {
         UsageProtocol::OpenAi => {
-            if !contains(data, b"\"usage\"") {
-                return None;
-            }
             let env: OpenAiEnvelope = serde_json::from_slice(data).ok()?;
             env.usage.map(OpenAiCounters::raw)
         }
         UsageProtocol::Anthropic => {
-            if !contains(data, b"\"usage\"") {
-                return None;
-            }
             let env: AnthropicEnvelope = serde_json::from_slice(data).ok()?;
             env.usage
                 .or(env.message.and_then(|m| m.usage))
                 .map(AnthropicCounters::raw)
         }
         UsageProtocol::Gemini => {
-            if !contains(data, b"\"usageMetadata\"") {
-                return None;
-            }
             let env: GeminiEnvelope = serde_json::from_slice(data).ok()?;
             env.usage_metadata.map(GeminiCounters::raw)
         }
         UsageProtocol::Responses => {
-            if !contains(data, b"\"usage\"") {
-                return None;
-            }
             let env: ResponsesEnvelope = serde_json::from_slice(data).ok()?;
             env.usage
                 .or(env.response.and_then(|r| r.usage))
                 .map(ResponsesCounters::raw)
         }
         UsageProtocol::Bedrock => {
-            if !contains(data, b"\"usage\"") {
-                return None;
-            }
             let env: BedrockEnvelope = serde_json::from_slice(data).ok()?;
             env.usage.map(BedrockCounters::raw)
         }
@@ -610,6 +603,54 @@ impl BedrockCounters {
             cached: self.cache_read_input_tokens,
             reasoning: None,
             creation: self.cache_write_input_tokens,
+        }
+    }
+}
+
+/// DashScope's native `usage` object (answers and stream chunks of the text-generation API).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default)]
+pub struct DashScopeUsage {
+    /// Prompt tokens (cached included).
+    pub input_tokens: u64,
+    /// Output tokens (reasoning included).
+    pub output_tokens: u64,
+    /// Total.
+    pub total_tokens: Option<u64>,
+    /// `cached_tokens`.
+    pub prompt_tokens_details: Option<DashScopeDetails>,
+    /// `reasoning_tokens`.
+    pub output_tokens_details: Option<DashScopeDetails>,
+}
+
+/// `usage.prompt_tokens_details` / `usage.output_tokens_details` of a DashScope answer.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default)]
+pub struct DashScopeDetails {
+    /// Prompt tokens read from the cache.
+    pub cached_tokens: Option<u64>,
+    /// Thinking tokens.
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl DashScopeUsage {
+    /// Normalized usage.
+    pub fn to_usage(&self) -> Usage {
+        Usage {
+            input: self.input_tokens,
+            output: self.output_tokens,
+            total: self
+                .total_tokens
+                .unwrap_or(self.input_tokens.saturating_add(self.output_tokens)),
+            cached_input: self
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+            reasoning: self
+                .output_tokens_details
+                .and_then(|d| d.reasoning_tokens)
+                .unwrap_or(0),
+            cache_creation_input: None,
         }
     }
 }

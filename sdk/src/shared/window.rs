@@ -16,6 +16,29 @@ pub struct Decision {
     pub reset_ms: u64,
 }
 
+impl Decision {
+    /// Whether `amount` more fits on top of the usage `count` under `limit`: allowed with the
+    /// new count, or refused with the old one.
+    fn check(count: u64, amount: u64, limit: u64, reset_ms: u64) -> Decision {
+        let after = count.saturating_add(amount);
+        if after <= limit {
+            Decision {
+                allowed: true,
+                count: after,
+                remaining: limit - after,
+                reset_ms,
+            }
+        } else {
+            Decision {
+                allowed: false,
+                count,
+                remaining: limit.saturating_sub(count),
+                reset_ms,
+            }
+        }
+    }
+}
+
 /// Counts per fixed window of `window_ms` milliseconds aligned to the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FixedWindow {
@@ -85,31 +108,11 @@ impl FixedWindow {
     ) -> Result<Decision, SharedError> {
         let reset_ms = self.reset_ms(now_ms);
         update(store, key, |record| {
-            let count = self.current(record, now_ms);
-            let after = count.saturating_add(amount);
-            if after <= limit {
-                let write = Some(write_u64s(&[self.start(now_ms), after]));
-                (
-                    write,
-                    Decision {
-                        allowed: true,
-                        count: after,
-                        remaining: limit - after,
-                        reset_ms,
-                    },
-                )
-            } else {
-                let remaining = limit.saturating_sub(count);
-                (
-                    None,
-                    Decision {
-                        allowed: false,
-                        count,
-                        remaining,
-                        reset_ms,
-                    },
-                )
-            }
+            let d = Decision::check(self.current(record, now_ms), amount, limit, reset_ms);
+            let write = d
+                .allowed
+                .then(|| write_u64s(&[self.start(now_ms), d.count]));
+            (write, d)
         })
     }
 }
@@ -193,35 +196,11 @@ impl SlidingWindow {
         let reset_ms = self.fixed.reset_ms(now_ms);
         update(store, key, |record| {
             let (p, c) = self.buckets(record, now_ms);
-            let usage = self.estimate(p, c, now_ms);
-            let after = usage.saturating_add(amount);
-            if after <= limit {
-                let write = Some(write_u64s(&[
-                    self.fixed.start(now_ms),
-                    c.saturating_add(amount),
-                    p,
-                ]));
-                (
-                    write,
-                    Decision {
-                        allowed: true,
-                        count: after,
-                        remaining: limit - after,
-                        reset_ms,
-                    },
-                )
-            } else {
-                let remaining = limit.saturating_sub(usage);
-                (
-                    None,
-                    Decision {
-                        allowed: false,
-                        count: usage,
-                        remaining,
-                        reset_ms,
-                    },
-                )
-            }
+            let d = Decision::check(self.estimate(p, c, now_ms), amount, limit, reset_ms);
+            let write = d
+                .allowed
+                .then(|| write_u64s(&[self.fixed.start(now_ms), c.saturating_add(amount), p]));
+            (write, d)
         })
     }
 }

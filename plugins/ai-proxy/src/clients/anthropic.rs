@@ -22,7 +22,9 @@
 //! Response side: `reasoning_content` → a `thinking` block (without signature);
 //! tool-call arguments that are not a JSON object are a 502.
 
-use crate::common::{openai_finish_to_anthropic, reject_unmapped};
+use crate::common::{
+    first_choice, map_indexed, openai_finish_to_anthropic, reject_unmapped, tool_use_call,
+};
 use crate::error::TranslateError;
 use crate::media::data_url;
 use crate::options::TranslateOptions;
@@ -75,34 +77,25 @@ pub fn anthropic_request_to_chat(
         }
     }
 
-    let tools = match &req.tools {
-        Some(tools) => Some(
-            tools
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    if let Some(kind) = &t.kind {
-                        if kind != "custom" {
-                            return Err(TranslateError::unsupported(
-                                format!("tools[{i}]"),
-                                format!("server tool `{kind}` cannot be run by an OpenAI-compatible upstream"),
-                            ));
-                        }
-                    }
-                    Ok(oa::Tool {
-                        kind: "function".into(),
-                        function: oa::FunctionDef {
-                            name: t.name.clone(),
-                            description: t.description.clone(),
-                            parameters: t.input_schema.clone(),
-                            strict: None,
-                        },
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        None => None,
-    };
+    let tools = map_indexed(req.tools.as_deref(), |(i, t)| {
+        if let Some(kind) = &t.kind {
+            if kind != "custom" {
+                return Err(TranslateError::unsupported(
+                    format!("tools[{i}]"),
+                    format!("server tool `{kind}` cannot be run by an OpenAI-compatible upstream"),
+                ));
+            }
+        }
+        Ok(oa::Tool {
+            kind: "function".into(),
+            function: oa::FunctionDef {
+                name: t.name.clone(),
+                description: t.description.clone(),
+                parameters: t.input_schema.clone(),
+                strict: None,
+            },
+        })
+    })?;
     let (tool_choice, parallel) = match &req.tool_choice {
         None => (None, None),
         Some(an::ToolChoice::Auto {
@@ -290,14 +283,7 @@ fn assistant_blocks(
             }
             an::ContentBlock::ToolUse {
                 id, name, input, ..
-            } => calls.push(oa::ToolCall {
-                id: id.clone(),
-                kind: "function".into(),
-                function: oa::FunctionCall {
-                    name: name.clone(),
-                    arguments: input.to_string(),
-                },
-            }),
+            } => calls.push(tool_use_call(id, name, input)),
             an::ContentBlock::Thinking { .. } | an::ContentBlock::RedactedThinking { .. } => {}
             other => {
                 return Err(TranslateError::unsupported(
@@ -320,10 +306,7 @@ fn assistant_blocks(
 pub fn chat_response_to_anthropic(
     resp: &oa::ChatCompletion,
 ) -> Result<an::MessagesResponse, TranslateError> {
-    let choice = resp
-        .choices
-        .first()
-        .ok_or_else(|| TranslateError::upstream("upstream returned no choices"))?;
+    let choice = first_choice(resp)?;
     let m = &choice.message;
     let mut content = Vec::new();
     if let Some(r) = m.reasoning_content.as_ref().filter(|r| !r.is_empty()) {
@@ -332,11 +315,7 @@ pub fn chat_response_to_anthropic(
             signature: None,
         });
     }
-    let text = m
-        .content
-        .as_ref()
-        .map(oa::MessageContent::joined_text)
-        .unwrap_or_default();
+    let text = m.joined_text();
     if !text.is_empty() {
         content.push(an::ContentBlock::Text {
             text,
@@ -456,35 +435,36 @@ mod tests {
 
     #[test]
     fn server_tools_and_unknown_blocks_are_rejected() {
-        let r: an::MessagesRequest = serde_json::from_value(json!({
-            "model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
-            "tools": [{"type": "web_search_20250305", "name": "web_search"}]
-        }))
-        .unwrap();
-        assert_eq!(
-            anthropic_request_to_chat(&r, &TranslateOptions::default())
-                .unwrap_err()
-                .param
-                .as_deref(),
-            Some("tools[0]")
-        );
-        let r: an::MessagesRequest = serde_json::from_value(json!({
-            "model": "m", "max_tokens": 10,
-            "messages": [{"role": "user", "content": [{"type": "search_result", "source": "x", "title": "t", "content": []}]}]
-        }))
-        .unwrap();
-        assert_eq!(
-            anthropic_request_to_chat(&r, &TranslateOptions::default())
-                .unwrap_err()
-                .param
-                .as_deref(),
-            Some("messages[0].content[0]")
-        );
-        let r: an::MessagesRequest = serde_json::from_value(json!({
-            "model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], "mcp_servers": [{"url": "x"}]
-        }))
-        .unwrap();
-        assert!(anthropic_request_to_chat(&r, &TranslateOptions::default()).is_err());
+        // Each body with the `param` its error names (`None`: any error).
+        let cases = [
+            (
+                json!({
+                    "model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
+                    "tools": [{"type": "web_search_20250305", "name": "web_search"}]
+                }),
+                Some("tools[0]"),
+            ),
+            (
+                json!({
+                    "model": "m", "max_tokens": 10,
+                    "messages": [{"role": "user", "content": [{"type": "search_result", "source": "x", "title": "t", "content": []}]}]
+                }),
+                Some("messages[0].content[0]"),
+            ),
+            (
+                json!({
+                    "model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], "mcp_servers": [{"url": "x"}]
+                }),
+                None,
+            ),
+        ];
+        for (body, param) in cases {
+            let r: an::MessagesRequest = serde_json::from_value(body).unwrap();
+            let e = anthropic_request_to_chat(&r, &TranslateOptions::default()).unwrap_err();
+            if param.is_some() {
+                assert_eq!(e.param.as_deref(), param);
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! stored state, so they pass only to a Responses upstream and are refused elsewhere. Built-in
 //! tools (web search, file search, computer use, ...) likewise exist only on OpenAI.
 
-use crate::common::{chat_message, reject_unmapped};
+use crate::common::{chat_message, first_choice, reject_unmapped};
 use crate::error::TranslateError;
 use aigw::llm::openai as oa;
 use aigw::llm::responses as rs;
@@ -266,14 +266,7 @@ pub fn responses_request_to_chat(
                         ..
                     } => push_call(
                         &mut messages,
-                        oa::ToolCall {
-                            id: call_id.clone(),
-                            kind: "function".into(),
-                            function: oa::FunctionCall {
-                                name: name.clone(),
-                                arguments: arguments.clone(),
-                            },
-                        },
+                        oa::ToolCall::function(call_id.clone(), name.clone(), arguments.clone()),
                     ),
                     rs::Item::FunctionCallOutput { call_id, output } => {
                         let mut m = chat_message(
@@ -346,10 +339,7 @@ pub fn responses_request_to_chat(
 pub fn chat_response_to_responses(
     chat: &oa::ChatCompletion,
 ) -> Result<rs::Response, TranslateError> {
-    let choice = chat
-        .choices
-        .first()
-        .ok_or_else(|| TranslateError::upstream("upstream returned no choices"))?;
+    let choice = first_choice(chat)?;
     let m = &choice.message;
     let id = prefixed_id("resp_", &chat.id, "answer");
     let suffix = id.trim_start_matches("resp_");
@@ -361,11 +351,7 @@ pub fn chat_response_to_responses(
             encrypted_content: None,
         });
     }
-    let text = m
-        .content
-        .as_ref()
-        .map(oa::MessageContent::joined_text)
-        .unwrap_or_default();
+    let text = m.joined_text();
     let mut parts = Vec::new();
     if !text.is_empty() {
         parts.push(rs::ContentPart::OutputText {

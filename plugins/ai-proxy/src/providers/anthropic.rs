@@ -29,10 +29,11 @@
 //! and have no OpenAI form, so they are omitted; unknown block types are a 502.
 
 use super::{
-    bad_answer, to_body, AnswerContext, Endpoint, PathOptions, Protocol, ProviderSpec, Upstream,
+    bad_answer, to_body, Answer, AnswerContext, Body, Endpoint, PathArgs, Protocol, Upstream,
 };
 use crate::common::{
-    anthropic_stop_to_openai, parse_arguments, reject_unmapped, IGNORABLE_OPENAI_FIELDS,
+    anthropic_stop_to_openai, function_tool, map_indexed, parse_arguments, reject_unmapped,
+    tool_use_call, IGNORABLE_OPENAI_FIELDS,
 };
 use crate::error::TranslateError;
 use crate::media::{image_format, is_http_url, parse_data_url};
@@ -146,36 +147,21 @@ pub fn chat_request_to_anthropic(
         last_was_tool = is_tool;
     }
 
-    let tools = match &req.tools {
-        Some(tools) => Some(
-            tools
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    if t.kind != "function" {
-                        return Err(TranslateError::unsupported(
-                            format!("tools[{i}].type"),
-                            "only function tools can be translated",
-                        ));
-                    }
-                    Ok(an::Tool {
-                        name: t.function.name.clone(),
-                        description: t.function.description.clone(),
-                        input_schema: Some(
-                            t.function
-                                .parameters
-                                .clone()
-                                .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-                        ),
-                        kind: None,
-                        cache_control: None,
-                        extra: Extra::new(),
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        None => None,
-    };
+    let tools = map_indexed(req.tools.as_deref(), |(i, t)| {
+        let f = function_tool(i, t)?;
+        Ok(an::Tool {
+            name: f.name.clone(),
+            description: f.description.clone(),
+            input_schema: Some(
+                f.parameters
+                    .clone()
+                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+            ),
+            kind: None,
+            cache_control: None,
+            extra: Extra::new(),
+        })
+    })?;
 
     let disable_parallel = (req.parallel_tool_calls == Some(false)).then_some(true);
     let tool_choice = match &req.tool_choice {
@@ -477,14 +463,7 @@ pub fn anthropic_response_to_chat(
             an::ContentBlock::RedactedThinking { .. } => {}
             an::ContentBlock::ToolUse {
                 id, name, input, ..
-            } => calls.push(oa::ToolCall {
-                id: id.clone(),
-                kind: "function".into(),
-                function: oa::FunctionCall {
-                    name: name.clone(),
-                    arguments: input.to_string(),
-                },
-            }),
+            } => calls.push(tool_use_call(id, name, input)),
             other => {
                 return Err(TranslateError::upstream(format!(
                     "anthropic returned a `{}` block that has no OpenAI form",
@@ -547,20 +526,9 @@ impl Upstream for Anthropic {
         Protocol::AnthropicMessages
     }
 
-    fn usage_protocol(&self) -> UsageProtocol {
-        UsageProtocol::Anthropic
-    }
-
-    fn path(
-        &self,
-        _spec: &ProviderSpec,
-        base: &str,
-        endpoint: Endpoint,
-        _model: &str,
-        _stream: bool,
-        _opts: &PathOptions,
-    ) -> String {
-        match endpoint {
+    fn path(&self, p: &PathArgs<'_>) -> String {
+        let base = p.base;
+        match p.endpoint {
             Endpoint::Models => format!("{base}/models"),
             _ => format!("{base}/messages"),
         }
@@ -573,19 +541,11 @@ impl Upstream for Anthropic {
         )]
     }
 
-    fn chat_request(
-        &self,
-        req: &mut oa::ChatCompletionRequest,
-        opts: &TranslateOptions,
-    ) -> Result<Vec<u8>, TranslateError> {
+    fn chat_request(&self, req: &mut oa::ChatCompletionRequest, opts: &TranslateOptions) -> Body {
         to_body(&chat_request_to_anthropic(req, opts)?)
     }
 
-    fn chat_response(
-        &self,
-        body: &[u8],
-        cx: AnswerContext<'_>,
-    ) -> Result<(oa::ChatCompletion, Option<Usage>), TranslateError> {
+    fn chat_response(&self, body: &[u8], cx: AnswerContext<'_>) -> Answer {
         let r: an::MessagesResponse = serde_json::from_slice(body).map_err(bad_answer)?;
         let usage = aigw::llm::usage::extract(UsageProtocol::Anthropic, body);
         Ok((anthropic_response_to_chat(&r, cx.created)?, usage))

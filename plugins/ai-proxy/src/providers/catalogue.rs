@@ -311,15 +311,7 @@ pub static CATALOGUE: &[ProviderSpec] = &[
         P::ChatCompletions,
         eps(true, true, true, true, false, true),
     ),
-    spec(
-        V::OpenAiCompatible,
-        "openai-compatible",
-        "",
-        "/v1",
-        A::Bearer,
-        P::ChatCompletions,
-        eps(true, true, true, true, false, false),
-    ),
+    GENERIC,
 ];
 
 impl Provider {
@@ -357,7 +349,8 @@ impl Provider {
     }
 }
 
-static GENERIC: ProviderSpec = spec(
+/// The generic OpenAI-compatible entry (the catalogue's last).
+const GENERIC: ProviderSpec = spec(
     V::OpenAiCompatible,
     "openai-compatible",
     "",
@@ -434,132 +427,54 @@ mod tests {
 
     #[test]
     fn paths() {
+        use Endpoint as E;
         let o = PathOptions::default();
-        let p = |prov, ep, model, stream, o: &PathOptions| {
-            upstream_path(prov, prov.spec().protocol, ep, model, stream, o).unwrap()
-        };
-        assert_eq!(
-            p(V::OpenAi, Endpoint::Chat, "gpt-4o", true, &o),
-            "/v1/chat/completions"
-        );
-        assert_eq!(
-            p(
-                V::Qwen,
-                Endpoint::Embeddings,
-                "text-embedding-v3",
-                false,
-                &o
-            ),
-            "/compatible-mode/v1/embeddings"
-        );
-        assert_eq!(
-            p(V::DeepSeek, Endpoint::Chat, "deepseek-chat", false, &o),
-            "/chat/completions"
-        );
-        assert_eq!(
-            p(V::Groq, Endpoint::Chat, "llama", false, &o),
-            "/openai/v1/chat/completions"
-        );
-        assert_eq!(
-            p(V::Zhipu, Endpoint::Chat, "glm-4", false, &o),
-            "/api/paas/v4/chat/completions"
-        );
-        assert_eq!(
-            p(V::Anthropic, Endpoint::Chat, "claude", true, &o),
-            "/v1/messages"
-        );
-        assert_eq!(
-            p(V::Gemini, Endpoint::Chat, "gemini-2.5-flash", false, &o),
-            "/v1beta/models/gemini-2.5-flash:generateContent"
-        );
-        assert_eq!(
-            p(V::Gemini, Endpoint::Chat, "gemini-2.5-flash", true, &o),
-            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
-        );
-        assert_eq!(
-            p(
-                V::Bedrock,
-                Endpoint::Chat,
-                "anthropic.claude-3-5-sonnet-20240620-v1:0",
-                true,
-                &o
-            ),
-            "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream"
-        );
         let az = PathOptions {
             azure_deployment: Some("prod-gpt4o".into()),
             azure_api_version: Some("2024-10-21".into()),
             ..o.clone()
         };
-        assert_eq!(
-            p(V::Azure, Endpoint::Chat, "gpt-4o", false, &az),
-            "/openai/deployments/prod-gpt4o/chat/completions?api-version=2024-10-21"
-        );
-        assert_eq!(
-            p(
-                V::Azure,
-                Endpoint::Embeddings,
-                "emb",
-                false,
-                &PathOptions {
-                    azure_deployment: None,
-                    ..az.clone()
-                }
-            ),
-            "/openai/deployments/emb/embeddings?api-version=2024-10-21"
-        );
-        assert_eq!(
-            p(V::Azure, Endpoint::Chat, "gpt-4o", false, &o),
-            "/openai/v1/chat/completions"
-        );
-        assert_eq!(
-            p(V::QwenNative, Endpoint::Messages, "qwen-plus", true, &o),
-            "/api/v1/services/aigc/text-generation/generation"
-        );
-        assert!(upstream_path(
-            V::QwenNative,
-            V::QwenNative.spec().protocol,
-            Endpoint::Embeddings,
-            "m",
-            false,
-            &o
-        )
-        .is_err());
-        assert!(upstream_path(
-            V::QwenNative,
-            V::QwenNative.spec().protocol,
-            Endpoint::Completions,
-            "m",
-            false,
-            &o
-        )
-        .is_err());
-        assert!(upstream_path(
-            V::Anthropic,
-            V::Anthropic.spec().protocol,
-            Endpoint::Embeddings,
-            "m",
-            false,
-            &o
-        )
-        .is_err());
-        assert!(upstream_path(
-            V::DeepSeek,
-            V::DeepSeek.spec().protocol,
-            Endpoint::Embeddings,
-            "m",
-            false,
-            &o
-        )
-        .is_err());
+        let az_model = PathOptions {
+            azure_deployment: None,
+            ..az.clone()
+        };
         let custom = PathOptions {
             base_path: Some("/api".into()),
-            ..o
+            ..o.clone()
         };
-        assert_eq!(
-            p(V::OpenAiCompatible, Endpoint::Models, "", false, &custom),
-            "/api/models"
-        );
+        let bedrock_model = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+        // provider, endpoint, model, stream, options, the upstream path.
+        #[rustfmt::skip]
+        let cases: &[(V, E, &str, bool, &PathOptions, &str)] = &[
+            (V::OpenAi, E::Chat, "gpt-4o", true, &o, "/v1/chat/completions"),
+            (V::Qwen, E::Embeddings, "text-embedding-v3", false, &o, "/compatible-mode/v1/embeddings"),
+            (V::DeepSeek, E::Chat, "deepseek-chat", false, &o, "/chat/completions"),
+            (V::Groq, E::Chat, "llama", false, &o, "/openai/v1/chat/completions"),
+            (V::Zhipu, E::Chat, "glm-4", false, &o, "/api/paas/v4/chat/completions"),
+            (V::Anthropic, E::Chat, "claude", true, &o, "/v1/messages"),
+            (V::Gemini, E::Chat, "gemini-2.5-flash", false, &o, "/v1beta/models/gemini-2.5-flash:generateContent"),
+            (V::Gemini, E::Chat, "gemini-2.5-flash", true, &o, "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"),
+            (V::Bedrock, E::Chat, bedrock_model, true, &o, "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream"),
+            (V::Azure, E::Chat, "gpt-4o", false, &az, "/openai/deployments/prod-gpt4o/chat/completions?api-version=2024-10-21"),
+            (V::Azure, E::Embeddings, "emb", false, &az_model, "/openai/deployments/emb/embeddings?api-version=2024-10-21"),
+            (V::Azure, E::Chat, "gpt-4o", false, &o, "/openai/v1/chat/completions"),
+            (V::QwenNative, E::Messages, "qwen-plus", true, &o, "/api/v1/services/aigc/text-generation/generation"),
+            (V::OpenAiCompatible, E::Models, "", false, &custom, "/api/models"),
+        ];
+        for &(prov, ep, model, stream, opts, want) in cases {
+            let got = upstream_path(prov, prov.spec().protocol, ep, model, stream, opts);
+            assert_eq!(got.unwrap(), want, "{prov:?} {ep:?} {model}");
+        }
+        let unsupported = [
+            (V::QwenNative, E::Embeddings),
+            (V::QwenNative, E::Completions),
+            (V::Anthropic, E::Embeddings),
+            (V::DeepSeek, E::Embeddings),
+        ];
+        for (prov, ep) in unsupported {
+            let got = upstream_path(prov, prov.spec().protocol, ep, "m", false, &o);
+            assert!(got.is_err(), "{prov:?} {ep:?}");
+        }
     }
 
     #[test]

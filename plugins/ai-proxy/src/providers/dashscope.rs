@@ -29,7 +29,7 @@
 //! `output_tokens_details.reasoning_tokens`) → [`Usage`]. Errors are
 //! `{"code","message","request_id"}` (see [`dashscope_error_status`]).
 
-use super::{AnswerContext, Endpoint, PathOptions, Protocol, ProviderSpec, Upstream};
+use super::{Answer, AnswerContext, Body, PathArgs, Protocol, Upstream};
 use crate::common::{reject_unmapped, IGNORABLE_OPENAI_FIELDS};
 use crate::error::TranslateError;
 use crate::options::TranslateOptions;
@@ -431,63 +431,7 @@ pub struct OutFunction<'a> {
     pub arguments: Option<BStr<'a>>,
 }
 
-/// DashScope `usage`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-pub struct DashScopeUsage {
-    /// Prompt tokens (cached included).
-    #[serde(default)]
-    pub input_tokens: u64,
-    /// Output tokens (reasoning included).
-    #[serde(default)]
-    pub output_tokens: u64,
-    /// Total.
-    #[serde(default)]
-    pub total_tokens: Option<u64>,
-    /// `cached_tokens`.
-    #[serde(default)]
-    pub prompt_tokens_details: Option<PromptDetails>,
-    /// `reasoning_tokens`.
-    #[serde(default)]
-    pub output_tokens_details: Option<OutputDetails>,
-}
-
-/// `usage.prompt_tokens_details`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-pub struct PromptDetails {
-    /// Prompt tokens read from the cache.
-    #[serde(default)]
-    pub cached_tokens: Option<u64>,
-}
-
-/// `usage.output_tokens_details`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-pub struct OutputDetails {
-    /// Thinking tokens.
-    #[serde(default)]
-    pub reasoning_tokens: Option<u64>,
-}
-
-impl DashScopeUsage {
-    /// Normalized usage.
-    pub fn to_usage(&self) -> Usage {
-        Usage {
-            input: self.input_tokens,
-            output: self.output_tokens,
-            total: self
-                .total_tokens
-                .unwrap_or(self.input_tokens.saturating_add(self.output_tokens)),
-            cached_input: self
-                .prompt_tokens_details
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
-            reasoning: self
-                .output_tokens_details
-                .and_then(|d| d.reasoning_tokens)
-                .unwrap_or(0),
-            cache_creation_input: None,
-        }
-    }
-}
+pub use aigw::llm::usage::DashScopeUsage;
 
 /// The text of a `content` value: a string, or the `text` of each part of a list. `None`
 /// for `null`; an error for other shapes.
@@ -528,29 +472,7 @@ pub fn finish_to_openai(reason: Option<&str>, has_tool_calls: bool) -> Option<&'
     }
 }
 
-/// The HTTP status for a DashScope error `code` (used when the HTTP status says nothing, e.g.
-/// in-stream error events); `None` for unknown codes.
-pub fn dashscope_error_status(code: &str) -> Option<u16> {
-    let status = match code {
-        "InvalidApiKey" | "InvalidApiKeyError" => 401,
-        c if c.starts_with("AccessDenied") || c == "Arrearage" => 403,
-        "ModelNotFound" | "ModelNotExist" | "NotFound" => 404,
-        c if c.starts_with("Throttling") || c == "LimitRequests" => 429,
-        c if c.starts_with("InvalidParameter")
-            || c == "DataInspectionFailed"
-            || c == "data_inspection_failed"
-            || c == "InvalidURL"
-            || c == "BadRequest" =>
-        {
-            400
-        }
-        "RequestTimeOut" => 504,
-        c if c.starts_with("InternalError") || c == "SystemError" => 500,
-        "ServiceUnavailable" | "ModelUnavailable" => 503,
-        _ => return None,
-    };
-    Some(status)
-}
+pub use aigw::llm::stream::dashscope_error_status;
 
 /// The `data` of the last SSE `data:` line of `body`, or `body` itself when it is not SSE
 /// (error answers to streamed requests may come framed as events).
@@ -616,25 +538,19 @@ pub fn dashscope_response_to_chat(
                 .map(|r| r.as_str().to_string());
             for (j, tc) in msg.tool_calls.iter().flatten().enumerate() {
                 let f = tc.function.as_ref();
-                calls.push(oa::ToolCall {
-                    id: tc
-                        .id
+                calls.push(oa::ToolCall::function(
+                    tc.id
                         .as_ref()
                         .filter(|s| !s.as_str().is_empty())
                         .map(|s| s.as_str().to_string())
                         .unwrap_or_else(|| format!("call_{i}_{j}")),
-                    kind: "function".into(),
-                    function: oa::FunctionCall {
-                        name: f
-                            .and_then(|f| f.name.as_ref())
-                            .map(|n| n.as_str().to_string())
-                            .unwrap_or_default(),
-                        arguments: f
-                            .and_then(|f| f.arguments.as_ref())
-                            .map(|a| a.as_str().to_string())
-                            .unwrap_or_default(),
-                    },
-                });
+                    f.and_then(|f| f.name.as_ref())
+                        .map(|n| n.as_str().to_string())
+                        .unwrap_or_default(),
+                    f.and_then(|f| f.arguments.as_ref())
+                        .map(|a| a.as_str().to_string())
+                        .unwrap_or_default(),
+                ));
             }
         }
         let has_calls = !calls.is_empty();
@@ -678,20 +594,8 @@ impl Upstream for DashScope {
         Protocol::DashScopeText
     }
 
-    fn always_streams(&self) -> bool {
-        true
-    }
-
-    fn path(
-        &self,
-        _spec: &ProviderSpec,
-        base: &str,
-        _endpoint: Endpoint,
-        _model: &str,
-        _stream: bool,
-        _opts: &PathOptions,
-    ) -> String {
-        format!("{base}/services/aigc/text-generation/generation")
+    fn path(&self, p: &PathArgs<'_>) -> String {
+        format!("{}/services/aigc/text-generation/generation", p.base)
     }
 
     fn request_headers(&self, _anthropic_version: Option<&str>) -> Vec<(&'static str, String)> {
@@ -701,19 +605,11 @@ impl Upstream for DashScope {
         ]
     }
 
-    fn chat_request(
-        &self,
-        req: &mut oa::ChatCompletionRequest,
-        opts: &TranslateOptions,
-    ) -> Result<Vec<u8>, TranslateError> {
+    fn chat_request(&self, req: &mut oa::ChatCompletionRequest, opts: &TranslateOptions) -> Body {
         super::to_body(&chat_request_to_dashscope(req, opts)?)
     }
 
-    fn chat_response(
-        &self,
-        body: &[u8],
-        cx: AnswerContext<'_>,
-    ) -> Result<(oa::ChatCompletion, Option<Usage>), TranslateError> {
+    fn chat_response(&self, body: &[u8], cx: AnswerContext<'_>) -> Answer {
         dashscope_response_to_chat(body, cx.id, cx.model, cx.created)
     }
 

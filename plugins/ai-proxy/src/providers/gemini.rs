@@ -32,10 +32,11 @@
 //! no candidates) → one empty choice with `content_filter`. Inline binary output is a 502.
 
 use super::{
-    bad_answer, to_body, AnswerContext, Endpoint, PathOptions, Protocol, ProviderSpec, Upstream,
+    bad_answer, to_body, Answer, AnswerContext, Body, Endpoint, PathArgs, Protocol, Upstream,
 };
 use crate::common::{
-    gemini_finish_to_openai, parse_arguments, reject_unmapped, IGNORABLE_OPENAI_FIELDS,
+    function_tool, gemini_finish_to_openai, parse_arguments, reject_unmapped,
+    IGNORABLE_OPENAI_FIELDS,
 };
 use crate::error::TranslateError;
 use crate::media::{data_url, is_http_url, mime_from_extension, parse_data_url};
@@ -183,20 +184,15 @@ pub fn chat_request_to_gemini(
                 .iter()
                 .enumerate()
                 .map(|(i, t)| {
-                    if t.kind != "function" {
-                        return Err(TranslateError::unsupported(
-                            format!("tools[{i}].type"),
-                            "only function tools can be translated",
-                        ));
-                    }
+                    let f = function_tool(i, t)?;
                     let (parameters, parameters_json_schema) = if opts.gemini_json_schema {
-                        (None, t.function.parameters.clone())
+                        (None, f.parameters.clone())
                     } else {
-                        (t.function.parameters.clone(), None)
+                        (f.parameters.clone(), None)
                     };
                     Ok(gm::FunctionDeclaration {
-                        name: t.function.name.clone(),
-                        description: t.function.description.clone(),
+                        name: f.name.clone(),
+                        description: f.description.clone(),
                         parameters,
                         parameters_json_schema,
                     })
@@ -424,6 +420,19 @@ fn part_to_gemini(
     }
 }
 
+/// A Gemini `functionCall` as an OpenAI tool call (arguments `{}` when it has none);
+/// `fallback_id` names a call that carries no id.
+fn tool_call(fc: &gm::FunctionCall, fallback_id: impl FnOnce() -> String) -> oa::ToolCall {
+    oa::ToolCall::function(
+        fc.id.clone().unwrap_or_else(fallback_id),
+        fc.name.clone(),
+        fc.args
+            .as_ref()
+            .map(Value::to_string)
+            .unwrap_or_else(|| "{}".into()),
+    )
+}
+
 /// Translates a Gemini request back into an OpenAI chat request (for Gemini-native clients in
 /// front of OpenAI-style upstreams, and to check that translations lose nothing). `model` is
 /// taken from the URL.
@@ -452,18 +461,7 @@ pub fn gemini_request_to_chat(
                         text.get_or_insert_with(String::new).push_str(t);
                     }
                 } else if let Some(fc) = &p.function_call {
-                    calls.push(oa::ToolCall {
-                        id: fc.id.clone().unwrap_or_else(|| format!("call_{i}_{j}")),
-                        kind: "function".into(),
-                        function: oa::FunctionCall {
-                            name: fc.name.clone(),
-                            arguments: fc
-                                .args
-                                .as_ref()
-                                .map(Value::to_string)
-                                .unwrap_or_else(|| "{}".into()),
-                        },
-                    });
+                    calls.push(tool_call(fc, || format!("call_{i}_{j}")));
                 } else {
                     return Err(TranslateError::unsupported(
                         format!("contents[{i}].parts[{j}]"),
@@ -603,21 +601,7 @@ pub fn gemini_response_to_chat(
                     text.get_or_insert_with(String::new).push_str(t);
                 }
             } else if let Some(fc) = &p.function_call {
-                calls.push(oa::ToolCall {
-                    id: fc
-                        .id
-                        .clone()
-                        .unwrap_or_else(|| format!("call_{}", calls.len())),
-                    kind: "function".into(),
-                    function: oa::FunctionCall {
-                        name: fc.name.clone(),
-                        arguments: fc
-                            .args
-                            .as_ref()
-                            .map(Value::to_string)
-                            .unwrap_or_else(|| "{}".into()),
-                    },
-                });
+                calls.push(tool_call(fc, || format!("call_{}", calls.len())));
             } else if p.inline_data.is_some() || p.file_data.is_some() {
                 return Err(TranslateError::upstream(
                     "gemini returned binary output that chat completions cannot carry",
@@ -678,43 +662,20 @@ impl Upstream for Gemini {
         Protocol::GeminiGenerateContent
     }
 
-    fn usage_protocol(&self) -> UsageProtocol {
-        UsageProtocol::Gemini
-    }
-
-    fn always_streams(&self) -> bool {
-        true
-    }
-
-    fn path(
-        &self,
-        _spec: &ProviderSpec,
-        base: &str,
-        endpoint: Endpoint,
-        model: &str,
-        stream: bool,
-        _opts: &PathOptions,
-    ) -> String {
-        match endpoint {
+    fn path(&self, p: &PathArgs<'_>) -> String {
+        let (base, model) = (p.base, p.model);
+        match p.endpoint {
             Endpoint::Models => format!("{base}/models"),
-            _ if stream => format!("{base}/models/{model}:streamGenerateContent?alt=sse"),
+            _ if p.stream => format!("{base}/models/{model}:streamGenerateContent?alt=sse"),
             _ => format!("{base}/models/{model}:generateContent"),
         }
     }
 
-    fn chat_request(
-        &self,
-        req: &mut oa::ChatCompletionRequest,
-        opts: &TranslateOptions,
-    ) -> Result<Vec<u8>, TranslateError> {
+    fn chat_request(&self, req: &mut oa::ChatCompletionRequest, opts: &TranslateOptions) -> Body {
         to_body(&chat_request_to_gemini(req, opts)?)
     }
 
-    fn chat_response(
-        &self,
-        body: &[u8],
-        cx: AnswerContext<'_>,
-    ) -> Result<(oa::ChatCompletion, Option<Usage>), TranslateError> {
+    fn chat_response(&self, body: &[u8], cx: AnswerContext<'_>) -> Answer {
         let r: gm::GenerateContentResponse = serde_json::from_slice(body).map_err(bad_answer)?;
         let usage = aigw::llm::usage::extract(UsageProtocol::Gemini, body);
         Ok((

@@ -52,8 +52,31 @@ pub struct AnswerContext<'a> {
     pub created: u64,
 }
 
+/// What [`Upstream::path`] builds an upstream path from.
+#[derive(Debug, Clone, Copy)]
+pub struct PathArgs<'a> {
+    /// The provider's catalogue entry.
+    pub spec: &'a ProviderSpec,
+    /// The base path (the route's override or the catalogue's).
+    pub base: &'a str,
+    /// The endpoint called.
+    pub endpoint: Endpoint,
+    /// The upstream model (for dialects that put it in the URL).
+    pub model: &'a str,
+    /// Whether the answer is streamed.
+    pub stream: bool,
+    /// The route's path settings.
+    pub opts: &'a PathOptions,
+}
+
+/// A translated request body, or why there is none.
+pub type Body = Result<Vec<u8>, TranslateError>;
+
+/// A translated answer with its usage, or why there is none.
+pub type Answer = Result<(oa::ChatCompletion, Option<Usage>), TranslateError>;
+
 /// Serializes a translated request body.
-pub fn to_body<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, TranslateError> {
+pub fn to_body<T: serde::Serialize>(v: &T) -> Body {
     serde_json::to_vec(v).map_err(|e| TranslateError {
         status: 500,
         kind: "api_error",
@@ -69,34 +92,36 @@ pub fn bad_answer(e: serde_json::Error) -> TranslateError {
 }
 
 /// One upstream dialect: everything ai-proxy needs to call a provider that speaks it. The
-/// default methods are the OpenAI conventions.
+/// default methods are the OpenAI conventions, except [`Upstream::usage_protocol`] and
+/// [`Upstream::always_streams`], which follow from [`Upstream::protocol`] in one table each.
 pub trait Upstream: Sync {
     /// The dialect's identifier.
     fn protocol(&self) -> Protocol;
 
-    /// How token usage is counted in this dialect's answers and streams.
+    /// How token usage is counted in this dialect's answers and streams (OpenAI's counting for
+    /// the dialects not named).
     fn usage_protocol(&self) -> UsageProtocol {
-        UsageProtocol::OpenAi
+        match self.protocol() {
+            Protocol::Responses => UsageProtocol::Responses,
+            Protocol::AnthropicMessages => UsageProtocol::Anthropic,
+            Protocol::GeminiGenerateContent => UsageProtocol::Gemini,
+            Protocol::BedrockConverse => UsageProtocol::Bedrock,
+            _ => UsageProtocol::OpenAi,
+        }
     }
 
     /// Whether the stream choice is in the URL or a header, so that the upstream is always
     /// called in streaming mode (the request headers are sent before the body says).
     fn always_streams(&self) -> bool {
-        false
+        matches!(
+            self.protocol(),
+            Protocol::GeminiGenerateContent | Protocol::BedrockConverse | Protocol::DashScopeText
+        )
     }
 
-    /// The upstream path (with query) for `endpoint` under `base`. `model` is the upstream
-    /// model (for dialects that put it in the URL).
-    fn path(
-        &self,
-        spec: &ProviderSpec,
-        base: &str,
-        endpoint: Endpoint,
-        model: &str,
-        stream: bool,
-        opts: &PathOptions,
-    ) -> String {
-        openai::path(spec, base, endpoint, model, stream, opts, false)
+    /// The upstream path (with query) for the endpoint under the base path.
+    fn path(&self, p: &PathArgs<'_>) -> String {
+        openai::path(p, false)
     }
 
     /// The authentication headers for an API key.
@@ -116,19 +141,11 @@ pub trait Upstream: Sync {
     }
 
     /// Translates a chat request (the model already mapped) into this dialect's body.
-    fn chat_request(
-        &self,
-        req: &mut oa::ChatCompletionRequest,
-        opts: &TranslateOptions,
-    ) -> Result<Vec<u8>, TranslateError>;
+    fn chat_request(&self, req: &mut oa::ChatCompletionRequest, opts: &TranslateOptions) -> Body;
 
     /// Translates a whole (non-streamed, successful) answer into a chat completion, with its
     /// usage.
-    fn chat_response(
-        &self,
-        body: &[u8],
-        cx: AnswerContext<'_>,
-    ) -> Result<(oa::ChatCompletion, Option<Usage>), TranslateError>;
+    fn chat_response(&self, body: &[u8], cx: AnswerContext<'_>) -> Answer;
 
     /// A decoder of this dialect's stream into neutral events.
     fn stream_decoder(&self) -> Box<dyn Decoder>;
@@ -175,5 +192,13 @@ pub fn upstream_path(
             format!("{} does not serve {:?}", spec.name, endpoint),
         ));
     }
-    Ok(upstream(wire).path(spec, base, endpoint, model, stream, opts))
+    let args = PathArgs {
+        spec,
+        base,
+        endpoint,
+        model,
+        stream,
+        opts,
+    };
+    Ok(upstream(wire).path(&args))
 }

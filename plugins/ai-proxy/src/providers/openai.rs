@@ -3,9 +3,8 @@
 //! streams pass as they are.
 
 use super::{
-    bad_answer, to_body, AnswerContext, Endpoint, PathOptions, Protocol, ProviderSpec, Upstream,
+    bad_answer, to_body, Answer, AnswerContext, Body, Endpoint, PathArgs, Protocol, Upstream,
 };
-use crate::error::TranslateError;
 use crate::options::TranslateOptions;
 use crate::providers::Provider;
 use aigw::llm::openai as oa;
@@ -17,15 +16,15 @@ pub struct OpenAi;
 
 /// The OpenAI-style path: `{base}/{endpoint}`, or Azure's deployment and `api-version` forms.
 /// `responses` sends chat-shaped endpoints to `/responses`.
-pub fn path(
-    spec: &ProviderSpec,
-    base: &str,
-    endpoint: Endpoint,
-    model: &str,
-    _stream: bool,
-    opts: &PathOptions,
-    responses: bool,
-) -> String {
+pub fn path(p: &PathArgs<'_>, responses: bool) -> String {
+    let PathArgs {
+        spec,
+        base,
+        endpoint,
+        model,
+        opts,
+        ..
+    } = *p;
     let tail = match endpoint {
         Endpoint::Chat | Endpoint::Messages if responses => "responses",
         Endpoint::Chat | Endpoint::Messages => "chat/completions",
@@ -73,11 +72,7 @@ impl Upstream for OpenAi {
         Protocol::ChatCompletions
     }
 
-    fn chat_request(
-        &self,
-        req: &mut oa::ChatCompletionRequest,
-        opts: &TranslateOptions,
-    ) -> Result<Vec<u8>, TranslateError> {
+    fn chat_request(&self, req: &mut oa::ChatCompletionRequest, opts: &TranslateOptions) -> Body {
         force_usage(req.stream == Some(true), &mut req.stream_options);
         if opts.use_max_completion_tokens && req.max_completion_tokens.is_none() {
             req.max_completion_tokens = req.max_tokens.take();
@@ -85,11 +80,7 @@ impl Upstream for OpenAi {
         to_body(req)
     }
 
-    fn chat_response(
-        &self,
-        body: &[u8],
-        _cx: AnswerContext<'_>,
-    ) -> Result<(oa::ChatCompletion, Option<Usage>), TranslateError> {
+    fn chat_response(&self, body: &[u8], _cx: AnswerContext<'_>) -> Answer {
         let chat: oa::ChatCompletion = serde_json::from_slice(body).map_err(bad_answer)?;
         let usage = chat.usage.as_ref().map(Usage::from_openai);
         Ok((chat, usage))

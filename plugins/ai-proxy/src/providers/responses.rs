@@ -3,9 +3,7 @@
 //! answer ([`responses_response_to_chat`]); streams use the SDK's `ResponsesDecoder`. The
 //! gateway keeps no state upstream (`store: false`).
 
-use super::{
-    bad_answer, to_body, AnswerContext, Endpoint, PathOptions, Protocol, ProviderSpec, Upstream,
-};
+use super::{bad_answer, to_body, Answer, AnswerContext, Body, PathArgs, Protocol, Upstream};
 use crate::common::chat_message;
 use crate::error::TranslateError;
 use crate::options::TranslateOptions;
@@ -13,7 +11,6 @@ use aigw::llm::openai as oa;
 use aigw::llm::responses as rs;
 use aigw::llm::stream::prefixed_id;
 use aigw::llm::stream::{Decoder, ResponsesDecoder};
-use aigw::llm::UsageProtocol;
 use aigw::llm::{Extra, Usage};
 use serde_json::{json, Value};
 
@@ -121,11 +118,7 @@ pub fn chat_request_to_responses(
                         "a tool message needs `tool_call_id`",
                     )
                 })?;
-                let output = m
-                    .content
-                    .as_ref()
-                    .map(oa::MessageContent::joined_text)
-                    .unwrap_or_default();
+                let output = m.joined_text();
                 items.push(rs::Item::FunctionCallOutput {
                     call_id,
                     output: Value::String(output),
@@ -254,14 +247,11 @@ pub fn responses_response_to_chat(
                 name,
                 arguments,
                 ..
-            } => calls.push(oa::ToolCall {
-                id: call_id.clone(),
-                kind: "function".into(),
-                function: oa::FunctionCall {
-                    name: name.clone(),
-                    arguments: arguments.clone(),
-                },
-            }),
+            } => calls.push(oa::ToolCall::function(
+                call_id.clone(),
+                name.clone(),
+                arguments.clone(),
+            )),
             rs::Item::Reasoning { summary, .. } => {
                 for s in summary {
                     if let Some(t) = s.get("text").and_then(Value::as_str) {
@@ -323,38 +313,18 @@ impl Upstream for Responses {
         Protocol::Responses
     }
 
-    fn usage_protocol(&self) -> UsageProtocol {
-        UsageProtocol::Responses
+    fn path(&self, p: &PathArgs<'_>) -> String {
+        super::openai::path(p, true)
     }
 
-    fn path(
-        &self,
-        spec: &ProviderSpec,
-        base: &str,
-        endpoint: Endpoint,
-        model: &str,
-        stream: bool,
-        opts: &PathOptions,
-    ) -> String {
-        super::openai::path(spec, base, endpoint, model, stream, opts, true)
-    }
-
-    fn chat_request(
-        &self,
-        req: &mut oa::ChatCompletionRequest,
-        opts: &TranslateOptions,
-    ) -> Result<Vec<u8>, TranslateError> {
+    fn chat_request(&self, req: &mut oa::ChatCompletionRequest, opts: &TranslateOptions) -> Body {
         if opts.use_max_completion_tokens && req.max_completion_tokens.is_none() {
             req.max_completion_tokens = req.max_tokens.take();
         }
         to_body(&chat_request_to_responses(req)?)
     }
 
-    fn chat_response(
-        &self,
-        body: &[u8],
-        cx: AnswerContext<'_>,
-    ) -> Result<(oa::ChatCompletion, Option<Usage>), TranslateError> {
+    fn chat_response(&self, body: &[u8], cx: AnswerContext<'_>) -> Answer {
         let r: rs::Response = serde_json::from_slice(body).map_err(bad_answer)?;
         let chat = responses_response_to_chat(&r, cx.created)?;
         let usage = chat.usage.as_ref().map(Usage::from_openai);

@@ -115,17 +115,16 @@ impl Aggregator {
             .into_iter()
             .enumerate()
             .filter(|(_, t)| !t.name.is_empty() || !t.id.is_empty())
-            .map(|(i, t)| oa::ToolCall {
-                id: if t.id.is_empty() {
-                    format!("call_{i}")
-                } else {
-                    t.id
-                },
-                kind: "function".into(),
-                function: oa::FunctionCall {
-                    name: t.name,
-                    arguments: t.arguments,
-                },
+            .map(|(i, t)| {
+                oa::ToolCall::function(
+                    if t.id.is_empty() {
+                        format!("call_{i}")
+                    } else {
+                        t.id
+                    },
+                    t.name,
+                    t.arguments,
+                )
             })
             .collect();
         let content = match self.content {

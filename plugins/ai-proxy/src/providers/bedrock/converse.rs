@@ -24,7 +24,8 @@
 //! `content_filter`. Usage follows Bedrock's counting (see [`aigw::llm::usage`]).
 
 use crate::common::{
-    bedrock_stop_to_openai, parse_arguments, reject_unmapped, IGNORABLE_OPENAI_FIELDS,
+    bedrock_stop_to_openai, function_tool, parse_arguments, reject_unmapped,
+    IGNORABLE_OPENAI_FIELDS,
 };
 use crate::error::TranslateError;
 use crate::media::{image_format, is_http_url, parse_data_url};
@@ -173,11 +174,7 @@ pub fn chat_request_to_converse(
             }
             oa::Role::Assistant => {
                 let mut content = Vec::new();
-                let text = m
-                    .content
-                    .as_ref()
-                    .map(oa::MessageContent::joined_text)
-                    .unwrap_or_default();
+                let text = m.joined_text();
                 if !text.is_empty() {
                     content.push(json!({ "text": text }));
                 }
@@ -199,11 +196,7 @@ pub fn chat_request_to_converse(
                         "tool messages need tool_call_id",
                     )
                 })?;
-                let text = m
-                    .content
-                    .as_ref()
-                    .map(oa::MessageContent::joined_text)
-                    .unwrap_or_default();
+                let text = m.joined_text();
                 let block = json!({"toolResult": {"toolUseId": id, "content": [{"text": text}]}});
                 match messages.last_mut() {
                     Some(last) if last_was_tool => last.content.push(block),
@@ -229,14 +222,12 @@ pub fn chat_request_to_converse(
                 .iter()
                 .enumerate()
                 .map(|(i, t)| {
-                    if t.kind != "function" {
-                        return Err(TranslateError::unsupported(format!("tools[{i}].type"), "only function tools can be translated"));
-                    }
+                    let f = function_tool(i, t)?;
                     let mut spec = json!({
-                        "name": t.function.name,
-                        "inputSchema": {"json": t.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}}))},
+                        "name": f.name,
+                        "inputSchema": {"json": f.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}}))},
                     });
-                    if let (Some(d), Some(obj)) = (&t.function.description, spec.as_object_mut()) {
+                    if let (Some(d), Some(obj)) = (&f.description, spec.as_object_mut()) {
                         obj.insert("description".into(), json!(d));
                     }
                     Ok(json!({ "toolSpec": spec }))
@@ -394,25 +385,19 @@ pub fn converse_response_to_chat(
         if let Some(t) = b.get("text").and_then(Value::as_str) {
             text.get_or_insert_with(String::new).push_str(t);
         } else if let Some(tu) = b.get("toolUse") {
-            calls.push(oa::ToolCall {
-                id: tu
-                    .get("toolUseId")
+            calls.push(oa::ToolCall::function(
+                tu.get("toolUseId")
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string(),
-                kind: "function".into(),
-                function: oa::FunctionCall {
-                    name: tu
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    arguments: tu
-                        .get("input")
-                        .map(Value::to_string)
-                        .unwrap_or_else(|| "{}".into()),
-                },
-            });
+                tu.get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                tu.get("input")
+                    .map(Value::to_string)
+                    .unwrap_or_else(|| "{}".into()),
+            ));
         } else if let Some(rc) = b.get("reasoningContent") {
             if let Some(t) = rc
                 .get("reasoningText")

@@ -7,14 +7,11 @@ pub mod crypto;
 pub mod eventstream;
 pub mod sigv4;
 
-use super::{
-    bad_answer, to_body, AnswerContext, Endpoint, PathOptions, Protocol, ProviderSpec, Upstream,
-};
-use crate::error::TranslateError;
+use super::{bad_answer, to_body, Answer, AnswerContext, Body, PathArgs, Protocol, Upstream};
 use crate::options::TranslateOptions;
 use aigw::llm::openai as oa;
 use aigw::llm::stream::{BedrockDecoder, Decoder};
-use aigw::llm::{Usage, UsageProtocol};
+use aigw::llm::UsageProtocol;
 
 /// The Bedrock Converse dialect.
 pub struct Bedrock;
@@ -24,39 +21,15 @@ impl Upstream for Bedrock {
         Protocol::BedrockConverse
     }
 
-    fn usage_protocol(&self) -> UsageProtocol {
-        UsageProtocol::Bedrock
+    fn path(&self, p: &PathArgs<'_>) -> String {
+        format!("{}{}", p.base, sigv4::bedrock_path(p.model, p.stream))
     }
 
-    fn always_streams(&self) -> bool {
-        true
-    }
-
-    fn path(
-        &self,
-        _spec: &ProviderSpec,
-        base: &str,
-        _endpoint: Endpoint,
-        model: &str,
-        stream: bool,
-        _opts: &PathOptions,
-    ) -> String {
-        format!("{base}{}", sigv4::bedrock_path(model, stream))
-    }
-
-    fn chat_request(
-        &self,
-        req: &mut oa::ChatCompletionRequest,
-        opts: &TranslateOptions,
-    ) -> Result<Vec<u8>, TranslateError> {
+    fn chat_request(&self, req: &mut oa::ChatCompletionRequest, opts: &TranslateOptions) -> Body {
         to_body(&converse::chat_request_to_converse(req, opts)?)
     }
 
-    fn chat_response(
-        &self,
-        body: &[u8],
-        cx: AnswerContext<'_>,
-    ) -> Result<(oa::ChatCompletion, Option<Usage>), TranslateError> {
+    fn chat_response(&self, body: &[u8], cx: AnswerContext<'_>) -> Answer {
         let r: converse::ConverseResponse = serde_json::from_slice(body).map_err(bad_answer)?;
         let usage = aigw::llm::usage::extract(UsageProtocol::Bedrock, body);
         Ok((

@@ -10,7 +10,7 @@
 //! tools) are refused, since no client dialect here could carry them.
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, StopReason};
-use super::{error_event, parse, push_usage, text, StreamError};
+use super::{decoder_impl, error_event, parse, push_usage, text, Step, StreamError};
 use crate::llm::stream::anthropic_error_status;
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::Deserialize;
@@ -116,7 +116,7 @@ impl AnthropicDecoder {
         self
     }
 
-    fn event<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Result<(), StreamError> {
+    fn step<'a>(&mut self, _event: Option<&str>, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Step {
         let ev: Wire = parse(data, "anthropic")?;
         match ev.kind.as_str() {
             "message_start" => {
@@ -218,50 +218,16 @@ impl AnthropicDecoder {
     }
 }
 
-impl Decoder for AnthropicDecoder {
-    fn decode<'a>(
-        &mut self,
-        _event: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        let r = self.event(data, out);
-        if r.is_err() && !self.lenient {
-            self.done = true;
-        }
-        r
-    }
-
-    fn finish(&mut self) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        self.done = true;
-        Err(StreamError::upstream(
-            "anthropic stream ended before message_stop",
-        ))
-    }
-
+decoder_impl!(AnthropicDecoder, "anthropic stream ended before message_stop";
     fn usage(&self) -> Option<Usage> {
         self.usage.usage()
     }
-
-    fn is_done(&self) -> bool {
-        self.done
-    }
-
-    fn raw_stop_reason(&self) -> Option<&str> {
-        self.stop_word.as_deref()
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::stream::tests::util::decode_all;
+    use crate::llm::stream::tests::util::{decode_all, decode_stream};
 
     pub(crate) const STREAM: &[&str] = &[
         r#"{"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":50,"cache_read_input_tokens":20,"cache_creation_input_tokens":0,"output_tokens":1}}}"#,
@@ -288,8 +254,7 @@ mod tests {
     #[test]
     fn decodes_a_tool_use_stream() {
         let mut d = AnthropicDecoder::new();
-        let ev = decode_all(&mut d, STREAM.iter().map(|s| (None, s.as_bytes())));
-        d.finish().unwrap();
+        let ev = decode_stream(&mut d, STREAM);
         assert!(
             matches!(&ev[0], Event::Start { id: Some(id), model: Some(m) } if id == "msg_01" && m == "claude-sonnet-4-5")
         );

@@ -10,7 +10,7 @@
 //! `metadata` is accepted. Unknown event types are skipped.
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, StopReason};
-use super::{error_event, parse, push_usage, text, StreamError};
+use super::{decoder_impl, error_event, parse, push_usage, text, Step, StreamError};
 use crate::llm::stream::bedrock_exception_status;
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::Deserialize;
@@ -154,12 +154,7 @@ impl BedrockDecoder {
         }
     }
 
-    fn event<'a>(
-        &mut self,
-        event: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
+    fn step<'a>(&mut self, event: Option<&str>, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Step {
         let ev: Wire = parse(data, "bedrock")?;
         match event.unwrap_or_default() {
             "messageStart" => self.ensure_started(out),
@@ -222,47 +217,11 @@ impl BedrockDecoder {
     }
 }
 
-impl Decoder for BedrockDecoder {
-    fn decode<'a>(
-        &mut self,
-        event: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        let r = self.event(event, data, out);
-        if r.is_err() && !self.lenient {
-            self.done = true;
-        }
-        r
-    }
-
-    fn finish(&mut self) -> Result<(), StreamError> {
-        let ok = self.done || self.stopped;
-        self.done = true;
-        if ok {
-            Ok(())
-        } else {
-            Err(StreamError::upstream(
-                "bedrock stream ended before messageStop",
-            ))
-        }
-    }
-
+decoder_impl!(BedrockDecoder, "bedrock stream ended before messageStop", stopped: stopped;
     fn usage(&self) -> Option<Usage> {
         self.usage.usage()
     }
-
-    fn is_done(&self) -> bool {
-        self.done
-    }
-
-    fn raw_stop_reason(&self) -> Option<&str> {
-        self.stop_word.as_deref()
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {

@@ -14,8 +14,9 @@
 //! decoded; `result_format: "text"` answers (`output.text`) are decoded as content.
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
-use super::{error_event, parse, text, StreamError, ToolIn};
+use super::{decoder_impl, error_event, parse, text, Step, StreamError, ToolIn};
 use crate::llm::stream::dashscope_error_status;
+use crate::llm::usage::DashScopeUsage;
 use crate::llm::Usage;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -87,49 +88,6 @@ struct Message<'a> {
     tool_calls: Option<Vec<ToolIn<'a>>>,
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-struct DashScopeUsage {
-    #[serde(default)]
-    input_tokens: u64,
-    #[serde(default)]
-    output_tokens: u64,
-    #[serde(default)]
-    total_tokens: Option<u64>,
-    #[serde(default)]
-    prompt_tokens_details: Option<Details>,
-    #[serde(default)]
-    output_tokens_details: Option<Details>,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-struct Details {
-    #[serde(default)]
-    cached_tokens: Option<u64>,
-    #[serde(default)]
-    reasoning_tokens: Option<u64>,
-}
-
-impl DashScopeUsage {
-    fn to_usage(self) -> Usage {
-        Usage {
-            input: self.input_tokens,
-            output: self.output_tokens,
-            total: self
-                .total_tokens
-                .unwrap_or(self.input_tokens.saturating_add(self.output_tokens)),
-            cached_input: self
-                .prompt_tokens_details
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
-            reasoning: self
-                .output_tokens_details
-                .and_then(|d| d.reasoning_tokens)
-                .unwrap_or(0),
-            cache_creation_input: None,
-        }
-    }
-}
-
 #[derive(Deserialize)]
 struct Part {
     #[serde(default)]
@@ -197,15 +155,8 @@ impl DashScopeDecoder {
         self.done = true;
     }
 
-    fn tool<'a>(
-        &mut self,
-        pos: usize,
-        tc: ToolIn<'a>,
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
-        let at = tc
-            .index
-            .map_or(pos, |i| usize::try_from(i).unwrap_or(usize::MAX));
+    fn tool<'a>(&mut self, pos: usize, tc: ToolIn<'a>, out: &mut Vec<Event<'a>>) -> Step {
+        let at = tc.slot(pos);
         let (name, args) = match tc.function {
             Some(f) => (f.name.filter(|n| !n.as_str().is_empty()), f.arguments),
             None => (None, None),
@@ -281,6 +232,15 @@ impl DashScopeDecoder {
         Ok(())
     }
 
+    /// One SSE event: an `error` event, or a result chunk.
+    fn step<'a>(&mut self, event: Option<&str>, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Step {
+        if event == Some("error") {
+            self.error(data, out);
+            return Ok(());
+        }
+        self.chunk(data, out)
+    }
+
     fn chunk<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Result<(), StreamError> {
         let chunk: Chunk = parse(data, "dashscope")?;
         let Some(output) = chunk.output else {
@@ -335,49 +295,11 @@ impl DashScopeDecoder {
     }
 }
 
-impl Decoder for DashScopeDecoder {
-    fn decode<'a>(
-        &mut self,
-        event: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        if event == Some("error") {
-            self.error(data, out);
-            return Ok(());
-        }
-        let r = self.chunk(data, out);
-        if r.is_err() && !self.lenient {
-            self.done = true;
-        }
-        r
-    }
-
-    fn finish(&mut self) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        self.done = true;
-        Err(StreamError::upstream(
-            "dashscope stream ended without a finish_reason",
-        ))
-    }
-
+decoder_impl!(DashScopeDecoder, "dashscope stream ended without a finish_reason";
     fn usage(&self) -> Option<Usage> {
         self.usage
     }
-
-    fn is_done(&self) -> bool {
-        self.done
-    }
-
-    fn raw_stop_reason(&self) -> Option<&str> {
-        self.stop_word.as_deref()
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {

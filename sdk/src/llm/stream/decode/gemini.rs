@@ -10,7 +10,7 @@
 //! `inlineData` parts are refused.
 
 use super::super::{next_index, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
-use super::{error_event, parse, push_usage, StreamError};
+use super::{decoder_impl, error_event, parse, push_usage, Step, StreamError};
 use crate::llm::stream::gemini_error_status;
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::de::IgnoredAny;
@@ -128,7 +128,7 @@ impl GeminiDecoder {
         self
     }
 
-    fn chunk<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Result<(), StreamError> {
+    fn step<'a>(&mut self, _event: Option<&str>, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Step {
         let chunk: Chunk = parse(data, "gemini")?;
         if let Some(e) = chunk.error {
             let status = e.code.filter(|c| *c >= 400).unwrap_or_else(|| {
@@ -204,50 +204,16 @@ impl GeminiDecoder {
     }
 }
 
-impl Decoder for GeminiDecoder {
-    fn decode<'a>(
-        &mut self,
-        _event: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        let r = self.chunk(data, out);
-        if r.is_err() && !self.lenient {
-            self.done = true;
-        }
-        r
-    }
-
-    fn finish(&mut self) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        self.done = true;
-        Err(StreamError::upstream(
-            "gemini stream ended without a finishReason",
-        ))
-    }
-
+decoder_impl!(GeminiDecoder, "gemini stream ended without a finishReason";
     fn usage(&self) -> Option<Usage> {
         self.usage.usage()
     }
-
-    fn is_done(&self) -> bool {
-        self.done
-    }
-
-    fn raw_stop_reason(&self) -> Option<&str> {
-        self.stop_word.as_deref()
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::stream::tests::util::decode_all;
+    use crate::llm::stream::tests::util::{decode_all, decode_stream};
 
     #[test]
     fn decodes_thoughts_text_calls_and_cumulative_usage() {
@@ -257,8 +223,7 @@ mod tests {
             r#"{"candidates":[{"content":{"parts":[{"text":"sunny.\n"},{"functionCall":{"name":"log","args":{"msg":"done","n":[1,2]}}}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":12,"candidatesTokenCount":9,"totalTokenCount":49,"thoughtsTokenCount":28},"modelVersion":"gemini-2.5-flash","responseId":"r-1"}"#,
         ];
         let mut d = GeminiDecoder::new();
-        let ev = decode_all(&mut d, chunks.iter().map(|s| (None, s.as_bytes())));
-        d.finish().unwrap();
+        let ev = decode_stream(&mut d, &chunks);
         assert!(matches!(&ev[0], Event::Start { id: Some(id), .. } if id == "r-1"));
         assert!(matches!(ev[1], Event::Usage(_)));
         assert!(

@@ -99,6 +99,55 @@ macro_rules! byte_keyed {
 }
 pub(crate) use byte_keyed;
 
+/// What decoding one event gives: `Ok`, or why the stream cannot go on.
+type Step = Result<(), StreamError>;
+
+/// Writes the [`Decoder`](super::Decoder) impl the dialect decoders share. The decoder struct
+/// has `done: bool`, `lenient: bool` and `stop_word: Option<String>` fields and a method
+/// `step(&mut self, event, data, out) -> Step` that decodes one event.
+/// `decode` ignores events once done, runs `step`, and (unless lenient) ends the stream at the
+/// first error. `finish` is fine once done (or, with `stopped: field`, once that flag is set:
+/// a stop seen before the trailing usage) and otherwise reports the truncation `$truncated`.
+/// The items after `;` (at least `usage`) go into the impl as written. The calling module
+/// imports `Decoder`, `Event`, `Step` and `StreamError`.
+macro_rules! decoder_impl {
+    ($ty:ty, $truncated:literal $(, stopped: $stopped:ident)?; $($item:item)*) => {
+        impl Decoder for $ty {
+            fn decode<'a>(&mut self, event: Option<&str>, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Step {
+                if self.done {
+                    return Ok(());
+                }
+                let r = self.step(event, data, out);
+                if r.is_err() && !self.lenient {
+                    self.done = true;
+                }
+                r
+            }
+
+            fn finish(&mut self) -> Result<(), StreamError> {
+                let ended = self.done $(|| self.$stopped)?;
+                self.done = true;
+                if ended {
+                    Ok(())
+                } else {
+                    Err(StreamError::upstream($truncated))
+                }
+            }
+
+            fn is_done(&self) -> bool {
+                self.done
+            }
+
+            fn raw_stop_reason(&self) -> Option<&str> {
+                self.stop_word.as_deref()
+            }
+
+            $($item)*
+        }
+    };
+}
+pub(crate) use decoder_impl;
+
 /// One OpenAI-shaped tool-call delta (`tool_calls[i]`), as OpenAI-compatible servers and
 /// DashScope stream them.
 #[derive(Deserialize)]
@@ -109,6 +158,14 @@ struct ToolIn<'a> {
     id: Option<BStr<'a>>,
     #[serde(default, borrow)]
     function: Option<FnIn<'a>>,
+}
+
+impl ToolIn<'_> {
+    /// The slot this delta extends: its `index`, else its position in the list.
+    fn slot(&self, pos: usize) -> usize {
+        self.index
+            .map_or(pos, |i| usize::try_from(i).unwrap_or(usize::MAX))
+    }
 }
 
 /// The function part of a tool-call delta.

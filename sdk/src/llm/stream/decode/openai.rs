@@ -12,7 +12,7 @@
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, FirstOnly, StopReason};
 use super::openai_fast::FastChoice;
-use super::{byte_keyed, error_event, parse, text, StreamError, ToolIn};
+use super::{byte_keyed, decoder_impl, error_event, parse, text, Step, StreamError, ToolIn};
 use crate::llm::stream::same_shape::SameShape;
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::Deserialize;
@@ -156,15 +156,8 @@ impl OpenAiDecoder {
         self
     }
 
-    fn tool<'a>(
-        &mut self,
-        pos: usize,
-        tc: ToolIn<'a>,
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
-        let at = tc
-            .index
-            .map_or(pos, |i| usize::try_from(i).unwrap_or(usize::MAX));
+    fn tool<'a>(&mut self, pos: usize, tc: ToolIn<'a>, out: &mut Vec<Event<'a>>) -> Step {
+        let at = tc.slot(pos);
         let (name, args) = match tc.function {
             Some(f) => (f.name, f.arguments),
             None => (None, None),
@@ -204,6 +197,16 @@ impl OpenAiDecoder {
             });
         }
         Ok(())
+    }
+
+    /// One SSE data payload: the `[DONE]` sentinel, or a chunk.
+    fn step<'a>(&mut self, _event: Option<&str>, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Step {
+        if data.trim_ascii() == b"[DONE]" {
+            self.done = true;
+            out.push(Event::Done);
+            return Ok(());
+        }
+        self.chunk(data, out)
     }
 
     fn chunk<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Result<(), StreamError> {
@@ -346,56 +349,16 @@ fn delta_texts<'a>(
     text(out, Channel::Refusal, refusal.map(BStr::into_cow));
 }
 
-impl Decoder for OpenAiDecoder {
-    fn decode<'a>(
-        &mut self,
-        _event: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        if data.trim_ascii() == b"[DONE]" {
-            self.done = true;
-            out.push(Event::Done);
-            return Ok(());
-        }
-        let r = self.chunk(data, out);
-        if r.is_err() && !self.lenient {
-            self.done = true;
-        }
-        r
-    }
-
-    fn finish(&mut self) -> Result<(), StreamError> {
-        if self.done || self.stopped {
-            self.done = true;
-            return Ok(());
-        }
-        self.done = true;
-        Err(StreamError::upstream(
-            "OpenAI stream ended before a finish_reason",
-        ))
-    }
-
+decoder_impl!(OpenAiDecoder, "OpenAI stream ended before a finish_reason", stopped: stopped;
     fn usage(&self) -> Option<Usage> {
         self.usage.usage()
     }
-
-    fn is_done(&self) -> bool {
-        self.done
-    }
-
-    fn raw_stop_reason(&self) -> Option<&str> {
-        self.stop_word.as_deref()
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::stream::tests::util::decode_all;
+    use crate::llm::stream::tests::util::{decode_all, decode_stream};
 
     const DEEPSEEK: &[&str] = &[
         r#"{"id":"chatcmpl-9","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"delta":{"role":"assistant","content":null,"reasoning_content":"Think"},"finish_reason":null}],"usage":null}"#,
@@ -412,8 +375,7 @@ mod tests {
     #[test]
     fn decodes_reasoning_text_tools_usage() {
         let mut d = OpenAiDecoder::new();
-        let ev = decode_all(&mut d, DEEPSEEK.iter().map(|s| (None, s.as_bytes())));
-        d.finish().unwrap();
+        let ev = decode_stream(&mut d, DEEPSEEK);
         assert_eq!(
             ev[0],
             Event::Start {

@@ -12,7 +12,7 @@
 //! The event kind is read from the data's `type`, else from the SSE `event:` name.
 
 use super::super::{next_index, slot, BStr, Channel, Decoder, Event, StopReason};
-use super::{error_event, parse, push_usage, text, StreamError};
+use super::{decoder_impl, error_event, parse, push_usage, text, Step, StreamError};
 use crate::llm::{Usage, UsageAccumulator, UsageProtocol};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -141,12 +141,7 @@ impl ResponsesDecoder {
         }
     }
 
-    fn event<'a>(
-        &mut self,
-        name: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
+    fn step<'a>(&mut self, name: Option<&str>, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Step {
         let ev: Wire = parse(data, "responses")?;
         let kind = ev.kind.as_ref().map(BStr::as_str).or(name).unwrap_or("");
         let delta = ev.delta.map(BStr::into_cow);
@@ -247,50 +242,16 @@ impl ResponsesDecoder {
     }
 }
 
-impl Decoder for ResponsesDecoder {
-    fn decode<'a>(
-        &mut self,
-        event: Option<&str>,
-        data: &'a [u8],
-        out: &mut Vec<Event<'a>>,
-    ) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        let r = self.event(event, data, out);
-        if r.is_err() && !self.lenient {
-            self.done = true;
-        }
-        r
-    }
-
-    fn finish(&mut self) -> Result<(), StreamError> {
-        if self.done {
-            return Ok(());
-        }
-        self.done = true;
-        Err(StreamError::upstream(
-            "responses stream ended before response.completed",
-        ))
-    }
-
+decoder_impl!(ResponsesDecoder, "responses stream ended before response.completed";
     fn usage(&self) -> Option<Usage> {
         self.usage.usage()
     }
-
-    fn is_done(&self) -> bool {
-        self.done
-    }
-
-    fn raw_stop_reason(&self) -> Option<&str> {
-        self.stop_word.as_deref()
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::stream::tests::util::decode_all;
+    use crate::llm::stream::tests::util::{decode_all, decode_stream};
 
     const STREAM: &[&str] = &[
         r#"{"type":"response.created","sequence_number":0,"response":{"id":"resp_1","object":"response","created_at":1,"status":"in_progress","model":"gpt-5","output":[]}}"#,
@@ -307,8 +268,7 @@ mod tests {
     #[test]
     fn decodes_items_and_completion() {
         let mut d = ResponsesDecoder::new();
-        let ev = decode_all(&mut d, STREAM.iter().map(|s| (None, s.as_bytes())));
-        d.finish().unwrap();
+        let ev = decode_stream(&mut d, STREAM);
         assert!(
             matches!(&ev[0], Event::Start { id: Some(id), model: Some(m) } if id == "resp_1" && m == "gpt-5")
         );

@@ -117,18 +117,25 @@ impl OpenAiEncoder {
             delta,
             finish_reason: finish,
         }];
-        write_json(
-            out,
-            None,
-            &Chunk {
-                id: &self.id,
-                object: "chat.completion.chunk",
-                created: self.created,
-                model: &self.model,
-                choices: &choices,
-                usage: None,
-            },
-        );
+        self.write_chunk(out, &choices, None);
+    }
+
+    /// Writes one `chat.completion.chunk` event of this stream.
+    fn write_chunk(
+        &self,
+        out: &mut Vec<u8>,
+        choices: &[ChoiceOut<'_>],
+        usage: Option<OpenAiUsage>,
+    ) {
+        let chunk = Chunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices,
+            usage,
+        };
+        write_json(out, None, &chunk);
     }
 
     fn ensure_started(&mut self, out: &mut Vec<u8>) {
@@ -159,18 +166,7 @@ impl OpenAiEncoder {
         }
         if self.include_usage {
             let usage = Some(self.usage.unwrap_or_default().to_openai());
-            write_json(
-                out,
-                None,
-                &Chunk {
-                    id: &self.id,
-                    object: "chat.completion.chunk",
-                    created: self.created,
-                    model: &self.model,
-                    choices: &[],
-                    usage,
-                },
-            );
+            self.write_chunk(out, &[], usage);
         }
         out.extend_from_slice(b"data: [DONE]\n\n");
         self.done = true;

@@ -93,6 +93,15 @@ fn decoder(u: Upstream) -> Box<dyn Decoder> {
 }
 
 /// Upstream bytes cut at `cuts` → decode → client → read back.
+/// A decoder of the stream the encoder for `client` writes (Responses' for the other clients).
+fn client_decoder(client: Client) -> Box<dyn Decoder> {
+    match client {
+        Client::OpenAi => Box::new(OpenAiDecoder::new()),
+        Client::Anthropic => Box::new(AnthropicDecoder::new()),
+        _ => Box::new(ResponsesDecoder::new()),
+    }
+}
+
 fn run(answer: &Answer, up: Upstream, client: Client, cuts: &[usize]) -> Seen {
     let bytes = answer.write(up);
     let mut dec = decoder(up);
@@ -116,11 +125,7 @@ fn run(answer: &Answer, up: Upstream, client: Client, cuts: &[usize]) -> Seen {
     }
     enc.finish(&mut out);
     assert!(enc.is_done());
-    let mut back: Box<dyn Decoder> = match client {
-        Client::OpenAi => Box::new(OpenAiDecoder::new()),
-        Client::Anthropic => Box::new(AnthropicDecoder::new()),
-        _ => Box::new(ResponsesDecoder::new()),
-    };
+    let mut back = client_decoder(client);
     let events = decode_sse(&mut *back, &out, &[]).unwrap();
     back.finish().unwrap();
     let seen = Seen::from_events(&events);
@@ -344,11 +349,7 @@ fn truncated_upstreams_fail_and_the_client_sees_an_error() {
             }
             enc.fail(&err, &mut out);
             assert!(enc.is_done());
-            let mut back: Box<dyn Decoder> = match client {
-                Client::OpenAi => Box::new(OpenAiDecoder::new()),
-                Client::Anthropic => Box::new(AnthropicDecoder::new()),
-                _ => Box::new(ResponsesDecoder::new()),
-            };
+            let mut back = client_decoder(client);
             let got = decode_sse(&mut *back, &out, &[]).unwrap();
             assert!(
                 matches!(got.last(), Some(Event::Error { .. })),

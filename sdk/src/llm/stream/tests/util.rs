@@ -17,6 +17,14 @@ pub fn decode_all<'d, D: Decoder>(
     all
 }
 
+/// Decodes a whole stream of unnamed events (`data` payloads) and finishes it, which must
+/// succeed.
+pub fn decode_stream<D: Decoder>(d: &mut D, data: &[&str]) -> Vec<Event<'static>> {
+    let events = decode_all(d, data.iter().map(|s| (None, s.as_bytes())));
+    d.finish().unwrap();
+    events
+}
+
 /// Feeds SSE `bytes` cut at `cuts` through the SSE parser into `d`. Unnamed events (type
 /// `message`) are passed with no name. Stops at the first decode error.
 pub fn decode_sse<D: Decoder + ?Sized>(
