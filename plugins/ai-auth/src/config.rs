@@ -5,7 +5,7 @@ use aigw::llm::access::{pattern_problem, ModelPattern as Pattern, ModelPolicy};
 
 /// A SHA-256 digest.
 pub type Digest = [u8; 32];
-use aigw::config::{ConfigError, PluginConfig};
+use aigw::config::{ConfigError, PlainConfig};
 use serde::Deserialize;
 
 /// Default header/query names a credential is read from.
@@ -146,7 +146,7 @@ fn patterns(list: &[String], field: &str) -> Result<Vec<Pattern>, ConfigError> {
         .collect()
 }
 
-impl PluginConfig for Config {
+impl PlainConfig for Config {
     fn validate(&mut self) -> Result<(), ConfigError> {
         if !self.in_header && !self.in_query {
             return Err(ConfigError::new(

@@ -1,6 +1,6 @@
 //! The plugin configuration: backends, policy, health, latency, prefix and metrics settings.
 
-use aigw::config::{ConfigError, PluginConfig};
+use aigw::config::{ConfigError, PlainConfig};
 use serde::Deserialize;
 
 /// The header an Envoy `ORIGINAL_DST` cluster with `use_http_header: true` reads.
@@ -253,7 +253,7 @@ fn default_header() -> String {
     ORIGINAL_DST_HEADER.to_string()
 }
 
-impl PluginConfig for Config {
+impl PlainConfig for Config {
     fn validate(&mut self) -> Result<(), ConfigError> {
         if self.backends.is_empty() {
             return Err(ConfigError::new(

@@ -487,7 +487,7 @@ impl Source {
     }
 }
 
-impl PluginConfig for Config {
+impl PlainConfig for Config {
     fn validate(&mut self) -> Result<(), ConfigError> {
         if !(200..=599).contains(&self.rejected_code) {
             return Err(ConfigError::new(

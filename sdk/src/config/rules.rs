@@ -382,7 +382,7 @@ mod tests {
         extra: u32,
     }
 
-    impl PluginConfig for Cfg {
+    impl PlainConfig for Cfg {
         fn validate(&mut self) -> Result<(), ConfigError> {
             if self.value == "bad" {
                 return Err(ConfigError::new("value", "must not be bad"));
