@@ -373,6 +373,7 @@ fn service_matches(entry: &str, cluster: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::PlainConfig;
     use serde::Deserialize;
 
     #[derive(Deserialize, Debug, PartialEq)]
