@@ -1,7 +1,7 @@
 //! What most plugins need: `use aigw::prelude::*;`.
 
 pub use crate::body::{BodyChunk, OverLimit, Rewriter, Whole};
-pub use crate::config::{ConfigError, PluginConfig};
+pub use crate::config::{ConfigError, PlainConfig, PluginConfig};
 pub use crate::host::HostError;
 pub use crate::plugin::{
     CallError, CallRequest, CallResponse, CallResult, Ctx, Flow, Plugin, RootCtx,

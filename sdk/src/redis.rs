@@ -27,7 +27,7 @@
 //! # use aigw::redis::RedisClient;
 //! # use aigw::resp::Command;
 //! # #[derive(Default)] struct P;
-//! # #[derive(serde::Deserialize)] struct C; impl PluginConfig for C {}
+//! # #[derive(serde::Deserialize)] struct C; impl PlainConfig for C {}
 //! # impl Plugin for P { const NAME: &'static str = "p"; type Config = C; type Root = ();
 //! fn on_request_headers(&mut self, ctx: &mut Ctx<Self>, _eos: bool) -> Flow {
 //!     let client = RedisClient::new("outbound|6379||redis.svc", std::time::Duration::from_secs(1));

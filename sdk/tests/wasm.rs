@@ -13,7 +13,7 @@
 //! (its `usize` is 32 bits), the test says so and checks what the VM does.
 
 use aigw::body::Rewriter;
-use aigw::config::{self, ConfigError, Fact, PluginConfig, Rules};
+use aigw::config::{self, ConfigError, Fact, PlainConfig, Rules};
 use aigw::host::wire;
 use aigw::host::HostError;
 use aigw::llm::usage::{anthropic_usage, gemini_usage, openai_usage};
@@ -289,7 +289,7 @@ struct Limits {
     providers: Vec<Provider>,
 }
 
-impl PluginConfig for Limits {
+impl PlainConfig for Limits {
     fn validate(&mut self) -> Result<(), ConfigError> {
         if self.tokens_per_minute == 0 {
             return Err(ConfigError::new(

@@ -52,14 +52,15 @@ pub struct Consumer {
     pub models: ModelPolicy,
 }
 
-/// The plugin configuration (global, or a rule merged over it).
+/// The plugin configuration as written (global, or a rule merged over it); compiled into a
+/// [`Config`].
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub struct RawConfig {
     /// Consumers and their credentials.
-    #[serde(default, rename = "consumers")]
-    raw_consumers: Vec<RawConsumer>,
+    #[serde(default)]
+    pub consumers: Vec<RawConsumer>,
     /// Header and query parameter names a credential is read from.
     #[serde(default = "default_keys")]
     #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
@@ -90,8 +91,31 @@ pub struct Config {
     #[serde(default = "default_max_body")]
     #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub max_body_bytes: usize,
-    /// Consumers after validation.
-    #[serde(skip)]
+}
+
+/// The compiled plugin configuration: names lowercased, consumers with credential digests
+/// only (plain keys are hashed at configure time and not kept).
+#[derive(Debug)]
+pub struct Config {
+    /// Header and query parameter names a credential is read from (lowercase).
+    pub keys: Vec<String>,
+    /// Read credentials from request headers.
+    pub in_header: bool,
+    /// Read credentials from query parameters.
+    pub in_query: bool,
+    /// Higress `global_auth` (see [`RawConfig::global_auth`]).
+    pub global_auth: Option<bool>,
+    /// Consumer names allowed on this rule/route (absent: every authenticated consumer).
+    pub allow: Option<Vec<String>>,
+    /// Identity header set on success (lowercase).
+    pub consumer_header: String,
+    /// Header listing the consumer's allowed model patterns for ai-proxy (lowercase).
+    pub allowed_models_header: String,
+    /// `realm` of the `www-authenticate` challenge.
+    pub realm: String,
+    /// Largest request body read to find the model.
+    pub max_body_bytes: usize,
+    /// The consumers.
     pub consumers: Vec<Consumer>,
 }
 
@@ -147,17 +171,19 @@ fn patterns(list: &[String], field: &str) -> Result<Vec<Pattern>, ConfigError> {
 }
 
 impl PluginConfig for Config {
-    fn validate(&mut self) -> Result<(), ConfigError> {
-        if !self.in_header && !self.in_query {
+    type Raw = RawConfig;
+
+    fn compile(mut raw: RawConfig) -> Result<Config, ConfigError> {
+        if !raw.in_header && !raw.in_query {
             return Err(ConfigError::new(
                 "in_header",
                 "at least one of in_header and in_query must be true",
             ));
         }
-        if self.keys.is_empty() {
+        if raw.keys.is_empty() {
             return Err(ConfigError::new("keys", "needs at least one name"));
         }
-        for (i, k) in self.keys.iter_mut().enumerate() {
+        for (i, k) in raw.keys.iter_mut().enumerate() {
             if k.is_empty() || k.bytes().any(|b| b.is_ascii_whitespace() || b == b':') {
                 return Err(ConfigError::new(
                     format!("keys[{i}]"),
@@ -166,20 +192,20 @@ impl PluginConfig for Config {
             }
             k.make_ascii_lowercase();
         }
-        if self.consumer_header.is_empty() {
+        if raw.consumer_header.is_empty() {
             return Err(ConfigError::new("consumer_header", "must not be empty"));
         }
-        self.consumer_header.make_ascii_lowercase();
-        self.allowed_models_header.make_ascii_lowercase();
-        if self.max_body_bytes == 0 {
+        raw.consumer_header.make_ascii_lowercase();
+        raw.allowed_models_header.make_ascii_lowercase();
+        if raw.max_body_bytes == 0 {
             return Err(ConfigError::new("max_body_bytes", "must be positive"));
         }
-        let mut consumers = Vec::with_capacity(self.raw_consumers.len());
+        let mut consumers = Vec::with_capacity(raw.consumers.len());
         let mut seen_digests: Vec<Digest> = Vec::new();
-        for (i, raw) in self.raw_consumers.iter().enumerate() {
+        for (i, spec) in raw.consumers.iter().enumerate() {
             let at = format!("consumers[{i}]");
-            if raw.name.is_empty()
-                || raw
+            if spec.name.is_empty()
+                || spec
                     .name
                     .bytes()
                     .any(|b| b.is_ascii_control() || b == b',' || b == b';')
@@ -189,17 +215,17 @@ impl PluginConfig for Config {
                     "must be a non-empty name without control characters, ',' or ';'",
                 ));
             }
-            if consumers.iter().any(|c: &Consumer| c.name == raw.name) {
+            if consumers.iter().any(|c: &Consumer| c.name == spec.name) {
                 return Err(ConfigError::new(
                     format!("{at}.name"),
                     "duplicate consumer name",
                 ));
             }
             let mut digests = Vec::new();
-            if let Some(c) = &raw.credential {
+            if let Some(c) = &spec.credential {
                 digests.push(digest_of(c, &format!("{at}.credential"))?);
             }
-            for (j, c) in raw.credentials.iter().enumerate() {
+            for (j, c) in spec.credentials.iter().enumerate() {
                 digests.push(digest_of(c, &format!("{at}.credentials[{j}]"))?);
             }
             if digests.is_empty() {
@@ -218,20 +244,20 @@ impl PluginConfig for Config {
                 seen_digests.push(*d);
             }
             let models = ModelPolicy {
-                allow: raw
+                allow: spec
                     .allowed_models
                     .as_deref()
                     .map(|l| patterns(l, &format!("{at}.allowed_models")))
                     .transpose()?,
-                deny: patterns(&raw.denied_models, &format!("{at}.denied_models"))?,
+                deny: patterns(&spec.denied_models, &format!("{at}.denied_models"))?,
             };
             consumers.push(Consumer {
-                name: raw.name.clone(),
+                name: spec.name.clone(),
                 digests,
                 models,
             });
         }
-        if let Some(allow) = &self.allow {
+        if let Some(allow) = &raw.allow {
             for (i, name) in allow.iter().enumerate() {
                 if !consumers.iter().any(|c| &c.name == name) {
                     return Err(ConfigError::new(
@@ -241,10 +267,19 @@ impl PluginConfig for Config {
                 }
             }
         }
-        // Plain credentials are not kept once hashed.
-        self.raw_consumers.clear();
-        self.consumers = consumers;
-        Ok(())
+        // Plain credentials are not kept once hashed: `raw` is dropped here.
+        Ok(Config {
+            keys: raw.keys,
+            in_header: raw.in_header,
+            in_query: raw.in_query,
+            global_auth: raw.global_auth,
+            allow: raw.allow,
+            consumer_header: raw.consumer_header,
+            allowed_models_header: raw.allowed_models_header,
+            realm: raw.realm,
+            max_body_bytes: raw.max_body_bytes,
+            consumers,
+        })
     }
 }
 
@@ -263,7 +298,6 @@ mod tests {
         assert!(c.in_header && !c.in_query);
         assert_eq!(c.consumers[0].digests[0], sha256(b"k1"));
         assert_eq!(c.consumers[0].digests[1], sha256(b""));
-        assert!(c.raw_consumers.is_empty());
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub mod model;
 /// native builds only).
 #[cfg(feature = "schema")]
 pub fn config_schema() -> serde_json::Value {
-    aigw::config::schema::for_plugin::<config::Config>("ai-auth")
+    aigw::config::schema::for_config::<config::Config>("ai-auth")
 }
 
 use aigw::contract;

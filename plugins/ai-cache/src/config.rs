@@ -1,7 +1,7 @@
 //! The plugin configuration: what goes into the cache key, where entries live, limits, and
 //! the optional semantic (embeddings) lookup.
 
-use aigw::config::{ConfigError, PluginConfig};
+use aigw::config::{ConfigError, PlainConfig};
 use serde::Deserialize;
 
 /// Which part of the conversation goes into the key.
@@ -205,7 +205,7 @@ fn default_max_dims() -> u32 {
     4096
 }
 
-impl PluginConfig for Config {
+impl PlainConfig for Config {
     fn validate(&mut self) -> Result<(), ConfigError> {
         if self.ttl_seconds == 0 {
             return Err(ConfigError::new("ttl_seconds", "must be at least 1"));

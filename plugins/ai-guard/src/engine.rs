@@ -25,12 +25,15 @@ use crate::patterns::{Builtin, Pattern, PatternKind};
 use crate::vault::Vault;
 use aigw::hash::hmac_sha256;
 
-/// What to do on a match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What to do on a match (a rule's `action`: `block`, `mask` or its Higress
+/// spelling `replace`, `log`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Reject the request / stop the answer.
     Block,
     /// Rewrite the matched text.
+    #[serde(alias = "replace")]
     Mask,
     /// Only report the match.
     Log,

@@ -48,7 +48,7 @@ pub mod whole;
 /// native builds only).
 #[cfg(feature = "schema")]
 pub fn config_schema() -> serde_json::Value {
-    aigw::config::schema::for_plugin::<settings::Config>("ai-guard")
+    aigw::config::schema::for_config::<settings::Config>("ai-guard")
 }
 
 use std::cell::RefCell;
@@ -149,10 +149,8 @@ impl Plugin for AiGuard {
 
     fn on_configure(root: &mut RootCtx<Self>) -> Result<(), ConfigError> {
         for cfg in root.configs() {
-            if let Some(c) = cfg.compiled() {
-                for w in &c.guard.warnings {
-                    aigw::warn!("{w}");
-                }
+            for w in &cfg.guard.warnings {
+                aigw::warn!("{w}");
             }
         }
         Ok(())
@@ -160,9 +158,7 @@ impl Plugin for AiGuard {
 
     fn on_request_headers(&mut self, ctx: &mut Ctx<Self>, end_of_stream: bool) -> Flow {
         let cfg = ctx.config_rc();
-        let Some(c) = cfg.compiled() else {
-            return Flow::Continue;
-        };
+        let c: &Config = &cfg;
         let nothing_to_do = c.guard.engine.is_empty() && c.guard.moderation.is_none();
         if end_of_stream || c.guard.request.is_none() || nothing_to_do {
             return Flow::Continue;
@@ -202,9 +198,7 @@ impl Plugin for AiGuard {
         let json_type = *json_type;
         *size = chunk.size;
         let cfg = ctx.config_rc();
-        let Some(c) = cfg.compiled() else {
-            return Flow::Continue;
-        };
+        let c: &Config = &cfg;
         let guard = &c.guard;
         // Over the limit the SDK sends nothing: `over_limit` decides here.
         let body = match ctx.whole_request_body_or(chunk, guard.max_body_bytes, SdkOverLimit::Pass)
@@ -239,9 +233,7 @@ impl Plugin for AiGuard {
             return Flow::Continue;
         };
         let cfg = ctx.config_rc();
-        let Some(c) = cfg.compiled() else {
-            return Flow::Continue;
-        };
+        let c: &Config = &cfg;
         let chunk = BodyChunk {
             size,
             end_of_stream: true,
@@ -259,9 +251,7 @@ impl Plugin for AiGuard {
 
     fn on_response_headers(&mut self, ctx: &mut Ctx<Self>, end_of_stream: bool) -> Flow {
         let cfg = ctx.config_rc();
-        let Some(c) = cfg.compiled() else {
-            return Flow::Continue;
-        };
+        let c: &Config = &cfg;
         let guard = &c.guard;
         let moderate = guard.response.is_some() && !guard.engine.is_empty();
         let restore = self.vault.is_some();
@@ -344,9 +334,7 @@ impl Plugin for AiGuard {
                 let moderate = *moderate;
                 *size = chunk.size;
                 let cfg = ctx.config_rc();
-                let Some(c) = cfg.compiled() else {
-                    return Flow::Continue;
-                };
+                let c: &Config = &cfg;
                 self.whole_response(ctx, &c.guard, moderate, chunk)
             }
             ResponseState::Sse(sse) => {
@@ -417,22 +405,18 @@ impl Plugin for AiGuard {
         // A JSON body ended by trailers: check what was collected.
         if let ResponseState::Whole { moderate, size } = self.response {
             let cfg = ctx.config_rc();
-            if let Some(c) = cfg.compiled() {
-                let chunk = BodyChunk {
-                    size,
-                    end_of_stream: true,
-                };
-                return self.whole_response(ctx, &c.guard, moderate, chunk);
-            }
+            let chunk = BodyChunk {
+                size,
+                end_of_stream: true,
+            };
+            return self.whole_response(ctx, &cfg.guard, moderate, chunk);
         }
         Flow::Continue
     }
 
     fn on_log(&mut self, ctx: &mut Ctx<Self>) {
         let cfg = ctx.config_rc();
-        let Some(c) = cfg.compiled() else {
-            return;
-        };
+        let c: &Config = &cfg;
         match std::mem::take(&mut self.response) {
             ResponseState::Sse(sse) => self.response_hits.merge(&sse.report()),
             ResponseState::Text(text) => {
@@ -579,7 +563,7 @@ impl AiGuard {
             return;
         };
         let cfg = ctx.config_rc();
-        let Some(md) = cfg.compiled().and_then(|c| c.guard.moderation.as_ref()) else {
+        let Some(md) = cfg.guard.moderation.as_ref() else {
             resume(ctx);
             return;
         };
@@ -643,15 +627,7 @@ impl AiGuard {
                     categories_for_log(&categories)
                 );
                 let cfg = ctx.config_rc();
-                match cfg.compiled() {
-                    Some(c) => self.block_request(ctx, &c.guard, shape, stream, "moderation"),
-                    None => {
-                        let _ = ctx.send_error(
-                            &ErrorReply::bad_request("ai-guard: blocked", None)
-                                .code("content_filter"),
-                        );
-                    }
-                }
+                self.block_request(ctx, &cfg.guard, shape, stream, "moderation");
                 Flow::Pause
             }
         }

@@ -46,7 +46,8 @@ pub struct ModerationConfig {
     /// Off switch (default on when the section is present).
     pub enabled: Option<bool>,
     /// `openai` (default) or `generic`.
-    pub mode: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>", extend("enum" = ["openai", "generic", null])))]
+    pub mode: Option<ModeName>,
     /// Gateway cluster of the service. Required.
     pub cluster: String,
     /// `:authority` (host) of the call; default: the cluster name.
@@ -61,7 +62,8 @@ pub struct ModerationConfig {
     /// Call-out timeout in ms (1..=60000, default 2000).
     pub timeout_ms: Option<u64>,
     /// Timeouts, errors, unparsable answers: `allow` (default) or `block`.
-    pub on_error: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>", extend("enum" = ["allow", "block", null])))]
+    pub on_error: Option<OnError>,
     /// OpenAI: only these categories flag (empty: the service's `flagged`).
     pub categories: Vec<String>,
     /// OpenAI: a category whose score reaches its threshold flags.
@@ -130,10 +132,24 @@ pub enum Mode {
     },
 }
 
-/// What to do when the service cannot give a verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `moderation.mode` as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeName {
+    /// OpenAI moderations (the default).
+    #[default]
+    OpenAi,
+    /// Any service answering a boolean verdict.
+    Generic,
+}
+
+/// What to do when the service cannot give a verdict (`on_error`: `allow`
+/// or `block`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OnError {
     /// Forward the request (fail open).
+    #[default]
     Allow,
     /// Block it (fail closed).
     Block,
@@ -196,10 +212,7 @@ pub enum PathSeg {
 }
 
 fn err<T>(field: &str, reason: impl Into<String>) -> Result<T, ConfigError> {
-    Err(ConfigError {
-        field: format!("moderation.{field}"),
-        reason: reason.into(),
-    })
+    Err(ConfigError::new(format!("moderation.{field}"), reason))
 }
 
 /// Parses `$.a.b[0]` / `$['a']` into steps (no wildcards: one value).
@@ -273,16 +286,7 @@ impl Moderation {
         if !(1..=60_000).contains(&timeout_ms) {
             return err("timeout_ms", "must be between 1 and 60000");
         }
-        let on_error = match c.on_error.as_deref() {
-            None | Some("allow") => OnError::Allow,
-            Some("block") => OnError::Block,
-            Some(other) => {
-                return err(
-                    "on_error",
-                    format!("unknown policy \"{other}\" (expected allow or block)"),
-                )
-            }
-        };
+        let on_error = c.on_error.unwrap_or_default();
         if let Some(k) = &c.api_key {
             if k.is_empty() || k.bytes().any(|b| b.is_ascii_control()) {
                 return err("api_key", "must be non-empty, without control characters");
@@ -294,8 +298,8 @@ impl Moderation {
         let generic_only =
             c.text_field.is_some() || c.verdict_path.is_some() || c.categories_path.is_some();
         let openai_only = c.model.is_some() || !c.categories.is_empty() || !c.thresholds.is_empty();
-        let mode = match c.mode.as_deref() {
-            None | Some("openai") => {
+        let mode = match c.mode.unwrap_or_default() {
+            ModeName::OpenAi => {
                 if generic_only {
                     return err(
                         "mode",
@@ -318,7 +322,7 @@ impl Moderation {
                     thresholds: c.thresholds.iter().map(|(k, v)| (k.clone(), *v)).collect(),
                 }
             }
-            Some("generic") => {
+            ModeName::Generic => {
                 if openai_only {
                     return err(
                         "mode",
@@ -346,12 +350,6 @@ impl Moderation {
                     verdict,
                     categories,
                 }
-            }
-            Some(other) => {
-                return err(
-                    "mode",
-                    format!("unknown mode \"{other}\" (expected openai or generic)"),
-                )
             }
         };
         let path = c
@@ -593,7 +591,9 @@ mod tests {
     use super::*;
 
     fn m(json: &str) -> Result<Option<Moderation>, ConfigError> {
-        let c: ModerationConfig = serde_json::from_str(json).unwrap();
+        let value: Value = serde_json::from_str(json).unwrap();
+        let c: ModerationConfig =
+            aigw::config::raw_from_value(value).map_err(|e| e.within("moderation"))?;
         Moderation::from_config(&c)
     }
 
@@ -669,7 +669,11 @@ mod tests {
         );
         assert_eq!(
             e(r#"{"cluster":"c","on_error":"open"}"#),
-            "moderation.on_error: unknown policy \"open\" (expected allow or block)"
+            "moderation.on_error: unknown variant `open`, expected `allow` or `block`"
+        );
+        assert_eq!(
+            e(r#"{"cluster":"c","mode":"azure"}"#),
+            "moderation.mode: unknown variant `azure`, expected `openai` or `generic`"
         );
         assert_eq!(
             e(r#"{"cluster":"c","mode":"generic"}"#),

@@ -1,28 +1,16 @@
 //! The plugin's configuration type for the SDK: the JSON document of
-//! [`crate::config`], compiled once at configure time by
-//! [`PluginConfig::validate`].
+//! [`crate::config`] ([`GuardConfig`]), compiled once at configure time by
+//! [`PluginConfig::compile`] into what the phase handlers use.
 
 use aigw::config::{ConfigError, PluginConfig};
-use serde::Deserialize;
 
 use crate::config::{Guard, GuardConfig};
 use crate::scope::Selection;
 
-/// The plugin configuration: parsed as [`GuardConfig`], compiled into a
-/// [`Guard`] by `validate` (a bad rule rejects the configuration with one
-/// error naming the field).
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(transparent)]
-pub struct Config {
-    source: GuardConfig,
-    #[serde(skip)]
-    compiled: Option<Compiled>,
-}
-
-/// What the phase handlers use.
+/// The compiled plugin configuration (a bad rule rejects the configuration
+/// with one error naming the field).
 #[derive(Debug)]
-pub struct Compiled {
+pub struct Config {
     /// The rules and settings.
     pub guard: Guard,
     /// Configured response JSON paths, checked per streamed event (`None`
@@ -30,17 +18,12 @@ pub struct Compiled {
     pub stream_paths: Option<Selection>,
 }
 
-impl Config {
-    /// The compiled configuration (always present once validated).
-    pub fn compiled(&self) -> Option<&Compiled> {
-        self.compiled.as_ref()
-    }
-}
-
 impl PluginConfig for Config {
-    fn validate(&mut self) -> Result<(), ConfigError> {
-        let guard =
-            Guard::from_config(&self.source).map_err(|e| ConfigError::new(e.field, e.reason))?;
+    type Raw = GuardConfig;
+
+    fn compile(raw: GuardConfig) -> Result<Config, ConfigError> {
+        // The word lists end up in the compiled automaton; `raw` is dropped.
+        let guard = Guard::from_config(&raw)?;
         let stream_paths = guard
             .response
             .as_ref()
@@ -51,13 +34,10 @@ impl PluginConfig for Config {
                 raw: false,
                 ..sel.clone()
             });
-        // The word lists now live in the compiled automaton; drop the source.
-        self.source = GuardConfig::default();
-        self.compiled = Some(Compiled {
+        Ok(Config {
             guard,
             stream_paths,
-        });
-        Ok(())
+        })
     }
 }
 
@@ -66,14 +46,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn compiles_on_validate() {
+    fn compiles_on_parse() {
         let c: Config = aigw::config::parse(
             br#"{"keywords":{"lists":[{"name":"w","words":["bad"]}]},"scope":{"response":{"json_paths":["$.extra"]}}}"#,
         )
         .unwrap();
-        let compiled = c.compiled().unwrap();
-        assert!(!compiled.guard.engine.is_empty());
-        let paths = compiled.stream_paths.as_ref().unwrap();
+        assert!(!c.guard.engine.is_empty());
+        let paths = c.stream_paths.as_ref().unwrap();
         assert!(!paths.openai && !paths.anthropic && paths.paths.len() == 1);
     }
 
@@ -92,8 +71,8 @@ mod tests {
         let e = aigw::config::parse::<Config>(br#"{"log":{"max_bytes":2000000}}"#).unwrap_err();
         assert_eq!(e.path(), "log.max_bytes");
         let c = aigw::config::parse::<Config>(br#"{"log":{"max_bytes":0}}"#).unwrap();
-        assert_eq!(c.compiled().unwrap().guard.log_max_bytes, 0);
+        assert_eq!(c.guard.log_max_bytes, 0);
         let c = aigw::config::parse::<Config>(b"{}").unwrap();
-        assert_eq!(c.compiled().unwrap().guard.log_max_bytes, 4096);
+        assert_eq!(c.guard.log_max_bytes, 4096);
     }
 }

@@ -208,11 +208,11 @@ impl Default for Metrics {
     }
 }
 
-/// The whole configuration.
+/// The whole configuration as written; compiled into a [`Config`].
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub struct RawConfig {
     /// The backends.
     pub backends: Vec<Backend>,
     /// The policy.
@@ -233,11 +233,29 @@ pub struct Config {
     /// Metrics scraping; required for the `metrics` policy.
     #[serde(default)]
     pub metrics: Option<Metrics>,
+}
+
+/// The checked configuration the plugin runs with: the settings (names lowercased) and what
+/// is derived from them.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The backends (at least one, distinct hosts, weights of at least 1).
+    pub backends: Vec<Backend>,
+    /// The policy.
+    pub policy: Policy,
+    /// Header set to the chosen backend's `host` (lowercase).
+    pub target_header: String,
+    /// Passive health.
+    pub health: Health,
+    /// Latency policy settings.
+    pub latency: Latency,
+    /// Prefix-affinity settings (header lowercase).
+    pub prefix: Prefix,
+    /// Metrics scraping; present with the `metrics` policy.
+    pub metrics: Option<Metrics>,
     /// Smooth weighted round-robin order (derived from the weights).
-    #[serde(skip)]
     pub sequence: Vec<usize>,
     /// Namespace of this backend set's shared keys (derived from the hosts).
-    #[serde(skip)]
     pub set_id: u64,
 }
 
@@ -254,21 +272,23 @@ fn default_header() -> String {
 }
 
 impl PluginConfig for Config {
-    fn validate(&mut self) -> Result<(), ConfigError> {
-        if self.backends.is_empty() {
+    type Raw = RawConfig;
+
+    fn compile(mut raw: RawConfig) -> Result<Config, ConfigError> {
+        if raw.backends.is_empty() {
             return Err(ConfigError::new(
                 "backends",
                 "must list at least one backend",
             ));
         }
-        if self.backends.len() > MAX_BACKENDS {
+        if raw.backends.len() > MAX_BACKENDS {
             return Err(ConfigError::new(
                 "backends",
                 format!("at most {MAX_BACKENDS} backends"),
             ));
         }
         let mut total: u32 = 0;
-        for (i, b) in self.backends.iter().enumerate() {
+        for (i, b) in raw.backends.iter().enumerate() {
             if b.host.trim().is_empty() || b.host.bytes().any(|c| c.is_ascii_control() || c == b' ')
             {
                 return Err(ConfigError::new(
@@ -276,7 +296,7 @@ impl PluginConfig for Config {
                     "must be a non-empty header value without spaces",
                 ));
             }
-            if self.backends.iter().take(i).any(|o| o.host == b.host) {
+            if raw.backends.iter().take(i).any(|o| o.host == b.host) {
                 return Err(ConfigError::new(
                     format!("backends[{i}].host"),
                     "duplicate backend",
@@ -296,15 +316,15 @@ impl PluginConfig for Config {
                 format!("the weights add up to more than {MAX_TOTAL_WEIGHT}"),
             ));
         }
-        let header = self.target_header.trim().to_ascii_lowercase();
+        let header = raw.target_header.trim().to_ascii_lowercase();
         if header.is_empty() || header.starts_with(':') || header.contains(' ') {
             return Err(ConfigError::new(
                 "target_header",
                 "must be a regular header name",
             ));
         }
-        self.target_header = header;
-        let h = &self.health;
+        raw.target_header = header;
+        let h = &raw.health;
         if h.consecutive_failures == 0 {
             return Err(ConfigError::new(
                 "health.consecutive_failures",
@@ -317,14 +337,14 @@ impl PluginConfig for Config {
                 "base_ejection_ms must be > 0 and max_ejection_ms >= base_ejection_ms",
             ));
         }
-        let l = &self.latency;
+        let l = &raw.latency;
         if !(l.alpha > 0.0 && l.alpha <= 1.0) {
             return Err(ConfigError::new("latency.alpha", "must be in (0, 1]"));
         }
         if l.half_life_ms == 0 {
             return Err(ConfigError::new("latency.half_life_ms", "must be > 0"));
         }
-        let p = &mut self.prefix;
+        let p = &mut raw.prefix;
         p.header = p.header.trim().to_ascii_lowercase();
         if p.header.is_empty() {
             return Err(ConfigError::new("prefix.header", "must not be empty"));
@@ -344,10 +364,10 @@ impl PluginConfig for Config {
                 "must be in 1..=1048576",
             ));
         }
-        match &self.metrics {
+        match &raw.metrics {
             Some(m) => {
                 let has_cluster = !m.cluster.is_empty()
-                    || self.backends.iter().all(|b| b.metrics_cluster.is_some());
+                    || raw.backends.iter().all(|b| b.metrics_cluster.is_some());
                 if !has_cluster {
                     return Err(ConfigError::new(
                         "metrics.cluster",
@@ -374,7 +394,7 @@ impl PluginConfig for Config {
                     ));
                 }
             }
-            None if self.policy == Policy::Metrics => {
+            None if raw.policy == Policy::Metrics => {
                 return Err(ConfigError::new(
                     "metrics",
                     "required by policy \"metrics\"",
@@ -382,15 +402,23 @@ impl PluginConfig for Config {
             }
             None => {}
         }
-        let weights: Vec<u32> = self.backends.iter().map(|b| b.weight).collect();
-        self.sequence = smooth_wrr(&weights);
+        let weights: Vec<u32> = raw.backends.iter().map(|b| b.weight).collect();
         let mut set = aigw::hash::Fnv1a::new();
-        for b in &self.backends {
+        for b in &raw.backends {
             set.write(b.host.as_bytes());
             set.write(b"\x1f");
         }
-        self.set_id = set.finish();
-        Ok(())
+        Ok(Config {
+            sequence: smooth_wrr(&weights),
+            set_id: set.finish(),
+            backends: raw.backends,
+            policy: raw.policy,
+            target_header: raw.target_header,
+            health: raw.health,
+            latency: raw.latency,
+            prefix: raw.prefix,
+            metrics: raw.metrics,
+        })
     }
 }
 

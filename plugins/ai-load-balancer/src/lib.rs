@@ -25,7 +25,7 @@ pub mod state;
 /// native builds only).
 #[cfg(feature = "schema")]
 pub fn config_schema() -> serde_json::Value {
-    aigw::config::schema::for_plugin::<config::Config>("ai-load-balancer")
+    aigw::config::schema::for_config::<config::Config>("ai-load-balancer")
 }
 
 use aigw::host;

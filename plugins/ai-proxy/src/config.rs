@@ -18,7 +18,7 @@ use crate::model_map::ModelMap;
 use crate::options::TranslateOptions;
 use crate::providers::bedrock::sigv4::{bedrock_host, Credentials};
 use crate::providers::{PathOptions, Protocol as Wire, Provider};
-use aigw::config::{ConfigError, PluginConfig};
+use aigw::config::{ConfigError, PlainConfig};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -587,7 +587,7 @@ impl Config {
     }
 }
 
-impl PluginConfig for Config {
+impl PlainConfig for Config {
     fn validate(&mut self) -> Result<(), ConfigError> {
         if self.providers.is_empty() {
             return Err(ConfigError::new(

@@ -1,6 +1,6 @@
 //! ai-statistics configuration.
 
-use aigw::config::{ConfigError, PluginConfig};
+use aigw::config::{ConfigError, PlainConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -107,7 +107,7 @@ impl Config {
     }
 }
 
-impl PluginConfig for Config {
+impl PlainConfig for Config {
     fn validate(&mut self) -> Result<(), ConfigError> {
         if self.consumer_header.is_empty() {
             return Err(ConfigError::new("consumer_header", "must not be empty"));

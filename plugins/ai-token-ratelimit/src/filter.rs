@@ -100,7 +100,7 @@ fn slot_table(limit: &Limit) -> SlotTable<'_> {
 }
 
 fn limit_of<'c>(cfg: &'c Config, a: &Applied) -> Option<&'c Limit> {
-    cfg.compiled.groups.get(a.group)?.limits.get(a.limit)
+    cfg.groups.get(a.group)?.limits.get(a.limit)
 }
 
 fn window_name(secs: u64) -> &'static str {
@@ -157,7 +157,7 @@ impl TokenRateLimit {
                 .flatten()
                 .filter(|v| !v.is_empty())
         };
-        for limit in cfg.compiled.groups.iter().flat_map(|g| &g.limits) {
+        for limit in cfg.groups.iter().flat_map(|g| &g.limits) {
             for dim in &limit.dims {
                 if dim.source == Source::Model || self.values.iter().any(|(s, _)| *s == dim.source)
                 {
@@ -198,7 +198,7 @@ impl TokenRateLimit {
             .iter()
             .any(|(s, v)| *s == Source::ApiKey && v.is_none());
         if no_key {
-            for limit in cfg.compiled.groups.iter().flat_map(|g| &g.limits) {
+            for limit in cfg.groups.iter().flat_map(|g| &g.limits) {
                 if limit.dims.iter().any(|d| d.source == Source::ApiKey) {
                     no_api_key(&limit.name);
                 }
@@ -219,7 +219,7 @@ impl TokenRateLimit {
     }
 
     fn applied(&self, cfg: &Config) -> Vec<Applied> {
-        identity::select(&cfg.compiled.groups, |s| self.value_of(s))
+        identity::select(&cfg.groups, |s| self.value_of(s))
     }
 
     /// What a limit reserves at admission.
@@ -245,10 +245,10 @@ impl TokenRateLimit {
             return Flow::Continue;
         }
         let now = host::now_millis().unwrap_or(0);
-        if cfg.compiled.cluster {
+        if cfg.cluster {
             return self.admit_cluster(ctx, &cfg, applied, now);
         }
-        if cfg.compiled.rls {
+        if cfg.rls.is_some() {
             return self.admit_rls(ctx, &cfg, applied);
         }
         self.admit_local(ctx, &cfg, applied, now)
@@ -466,11 +466,11 @@ impl TokenRateLimit {
             }
             charges.push((r.clone(), actual));
         }
-        if cfg.compiled.cluster {
+        if cfg.cluster {
             self.settle_cluster(ctx, &cfg, &charges, now);
             return;
         }
-        if cfg.compiled.rls {
+        if cfg.rls.is_some() {
             self.settle_rls(ctx, &cfg, &charges);
             return;
         }
@@ -516,21 +516,21 @@ impl Plugin for TokenRateLimit {
 
     fn on_configure(root: &mut RootCtx<Self>) -> Result<(), ConfigError> {
         for cfg in root.configs() {
-            if cfg.compiled.redis_ignored {
+            if cfg.redis_ignored {
                 aigw::warn!(
                     "a redis section is configured but this module was built without the \
                      `higress` feature: counters stay local to this gateway"
                 );
             }
-            if cfg.compiled.cluster {
+            if cfg.cluster {
                 cluster_init(cfg)?;
                 continue;
             }
-            if cfg.compiled.rls {
+            if cfg.rls.is_some() {
                 // The service keeps the counters: nothing to create here.
                 continue;
             }
-            for limit in cfg.compiled.groups.iter().flat_map(|g| &g.limits) {
+            for limit in cfg.groups.iter().flat_map(|g| &g.limits) {
                 let table = slot_table(limit);
                 if let Err(e) = table.create_slots(&HostStore) {
                     aigw::warn!("limit {:?}: cannot create counter slots: {e}", limit.name);
@@ -549,7 +549,7 @@ impl Plugin for TokenRateLimit {
             header("content-type").as_deref(),
         );
         self.capture_values(ctx, &cfg);
-        if cfg.compiled.needs_body && !end_of_stream {
+        if cfg.needs_body && !end_of_stream {
             return Flow::Continue;
         }
         self.decide(ctx)
@@ -791,8 +791,7 @@ impl TokenRateLimit {
         by_sha: bool,
     ) -> Result<(), String> {
         let cfg = ctx.config_rc();
-        let (Some(client), Some(scripts)) = (redis_client(&cfg), cfg.compiled.scripts.as_ref())
-        else {
+        let (Some(client), Some(scripts)) = (redis_client(&cfg), cfg.scripts.as_ref()) else {
             return Err("no redis configuration".into());
         };
         let command = if by_sha {
@@ -1014,7 +1013,7 @@ fn release_abandoned(cfg: &Rc<Config>, pending: &[Reservation], result: aigw::re
 /// gone): by SHA-1, then by text after `NOSCRIPT`. Failures are counted under `op`.
 #[cfg(feature = "higress")]
 fn run_settle_script(cfg: &Rc<Config>, call: crate::cluster::ScriptCall, op: &'static str) {
-    let (Some(client), Some(scripts)) = (redis_client(cfg), cfg.compiled.scripts.as_ref()) else {
+    let (Some(client), Some(scripts)) = (redis_client(cfg), cfg.scripts.as_ref()) else {
         return;
     };
     let command = call.evalsha(&scripts.settle);
@@ -1022,7 +1021,7 @@ fn run_settle_script(cfg: &Rc<Config>, call: crate::cluster::ScriptCall, op: &'s
     let sent = client.call_detached(&command, move |result| match result {
         Err(e) if e.is_noscript() => {
             let (client, cfg) = retry;
-            let Some(scripts) = cfg.compiled.scripts.as_ref() else {
+            let Some(scripts) = cfg.scripts.as_ref() else {
                 return;
             };
             let sent = client.call_detached(&call.eval(&scripts.settle), move |result| {

@@ -285,7 +285,7 @@ mod tests {
             ]}"#,
         )
         .unwrap();
-        let groups = &c.compiled.groups;
+        let groups = &c.groups;
         let run = |v: Option<&'static str>| {
             select(groups, |s| match s {
                 Source::Header(h) if h == "x-k" => v,
@@ -317,7 +317,7 @@ mod tests {
             ]}"#,
         )
         .unwrap();
-        let picked = select(&c.compiled.groups, |s| match s {
+        let picked = select(&c.groups, |s| match s {
             Source::Consumer => Some("alice"),
             Source::Model => Some("gpt-4o"),
             _ => None,

@@ -29,7 +29,7 @@ pub mod usage;
 /// native builds only).
 #[cfg(feature = "schema")]
 pub fn config_schema() -> serde_json::Value {
-    aigw::config::schema::for_plugin::<config::Config>("ai-token-ratelimit")
+    aigw::config::schema::for_config::<config::Config>("ai-token-ratelimit")
 }
 
 pub use filter::TokenRateLimit;

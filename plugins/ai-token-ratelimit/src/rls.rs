@@ -349,12 +349,9 @@ fn yaml_str(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use aigw::config::PluginConfig;
 
     fn config(json: &str) -> Config {
-        let mut c: Config = serde_json::from_str(json).unwrap();
-        c.validate().unwrap();
-        c
+        aigw::config::parse(json.as_bytes()).unwrap()
     }
 
     #[test]
@@ -363,7 +360,7 @@ mod tests {
             r#"{"mode":"rls","rls":{"cluster":"ratelimit","domain":"ai"},"limits":[
                 {"name":"team","key":[{"by":"consumer"},{"by":"header","name":"X-Team"}],"per_minute":100,"per_day":1000}]}"#,
         );
-        let limit = &c.compiled.groups[0].limits[0];
+        let limit = &c.groups[0].limits[0];
         let d = descriptor(limit, &["alice", "red"], 60);
         let pairs: Vec<(&str, &str)> = d.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(
@@ -375,7 +372,7 @@ mod tests {
                 ("window", "minute")
             ]
         );
-        let s = service_limits(c.compiled.groups.iter().flat_map(|g| &g.limits));
+        let s = service_limits(c.groups.iter().flat_map(|g| &g.limits));
         assert_eq!(s.len(), 2);
         assert_eq!((s[0].window, s[0].limit), ("minute", 100));
         assert_eq!(

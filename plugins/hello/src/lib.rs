@@ -10,7 +10,7 @@ pub struct Config {
     blocked_prefixes: Vec<String>,
 }
 
-impl PluginConfig for Config {}
+impl PlainConfig for Config {}
 
 #[derive(Default)]
 pub struct Hello;

@@ -1,24 +1,31 @@
-//! Typed plugin configuration: parse, validate, and report the offending field.
+//! Typed plugin configuration: parse, then compile, and report the offending field.
 //!
-//! A plugin's configuration is a Rust type that implements [`PluginConfig`] (serde
-//! `Deserialize` plus an optional [`PluginConfig::validate`]). Errors name the field path and
-//! the reason, for example `providers[1].timeout_ms: invalid type: string "x", expected u64`.
+//! A plugin's configuration has two forms. The raw form ([`PluginConfig::Raw`]) is what users
+//! write: serde types, deserialized from JSON. The compiled form (the type implementing
+//! [`PluginConfig`]) is what handlers use: [`PluginConfig::compile`] checks the raw form and
+//! builds it, so a handler never sees a half-valid configuration. Errors name the field path
+//! and the reason, for example `providers[1].timeout_ms: invalid type: string "x", expected
+//! u64`.
 //!
 //! ```
 //! use aigw::config::{self, ConfigError, PluginConfig};
 //!
 //! #[derive(serde::Deserialize)]
-//! struct Cfg {
+//! struct RawCfg {
 //!     #[serde(default)]
 //!     max_body_bytes: usize,
 //! }
 //!
+//! struct Cfg {
+//!     max_body_bytes: std::num::NonZeroUsize,
+//! }
+//!
 //! impl PluginConfig for Cfg {
-//!     fn validate(&mut self) -> Result<(), ConfigError> {
-//!         if self.max_body_bytes == 0 {
-//!             return Err(ConfigError::new("max_body_bytes", "must be greater than 0"));
-//!         }
-//!         Ok(())
+//!     type Raw = RawCfg;
+//!     fn compile(raw: RawCfg) -> Result<Cfg, ConfigError> {
+//!         let max_body_bytes = std::num::NonZeroUsize::new(raw.max_body_bytes)
+//!             .ok_or_else(|| ConfigError::new("max_body_bytes", "must be greater than 0"))?;
+//!         Ok(Cfg { max_body_bytes })
 //!     }
 //! }
 //!
@@ -26,7 +33,11 @@
 //! assert_eq!(err.path(), "max_body_bytes");
 //! let err = config::parse::<Cfg>(b"{}").err().unwrap();
 //! assert_eq!(err.to_string(), "max_body_bytes: must be greater than 0");
+//! assert_eq!(config::parse::<Cfg>(br#"{"max_body_bytes": 9}"#).unwrap().max_body_bytes.get(), 9);
 //! ```
+//!
+//! A configuration without a separate compiled form implements [`PlainConfig`] instead (its
+//! raw form is itself, with an optional in-place [`PlainConfig::validate`]).
 //!
 //! Per-route rules in the Higress format live in [`rules`]; with feature `schema`, [`schema`]
 //! generates the JSON Schema of a plugin's configuration document.
@@ -41,13 +52,36 @@ use std::fmt;
 
 pub use rules::{Fact, Rules};
 
-/// A plugin configuration type: deserializable from JSON, with an optional validation step
-/// that may also normalise values (hence `&mut self`).
-pub trait PluginConfig: DeserializeOwned + 'static {
+/// A plugin configuration: the compiled form handlers use, built from the raw form users
+/// write. [`parse`] deserializes [`Self::Raw`](PluginConfig::Raw) (errors carry the field
+/// path) and then calls [`compile`](PluginConfig::compile).
+pub trait PluginConfig: Sized + 'static {
+    /// The configuration as written: serde types (and, with feature `schema`, the source of
+    /// the JSON Schema).
+    type Raw: DeserializeOwned;
+
+    /// Checks the raw form and builds the compiled one. An error names the field path (as
+    /// written in the raw form) and the reason; it never quotes a secret value.
+    fn compile(raw: Self::Raw) -> Result<Self, ConfigError>;
+}
+
+/// A configuration that is its own raw form: deserialized as is, then checked (and possibly
+/// normalised) in place by [`validate`](PlainConfig::validate). Every `PlainConfig` is a
+/// [`PluginConfig`] with `Raw = Self`.
+pub trait PlainConfig: DeserializeOwned + 'static {
     /// Checks (and may normalise) the configuration after deserialization. The default
     /// accepts everything.
     fn validate(&mut self) -> Result<(), ConfigError> {
         Ok(())
+    }
+}
+
+impl<T: PlainConfig> PluginConfig for T {
+    type Raw = T;
+
+    fn compile(mut raw: T) -> Result<T, ConfigError> {
+        raw.validate()?;
+        Ok(raw)
     }
 }
 
@@ -110,8 +144,8 @@ pub(crate) fn join_path(prefix: &str, rest: &str) -> String {
     }
 }
 
-/// Parses and validates a configuration from JSON bytes. Empty (or all-whitespace) input is
-/// treated as `{}`.
+/// Parses a configuration from JSON bytes and compiles it. Empty (or all-whitespace) input
+/// is treated as `{}`.
 pub fn parse<C: PluginConfig>(json: &[u8]) -> Result<C, ConfigError> {
     let value = parse_json(json)?;
     from_value(value)
@@ -125,15 +159,19 @@ pub(crate) fn parse_json(json: &[u8]) -> Result<serde_json::Value, ConfigError> 
     serde_json::from_slice(json).map_err(|e| ConfigError::new("", format!("not valid JSON: {e}")))
 }
 
-/// Deserializes and validates a configuration from a JSON value.
+/// Deserializes the raw form of a configuration from a JSON value and compiles it.
 pub fn from_value<C: PluginConfig>(value: serde_json::Value) -> Result<C, ConfigError> {
-    let mut config: C = serde_path_to_error::deserialize(value).map_err(|e| {
+    C::compile(raw_from_value::<C::Raw>(value)?)
+}
+
+/// Deserializes a raw configuration (or a part of one) from a JSON value; an error names the
+/// field path and never quotes a string value.
+pub fn raw_from_value<R: DeserializeOwned>(value: serde_json::Value) -> Result<R, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         from_serde_message(&path, &without_values(&e.into_inner().to_string()))
-    })?;
-    config.validate()?;
-    Ok(config)
+    })
 }
 
 /// A serde message with the offending values left out: `invalid type: string "sk-…"` becomes
@@ -230,7 +268,7 @@ mod tests {
         enum Mode {
             Local,
         }
-        impl PluginConfig for C {}
+        impl PlainConfig for C {}
         let err = parse::<C>(br#"{"credentials":"sk-live-0123456789abcdef"}"#).unwrap_err();
         let text = err.to_string();
         assert!(!text.contains("sk-live"), "{text}");
@@ -270,7 +308,7 @@ mod tests {
         limit: u32,
     }
 
-    impl PluginConfig for Cfg {
+    impl PlainConfig for Cfg {
         fn validate(&mut self) -> Result<(), ConfigError> {
             for (i, p) in self.providers.iter().enumerate() {
                 if p.name.is_empty() {

@@ -373,6 +373,7 @@ fn service_matches(entry: &str, cluster: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::PlainConfig;
     use serde::Deserialize;
 
     #[derive(Deserialize, Debug, PartialEq)]
@@ -382,7 +383,7 @@ mod tests {
         extra: u32,
     }
 
-    impl PluginConfig for Cfg {
+    impl PlainConfig for Cfg {
         fn validate(&mut self) -> Result<(), ConfigError> {
             if self.value == "bad" {
                 return Err(ConfigError::new("value", "must not be bad"));

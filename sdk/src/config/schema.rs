@@ -37,6 +37,15 @@ pub fn for_plugin<C: JsonSchema>(plugin: &str) -> Value {
     with_rules(plugin, root.to_value())
 }
 
+/// The schema of plugin `plugin` whose configuration is `C`: the schema of `C`'s raw form
+/// (what users write), with `_rules_` as in [`for_plugin`].
+pub fn for_config<C: super::PluginConfig>(plugin: &str) -> Value
+where
+    C::Raw: JsonSchema,
+{
+    for_plugin::<C::Raw>(plugin)
+}
+
 /// Adds `alias` (a serde `alias` of `field`) to an object schema: the same schema under the
 /// other name, and not both at once (serde rejects a duplicate field). For
 /// `#[schemars(transform = ...)]` on types whose fields have aliases.

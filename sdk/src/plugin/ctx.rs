@@ -176,7 +176,7 @@ impl<P: Plugin> Ctx<P> {
     /// ```no_run
     /// # use aigw::prelude::*;
     /// # #[derive(Default)] struct P;
-    /// # #[derive(serde::Deserialize)] struct C; impl PluginConfig for C {}
+    /// # #[derive(serde::Deserialize)] struct C; impl PlainConfig for C {}
     /// # impl Plugin for P { const NAME: &'static str = "p"; type Config = C; type Root = ();
     /// fn on_request_body(&mut self, ctx: &mut Ctx<Self>, chunk: BodyChunk) -> Flow {
     ///     let body = match ctx.whole_request_body(chunk, 1 << 20) {
@@ -358,7 +358,7 @@ impl<P: Plugin> Ctx<P> {
     /// # use aigw::prelude::*;
     /// # use std::time::Duration;
     /// # #[derive(Default)] struct P;
-    /// # #[derive(serde::Deserialize)] struct C; impl PluginConfig for C {}
+    /// # #[derive(serde::Deserialize)] struct C; impl PlainConfig for C {}
     /// # impl Plugin for P { const NAME: &'static str = "p"; type Config = C; type Root = ();
     /// fn on_request_headers(&mut self, ctx: &mut Ctx<Self>, _eos: bool) -> Flow {
     ///     let req = CallRequest::get("auth.internal", "/check");

@@ -8,7 +8,7 @@
 //! struct Config {
 //!     header: String,
 //! }
-//! impl PluginConfig for Config {}
+//! impl PlainConfig for Config {}
 //!
 //! #[derive(Default)]
 //! struct Tagger;

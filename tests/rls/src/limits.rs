@@ -31,14 +31,14 @@ impl Table {
         let rules = Rules::<Config>::parse(json).map_err(|e| format!("invalid config: {e}"))?;
         let mut table = Table::default();
         for cfg in rules.configs() {
-            let Some(spec) = cfg.rls.as_ref().filter(|_| cfg.compiled.rls) else {
+            let Some(spec) = cfg.rls.as_ref() else {
                 return Err(
                     "the configuration is not in rls mode (mode \"rls\" with an rls section)"
                         .into(),
                 );
             };
             let domain = spec.domain().to_string();
-            let limits = rls::service_limits(cfg.compiled.groups.iter().flat_map(|g| &g.limits));
+            let limits = rls::service_limits(cfg.groups.iter().flat_map(|g| &g.limits));
             for s in limits {
                 let index = table.by_key.len();
                 let variables: Vec<String> = (0..s.keys.len()).map(|j| format!("k{j}")).collect();
@@ -114,12 +114,12 @@ pub fn envoy_ratelimit_config(json: &[u8]) -> Result<String, String> {
     let rules = Rules::<Config>::parse(json).map_err(|e| format!("invalid config: {e}"))?;
     let mut docs = Vec::new();
     for cfg in rules.configs() {
-        let Some(spec) = cfg.rls.as_ref().filter(|_| cfg.compiled.rls) else {
+        let Some(spec) = cfg.rls.as_ref() else {
             return Err(
                 "the configuration is not in rls mode (mode \"rls\" with an rls section)".into(),
             );
         };
-        let limits = rls::service_limits(cfg.compiled.groups.iter().flat_map(|g| &g.limits));
+        let limits = rls::service_limits(cfg.groups.iter().flat_map(|g| &g.limits));
         docs.push(rls::envoy_ratelimit_yaml(spec.domain(), &limits));
     }
     Ok(docs.join("---\n"))
