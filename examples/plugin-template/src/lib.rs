@@ -11,7 +11,17 @@ pub struct Config {
     header_value: String,
 }
 
-impl PluginConfig for Config {}
+// A configuration without a compile step: the raw form is the config itself, and `validate`
+// checks it in place. A plugin whose handlers need derived values implements `PluginConfig`
+// with a `Raw` serde type and `compile` instead (see the SDK's `config` module).
+impl PlainConfig for Config {
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        if self.header_name.is_empty() {
+            return Err(ConfigError::new("header_name", "must not be empty"));
+        }
+        Ok(())
+    }
+}
 
 /// The per-request filter.
 #[derive(Default)]

@@ -53,3 +53,18 @@ fn rejects_a_configuration_without_the_header() {
         "{err:#}"
     );
 }
+
+#[test]
+fn rejects_an_empty_header_name() {
+    let spec = PluginSpec::from_file(module())
+        .expect("build the module first (README.md)")
+        .config_json(r#"{"header_name": "", "header_value": "hello"}"#);
+    let mut sim = Sim::new(Default::default());
+    let err = sim
+        .add_plugin(spec)
+        .expect_err("an empty header_name is refused");
+    assert!(
+        err.to_string().contains("rejected its configuration"),
+        "{err:#}"
+    );
+}
