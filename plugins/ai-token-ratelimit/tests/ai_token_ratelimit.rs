@@ -15,8 +15,7 @@ use aigw_test_kit::{
 use host_sim::{Request, Sim, SimOptions, StreamRecord, UpstreamResponse};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ESTIMATE: u64 = 24;
 const PROMPT_ESTIMATE: u64 = 14;
@@ -848,35 +847,6 @@ fn redis_total(addr: SocketAddr, pattern: &str) -> u64 {
         .sum()
 }
 
-/// A redis-server on a given port (to restart one where the old one was).
-fn redis_on(port: u16) -> Child {
-    let dir = std::env::temp_dir().join(format!("aigw-atr-redis-{port}-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-        ])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
 #[test]
 fn cluster_mode_counters_are_shared_by_gateway_replicas() {
     let redis = RedisServer::start();
@@ -996,12 +966,11 @@ fn cluster_mode_survives_a_redis_restart() {
     assert_eq!(next(&mut sim), 200);
     // Back on the same address, empty (no persistence): counting starts over and the limit
     // holds again.
-    let mut second = redis_on(addr.port());
+    let second = RedisServer::start_on(addr.port());
     let statuses: Vec<u16> = (0..4).map(|_| next(&mut sim)).collect();
     assert_eq!(statuses, vec![200, 200, 200, 429]);
     assert_eq!(redis_total(addr, "aigw-trl:per-consumer:*"), 90);
-    let _ = second.kill();
-    let _ = second.wait();
+    drop(second);
 }
 
 /// One section of `INFO` (a bulk string of many lines).

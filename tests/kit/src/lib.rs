@@ -207,9 +207,15 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts redis-server (installed by `make setup`) and waits until it accepts connections.
+    /// Starts redis-server (installed by `make setup`) on a free loopback port and waits until
+    /// it accepts connections.
     pub fn start() -> RedisServer {
-        let port = free_port();
+        RedisServer::start_on(free_port())
+    }
+
+    /// Starts redis-server on loopback port `port` (for example where a stopped one listened,
+    /// to test a restart) and waits until it accepts connections.
+    pub fn start_on(port: u16) -> RedisServer {
         let dir = std::env::temp_dir().join(format!("aigw-redis-{port}-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let child = Command::new("redis-server")
