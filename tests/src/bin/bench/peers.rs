@@ -5,14 +5,19 @@
 //! answers locally, or does not do the job (nothing proxied, nothing counted, nothing masked,
 //! nothing limited) gets a note in the table instead of a number.
 
-use crate::{chat_request, chat_response, per_request, sse_stream};
+use crate::{chat_request, chat_response, sse_stream, thread_cpu};
 use aigw_tests::{gpustack_module, module_path};
 use host_sim::{LogLevel, PluginSpec, Request, Sim, SimOptions, StreamRecord, UpstreamResponse};
-use std::collections::HashMap;
 use std::path::PathBuf;
 
-/// Timed batches per measurement: with the default `BENCH_N` of 2000, 10,000 timed requests.
-const BATCHES: usize = 5;
+/// Timed rounds per measurement, each one batch of `BENCH_N / 2` requests per lane: with the
+/// default `BENCH_N` of 2000, 10,000 timed requests per lane.
+const ROUNDS: usize = 10;
+
+/// Requests per timed batch for `BENCH_N` = `n`.
+fn batch_len(n: usize) -> usize {
+    (n / 2).max(1)
+}
 
 /// The upstream key both AI proxies are configured with (the client sends `sk-demo-key`).
 const UPSTREAM_KEY: &str = "sk-bench-upstream";
@@ -89,15 +94,16 @@ struct Scenario {
     output_tokens: i64,
 }
 
+/// Checks one exchange of a row: `Ok`, or why the row does not do the job.
+type Check = fn(&Sim, &StreamRecord, &Scenario) -> Result<(), String>;
+
 /// One job: the rows that do it, the shapes they are timed on and how to tell a row did it.
 struct Job {
     title: &'static str,
-    /// Jobs with the same key share the no-op measurement (same scenarios).
-    scenarios_key: &'static str,
     scenarios: Vec<Scenario>,
     rows: Vec<Row>,
-    /// Checks one exchange of a row: `Ok`, or why the row does not do the job.
-    check: fn(&Sim, &StreamRecord, &Scenario) -> Result<(), String>,
+    /// How to tell a row did the job.
+    check: Check,
 }
 
 /// A timed cell: µs per request and the VM memory (all modules of the chain) afterwards.
@@ -105,6 +111,9 @@ struct Job {
 struct Cell {
     us: f64,
     mem: usize,
+    /// Median over rounds of this chain's batch time over the no-op's batch time in the same
+    /// round (`None` when the baseline could not be timed).
+    ratio: Option<f64>,
 }
 
 /// A simulated gateway with `chain`, or why it could not start.
@@ -175,28 +184,131 @@ fn streamed_text(body: &str) -> String {
     text
 }
 
-/// Times one row on one scenario, checking the exchange before and after.
-fn measure(
-    chain: &[Module],
-    sc: &Scenario,
-    check: fn(&Sim, &StreamRecord, &Scenario) -> Result<(), String>,
-    n: usize,
-) -> Result<Cell, String> {
-    let mut sim = gateway(chain)?;
-    let first = sim
-        .run(sc.request.clone(), sc.response.clone())
-        .map_err(|e| format!("{e:#}"))?;
-    check(&sim, &first, sc)?;
-    let us = per_request(&mut sim, &sc.request, &sc.response, n, BATCHES);
-    let last = sim
-        .run(sc.request.clone(), sc.response.clone())
-        .map_err(|e| format!("{e:#}"))?;
-    check(&sim, &last, sc).map_err(|e| format!("after the timed run: {e}"))?;
-    if (0..chain.len()).any(|i| sim.vm_failed(i, 0)) {
-        return Err("a VM failed during the timed run".into());
+/// A chain ready to be timed on one scenario: its gateway (first exchange checked, warmed up).
+struct Lane<'a> {
+    chain: &'a [Module],
+    sim: Sim,
+    check: Check,
+    /// µs per request of each timed batch, in round order.
+    batches: Vec<f64>,
+}
+
+impl<'a> Lane<'a> {
+    /// Starts `chain`, checks one exchange and warms it up with `min(n, 200)` requests.
+    fn start(
+        chain: &'a [Module],
+        sc: &Scenario,
+        check: Check,
+        n: usize,
+    ) -> Result<Lane<'a>, String> {
+        let mut sim = gateway(chain)?;
+        let first = sim
+            .run(sc.request.clone(), sc.response.clone())
+            .map_err(|e| format!("{e:#}"))?;
+        check(&sim, &first, sc)?;
+        for _ in 0..n.min(200) {
+            let _ = sim.run(sc.request.clone(), sc.response.clone());
+        }
+        Ok(Lane {
+            chain,
+            sim,
+            check,
+            batches: Vec::new(),
+        })
     }
-    let mem = (0..chain.len()).filter_map(|i| sim.vm_memory(i, 0)).sum();
-    Ok(Cell { us, mem })
+
+    /// Times one batch of `n` requests.
+    fn batch(&mut self, sc: &Scenario, n: usize) {
+        let t = thread_cpu();
+        for _ in 0..n {
+            let _ = self.sim.run(sc.request.clone(), sc.response.clone());
+        }
+        self.batches
+            .push((thread_cpu() - t).as_secs_f64() * 1e6 / n as f64);
+    }
+
+    /// Checks the last exchange and the VMs, and sums the chain's VM memory.
+    fn finish(mut self, sc: &Scenario) -> Result<Timed, String> {
+        let last = self
+            .sim
+            .run(sc.request.clone(), sc.response.clone())
+            .map_err(|e| format!("{e:#}"))?;
+        (self.check)(&self.sim, &last, sc).map_err(|e| format!("after the timed run: {e}"))?;
+        if (0..self.chain.len()).any(|i| self.sim.vm_failed(i, 0)) {
+            return Err("a VM failed during the timed run".into());
+        }
+        let mem = (0..self.chain.len())
+            .filter_map(|i| self.sim.vm_memory(i, 0))
+            .sum();
+        Ok(Timed {
+            us: median(self.batches.clone()),
+            batches: self.batches,
+            mem,
+        })
+    }
+}
+
+/// A lane after its timed rounds.
+struct Timed {
+    /// Median µs per request.
+    us: f64,
+    /// µs per request of each round's batch.
+    batches: Vec<f64>,
+    /// The chain's VM memory afterwards.
+    mem: usize,
+}
+
+/// The median of `v` (0 when empty).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Times the no-op baseline and every chain of `chains` on one scenario, interleaved: each
+/// round times one batch of every lane, starting at a different lane each round, so a slow
+/// spell of the machine falls on all of them alike. A cell's ratio is the median over rounds
+/// of its batch time divided by the baseline's batch time in the same round. Returns the
+/// baseline's cell, then one cell per chain (`Err` where a chain could not be timed).
+fn measure_interleaved(
+    baseline: &[Module],
+    chains: &[(&[Module], Check)],
+    sc: &Scenario,
+    n: usize,
+) -> Vec<Result<Cell, String>> {
+    let base_check: Check = |_, rec, sc| proxied(rec, sc);
+    let mut lanes: Vec<Result<Lane, String>> =
+        std::iter::once(Lane::start(baseline, sc, base_check, n))
+            .chain(
+                chains
+                    .iter()
+                    .map(|(c, check)| Lane::start(c, sc, *check, n)),
+            )
+            .collect();
+    for round in 0..ROUNDS {
+        let k = lanes.len();
+        for i in 0..k {
+            if let Ok(lane) = &mut lanes[(round + i) % k] {
+                lane.batch(sc, batch_len(n));
+            }
+        }
+    }
+    let finished: Vec<Result<Timed, String>> = lanes
+        .into_iter()
+        .map(|l| l.and_then(|l| l.finish(sc)))
+        .collect();
+    let base_batches = finished[0].as_ref().ok().map(|t| t.batches.clone());
+    finished
+        .into_iter()
+        .map(|f| {
+            f.map(|t| Cell {
+                us: t.us,
+                mem: t.mem,
+                ratio: base_batches
+                    .as_ref()
+                    .map(|base| median(t.batches.iter().zip(base).map(|(a, b)| a / b).collect())),
+            })
+        })
+        .collect()
 }
 
 /// One of three requests through `chain` must be refused with 429.
@@ -250,7 +362,6 @@ fn ai_proxy_job() -> Job {
     let higress = format!(r#"{{"provider":{{"type":"openai","apiTokens":["{UPSTREAM_KEY}"]}}}}"#);
     Job {
         title: "ai-proxy: OpenAI chat → OpenAI upstream (key swapped, host set)",
-        scenarios_key: "chat",
         scenarios: chat_scenarios(),
         rows: vec![
             Row::new("ai-proxy", vec![Module::ours("ai-proxy", &ours)]),
@@ -321,7 +432,6 @@ fn translated_stream_job() -> Job {
     );
     Job {
         title: "ai-proxy: OpenAI client ← Anthropic upstream (answer and stream translated)",
-        scenarios_key: "anthropic-stream",
         scenarios: vec![
             Scenario {
                 name: "chat",
@@ -377,7 +487,6 @@ fn ai_statistics_job() -> Job {
       {"key": "answer", "value_source": "response_body", "value": "choices.0.message.content", "apply_to_log": true}]}"#;
     Job {
         title: "ai-statistics: token metrics + question/answer in the log",
-        scenarios_key: "chat",
         scenarios: chat_scenarios(),
         rows: vec![
             Row::new(
@@ -441,12 +550,10 @@ fn rate_limit_jobs() -> Vec<Job> {
             ),
         ]
     };
-    let check: fn(&Sim, &StreamRecord, &Scenario) -> Result<(), String> =
-        |_, rec, sc| proxied(rec, sc).map_err(|e| format!("not admitted: {e}"));
+    let check: Check = |_, rec, sc| proxied(rec, sc).map_err(|e| format!("not admitted: {e}"));
     vec![
         Job {
             title: "rate limit, local mode: requests/minute per API key",
-            scenarios_key: "chat",
             scenarios: chat_scenarios(),
             rows: vec![
                 Row::new(
@@ -472,7 +579,6 @@ fn rate_limit_jobs() -> Vec<Job> {
         },
         Job {
             title: "rate limit, local mode: tokens/minute per API key",
-            scenarios_key: "chat",
             scenarios: chat_scenarios(),
             rows: vec![
                 Row::new(
@@ -505,7 +611,6 @@ fn masking_job() -> Job {
     };
     Job {
         title: "ai-guard: mask a phone number, deny a word (ai-data-masking config)",
-        scenarios_key: "masking",
         scenarios: vec![
             Scenario {
                 name: "chat",
@@ -547,7 +652,6 @@ struct Line {
     label: String,
     bytes: u64,
     cells: Vec<Result<Cell, String>>,
-    baseline: Vec<Option<f64>>,
 }
 
 /// Runs every job and prints one table, then the notes of rows that could not be timed.
@@ -565,49 +669,55 @@ pub fn run(n: usize) {
         jobs.retain(|j| words.iter().any(|w| j.title.contains(w)));
     }
     // The checked first request, the warm-up, the timed batches, the checked last request.
-    let total = 1 + n.min(200) + n * BATCHES + 1;
-    let mut baselines: HashMap<&'static str, Vec<Result<Cell, String>>> = HashMap::new();
+    let total = 1 + n.min(200) + batch_len(n) * ROUNDS + 1;
     let mut lines = Vec::new();
     for job in &jobs {
         eprintln!("peers: {}", job.title);
-        let base = baselines
-            .entry(job.scenarios_key)
-            .or_insert_with(|| {
-                job.scenarios
-                    .iter()
-                    .map(|sc| measure(&[Module::noop()], sc, |_, rec, sc| proxied(rec, sc), n))
-                    .collect()
+        // Rows whose limit probe failed are not timed; the others are timed together with
+        // the no-op baseline, scenario by scenario.
+        let probes: Vec<Result<(), String>> = job
+            .rows
+            .iter()
+            .map(|row| match (&row.probe, job.scenarios.first()) {
+                (Some(chain), Some(sc)) => limits(chain, sc),
+                _ => Ok(()),
             })
-            .clone();
-        let base_us: Vec<Option<f64>> =
-            base.iter().map(|c| c.as_ref().ok().map(|c| c.us)).collect();
+            .collect();
+        let timed: Vec<(&[Module], Check)> = job
+            .rows
+            .iter()
+            .zip(&probes)
+            .filter(|(_, p)| p.is_ok())
+            .map(|(row, _)| (row.chain.as_slice(), job.check))
+            .collect();
+        let noop = [Module::noop()];
+        // cells[lane][scenario]: lane 0 is the baseline, then the timed rows in order.
+        let mut cells: Vec<Vec<Result<Cell, String>>> = vec![Vec::new(); timed.len() + 1];
+        for sc in &job.scenarios {
+            for (lane, cell) in measure_interleaved(&noop, &timed, sc, n)
+                .into_iter()
+                .enumerate()
+            {
+                cells[lane].push(cell.map_err(|e| format!("{} scenario: {e}", sc.name)));
+            }
+        }
+        let mut cells = cells.into_iter();
         lines.push(Line {
             job: job.title,
             label: "no-op (baseline)".into(),
             bytes: file_size(&module_path("noop")),
-            cells: base,
-            baseline: base_us.clone(),
+            cells: cells.next().unwrap_or_default(),
         });
-        for row in &job.rows {
-            let probe = match (&row.probe, job.scenarios.first()) {
-                (Some(chain), Some(sc)) => limits(chain, sc),
-                _ => Ok(()),
+        for (row, probe) in job.rows.iter().zip(probes) {
+            let cells = match probe {
+                Err(e) => vec![Err(e); job.scenarios.len()],
+                Ok(()) => cells.next().unwrap_or_default(),
             };
-            let cells = job
-                .scenarios
-                .iter()
-                .map(|sc| match &probe {
-                    Err(e) => Err(e.clone()),
-                    Ok(()) => measure(&row.chain, sc, job.check, n)
-                        .map_err(|e| format!("{} scenario: {e}", sc.name)),
-                })
-                .collect();
             lines.push(Line {
                 job: job.title,
                 label: row.label.clone(),
                 bytes: row.chain.iter().map(|m| file_size(&m.path)).sum(),
                 cells,
-                baseline: base_us.clone(),
             });
         }
     }
@@ -622,7 +732,9 @@ fn print_table(lines: &[Line], total: usize) {
     println!("\n## Peers: same job, same requests, same run\n");
     println!(
         "Higress modules: PyPI `gpustack-higress-plugins` 0.5.1 (Go, proxy-wasm ABI 0.2.100). \
-         Ratios are against the no-op plugin on the same requests; VM memory is the linear \
+         Ratios are against the no-op plugin on the same requests, timed in the same rounds \
+         (each round times one batch of the no-op and of every row of the job, in rotating \
+         order; a ratio is the median of the per-round ratios); VM memory is the linear \
          memory of the chain's VMs after {total} requests.\n"
     );
     println!(
@@ -636,13 +748,13 @@ fn print_table(lines: &[Line], total: usize) {
         last_job = l.job;
         let mut cols = Vec::new();
         let mut mems = Vec::new();
-        for (i, c) in l.cells.iter().enumerate() {
+        for c in &l.cells {
             match c {
                 Ok(c) => {
                     cols.push(format!("{:.1}", c.us));
-                    cols.push(match l.baseline.get(i).copied().flatten() {
-                        Some(b) if b > 0.0 => format!("{:.2}x", c.us / b),
-                        _ => "-".into(),
+                    cols.push(match c.ratio {
+                        Some(r) => format!("{r:.2}x"),
+                        None => "-".into(),
                     });
                     mems.push(format!("{} KiB", c.mem / 1024));
                 }
