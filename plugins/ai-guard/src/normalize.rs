@@ -10,8 +10,8 @@
 //!   whose canonical decomposition starts with an ASCII letter becomes that
 //!   letter (`é` → `e`); marks of other scripts (kana voicing, Devanagari
 //!   vowel signs, Cyrillic `й`) are kept, they change the letter;
-//! - compatibility forms become their NFKC base (`unicode-normalization`'s
-//!   compatibility decomposition): full-width, mathematical and enclosed
+//! - compatibility forms become their NFKC base (the compatibility
+//!   decomposition, from [`crate::fold_table`]): full-width, mathematical and enclosed
 //!   letters, ligatures, superscripts (`ＢＡＤ`, `𝐛𝐚𝐝`, `ⓑⓐⓓ` → `bad`);
 //!   Hangul syllables and other canonical-only decompositions are kept whole;
 //! - letters are lower-cased (ASCII and Unicode, char by char, so folding
