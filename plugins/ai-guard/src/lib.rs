@@ -31,6 +31,8 @@ pub mod answer_sse;
 mod checks;
 pub mod config;
 pub mod engine;
+pub mod fold_table;
+mod fold_table_data;
 pub mod hanzi;
 pub mod keywords;
 pub mod moderation;

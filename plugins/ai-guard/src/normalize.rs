@@ -10,8 +10,8 @@
 //!   whose canonical decomposition starts with an ASCII letter becomes that
 //!   letter (`é` → `e`); marks of other scripts (kana voicing, Devanagari
 //!   vowel signs, Cyrillic `й`) are kept, they change the letter;
-//! - compatibility forms become their NFKC base (`unicode-normalization`'s
-//!   compatibility decomposition): full-width, mathematical and enclosed
+//! - compatibility forms become their NFKC base (the compatibility
+//!   decomposition, from [`crate::fold_table`]): full-width, mathematical and enclosed
 //!   letters, ligatures, superscripts (`ＢＡＤ`, `𝐛𝐚𝐝`, `ⓑⓐⓓ` → `bad`);
 //!   Hangul syllables and other canonical-only decompositions are kept whole;
 //! - letters are lower-cased (ASCII and Unicode, char by char, so folding
@@ -35,7 +35,7 @@
 //! character that produced it ([`Folded::orig_range`]), so a match found in
 //! folded text can be masked in the original text.
 
-use unicode_normalization::char::{decompose_canonical, decompose_compatible};
+use crate::fold_table::decomposition;
 
 /// Characters that are dropped by every fold: they are invisible and only ever
 /// used inside words to dodge filters.
@@ -177,13 +177,7 @@ fn kind(c: char) -> Kind {
 /// Whether a non-ASCII `c` is a form of an ASCII letter or digit (its
 /// compatibility decomposition starts with one: `é`, `Ｂ`, `𝐛`, `ⓑ`).
 fn latin_base(c: char) -> bool {
-    let mut first = None;
-    decompose_compatible(c, |d| {
-        if first.is_none() {
-            first = Some(d);
-        }
-    });
-    first.is_some_and(|d| d.is_ascii_alphanumeric())
+    decomposition(c).latin_base
 }
 
 /// Whether the [`confusable`] letter at byte `at` (length `len`) of `text`
@@ -347,29 +341,10 @@ pub fn fold_char(c: char, latinize: bool, mut push: impl FnMut(char)) {
         push(s);
         return;
     }
-    // Compatibility decomposition (at most 18 characters in Unicode), and
-    // whether it differs from the canonical one.
-    let mut buf = ['\0'; 18];
-    let mut n = 0usize;
-    decompose_compatible(c, |d| {
-        if let Some(slot) = buf.get_mut(n) {
-            *slot = d;
-        }
-        n += 1;
-    });
-    let mut same = true;
-    let mut k = 0usize;
-    decompose_canonical(c, |d| {
-        if buf.get(k) != Some(&d) {
-            same = false;
-        }
-        k += 1;
-    });
-    let parts = buf.get(..n.min(buf.len())).unwrap_or(&[]);
-    let compat = !same || k != n;
-    let latin = parts.first().is_some_and(|d| d.is_ascii_alphabetic());
-    if compat || (latin && n > 1) {
-        for &d in parts {
+    // The compatibility decomposition, when it differs from the canonical
+    // one or is a Latin letter with marks.
+    if let Some(parts) = decomposition(c).parts {
+        for d in parts.chars() {
             if is_invisible(d) || is_diacritic(d) {
                 continue;
             }

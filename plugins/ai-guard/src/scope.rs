@@ -371,7 +371,7 @@ impl<'a> Walker<'a, '_> {
                 let tok = self.s.get(start..self.pos).unwrap_or("");
                 let ok = matches!(tok, "true" | "false" | "null")
                     || (tok.starts_with(['-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
-                        && tok.parse::<f64>().is_ok());
+                        && is_float_literal(tok));
                 if ok {
                     Ok(())
                 } else {
@@ -441,6 +441,48 @@ enum Tag {
 }
 
 /// Arrays whose items carry a `role`: 0 = messages, 1 = input.
+/// Whether `tok` is what `str::parse::<f64>` accepts (an optional sign, then
+/// `inf`, `infinity` or `nan` in any case, or digits with an optional
+/// fraction and exponent), checked without the float parser: this check was
+/// the module's only use of it (about 16 KB of code and tables).
+fn is_float_literal(tok: &str) -> bool {
+    let t = tok.strip_prefix(['+', '-']).unwrap_or(tok);
+    if ["inf", "infinity", "nan"]
+        .iter()
+        .any(|w| t.eq_ignore_ascii_case(w))
+    {
+        return true;
+    }
+    let b = t.as_bytes();
+    let digits = |mut i: usize| {
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        (i, i - start)
+    };
+    let (mut i, int) = digits(0);
+    let mut frac = 0;
+    if b.get(i) == Some(&b'.') {
+        (i, frac) = digits(i + 1);
+    }
+    if int + frac == 0 {
+        return false;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let (end, exp) = digits(i);
+        if exp == 0 {
+            return false;
+        }
+        i = end;
+    }
+    i == b.len()
+}
+
 fn item_array(key: &str) -> Option<u8> {
     match key {
         "messages" => Some(0),
@@ -666,6 +708,66 @@ pub fn redact_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn float_literal_check_agrees_with_the_float_parser() {
+        let toks = [
+            "0",
+            "1",
+            "-1",
+            "01",
+            "1.",
+            ".5",
+            "1.5",
+            "-0.25",
+            "1e5",
+            "1E+5",
+            "1e-05",
+            "1.e3",
+            "-.5e2",
+            "inf",
+            "-inf",
+            "+Infinity",
+            "NaN",
+            "-nan",
+            "1e",
+            "1e+",
+            "-",
+            "+",
+            ".",
+            "-.",
+            "e5",
+            "1.2.3",
+            "1-2",
+            "12a",
+            "0x10",
+            "1_000",
+            "--1",
+            "+-1",
+            "infinit",
+            "nana",
+            "",
+            "9999999999999999999999999999",
+            "1e400",
+            "2.5E-3",
+            "7.e",
+            "3..4",
+        ];
+        for tok in toks {
+            assert_eq!(is_float_literal(tok), tok.parse::<f64>().is_ok(), "{tok:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_tokens_agree_with_the_float_parser(
+            picks in proptest::collection::vec(0usize..12, 0..10),
+        ) {
+            const ALPHABET: [&str; 12] = ["0", "7", ".", "-", "+", "e", "E", "inf", "inity", "nan", "N", "x"];
+            let tok: String = picks.iter().filter_map(|&i| ALPHABET.get(i).copied()).collect();
+            proptest::prop_assert_eq!(is_float_literal(&tok), tok.parse::<f64>().is_ok(), "{:?}", tok);
+        }
+    }
     use crate::engine::{rule, Action, EngineBuilder, Rule, RuleKind};
     use crate::normalize::Folder;
     use crate::patterns::Builtin;

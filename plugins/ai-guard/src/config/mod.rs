@@ -110,52 +110,77 @@ impl BlockSettings {
     /// not a JSON API, the raw message); `stream`: the client asked for SSE
     /// (only changes the `answer` style).
     pub fn render(&self, api: Option<Protocol>, stream: bool) -> BlockResponse {
-        use serde_json::json;
-        let msg = self.message.as_str();
+        // The bodies are templates with the message quoted by serde_json: the
+        // same bytes `serde_json::json!(..).to_string()` wrote (keys sorted,
+        // compact), without building a `Value` per block (that code was about
+        // 17 KB of the module). `render_is_what_json_values_wrote` checks it.
+        let msg = serde_json::to_string(&self.message).unwrap_or_else(|_| "\"\"".to_string());
+        let json = "application/json".to_string();
         let (content_type, body) = match (self.style, api) {
             (_, None) => (self.content_type.clone(), self.raw_message.clone()),
             (BlockStyle::Error, Some(Protocol::OpenAi)) => (
-                "application/json".to_string(),
-                json!({"error": {"message": msg, "type": "invalid_request_error", "param": null, "code": "content_filter"}})
-                    .to_string(),
+                json,
+                format!(
+                    r#"{{"error":{{"code":"content_filter","message":{msg},"param":null,"type":"invalid_request_error"}}}}"#
+                ),
             ),
             (BlockStyle::Error, Some(Protocol::Anthropic)) => (
-                "application/json".to_string(),
-                json!({"type": "error", "error": {"type": "invalid_request_error", "message": msg}}).to_string(),
+                json,
+                format!(
+                    r#"{{"error":{{"message":{msg},"type":"invalid_request_error"}},"type":"error"}}"#
+                ),
             ),
-            (BlockStyle::Answer, Some(Protocol::OpenAi)) if stream => {
-                let chunk = json!({"id": "chatcmpl-blocked", "object": "chat.completion.chunk", "created": 0, "model": "ai-guard",
-                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": msg}, "finish_reason": "content_filter"}]});
-                ("text/event-stream".to_string(), format!("data: {chunk}\n\ndata: [DONE]\n\n"))
-            }
+            (BlockStyle::Answer, Some(Protocol::OpenAi)) if stream => (
+                "text/event-stream".to_string(),
+                format!(
+                    r#"data: {{"choices":[{{"delta":{{"content":{msg},"role":"assistant"}},"finish_reason":"content_filter","index":0}}],"created":0,"id":"chatcmpl-blocked","model":"ai-guard","object":"chat.completion.chunk"}}"#
+                ) + "\n\ndata: [DONE]\n\n",
+            ),
             (BlockStyle::Answer, Some(Protocol::OpenAi)) => (
-                "application/json".to_string(),
-                json!({"id": "chatcmpl-blocked", "object": "chat.completion", "created": 0, "model": "ai-guard",
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": msg}, "finish_reason": "content_filter"}],
-                    "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}})
-                .to_string(),
+                json,
+                format!(
+                    r#"{{"choices":[{{"finish_reason":"content_filter","index":0,"message":{{"content":{msg},"role":"assistant"}}}}],"created":0,"id":"chatcmpl-blocked","model":"ai-guard","object":"chat.completion","usage":{{"completion_tokens":0,"prompt_tokens":0,"total_tokens":0}}}}"#
+                ),
             ),
             (BlockStyle::Answer, Some(Protocol::Anthropic)) if stream => {
-                let events = [
-                    ("message_start", json!({"type": "message_start", "message": {"id": "msg_blocked", "type": "message", "role": "assistant", "model": "ai-guard", "content": [], "stop_reason": null, "usage": {"input_tokens": 0, "output_tokens": 0}}})),
-                    ("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})),
-                    ("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": msg}})),
-                    ("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
-                    ("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "refusal"}, "usage": {"output_tokens": 0}})),
-                    ("message_stop", json!({"type": "message_stop"})),
+                let delta = format!(
+                    r#"{{"delta":{{"text":{msg},"type":"text_delta"}},"index":0,"type":"content_block_delta"}}"#
+                );
+                let events: [(&str, &str); 6] = [
+                    (
+                        "message_start",
+                        r#"{"message":{"content":[],"id":"msg_blocked","model":"ai-guard","role":"assistant","stop_reason":null,"type":"message","usage":{"input_tokens":0,"output_tokens":0}},"type":"message_start"}"#,
+                    ),
+                    (
+                        "content_block_start",
+                        r#"{"content_block":{"text":"","type":"text"},"index":0,"type":"content_block_start"}"#,
+                    ),
+                    ("content_block_delta", &delta),
+                    (
+                        "content_block_stop",
+                        r#"{"index":0,"type":"content_block_stop"}"#,
+                    ),
+                    (
+                        "message_delta",
+                        r#"{"delta":{"stop_reason":"refusal"},"type":"message_delta","usage":{"output_tokens":0}}"#,
+                    ),
+                    ("message_stop", r#"{"type":"message_stop"}"#),
                 ];
                 let mut body = String::new();
                 for (name, data) in events {
-                    body.push_str(&format!("event: {name}\ndata: {data}\n\n"));
+                    body.push_str("event: ");
+                    body.push_str(name);
+                    body.push_str("\ndata: ");
+                    body.push_str(data);
+                    body.push_str("\n\n");
                 }
                 ("text/event-stream".to_string(), body)
             }
             (BlockStyle::Answer, Some(Protocol::Anthropic)) => (
-                "application/json".to_string(),
-                json!({"id": "msg_blocked", "type": "message", "role": "assistant", "model": "ai-guard",
-                    "content": [{"type": "text", "text": msg}], "stop_reason": "refusal",
-                    "usage": {"input_tokens": 0, "output_tokens": 0}})
-                .to_string(),
+                json,
+                format!(
+                    r#"{{"content":[{{"text":{msg},"type":"text"}}],"id":"msg_blocked","model":"ai-guard","role":"assistant","stop_reason":"refusal","type":"message","usage":{{"input_tokens":0,"output_tokens":0}}}}"#
+                ),
             ),
         };
         BlockResponse {

@@ -234,3 +234,89 @@ fn errors_name_the_field() {
     let e = error(r#"{"patterns": [{"builtin": 5}]}"#);
     assert!(e.starts_with("patterns[0].builtin: invalid type"), "{e}");
 }
+
+/// The block bodies as the plugin wrote them before the templates: built as
+/// `serde_json` values (the oracle of `render_is_what_json_values_wrote`).
+fn json_render(b: &BlockSettings, api: Option<Protocol>, stream: bool) -> BlockResponse {
+    use serde_json::json;
+    let msg = b.message.as_str();
+    let (content_type, body) = match (b.style, api) {
+        (_, None) => (b.content_type.clone(), b.raw_message.clone()),
+        (BlockStyle::Error, Some(Protocol::OpenAi)) => (
+            "application/json".to_string(),
+            json!({"error": {"message": msg, "type": "invalid_request_error", "param": null, "code": "content_filter"}})
+                .to_string(),
+        ),
+        (BlockStyle::Error, Some(Protocol::Anthropic)) => (
+            "application/json".to_string(),
+            json!({"type": "error", "error": {"type": "invalid_request_error", "message": msg}}).to_string(),
+        ),
+        (BlockStyle::Answer, Some(Protocol::OpenAi)) if stream => {
+            let chunk = json!({"id": "chatcmpl-blocked", "object": "chat.completion.chunk", "created": 0, "model": "ai-guard",
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": msg}, "finish_reason": "content_filter"}]});
+            ("text/event-stream".to_string(), format!("data: {chunk}\n\ndata: [DONE]\n\n"))
+        }
+        (BlockStyle::Answer, Some(Protocol::OpenAi)) => (
+            "application/json".to_string(),
+            json!({"id": "chatcmpl-blocked", "object": "chat.completion", "created": 0, "model": "ai-guard",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": msg}, "finish_reason": "content_filter"}],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}})
+            .to_string(),
+        ),
+        (BlockStyle::Answer, Some(Protocol::Anthropic)) if stream => {
+            let events = [
+                ("message_start", json!({"type": "message_start", "message": {"id": "msg_blocked", "type": "message", "role": "assistant", "model": "ai-guard", "content": [], "stop_reason": null, "usage": {"input_tokens": 0, "output_tokens": 0}}})),
+                ("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})),
+                ("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": msg}})),
+                ("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
+                ("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "refusal"}, "usage": {"output_tokens": 0}})),
+                ("message_stop", json!({"type": "message_stop"})),
+            ];
+            let mut body = String::new();
+            for (name, data) in events {
+                body.push_str(&format!("event: {name}\ndata: {data}\n\n"));
+            }
+            ("text/event-stream".to_string(), body)
+        }
+        (BlockStyle::Answer, Some(Protocol::Anthropic)) => (
+            "application/json".to_string(),
+            json!({"id": "msg_blocked", "type": "message", "role": "assistant", "model": "ai-guard",
+                "content": [{"type": "text", "text": msg}], "stop_reason": "refusal",
+                "usage": {"input_tokens": 0, "output_tokens": 0}})
+            .to_string(),
+        ),
+    };
+    BlockResponse {
+        status: b.status,
+        content_type,
+        body,
+    }
+}
+
+#[test]
+fn render_is_what_json_values_wrote() {
+    for message in [
+        "",
+        "blocked",
+        "say \"no\"\\ \n\t\u{1} é 禁止 \u{2028} </script>",
+    ] {
+        for style in [BlockStyle::Error, BlockStyle::Answer] {
+            let b = BlockSettings {
+                style,
+                status: 403,
+                message: message.to_string(),
+                raw_message: "raw".to_string(),
+                content_type: "text/plain".to_string(),
+            };
+            for api in [None, Some(Protocol::OpenAi), Some(Protocol::Anthropic)] {
+                for stream in [false, true] {
+                    assert_eq!(
+                        b.render(api, stream),
+                        json_render(&b, api, stream),
+                        "{style:?} {api:?} {stream}"
+                    );
+                }
+            }
+        }
+    }
+}
