@@ -8,12 +8,12 @@
 //! | [`replay`] | rendering a hit as JSON or as an SSE stream |
 //! | [`store`] | the local slot store in shared data |
 //! | [`semantic`] | embeddings, cosine similarity, the vector index trait and local index |
-//! | [`filter`] | the stream filter |
+//! | [`plugin`] | the plugin type and its phase handlers |
 
 pub mod config;
 pub mod entry;
-pub mod filter;
 pub mod key;
+pub mod plugin;
 pub mod replay;
 pub mod semantic;
 pub mod store;
@@ -27,6 +27,6 @@ pub fn config_schema() -> serde_json::Value {
     aigw::config::schema::for_plugin::<config::Config>("ai-cache")
 }
 
-pub use filter::AiCache;
+pub use plugin::AiCache;
 
-aigw::export_plugin!(AiCache);
+aigw::export_plugin!(plugin::AiCache);

@@ -914,7 +914,7 @@ mod tests {
     #[test]
     fn a_clean_answer_under_the_shipped_example_is_not_delayed() {
         let guard =
-            crate::config::Guard::from_json(include_bytes!("../../../examples/ai-guard.json"))
+            crate::config::Guard::from_json(include_bytes!("../example.json"))
                 .unwrap();
         let answer = "Sure. Persimmons grow best in full sun with well drained soil. Plant \
             young trees in early spring, water them deeply once a week during the first \

@@ -12,15 +12,15 @@
 //! [`identity`] picks the limits that apply and names their counters, [`estimate`] prices a
 //! request before it runs, [`usage`] reads usage from responses and computes the charge,
 //! the SDK's [`aigw::shared::SlotTable`] keeps local counters in shared data and [`cluster`]
-//! keeps them in Redis, [`rls`] speaks to an Envoy rate limit service; [`filter`] is the
+//! keeps them in Redis, [`rls`] speaks to an Envoy rate limit service; [`plugin`] is the
 //! proxy-wasm plugin that ties them together.
 
 pub mod cluster;
 pub mod config;
 pub mod estimate;
-pub mod filter;
 pub mod identity;
 pub mod pattern;
+pub mod plugin;
 pub mod rls;
 pub mod usage;
 
@@ -32,6 +32,6 @@ pub fn config_schema() -> serde_json::Value {
     aigw::config::schema::for_config::<config::Config>("ai-token-ratelimit")
 }
 
-pub use filter::TokenRateLimit;
+pub use plugin::TokenRateLimit;
 
-aigw::export_plugin!(TokenRateLimit);
+aigw::export_plugin!(plugin::TokenRateLimit);

@@ -28,6 +28,29 @@ pub fn root() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// Path of a shipped example configuration: `plugins/<plugin>/example.json` for `<plugin>`,
+/// and `plugins/<plugin>/example-<variant>.json` for the variants `<plugin>-upstream` and
+/// `<plugin>-rls` (ai-proxy in upstream mode, ai-token-ratelimit in rls mode).
+pub fn example_config(name: &str) -> PathBuf {
+    for variant in ["upstream", "rls"] {
+        if let Some(plugin) = name.strip_suffix(&format!("-{variant}")) {
+            return root()
+                .join("plugins")
+                .join(plugin)
+                .join(format!("example-{variant}.json"));
+        }
+    }
+    root().join("plugins").join(name).join("example.json")
+}
+
+/// The text of a shipped example configuration (see [`example_config`]); panics (in a test)
+/// when it is missing.
+pub fn read_example_config(name: &str) -> String {
+    let path = example_config(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
 /// Path of a built module: `dist/<name>.wasm` for plugins, `dist/higress/<plugin>.wasm` for
 /// `<plugin>-higress` (the `higress`-feature build), `dist/test/<name>.wasm` for fixtures.
 pub fn module_path(name: &str) -> PathBuf {
