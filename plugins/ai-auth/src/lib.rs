@@ -19,7 +19,7 @@
 //! model, then continue or answer 403. Credentials never appear in logs.
 
 pub mod config;
-pub mod credential;
+pub(crate) mod credential;
 pub mod model;
 pub mod plugin;
 

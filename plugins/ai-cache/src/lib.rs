@@ -11,13 +11,13 @@
 //! | [`plugin`] | the plugin type and its phase handlers |
 
 pub mod config;
-pub mod entry;
-pub mod key;
+pub(crate) mod entry;
+pub(crate) mod key;
 pub mod plugin;
-pub mod replay;
-pub mod semantic;
-pub mod store;
-pub mod vector_service;
+pub(crate) mod replay;
+pub(crate) mod semantic;
+pub(crate) mod store;
+pub(crate) mod vector_service;
 
 /// The JSON Schema (draft 2020-12) of this plugin's configuration document, Higress `_rules_`
 /// included; `tools/config-schema` writes it to `dist/ai-cache.schema.json` (feature `schema`,

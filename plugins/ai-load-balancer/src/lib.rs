@@ -13,13 +13,13 @@
 
 pub mod config;
 pub mod hash;
-pub mod pick;
+pub(crate) mod pick;
 pub mod plugin;
 pub mod prom;
 pub mod prompt;
-pub mod scrape;
+pub(crate) mod scrape;
 pub mod sse_count;
-pub mod state;
+pub(crate) mod state;
 
 /// The JSON Schema (draft 2020-12) of this plugin's configuration document, Higress `_rules_`
 /// included; `tools/config-schema` writes it to `dist/ai-load-balancer.schema.json` (feature `schema`,

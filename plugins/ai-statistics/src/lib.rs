@@ -18,11 +18,11 @@
 //! chain, the question and answer logged are the masked ones it publishes ([`guarded`]).
 
 pub mod config;
-pub mod guarded;
+pub(crate) mod guarded;
 pub mod plugin;
-pub mod request;
+pub(crate) mod request;
 pub mod scan;
-pub mod text;
+pub(crate) mod text;
 
 /// The JSON Schema (draft 2020-12) of this plugin's configuration document, Higress `_rules_`
 /// included; `tools/config-schema` writes it to `dist/ai-statistics.schema.json` (feature `schema`,

@@ -15,14 +15,17 @@
 //! keeps them in Redis, [`rls`] speaks to an Envoy rate limit service; [`plugin`] is the
 //! proxy-wasm plugin that ties them together.
 
-pub mod cluster;
+// The Redis script calls run only in the `higress` build (cluster mode); the other builds use
+// the module for the configuration's script names alone.
+#[cfg_attr(not(feature = "higress"), allow(dead_code))]
+pub(crate) mod cluster;
 pub mod config;
-pub mod estimate;
-pub mod identity;
-pub mod pattern;
+pub(crate) mod estimate;
+pub(crate) mod identity;
+pub(crate) mod pattern;
 pub mod plugin;
 pub mod rls;
-pub mod usage;
+pub(crate) mod usage;
 
 /// The JSON Schema (draft 2020-12) of this plugin's configuration document, Higress `_rules_`
 /// included; `tools/config-schema` writes it to `dist/ai-token-ratelimit.schema.json` (feature `schema`,
