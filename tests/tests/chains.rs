@@ -11,9 +11,7 @@
 //! - ai-statistics in front of ai-guard: the logged question and answer are the masked ones.
 
 use aigw_tests::answer::{openai_body, openai_stream, usage};
-use aigw_tests::{
-    filter_state_json, load, logs_with, root, send_200, spec, sse, upstream_header, Chat,
-};
+use aigw_tests::{filter_state_json, load, logs_with, send_200, spec, sse, upstream_header, Chat};
 use host_sim::{Request, Sim, SimOptions, UpstreamResponse};
 use serde_json::Value;
 

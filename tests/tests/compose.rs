@@ -172,14 +172,7 @@ fn chat_and_stream_through_envoy_in_compose() {
         "no Docker engine (`docker info` failed): this test needs one; \
          scripts/test-compose.sh skips it visibly on such machines"
     );
-    for m in [
-        "ai-statistics",
-        "ai-auth",
-        "ai-guard",
-        "ai-cache",
-        "ai-token-ratelimit",
-        "ai-proxy",
-    ] {
+    for m in aigw_tests::SHIPPED_CHAIN {
         let p = root().join("dist").join(format!("{m}.wasm"));
         assert!(
             p.exists(),

@@ -182,17 +182,7 @@ fn the_local_gateway_config_loads_with_every_plugin() {
             .map(|r| r.plugins.iter().map(|p| p.name.clone()).collect())
             .unwrap_or_default()
     };
-    assert_eq!(
-        names("llm"),
-        vec![
-            "ai-statistics",
-            "ai-auth",
-            "ai-guard",
-            "ai-cache",
-            "ai-token-ratelimit",
-            "ai-proxy"
-        ]
-    );
+    assert_eq!(names("llm"), aigw_tests::SHIPPED_CHAIN);
     assert_eq!(names("balanced"), vec!["ai-load-balancer", "ai-proxy"]);
     for sim in &current.sims {
         let sim = sim.lock().unwrap();

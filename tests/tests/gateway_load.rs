@@ -23,7 +23,7 @@
 //! Bounded: a fixed number of requests and one overall deadline ([`DEADLINE`]); no timing is
 //! asserted.
 
-use aigw_tests::{free_port, module_path, root};
+use aigw_tests::{free_port, module_path};
 use host_sim::mock_llm::{self, tokens, MockHandle, MockOptions};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

@@ -314,9 +314,7 @@ fn check_layout(layout: &Path, plugin: &str, image: &str, work: &Path) -> Vec<u8
             "{image}: {gone} left in openAPIV3Schema"
         );
     }
-    if let Ok(example) =
-        std::fs::read_to_string(aigw_tests::example_config(plugin))
-    {
+    if let Ok(example) = std::fs::read_to_string(aigw_tests::example_config(plugin)) {
         let example: Value = serde_json::from_str(&example).expect("example JSON");
         assert_eq!(
             schema["example"], example,

@@ -5,7 +5,7 @@
 
 use aigw_test_kit::answer::{self, usage};
 use aigw_test_kit::{
-    at_every_split, error_message, gpustack_module, load, logs_with, root, send_200, spec, sse,
+    at_every_split, error_message, gpustack_module, load, logs_with, send_200, spec, sse,
 };
 use host_sim::mock_llm::{self, MockOptions};
 use host_sim::{

@@ -47,8 +47,7 @@ pub fn example_config(name: &str) -> PathBuf {
 /// when it is missing.
 pub fn read_example_config(name: &str) -> String {
     let path = example_config(name);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
 /// Path of a built module: `dist/<name>.wasm` for plugins, `dist/higress/<plugin>.wasm` for
