@@ -608,14 +608,7 @@ fn stream_request(
     let _ = s.set_nodelay(true);
     s.set_read_timeout(Some(Duration::from_secs(120)))
         .map_err(|e| e.to_string())?;
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nhost: llm\r\nconnection: close\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
+    let head = crate::http::request_head("POST", "llm", path, headers, body.len());
     let mut req = head.into_bytes();
     req.extend_from_slice(body);
     let t0 = Instant::now();
