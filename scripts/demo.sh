@@ -23,7 +23,7 @@ echo "### 1. Each module through host-sim run"
 for wasm in dist/*.wasm; do
   name=$(basename "$wasm" .wasm)
   args=("$wasm" --request examples/chat.http --upstream examples/chat-response.http)
-  [ -f "examples/$name.json" ] && args+=(--config "examples/$name.json")
+  [ -f "plugins/$name/example.json" ] && args+=(--config "plugins/$name/example.json")
   out=$("$sim" run "${args[@]}" 2>&1 | head -3 | tr '\r' ' ' | tr '\n' ' ') || true
   printf '%-22s %9s bytes  %s\n' "$name" "$(stat -c %s "$wasm")" "$out"
 done
@@ -72,7 +72,7 @@ for _ in $(seq 1 300); do
 done
 echo "gateway: http://$GW  (access log: target/gateway.access.log)"
 
-# A key of consumer team-web in examples/ai-auth.json (ai-auth checks it, then removes it).
+# A key of consumer team-web in plugins/ai-auth/example.json (ai-auth checks it, then removes it).
 KEY=sk-web-3f9a1c7e5b2d4068
 chat() { curl -s -i "http://$GW/v1/chat/completions" -H 'content-type: application/json' -H "authorization: Bearer $KEY" "$@"; }
 show() { echo; echo "--- $1"; }
@@ -126,7 +126,7 @@ done
 echo
 echo "Try it: curl http://$GW/v1/chat/completions -H 'content-type: application/json' -H 'authorization: Bearer $KEY' \\"
 echo "          -d '{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}'"
-echo "Edit examples/*.json or envoy/gateway.json while it runs: the gateway reloads them."
+echo "Edit plugins/*/example.json or envoy/gateway.json while it runs: the gateway reloads them."
 if [ "${DEMO_ONLY:-0}" = 1 ]; then
   exit 0
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the per-plugin Envoy ECDS files (envoy/ecds/<plugin>.yaml) and Higress WasmPlugin
-resources (envoy/higress/<plugin>.yaml) from examples/<plugin>.json, so the configuration we
+resources (envoy/higress/<plugin>.yaml) from plugins/<plugin>/example.json, so the configuration we
 ship is the configuration the tests check. Run it after changing an example config; the
 envoy_config test fails when the files are stale.
 
@@ -34,7 +34,7 @@ def indent(text, n):
 
 def ecds(name, module, config):
     return f"""# ECDS resource for the {name} filter, served from a file: edit it and Envoy swaps the
-# configuration in without a restart. Generated from examples/ by
+# configuration in without a restart. Generated from plugins/{module}/example*.json by
 # scripts/gen-envoy-config.py.
 resources:
 - "@type": type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig
@@ -60,7 +60,7 @@ resources:
 
 def higress(module, phase, priority, config):
     body = json.dumps(config, indent=2, ensure_ascii=False)
-    return f"""# Higress WasmPlugin for {module}. Generated from examples/ by
+    return f"""# Higress WasmPlugin for {module}. Generated from plugins/{module}/example.json by
 # scripts/gen-envoy-config.py. Push the module to a registry first (see envoy/README.md).
 apiVersion: extensions.higress.io/v1alpha1
 kind: WasmPlugin
@@ -82,11 +82,21 @@ spec:
 """
 
 
+def example_path(name):
+    """plugins/<plugin>/example.json, or plugins/<plugin>/example-<variant>.json for the
+    variants <plugin>-upstream and <plugin>-rls."""
+    for variant in ("upstream", "rls"):
+        if name.endswith("-" + variant):
+            plugin = name[: -len(variant) - 1]
+            return os.path.join(ROOT, "plugins", plugin, f"example-{variant}.json")
+    return os.path.join(ROOT, "plugins", name, "example.json")
+
+
 def main():
     check = "--check" in sys.argv
     stale = []
     for module, (phase, prio, names) in PLUGINS.items():
-        src = os.path.join(ROOT, "examples", f"{module}.json")
+        src = example_path(module)
         if not os.path.exists(src):
             continue
         with open(src) as f:
@@ -94,10 +104,10 @@ def main():
         outputs = {}
         for name in names:
             # A filter with its own example (e.g. ai-proxy-upstream) uses it.
-            own = os.path.join(ROOT, "examples", f"{name}.json")
+            own = example_path(name)
             cfg = config
             if name in ENVOY_EXAMPLES:
-                own = os.path.join(ROOT, "examples", f"{ENVOY_EXAMPLES[name]}.json")
+                own = example_path(ENVOY_EXAMPLES[name])
             if (name != module or name in ENVOY_EXAMPLES) and os.path.exists(own):
                 with open(own) as f:
                     cfg = json.load(f)

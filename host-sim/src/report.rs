@@ -74,22 +74,29 @@ pub struct UpstreamRequest {
     pub framing_error: Option<String>,
 }
 
-impl UpstreamRequest {
-    /// First value of a header.
-    pub fn header(&self, key: &str) -> Option<&str> {
-        header(&self.headers, key)
-    }
+/// `header`, `body_str` and `json` of a recorded message (a type with `headers` and `body`).
+macro_rules! message_accessors {
+    ($($message:ty),*) => {$(
+        impl $message {
+            /// First value of a header.
+            pub fn header(&self, key: &str) -> Option<&str> {
+                header(&self.headers, key)
+            }
 
-    /// The body as text (lossy).
-    pub fn body_str(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
+            /// The body as text (lossy).
+            pub fn body_str(&self) -> String {
+                String::from_utf8_lossy(&self.body).into_owned()
+            }
 
-    /// The body parsed as JSON (Null when it is not JSON).
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
+            /// The body parsed as JSON (Null when it is not JSON).
+            pub fn json(&self) -> serde_json::Value {
+                serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+            }
+        }
+    )*};
 }
+
+message_accessors!(UpstreamRequest, ClientResponse);
 
 /// What the client received.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -124,23 +131,6 @@ pub struct ClientResponse {
     /// (a filter changed the body and left the header).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub framing_error: Option<String>,
-}
-
-impl ClientResponse {
-    /// First value of a header.
-    pub fn header(&self, key: &str) -> Option<&str> {
-        header(&self.headers, key)
-    }
-
-    /// The body as text (lossy).
-    pub fn body_str(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// The body parsed as JSON (Null when it is not JSON).
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
 }
 
 /// A local reply a plugin (or the host) sent instead of the upstream's answer.

@@ -8,7 +8,7 @@ use crate::stream_data::{DirState, StreamData};
 impl Sim {
     /// A one-line account of what keeps stream `sid` open.
     pub fn stall_reason(&self, sid: u64) -> String {
-        let Some(s) = self.streams.get(&sid) else {
+        let Some(s) = self.streams.get(sid) else {
             return format!("no stream {sid}");
         };
         if s.finished {
@@ -23,8 +23,7 @@ impl Sim {
         for (i, f) in s.filters.iter().enumerate() {
             let name = self
                 .chain
-                .get(f.plugin)
-                .and_then(|p| p.gens.get(f.gen))
+                .generation(f.plugin, f.gen)
                 .map(|g| g.spec.name.clone())
                 .unwrap_or_default();
             let slot = &d.filters[i];

@@ -6,3 +6,14 @@
 pub mod ttft;
 
 pub use aigw_test_kit::*;
+
+/// The main route's chain as `make run` deploys it (`envoy/gateway.json`, `envoy/envoy.yaml`),
+/// in request order.
+pub const SHIPPED_CHAIN: [&str; 6] = [
+    "ai-statistics",
+    "ai-auth",
+    "ai-guard",
+    "ai-cache",
+    "ai-token-ratelimit",
+    "ai-proxy",
+];

@@ -9,7 +9,7 @@
 //! - `host-sim serve` (a child process) with the main route of `envoy/gateway.json`, i.e. the
 //!   whole shipped chain in the order `make run` deploys it (ai-statistics, ai-auth, ai-guard,
 //!   ai-cache, ai-token-ratelimit, ai-proxy), each plugin with its configuration from
-//!   `examples/`. Only the listener and the route's cluster are changed: the cluster points at
+//!   `plugins/<name>/example.json`. Only the listener and the route's cluster are changed: the cluster points at
 //!   the gateway's tap.
 //!
 //! [`Rig::measure`] streams one answer over one [`Route`] at the pace of a [`Scenario`] and
@@ -17,7 +17,7 @@
 //! with times counted from the moment the request was written. Both paths go through a tap,
 //! so the relay's cost (microseconds) is on both sides of the comparison.
 //!
-//! The answer is made of short everyday words that no rule of `examples/ai-guard.json`
+//! The answer is made of short everyday words that no rule of `plugins/ai-guard/example.json`
 //! matches, one token (one event) per word; every request has its own prompt, so ai-cache
 //! always misses and the answer really comes from the upstream.
 
@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The API key `examples/ai-auth.json` gives consumer `team-web` (allowed `gpt-4o*` and
+/// The API key `plugins/ai-auth/example.json` gives consumer `team-web` (allowed `gpt-4o*` and
 /// `claude-*`).
 pub const CLIENT_KEY: &str = "sk-web-3f9a1c7e5b2d4068";
 
@@ -128,7 +128,7 @@ impl Scenario {
 }
 
 /// Short words (at most four letters, so each is one mock token) that match no keyword,
-/// pattern or secret rule of `examples/ai-guard.json`.
+/// pattern or secret rule of `plugins/ai-guard/example.json`.
 const WORDS: [&str; 24] = [
     "the", "calm", "blue", "bay", "lay", "so", "soft", "wind", "came", "over", "hill", "and", "we",
     "saw", "gull", "fly", "high", "past", "old", "mill", "near", "town", "at", "dusk",
@@ -608,14 +608,7 @@ fn stream_request(
     let _ = s.set_nodelay(true);
     s.set_read_timeout(Some(Duration::from_secs(120)))
         .map_err(|e| e.to_string())?;
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nhost: llm\r\nconnection: close\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
+    let head = crate::http::request_head("POST", "llm", path, headers, body.len());
     let mut req = head.into_bytes();
     req.extend_from_slice(body);
     let t0 = Instant::now();

@@ -2,7 +2,7 @@
 //! `plugins/<name>/tests/`):
 //!
 //! - ai-auth in front of ai-token-ratelimit, with the shipped example configurations
-//!   (`examples/ai-auth.json`, `examples/ai-token-ratelimit.json`): ai-auth authenticates and
+//!   (`plugins/ai-auth/example.json`, `plugins/ai-token-ratelimit/example.json`): ai-auth authenticates and
 //!   removes the API key, so the limiter's `by: api_key` limit counts by the key fingerprint
 //!   ai-auth publishes (`aigw.auth.key_id`). Each key has its own budget; without a key or a
 //!   fingerprint the limit cannot apply, which is counted and logged once.
@@ -11,9 +11,7 @@
 //! - ai-statistics in front of ai-guard: the logged question and answer are the masked ones.
 
 use aigw_tests::answer::{openai_body, openai_stream, usage};
-use aigw_tests::{
-    filter_state_json, load, logs_with, root, send_200, spec, sse, upstream_header, Chat,
-};
+use aigw_tests::{filter_state_json, load, logs_with, send_200, spec, sse, upstream_header, Chat};
 use host_sim::{Request, Sim, SimOptions, UpstreamResponse};
 use serde_json::Value;
 
@@ -24,14 +22,14 @@ const BATCH_KEY: &str = "sk-batch-8c2e61d09a7f4b35";
 const PER_MINUTE: u64 = 200_000;
 
 fn example(name: &str) -> String {
-    std::fs::read_to_string(root().join("examples").join(name)).expect("example config")
+    aigw_tests::read_example_config(name)
 }
 
 fn chain() -> Sim {
     let mut sim = Sim::new(SimOptions::default());
-    sim.add_plugin(spec("ai-auth").config_json(example("ai-auth.json")))
+    sim.add_plugin(spec("ai-auth").config_json(example("ai-auth")))
         .expect("ai-auth loads");
-    sim.add_plugin(spec("ai-token-ratelimit").config_json(example("ai-token-ratelimit.json")))
+    sim.add_plugin(spec("ai-token-ratelimit").config_json(example("ai-token-ratelimit")))
         .expect("ai-token-ratelimit loads");
     sim
 }
@@ -115,7 +113,7 @@ fn per_key_limit_applies_behind_ai_auth() {
 #[test]
 fn api_key_limit_without_any_key_is_counted_and_logged_once() {
     let mut sim = Sim::new(SimOptions::default());
-    sim.add_plugin(spec("ai-token-ratelimit").config_json(example("ai-token-ratelimit.json")))
+    sim.add_plugin(spec("ai-token-ratelimit").config_json(example("ai-token-ratelimit")))
         .expect("ai-token-ratelimit loads");
     for _ in 0..3 {
         let req = Request::post(

@@ -3,7 +3,7 @@
 //! `envoy/mock-llm.Dockerfile`, Redis) is brought up with `docker compose`, then one chat
 //! request and one streamed request go through Envoy's full chain (ai-statistics → ai-auth →
 //! ai-guard → ai-cache → ai-token-ratelimit → ai-proxy → router) with a key from
-//! `examples/ai-auth.json`. Envoy's own statistics must show ai-statistics counting both.
+//! `plugins/ai-auth/example.json`. Envoy's own statistics must show ai-statistics counting both.
 //!
 //! The stack is driven by `testcontainers` (`DockerCompose` on the local `docker compose` CLI),
 //! behind the `docker` feature of this crate so that builds without Docker do not compile it.
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 /// How long Envoy may take to answer once the containers run (image pulls and the mock's
 /// build happen before, inside `docker compose up`).
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
-/// A client key of `examples/ai-auth.json` (consumer `team-web`, may use `gpt-4o*`).
+/// A client key of `plugins/ai-auth/example.json` (consumer `team-web`, may use `gpt-4o*`).
 const CLIENT_KEY: &str = "sk-web-3f9a1c7e5b2d4068";
 
 /// A running compose project (testcontainers' `DockerCompose` on the local `docker compose`
@@ -172,14 +172,7 @@ fn chat_and_stream_through_envoy_in_compose() {
         "no Docker engine (`docker info` failed): this test needs one; \
          scripts/test-compose.sh skips it visibly on such machines"
     );
-    for m in [
-        "ai-statistics",
-        "ai-auth",
-        "ai-guard",
-        "ai-cache",
-        "ai-token-ratelimit",
-        "ai-proxy",
-    ] {
+    for m in aigw_tests::SHIPPED_CHAIN {
         let p = root().join("dist").join(format!("{m}.wasm"));
         assert!(
             p.exists(),

@@ -39,19 +39,19 @@ fn read_json(path: &std::path::Path) -> Value {
 
 #[test]
 fn every_example_config_matches_its_schema_and_the_plugin_accepts_it() {
-    let dir = aigw_tests::root().join("examples");
     let mut seen = 0;
     for plugin in config_schema::PLUGINS {
-        for file in [
-            format!("{plugin}.json"),
-            format!("{plugin}-upstream.json"),
-            format!("{plugin}-rls.json"),
+        for name in [
+            plugin.to_string(),
+            format!("{plugin}-upstream"),
+            format!("{plugin}-rls"),
         ] {
-            let path = dir.join(&file);
+            let path = aigw_tests::example_config(&name);
             if !path.exists() {
                 continue;
             }
-            accepted_by_both(plugin, &read_json(&path), &format!("examples/{file}"));
+            let shown = path.strip_prefix(aigw_tests::root()).unwrap_or(&path);
+            accepted_by_both(plugin, &read_json(&path), &shown.display().to_string());
             seen += 1;
         }
     }

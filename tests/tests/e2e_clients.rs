@@ -45,8 +45,7 @@ fn plugin(name: &str, config: Value) -> Value {
 }
 
 fn example(name: &str) -> Value {
-    let text =
-        std::fs::read_to_string(root().join("examples").join(format!("{name}.json"))).unwrap();
+    let text = aigw_tests::read_example_config(name);
     serde_json::from_str(&text).unwrap()
 }
 

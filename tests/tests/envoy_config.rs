@@ -182,17 +182,7 @@ fn the_local_gateway_config_loads_with_every_plugin() {
             .map(|r| r.plugins.iter().map(|p| p.name.clone()).collect())
             .unwrap_or_default()
     };
-    assert_eq!(
-        names("llm"),
-        vec![
-            "ai-statistics",
-            "ai-auth",
-            "ai-guard",
-            "ai-cache",
-            "ai-token-ratelimit",
-            "ai-proxy"
-        ]
-    );
+    assert_eq!(names("llm"), aigw_tests::SHIPPED_CHAIN);
     assert_eq!(names("balanced"), vec!["ai-load-balancer", "ai-proxy"]);
     for sim in &current.sims {
         let sim = sim.lock().unwrap();
@@ -206,7 +196,7 @@ fn the_local_gateway_config_loads_with_every_plugin() {
 /// calls, and the compose file runs envoyproxy/ratelimit with that configuration and a Redis.
 #[test]
 fn the_rate_limit_service_matches_the_plugin_config_and_envoy_reaches_it() {
-    let example = root().join("examples").join("ai-token-ratelimit-rls.json");
+    let example = aigw_tests::example_config("ai-token-ratelimit-rls");
     let out = Command::new(aigw_tests::rls_bin())
         .arg("--envoy-ratelimit-config")
         .arg(&example)

@@ -23,7 +23,7 @@
 //! Bounded: a fixed number of requests and one overall deadline ([`DEADLINE`]); no timing is
 //! asserted.
 
-use aigw_tests::{free_port, module_path, root};
+use aigw_tests::{free_port, module_path};
 use host_sim::mock_llm::{self, tokens, MockHandle, MockOptions};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -383,7 +383,7 @@ fn check_error(r: &Reply, status: u16, code: &str) -> Result<(), String> {
 type Gateway = aigw_tests::ServeProcess;
 
 fn example(name: &str) -> Value {
-    let p = root().join("examples").join(format!("{name}.json"));
+    let p = aigw_tests::example_config(name);
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }

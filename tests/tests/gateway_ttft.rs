@@ -24,14 +24,7 @@ fn rig(label: &str) -> Rig {
     let rig = Rig::start(label).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         rig.chain(),
-        vec![
-            "ai-statistics",
-            "ai-auth",
-            "ai-guard",
-            "ai-cache",
-            "ai-token-ratelimit",
-            "ai-proxy"
-        ],
+        aigw_tests::SHIPPED_CHAIN,
         "the gateway does not run the full shipped chain"
     );
     if let Err(e) = rig.warm_up() {

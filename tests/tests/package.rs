@@ -314,13 +314,11 @@ fn check_layout(layout: &Path, plugin: &str, image: &str, work: &Path) -> Vec<u8
             "{image}: {gone} left in openAPIV3Schema"
         );
     }
-    if let Ok(example) =
-        std::fs::read_to_string(root().join("examples").join(format!("{plugin}.json")))
-    {
+    if let Ok(example) = std::fs::read_to_string(aigw_tests::example_config(plugin)) {
         let example: Value = serde_json::from_str(&example).expect("example JSON");
         assert_eq!(
             schema["example"], example,
-            "{image}: example is examples/{plugin}.json"
+            "{image}: example is plugins/{plugin}/example.json"
         );
     }
     // The wasm layer: a tar+gzip holding plugin.wasm, the shipped module.

@@ -10,10 +10,7 @@ impl Sim {
         headers: &[(String, String)],
         end: bool,
     ) -> Result<()> {
-        let s = self
-            .streams
-            .get_mut(&sid)
-            .ok_or_else(|| anyhow!("no stream {sid}"))?;
+        let s = self.streams.require_mut(sid)?;
         s.req_headers_end = end;
         if let Ok(mut d) = s.data.lock() {
             // Envoy's connection manager drops these hop-by-hop headers before the filters
@@ -38,13 +35,8 @@ impl Sim {
 
     /// Sends a piece of the request body.
     pub fn send_request_body(&mut self, sid: u64, chunk: &[u8], end: bool) -> Result<()> {
-        let s = self
-            .streams
-            .get(&sid)
-            .ok_or_else(|| anyhow!("no stream {sid}"))?;
-        if let Ok(mut d) = s.data.lock() {
-            d.req_body_size += chunk.len() as u64;
-        }
+        self.streams
+            .update_data(sid, |d| d.req_body_size += chunk.len() as u64)?;
         self.data_from(sid, Dir::Request, 0, chunk.to_vec(), end);
         self.pump();
         Ok(())
@@ -52,13 +44,8 @@ impl Sim {
 
     /// Sends request trailers (end of the request).
     pub fn send_request_trailers(&mut self, sid: u64, trailers: &[(String, String)]) -> Result<()> {
-        let s = self
-            .streams
-            .get(&sid)
-            .ok_or_else(|| anyhow!("no stream {sid}"))?;
-        if let Ok(mut d) = s.data.lock() {
-            d.req_trailers = to_headers(trailers);
-        }
+        self.streams
+            .update_data(sid, |d| d.req_trailers = to_headers(trailers))?;
         self.trailers_from(sid, Dir::Request, 0);
         self.pump();
         Ok(())
@@ -72,10 +59,7 @@ impl Sim {
         headers: &[(String, String)],
         end: bool,
     ) -> Result<()> {
-        let s = self
-            .streams
-            .get_mut(&sid)
-            .ok_or_else(|| anyhow!("no stream {sid}"))?;
+        let s = self.streams.require_mut(sid)?;
         if !s.upstream_started {
             bail!("the request never reached the upstream");
         }
@@ -102,7 +86,7 @@ impl Sim {
 
     /// Sends a piece of the response body from the upstream.
     pub fn send_response_body(&mut self, sid: u64, chunk: &[u8], end: bool) -> Result<()> {
-        if !self.streams.contains_key(&sid) {
+        if !self.streams.contains(sid) {
             bail!("no stream {sid}");
         }
         self.data_from(sid, Dir::Response, 0, chunk.to_vec(), end);
@@ -116,13 +100,8 @@ impl Sim {
         sid: u64,
         trailers: &[(String, String)],
     ) -> Result<()> {
-        let s = self
-            .streams
-            .get(&sid)
-            .ok_or_else(|| anyhow!("no stream {sid}"))?;
-        if let Ok(mut d) = s.data.lock() {
-            d.resp_trailers = to_headers(trailers);
-        }
+        self.streams
+            .update_data(sid, |d| d.resp_trailers = to_headers(trailers))?;
         self.trailers_from(sid, Dir::Response, 0);
         self.pump();
         Ok(())
@@ -130,7 +109,7 @@ impl Sim {
 
     /// The client goes away: the stream is reset and plugins see on_log/on_done/on_delete.
     pub fn client_abort(&mut self, sid: u64) {
-        if let Some(s) = self.streams.get(&sid) {
+        if let Some(s) = self.streams.get(sid) {
             if let Ok(mut d) = s.data.lock() {
                 if d.code_details.is_empty() || d.code_details == "via_upstream" {
                     d.code_details = "downstream_remote_disconnect".into();
@@ -144,7 +123,7 @@ impl Sim {
     /// The upstream resets the connection: before response headers the router answers 503
     /// (through the response callbacks), after them the client sees a reset.
     pub fn upstream_reset(&mut self, sid: u64) {
-        let started = self.streams.get(&sid).is_some_and(|s| {
+        let started = self.streams.get(sid).is_some_and(|s| {
             s.data
                 .lock()
                 .map(|d| {
@@ -177,7 +156,7 @@ impl Sim {
     pub fn send_request(&mut self, sid: u64, req: &Request) -> Result<()> {
         let rid = self
             .streams
-            .get(&sid)
+            .get(sid)
             .and_then(|s| s.data.lock().ok().map(|d| d.props.request_id.clone()))
             .unwrap_or_default();
         let headers = req.header_list(&rid);
@@ -203,10 +182,7 @@ impl Sim {
 
     /// Sends a whole upstream response, if the stream is still waiting for one.
     pub fn respond(&mut self, sid: u64, resp: &UpstreamResponse) -> Result<()> {
-        let s = self
-            .streams
-            .get(&sid)
-            .ok_or_else(|| anyhow!("no stream {sid}"))?;
+        let s = self.streams.require(sid)?;
         if s.finished || !s.upstream_started {
             return Ok(());
         }
@@ -231,7 +207,7 @@ impl Sim {
         self.send_request(sid, &req)?;
         let complete = self
             .streams
-            .get(&sid)
+            .get(sid)
             .and_then(|s| s.record.upstream_request.as_ref())
             .is_some_and(|u| u.complete);
         if complete {

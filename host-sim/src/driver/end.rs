@@ -14,7 +14,7 @@ impl Sim {
         headers: Headers,
         grpc_status: i32,
     ) -> (u16, Vec<u8>, Headers) {
-        let is_grpc = self.streams.get(&sid).is_some_and(|s| {
+        let is_grpc = self.streams.get(sid).is_some_and(|s| {
             s.data.lock().is_ok_and(|d| {
                 crate::stream_data::hmap::get(&d.req_headers, "content-type")
                     .is_some_and(|v| v.starts_with(b"application/grpc"))
@@ -35,18 +35,7 @@ impl Sim {
                 self.resume(sid, fi, dir);
             }
             Deferred::Close { .. } => self.reset_stream_for(sid, "filter_closed_stream"),
-            Deferred::LocalReply {
-                status,
-                details,
-                body,
-                headers,
-                grpc_status,
-                ..
-            } => {
-                let (status, body, headers) =
-                    self.grpc_local_reply(sid, status, body, headers, grpc_status);
-                self.local_reply(sid, Some(fi), status, details, body, headers)
-            }
+            reply @ Deferred::LocalReply { .. } => self.filter_local_reply(sid, fi, reply),
             _ => {}
         }
     }
@@ -63,7 +52,7 @@ impl Sim {
         body: Vec<u8>,
         headers: Headers,
     ) {
-        let Some(s) = self.streams.get_mut(&sid) else {
+        let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
         if s.finished {
@@ -118,10 +107,28 @@ impl Sim {
         if !empty {
             self.data_from(sid, Dir::Response, 0, body, true);
         } else if self.n_filters(sid) == 0 {
-            if let Some(s) = self.streams.get_mut(&sid) {
+            if let Some(s) = self.streams.get_mut(sid) {
                 s.record.response.complete = true;
             }
             self.finalize(sid);
+        }
+    }
+
+    /// Filter `fi`'s local reply (`send_local_response`; gRPC-shaped on a gRPC stream). Any
+    /// other deferred action is ignored.
+    pub(super) fn filter_local_reply(&mut self, sid: u64, fi: usize, reply: Deferred) {
+        if let Deferred::LocalReply {
+            status,
+            details,
+            body,
+            headers,
+            grpc_status,
+            ..
+        } = reply
+        {
+            let (status, body, headers) =
+                self.grpc_local_reply(sid, status, body, headers, grpc_status);
+            self.local_reply(sid, Some(fi), status, details, body, headers);
         }
     }
 
@@ -134,7 +141,7 @@ impl Sim {
         body: Vec<u8>,
         headers: Headers,
     ) {
-        let Some(s) = self.streams.get_mut(&sid) else {
+        let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
         if s.record.response.status != 0 {
@@ -172,7 +179,7 @@ impl Sim {
     /// Resets the stream: the client sees a reset, plugins get on_log/on_done/on_delete.
     /// `reason` is kept in the record (`response.reset_reason`).
     pub(crate) fn reset_stream_for(&mut self, sid: u64, reason: &str) {
-        if let Some(s) = self.streams.get_mut(&sid) {
+        if let Some(s) = self.streams.get_mut(sid) {
             if s.finished {
                 return;
             }
@@ -190,7 +197,7 @@ impl Sim {
 
     /// Ends a stream: on_log for every filter with a context, then on_done and on_delete.
     pub(crate) fn finalize(&mut self, sid: u64) {
-        let (filters, data) = match self.streams.get_mut(&sid) {
+        let (filters, data) = match self.streams.get_mut(sid) {
             Some(s) if !s.finished => {
                 s.finished = true;
                 s.record.finished = true;
@@ -203,7 +210,7 @@ impl Sim {
         }
         let live: Vec<_> = filters.iter().filter(|f| f.ctx != 0).copied().collect();
         for f in &live {
-            if let Some(vm) = self.vms[f.vm].as_mut() {
+            if let Some(vm) = self.chain.vm_mut(f.vm) {
                 if !vm.failed {
                     let _ = vm.on_log(f.ctx);
                     let eff = vm.take_effects();
@@ -215,7 +222,7 @@ impl Sim {
             d.in_log = false;
         }
         for f in &live {
-            if let Some(vm) = self.vms[f.vm].as_mut() {
+            if let Some(vm) = self.chain.vm_mut(f.vm) {
                 if !vm.failed {
                     let _ = vm.on_done(f.ctx);
                     let _ = vm.on_delete(f.ctx);
@@ -225,15 +232,11 @@ impl Sim {
                     vm.store.data_mut().contexts.remove(&f.ctx);
                 }
             }
-            self.ctx_index.remove(&(f.vm, f.ctx));
+            self.streams.unlink_ctx(f.vm, f.ctx);
         }
         let mut plugins = Vec::new();
         for f in &filters {
-            if let Some(g) = self
-                .chain
-                .get_mut(f.plugin)
-                .and_then(|s| s.gens.get_mut(f.gen))
-            {
+            if let Some(g) = self.chain.generation_mut(f.plugin, f.gen) {
                 g.live = g.live.saturating_sub(1);
             }
             plugins.push(f.plugin);
@@ -259,23 +262,12 @@ impl Sim {
     /// before response headers, a reset after).
     pub(crate) fn fail_vm_streams(&mut self, vm_key: usize) {
         let now = self.mono_ns();
-        for slot in self.chain.iter_mut() {
-            for g in slot.gens.iter_mut() {
-                if let Some(w) = g.vms.iter().position(|k| *k == vm_key) {
-                    g.failed_at[w].get_or_insert(now);
-                }
-            }
-        }
-        let victims: Vec<u64> = self
-            .streams
-            .iter()
-            .filter(|(_, s)| !s.finished && s.filters.iter().any(|f| f.vm == vm_key && f.ctx != 0))
-            .map(|(id, _)| *id)
-            .collect();
+        self.chain.mark_failed(vm_key, now);
+        let victims = self.streams.open_on_vm(vm_key);
         for sid in victims {
             let started = self
                 .streams
-                .get(&sid)
+                .get(sid)
                 .is_some_and(|s| s.record.response.status != 0);
             if started {
                 self.reset_stream_for(sid, "wasm_fail_stream");

@@ -19,7 +19,9 @@ impl Sim {
                 continue;
             }
             let (nh, end) = {
-                let s = &self.streams[&sid];
+                let Some(s) = self.streams.get(sid) else {
+                    return;
+                };
                 let mut d = match s.data.lock() {
                     Ok(d) => d,
                     Err(_) => return,
@@ -66,7 +68,7 @@ impl Sim {
     }
 
     pub(super) fn headers_sink(&mut self, sid: u64, dir: Dir) {
-        let Some(s) = self.streams.get_mut(&sid) else {
+        let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
         let Ok(mut d) = s.data.lock() else { return };
@@ -122,7 +124,7 @@ impl Sim {
     /// Records a framing error when a completed message's `content-length` does not match the
     /// body bytes that went out (responses to HEAD and 1xx/204/304 carry no body).
     pub(super) fn check_framing(&mut self, sid: u64, dir: Dir) {
-        let Some(s) = self.streams.get_mut(&sid) else {
+        let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
         match dir {
@@ -216,7 +218,7 @@ impl Sim {
     }
 
     pub(super) fn data_sink(&mut self, sid: u64, dir: Dir, chunk: Vec<u8>, end: bool) {
-        let Some(s) = self.streams.get_mut(&sid) else {
+        let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
         match dir {
@@ -263,7 +265,9 @@ impl Sim {
                 continue;
             }
             let (nt, single) = {
-                let s = &self.streams[&sid];
+                let Some(s) = self.streams.get(sid) else {
+                    return;
+                };
                 let Ok(mut d) = s.data.lock() else { return };
                 let nt = d.trailers(dir).len();
                 let ds = d.filters[fi].dir(dir);
@@ -302,7 +306,7 @@ impl Sim {
                 _ => return,
             }
         }
-        let Some(s) = self.streams.get_mut(&sid) else {
+        let Some(s) = self.streams.get_mut(sid) else {
             return;
         };
         let trailers = s
@@ -341,7 +345,7 @@ impl Sim {
             Dir::Response => {
                 let started = self
                     .streams
-                    .get(&sid)
+                    .get(sid)
                     .is_some_and(|s| s.record.response.status != 0);
                 if started {
                     self.reset_stream_for(sid, "response_payload_too_large");
@@ -503,7 +507,7 @@ impl Sim {
             Dir::Response => "set_encoder_buffer_limit",
         };
         self.streams
-            .get(&sid)
+            .get(sid)
             .and_then(|s| {
                 let d = s.data.lock().ok()?;
                 std::str::from_utf8(d.filter_state.get(key)?)
@@ -521,19 +525,17 @@ impl Sim {
     /// both directions (proxy-wasm-cpp-host's `convertVmCallResultToFilterHeadersStatus`;
     /// Higress's copy converts only for modules bound with the 0.1/0.2 request-headers ABI).
     pub(super) fn headers_stop_iteration_kept(&self, sid: u64, fi: usize) -> bool {
-        let Some(f) = self.streams.get(&sid).and_then(|s| s.filters.get(fi)) else {
+        let Some(f) = self.streams.filter(sid, fi) else {
             return false;
         };
         let allowed = self
             .chain
-            .get(f.plugin)
-            .and_then(|p| p.gens.get(f.gen))
+            .generation(f.plugin, f.gen)
             .is_some_and(|g| g.spec.allow_on_headers_stop_iteration);
         allowed
             || self
-                .vms
-                .get(f.vm)
-                .and_then(|v| v.as_ref())
+                .chain
+                .vm(f.vm)
                 .is_some_and(|vm| vm.module.abi == AbiVersion::V0_2_100)
     }
 

@@ -30,7 +30,7 @@ fn to_headers(h: &[(String, String)]) -> Headers {
 
 impl Sim {
     fn idx(&self, sid: u64, dir: Dir, pos: usize) -> usize {
-        let n = self.streams.get(&sid).map(|s| s.filters.len()).unwrap_or(0);
+        let n = self.streams.filter_count(sid);
         match dir {
             Dir::Request => pos,
             Dir::Response => n - 1 - pos,
@@ -38,11 +38,11 @@ impl Sim {
     }
 
     fn n_filters(&self, sid: u64) -> usize {
-        self.streams.get(&sid).map(|s| s.filters.len()).unwrap_or(0)
+        self.streams.filter_count(sid)
     }
 
     fn stopped(&self, sid: u64, dir: Dir) -> bool {
-        match self.streams.get(&sid) {
+        match self.streams.get(sid) {
             None => true,
             Some(s) => {
                 s.finished || s.record.response.reset || (dir == Dir::Request && s.decoding_aborted)
@@ -57,7 +57,7 @@ impl Sim {
         dir: Dir,
         f: impl FnOnce(&mut crate::stream_data::DirState) -> R,
     ) -> Option<R> {
-        let s = self.streams.get(&sid)?;
+        let s = self.streams.get(sid)?;
         let mut d = s.data.lock().ok()?;
         let slot = d.filters.get_mut(fi)?;
         Some(f(slot.dir(dir)))
@@ -65,7 +65,7 @@ impl Sim {
 
     /// Whether the filter takes no part (FAIL_OPEN skip, or no context on the response path).
     fn skip(&self, sid: u64, fi: usize, dir: Dir) -> bool {
-        let Some(s) = self.streams.get(&sid) else {
+        let Some(s) = self.streams.get(sid) else {
             return true;
         };
         let Ok(d) = s.data.lock() else { return true };
@@ -79,13 +79,13 @@ impl Sim {
             return true;
         }
         let f = s.filters[fi];
-        dir == Dir::Response && self.vms[f.vm].as_ref().map(|v| v.failed).unwrap_or(true)
+        dir == Dir::Response && self.chain.vm_failed(f.vm)
     }
 
     /// Creates the filter's context at request headers. Returns false when the stream ended
     /// (FAIL_CLOSED reply); sets `skipped` under FAIL_OPEN.
     fn ensure_ctx(&mut self, sid: u64, fi: usize) -> bool {
-        let Some(s) = self.streams.get(&sid) else {
+        let Some(s) = self.streams.get(sid) else {
             return false;
         };
         let f = s.filters[fi];
@@ -93,8 +93,7 @@ impl Sim {
         if data.lock().map(|d| d.filters[fi].created).unwrap_or(false) {
             return true;
         }
-        let failed = self.vms[f.vm].as_ref().map(|v| v.failed).unwrap_or(true);
-        if failed {
+        if self.chain.vm_failed(f.vm) {
             let policy = self.chain[f.plugin].gens[f.gen].spec.fail_policy;
             if policy == FailPolicy::Open {
                 if let Ok(mut d) = data.lock() {
@@ -112,7 +111,7 @@ impl Sim {
             );
             return false;
         }
-        let Some(vm) = self.vms[f.vm].as_mut() else {
+        let Some(vm) = self.chain.vm_mut(f.vm) else {
             return false;
         };
         let ctx = vm.next_context_id();
@@ -129,10 +128,10 @@ impl Sim {
         if let Ok(mut d) = data.lock() {
             d.filters[fi].created = true;
         }
-        if let Some(s) = self.streams.get_mut(&sid) {
+        if let Some(s) = self.streams.get_mut(sid) {
             s.filters[fi].ctx = ctx;
         }
-        self.ctx_index.insert((f.vm, ctx), (sid, fi));
+        self.streams.link_ctx(f.vm, ctx, sid, fi);
         self.apply_effects(f.vm, eff);
         if r.is_err() {
             self.fail_vm_streams(f.vm);
@@ -144,8 +143,8 @@ impl Sim {
     /// Calls one filter callback and handles what it asked for. Returns the action, or None
     /// when the stream ended (local reply, reset, trap).
     fn call_filter(&mut self, sid: u64, fi: usize, dir: Dir, cb: Cb) -> Option<i32> {
-        let f = self.streams.get(&sid)?.filters[fi];
-        let vm = self.vms[f.vm].as_mut()?;
+        let f = self.streams.filter(sid, fi)?;
+        let vm = self.chain.vm_mut(f.vm)?;
         let response = dir == Dir::Response;
         let r = match cb {
             Cb::Headers { n, end } => vm.on_headers(f.ctx, response, n, end),
@@ -176,23 +175,12 @@ impl Sim {
                     self.reset_stream_for(sid, "filter_closed_stream");
                     return None;
                 }
-                Deferred::LocalReply {
-                    status,
-                    details,
-                    body,
-                    headers,
-                    grpc_status,
-                    ..
-                } => {
-                    let (status, body, headers) =
-                        self.grpc_local_reply(sid, status, body, headers, grpc_status);
-                    self.local_reply(sid, Some(fi), status, details, body, headers);
+                reply @ Deferred::LocalReply { .. } => {
+                    self.filter_local_reply(sid, fi, reply);
                     return None;
                 }
                 Deferred::Continue { response: r, .. } if r == response => cont = true,
-                other => self
-                    .work
-                    .push_back(crate::sim::Work::Deferred { vm: f.vm, d: other }),
+                other => self.defer(f.vm, other),
             }
         }
         Some(if cont { action::CONTINUE } else { act })

@@ -1,6 +1,6 @@
 //! Anthropic Messages wire format (`POST /v1/messages`, `/v1/messages/count_tokens`).
 
-use super::plan::{text_of, Finish, Output, Plan, Tool, Turn};
+use super::plan::{model_of, text_of, tools_at, wants_stream, Output, Plan, Turn};
 use super::tokens;
 use super::wire::{sse_event, Frame, Reply};
 use serde_json::{json, Value};
@@ -37,27 +37,10 @@ pub fn parse(body: &Value, require_max_tokens: bool) -> Result<Turn, String> {
         bs.iter()
             .any(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
     });
-    let tools = body
-        .get("tools")
-        .and_then(Value::as_array)
-        .map(|ts| {
-            ts.iter()
-                .filter_map(|t| {
-                    Some(Tool {
-                        name: t.get("name")?.as_str()?.to_string(),
-                        schema: t.get("input_schema").cloned().unwrap_or(Value::Null),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let tools = tools_at(body, "/tools", "", "/input_schema");
     Ok(Turn {
-        model: body
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
+        model: model_of(body),
+        stream: wants_stream(body),
         include_usage: true,
         max_tokens,
         prompt_tokens,
@@ -66,14 +49,6 @@ pub fn parse(body: &Value, require_max_tokens: bool) -> Result<Turn, String> {
             && !has_tool_result,
         tools,
     })
-}
-
-fn stop_reason(f: Finish) -> &'static str {
-    match f {
-        Finish::Stop => "end_turn",
-        Finish::Length => "max_tokens",
-        Finish::ToolUse => "tool_use",
-    }
 }
 
 fn block(p: &Plan, full: bool) -> Value {
@@ -100,7 +75,7 @@ pub fn full(p: &Plan, model: &str, seq: u64) -> Reply {
             "role": "assistant",
             "model": model,
             "content": [block(p, true)],
-            "stop_reason": stop_reason(p.finish),
+            "stop_reason": p.finish.anthropic_reason(),
             "stop_sequence": null,
             "usage": {
                 "input_tokens": p.prompt_tokens,
@@ -170,7 +145,7 @@ pub fn stream(p: &Plan, model: &str, seq: u64, chunk: usize) -> Reply {
             "message_delta",
             &json!({
                 "type": "message_delta",
-                "delta": {"stop_reason": stop_reason(p.finish), "stop_sequence": null},
+                "delta": {"stop_reason": p.finish.anthropic_reason(), "stop_sequence": null},
                 "usage": {"output_tokens": p.completion_tokens},
             }),
         ),

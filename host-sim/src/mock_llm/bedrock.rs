@@ -2,7 +2,7 @@
 //! `/converse-stream` (binary AWS event-stream, see [`super::eventstream`]).
 
 use super::eventstream;
-use super::plan::{text_of, Finish, Output, Plan, Tool, Turn};
+use super::plan::{text_of, tools_at, Output, Plan, Turn};
 use super::tokens;
 use super::wire::{Frame, Reply};
 use serde_json::{json, Value};
@@ -50,24 +50,7 @@ pub fn parse(body: &Value, model: &str, stream: bool) -> Result<Turn, String> {
     let has_tool_result = content
         .as_array()
         .is_some_and(|bs| bs.iter().any(|b| b.get("toolResult").is_some()));
-    let tools = body
-        .pointer("/toolConfig/tools")
-        .and_then(Value::as_array)
-        .map(|ts| {
-            ts.iter()
-                .filter_map(|t| {
-                    let spec = t.get("toolSpec")?;
-                    Some(Tool {
-                        name: spec.get("name")?.as_str()?.to_string(),
-                        schema: spec
-                            .pointer("/inputSchema/json")
-                            .cloned()
-                            .unwrap_or(Value::Null),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let tools = tools_at(body, "/toolConfig/tools", "/toolSpec", "/inputSchema/json");
     Ok(Turn {
         model: model.to_string(),
         stream,
@@ -81,14 +64,6 @@ pub fn parse(body: &Value, model: &str, stream: bool) -> Result<Turn, String> {
             && !has_tool_result,
         tools,
     })
-}
-
-fn stop_reason(f: Finish) -> &'static str {
-    match f {
-        Finish::Stop => "end_turn",
-        Finish::Length => "max_tokens",
-        Finish::ToolUse => "tool_use",
-    }
 }
 
 fn usage(p: &Plan) -> Value {
@@ -113,7 +88,7 @@ pub fn full(p: &Plan, latency_ms: u64) -> Reply {
         200,
         &json!({
             "output": {"message": {"role": "assistant", "content": [block]}},
-            "stopReason": stop_reason(p.finish),
+            "stopReason": p.finish.anthropic_reason(),
             "usage": usage(p),
             "metrics": {"latencyMs": latency_ms},
         }),
@@ -150,7 +125,7 @@ pub fn stream(p: &Plan, size: usize, latency_ms: u64) -> Reply {
     frames.push(ev("contentBlockStop", json!({"contentBlockIndex": 0}), 0));
     frames.push(ev(
         "messageStop",
-        json!({"stopReason": stop_reason(p.finish)}),
+        json!({"stopReason": p.finish.anthropic_reason()}),
         0,
     ));
     frames.push(ev(

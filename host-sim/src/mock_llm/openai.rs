@@ -2,7 +2,7 @@
 //! (also used for every OpenAI-compatible path such as Azure deployments).
 
 use super::embed;
-use super::plan::{text_of, Finish, Output, Plan, Tool, Turn};
+use super::plan::{model_of, text_of, tools_at, wants_stream, Finish, Output, Plan, Turn};
 use super::tokens;
 use super::wire::{sse_data, Frame, Reply};
 use serde_json::{json, Value};
@@ -13,6 +13,13 @@ pub struct Ctx {
     pub seq: u64,
     /// Unix seconds.
     pub created: u64,
+}
+
+/// OpenAI `stream_options.include_usage`.
+fn include_usage(body: &Value) -> bool {
+    body.pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 fn max_tokens(body: &Value, keys: &[&str]) -> Option<u64> {
@@ -41,32 +48,11 @@ pub fn parse_chat(body: &Value) -> Result<Turn, String> {
     }
     let last = messages.last().unwrap_or(&Value::Null);
     let role = last.get("role").and_then(Value::as_str).unwrap_or("user");
-    let tools = body
-        .get("tools")
-        .and_then(Value::as_array)
-        .map(|ts| {
-            ts.iter()
-                .filter_map(|t| {
-                    let f = t.get("function")?;
-                    Some(Tool {
-                        name: f.get("name")?.as_str()?.to_string(),
-                        schema: f.get("parameters").cloned().unwrap_or(Value::Null),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let tools = tools_at(body, "/tools", "/function", "/parameters");
     Ok(Turn {
-        model: body
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
-        include_usage: body
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        model: model_of(body),
+        stream: wants_stream(body),
+        include_usage: include_usage(body),
         max_tokens: max_tokens(body, &["max_completion_tokens", "max_tokens"]),
         prompt_tokens,
         last_text: text_of(last.get("content").unwrap_or(&Value::Null)),
@@ -211,16 +197,9 @@ pub fn parse_completion(body: &Value) -> Result<Turn, String> {
         None => return Err("'prompt' is a required property".into()),
     };
     Ok(Turn {
-        model: body
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
-        include_usage: body
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        model: model_of(body),
+        stream: wants_stream(body),
+        include_usage: include_usage(body),
         max_tokens: max_tokens(body, &["max_tokens"]),
         prompt_tokens: tokens::count(&prompt),
         last_text: prompt,

@@ -14,6 +14,36 @@ pub struct Tool {
     pub schema: Value,
 }
 
+/// The tools a request offers: each element of the array at JSON pointer `list`, with the
+/// tool's `name` and its argument schema (pointer `schema`) inside the object at pointer
+/// `spec` of the element (`""` for the element itself). Elements without a name are skipped.
+pub fn tools_at(body: &Value, list: &str, spec: &str, schema: &str) -> Vec<Tool> {
+    let tool = |t: &Value| {
+        let s = t.pointer(spec)?;
+        Some(Tool {
+            name: s.get("name")?.as_str()?.to_string(),
+            schema: s.pointer(schema).cloned().unwrap_or(Value::Null),
+        })
+    };
+    body.pointer(list)
+        .and_then(Value::as_array)
+        .map(|ts| ts.iter().filter_map(tool).collect())
+        .unwrap_or_default()
+}
+
+/// The `model` of a request body (empty when absent).
+pub fn model_of(body: &Value) -> String {
+    body.get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Whether a request body asks for a stream (`"stream": true`).
+pub fn wants_stream(body: &Value) -> bool {
+    body.get("stream").and_then(Value::as_bool).unwrap_or(false)
+}
+
 /// The parts of a chat request the mock cares about, whatever the provider.
 #[derive(Clone, Debug, Default)]
 pub struct Turn {
@@ -44,6 +74,17 @@ pub enum Finish {
     Length,
     /// The model asks for a tool.
     ToolUse,
+}
+
+impl Finish {
+    /// The Anthropic `stop_reason` (and Bedrock `stopReason`) for it.
+    pub fn anthropic_reason(self) -> &'static str {
+        match self {
+            Finish::Stop => "end_turn",
+            Finish::Length => "max_tokens",
+            Finish::ToolUse => "tool_use",
+        }
+    }
 }
 
 /// The decided output.

@@ -9,12 +9,15 @@
 //! assert_eq!(rec.response.status, 200);
 //! ```
 //!
-//! `Sim` is a facade: [`callouts::CallOuts`] owns clusters and pending calls, the chain
-//! (`plugins.rs`) owns VMs and generations, `streams.rs` the streams in flight, `timers.rs`
-//! the clock's events, `pump.rs` runs what callbacks leave behind, and `crate::driver` moves
-//! streams through the chain.
+//! `Sim` is a facade over components that own their state: [`callouts::CallOuts`] owns
+//! clusters and pending calls, [`chain::VmChain`] the plugins, their generations and the VMs,
+//! [`streams::StreamTable`] the streams in flight and which context belongs to which stream;
+//! `plugins.rs` adds and reloads plugins, `timers.rs` fires the clock's events, `pump.rs`
+//! runs what callbacks leave behind, and `crate::driver` moves streams through the chain
+//! through the components' methods.
 
 mod callouts;
+mod chain;
 mod plugins;
 mod pump;
 mod spec;
@@ -22,9 +25,10 @@ mod streams;
 mod timers;
 
 pub use callouts::{CallReply, Cluster, PendingGrpcCall, PendingHttpCall};
+pub(crate) use chain::VmChain;
 pub(crate) use plugins::PluginSlot;
 pub use spec::{global_loader, FailPolicy, PluginSpec, SimOptions, StreamOptions};
-pub(crate) use streams::Stream;
+pub(crate) use streams::StreamTable;
 
 use crate::abi::LogLevel;
 use crate::module::Loader;
@@ -50,14 +54,13 @@ pub struct Sim {
     pub(crate) loader: Loader,
     pub(crate) host: Arc<Mutex<HostShared>>,
     pub(crate) opts: SimOptions,
-    pub(crate) vms: Vec<Option<Vm>>,
-    pub(crate) chain: Vec<PluginSlot>,
-    pub(crate) streams: HashMap<u64, Stream>,
-    pub(crate) ctx_index: HashMap<(usize, u32), (u64, usize)>,
-    next_stream: u64,
+    /// The plugins, their generations and the VMs.
+    pub(crate) chain: VmChain,
+    /// The streams in flight.
+    pub(crate) streams: StreamTable,
     rr: usize,
     calls: CallOuts,
-    pub(crate) work: VecDeque<Work>,
+    work: VecDeque<Work>,
 }
 
 impl Sim {
@@ -80,11 +83,8 @@ impl Sim {
             loader,
             host,
             opts,
-            vms: Vec::new(),
-            chain: Vec::new(),
-            streams: HashMap::new(),
-            ctx_index: HashMap::new(),
-            next_stream: 1,
+            chain: VmChain::default(),
+            streams: StreamTable::new(),
             rr: 0,
             calls: CallOuts::new(),
             work: VecDeque::new(),
@@ -116,7 +116,7 @@ impl Sim {
     fn refresh_cluster_names(&mut self) {
         let names = self.calls.cluster_names();
         let redis = self.calls.redis_names();
-        for vm in self.vms.iter_mut().flatten() {
+        for vm in self.chain.vms_mut() {
             vm.store.data_mut().clusters = names.clone();
             vm.store.data_mut().redis_clusters = redis.clone();
         }
@@ -175,6 +175,11 @@ impl Sim {
     /// Current simulated time (ns since the epoch).
     pub fn now_ns(&self) -> u64 {
         self.host.lock().map(|h| h.clock.now_ns()).unwrap_or(0)
+    }
+
+    /// Queues a deferred action of VM `vm` for [`Sim::pump`].
+    pub(crate) fn defer(&mut self, vm: usize, d: Deferred) {
+        self.work.push_back(Work::Deferred { vm, d });
     }
 
     pub(crate) fn mono_ns(&self) -> u64 {

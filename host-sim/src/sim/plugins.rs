@@ -29,7 +29,7 @@ impl Sim {
         let pre = self.loader.instance_pre(&spec.module)?;
         let ctx = VmCtx {
             host: self.host.clone(),
-            key: self.vms.len(),
+            key: self.chain.next_vm_key(),
             worker,
             plugin_name: spec.name.clone(),
             vm_id: spec.vm_id.clone(),
@@ -152,21 +152,21 @@ impl Sim {
             let (key, mut vm) = match reuse {
                 Some(keys) => {
                     let key = keys[w];
-                    let vm = self.vms[key]
-                        .take()
+                    let vm = self
+                        .chain
+                        .take_vm(key)
                         .ok_or_else(|| anyhow!("VM {key} is gone"))?;
                     (key, vm)
                 }
                 None => {
                     let vm = self.new_vm(&spec, w)?;
-                    self.vms.push(None);
-                    (self.vms.len() - 1, vm)
+                    (self.chain.reserve_vm(), vm)
                 }
             };
             vm.store.data_mut().key = key;
             let r = self.start_root(&mut vm, &spec);
             let effects = vm.take_effects();
-            self.vms[key] = Some(vm);
+            self.chain.put_vm(key, vm);
             roots.push(r?);
             vms.push(key);
             self.apply_effects(key, effects);
@@ -187,9 +187,9 @@ impl Sim {
     pub fn add_plugin(&mut self, spec: PluginSpec) -> Result<usize> {
         self.canary(&spec)?;
         let gen = self.build_generation(spec, None)?;
-        self.chain.push(PluginSlot { gens: vec![gen] });
+        let index = self.chain.push(PluginSlot { gens: vec![gen] });
         self.pump();
-        Ok(self.chain.len() - 1)
+        Ok(index)
     }
 
     /// Hot reload: new streams use `spec`, streams in flight finish on the old instance.
@@ -198,7 +198,7 @@ impl Sim {
     pub fn reload(&mut self, plugin: usize, spec: PluginSpec) -> Result<()> {
         let slot = self
             .chain
-            .get(plugin)
+            .plugin(plugin)
             .ok_or_else(|| anyhow!("no plugin {plugin}"))?;
         let cur = slot.gens.len() - 1;
         let old = &slot.gens[cur];
@@ -230,7 +230,7 @@ impl Sim {
                 .collect();
             self.chain[plugin].gens[g].closed = true;
             for (vm_key, root) in pairs {
-                if let Some(vm) = self.vms.get_mut(vm_key).and_then(|v| v.as_mut()) {
+                if let Some(vm) = self.chain.vm_mut(vm_key) {
                     if !vm.failed {
                         let _ = vm.on_done(root);
                         let _ = vm.on_delete(root);
@@ -238,19 +238,7 @@ impl Sim {
                 }
             }
             // Drop VMs no open generation uses any more.
-            let in_use: Vec<usize> = self
-                .chain
-                .iter()
-                .flat_map(|s| s.gens.iter().filter(|g| !g.closed))
-                .flat_map(|g| g.vms.iter().copied())
-                .collect();
-            for k in &self.chain[plugin].gens[g].vms {
-                if !in_use.contains(k) {
-                    if let Some(slot) = self.vms.get_mut(*k) {
-                        *slot = None;
-                    }
-                }
-            }
+            self.chain.drop_unused_vms(plugin, g);
         }
     }
 
@@ -262,27 +250,25 @@ impl Sim {
     /// The current configuration of a plugin.
     pub fn plugin_spec(&self, plugin: usize) -> Option<&PluginSpec> {
         self.chain
-            .get(plugin)
+            .plugin(plugin)
             .and_then(|s| s.gens.last())
             .map(|g| &g.spec)
     }
 
     /// Linear memory in bytes of the current VM of `plugin` on `worker`.
     pub fn vm_memory(&self, plugin: usize, worker: usize) -> Option<usize> {
-        let g = self.chain.get(plugin)?.gens.last()?;
+        let g = self.chain.plugin(plugin)?.gens.last()?;
         let key = *g.vms.get(worker)?;
-        self.vms.get(key)?.as_ref().map(|vm| vm.memory_size())
+        self.chain.vm(key).map(|vm| vm.memory_size())
     }
 
     /// Whether the current VM of `plugin` on `worker` has failed.
     pub fn vm_failed(&self, plugin: usize, worker: usize) -> bool {
         self.chain
-            .get(plugin)
+            .plugin(plugin)
             .and_then(|s| s.gens.last())
             .and_then(|g| g.vms.get(worker))
-            .and_then(|k| self.vms.get(*k))
-            .map(|v| v.as_ref().map(|vm| vm.failed).unwrap_or(true))
-            .unwrap_or(true)
+            .is_none_or(|k| self.chain.vm_failed(*k))
     }
 
     pub(super) fn reload_failed_vms(&mut self, worker: usize) {
@@ -295,8 +281,7 @@ impl Sim {
                 continue;
             }
             let key = gen.vms[worker];
-            let failed = self.vms[key].as_ref().map(|v| v.failed).unwrap_or(true);
-            if !failed {
+            if !self.chain.vm_failed(key) {
                 continue;
             }
             let spec = gen.spec.clone();
@@ -310,8 +295,7 @@ impl Sim {
             let Ok(mut vm) = self.new_vm(&spec, worker) else {
                 continue;
             };
-            self.vms.push(None);
-            let key = self.vms.len() - 1;
+            let key = self.chain.reserve_vm();
             vm.store.data_mut().key = key;
             match self.start_root(&mut vm, &spec) {
                 Ok(root) => {
@@ -323,7 +307,7 @@ impl Sim {
                         ),
                     );
                     let eff = vm.take_effects();
-                    self.vms[key] = Some(vm);
+                    self.chain.put_vm(key, vm);
                     let gen = &mut self.chain[p].gens[g];
                     gen.vms[worker] = key;
                     gen.roots[worker] = root;

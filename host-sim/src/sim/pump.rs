@@ -16,8 +16,9 @@ impl Sim {
             self.calls.push_grpc(vm_key, root, call);
         }
         for (root, call) in e.redis_calls {
-            let timeout_ms = self.vms[vm_key]
-                .as_ref()
+            let timeout_ms = self
+                .chain
+                .vm(vm_key)
                 .and_then(|vm| vm.store.data().redis_inited.get(&call.cluster).copied())
                 .unwrap_or(1000);
             self.calls.push_redis(vm_key, root, call, timeout_ms);
@@ -27,20 +28,13 @@ impl Sim {
                 self.calls.cancel_grpc(vm_key, token);
                 continue;
             }
-            self.work.push_back(Work::Deferred { vm: vm_key, d });
+            self.defer(vm_key, d);
         }
     }
 
     /// The chain index and worker of a VM (past the chain's end for a VM no plugin uses).
     fn locate_vm(&self, vm_key: usize) -> (usize, usize) {
-        for (p, slot) in self.chain.iter().enumerate() {
-            for g in &slot.gens {
-                if let Some(w) = g.vms.iter().position(|k| *k == vm_key) {
-                    return (p, w);
-                }
-            }
-        }
-        (self.chain.len(), 0)
+        self.chain.owner_of(vm_key)
     }
 
     /// While `hold` is true, Higress Redis calls are kept instead of sent, so a test can act
@@ -127,7 +121,7 @@ impl Sim {
     /// has the context (answers to a failed VM or a finished root are dropped, as in Envoy),
     /// then handles what the callback did.
     fn on_root(&mut self, vm_key: usize, root: u32, f: impl FnOnce(&mut Vm)) {
-        let Some(vm) = self.vms.get_mut(vm_key).and_then(|v| v.as_mut()) else {
+        let Some(vm) = self.chain.vm_mut(vm_key) else {
             return;
         };
         if vm.failed || !vm.store.data().contexts.contains_key(&root) {
@@ -141,8 +135,7 @@ impl Sim {
     /// Handles a VM's effects after a root-level callback (trap handling included).
     pub(crate) fn after_vm_call(&mut self, vm_key: usize, eff: Effects) {
         self.apply_effects(vm_key, eff);
-        let failed = self.vms[vm_key].as_ref().map(|v| v.failed).unwrap_or(true);
-        if failed {
+        if self.chain.vm_failed(vm_key) {
             self.fail_vm_streams(vm_key);
         }
     }
@@ -182,7 +175,7 @@ impl Sim {
     fn apply_deferred(&mut self, vm: usize, d: Deferred) {
         match d {
             Deferred::Done { ctx } => {
-                if let Some(v) = self.vms.get_mut(vm).and_then(|v| v.as_mut()) {
+                if let Some(v) = self.chain.vm_mut(vm) {
                     let _ = v.on_delete(ctx);
                 }
             }
@@ -194,7 +187,7 @@ impl Sim {
                     | Deferred::LocalReply { ctx, .. } => *ctx,
                     _ => return,
                 };
-                if let Some((sid, filter)) = self.ctx_index.get(&(vm, ctx)).copied() {
+                if let Some((sid, filter)) = self.streams.by_ctx(vm, ctx) {
                     self.stream_action(sid, filter, other);
                 }
             }

@@ -42,7 +42,7 @@ impl Sim {
     pub(super) fn next_timer(&self) -> Option<u64> {
         let mut best: Option<u64> = None;
         let mut consider = |t: u64| best = Some(best.map_or(t, |b: u64| b.min(t)));
-        for vm in self.vms.iter().flatten() {
+        for vm in self.chain.vms() {
             if vm.failed {
                 continue;
             }
@@ -65,8 +65,8 @@ impl Sim {
         for id in self.calls.due(now) {
             let _ = self.answer_http(id, CallReply::Timeout);
         }
-        for key in 0..self.vms.len() {
-            let roots: Vec<(u32, u32)> = match self.vms[key].as_ref() {
+        for key in self.chain.vm_keys() {
+            let roots: Vec<(u32, u32)> = match self.chain.vm(key) {
                 Some(vm) if !vm.failed => vm
                     .store
                     .data()
@@ -82,7 +82,7 @@ impl Sim {
                 _ => continue,
             };
             for (root, ms) in roots {
-                if let Some(vm) = self.vms[key].as_mut() {
+                if let Some(vm) = self.chain.vm_mut(key) {
                     if let Some(CtxKind::Root(info)) = vm.store.data_mut().contexts.get_mut(&root) {
                         info.next_tick_ns = now + ms as u64 * 1_000_000;
                     }

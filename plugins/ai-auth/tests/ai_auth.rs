@@ -401,8 +401,7 @@ fn bad_config_is_one_clear_error() {
 
 #[test]
 fn example_config_loads_and_authenticates() {
-    let text = std::fs::read_to_string(aigw_test_kit::root().join("examples/ai-auth.json"))
-        .expect("example config");
+    let text = aigw_test_kit::read_example_config("ai-auth");
     let mut sim = sim(&text);
     let rec = send(
         &mut sim,

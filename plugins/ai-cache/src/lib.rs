@@ -8,16 +8,16 @@
 //! | [`replay`] | rendering a hit as JSON or as an SSE stream |
 //! | [`store`] | the local slot store in shared data |
 //! | [`semantic`] | embeddings, cosine similarity, the vector index trait and local index |
-//! | [`filter`] | the stream filter |
+//! | [`plugin`] | the plugin type and its phase handlers |
 
 pub mod config;
-pub mod entry;
-pub mod filter;
-pub mod key;
-pub mod replay;
-pub mod semantic;
-pub mod store;
-pub mod vector_service;
+pub(crate) mod entry;
+pub(crate) mod key;
+pub mod plugin;
+pub(crate) mod replay;
+pub(crate) mod semantic;
+pub(crate) mod store;
+pub(crate) mod vector_service;
 
 /// The JSON Schema (draft 2020-12) of this plugin's configuration document, Higress `_rules_`
 /// included; `tools/config-schema` writes it to `dist/ai-cache.schema.json` (feature `schema`,
@@ -27,6 +27,6 @@ pub fn config_schema() -> serde_json::Value {
     aigw::config::schema::for_plugin::<config::Config>("ai-cache")
 }
 
-pub use filter::AiCache;
+pub use plugin::AiCache;
 
-aigw::export_plugin!(AiCache);
+aigw::export_plugin!(plugin::AiCache);

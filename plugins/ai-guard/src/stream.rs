@@ -913,9 +913,7 @@ mod tests {
 
     #[test]
     fn a_clean_answer_under_the_shipped_example_is_not_delayed() {
-        let guard =
-            crate::config::Guard::from_json(include_bytes!("../../../examples/ai-guard.json"))
-                .unwrap();
+        let guard = crate::config::Guard::from_json(include_bytes!("../example.json")).unwrap();
         let answer = "Sure. Persimmons grow best in full sun with well drained soil. Plant \
             young trees in early spring, water them deeply once a week during the first \
             summer, and mulch around the base to keep the roots cool. Prune lightly in late \

@@ -5,7 +5,7 @@
 
 use aigw_test_kit::answer::{self, usage};
 use aigw_test_kit::{
-    at_every_split, error_message, gpustack_module, load, logs_with, root, send_200, spec, sse,
+    at_every_split, error_message, gpustack_module, load, logs_with, send_200, spec, sse,
 };
 use host_sim::mock_llm::{self, MockOptions};
 use host_sim::{
@@ -160,8 +160,7 @@ fn bad_config_is_one_error_line_naming_the_field() {
 
 #[test]
 fn example_config_masks_the_demo_request_and_restores_the_answer() {
-    let cfg =
-        std::fs::read_to_string(root().join("examples/ai-guard.json")).expect("example config");
+    let cfg = aigw_test_kit::read_example_config("ai-guard");
     let mut sim = sim_with(&cfg);
     let body = json!({"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to alice@example.com, call 13812345678"}],"max_tokens":64});
     let rec = sim
@@ -802,7 +801,7 @@ fn released(body: &[u8]) -> (String, String) {
 /// answer arrived all at the end.)
 #[test]
 fn clean_answer_is_released_as_it_arrives_with_the_shipped_config() {
-    let config = std::fs::read_to_string(root().join("examples/ai-guard.json")).unwrap();
+    let config = aigw_test_kit::read_example_config("ai-guard");
     let mut sim = sim_with(&config);
     let mut req = user("What is the weather like in Paris?");
     req["stream"] = json!(true);

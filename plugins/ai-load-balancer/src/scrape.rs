@@ -3,8 +3,8 @@
 //! parsed figures go to shared data for every worker's picks.
 
 use crate::config::{Config, ORIGINAL_DST_HEADER};
+use crate::plugin::LoadBalancer;
 use crate::state::{self, Keys, MetricsRecord};
-use crate::LoadBalancer;
 use aigw::host;
 use aigw::prelude::*;
 use aigw::shared::{CasStore, HostStore};

@@ -764,9 +764,7 @@ fn bad_config_names_the_field() {
 
 #[test]
 fn example_config_loads_and_balances() {
-    let text =
-        std::fs::read_to_string(aigw_test_kit::root().join("examples/ai-load-balancer.json"))
-            .expect("example config");
+    let text = aigw_test_kit::read_example_config("ai-load-balancer");
     let mut sim = Sim::new(SimOptions::default());
     sim.add_plugin(spec("ai-load-balancer").config_json(text))
         .expect("example loads");

@@ -31,7 +31,7 @@ pub mod response;
 /// native builds only).
 #[cfg(feature = "schema")]
 pub fn config_schema() -> serde_json::Value {
-    aigw::config::schema::for_plugin::<config::Config>("ai-proxy")
+    aigw::config::schema::for_config::<config::Config>("ai-proxy")
 }
 
 aigw::export_plugin!(plugin::AiProxy);

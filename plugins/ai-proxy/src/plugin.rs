@@ -113,7 +113,7 @@ fn sign_sigv4(
         .ok_or_else(|| unavailable("no path"))?;
     let region = p.bedrock_region.as_deref().unwrap_or("us-east-1");
     let date = amz_date(now_ms() / 1000);
-    let signed = sign_bedrock(&creds, &p.authority(), region, &path, body, &date);
+    let signed = sign_bedrock(creds, p.authority(), region, &path, body, &date);
     for (name, value) in &signed.headers {
         ctx.set_request_header(name, value)
             .map_err(|e| unavailable(&format!("cannot set {name}: {e}")))?;
@@ -274,7 +274,7 @@ impl AiProxy {
             api.endpoint(p),
             self.path_model.as_deref().unwrap_or(""),
             self.upstream_stream,
-            &p.path_options(),
+            p.path_options(),
         )
         .map_err(|mut e| {
             e.status = 404;
@@ -286,7 +286,7 @@ impl AiProxy {
             }
         };
         set(":path", &path);
-        set(":authority", &p.authority());
+        set(":authority", p.authority());
         for h in [
             "authorization",
             "x-api-key",

@@ -1260,8 +1260,7 @@ fn bad_config_is_one_clear_error() {
 
 #[test]
 fn the_example_config_proxies_a_chat() {
-    let raw =
-        std::fs::read_to_string(aigw_test_kit::root().join("examples/ai-proxy.json")).unwrap();
+    let raw = aigw_test_kit::read_example_config("ai-proxy");
     let mut sim = Sim::new(Default::default());
     sim.add_plugin(spec("ai-proxy").config_json(raw)).unwrap();
     let rec = sim

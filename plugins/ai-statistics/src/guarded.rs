@@ -43,16 +43,15 @@ pub fn bound(record: GuardRecord, limit: usize) -> Guarded {
     }
 }
 
-/// Parses a published value, cutting the text at `limit` bytes. A value that is neither
-/// form withholds the text (`unreadable`): it was published to keep the plain text out of
-/// the log.
-pub fn parse(raw: &[u8], limit: usize) -> Guarded {
-    bound(GuardRecord::parse(raw), limit)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A published value as the plugin reads it (`GuardRecord::parse`, then [`bound`]). A value
+    /// that is neither form withholds the text (`unreadable`).
+    fn parse(raw: &[u8], limit: usize) -> Guarded {
+        bound(GuardRecord::parse(raw), limit)
+    }
 
     fn text(g: &Guarded) -> Option<(&str, bool)> {
         match g {

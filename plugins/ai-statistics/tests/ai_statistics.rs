@@ -656,8 +656,7 @@ fn same_counts_as_higress_on_whole_events_and_exact_where_higress_loses_split_on
 
 #[test]
 fn example_config_loads_and_prices() {
-    let text = std::fs::read_to_string(aigw_test_kit::root().join("examples/ai-statistics.json"))
-        .expect("example config");
+    let text = aigw_test_kit::read_example_config("ai-statistics");
     let mut sim = sim(&text);
     sim.run(
         chat("gpt-4o-mini", false),

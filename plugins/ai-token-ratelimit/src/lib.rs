@@ -12,17 +12,20 @@
 //! [`identity`] picks the limits that apply and names their counters, [`estimate`] prices a
 //! request before it runs, [`usage`] reads usage from responses and computes the charge,
 //! the SDK's [`aigw::shared::SlotTable`] keeps local counters in shared data and [`cluster`]
-//! keeps them in Redis, [`rls`] speaks to an Envoy rate limit service; [`filter`] is the
+//! keeps them in Redis, [`rls`] speaks to an Envoy rate limit service; [`plugin`] is the
 //! proxy-wasm plugin that ties them together.
 
-pub mod cluster;
+// The Redis script calls run only in the `higress` build (cluster mode); the other builds use
+// the module for the configuration's script names alone.
+#[cfg_attr(not(feature = "higress"), allow(dead_code))]
+pub(crate) mod cluster;
 pub mod config;
-pub mod estimate;
-pub mod filter;
-pub mod identity;
-pub mod pattern;
+pub(crate) mod estimate;
+pub(crate) mod identity;
+pub(crate) mod pattern;
+pub mod plugin;
 pub mod rls;
-pub mod usage;
+pub(crate) mod usage;
 
 /// The JSON Schema (draft 2020-12) of this plugin's configuration document, Higress `_rules_`
 /// included; `tools/config-schema` writes it to `dist/ai-token-ratelimit.schema.json` (feature `schema`,
@@ -32,6 +35,6 @@ pub fn config_schema() -> serde_json::Value {
     aigw::config::schema::for_config::<config::Config>("ai-token-ratelimit")
 }
 
-pub use filter::TokenRateLimit;
+pub use plugin::TokenRateLimit;
 
-aigw::export_plugin!(TokenRateLimit);
+aigw::export_plugin!(plugin::TokenRateLimit);

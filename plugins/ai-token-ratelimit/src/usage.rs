@@ -4,7 +4,6 @@
 
 use crate::config::{Count, ResponseScan};
 use crate::estimate::Estimate;
-use aigw::contract::UsageRecord;
 use aigw::llm::stream::{Dialect, StreamReader};
 use aigw::llm::{Api, Usage, UsageAccumulator, UsageProtocol};
 
@@ -155,11 +154,6 @@ fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
     (0..=hay.len() - needle.len())
         .rev()
         .find(|&i| hay.get(i..i + needle.len()) == Some(needle))
-}
-
-/// Parses the `aigw.usage` property ([`UsageRecord`]).
-pub fn parse_published(bytes: &[u8]) -> Option<Usage> {
-    UsageRecord::parse(bytes).map(|r| r.usage())
 }
 
 /// How a response ended, as far as the plugin saw it.
@@ -345,17 +339,6 @@ id:2\nevent:result\ndata:{\"output\":{\"choices\":[{\"message\":{\"content\":\"y
         let mut t = Tracker::new(Some(Api::ChatCompletions), true, &cfg);
         feed_all(&mut t, body.as_bytes(), 700);
         assert_eq!(t.usage().unwrap().total, 3);
-    }
-
-    #[test]
-    fn published_usage() {
-        let u = parse_published(
-            br#"{"input":10,"output":5,"total":15,"cached_input":4,"reasoning":1}"#,
-        )
-        .unwrap();
-        assert_eq!((u.input, u.output, u.total, u.cached_input), (10, 5, 15, 4));
-        assert_eq!(parse_published(br#"{"input":2}"#).unwrap().total, 2);
-        assert!(parse_published(b"nope").is_none());
     }
 
     #[test]

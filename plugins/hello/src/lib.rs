@@ -1,37 +1,8 @@
 //! Example plugin: adds a configured request header; answers blocked path prefixes with a 403
 //! in the client's protocol. `{"header_name":"x-hello","header_value":"hi","blocked_prefixes":["/admin"]}`
-use aigw::prelude::*;
 
-#[derive(serde::Deserialize)]
-pub struct Config {
-    header_name: String,
-    header_value: String,
-    #[serde(default)]
-    blocked_prefixes: Vec<String>,
-}
+mod plugin;
 
-impl PlainConfig for Config {}
+pub use plugin::{Config, Hello};
 
-#[derive(Default)]
-pub struct Hello;
-
-impl Plugin for Hello {
-    const NAME: &'static str = "hello";
-    type Config = Config;
-    type Root = ();
-
-    fn on_request_headers(&mut self, ctx: &mut Ctx<Self>, _end_of_stream: bool) -> Flow {
-        let cfg = ctx.config_rc();
-        let blocked = |prefix: &String| ctx.request_path().starts_with(prefix.as_str());
-        if cfg.blocked_prefixes.iter().any(blocked) {
-            let _ = ctx.send_error(&ErrorReply::new(403, "this path is blocked"));
-            return Flow::Pause;
-        }
-        if let Err(e) = ctx.set_request_header(&cfg.header_name, &cfg.header_value) {
-            aigw::warn!("cannot set {}: {e}", cfg.header_name);
-        }
-        Flow::Continue
-    }
-}
-
-aigw::export_plugin!(Hello);
+aigw::export_plugin!(plugin::Hello);

@@ -1,5 +1,5 @@
 //! ai-guard scanner: the keyword/pattern engine, the streaming scanner and the JSON scope
-//! walker, under the example configuration (`examples/ai-guard.json`) and a second one with
+//! walker, under the example configuration (`plugins/ai-guard/example.json`) and a second one with
 //! custom regexes, separator-insensitive mask words and restorable masks.
 //!
 //! The first byte picks the configuration and the chunking; the rest is the text or body.
@@ -36,7 +36,7 @@ const SECOND: &str = r#"{
 
 thread_local! {
     static GUARDS: [Guard; 2] = [
-        Guard::from_json(include_bytes!("../../../examples/ai-guard.json"))
+        Guard::from_json(include_bytes!("../../../plugins/ai-guard/example.json"))
             .expect("the example configuration compiles"),
         Guard::from_json(SECOND.as_bytes()).expect("the second configuration compiles"),
     ];

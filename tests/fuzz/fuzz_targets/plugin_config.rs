@@ -36,7 +36,7 @@ fuzz_target!(|input: &[u8]| {
         1 => check_plain::<ai_cache::config::Config>(json),
         2 => check::<ai_guard::settings::Config>(json),
         3 => check::<ai_load_balancer::config::Config>(json),
-        4 => check_plain::<ai_proxy::config::Config>(json),
+        4 => check::<ai_proxy::config::Config>(json),
         5 => check_plain::<ai_statistics::config::Config>(json),
         6 => check::<ai_token_ratelimit::config::Config>(json),
         _ => check_plain::<hello::Config>(json),

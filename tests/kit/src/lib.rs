@@ -28,6 +28,28 @@ pub fn root() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// Path of a shipped example configuration: `plugins/<plugin>/example.json` for `<plugin>`,
+/// and `plugins/<plugin>/example-<variant>.json` for the variants `<plugin>-upstream` and
+/// `<plugin>-rls` (ai-proxy in upstream mode, ai-token-ratelimit in rls mode).
+pub fn example_config(name: &str) -> PathBuf {
+    for variant in ["upstream", "rls"] {
+        if let Some(plugin) = name.strip_suffix(&format!("-{variant}")) {
+            return root()
+                .join("plugins")
+                .join(plugin)
+                .join(format!("example-{variant}.json"));
+        }
+    }
+    root().join("plugins").join(name).join("example.json")
+}
+
+/// The text of a shipped example configuration (see [`example_config`]); panics (in a test)
+/// when it is missing.
+pub fn read_example_config(name: &str) -> String {
+    let path = example_config(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
 /// Path of a built module: `dist/<name>.wasm` for plugins, `dist/higress/<plugin>.wasm` for
 /// `<plugin>-higress` (the `higress`-feature build), `dist/test/<name>.wasm` for fixtures.
 pub fn module_path(name: &str) -> PathBuf {
@@ -572,6 +594,25 @@ pub mod http {
     /// A response: status, lower-case headers, decoded body.
     pub type Response = (u16, Vec<(String, String)>, Vec<u8>);
 
+    /// The head of a `Connection: close` request with a `content-length` of `body_len` and
+    /// the extra `headers`, up to and including the blank line.
+    pub fn request_head<K: AsRef<str>, V: AsRef<str>>(
+        method: &str,
+        host: &str,
+        path: &str,
+        headers: &[(K, V)],
+        body_len: usize,
+    ) -> String {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\ncontent-length: {body_len}\r\n"
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{}: {}\r\n", k.as_ref(), v.as_ref()));
+        }
+        head.push_str("\r\n");
+        head
+    }
+
     /// One exchange with `addr`; `host` is the `host` header. A chunked body is decoded.
     pub fn exchange(
         addr: (&str, u16),
@@ -584,14 +625,7 @@ pub mod http {
         let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
         s.set_read_timeout(Some(Duration::from_secs(60)))
             .map_err(|e| e.to_string())?;
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\ncontent-length: {}\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
+        let head = request_head(method, host, path, headers, body.len());
         s.write_all(head.as_bytes())
             .and_then(|_| s.write_all(body))
             .map_err(|e| e.to_string())?;

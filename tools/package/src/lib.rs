@@ -24,7 +24,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Where the inputs are and where the images go.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The workspace root (`plugins/<p>/README.md`, `examples/<p>.json`).
+    /// The workspace root (`plugins/<p>/README.md`, `plugins/<p>/example.json`).
     pub root: PathBuf,
     /// The build output: `<p>.wasm`, `<p>.wasm.sha256`, `higress/<p>.wasm`.
     pub dist: PathBuf,
@@ -76,7 +76,7 @@ pub fn run(opts: &Options) -> Result<Vec<Packaged>, String> {
             .map_err(|e| format!("{}: not JSON: {e}", schema_path.display()))?;
         let mut open =
             openapi::convert(&schema).map_err(|e| format!("{}: {e}", schema_path.display()))?;
-        let example_path = opts.root.join("examples").join(format!("{name}.json"));
+        let example_path = opts.root.join("plugins").join(name).join("example.json");
         if let Ok(text) = std::fs::read_to_string(&example_path) {
             let example: Value = serde_json::from_str(&text)
                 .map_err(|e| format!("{}: not JSON: {e}", example_path.display()))?;

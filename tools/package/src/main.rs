@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 const USAGE: &str =
     "usage: aigw-package [--root DIR] [--dist DIR] [--schemas DIR] [--out DIR] [PLUGIN...]
-  --root     workspace root (plugins/<p>/README.md, examples/<p>.json); default .
+  --root     workspace root (plugins/<p>/README.md, plugins/<p>/example.json); default .
   --dist     built modules (<p>.wasm, higress/<p>.wasm); default ROOT/dist
   --schemas  configuration schemas (<p>.schema.json); default DIST
   --out      where the OCI image layouts go; default DIST/oci

@@ -121,7 +121,7 @@ pub fn per_request(
 }
 
 fn config_for(name: &str) -> Option<String> {
-    std::fs::read_to_string(root().join("examples").join(format!("{name}.json"))).ok()
+    std::fs::read_to_string(aigw_tests::example_config(name)).ok()
 }
 
 /// The example config and the request each plugin is timed with in the main table, so that

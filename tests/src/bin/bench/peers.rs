@@ -136,6 +136,18 @@ fn gateway(chain: &[Module]) -> Result<Sim, String> {
     Ok(sim)
 }
 
+/// The two rows of the ai-proxy jobs: ours with config `ours`, Higress's (Go) with config
+/// `higress`.
+fn proxy_rows(ours: &str, higress: &str) -> Vec<Row> {
+    vec![
+        Row::new("ai-proxy", vec![Module::ours("ai-proxy", ours)]),
+        Row::new(
+            "gpustack-ai-proxy 2.0.3-patched (Higress ai-proxy, Go)",
+            vec![Module::wheel("gpustack-ai-proxy", "2.0.3-patched", higress)],
+        ),
+    ]
+}
+
 /// What every job needs: the request reached the upstream whole, the client got a 200 with
 /// the upstream's answer, and no filter answered locally.
 fn proxied(rec: &StreamRecord, sc: &Scenario) -> Result<(), String> {
@@ -363,17 +375,7 @@ fn ai_proxy_job() -> Job {
     Job {
         title: "ai-proxy: OpenAI chat → OpenAI upstream (key swapped, host set)",
         scenarios: chat_scenarios(),
-        rows: vec![
-            Row::new("ai-proxy", vec![Module::ours("ai-proxy", &ours)]),
-            Row::new(
-                "gpustack-ai-proxy 2.0.3-patched (Higress ai-proxy, Go)",
-                vec![Module::wheel(
-                    "gpustack-ai-proxy",
-                    "2.0.3-patched",
-                    &higress,
-                )],
-            ),
-        ],
+        rows: proxy_rows(&ours, &higress),
         check: |_, rec, sc| {
             proxied(rec, sc)?;
             let Some(u) = &rec.upstream_request else {
@@ -451,17 +453,7 @@ fn translated_stream_job() -> Job {
                 output_tokens: 200,
             },
         ],
-        rows: vec![
-            Row::new("ai-proxy", vec![Module::ours("ai-proxy", &ours)]),
-            Row::new(
-                "gpustack-ai-proxy 2.0.3-patched (Higress ai-proxy, Go)",
-                vec![Module::wheel(
-                    "gpustack-ai-proxy",
-                    "2.0.3-patched",
-                    &higress,
-                )],
-            ),
-        ],
+        rows: proxy_rows(&ours, &higress),
         check: |_, rec, sc| {
             proxied(rec, sc)?;
             let Some(u) = &rec.upstream_request else {
