@@ -305,7 +305,7 @@ pub struct Tool {
 }
 
 /// Tool choice.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToolChoice {
     /// The model decides.
@@ -330,6 +330,55 @@ pub enum ToolChoice {
     },
     /// Must not use tools.
     None {},
+}
+
+impl<'de> Deserialize<'de> for ToolChoice {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        ToolChoice::from_value(&v).map_err(serde::de::Error::custom)
+    }
+}
+
+impl ToolChoice {
+    /// Decodes `{"type": "auto" | "any" | "tool" | "none", ...}`; errors name what did not fit,
+    /// as serde's derived decoder of the tagged enum did.
+    fn from_value(v: &Value) -> Result<Self, String> {
+        let m = v
+            .as_object()
+            .ok_or("invalid type, expected internally tagged enum ToolChoice")?;
+        let kind = m.get("type").ok_or("missing field `type`")?;
+        let kind = kind
+            .as_str()
+            .ok_or("invalid type for `type`, expected a string")?;
+        let parallel = || {
+            tagged::opt_bool(m, "disable_parallel_tool_use")
+                .ok_or("invalid type for `disable_parallel_tool_use`, expected a boolean")
+        };
+        Ok(match kind {
+            "auto" => ToolChoice::Auto {
+                disable_parallel_tool_use: parallel()?,
+            },
+            "any" => ToolChoice::Any {
+                disable_parallel_tool_use: parallel()?,
+            },
+            "tool" => ToolChoice::Tool {
+                name: match m.get("name") {
+                    None => return Err("missing field `name`".into()),
+                    Some(n) => n
+                        .as_str()
+                        .ok_or("invalid type for `name`, expected a string")?
+                        .to_owned(),
+                },
+                disable_parallel_tool_use: parallel()?,
+            },
+            "none" => ToolChoice::None {},
+            other => {
+                return Err(format!(
+                    "unknown variant `{other}`, expected one of `auto`, `any`, `tool`, `none`"
+                ))
+            }
+        })
+    }
 }
 
 /// Extended thinking configuration.
@@ -622,5 +671,72 @@ mod tests {
             serde_json::to_string(&parsed[9]).unwrap(),
             r#"{"type":"message_stop"}"#
         );
+    }
+
+    #[test]
+    fn blocks_whose_fields_do_not_fit_stay_raw() {
+        let blocks: Vec<ContentBlock> = serde_json::from_str(
+            r#"[{"type":"text"},{"type":"text","text":"a","cache_control":null},
+                {"type":"tool_use","id":"i","name":"n"},{"type":"tool_result","tool_use_id":"i","content":5},
+                {"type":"image","source":{"type":"url","url":7}},"x"]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            blocks[0],
+            ContentBlock::Other(serde_json::json!({"type":"text"}))
+        );
+        assert_eq!(
+            blocks[1],
+            ContentBlock::Text {
+                text: "a".into(),
+                cache_control: None
+            }
+        );
+        assert!(matches!(
+            &blocks[2],
+            ContentBlock::ToolUse {
+                input: Value::Null,
+                ..
+            }
+        ));
+        assert!(matches!(blocks[3], ContentBlock::Other(_)));
+        assert!(matches!(
+            &blocks[4],
+            ContentBlock::Image {
+                source: ImageSource::Other(_),
+                ..
+            }
+        ));
+        assert_eq!(blocks[5], ContentBlock::Other(Value::from("x")));
+        assert!(serde_json::from_str::<Content>("5").is_err());
+    }
+
+    #[test]
+    fn tool_choice_decodes_every_type_and_names_a_bad_one() {
+        let tc: ToolChoice = serde_json::from_str(r#"{"type":"tool","name":"f"}"#).unwrap();
+        assert_eq!(
+            tc,
+            ToolChoice::Tool {
+                name: "f".into(),
+                disable_parallel_tool_use: None
+            }
+        );
+        let tc: ToolChoice =
+            serde_json::from_str(r#"{"type":"any","disable_parallel_tool_use":true}"#).unwrap();
+        assert_eq!(
+            tc,
+            ToolChoice::Any {
+                disable_parallel_tool_use: Some(true)
+            }
+        );
+        assert_eq!(
+            serde_json::from_str::<ToolChoice>(r#"{"type":"none"}"#).unwrap(),
+            ToolChoice::None {}
+        );
+        let err = serde_json::from_str::<ToolChoice>(r#"{"type":"some"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown variant `some`"), "{err}");
+        let err = serde_json::from_str::<ToolChoice>(r#"{"type":"tool"}"#).unwrap_err();
+        assert!(err.to_string().contains("missing field `name`"), "{err}");
+        assert!(serde_json::from_str::<ToolChoice>(r#""auto""#).is_err());
     }
 }
