@@ -1,7 +1,7 @@
 //! Anthropic Messages API wire types: request, response, stream events and error body.
 
-use super::Extra;
-use serde::{Deserialize, Serialize};
+use super::{tagged, Extra};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 /// `POST /v1/messages` request body.
@@ -50,7 +50,7 @@ pub struct MessagesRequest {
 }
 
 /// `system`: a string or an array of text blocks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum SystemPrompt {
     /// Plain text.
@@ -79,7 +79,7 @@ pub struct Message {
 }
 
 /// Message content.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Content {
     /// Shorthand for one text block.
@@ -89,7 +89,7 @@ pub enum Content {
 }
 
 /// A content block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentBlock {
     /// Text.
@@ -154,7 +154,7 @@ pub enum ContentBlock {
 }
 
 /// Image source.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ImageSource {
     /// Inline base64 bytes.
@@ -172,6 +172,114 @@ pub enum ImageSource {
     /// Other sources (`file`), kept raw.
     #[serde(untagged)]
     Other(Value),
+}
+
+impl<'de> Deserialize<'de> for SystemPrompt {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        tagged::try_via_value(d, |v| {
+            tagged::text_or_parts(
+                v,
+                ContentBlock::from_value,
+                "data did not match any variant of untagged enum SystemPrompt",
+            )
+            .map(|c| c.map_or_else(SystemPrompt::Blocks, SystemPrompt::Text))
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        tagged::try_via_value(d, Content::from_value)
+    }
+}
+
+impl Content {
+    fn from_value(v: Value) -> Result<Self, &'static str> {
+        tagged::text_or_parts(
+            v,
+            ContentBlock::from_value,
+            "data did not match any variant of untagged enum Content",
+        )
+        .map(|c| c.map_or_else(Content::Blocks, Content::Text))
+    }
+}
+
+impl<'de> Deserialize<'de> for ContentBlock {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        tagged::via_value(d, ContentBlock::from_value)
+    }
+}
+
+impl ContentBlock {
+    /// The block a parsed JSON value is: a known `type` whose fields fit, else `Other`.
+    pub fn from_value(v: Value) -> Self {
+        Self::known(&v).unwrap_or(ContentBlock::Other(v))
+    }
+
+    fn known(v: &Value) -> Option<Self> {
+        let (kind, m) = tagged::tag(v)?;
+        let cache_control = || tagged::opt_raw(m, "cache_control");
+        Some(match kind {
+            "text" => ContentBlock::Text {
+                text: tagged::req_str(m, "text")?,
+                cache_control: cache_control(),
+            },
+            "image" => ContentBlock::Image {
+                source: ImageSource::from_value(m.get("source")?.clone()),
+                cache_control: cache_control(),
+            },
+            "tool_use" => ContentBlock::ToolUse {
+                id: tagged::req_str(m, "id")?,
+                name: tagged::req_str(m, "name")?,
+                input: m.get("input").cloned().unwrap_or_default(),
+                cache_control: cache_control(),
+            },
+            "tool_result" => ContentBlock::ToolResult {
+                tool_use_id: tagged::req_str(m, "tool_use_id")?,
+                content: match m.get("content") {
+                    None | Some(Value::Null) => None,
+                    Some(c) => Some(Content::from_value(c.clone()).ok()?),
+                },
+                is_error: tagged::opt_bool(m, "is_error")?,
+                cache_control: cache_control(),
+            },
+            "thinking" => ContentBlock::Thinking {
+                thinking: tagged::req_str(m, "thinking")?,
+                signature: tagged::opt_str(m, "signature")?,
+            },
+            "redacted_thinking" => ContentBlock::RedactedThinking {
+                data: tagged::req_str(m, "data")?,
+            },
+            _ => return None,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageSource {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        tagged::via_value(d, ImageSource::from_value)
+    }
+}
+
+impl ImageSource {
+    /// The source a parsed JSON value is: a known `type` whose fields fit, else `Other`.
+    pub fn from_value(v: Value) -> Self {
+        Self::known(&v).unwrap_or(ImageSource::Other(v))
+    }
+
+    fn known(v: &Value) -> Option<Self> {
+        let (kind, m) = tagged::tag(v)?;
+        Some(match kind {
+            "base64" => ImageSource::Base64 {
+                media_type: tagged::req_str(m, "media_type")?,
+                data: tagged::req_str(m, "data")?,
+            },
+            "url" => ImageSource::Url {
+                url: tagged::req_str(m, "url")?,
+            },
+            _ => return None,
+        })
+    }
 }
 
 /// A tool definition.
@@ -197,7 +305,7 @@ pub struct Tool {
 }
 
 /// Tool choice.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToolChoice {
     /// The model decides.
@@ -222,6 +330,55 @@ pub enum ToolChoice {
     },
     /// Must not use tools.
     None {},
+}
+
+impl<'de> Deserialize<'de> for ToolChoice {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        ToolChoice::from_value(&v).map_err(serde::de::Error::custom)
+    }
+}
+
+impl ToolChoice {
+    /// Decodes `{"type": "auto" | "any" | "tool" | "none", ...}`; errors name what did not fit,
+    /// as serde's derived decoder of the tagged enum did.
+    fn from_value(v: &Value) -> Result<Self, String> {
+        let m = v
+            .as_object()
+            .ok_or("invalid type, expected internally tagged enum ToolChoice")?;
+        let kind = m.get("type").ok_or("missing field `type`")?;
+        let kind = kind
+            .as_str()
+            .ok_or("invalid type for `type`, expected a string")?;
+        let parallel = || {
+            tagged::opt_bool(m, "disable_parallel_tool_use")
+                .ok_or("invalid type for `disable_parallel_tool_use`, expected a boolean")
+        };
+        Ok(match kind {
+            "auto" => ToolChoice::Auto {
+                disable_parallel_tool_use: parallel()?,
+            },
+            "any" => ToolChoice::Any {
+                disable_parallel_tool_use: parallel()?,
+            },
+            "tool" => ToolChoice::Tool {
+                name: match m.get("name") {
+                    None => return Err("missing field `name`".into()),
+                    Some(n) => n
+                        .as_str()
+                        .ok_or("invalid type for `name`, expected a string")?
+                        .to_owned(),
+                },
+                disable_parallel_tool_use: parallel()?,
+            },
+            "none" => ToolChoice::None {},
+            other => {
+                return Err(format!(
+                    "unknown variant `{other}`, expected one of `auto`, `any`, `tool`, `none`"
+                ))
+            }
+        })
+    }
 }
 
 /// Extended thinking configuration.
@@ -514,5 +671,72 @@ mod tests {
             serde_json::to_string(&parsed[9]).unwrap(),
             r#"{"type":"message_stop"}"#
         );
+    }
+
+    #[test]
+    fn blocks_whose_fields_do_not_fit_stay_raw() {
+        let blocks: Vec<ContentBlock> = serde_json::from_str(
+            r#"[{"type":"text"},{"type":"text","text":"a","cache_control":null},
+                {"type":"tool_use","id":"i","name":"n"},{"type":"tool_result","tool_use_id":"i","content":5},
+                {"type":"image","source":{"type":"url","url":7}},"x"]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            blocks[0],
+            ContentBlock::Other(serde_json::json!({"type":"text"}))
+        );
+        assert_eq!(
+            blocks[1],
+            ContentBlock::Text {
+                text: "a".into(),
+                cache_control: None
+            }
+        );
+        assert!(matches!(
+            &blocks[2],
+            ContentBlock::ToolUse {
+                input: Value::Null,
+                ..
+            }
+        ));
+        assert!(matches!(blocks[3], ContentBlock::Other(_)));
+        assert!(matches!(
+            &blocks[4],
+            ContentBlock::Image {
+                source: ImageSource::Other(_),
+                ..
+            }
+        ));
+        assert_eq!(blocks[5], ContentBlock::Other(Value::from("x")));
+        assert!(serde_json::from_str::<Content>("5").is_err());
+    }
+
+    #[test]
+    fn tool_choice_decodes_every_type_and_names_a_bad_one() {
+        let tc: ToolChoice = serde_json::from_str(r#"{"type":"tool","name":"f"}"#).unwrap();
+        assert_eq!(
+            tc,
+            ToolChoice::Tool {
+                name: "f".into(),
+                disable_parallel_tool_use: None
+            }
+        );
+        let tc: ToolChoice =
+            serde_json::from_str(r#"{"type":"any","disable_parallel_tool_use":true}"#).unwrap();
+        assert_eq!(
+            tc,
+            ToolChoice::Any {
+                disable_parallel_tool_use: Some(true)
+            }
+        );
+        assert_eq!(
+            serde_json::from_str::<ToolChoice>(r#"{"type":"none"}"#).unwrap(),
+            ToolChoice::None {}
+        );
+        let err = serde_json::from_str::<ToolChoice>(r#"{"type":"some"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown variant `some`"), "{err}");
+        let err = serde_json::from_str::<ToolChoice>(r#"{"type":"tool"}"#).unwrap_err();
+        assert!(err.to_string().contains("missing field `name`"), "{err}");
+        assert!(serde_json::from_str::<ToolChoice>(r#""auto""#).is_err());
     }
 }

@@ -21,6 +21,7 @@ pub mod openai;
 pub mod path;
 pub mod responses;
 pub mod stream;
+mod tagged;
 pub mod usage;
 
 pub use api::{Api, Framing};

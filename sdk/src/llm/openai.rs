@@ -5,8 +5,8 @@
 //! mode, Moonshot, Groq, vLLM, Ollama...). Their extensions are tolerated: `reasoning_content` in
 //! messages and deltas (DeepSeek, Qwen) is modelled, anything else lands in `extra`.
 
-use super::Extra;
-use serde::{Deserialize, Serialize};
+use super::{tagged, Extra};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 /// The author of a chat message.
@@ -182,7 +182,7 @@ impl ChatMessage {
 }
 
 /// Message content: a plain string or an array of parts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum MessageContent {
     /// Plain text.
@@ -210,7 +210,7 @@ impl MessageContent {
 }
 
 /// One part of a multimodal message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentPart {
     /// Text.
@@ -241,6 +241,54 @@ pub enum ContentPart {
     /// Any part type not modelled here, kept raw.
     #[serde(untagged)]
     Other(Value),
+}
+
+impl<'de> Deserialize<'de> for MessageContent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        tagged::try_via_value(d, |v| {
+            tagged::text_or_parts(
+                v,
+                ContentPart::from_value,
+                "data did not match any variant of untagged enum MessageContent",
+            )
+            .map(|c| c.map_or_else(MessageContent::Parts, MessageContent::Text))
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ContentPart {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        tagged::via_value(d, ContentPart::from_value)
+    }
+}
+
+impl ContentPart {
+    /// The part a parsed JSON value is: a known `type` whose fields fit, else `Other`.
+    pub fn from_value(v: Value) -> Self {
+        Self::known(&v).unwrap_or(ContentPart::Other(v))
+    }
+
+    fn known(v: &Value) -> Option<Self> {
+        let (kind, m) = tagged::tag(v)?;
+        Some(match kind {
+            "text" => ContentPart::Text {
+                text: tagged::req_str(m, "text")?,
+            },
+            "image_url" => ContentPart::ImageUrl {
+                image_url: tagged::req(m, "image_url")?,
+            },
+            "input_audio" => ContentPart::InputAudio {
+                input_audio: tagged::req(m, "input_audio")?,
+            },
+            "file" => ContentPart::File {
+                file: m.get("file")?.clone(),
+            },
+            "refusal" => ContentPart::Refusal {
+                refusal: tagged::req_str(m, "refusal")?,
+            },
+            _ => return None,
+        })
+    }
 }
 
 /// `image_url` of an image part.
@@ -293,7 +341,7 @@ pub struct FunctionDef {
 }
 
 /// `tool_choice`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ToolChoice {
     /// `"none"`, `"auto"` or `"required"`.
@@ -302,6 +350,18 @@ pub enum ToolChoice {
     Named(NamedToolChoice),
     /// Any other shape (e.g. `allowed_tools`), kept raw.
     Other(Value),
+}
+
+impl<'de> Deserialize<'de> for ToolChoice {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        tagged::via_value(d, |v| match v {
+            Value::String(s) => ToolChoice::Mode(s),
+            v => match NamedToolChoice::deserialize(&v) {
+                Ok(n) => ToolChoice::Named(n),
+                Err(_) => ToolChoice::Other(v),
+            },
+        })
+    }
 }
 
 /// A forced function choice.

@@ -1,9 +1,9 @@
 //! OpenAI Responses API (`POST /v1/responses`) wire types: request, response object and the main
 //! stream events.
 
-use super::{Extra, Usage};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use super::{tagged, Extra, Usage};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 
 /// `POST /v1/responses` request body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,7 +56,7 @@ pub struct Reasoning {
 }
 
 /// `input`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Input {
     /// One user message.
@@ -66,7 +66,7 @@ pub enum Input {
 }
 
 /// An input or output item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Item {
     /// A message.
@@ -131,7 +131,7 @@ pub enum Item {
 }
 
 /// Content of a message item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ItemContent {
     /// Text.
@@ -141,7 +141,7 @@ pub enum ItemContent {
 }
 
 /// A content part of a message item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentPart {
     /// Input text.
@@ -177,6 +177,137 @@ pub enum ContentPart {
     /// Any other part (`input_file`, `input_audio`...), raw.
     #[serde(untagged)]
     Other(Value),
+}
+
+impl<'de> Deserialize<'de> for Input {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        tagged::try_via_value(d, |v| {
+            tagged::text_or_parts(
+                v,
+                Item::from_value,
+                "data did not match any variant of untagged enum Input",
+            )
+            .map(|c| c.map_or_else(Input::Items, Input::Text))
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        tagged::via_value(d, Item::from_value)
+    }
+}
+
+/// A `Vec<Value>` field with `#[serde(default)]`: missing is empty, an array its items, any
+/// other type `None` (the variant fails).
+fn raw_list(m: &Map<String, Value>, k: &str) -> Option<Vec<Value>> {
+    match m.get(k) {
+        None => Some(Vec::new()),
+        Some(Value::Array(a)) => Some(a.clone()),
+        Some(_) => None,
+    }
+}
+
+impl Item {
+    /// The item a parsed JSON value is: a known `type` whose fields fit, else a message without
+    /// `type` when `role` and `content` fit, else `Other`.
+    pub fn from_value(v: Value) -> Self {
+        Self::known(&v)
+            .or_else(|| Self::easy(&v))
+            .unwrap_or(Item::Other(v))
+    }
+
+    fn easy(v: &Value) -> Option<Self> {
+        let m = v.as_object()?;
+        Some(Item::EasyMessage {
+            role: tagged::req_str(m, "role")?,
+            content: ItemContent::from_value(m.get("content")?.clone()).ok()?,
+        })
+    }
+
+    fn known(v: &Value) -> Option<Self> {
+        let (kind, m) = tagged::tag(v)?;
+        Some(match kind {
+            "message" => Item::Message {
+                id: tagged::opt_str(m, "id")?,
+                role: tagged::req_str(m, "role")?,
+                content: ItemContent::from_value(m.get("content")?.clone()).ok()?,
+                status: tagged::opt_str(m, "status")?,
+            },
+            "function_call" => Item::FunctionCall {
+                id: tagged::opt_str(m, "id")?,
+                call_id: tagged::req_str(m, "call_id")?,
+                name: tagged::req_str(m, "name")?,
+                arguments: match m.get("arguments") {
+                    None => String::new(),
+                    Some(a) => a.as_str()?.to_owned(),
+                },
+                status: tagged::opt_str(m, "status")?,
+            },
+            "function_call_output" => Item::FunctionCallOutput {
+                call_id: tagged::req_str(m, "call_id")?,
+                output: m.get("output")?.clone(),
+            },
+            "reasoning" => Item::Reasoning {
+                id: tagged::opt_str(m, "id")?,
+                summary: raw_list(m, "summary")?,
+                encrypted_content: tagged::opt_str(m, "encrypted_content")?,
+            },
+            _ => return None,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ItemContent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        tagged::try_via_value(d, ItemContent::from_value)
+    }
+}
+
+impl ItemContent {
+    fn from_value(v: Value) -> Result<Self, &'static str> {
+        tagged::text_or_parts(
+            v,
+            ContentPart::from_value,
+            "data did not match any variant of untagged enum ItemContent",
+        )
+        .map(|c| c.map_or_else(ItemContent::Parts, ItemContent::Text))
+    }
+}
+
+impl<'de> Deserialize<'de> for ContentPart {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        tagged::via_value(d, ContentPart::from_value)
+    }
+}
+
+impl ContentPart {
+    /// The part a parsed JSON value is: a known `type` whose fields fit, else `Other`.
+    pub fn from_value(v: Value) -> Self {
+        Self::known(&v).unwrap_or(ContentPart::Other(v))
+    }
+
+    fn known(v: &Value) -> Option<Self> {
+        let (kind, m) = tagged::tag(v)?;
+        Some(match kind {
+            "input_text" => ContentPart::InputText {
+                text: tagged::req_str(m, "text")?,
+            },
+            "input_image" => ContentPart::InputImage {
+                image_url: tagged::opt_str(m, "image_url")?,
+                file_id: tagged::opt_str(m, "file_id")?,
+                detail: tagged::opt_str(m, "detail")?,
+            },
+            "output_text" => ContentPart::OutputText {
+                text: tagged::req_str(m, "text")?,
+                annotations: raw_list(m, "annotations")?,
+            },
+            "refusal" => ContentPart::Refusal {
+                refusal: tagged::req_str(m, "refusal")?,
+            },
+            _ => return None,
+        })
+    }
 }
 
 /// The response object.
