@@ -629,6 +629,15 @@ impl Pattern {
     pub fn find_from(&self, text: &str, from: usize) -> Option<PatternHit> {
         let mut pos = from;
         while pos <= text.len() {
+            // A match starts with a byte of `first` (it is never empty): skip to the first
+            // such byte, or stop when there is none (no lazy DFA run at all).
+            if let Some(set) = &self.first {
+                let skip = text
+                    .as_bytes()
+                    .get(pos..)
+                    .and_then(|rest| rest.iter().position(|&b| has_byte(set, b)))?;
+                pos += skip;
+            }
             let (start, mut end) = self.find_at(text, pos)?;
             let mut capped = false;
             if end - start > self.max_len {
@@ -962,6 +971,45 @@ mod tests {
                 }
             }
         }
+    }
+
+    proptest::proptest! {
+        /// Skipping to the first byte a match can start with finds the same built-in hits
+        /// as running the lazy DFA from every position.
+        #[test]
+        fn first_byte_skip_finds_what_a_plain_search_finds(
+            picks in proptest::collection::vec(0usize..12, 0..60),
+            from in 0usize..8,
+        ) {
+            const ALPHABET: [&str; 12] =
+                ["1", "3", "8", "0", " ", "-", "+", "a", "@", ".", "é", "x"];
+            let hay: String = picks.iter().filter_map(|&i| ALPHABET.get(i).copied()).collect();
+            for b in ALL_BUILTINS {
+                let p = Pattern::builtin(b, 0, 64).unwrap();
+                // The same loop as `find_from`, without the skip.
+                let plain = |mut pos: usize| {
+                    while pos <= hay.len() {
+                        let (start, end) = p.find_at(&hay, pos)?;
+                        let end = end.min(start + p.max_len);
+                        if end > start && b.validate(&hay, start, end) {
+                            return Some((start, end));
+                        }
+                        pos = start + hay[start..].chars().next().map_or(1, char::len_utf8);
+                    }
+                    None
+                };
+                let from = floor_char(&hay, from.min(hay.len()));
+                let got = p.find_from(&hay, from).map(|h| (h.start, h.end));
+                proptest::prop_assert_eq!(got, plain(from), "{:?} in {:?}", b, hay);
+            }
+        }
+    }
+
+    fn floor_char(s: &str, mut i: usize) -> usize {
+        while !s.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
     }
 
     #[test]
