@@ -313,6 +313,18 @@ impl KeywordSet {
 }
 
 impl Group {
+    /// Whether it is known without folding `text` that no word of this group can start
+    /// anywhere in its folding (nor be live there): `text` is ASCII, so its folding is its
+    /// lower-cased bytes (some dropped) with no look-alike letter, and none of those bytes
+    /// starts a word.
+    pub(crate) fn quiet_in(&self, text: &str) -> bool {
+        let bytes = text.as_bytes();
+        bytes.is_ascii()
+            && !bytes
+                .iter()
+                .any(|&b| self.starts_with(b.to_ascii_lowercase()))
+    }
+
     /// Whether some word starts with folded byte `b`.
     #[inline]
     fn starts_with(&self, b: u8) -> bool {

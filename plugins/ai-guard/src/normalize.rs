@@ -633,6 +633,13 @@ impl Folded {
         Folded::default()
     }
 
+    /// Empties the buffer as folding nothing from `base` would.
+    pub(crate) fn clear_at(&mut self, base: usize) {
+        self.text.clear();
+        self.map.clear();
+        self.base = base;
+    }
+
     /// The original offset the folding started at.
     pub fn base(&self) -> usize {
         self.base

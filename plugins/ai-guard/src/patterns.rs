@@ -544,6 +544,13 @@ impl Pattern {
     /// the length bound (a longer match is cut at `max_len`).
     pub fn live_start(&self, text: &str, from: usize) -> Option<usize> {
         let lower = text.len().saturating_sub(self.max_len + 8).max(from);
+        if let Some(set) = &self.first {
+            // No byte a match can start with: nothing is live (no lazy DFA run at all).
+            let tail = text.as_bytes().get(lower..).unwrap_or(&[]);
+            if !tail.iter().any(|&b| has_byte(set, b)) {
+                return None;
+            }
+        }
         let mut fresh;
         let mut guard = self.caches.try_borrow_mut();
         let caches = match guard.as_deref_mut() {
