@@ -251,6 +251,7 @@ impl EngineBuilder {
                 + 4 * (self.folder.max_separator_run() + 1)
                 + 4 * crate::normalize::SCRIPT_CONTEXT_CHARS
         };
+        let ascii_starts = ascii_starts(&keywords, &self.patterns);
         Ok(Engine {
             folder: self.folder,
             keywords,
@@ -258,6 +259,7 @@ impl EngineBuilder {
             rules: self.rules,
             salt: self.salt,
             lookahead,
+            ascii_starts,
         })
     }
 }
@@ -271,6 +273,25 @@ pub struct Engine {
     rules: Vec<Rule>,
     salt: Vec<u8>,
     lookahead: usize,
+    /// The ASCII bytes at which some rule could start a match, one bit each (for keywords:
+    /// whose lower case starts a word); `None` when a pattern cannot tell (look-around).
+    ascii_starts: Option<u128>,
+}
+
+/// [`Engine::ascii_starts`] of these keywords and patterns.
+fn ascii_starts(keywords: &KeywordSet, patterns: &[Pattern]) -> Option<u128> {
+    let mut set = 0u128;
+    for b in 0u8..128 {
+        let folded = b.to_ascii_lowercase();
+        let mut starts = keywords.groups.iter().any(|g| g.starts_with(folded));
+        for p in patterns {
+            starts |= p.may_start_with(b)?;
+        }
+        if starts {
+            set |= 1u128 << b;
+        }
+    }
+    Some(set)
 }
 
 /// Bytes of already-emitted text kept before the scan position so boundary
@@ -300,6 +321,18 @@ impl Engine {
     /// Whether there is no rule at all (scanning is a copy).
     pub fn is_empty(&self) -> bool {
         self.lookahead == 0
+    }
+
+    /// Whether no rule can start a match anywhere in `text`, known from its bytes alone:
+    /// it is ASCII (so it folds to its lower-cased bytes, with no look-alike letter) and
+    /// none of its bytes starts a keyword or a pattern. A search from its start then finds
+    /// nothing, and nothing in it is live.
+    pub(crate) fn quiet(&self, text: &str) -> bool {
+        let Some(set) = self.ascii_starts else {
+            return false;
+        };
+        let bytes = text.as_bytes();
+        bytes.is_ascii() && !bytes.iter().any(|&b| set & (1u128 << b) != 0)
     }
 
     /// Heap bytes used by the keyword automatons.

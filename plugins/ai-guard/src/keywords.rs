@@ -327,7 +327,7 @@ impl Group {
 
     /// Whether some word starts with folded byte `b`.
     #[inline]
-    fn starts_with(&self, b: u8) -> bool {
+    pub(crate) fn starts_with(&self, b: u8) -> bool {
         self.first
             .get(usize::from(b >> 6))
             .is_some_and(|w| w & (1u64 << (b & 63)) != 0)

@@ -626,6 +626,12 @@ impl Pattern {
         true
     }
 
+    /// Whether a match can start with byte `b`; `None` when the pattern cannot tell
+    /// (look-around: the start depends on the text before).
+    pub(crate) fn may_start_with(&self, b: u8) -> Option<bool> {
+        self.first.as_ref().map(|set| has_byte(set, b))
+    }
+
     /// What this pattern detects.
     pub fn kind(&self) -> PatternKind {
         self.kind
