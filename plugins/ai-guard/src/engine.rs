@@ -251,6 +251,7 @@ impl EngineBuilder {
                 + 4 * (self.folder.max_separator_run() + 1)
                 + 4 * crate::normalize::SCRIPT_CONTEXT_CHARS
         };
+        let ascii_starts = ascii_starts(&keywords, &self.patterns);
         Ok(Engine {
             folder: self.folder,
             keywords,
@@ -258,6 +259,7 @@ impl EngineBuilder {
             rules: self.rules,
             salt: self.salt,
             lookahead,
+            ascii_starts,
         })
     }
 }
@@ -271,6 +273,25 @@ pub struct Engine {
     rules: Vec<Rule>,
     salt: Vec<u8>,
     lookahead: usize,
+    /// The ASCII bytes at which some rule could start a match, one bit each (for keywords:
+    /// whose lower case starts a word); `None` when a pattern cannot tell (look-around).
+    ascii_starts: Option<u128>,
+}
+
+/// [`Engine::ascii_starts`] of these keywords and patterns.
+fn ascii_starts(keywords: &KeywordSet, patterns: &[Pattern]) -> Option<u128> {
+    let mut set = 0u128;
+    for b in 0u8..128 {
+        let folded = b.to_ascii_lowercase();
+        let mut starts = keywords.groups.iter().any(|g| g.starts_with(folded));
+        for p in patterns {
+            starts |= p.may_start_with(b)?;
+        }
+        if starts {
+            set |= 1u128 << b;
+        }
+    }
+    Some(set)
 }
 
 /// Bytes of already-emitted text kept before the scan position so boundary
@@ -300,6 +321,18 @@ impl Engine {
     /// Whether there is no rule at all (scanning is a copy).
     pub fn is_empty(&self) -> bool {
         self.lookahead == 0
+    }
+
+    /// Whether no rule can start a match anywhere in `text`, known from its bytes alone:
+    /// it is ASCII (so it folds to its lower-cased bytes, with no look-alike letter) and
+    /// none of its bytes starts a keyword or a pattern. A search from its start then finds
+    /// nothing, and nothing in it is live.
+    pub(crate) fn quiet(&self, text: &str) -> bool {
+        let Some(set) = self.ascii_starts else {
+            return false;
+        };
+        let bytes = text.as_bytes();
+        bytes.is_ascii() && !bytes.iter().any(|&b| set & (1u128 << b) != 0)
     }
 
     /// Heap bytes used by the keyword automatons.
@@ -430,6 +463,9 @@ pub(crate) struct Searcher<'a> {
     folded: Vec<Folded>,
     kw: Vec<Cached>,
     re: Vec<Cached>,
+    /// Per keyword group: no word can start in the searched text (it was not folded; see
+    /// `Group::quiet_in`).
+    quiet: Vec<bool>,
 }
 
 /// The buffers of a [`Searcher`], kept between the pieces of a stream.
@@ -438,6 +474,28 @@ pub(crate) struct SearchBuffers {
     folded: Vec<Folded>,
     kw: Vec<Cached>,
     re: Vec<Cached>,
+    quiet: Vec<bool>,
+}
+
+/// Folds `text[start..]` for keyword group `g` into `f`, unless no word of the group can
+/// start there (then `f` is left empty and the answer is true).
+fn fold_group(
+    engine: &Engine,
+    g: &crate::keywords::Group,
+    text: &str,
+    start: usize,
+    f: &mut Folded,
+) -> bool {
+    let mut from = start.min(text.len());
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    if g.quiet_in(text.get(from..).unwrap_or("")) {
+        f.clear_at(from);
+        return true;
+    }
+    engine.folder.fold_into(text, from, g.drop_separators, f);
+    false
 }
 
 /// Reusable scratch space for [`Searcher::live_from`].
@@ -450,22 +508,7 @@ pub(crate) struct LiveScratch {
 impl<'a> Searcher<'a> {
     /// Prepares to search `text` from `start` on (a char boundary).
     pub(crate) fn new(engine: &'a Engine, text: &'a str, start: usize) -> Searcher<'a> {
-        let groups = engine.keywords.group_count();
-        let mut folded = Vec::with_capacity(groups);
-        for g in &engine.keywords.groups {
-            let mut f = Folded::new();
-            engine
-                .folder
-                .fold_into(text, start, g.drop_separators, &mut f);
-            folded.push(f);
-        }
-        Searcher {
-            engine,
-            text,
-            folded,
-            kw: vec![Cached::Unknown; groups],
-            re: vec![Cached::Unknown; engine.patterns.len()],
-        }
+        Searcher::with_buffers(engine, text, start, SearchBuffers::default())
     }
 
     /// Gives the buffers back for the next text (stream scanner).
@@ -474,6 +517,7 @@ impl<'a> Searcher<'a> {
             folded: self.folded,
             kw: self.kw,
             re: self.re,
+            quiet: self.quiet,
         }
     }
 
@@ -488,13 +532,21 @@ impl<'a> Searcher<'a> {
             mut folded,
             mut kw,
             mut re,
+            mut quiet,
         } = buffers;
-        folded.resize_with(engine.keywords.group_count(), Folded::new);
-        for (f, g) in folded.iter_mut().zip(&engine.keywords.groups) {
-            engine.folder.fold_into(text, start, g.drop_separators, f);
-        }
+        let groups = engine.keywords.group_count();
+        folded.resize_with(groups, Folded::new);
         kw.clear();
-        kw.resize(engine.keywords.group_count(), Cached::Unknown);
+        quiet.clear();
+        for (f, g) in folded.iter_mut().zip(&engine.keywords.groups) {
+            let q = fold_group(engine, g, text, start, f);
+            quiet.push(q);
+            kw.push(if q {
+                Cached::Exhausted
+            } else {
+                Cached::Unknown
+            });
+        }
         re.clear();
         re.resize(engine.patterns.len(), Cached::Unknown);
         Searcher {
@@ -503,6 +555,7 @@ impl<'a> Searcher<'a> {
             folded,
             kw,
             re,
+            quiet,
         }
     }
 
@@ -524,6 +577,9 @@ impl<'a> Searcher<'a> {
         let from = from.max(floor);
         let mut p = len;
         for (gi, folded) in self.folded.iter().enumerate() {
+            if self.quiet.get(gi).copied().unwrap_or(false) {
+                continue;
+            }
             engine.folder.open_letters(text, folded, &mut scratch.open);
             if let Some(s) = engine.keywords.live_start(
                 gi,
@@ -772,6 +828,53 @@ mod tests {
             f.iter().map(|f| (f.start, f.end)).collect::<Vec<_>>(),
             [(2, 8), (14, 20)]
         );
+    }
+
+    #[test]
+    fn keyword_groups_are_skipped_only_where_no_word_can_start() {
+        let e = engine();
+        let quiet = |text: &str, start: usize| Searcher::new(&e, text, start).quiet;
+        // Words: persimmon and 敏感词 (separators dropped), darn (kept).
+        assert_eq!(quiet("tok12 tok13 ", 0), [true, true]);
+        assert_eq!(quiet("tok P", 0), [true, false]);
+        assert_eq!(quiet("tok D", 0), [false, true]);
+        // Only the searched part counts.
+        assert_eq!(quiet("persimmon tok", 10), [true, true]);
+        // Not ASCII: folded as usual (a look-alike or full-width letter can start a word).
+        assert_eq!(quiet("tok \u{0440}", 0), [false, false]);
+        assert_eq!(quiet("ｄarn", 0), [false, false]);
+        // Findings and live starts are those of folding everything.
+        for text in [
+            "tok12 tok13 ",
+            "a darn P.E.R.S",
+            "x ｄarn",
+            "persimmon tok",
+            "tok pers",
+        ] {
+            let mut s = Searcher::new(&e, text, 0);
+            let mut scratch = LiveScratch::default();
+            let live = s.live_from(0, &mut scratch);
+            let mut found = Vec::new();
+            let mut cursor = 0;
+            while let Some(f) = s.next(cursor) {
+                cursor = f.end;
+                found.push((f.start, f.end));
+            }
+            let mut full = Searcher::new(&e, text, 0);
+            for (f, g) in full.folded.iter_mut().zip(&e.keywords.groups) {
+                e.folder.fold_into(text, 0, g.drop_separators, f);
+            }
+            full.quiet.iter_mut().for_each(|q| *q = false);
+            full.kw.iter_mut().for_each(|c| *c = Cached::Unknown);
+            assert_eq!(live, full.live_from(0, &mut scratch), "{text}");
+            let mut want = Vec::new();
+            let mut cursor = 0;
+            while let Some(f) = full.next(cursor) {
+                cursor = f.end;
+                want.push((f.start, f.end));
+            }
+            assert_eq!(found, want, "{text}");
+        }
     }
 
     #[test]

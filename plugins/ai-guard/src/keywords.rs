@@ -229,6 +229,9 @@ impl KeywordSet {
         let hay = folded.text.as_bytes();
         let mut fpos = folded.folded_pos(from);
         while fpos < hay.len() {
+            // Every word starts with a byte of `first`: skip to the first such byte, or stop
+            // when there is none (no automaton run at all).
+            fpos += hay.get(fpos..)?.iter().position(|&b| g.starts_with(b))?;
             let m =
                 g.ac.try_find(&Input::new(hay).span(fpos..hay.len()))
                     .ok()??;
@@ -297,11 +300,7 @@ impl KeywordSet {
             }
             // A byte no word starts with, and no open letter to spell it another way: the
             // anchored run dies at once.
-            let starts = hay.get(fs).is_some_and(|&b| {
-                g.first
-                    .get(usize::from(b >> 6))
-                    .is_some_and(|w| w & (1u64 << (b & 63)) != 0)
-            });
+            let starts = hay.get(fs).is_some_and(|&b| g.starts_with(b));
             if !starts && open.binary_search_by_key(&fs, |o| o.fs).is_err() {
                 continue;
             }
@@ -314,6 +313,26 @@ impl KeywordSet {
 }
 
 impl Group {
+    /// Whether it is known without folding `text` that no word of this group can start
+    /// anywhere in its folding (nor be live there): `text` is ASCII, so its folding is its
+    /// lower-cased bytes (some dropped) with no look-alike letter, and none of those bytes
+    /// starts a word.
+    pub(crate) fn quiet_in(&self, text: &str) -> bool {
+        let bytes = text.as_bytes();
+        bytes.is_ascii()
+            && !bytes
+                .iter()
+                .any(|&b| self.starts_with(b.to_ascii_lowercase()))
+    }
+
+    /// Whether some word starts with folded byte `b`.
+    #[inline]
+    pub(crate) fn starts_with(&self, b: u8) -> bool {
+        self.first
+            .get(usize::from(b >> 6))
+            .is_some_and(|w| w & (1u64 << (b & 63)) != 0)
+    }
+
     /// Whether the outcome of an anchored search at folded byte `fs` of
     /// `hay` can still change with more text (see
     /// [`KeywordSet::live_start`]). `ends_text`: the last folded byte comes
@@ -562,5 +581,47 @@ mod tests {
             hits,
             vec![("WORD012344X", 12344 % 7), ("word099998x", 99998 % 7)]
         );
+    }
+
+    proptest::proptest! {
+        /// Skipping to the first byte a word starts with finds the same hits as running the
+        /// automaton from every position.
+        #[test]
+        fn first_byte_skip_finds_what_a_plain_search_finds(
+            picks in proptest::collection::vec(0usize..10, 0..60),
+            from in 0usize..8,
+        ) {
+            const ALPHABET: [&str; 10] = ["b", "a", "d", " ", ".", "x", "Ｂ", "敏", "感", "\u{200B}"];
+            let text: String = picks.iter().filter_map(|&i| ALPHABET.get(i).copied()).collect();
+            let (folder, s) = set(&[("bad", 0, true, false), ("b a", 1, false, true), ("敏感", 2, false, true)]);
+            let mut folded = Folded::new();
+            let mut from = from.min(text.len());
+            while !text.is_char_boundary(from) {
+                from -= 1;
+            }
+            for (gi, g) in s.groups.iter().enumerate() {
+                folder.fold_into(&text, 0, g.drop_separators, &mut folded);
+                // The same loop as `find_in_group`, without the skip.
+                let plain = || {
+                    let hay = folded.text.as_bytes();
+                    let mut fpos = folded.folded_pos(from);
+                    while fpos < hay.len() {
+                        let m = g.ac.try_find(&Input::new(hay).span(fpos..hay.len())).ok()??;
+                        let (start, end) = folded.orig_range(&text, m.start(), m.end())?;
+                        let meta = g.meta[m.pattern().as_usize()];
+                        let ok = meta & 1 == 0
+                            || (!text[..start].chars().next_back().is_some_and(is_word_char)
+                                && !text[end..].chars().next().is_some_and(is_word_char));
+                        if ok && start >= from {
+                            return Some((start, end, meta >> 1));
+                        }
+                        fpos = m.start() + folded.text[m.start()..].chars().next().map_or(1, char::len_utf8);
+                    }
+                    None
+                };
+                let got = s.find_in_group(gi, &text, &folded, from).map(|h| (h.start, h.end, h.rule));
+                proptest::prop_assert_eq!(got, plain(), "group {} in {:?}", gi, text);
+            }
+        }
     }
 }

@@ -304,6 +304,9 @@ pub const DEFAULT_MAX_SEPARATOR_RUN: usize = 3;
 pub struct Folder {
     separators: Vec<char>,
     max_separator_run: usize,
+    /// [`Folder::is_separator`] for the 128 ASCII characters, one bit each (the common
+    /// case answered without the Unicode whitespace table or the list).
+    ascii_separators: u128,
 }
 
 impl Default for Folder {
@@ -391,10 +394,15 @@ impl Folder {
                 }
             });
         }
-        Folder {
+        let mut folder = Folder {
             separators: seps,
             max_separator_run,
-        }
+            ascii_separators: 0,
+        };
+        folder.ascii_separators = (0u8..128)
+            .filter(|&b| folder.is_separator_slow(char::from(b)))
+            .fold(0u128, |set, b| set | 1u128 << b);
+        folder
     }
 
     /// The longest separator run that is dropped.
@@ -404,7 +412,16 @@ impl Folder {
 
     /// Whether `c` (an original character) is a separator after folding:
     /// any whitespace (newlines included), or a configured separator.
+    #[inline]
     fn is_separator(&self, c: char) -> bool {
+        if c.is_ascii() {
+            return self.ascii_separators & (1u128 << (c as u32)) != 0;
+        }
+        self.is_separator_slow(c)
+    }
+
+    /// [`Folder::is_separator`] without the ASCII table.
+    fn is_separator_slow(&self, c: char) -> bool {
         if c.is_whitespace() {
             return true;
         }
@@ -542,6 +559,11 @@ impl Folder {
     /// both spellings of these letters as possible.
     pub(crate) fn open_letters(&self, text: &str, folded: &Folded, out: &mut Vec<OpenLetter>) {
         out.clear();
+        // Look-alike letters are not ASCII: an ASCII tail has none.
+        let tail = text.len().saturating_sub(SCRIPT_CONTEXT_CHARS);
+        if text.as_bytes().get(tail..).is_some_and(<[u8]>::is_ascii) {
+            return;
+        }
         for (i, c) in text.char_indices().rev().take(SCRIPT_CONTEXT_CHARS) {
             if i < folded.base || kind(c) == Kind::Break {
                 break;
@@ -584,6 +606,13 @@ impl Folded {
     /// An empty buffer, to be filled by [`Folder::fold_into`].
     pub fn new() -> Folded {
         Folded::default()
+    }
+
+    /// Empties the buffer as folding nothing from `base` would.
+    pub(crate) fn clear_at(&mut self, base: usize) {
+        self.text.clear();
+        self.map.clear();
+        self.base = base;
     }
 
     /// The original offset the folding started at.
@@ -753,6 +782,38 @@ mod tests {
             let f = Folder::default();
             proptest::prop_assert_eq!(fold(&f, &text, false).text, naive);
         }
+    }
+
+    #[test]
+    fn ascii_separator_table_agrees_with_the_full_check() {
+        for f in [
+            Folder::default(),
+            Folder::new(".", 3),
+            Folder::new("ＡＢ_", 2),
+        ] {
+            for b in 0u8..128 {
+                let c = char::from(b);
+                assert_eq!(f.is_separator(c), f.is_separator_slow(c), "{c:?}");
+            }
+        }
+        // Configured separators are width-folded and lower-cased first.
+        assert!(Folder::new("Ａ", 3).is_separator('a'));
+        assert!(!Folder::default().is_separator('a'));
+        assert!(Folder::default().is_separator('\n'));
+    }
+
+    #[test]
+    fn open_letters_of_an_ascii_tail_are_none() {
+        let f = Folder::default();
+        let mut open = Vec::new();
+        // A look-alike word still open at the end is reported...
+        let text = "word \u{0441}\u{043E}";
+        f.open_letters(text, &fold(&f, text, false), &mut open);
+        assert_eq!(open.len(), 2);
+        // ... and no longer once 16 ASCII characters follow it.
+        let text = "\u{0441}\u{043E}0123456789abcdef";
+        f.open_letters(text, &fold(&f, text, false), &mut open);
+        assert!(open.is_empty());
     }
 
     #[test]

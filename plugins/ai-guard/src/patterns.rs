@@ -544,6 +544,13 @@ impl Pattern {
     /// the length bound (a longer match is cut at `max_len`).
     pub fn live_start(&self, text: &str, from: usize) -> Option<usize> {
         let lower = text.len().saturating_sub(self.max_len + 8).max(from);
+        if let Some(set) = &self.first {
+            // No byte a match can start with: nothing is live (no lazy DFA run at all).
+            let tail = text.as_bytes().get(lower..).unwrap_or(&[]);
+            if !tail.iter().any(|&b| has_byte(set, b)) {
+                return None;
+            }
+        }
         let mut fresh;
         let mut guard = self.caches.try_borrow_mut();
         let caches = match guard.as_deref_mut() {
@@ -619,6 +626,12 @@ impl Pattern {
         true
     }
 
+    /// Whether a match can start with byte `b`; `None` when the pattern cannot tell
+    /// (look-around: the start depends on the text before).
+    pub(crate) fn may_start_with(&self, b: u8) -> Option<bool> {
+        self.first.as_ref().map(|set| has_byte(set, b))
+    }
+
     /// What this pattern detects.
     pub fn kind(&self) -> PatternKind {
         self.kind
@@ -629,6 +642,15 @@ impl Pattern {
     pub fn find_from(&self, text: &str, from: usize) -> Option<PatternHit> {
         let mut pos = from;
         while pos <= text.len() {
+            // A match starts with a byte of `first` (it is never empty): skip to the first
+            // such byte, or stop when there is none (no lazy DFA run at all).
+            if let Some(set) = &self.first {
+                let skip = text
+                    .as_bytes()
+                    .get(pos..)
+                    .and_then(|rest| rest.iter().position(|&b| has_byte(set, b)))?;
+                pos += skip;
+            }
             let (start, mut end) = self.find_at(text, pos)?;
             let mut capped = false;
             if end - start > self.max_len {
@@ -962,6 +984,45 @@ mod tests {
                 }
             }
         }
+    }
+
+    proptest::proptest! {
+        /// Skipping to the first byte a match can start with finds the same built-in hits
+        /// as running the lazy DFA from every position.
+        #[test]
+        fn first_byte_skip_finds_what_a_plain_search_finds(
+            picks in proptest::collection::vec(0usize..12, 0..60),
+            from in 0usize..8,
+        ) {
+            const ALPHABET: [&str; 12] =
+                ["1", "3", "8", "0", " ", "-", "+", "a", "@", ".", "é", "x"];
+            let hay: String = picks.iter().filter_map(|&i| ALPHABET.get(i).copied()).collect();
+            for b in ALL_BUILTINS {
+                let p = Pattern::builtin(b, 0, 64).unwrap();
+                // The same loop as `find_from`, without the skip.
+                let plain = |mut pos: usize| {
+                    while pos <= hay.len() {
+                        let (start, end) = p.find_at(&hay, pos)?;
+                        let end = end.min(start + p.max_len);
+                        if end > start && b.validate(&hay, start, end) {
+                            return Some((start, end));
+                        }
+                        pos = start + hay[start..].chars().next().map_or(1, char::len_utf8);
+                    }
+                    None
+                };
+                let from = floor_char(&hay, from.min(hay.len()));
+                let got = p.find_from(&hay, from).map(|h| (h.start, h.end));
+                proptest::prop_assert_eq!(got, plain(from), "{:?} in {:?}", b, hay);
+            }
+        }
+    }
+
+    fn floor_char(s: &str, mut i: usize) -> usize {
+        while !s.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
     }
 
     #[test]

@@ -271,8 +271,10 @@ impl StreamScanner {
         let engine: &Engine = &self.engine;
         let len = self.buf.len();
         let mut verdict = Verdict::Pass;
-        if engine.is_empty() {
-            out.push_str(self.buf.get(self.cursor..).unwrap_or(""));
+        let rest = self.buf.get(self.cursor..).unwrap_or("");
+        if engine.is_empty() || engine.quiet(rest) {
+            // No rule can start a match in the new text: all of it is final as it is.
+            out.push_str(rest);
             self.cursor = len;
         } else {
             let buffers = std::mem::take(&mut self.buffers);
@@ -472,6 +474,7 @@ mod tests {
     use super::*;
     use crate::engine::{rule, Action, EngineBuilder, MaskStyle, Rule, RuleKind};
     use crate::normalize::Folder;
+    use crate::patterns::Builtin;
     use proptest::prelude::*;
 
     fn engine() -> Rc<Engine> {
@@ -573,6 +576,66 @@ mod tests {
             let (a, b) = SAMPLE.split_at(i);
             let got = streamed(&e, &[a, b]);
             assert_eq!((&got.0, &got.1), (&expected.0, &expected.1), "split at {i}");
+        }
+    }
+
+    /// Rules that start with few ASCII bytes (a word, a phone number, a `\b` regex or not),
+    /// so that most pieces skip the search (`Engine::quiet`).
+    fn sparse_engine(look_around: bool) -> Rc<Engine> {
+        let mut b = EngineBuilder::new(Folder::default(), b"k", 128);
+        let word = b.add_rule(rule("word", RuleKind::Keywords, Action::Mask));
+        b.add_word(word, "forbidden word", false, true).unwrap();
+        let whole = b.add_rule(rule("whole", RuleKind::Keywords, Action::Log));
+        b.add_word(whole, "zap", true, false).unwrap();
+        let phone = b.add_rule(rule(
+            "phone",
+            RuleKind::Builtin(Builtin::PhoneCn),
+            Action::Mask,
+        ));
+        b.add_builtin(phone, Builtin::PhoneCn).unwrap();
+        if look_around {
+            let r = b.add_rule(rule("qq", RuleKind::Regex, Action::Mask));
+            b.add_regex(r, r"\bqq\d+").unwrap();
+        }
+        Rc::new(b.build().unwrap())
+    }
+
+    #[test]
+    fn pieces_no_rule_can_start_in_skip_the_search_with_the_same_output() {
+        let e = sparse_engine(false);
+        assert!(e.quiet("tok02 tok3 "));
+        assert!(!e.quiet("tok1"));
+        assert!(
+            !e.quiet("tok F"),
+            "upper case folds to a word's first letter"
+        );
+        assert!(!e.quiet("tok \u{0455}"), "not ASCII");
+        assert!(
+            !sparse_engine(true).quiet("tok"),
+            "look-around: cannot tell"
+        );
+        let text = "tok0 tok1 tok13 tok139 call 138 1234 5678 now; FORBIDDEN-WORD, forbidden \
+            word tok zap tokzap zap";
+        for look_around in [false, true] {
+            let e = sparse_engine(look_around);
+            let expected = one_shot(&e, text);
+            assert!(!expected.0.contains("5678") && !expected.0.contains("FORBIDDEN"));
+            let expected = (expected.0, expected.1);
+            let chars: Vec<String> = text.chars().map(String::from).collect();
+            let pieces: Vec<&str> = chars.iter().map(String::as_str).collect();
+            let got = streamed(&e, &pieces);
+            assert_eq!((got.0, got.1), expected);
+            for i in 0..=text.len() {
+                for j in i..=text.len() {
+                    let (Some(a), Some(b), Some(c)) =
+                        (text.get(..i), text.get(i..j), text.get(j..))
+                    else {
+                        continue;
+                    };
+                    let got = streamed(&e, &[a, b, c]);
+                    assert_eq!((got.0, got.1), expected, "split at {i}, {j}");
+                }
+            }
         }
     }
 
