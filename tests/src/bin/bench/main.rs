@@ -4,12 +4,15 @@
 //! Then the peer table (`peers`: our plugins next to Go-built Higress modules doing the same
 //! job) and keyword-scanning throughput (`scan`: ai-guard in the VM against native
 //! aho-corasick), and time to first token through the full shipped chain against the mock
-//! LLM directly (`ttft`). `BENCH_N` sets the requests per batch (default 2000, five batches).
+//! LLM directly (`ttft`). `BENCH_N` sets the requests per batch (default 2000, five batches;
+//! the peer table times ten rounds of `BENCH_N / 2` per row, interleaved with its no-op
+//! baseline).
 //!
 //! Timings are medians over several batches of the benchmarking thread's CPU time (host-sim
 //! runs the VMs on the calling thread, so that is the whole cost of a request, and other
-//! processes on a shared machine do not inflate it); they vary by machine, the ratios much
-//! less.
+//! processes on a shared machine inflate it far less than wall time); they vary by machine,
+//! the ratios much less. Module compile and VM start-up, the cache section's upstream round
+//! trips and time to first token span other threads and servers, so they use wall time.
 
 mod cache;
 mod peers;
