@@ -37,6 +37,7 @@ impl AnswerMeta {
 
     /// Remembers the fields of one streamed event (OpenAI chunk, Anthropic
     /// `message_start`, Responses `response.*` event).
+    #[cfg(test)]
     pub fn observe(&mut self, event: &Value) {
         let Some(map) = event.as_object() else {
             return;

@@ -21,7 +21,7 @@
 
 use crate::keywords::{KeywordSet, KeywordSetBuilder, WordError};
 use crate::normalize::{Folded, Folder, OpenLetter};
-use crate::patterns::{Builtin, Pattern, PatternKind};
+use crate::patterns::{Builtin, Pattern};
 use crate::vault::Vault;
 use aigw::hash::hmac_sha256;
 
@@ -693,16 +693,6 @@ pub fn rule(name: &str, kind: RuleKind, action: Action) -> Rule {
         mask: MaskStyle::Replace(None),
         restore: false,
         label,
-    }
-}
-
-impl PatternKind {
-    /// The built-in behind this pattern, if any.
-    pub fn builtin(self) -> Option<Builtin> {
-        match self {
-            PatternKind::Builtin(b) => Some(b),
-            PatternKind::Custom => None,
-        }
     }
 }
 

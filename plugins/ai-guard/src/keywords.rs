@@ -98,16 +98,6 @@ impl KeywordSetBuilder {
         Ok(())
     }
 
-    /// Number of words added so far.
-    pub fn len(&self) -> usize {
-        self.groups.iter().map(|g| g.words.len()).sum()
-    }
-
-    /// Whether no word was added.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Builds the automatons. Fails only if the automaton cannot be built
     /// (e.g. it would exceed aho-corasick's size limits).
     pub fn build(self, folder: &Folder) -> Result<KeywordSet, String> {
@@ -199,6 +189,7 @@ impl KeywordSet {
     /// All non-overlapping hits in `text`, leftmost-longest, per automaton
     /// merged by start (a convenience for tests and one-off checks; the engine
     /// uses `KeywordSet::find_in_group`).
+    #[cfg(test)]
     pub fn find_all(&self, folder: &Folder, text: &str) -> Vec<KeywordHit> {
         let mut hits = Vec::new();
         let mut folded = Folded::new();

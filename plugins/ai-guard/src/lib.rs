@@ -26,25 +26,25 @@
 //! question and the answer before restore are published for access logs
 //! ([`published`]).
 
-pub mod answer;
+pub(crate) mod answer;
 pub mod answer_sse;
 pub mod config;
 pub mod engine;
-pub mod fold_table;
+pub(crate) mod fold_table;
 mod fold_table_data;
-pub mod hanzi;
-pub mod keywords;
-pub mod moderation;
+pub(crate) mod hanzi;
+pub(crate) mod keywords;
+pub(crate) mod moderation;
 pub mod normalize;
-pub mod patterns;
+pub(crate) mod patterns;
 pub mod plugin;
-pub mod published;
+pub(crate) mod published;
 pub mod scope;
 pub mod settings;
 pub mod stream;
-pub mod text_guard;
-pub mod vault;
-pub mod whole;
+pub(crate) mod text_guard;
+pub(crate) mod vault;
+pub(crate) mod whole;
 
 /// The JSON Schema (draft 2020-12) of this plugin's configuration document, Higress `_rules_`
 /// included; `tools/config-schema` writes it to `dist/ai-guard.schema.json` (feature `schema`,

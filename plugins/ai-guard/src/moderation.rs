@@ -535,6 +535,12 @@ pub struct VerdictCache {
 }
 
 impl VerdictCache {
+    /// Verdicts held (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
     /// The verdict for `key`, if still fresh at `now_ms`.
     pub fn get(&mut self, key: &[u8; 32], now_ms: u64) -> Option<Verdict> {
         match self.map.get(key) {
@@ -573,16 +579,6 @@ impl VerdictCache {
                 self.map.remove(&old);
             }
         }
-    }
-
-    /// Verdicts held.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
     }
 }
 

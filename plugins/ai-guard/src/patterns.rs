@@ -336,12 +336,6 @@ fn first_bytes(dfa: &hybrid::regex::Regex, cache: &mut hybrid::regex::Cache) -> 
     Some(set)
 }
 
-/// Maximum match length in bytes of `pattern`, if bounded.
-pub fn max_len_of(pattern: &str) -> Option<usize> {
-    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
-    hir.properties().maximum_len()
-}
-
 /// Scratch space of one pattern's engines (the lazy DFAs fill theirs as they
 /// go).
 #[derive(Debug, Clone)]
@@ -630,11 +624,6 @@ impl Pattern {
     /// (look-around: the start depends on the text before).
     pub(crate) fn may_start_with(&self, b: u8) -> Option<bool> {
         self.first.as_ref().map(|set| has_byte(set, b))
-    }
-
-    /// What this pattern detects.
-    pub fn kind(&self) -> PatternKind {
-        self.kind
     }
 
     /// The leftmost valid match starting at or after `from` (a char
