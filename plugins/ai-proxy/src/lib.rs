@@ -13,18 +13,18 @@
 //! [`keys`] (API-key choice and shared cooldown).
 
 pub mod clients;
-pub mod common;
+pub(crate) mod common;
 pub mod config;
-pub mod error;
-pub mod keys;
-pub mod media;
-pub mod model_map;
+pub(crate) mod error;
+pub(crate) mod keys;
+pub(crate) mod media;
+pub(crate) mod model_map;
 pub mod options;
-pub mod pipeline;
+pub(crate) mod pipeline;
 pub mod plugin;
 pub mod providers;
-pub mod request;
-pub mod response;
+pub(crate) mod request;
+pub(crate) mod response;
 
 /// The JSON Schema (draft 2020-12) of this plugin's configuration document, Higress `_rules_`
 /// included; `tools/config-schema` writes it to `dist/ai-proxy.schema.json` (feature `schema`,

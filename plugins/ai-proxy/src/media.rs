@@ -49,17 +49,6 @@ pub fn image_format(mime: &str) -> Option<&'static str> {
     }
 }
 
-/// The MIME type for a short image format.
-pub fn image_mime(format: &str) -> Option<&'static str> {
-    match format {
-        "png" => Some("image/png"),
-        "jpeg" | "jpg" => Some("image/jpeg"),
-        "gif" => Some("image/gif"),
-        "webp" => Some("image/webp"),
-        _ => None,
-    }
-}
-
 /// A MIME type guessed from a URL's file extension.
 pub fn mime_from_extension(url: &str) -> Option<&'static str> {
     let path = url.split(['?', '#']).next().unwrap_or(url);

@@ -169,6 +169,7 @@ impl StreamPipeline {
 
     /// Feeds upstream bytes; appends client bytes to `out`. At `end` the stream is closed
     /// (closing events, or the assembled answer for non-stream clients).
+    #[cfg(test)]
     pub fn push(&mut self, chunk: &[u8], end: bool, out: &mut Vec<u8>) {
         if self.push_chunk(chunk, end, out) == Output::Unchanged {
             out.extend_from_slice(chunk);
