@@ -265,11 +265,7 @@ impl Sim {
         self.chain.mark_failed(vm_key, now);
         let victims = self.streams.open_on_vm(vm_key);
         for sid in victims {
-            let started = self
-                .streams
-                .get(sid)
-                .is_some_and(|s| s.record.response.status != 0);
-            if started {
+            if self.response_started(sid) {
                 self.reset_stream_for(sid, "wasm_fail_stream");
             } else {
                 self.local_reply(sid, None, 503, "wasm_fail_stream".into(), vec![], vec![]);

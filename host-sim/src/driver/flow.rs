@@ -7,10 +7,9 @@ impl Sim {
     pub(super) fn headers_from(&mut self, sid: u64, dir: Dir, start: usize) {
         let n = self.n_filters(sid);
         for pos in start..n {
-            if self.stopped(sid, dir) {
+            let Some(fi) = self.live_filter(sid, dir, pos) else {
                 return;
-            }
-            let fi = self.idx(sid, dir, pos);
+            };
             if dir == Dir::Request && !self.ensure_ctx(sid, fi) {
                 return;
             }
@@ -159,10 +158,9 @@ impl Sim {
         let n = self.n_filters(sid);
         let mut chunk = chunk;
         for pos in start..n {
-            if self.stopped(sid, dir) {
+            let Some(fi) = self.live_filter(sid, dir, pos) else {
                 return;
-            }
-            let fi = self.idx(sid, dir, pos);
+            };
             if self.skip(sid, fi, dir) {
                 continue;
             }
@@ -224,11 +222,7 @@ impl Sim {
         match dir {
             Dir::Request => {
                 if let Some(u) = s.record.upstream_request.as_mut() {
-                    u.body_bytes += chunk.len() as u64;
-                    if !chunk.is_empty() {
-                        u.body.extend_from_slice(&chunk);
-                        u.chunks.push(chunk);
-                    }
+                    keep_piece(&mut u.body_bytes, &mut u.body, &mut u.chunks, chunk);
                     if end {
                         u.complete = true;
                         self.check_framing(sid, Dir::Request);
@@ -240,11 +234,12 @@ impl Sim {
                     d.resp_body_size += chunk.len() as u64;
                 }
                 let resp = &mut s.record.response;
-                resp.body_bytes += chunk.len() as u64;
-                if !chunk.is_empty() {
-                    resp.body.extend_from_slice(&chunk);
-                    resp.chunks.push(chunk);
-                }
+                keep_piece(
+                    &mut resp.body_bytes,
+                    &mut resp.body,
+                    &mut resp.chunks,
+                    chunk,
+                );
                 if end {
                     resp.complete = true;
                     self.check_framing(sid, Dir::Response);
@@ -257,10 +252,9 @@ impl Sim {
     pub(super) fn trailers_from(&mut self, sid: u64, dir: Dir, start: usize) {
         let n = self.n_filters(sid);
         for pos in start..n {
-            if self.stopped(sid, dir) {
+            let Some(fi) = self.live_filter(sid, dir, pos) else {
                 return;
-            }
-            let fi = self.idx(sid, dir, pos);
+            };
             if self.skip(sid, fi, dir) {
                 continue;
             }
@@ -343,11 +337,7 @@ impl Sim {
                 vec![],
             ),
             Dir::Response => {
-                let started = self
-                    .streams
-                    .get(sid)
-                    .is_some_and(|s| s.record.response.status != 0);
-                if started {
+                if self.response_started(sid) {
                     self.reset_stream_for(sid, "response_payload_too_large");
                 } else {
                     self.direct_reply(
@@ -557,5 +547,14 @@ impl Sim {
             self.with_dir(sid, nfi, dir, |d| d.headers_end = end);
         }
         self.headers_from(sid, dir, pos + 1);
+    }
+}
+
+/// Counts a body piece that went out and keeps it (whole body and pieces) for the report.
+fn keep_piece(body_bytes: &mut u64, body: &mut Vec<u8>, chunks: &mut Vec<Vec<u8>>, chunk: Vec<u8>) {
+    *body_bytes += chunk.len() as u64;
+    if !chunk.is_empty() {
+        body.extend_from_slice(&chunk);
+        chunks.push(chunk);
     }
 }

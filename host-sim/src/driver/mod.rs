@@ -41,6 +41,19 @@ impl Sim {
         self.streams.filter_count(sid)
     }
 
+    /// The filter at chain position `pos` in direction `dir`, or `None` once that direction
+    /// has stopped (stream gone, finished, reset, or decoding aborted).
+    fn live_filter(&self, sid: u64, dir: Dir, pos: usize) -> Option<usize> {
+        (!self.stopped(sid, dir)).then(|| self.idx(sid, dir, pos))
+    }
+
+    /// Whether the client already has response headers for stream `sid`.
+    fn response_started(&self, sid: u64) -> bool {
+        self.streams
+            .get(sid)
+            .is_some_and(|s| s.record.response.status != 0)
+    }
+
     fn stopped(&self, sid: u64, dir: Dir) -> bool {
         match self.streams.get(sid) {
             None => true,

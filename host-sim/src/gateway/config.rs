@@ -87,34 +87,29 @@ pub enum EndpointSpec {
 }
 
 /// A cluster as written in the file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClusterSpec {
     /// Upstream hosts.
-    #[serde(default)]
     pub endpoints: Vec<EndpointSpec>,
     /// `original_dst`: the host comes from the `x-envoy-original-dst-host` request header.
-    #[serde(default, rename = "type")]
+    #[serde(rename = "type")]
     pub kind: Option<String>,
     /// Ignored (older files set it); timeouts are the route's `timeout` and
     /// `retry.per_try_timeout`, as in Envoy.
-    #[serde(default)]
     pub timeout_ms: Option<u64>,
     /// TLS to the endpoints (`{}`: verify against the built-in web roots, SNI = host name).
-    #[serde(default)]
     pub tls: Option<TlsSpec>,
 }
 
 /// TLS settings of a cluster.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TlsSpec {
     /// Server name for SNI and the certificate check (default: the endpoint's host name).
-    #[serde(default)]
     pub sni: Option<String>,
     /// PEM file of CA certificates to trust instead of the built-in web roots (relative to the
     /// config file).
-    #[serde(default)]
     pub ca_file: Option<PathBuf>,
 }
 
@@ -197,17 +192,15 @@ pub struct PluginEntry {
 
 /// Retry policy of a route.
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetrySpec {
     /// Conditions: `5xx`, `connect-failure`, `reset`, `retriable-4xx` (409), `429`.
-    #[serde(default)]
     pub retry_on: Vec<String>,
     /// Retries after the first try.
-    #[serde(default)]
     pub num_retries: u32,
     /// Envoy's `per_try_timeout`: how long each try waits for response headers once the
     /// request is complete (off by default; ignored when not below the route's `timeout`).
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration")]
     pub per_try_timeout: Option<Duration>,
 }
 

@@ -47,10 +47,9 @@ pub(super) fn add(l: &mut Linker<VmCtx>) -> Result<()> {
                 return status::BAD_ARGUMENT;
             }
             let d = c.data_mut();
-            let Some(root) = d.root_of_effective() else {
+            let Some((root, token)) = new_call(d) else {
                 return status::BAD_ARGUMENT;
             };
-            let token = next_token(d);
             d.http_calls.push((
                 root,
                 HttpCallRecord {
@@ -102,10 +101,9 @@ pub(super) fn add(l: &mut Linker<VmCtx>) -> Result<()> {
                 return status::BAD_ARGUMENT;
             };
             let d = c.data_mut();
-            let Some(root) = d.root_of_effective() else {
+            let Some((root, token)) = new_call(d) else {
                 return status::BAD_ARGUMENT;
             };
-            let token = next_token(d);
             d.grpc_calls.push((
                 root,
                 GrpcCallRecord {
@@ -180,10 +178,9 @@ pub(super) fn add(l: &mut Linker<VmCtx>) -> Result<()> {
             if !d.redis_inited.contains_key(&cluster) {
                 return status::BAD_ARGUMENT;
             }
-            let Some(root) = d.root_of_effective() else {
+            let Some((root, token)) = new_call(d) else {
                 return status::BAD_ARGUMENT;
             };
-            let token = next_token(d);
             d.redis_calls.push((
                 root,
                 RedisCallRecord {

@@ -130,30 +130,23 @@ pub(super) fn add(l: &mut Linker<VmCtx>) -> Result<()> {
             }
         },
     )?;
-    l.func_wrap(
-        "env",
-        "proxy_replace_header_map_value",
-        |mut c: C, t: i32, kp: i32, kn: i32, vp: i32, vn: i32| -> i32 {
-            let (Ok(key), Ok(val)) = (read_str(&c, kp, kn), read(&c, vp, vn)) else {
-                return status::INVALID_MEMORY_ACCESS;
-            };
-            st(with_map(c.data_mut(), t, true, |h| {
-                hmap::replace(h, &key, &val)
-            }))
-        },
-    )?;
-    l.func_wrap(
-        "env",
-        "proxy_add_header_map_value",
-        |mut c: C, t: i32, kp: i32, kn: i32, vp: i32, vn: i32| -> i32 {
-            let (Ok(key), Ok(val)) = (read_str(&c, kp, kn), read(&c, vp, vn)) else {
-                return status::INVALID_MEMORY_ACCESS;
-            };
-            st(with_map(c.data_mut(), t, true, |h| {
-                hmap::add(h, &key, &val)
-            }))
-        },
-    )?;
+    // Replace and add take the same arguments and differ only in what they do to the map.
+    let setters: [(&str, fn(&mut Headers, &str, &[u8])); 2] = [
+        ("proxy_replace_header_map_value", hmap::replace),
+        ("proxy_add_header_map_value", hmap::add),
+    ];
+    for (name, set) in setters {
+        l.func_wrap(
+            "env",
+            name,
+            move |mut c: C, t: i32, kp: i32, kn: i32, vp: i32, vn: i32| -> i32 {
+                let (Ok(key), Ok(val)) = (read_str(&c, kp, kn), read(&c, vp, vn)) else {
+                    return status::INVALID_MEMORY_ACCESS;
+                };
+                st(with_map(c.data_mut(), t, true, |h| set(h, &key, &val)))
+            },
+        )?;
+    }
     l.func_wrap(
         "env",
         "proxy_remove_header_map_value",

@@ -156,9 +156,32 @@ fn pairs_to_strings(p: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn next_token(ctx: &mut VmCtx) -> u32 {
+/// Runs `f` on the state the VMs share; `Err(INTERNAL_FAILURE)` when its lock is poisoned.
+fn on_host<R>(ctx: &VmCtx, f: impl FnOnce(&mut crate::shared::HostShared) -> R) -> Result<R, i32> {
+    let mut h = ctx.host.lock().map_err(|_| status::INTERNAL_FAILURE)?;
+    Ok(f(&mut h))
+}
+
+/// [`on_host`] for a hostcall whose answer is the status `f` returns.
+fn host_status(ctx: &VmCtx, f: impl FnOnce(&mut crate::shared::HostShared) -> i32) -> i32 {
+    on_host(ctx, f).unwrap_or_else(|s| s)
+}
+
+/// Writes the id a hostcall produced to `ret` (the status of that write), or returns the status
+/// that kept it from producing one.
+fn answer_u32(c: &mut C, ret: i32, id: Result<u32, i32>) -> i32 {
+    match id {
+        Ok(id) => st(write_u32(c, ret, id)),
+        Err(s) => s,
+    }
+}
+
+/// The root context that owns a new outgoing call and the call's token, or `None` (no token
+/// drawn) when the effective context is unknown.
+fn new_call(ctx: &mut VmCtx) -> Option<(u32, u32)> {
+    let root = ctx.root_of_effective()?;
     ctx.next_token += 1;
-    ctx.next_token
+    Some((root, ctx.next_token))
 }
 
 /// Adds every `env.proxy_*` function to the linker.

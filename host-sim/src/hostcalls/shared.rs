@@ -13,10 +13,7 @@ pub(super) fn add(l: &mut Linker<VmCtx>) -> Result<()> {
             };
             let r = {
                 let d = c.data();
-                match d.host.lock() {
-                    Ok(h) => h.get_shared(&d.vm_id, &key),
-                    Err(_) => Err(status::INTERNAL_FAILURE),
-                }
+                on_host(d, |h| h.get_shared(&d.vm_id, &key)).and_then(|r| r)
             };
             match r {
                 Ok((v, cas)) => {
@@ -38,10 +35,7 @@ pub(super) fn add(l: &mut Linker<VmCtx>) -> Result<()> {
                 return status::INVALID_MEMORY_ACCESS;
             };
             let d = c.data();
-            match d.host.lock() {
-                Ok(mut h) => h.set_shared(&d.vm_id, &key, &val, cas as u32),
-                Err(_) => status::INTERNAL_FAILURE,
-            }
+            host_status(d, |h| h.set_shared(&d.vm_id, &key, &val, cas as u32))
         },
     )?;
     l.func_wrap(
@@ -56,12 +50,9 @@ pub(super) fn add(l: &mut Linker<VmCtx>) -> Result<()> {
                 let Some(root) = d.root_of_effective() else {
                     return status::BAD_ARGUMENT;
                 };
-                match d.host.lock() {
-                    Ok(mut h) => h.register_queue(&d.vm_id, &name, (d.key, root)),
-                    Err(_) => return status::INTERNAL_FAILURE,
-                }
+                on_host(d, |h| h.register_queue(&d.vm_id, &name, (d.key, root)))
             };
-            st(write_u32(&mut c, ret, id))
+            answer_u32(&mut c, ret, id)
         },
     )?;
     l.func_wrap(
@@ -71,16 +62,8 @@ pub(super) fn add(l: &mut Linker<VmCtx>) -> Result<()> {
             let (Ok(vm_id), Ok(name)) = (read_str(&c, vp, vn), read_str(&c, np, nn)) else {
                 return status::INVALID_MEMORY_ACCESS;
             };
-            let r = c
-                .data()
-                .host
-                .lock()
-                .map_err(|_| status::INTERNAL_FAILURE)
-                .and_then(|h| h.resolve_queue(&vm_id, &name));
-            match r {
-                Ok(id) => st(write_u32(&mut c, ret, id)),
-                Err(s) => s,
-            }
+            let id = on_host(c.data(), |h| h.resolve_queue(&vm_id, &name)).and_then(|r| r);
+            answer_u32(&mut c, ret, id)
         },
     )?;
     l.func_wrap(
@@ -106,10 +89,7 @@ pub(super) fn add(l: &mut Linker<VmCtx>) -> Result<()> {
             let Ok(v) = read(&c, vp, vn) else {
                 return status::INVALID_MEMORY_ACCESS;
             };
-            match c.data().host.lock() {
-                Ok(mut h) => h.enqueue(id as u32, &v),
-                Err(_) => status::INTERNAL_FAILURE,
-            }
+            host_status(c.data(), |h| h.enqueue(id as u32, &v))
         },
     )?;
     l.func_wrap(
@@ -125,31 +105,22 @@ pub(super) fn add(l: &mut Linker<VmCtx>) -> Result<()> {
                 metric_type::HISTOGRAM => MetricKind::Histogram,
                 _ => return status::BAD_ARGUMENT,
             };
-            let id = match c.data().host.lock() {
-                Ok(mut h) => h.define_metric(kind, &name),
-                Err(_) => return status::INTERNAL_FAILURE,
-            };
-            st(write_u32(&mut c, ret, id))
+            let id = on_host(c.data(), |h| h.define_metric(kind, &name));
+            answer_u32(&mut c, ret, id)
         },
     )?;
     l.func_wrap(
         "env",
         "proxy_increment_metric",
         |c: C, id: i32, off: i64| -> i32 {
-            match c.data().host.lock() {
-                Ok(mut h) => h.increment_metric(id as u32, off),
-                Err(_) => status::INTERNAL_FAILURE,
-            }
+            host_status(c.data(), |h| h.increment_metric(id as u32, off))
         },
     )?;
     l.func_wrap(
         "env",
         "proxy_record_metric",
         |c: C, id: i32, v: i64| -> i32 {
-            match c.data().host.lock() {
-                Ok(mut h) => h.record_metric(id as u32, v as u64),
-                Err(_) => status::INTERNAL_FAILURE,
-            }
+            host_status(c.data(), |h| h.record_metric(id as u32, v as u64))
         },
     )?;
     l.func_wrap(

@@ -1,19 +1,18 @@
 //! Anthropic Messages wire format (`POST /v1/messages`, `/v1/messages/count_tokens`).
 
-use super::plan::{model_of, text_of, tools_at, wants_stream, Output, Plan, Turn};
+use super::plan::{model_of, required_list, text_of, tools_at, wants_stream, Output, Plan, Turn};
 use super::tokens;
 use super::wire::{sse_event, Frame, Reply};
 use serde_json::{json, Value};
 
 /// Reads a Messages request. `max_tokens` is required, as the real API requires it.
 pub fn parse(body: &Value, require_max_tokens: bool) -> Result<Turn, String> {
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or("messages: Field required")?;
-    if messages.is_empty() {
-        return Err("messages: at least one message is required".into());
-    }
+    let messages = required_list(
+        body,
+        "messages",
+        "messages: Field required",
+        "messages: at least one message is required",
+    )?;
     let max_tokens = body.get("max_tokens").and_then(Value::as_u64);
     if require_max_tokens && max_tokens.is_none() {
         return Err("max_tokens: Field required".into());

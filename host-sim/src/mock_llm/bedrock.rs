@@ -2,7 +2,7 @@
 //! `/converse-stream` (binary AWS event-stream, see [`super::eventstream`]).
 
 use super::eventstream;
-use super::plan::{text_of, tools_at, Output, Plan, Turn};
+use super::plan::{required_list, text_of, tools_at, Output, Plan, Turn};
 use super::tokens;
 use super::wire::{Frame, Reply};
 use serde_json::{json, Value};
@@ -33,13 +33,12 @@ fn content_text(content: &Value) -> String {
 
 /// Reads a Converse request; `model` comes from the path.
 pub fn parse(body: &Value, model: &str, stream: bool) -> Result<Turn, String> {
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or("1 validation error detected: Value null at 'messages' failed to satisfy constraint: Member must not be null")?;
-    if messages.is_empty() {
-        return Err("A conversation must start with a user message.".into());
-    }
+    let messages = required_list(
+        body,
+        "messages",
+        "1 validation error detected: Value null at 'messages' failed to satisfy constraint: Member must not be null",
+        "A conversation must start with a user message.",
+    )?;
     let mut prompt_tokens =
         tokens::count(&content_text(body.get("system").unwrap_or(&Value::Null)));
     for m in messages {

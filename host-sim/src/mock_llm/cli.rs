@@ -36,13 +36,7 @@ pub fn parse(args: &[String]) -> Result<MockOptions> {
         match flag {
             "--listen" => o.listen = val()?,
             "--require-key" => o.require_key = Some(val()?),
-            "--models" => {
-                o.models = val()?
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            }
+            "--models" => o.models = comma_list(&val()?),
             "--served-model-name" => o.served_model_name = val()?,
             "--latency-ms" => o.defaults.latency_ms = val()?.parse().context("--latency-ms")?,
             "--ttft-ms" => o.defaults.ttft_ms = val()?.parse().context("--ttft-ms")?,
@@ -76,18 +70,21 @@ pub fn parse(args: &[String]) -> Result<MockOptions> {
             "--max-waiting" => o.max_waiting = Some(val()?.parse().context("--max-waiting")?),
             "--kv-capacity" => o.kv_capacity_tokens = val()?.parse().context("--kv-capacity")?,
             "--embedding-dims" => o.embedding_dims = val()?.parse().context("--embedding-dims")?,
-            "--moderation-flag-words" => {
-                o.moderation_flag_words = val()?
-                    .split(',')
-                    .map(|w| w.trim().to_string())
-                    .filter(|w| !w.is_empty())
-                    .collect()
-            }
+            "--moderation-flag-words" => o.moderation_flag_words = comma_list(&val()?),
             "--quiet" => o.access_log = false,
             other => bail!("unknown option {other:?}\nusage: {USAGE}"),
         }
     }
     Ok(o)
+}
+
+/// The trimmed, non-empty items of a comma-separated option value.
+fn comma_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Runs the subcommand; returns the process exit code.

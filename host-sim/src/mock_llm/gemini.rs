@@ -3,7 +3,7 @@
 //! `:batchEmbedContents`.
 
 use super::embed;
-use super::plan::{Finish, Output, Plan, Tool, Turn};
+use super::plan::{required_list, Finish, Output, Plan, Tool, Turn};
 use super::tokens;
 use super::wire::{Frame, Reply};
 use bytes::Bytes;
@@ -27,13 +27,8 @@ fn parts_text(content: &Value) -> String {
 
 /// Reads a generateContent request; `model` comes from the path.
 pub fn parse(body: &Value, model: &str, stream: bool) -> Result<Turn, String> {
-    let contents = body
-        .get("contents")
-        .and_then(Value::as_array)
-        .ok_or("* GenerateContentRequest.contents: contents is not specified")?;
-    if contents.is_empty() {
-        return Err("* GenerateContentRequest.contents: contents is not specified".into());
-    }
+    let missing = "* GenerateContentRequest.contents: contents is not specified";
+    let contents = required_list(body, "contents", missing, missing)?;
     let mut prompt_tokens = tokens::count(&parts_text(
         body.get("systemInstruction")
             .or_else(|| body.get("system_instruction"))

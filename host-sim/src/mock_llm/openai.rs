@@ -2,7 +2,9 @@
 //! (also used for every OpenAI-compatible path such as Azure deployments).
 
 use super::embed;
-use super::plan::{model_of, text_of, tools_at, wants_stream, Finish, Output, Plan, Turn};
+use super::plan::{
+    model_of, required_list, text_of, tools_at, wants_stream, Finish, Output, Plan, Turn,
+};
 use super::tokens;
 use super::wire::{sse_data, Frame, Reply};
 use serde_json::{json, Value};
@@ -29,13 +31,12 @@ fn max_tokens(body: &Value, keys: &[&str]) -> Option<u64> {
 
 /// Reads a chat-completions request.
 pub fn parse_chat(body: &Value) -> Result<Turn, String> {
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or("'messages' is a required property")?;
-    if messages.is_empty() {
-        return Err("'messages' must contain at least one message".into());
-    }
+    let messages = required_list(
+        body,
+        "messages",
+        "'messages' is a required property",
+        "'messages' must contain at least one message",
+    )?;
     let mut prompt_tokens = 0;
     for m in messages {
         prompt_tokens += tokens::count(&text_of(m.get("content").unwrap_or(&Value::Null)));

@@ -39,6 +39,24 @@ pub fn model_of(body: &Value) -> String {
         .to_string()
 }
 
+/// The non-empty array `key` of a request body, or the provider's own error text: `missing` when the
+/// field is absent or not an array, `empty` when it holds nothing.
+pub fn required_list<'a>(
+    body: &'a Value,
+    key: &str,
+    missing: &str,
+    empty: &str,
+) -> Result<&'a Vec<Value>, String> {
+    let list = body
+        .get(key)
+        .and_then(Value::as_array)
+        .ok_or_else(|| missing.to_string())?;
+    if list.is_empty() {
+        return Err(empty.into());
+    }
+    Ok(list)
+}
+
 /// Whether a request body asks for a stream (`"stream": true`).
 pub fn wants_stream(body: &Value) -> bool {
     body.get("stream").and_then(Value::as_bool).unwrap_or(false)
