@@ -107,15 +107,6 @@ impl AnthropicDecoder {
         }
     }
 
-    /// Keeps decoding after an event it cannot decode (the error is still returned for that
-    /// event): for readers that only observe a stream (usage, logs), which must not lose the
-    /// rest of it to one odd event (a server-tool block, say). Translators keep the default,
-    /// where the first error ends the stream.
-    pub fn lenient(mut self) -> Self {
-        self.lenient = true;
-        self
-    }
-
     fn step<'a>(&mut self, _event: Option<&str>, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Step {
         let ev: Wire = parse(data, "anthropic")?;
         match ev.kind.as_str() {

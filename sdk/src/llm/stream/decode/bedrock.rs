@@ -110,15 +110,6 @@ impl BedrockDecoder {
         }
     }
 
-    /// Keeps decoding after an event it cannot decode (the error is still returned for that
-    /// event): for readers that only observe a stream (usage, logs), which must not lose the
-    /// rest of it to one odd event. Translators keep the default, where the first error ends
-    /// the stream.
-    pub fn lenient(mut self) -> Self {
-        self.lenient = true;
-        self
-    }
-
     /// Decodes an exception message (`:message-type` `exception`, or `error` with
     /// `:error-code`): `exception_type` is its `:exception-type` / `:error-code`, `payload`
     /// its JSON (`{"message":...}`). Gives [`Event::Error`] with the status for the type.

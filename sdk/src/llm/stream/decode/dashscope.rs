@@ -123,15 +123,6 @@ impl DashScopeDecoder {
         Self::default()
     }
 
-    /// Keeps decoding after an event it cannot decode (the error is still returned for that
-    /// event): for readers that only observe a stream (usage, logs), which must not lose the
-    /// rest of it to one odd event. Translators keep the default, where the first error ends
-    /// the stream.
-    pub fn lenient(mut self) -> Self {
-        self.lenient = true;
-        self
-    }
-
     fn error<'a>(&mut self, data: &'a [u8], out: &mut Vec<Event<'a>>) {
         #[derive(Deserialize)]
         struct E<'a> {

@@ -119,15 +119,6 @@ impl GeminiDecoder {
         }
     }
 
-    /// Keeps decoding after an event it cannot decode (the error is still returned for that
-    /// event): for readers that only observe a stream (usage, logs), which must not lose the
-    /// rest of it to one odd event (binary output, say). Translators keep the default, where
-    /// the first error ends the stream.
-    pub fn lenient(mut self) -> Self {
-        self.lenient = true;
-        self
-    }
-
     fn step<'a>(&mut self, _event: Option<&str>, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Step {
         let chunk: Chunk = parse(data, "gemini")?;
         if let Some(e) = chunk.error {

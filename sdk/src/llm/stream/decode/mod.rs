@@ -106,12 +106,23 @@ type Step = Result<(), StreamError>;
 /// has `done: bool`, `lenient: bool` and `stop_word: Option<String>` fields and a method
 /// `step(&mut self, event, data, out) -> Step` that decodes one event.
 /// `decode` ignores events once done, runs `step`, and (unless lenient) ends the stream at the
-/// first error. `finish` is fine once done (or, with `stopped: field`, once that flag is set:
+/// first error; the decoder's `lenient` builder sets the flag. `finish` is fine once done (or, with `stopped: field`, once that flag is set:
 /// a stop seen before the trailing usage) and otherwise reports the truncation `$truncated`.
 /// The items after `;` (at least `usage`) go into the impl as written. The calling module
 /// imports `Decoder`, `Event`, `Step` and `StreamError`.
 macro_rules! decoder_impl {
     ($ty:ty, $truncated:literal $(, stopped: $stopped:ident)?; $($item:item)*) => {
+        impl $ty {
+            /// Keeps decoding after an event it cannot decode (the error is still returned for
+            /// that event): for readers that only observe a stream (usage, logs), which must not
+            /// lose the rest of it to one odd event (a server-tool block or binary output, say).
+            /// Translators keep the default, where the first error ends the stream.
+            pub fn lenient(mut self) -> Self {
+                self.lenient = true;
+                self
+            }
+        }
+
         impl Decoder for $ty {
             fn decode<'a>(&mut self, event: Option<&str>, data: &'a [u8], out: &mut Vec<Event<'a>>) -> Step {
                 if self.done {

@@ -147,15 +147,6 @@ impl OpenAiDecoder {
         self
     }
 
-    /// Keeps decoding after an event it cannot decode (the error is still returned for that
-    /// event): for readers that only observe a stream (usage, logs), which must not lose the
-    /// rest of it to one odd event. Translators keep the default, where the first error ends
-    /// the stream.
-    pub fn lenient(mut self) -> Self {
-        self.lenient = true;
-        self
-    }
-
     fn tool<'a>(&mut self, pos: usize, tc: ToolIn<'a>, out: &mut Vec<Event<'a>>) -> Step {
         let at = tc.slot(pos);
         let (name, args) = match tc.function {

@@ -119,15 +119,6 @@ impl ResponsesDecoder {
         }
     }
 
-    /// Keeps decoding after an event it cannot decode (the error is still returned for that
-    /// event): for readers that only observe a stream (usage, logs), which must not lose the
-    /// rest of it to one odd event. Translators keep the default, where the first error ends
-    /// the stream.
-    pub fn lenient(mut self) -> Self {
-        self.lenient = true;
-        self
-    }
-
     fn ensure_started<'a>(&mut self, response: Option<&Response<'a>>, out: &mut Vec<Event<'a>>) {
         if !self.started {
             self.started = true;
