@@ -12,24 +12,10 @@
 use ai_statistics::scan::Scan;
 use aigw::llm::Api;
 
-/// The stream `make bench` sends (`sse_stream(200)` in `tests/src/bin/bench/main.rs`).
-fn stream(n: usize) -> Vec<u8> {
-    let mut body = String::new();
-    for i in 0..n {
-        body.push_str(&format!(
-            "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"tok{i} \"}},\"finish_reason\":null}}]}}\n\n"
-        ));
-    }
-    body.push_str("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
-    body.push_str("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":200,\"total_tokens\":220}}\n\n");
-    body.push_str("data: [DONE]\n\n");
-    body.into_bytes()
-}
-
 /// Reads the stream `n` times; returns a checksum (usage total, answer bytes, stop seen).
 #[no_mangle]
 pub extern "C" fn run(n: u32) -> u64 {
-    let body = stream(200);
+    let body = aigw_test_kit::sse::bench_stream(200);
     let mut check = 0u64;
     for _ in 0..n {
         let mut scan = Scan::new(

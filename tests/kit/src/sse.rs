@@ -23,6 +23,23 @@ impl Event {
     }
 }
 
+/// The OpenAI chat stream `make bench` sends (`sse_stream` in `tests/src/bin/bench/main.rs`):
+/// `n` content events (`tok0 `, `tok1 `, ...), the finish event, a usage chunk (20 prompt, 200
+/// completion tokens) and `[DONE]`. The plugins' native `stream_cost` examples replay the same
+/// bytes, so their instruction counts match the bench's stream.
+pub fn bench_stream(n: usize) -> Vec<u8> {
+    let mut body = String::new();
+    for i in 0..n {
+        body.push_str(&format!(
+            "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"tok{i} \"}},\"finish_reason\":null}}]}}\n\n"
+        ));
+    }
+    body.push_str("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+    body.push_str("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":200,\"total_tokens\":220}}\n\n");
+    body.push_str("data: [DONE]\n\n");
+    body.into_bytes()
+}
+
 /// The events of an SSE body, in order (blocks with neither name nor data skipped).
 pub fn events(body: impl AsRef<[u8]>) -> Vec<Event> {
     String::from_utf8_lossy(body.as_ref())

@@ -72,16 +72,7 @@ pub fn chat_response() -> UpstreamResponse {
 
 /// An OpenAI-style stream of `n` content events, the finish event, a usage chunk and `[DONE]`.
 pub fn sse_stream(n: usize) -> UpstreamResponse {
-    let mut body = String::new();
-    for i in 0..n {
-        body.push_str(&format!(
-            "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"tok{i} \"}},\"finish_reason\":null}}]}}\n\n"
-        ));
-    }
-    body.push_str("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
-    body.push_str("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":200,\"total_tokens\":220}}\n\n");
-    body.push_str("data: [DONE]\n\n");
-    UpstreamResponse::sse(body.into_bytes()).chunked(512)
+    UpstreamResponse::sse(aigw_test_kit::sse::bench_stream(n)).chunked(512)
 }
 
 fn build(case: &Case) -> Option<Sim> {
