@@ -10,6 +10,8 @@
 use ai_proxy::providers::bedrock::eventstream::{encode, encode_raw, Decoder, EventStreamError, Message};
 use libfuzzer_sys::fuzz_target;
 
+mod split;
+
 const MAX_FRAME: usize = 1 << 16;
 
 fn decode_all(chunks: &[&[u8]]) -> (Vec<Message>, Option<EventStreamError>) {
@@ -27,22 +29,6 @@ fn decode_all(chunks: &[&[u8]]) -> (Vec<Message>, Option<EventStreamError>) {
         }
     }
     (out, None)
-}
-
-fn split(body: &[u8], seed: u8) -> Vec<&[u8]> {
-    let mut chunks = Vec::new();
-    let mut state = u32::from(seed) | 0x100;
-    let mut rest = body;
-    while !rest.is_empty() {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        let n = (state % 23) as usize + 1;
-        let (a, b) = rest.split_at(n.min(rest.len()));
-        chunks.push(a);
-        rest = b;
-    }
-    chunks
 }
 
 /// Reads `[header len u8][header bytes][payload len / 4 u8][payload]` records.
@@ -70,7 +56,7 @@ fuzz_target!(|input: &[u8]| {
     };
     if mode & 1 == 0 {
         let (whole, whole_err) = decode_all(&[body]);
-        let (split_msgs, split_err) = decode_all(&split(body, *seed));
+        let (split_msgs, split_err) = decode_all(&split::split(body, *seed, 23));
         assert_eq!(whole, split_msgs, "messages depend on the chunking");
         assert_eq!(whole_err, split_err, "error depends on the chunking");
         return;
@@ -81,7 +67,7 @@ fuzz_target!(|input: &[u8]| {
     for (h, p) in &recs {
         wire.extend_from_slice(&encode_raw(h, p));
     }
-    let (msgs, err) = decode_all(&split(&wire, *seed));
+    let (msgs, err) = decode_all(&split::split(&wire, *seed, 23));
     match err {
         None => {
             assert_eq!(msgs.len(), recs.len());

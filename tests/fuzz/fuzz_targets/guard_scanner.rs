@@ -15,6 +15,8 @@ use ai_guard::engine::{Report, Verdict};
 use ai_guard::scope::{extract, redact_body, BodyOutcome, Direction, JsonPath, Selection};
 use ai_guard::stream::StreamScanner;
 use libfuzzer_sys::fuzz_target;
+
+mod split;
 use std::rc::Rc;
 
 const SECOND: &str = r#"{
@@ -44,13 +46,10 @@ thread_local! {
 
 fn chunks(text: &str, seed: u8) -> Vec<&str> {
     let mut out = Vec::new();
-    let mut state = u32::from(seed) | 0x100;
+    let mut lengths = split::Lengths::new(seed);
     let mut rest = text;
     while !rest.is_empty() {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        let mut n = ((state % 40) as usize + 1).min(rest.len());
+        let mut n = lengths.next(40).min(rest.len());
         while !rest.is_char_boundary(n) {
             n += 1;
         }

@@ -5,6 +5,8 @@
 use aigw::sse::Parser;
 use libfuzzer_sys::fuzz_target;
 
+mod split;
+
 #[derive(Debug, PartialEq, Eq)]
 struct Ev {
     raw: Vec<u8>,
@@ -47,18 +49,7 @@ fuzz_target!(|input: &[u8]| {
     assert_eq!(joined, body, "raw bytes lost or duplicated");
 
     // Split into chunks whose lengths follow the seed (1..=8 bytes, with a xorshift walk).
-    let mut chunks = Vec::new();
-    let mut state = u32::from(seed) | 0x100;
-    let mut rest = body;
-    while !rest.is_empty() {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        let n = (state % 8) as usize + 1;
-        let (a, b) = rest.split_at(n.min(rest.len()));
-        chunks.push(a);
-        rest = b;
-    }
+    let chunks = split::split(body, seed, 8);
     let (split, split_left) = run(&chunks);
     assert_eq!(whole, split, "events depend on the chunking");
     assert_eq!(whole_left, split_left, "leftover depends on the chunking");
