@@ -2,7 +2,7 @@
 //! that say how the stream ended (0 complete, 2 usage/config, 3 incomplete, 4 trap), errors
 //! that name the flag that fixes them, and start-up logs that are shown.
 
-use aigw_tests::cli::{host_sim, stderr, stdout, write};
+use aigw_tests::cli::{host_sim, run_request, stderr, stdout, write};
 use aigw_tests::gpustack_module;
 use std::path::PathBuf;
 
@@ -14,18 +14,17 @@ const REQUEST: &str = "POST /v1/chat/completions HTTP/1.1\r\nhost: api.example.c
 
 /// A standard-ABI module whose `on_response_headers` pauses and never resumes: the stream can
 /// never finish.
-const HOLDS_RESPONSE: &str = r#"(module
+const HOLDS_RESPONSE: &str = concat!(
+    r#"(module
   (memory (export "memory") 1)
   (global $heap (mut i32) (i32.const 1024))
   (func (export "proxy_abi_version_0_2_1"))
-  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
-    (local.get $p))
-  (func (export "proxy_on_context_create") (param i32 i32))
+"#,
+    aigw_tests::wat_bump_alloc!(),
+    r#"  (func (export "proxy_on_context_create") (param i32 i32))
   (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
-    (i32.const 1)))"#;
+    (i32.const 1)))"#
+);
 
 /// A module that traps in `on_request_headers`.
 const TRAPS: &str = r#"(module
@@ -108,12 +107,7 @@ fn a_trap_while_serving_is_exit_code_4() {
     let dir = scratch("trap");
     let module = write(&dir, "trap.wat", TRAPS);
     let req = write(&dir, "req.http", REQUEST);
-    let out = host_sim(&[
-        "run",
-        module.to_str().unwrap(),
-        "--request",
-        req.to_str().unwrap(),
-    ]);
+    let out = run_request(&module, &req, &[]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     // The client got Envoy's answer to a failed VM.
     assert!(stdout(&out).starts_with("HTTP/1.1 503"), "{}", stdout(&out));

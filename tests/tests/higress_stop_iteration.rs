@@ -11,7 +11,8 @@ use std::time::Duration;
 /// every `on_request_body` (returning Pause), and continues the request from its 1 s tick.
 fn module(abi_marker: &str) -> String {
     format!(
-        r#"(module
+        concat!(
+            r#"(module
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
   (import "env" "proxy_set_tick_period_milliseconds" (func $tick (param i32) (result i32)))
   (import "env" "proxy_set_effective_context" (func $effective (param i32) (result i32)))
@@ -25,12 +26,9 @@ fn module(abi_marker: &str) -> String {
   (data (i32.const 16) "x-from-body")
   (data (i32.const 32) "yes")
   (func (export "{abi_marker}"))
-  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
-    (local.get $p))
-  (func (export "proxy_on_context_create") (param $ctx i32) (param $parent i32)
+"#,
+            aigw_tests::wat_bump_alloc!(),
+            r#"  (func (export "proxy_on_context_create") (param $ctx i32) (param $parent i32)
     (if (local.get $parent) (then (global.set $stream (local.get $ctx)))))
   (func (export "proxy_on_configure") (param i32 i32) (result i32)
     (drop (call $tick (i32.const 1000)))
@@ -46,6 +44,8 @@ fn module(abi_marker: &str) -> String {
       (then
         (drop (call $effective (global.get $stream)))
         (drop (call $continue (i32.const 0)))))))"#
+        ),
+        abi_marker = abi_marker
     )
 }
 

@@ -4,7 +4,7 @@
 //! Also the properties `run` can set (route, cluster, client address, metadata), the absent
 //! `upstream.address` before any upstream was contacted, and start-up logs shown by `run`.
 
-use aigw_tests::cli::{host_sim, stderr, write};
+use aigw_tests::cli::{host_sim, run_request, stderr, write};
 use aigw_tests::module_path;
 use std::path::PathBuf;
 
@@ -17,7 +17,8 @@ const GET: &str = "GET /status HTTP/1.1\r\nhost: api.example.com\r\n\r\n";
 /// Like an AssemblyScript proxy-runtime module: the root context looks itself up by
 /// `plugin_root_id` and aborts when no root context of that name was registered ("my_root" is
 /// the only one).
-const NAMED_ROOT: &str = r#"(module
+const NAMED_ROOT: &str = concat!(
+    r#"(module
   (import "env" "proxy_get_property" (func $get (param i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
@@ -26,12 +27,9 @@ const NAMED_ROOT: &str = r#"(module
   (data (i32.const 32) "my_root")
   (data (i32.const 48) "root context my_root started")
   (func (export "proxy_abi_version_0_2_1"))
-  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
-    (local.get $p))
-  (func (export "proxy_on_context_create") (param $ctx i32) (param $parent i32)
+"#,
+    aigw_tests::wat_bump_alloc!(),
+    r#"  (func (export "proxy_on_context_create") (param $ctx i32) (param $parent i32)
     (local $ptr i32)
     (if (local.get $parent) (then (return)))
     (drop (call $get (i32.const 0) (i32.const 14) (i32.const 512) (i32.const 516)))
@@ -45,7 +43,8 @@ const NAMED_ROOT: &str = r#"(module
               (i64.and (i64.load (local.get $ptr)) (i64.const 0x00ffffffffffffff))
               (i64.and (i64.load (i32.const 32)) (i64.const 0x00ffffffffffffff)))
           (then unreachable))))
-    (drop (call $log (i32.const 2) (i32.const 48) (i32.const 28)))))"#;
+    (drop (call $log (i32.const 2) (i32.const 48) (i32.const 28)))))"#
+);
 
 #[test]
 fn root_id_selects_the_root_context() {
@@ -91,12 +90,7 @@ fn wasi_unstable_is_provided_as_envoy_does() {
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["non_envoy_imports"], serde_json::json!([]), "{info}");
     // The VM-start output is a log line `run` shows.
-    let out = host_sim(&[
-        "run",
-        m.to_str().unwrap(),
-        "--request",
-        req.to_str().unwrap(),
-    ]);
+    let out = run_request(&m, &req, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("hello from wasi_unstable"), "{err}");
@@ -125,12 +119,7 @@ fn inspect_names_network_filters() {
     assert_eq!(info["kind"], "network");
     // `run` drives HTTP streams and says so instead of running nothing.
     let req = write(&dir, "req.http", GET);
-    let out = host_sim(&[
-        "run",
-        m.to_str().unwrap(),
-        "--request",
-        req.to_str().unwrap(),
-    ]);
+    let out = run_request(&m, &req, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("network (TCP) filter"),
@@ -149,21 +138,21 @@ fn run_sets_stream_properties_and_upstream_address_waits_for_the_upstream() {
         "req.http",
         "POST /v1/chat/completions HTTP/1.1\r\nhost: a.example\r\nx-conf: props\r\nx-props: upstream.address,route_name,cluster_name,source.address,route_metadata.filter_metadata.team.owner\r\ncontent-type: application/json\r\ncontent-length: 13\r\n\r\n{\"model\":\"m\"}",
     );
-    let out = host_sim(&[
-        "run",
-        conformance.to_str().unwrap(),
-        "--request",
-        req.to_str().unwrap(),
-        "--route-name",
-        "chat-route",
-        "--cluster-name",
-        "llm-pool",
-        "--source-address",
-        "10.1.2.3:4567",
-        "--route-metadata",
-        r#"{"filter_metadata":{"team":{"owner":"ml-platform"}}}"#,
-        "--json",
-    ]);
+    let out = run_request(
+        &conformance,
+        &req,
+        &[
+            "--route-name",
+            "chat-route",
+            "--cluster-name",
+            "llm-pool",
+            "--source-address",
+            "10.1.2.3:4567",
+            "--route-metadata",
+            r#"{"filter_metadata":{"team":{"owner":"ml-platform"}}}"#,
+            "--json",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let logs: Vec<&str> = report["logs"]

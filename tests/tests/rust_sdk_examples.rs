@@ -3,7 +3,7 @@
 //! it: HTTP and gRPC call-outs to real local servers, configuration, body rewrite, metadata
 //! set from the command line, header logging, and ticks.
 
-use aigw_tests::cli::{host_sim, stderr as err, stdout as out, write};
+use aigw_tests::cli::{host_sim, run_request, stderr as err, stdout as out, write};
 use aigw_tests::{grpc_stub, module_path};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -82,14 +82,11 @@ fn grpc_run(cluster: &str) -> Output {
     let dir = scratch(&format!("grpc-{}", cluster.len()));
     let req = write(&dir, "req.http", GRPC_REQUEST);
     let cluster = format!("grpcbin={cluster}");
-    host_sim(&[
-        "run",
-        &module("ex-grpc-auth-random"),
-        "--request",
-        req.to_str().unwrap(),
-        "--cluster",
-        &cluster,
-    ])
+    run_request(
+        module("ex-grpc-auth-random"),
+        &req,
+        &["--cluster", &cluster],
+    )
 }
 
 #[test]
@@ -140,14 +137,11 @@ fn grpc_call_out_timeout_and_connect_failure_are_grpc_statuses() {
 fn http_config_puts_the_configuration_in_a_header() {
     let dir = scratch("config");
     let req = write(&dir, "req.http", GET);
-    let o = host_sim(&[
-        "run",
-        &module("ex-http-config"),
-        "--request",
-        req.to_str().unwrap(),
-        "--config",
-        "{\"from\":\"config\"}",
-    ]);
+    let o = run_request(
+        module("ex-http-config"),
+        &req,
+        &["--config", "{\"from\":\"config\"}"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     assert!(
         out(&o).contains("custom-header: {\"from\":\"config\"}"),
@@ -177,14 +171,7 @@ fn envoy_filter_metadata_answers_with_metadata_set_from_the_command_line() {
     let req = write(&dir, "req.http", GET);
     let m = module("ex-envoy-filter-metadata");
     let md = r#"{"filter_metadata":{"envoy.filters.http.lua":{"uppercased-custom-metadata":"SOME-VALUE"}}}"#;
-    let o = host_sim(&[
-        "run",
-        &m,
-        "--request",
-        req.to_str().unwrap(),
-        "--metadata",
-        md,
-    ]);
+    let o = run_request(&m, &req, &["--metadata", md]);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     let text = out(&o);
     assert!(text.contains("uppercased-metadata: SOME-VALUE"), "{text}");
@@ -193,7 +180,7 @@ fn envoy_filter_metadata_answers_with_metadata_set_from_the_command_line() {
         "{text}"
     );
     // Without metadata the request goes to the upstream.
-    let o = host_sim(&["run", &m, "--request", req.to_str().unwrap()]);
+    let o = run_request(&m, &req, &[]);
     assert!(!out(&o).contains("uppercased-metadata"), "{}", out(&o));
 }
 
@@ -220,7 +207,7 @@ fn http_headers_logs_both_header_maps_and_answers_hello() {
         "hello.http",
         "GET /hello HTTP/1.1\r\nhost: example.com\r\n\r\n",
     );
-    let o = host_sim(&["run", &m, "--request", hello.to_str().unwrap()]);
+    let o = run_request(&m, &hello, &[]);
     assert!(
         out(&o).starts_with("HTTP/1.1 200") && out(&o).ends_with("Hello, World!\n"),
         "{}",

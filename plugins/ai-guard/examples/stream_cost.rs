@@ -55,9 +55,5 @@ pub extern "C" fn run(n: u32) -> u64 {
 }
 
 fn main() {
-    let n: u32 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1);
-    println!("{n} streams, check {}", run(n));
+    aigw_test_kit::sse::stream_cost_main(|n| run(n));
 }

@@ -708,6 +708,23 @@ pub mod cli {
             .expect("run host-sim")
     }
 
+    /// Runs `host-sim run <module> --request <request>` and then the `extra` arguments; returns
+    /// its status and output.
+    pub fn run_request(
+        module: impl AsRef<std::ffi::OsStr>,
+        request: &Path,
+        extra: &[&str],
+    ) -> Output {
+        Command::new(super::host_sim_bin())
+            .arg("run")
+            .arg(module)
+            .arg("--request")
+            .arg(request)
+            .args(extra)
+            .output()
+            .expect("run host-sim")
+    }
+
     /// What a run wrote to stdout.
     pub fn stdout(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout).into_owned()

@@ -40,6 +40,16 @@ pub fn bench_stream(n: usize) -> Vec<u8> {
     body.into_bytes()
 }
 
+/// The `main` of a plugin's native `stream_cost` example: runs `run(N)`, N from the first
+/// argument (default 1), and prints the checksum it returns (so the work is not optimised away).
+pub fn stream_cost_main(run: impl FnOnce(u32) -> u64) {
+    let n: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1);
+    println!("{n} streams, check {}", run(n));
+}
+
 /// The events of an SSE body, in order (blocks with neither name nor data skipped).
 pub fn events(body: impl AsRef<[u8]>) -> Vec<Event> {
     String::from_utf8_lossy(body.as_ref())
@@ -91,4 +101,24 @@ pub fn openai_text(body: impl AsRef<[u8]>) -> String {
                 .map(str::to_string)
         })
         .collect()
+}
+
+/// The event types of a Responses API text answer streamed with `deltas` text deltas, in order:
+/// created, in progress, the output item and content part opened, the deltas, then the text,
+/// part and item closed and `response.completed`.
+pub fn responses_text_event_types(deltas: usize) -> Vec<&'static str> {
+    let mut want = vec![
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ];
+    want.extend(std::iter::repeat_n("response.output_text.delta", deltas));
+    want.extend([
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]);
+    want
 }
