@@ -329,20 +329,10 @@ mod tests {
         let events = sse(&sse_body(&e, &opts(false)));
         let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
         let deltas = pieces(&e.content, 8).len();
-        let mut want = vec![
-            "response.created",
-            "response.in_progress",
-            "response.output_item.added",
-            "response.content_part.added",
-        ];
-        want.extend(std::iter::repeat_n("response.output_text.delta", deltas));
-        want.extend([
-            "response.output_text.done",
-            "response.content_part.done",
-            "response.output_item.done",
-            "response.completed",
-        ]);
-        assert_eq!(names, want);
+        assert_eq!(
+            names,
+            aigw_test_kit::sse::responses_text_event_types(deltas)
+        );
         for (i, (name, v)) in events.iter().enumerate() {
             assert_eq!(v["type"], name.as_str());
             assert_eq!(v["sequence_number"], i);

@@ -1179,20 +1179,10 @@ fn responses_stream_miss_then_hit_give_the_same_text_in_official_events() {
         .filter(|n| **n == "response.output_text.delta")
         .count();
     assert!(deltas >= 6, "several deltas: {deltas}");
-    let mut want = vec![
-        "response.created",
-        "response.in_progress",
-        "response.output_item.added",
-        "response.content_part.added",
-    ];
-    want.extend(std::iter::repeat_n("response.output_text.delta", deltas));
-    want.extend([
-        "response.output_text.done",
-        "response.content_part.done",
-        "response.output_item.done",
-        "response.completed",
-    ]);
-    assert_eq!(names, want);
+    assert_eq!(
+        names,
+        aigw_test_kit::sse::responses_text_event_types(deltas)
+    );
     assert_eq!(text_of(&events), miss_text, "the same text as the miss");
     let done = &events[events.len() - 1].1["response"];
     assert!(done["id"].as_str().unwrap().starts_with("resp_"), "{done}");
