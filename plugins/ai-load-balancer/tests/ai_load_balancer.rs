@@ -19,6 +19,19 @@ fn sim_with(workers: usize, config: &Value) -> Sim {
     load("ai-load-balancer", workers, &config.to_string())
 }
 
+/// A one-worker latency balancer over hosts A and B scoring by `signal` (`ttft` or `tpot`),
+/// with EWMA weight `alpha` and score half-life `half_life_ms`.
+fn latency_balancer(signal: &str, alpha: f64, half_life_ms: u64) -> Sim {
+    sim_with(
+        1,
+        &json!({
+            "policy": "latency",
+            "backends": [{"host": A}, {"host": B}],
+            "latency": {"signal": signal, "alpha": alpha, "half_life_ms": half_life_ms}
+        }),
+    )
+}
+
 /// A balancer over the three hosts with `weights`, picking by `policy`.
 fn balancer(workers: usize, policy: &str, weights: &[u32]) -> Sim {
     sim_with(
@@ -360,12 +373,7 @@ fn timed(sim: &mut Sim, ttft_ms: impl Fn(&str) -> u64) -> String {
 
 #[test]
 fn latency_avoids_the_slow_backend_and_retries_it_after_decay() {
-    let cfg = json!({
-        "policy": "latency",
-        "backends": [{"host": A}, {"host": B}],
-        "latency": {"signal": "ttft", "alpha": 0.5, "half_life_ms": 1000}
-    });
-    let mut sim = sim_with(1, &cfg);
+    let mut sim = latency_balancer("ttft", 0.5, 1000);
     // Unsampled backends score 0: A then B are tried first. A answers in 100 ms, B in 1 s.
     assert_eq!(timed(&mut sim, |_| 100), A);
     assert_eq!(timed(&mut sim, |_| 1000), B);
@@ -390,12 +398,7 @@ fn latency_avoids_the_slow_backend_and_retries_it_after_decay() {
 
 #[test]
 fn tpot_signal_prefers_the_backend_with_faster_tokens() {
-    let cfg = json!({
-        "policy": "latency",
-        "backends": [{"host": A}, {"host": B}],
-        "latency": {"signal": "tpot", "alpha": 1.0, "half_life_ms": 600000}
-    });
-    let mut sim = sim_with(1, &cfg);
+    let mut sim = latency_balancer("tpot", 1.0, 600000);
     // Stream 5 events with `gap` ms between them: TPOT sample = 4 gaps / 4 = gap.
     let stream = |sim: &mut Sim, gap: &dyn Fn(&str) -> u64| -> String {
         let sid = sim.begin(chat(0)).unwrap();
