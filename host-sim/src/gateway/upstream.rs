@@ -199,6 +199,23 @@ fn declared_length(headers: &[(String, Vec<u8>)]) -> Option<u64> {
         .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse().ok())
 }
 
+/// An HTTP/1.1 client connection over `io` (plain TCP or TLS), its connection task spawned.
+async fn http1_client<T, B>(io: T) -> Result<hyper::client::conn::http1::SendRequest<B>, Failure>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|_| Failure::Connect)?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
 /// One try against one endpoint: connects, streams the request body as the chain releases it
 /// (a retry replays `kept` first), and waits for the response head under the stream's timers.
 pub async fn attempt_upstream(
@@ -216,15 +233,7 @@ pub async fn attempt_upstream(
         .await?
         .map_err(|_| Failure::Connect)?;
     let mut sender = match &ep.tls {
-        None => {
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|_| Failure::Connect)?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            sender
-        }
+        None => http1_client(stream).await?,
         Some(t) => {
             let name = tokio_rustls::rustls::pki_types::ServerName::try_from(t.server_name.clone())
                 .map_err(|_| Failure::Connect)?;
@@ -241,13 +250,7 @@ pub async fn attempt_upstream(
                     );
                     Failure::Connect
                 })?;
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-                .await
-                .map_err(|_| Failure::Connect)?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            sender
+            http1_client(tls).await?
         }
     };
     let get = |k: &str| {

@@ -131,7 +131,8 @@ pub(super) fn add(l: &mut Linker<VmCtx>) -> Result<()> {
         },
     )?;
     // Replace and add take the same arguments and differ only in what they do to the map.
-    let setters: [(&str, fn(&mut Headers, &str, &[u8])); 2] = [
+    type Set = fn(&mut Headers, &str, &[u8]);
+    let setters: [(&str, Set); 2] = [
         ("proxy_replace_header_map_value", hmap::replace),
         ("proxy_add_header_map_value", hmap::add),
     ];
