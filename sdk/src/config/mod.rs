@@ -156,7 +156,7 @@ pub(crate) fn parse_json(json: &[u8]) -> Result<serde_json::Value, ConfigError> 
     if json.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Value::Object(serde_json::Map::new()));
     }
-    serde_json::from_slice(json).map_err(|e| ConfigError::new("", format!("not valid JSON: {e}")))
+    crate::json::parse_value(json).map_err(|e| ConfigError::new("", format!("not valid JSON: {e}")))
 }
 
 /// Deserializes the raw form of a configuration from a JSON value and compiles it.
