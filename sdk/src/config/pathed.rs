@@ -95,10 +95,7 @@ fn seed_at<'de, S: DeserializeSeed<'de>>(
         chain,
         track,
     })
-    .map_err(|e| {
-        track.fail(chain);
-        e
-    })
+    .inspect_err(|_| track.fail(chain))
 }
 
 impl<'de> Deserializer<'de> for At<'_> {
