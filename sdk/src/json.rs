@@ -83,6 +83,13 @@ pub fn check_strict(body: &[u8]) -> Result<(), JsonProblem> {
     }
 }
 
+/// Parses `bytes` as one JSON value. Plugins that read a body (or a configuration) as a
+/// [`serde_json::Value`] call this instead of `serde_json::from_slice`, so a module links one
+/// copy of the value parser (the SDK's) rather than one per crate that instantiates it.
+pub fn parse_value(bytes: &[u8]) -> serde_json::Result<serde_json::Value> {
+    serde_json::from_slice(bytes)
+}
+
 /// The problem of `body` when parsers could read it differently (a repeated key, a byte order
 /// mark); `None` for strict JSON and for plain syntax errors, which a plugin reports in its own
 /// words after its own parse.

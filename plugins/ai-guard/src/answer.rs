@@ -29,7 +29,7 @@ impl AnswerMeta {
     /// stay `None`.
     pub fn from_body(body: &[u8]) -> AnswerMeta {
         let mut meta = AnswerMeta::default();
-        if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) {
+        if let Ok(Value::Object(map)) = aigw::json::parse_value(body) {
             meta.take_from(&map);
         }
         meta

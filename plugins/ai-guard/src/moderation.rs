@@ -410,7 +410,7 @@ impl Moderation {
 
     /// Reads the service's answer; `None` when it is not a verdict.
     pub fn parse_verdict(&self, body: &[u8]) -> Option<Verdict> {
-        let v: Value = serde_json::from_slice(body).ok()?;
+        let v = aigw::json::parse_value(body).ok()?;
         match &self.mode {
             Mode::OpenAi {
                 categories,

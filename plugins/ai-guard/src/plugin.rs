@@ -472,12 +472,69 @@ fn wants_stream(body: &[u8]) -> bool {
     #[derive(serde::Deserialize)]
     struct StreamFlag {
         #[serde(default)]
-        stream: Option<serde_json::Value>,
+        stream: IsTrue,
     }
-    serde_json::from_slice::<StreamFlag>(body)
-        .ok()
-        .and_then(|f| f.stream)
-        .is_some_and(|v| v == serde_json::Value::Bool(true))
+    serde_json::from_slice::<StreamFlag>(body).is_ok_and(|f| f.stream.0)
+}
+
+/// A JSON value read only for whether it is `true` (any other value, of
+/// any type, is not).
+#[derive(Default)]
+struct IsTrue(bool);
+
+impl<'de> serde::Deserialize<'de> for IsTrue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(IsTrueVisitor)
+    }
+}
+
+/// The visitor of [`IsTrue`]: `true` for the boolean `true`, every other
+/// value read through and `false`.
+struct IsTrueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for IsTrueVisitor {
+    type Value = IsTrue;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<IsTrue, E> {
+        Ok(IsTrue(v))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<IsTrue, E> {
+        Ok(IsTrue(false))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<IsTrue, E> {
+        Ok(IsTrue(false))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<IsTrue, E> {
+        Ok(IsTrue(false))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<IsTrue, E> {
+        Ok(IsTrue(false))
+    }
+
+    fn visit_unit<E>(self) -> Result<IsTrue, E> {
+        Ok(IsTrue(false))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<IsTrue, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(IsTrue(false))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<IsTrue, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(IsTrue(false))
+    }
 }
 
 fn count_hits(engine: &Engine, report: &Report, direction: &str) {

@@ -25,9 +25,8 @@
 //! Otherwise the text a logger reads itself already is the guarded text.
 
 use aigw::contract::GuardRecord;
-use serde::de::{IgnoredAny, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::Value;
 
 /// Default `log.max_bytes`.
 pub const DEFAULT_MAX_BYTES: usize = 4096;
@@ -133,24 +132,91 @@ impl LogText {
     }
 }
 
-/// Appends the text of a `content` value (a string, or parts that are
-/// strings or carry `text`) — the rules ai-statistics reads questions with.
-fn push_content(v: &Value, out: &mut LogText) {
-    match v {
-        Value::String(s) => out.push(s),
-        Value::Array(parts) => {
-            for p in parts {
-                match p {
-                    Value::String(s) => out.push(s),
-                    other => {
-                        if let Some(t) = other.get("text").and_then(Value::as_str) {
-                            out.push(t);
-                        }
-                    }
-                }
+/// Where a value read for its text sits, which decides what text it has.
+#[derive(Clone, Copy)]
+enum Level {
+    /// A `content` (or Gemini `parts`) value: a string, or a list of parts.
+    Content,
+    /// One part of a list: a string, or an object's string `text` field.
+    Part,
+    /// A part's `text` field: only a string counts.
+    Leaf,
+}
+
+/// The text of a `content` value, read without building the value: the
+/// string itself, or the strings and string `text` fields of its parts, in
+/// order (the rules ai-statistics reads questions with). Any other shape
+/// holds no text.
+#[derive(Default)]
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Level::Content.deserialize(d)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Level {
+    type Value = Text;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Text, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Level {
+    type Value = Text;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a content value")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Text, E> {
+        Ok(Text(s.to_string()))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Text, E> {
+        Ok(Text::default())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Text, E> {
+        Ok(Text::default())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Text, E> {
+        Ok(Text::default())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Text, E> {
+        Ok(Text::default())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Text, E> {
+        Ok(Text::default())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Text, A::Error> {
+        let mut text = String::new();
+        if let Level::Content = self {
+            while let Some(part) = seq.next_element_seed(Level::Part)? {
+                text.push_str(&part.0);
+            }
+        } else {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+        }
+        Ok(Text(text))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Text, A::Error> {
+        let mut text = Text::default();
+        while let Some(key) = map.next_key::<String>()? {
+            if matches!(self, Level::Part) && key == "text" {
+                text = map.next_value_seed(Level::Leaf)?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
             }
         }
-        _ => {}
+        Ok(text)
     }
 }
 
@@ -159,16 +225,16 @@ struct Msg {
     #[serde(default)]
     role: String,
     #[serde(default)]
-    content: Option<Value>,
+    content: Text,
 }
 
-/// Reads a `messages` array keeping only the last user message's content
-/// (`Some(None)`: a user message without content; `None`: no user message),
-/// so memory is one message at a time, not the whole conversation.
+/// Reads a `messages` array keeping only the last user message's text
+/// (`None`: no user message), so memory is one message at a time, not the
+/// whole conversation.
 struct LastUser;
 
 impl<'de> Visitor<'de> for LastUser {
-    type Value = Option<Option<Value>>;
+    type Value = Option<Text>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a list of messages")
@@ -186,7 +252,7 @@ impl<'de> Visitor<'de> for LastUser {
 }
 
 /// `messages`, reduced to the last user message (see [`LastUser`]).
-struct LastUserContent(Option<Option<Value>>);
+struct LastUserContent(Option<Text>);
 
 impl<'de> Deserialize<'de> for LastUserContent {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -199,7 +265,7 @@ struct QuestionBody {
     #[serde(default)]
     messages: Option<LastUserContent>,
     #[serde(default)]
-    prompt: Option<Value>,
+    prompt: Text,
 }
 
 /// The last user message of a JSON request body (the `prompt` when there is
@@ -209,38 +275,16 @@ pub fn question(body: &[u8], limit: usize) -> Option<LogText> {
     let b: QuestionBody = serde_json::from_slice(body).ok()?;
     let mut out = LogText::new(limit);
     match b.messages.and_then(|m| m.0) {
-        Some(content) => {
-            if let Some(c) = content {
-                push_content(&c, &mut out);
-            }
-        }
-        None => {
-            if let Some(p) = &b.prompt {
-                push_content(p, &mut out);
-            }
-        }
+        Some(content) => out.push(&content.0),
+        None => out.push(&b.prompt.0),
     }
     Some(out)
 }
 
 #[derive(Deserialize)]
-struct Part {
-    #[serde(default)]
-    text: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Content {
-    Text(String),
-    Parts(Vec<Part>),
-    Other(IgnoredAny),
-}
-
-#[derive(Deserialize)]
 struct Message {
     #[serde(default)]
-    content: Option<Content>,
+    content: Text,
 }
 
 #[derive(Deserialize)]
@@ -260,7 +304,7 @@ struct Candidate {
 #[derive(Deserialize)]
 struct GeminiContent {
     #[serde(default)]
-    parts: Vec<Part>,
+    parts: Text,
 }
 
 #[derive(Deserialize)]
@@ -268,53 +312,37 @@ struct AnswerBody {
     #[serde(default)]
     choices: Vec<Choice>,
     #[serde(default)]
-    content: Option<Content>,
+    content: Text,
     #[serde(default)]
     candidates: Vec<Candidate>,
-}
-
-fn push_parts(c: &Option<Content>, out: &mut LogText) {
-    match c {
-        Some(Content::Text(t)) => out.push(t),
-        Some(Content::Parts(parts)) => {
-            for p in parts {
-                if let Some(t) = &p.text {
-                    out.push(t);
-                }
-            }
-        }
-        Some(Content::Other(_)) | None => {}
-    }
 }
 
 /// Appends the answer text of a whole JSON response body: the first choice's
 /// message content and `text` (OpenAI), the `content` blocks (Anthropic), the
 /// first candidate's parts (Gemini). Not JSON: nothing.
 pub fn answer(body: &str, out: &mut LogText) {
-    let Ok(b) = serde_json::from_str::<AnswerBody>(body) else {
+    // From the bytes: one JSON reader (the slice one) serves both directions.
+    let Ok(b) = serde_json::from_slice::<AnswerBody>(body.as_bytes()) else {
         return;
     };
     if let Some(c) = b.choices.first() {
         if let Some(m) = &c.message {
-            push_parts(&m.content, out);
+            out.push(&m.content.0);
         }
         if let Some(t) = &c.text {
             out.push(t);
         }
     }
-    push_parts(&b.content, out);
+    out.push(&b.content.0);
     if let Some(c) = b.candidates.first().and_then(|c| c.content.as_ref()) {
-        for p in &c.parts {
-            if let Some(t) = &p.text {
-                out.push(t);
-            }
-        }
+        out.push(&c.parts.0);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn bounded_at_a_char_boundary() {

@@ -42,6 +42,7 @@
 //! Per-route rules in the Higress format live in [`rules`]; with feature `schema`, [`schema`]
 //! generates the JSON Schema of a plugin's configuration document.
 
+mod pathed;
 pub mod redis;
 pub mod rules;
 #[cfg(feature = "schema")]
@@ -156,7 +157,7 @@ pub(crate) fn parse_json(json: &[u8]) -> Result<serde_json::Value, ConfigError> 
     if json.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Value::Object(serde_json::Map::new()));
     }
-    serde_json::from_slice(json).map_err(|e| ConfigError::new("", format!("not valid JSON: {e}")))
+    crate::json::parse_value(json).map_err(|e| ConfigError::new("", format!("not valid JSON: {e}")))
 }
 
 /// Deserializes the raw form of a configuration from a JSON value and compiles it.
@@ -167,11 +168,8 @@ pub fn from_value<C: PluginConfig>(value: serde_json::Value) -> Result<C, Config
 /// Deserializes a raw configuration (or a part of one) from a JSON value; an error names the
 /// field path and never quotes a string value.
 pub fn raw_from_value<R: DeserializeOwned>(value: serde_json::Value) -> Result<R, ConfigError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path };
-        from_serde_message(&path, &without_values(&e.into_inner().to_string()))
-    })
+    pathed::deserialize(value)
+        .map_err(|(path, e)| from_serde_message(&path, &without_values(&e.to_string())))
 }
 
 /// A serde message with the offending values left out: `invalid type: string "sk-…"` becomes
@@ -234,7 +232,7 @@ fn from_serde_message(path: &str, message: &str) -> ConfigError {
                 } else {
                     format!("{reason} ({tail})")
                 };
-                // serde_path_to_error already ends the path with an unknown field's name.
+                // The path already ends with an unknown field's name.
                 let already = path == name || path.ends_with(&format!(".{name}"));
                 let path = if already {
                     path.to_string()
