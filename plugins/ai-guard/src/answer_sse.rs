@@ -305,6 +305,7 @@ impl SseGuard {
             }
             None => out.extend_from_slice(ev.raw()),
         }
+        self.locator.recycle(found);
     }
 
     /// Empties `edits`, keeping their strings for the next event's edits.

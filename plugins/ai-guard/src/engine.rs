@@ -252,6 +252,12 @@ impl EngineBuilder {
                 + 4 * crate::normalize::SCRIPT_CONTEXT_CHARS
         };
         let ascii_starts = ascii_starts(&keywords, &self.patterns);
+        let keyword_starts = (0u8..128)
+            .filter(|b| {
+                let folded = b.to_ascii_lowercase();
+                keywords.groups.iter().any(|g| g.starts_with(folded))
+            })
+            .fold(0u128, |set, b| set | 1u128 << b);
         Ok(Engine {
             folder: self.folder,
             keywords,
@@ -260,6 +266,7 @@ impl EngineBuilder {
             salt: self.salt,
             lookahead,
             ascii_starts,
+            keyword_starts,
         })
     }
 }
@@ -276,6 +283,8 @@ pub struct Engine {
     /// The ASCII bytes at which some rule could start a match, one bit each (for keywords:
     /// whose lower case starts a word); `None` when a pattern cannot tell (look-around).
     ascii_starts: Option<u128>,
+    /// The ASCII bytes (either case) whose lower case starts a keyword, one bit each.
+    keyword_starts: u128,
 }
 
 /// [`Engine::ascii_starts`] of these keywords and patterns.
@@ -324,15 +333,29 @@ impl Engine {
     }
 
     /// Whether no rule can start a match anywhere in `text`, known from its bytes alone:
-    /// it is ASCII (so it folds to its lower-cased bytes, with no look-alike letter) and
-    /// none of its bytes starts a keyword or a pattern. A search from its start then finds
-    /// nothing, and nothing in it is live.
+    /// it is ASCII (so it folds to its lower-cased bytes, with no look-alike letter), none
+    /// of its bytes starts a keyword, and every byte a pattern can start with is followed,
+    /// within `text`, by a byte on which that pattern's match dies (`Pattern::may_continue`).
+    /// A search from its start then finds nothing, and nothing in it is live.
     pub(crate) fn quiet(&self, text: &str) -> bool {
         let Some(set) = self.ascii_starts else {
             return false;
         };
         let bytes = text.as_bytes();
-        bytes.is_ascii() && !bytes.iter().any(|&b| set & (1u128 << b) != 0)
+        bytes.is_ascii()
+            && bytes.iter().enumerate().all(|(i, &b)| {
+                set & (1u128 << b) == 0 || self.dead_start(b, bytes.get(i + 1).copied())
+            })
+    }
+
+    /// Whether no rule's match can start with the ASCII byte `b` followed by `next` (`None`:
+    /// the text ends after `b`, anything may follow).
+    fn dead_start(&self, b: u8, next: Option<u8>) -> bool {
+        let Some(next) = next else {
+            return false;
+        };
+        self.keyword_starts & (1u128 << b) == 0
+            && !self.patterns.iter().any(|p| p.may_continue(b, next))
     }
 
     /// Heap bytes used by the keyword automatons.

@@ -336,6 +336,34 @@ fn first_bytes(dfa: &hybrid::regex::Regex, cache: &mut hybrid::regex::Cache) -> 
     Some(set)
 }
 
+/// For each ASCII byte of `first`, the ASCII bytes after which the forward lazy DFA, anchored,
+/// is not dead (see [`Pattern::may_continue`]); `None` when the DFA cannot tell.
+fn second_bytes(
+    dfa: &hybrid::regex::Regex,
+    cache: &mut hybrid::regex::Cache,
+    first: &[u64; 4],
+) -> Option<Vec<(u8, u128)>> {
+    let fwd = dfa.forward();
+    let cache = cache.as_parts_mut().0;
+    let config = regex_automata::util::start::Config::new().anchored(Anchored::Yes);
+    let mut out = Vec::new();
+    for b in (0..128u8).filter(|&b| has_byte(first, b)) {
+        let mut set = 0u128;
+        for c in 0..128u8 {
+            // States again for every pair: a cache clear would invalidate them.
+            let start = fwd.start_state(cache, &config).ok()?;
+            let one = fwd.next_state(cache, start, b).ok()?;
+            let alive =
+                one.is_quit() || one.is_match() || !fwd.next_state(cache, one, c).ok()?.is_dead();
+            if alive {
+                set |= 1u128 << c;
+            }
+        }
+        out.push((b, set));
+    }
+    Some(out)
+}
+
 /// Scratch space of one pattern's engines (the lazy DFAs fill theirs as they
 /// go).
 #[derive(Debug, Clone)]
@@ -368,6 +396,9 @@ pub struct Pattern {
     /// position): the bytes that do not kill an anchored match at once, one bit each. A
     /// position starting with another byte cannot be a live start.
     first: Option<[u64; 4]>,
+    /// For each ASCII byte of `first`: the ASCII bytes that may follow it in a match, one
+    /// bit each (an anchored match is dead after any other pair). Empty when unknown.
+    second: Vec<(u8, u128)>,
 }
 
 /// Bit `b` of a 256-bit set.
@@ -456,6 +487,10 @@ impl Pattern {
         } else {
             None
         };
+        let second = first
+            .as_ref()
+            .and_then(|f| second_bytes(&dfa, &mut caches.dfa, f))
+            .unwrap_or_default();
         Ok(Pattern {
             dfa,
             vm,
@@ -464,6 +499,7 @@ impl Pattern {
             rule,
             max_len,
             first,
+            second,
         })
     }
 
@@ -624,6 +660,18 @@ impl Pattern {
     /// (look-around: the start depends on the text before).
     pub(crate) fn may_start_with(&self, b: u8) -> Option<bool> {
         self.first.as_ref().map(|set| has_byte(set, b))
+    }
+
+    /// Whether a match can start with the ASCII byte `b` followed by the ASCII byte `next`:
+    /// false only when the pattern knows an anchored match dies on that pair.
+    pub(crate) fn may_continue(&self, b: u8, next: u8) -> bool {
+        if self.may_start_with(b) == Some(false) {
+            return false;
+        }
+        match self.second.iter().find(|(x, _)| *x == b) {
+            Some((_, set)) if next < 128 => set & (1u128 << next) != 0,
+            _ => true,
+        }
     }
 
     /// The leftmost valid match starting at or after `from` (a char

@@ -606,6 +606,12 @@ mod tests {
         assert!(e.quiet("tok02 tok3 "));
         assert!(!e.quiet("tok1"));
         assert!(
+            e.quiet("tok1 tok12 tok10 "),
+            "a 1 no phone number goes on from"
+        );
+        assert!(!e.quiet("tok13 "), "13 may start a phone number");
+        assert!(!e.quiet("tok 1"), "what follows the 1 is not known yet");
+        assert!(
             !e.quiet("tok F"),
             "upper case folds to a word's first letter"
         );
@@ -637,6 +643,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn quiet_text_has_no_finding_and_nothing_live() {
+        // Every text of up to five bytes over an alphabet of starts, follow-ups and others.
+        let alphabet = ["1", "3", "0", "8", "-", " ", "f", "F", "z", "t"];
+        let e = sparse_engine(false);
+        let mut texts = vec![String::new()];
+        let mut quiet = 0;
+        for _ in 0..5 {
+            texts = texts
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |a| format!("{t}{a}")))
+                .collect();
+            for t in &texts {
+                if !e.quiet(t) {
+                    continue;
+                }
+                quiet += 1;
+                assert!(e.scan(t).is_empty(), "{t:?}");
+                let s = crate::engine::Searcher::new(&e, t, 0);
+                let live = s.live_from(0, &mut crate::engine::LiveScratch::default());
+                assert_eq!(live, t.len(), "{t:?}");
+            }
+        }
+        assert!(quiet > 1000, "{quiet}");
     }
 
     #[test]

@@ -114,6 +114,15 @@ pub trait Decoder {
     fn raw_stop_reason(&self) -> Option<&str> {
         None
     }
+
+    /// Whether [`decode`](Self::decode) would read `data` as nothing but one content text
+    /// increment: a chunk of the same shape as a plain one read before, which carries no
+    /// usage, stop reason, start or error (and leaves the decoder's state as it is). A reader
+    /// that does not want text can skip such an event unread. `false` when the decoder cannot
+    /// tell cheaply.
+    fn only_text(&self, _data: &[u8]) -> bool {
+        false
+    }
 }
 
 /// Writes neutral [`Event`]s as one client dialect's SSE text.

@@ -303,9 +303,12 @@ fn read_event(
     if !ev.is_done() {
         *events += 1;
     }
+    // Without text, an event the decoder would read as only a text increment is skipped
+    // before the byte searches (one comparison instead of three scans).
     let wanted = text
-        || has_value(data, dialect.usage_key(), b'{')
-        || (stop && (!*started || has_reason_value(data)));
+        || (!decoder.only_text(data)
+            && (has_value(data, dialect.usage_key(), b'{')
+                || (stop && (!*started || has_reason_value(data)))));
     if !wanted {
         return;
     }
@@ -510,6 +513,56 @@ mod tests {
             b'{'
         ));
         assert!(!has_reason_value(br#"{"finishReason":null,"reason":1}"#));
+    }
+
+    #[test]
+    fn text_turned_off_midway_skips_only_repeated_text_chunks() {
+        let chunk = |t: &str| {
+            format!(
+                r#"{{"id":"c","model":"m","choices":[{{"index":0,"delta":{{"content":"{t}"}},"finish_reason":null}}]}}"#
+            )
+        };
+        let mut events = vec![chunk("a"), chunk("b"), chunk("c"), chunk("d")];
+        events.push(
+            r#"{"id":"c","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#
+                .into(),
+        );
+        events.push(r#"{"id":"c","choices":[],"usage":{"prompt_tokens":2,"completion_tokens":4,"total_tokens":6}}"#.into());
+        events.push("[DONE]".into());
+        let body = sse(&events
+            .iter()
+            .map(|e| (None, e.as_str()))
+            .collect::<Vec<_>>());
+        for cut in 0..=body.len() {
+            let mut r = StreamReader::new(Dialect::OpenAi, 1 << 16);
+            let mut answer = String::new();
+            let mut on = |e: &Event<'_>| {
+                if let Event::Text { text, .. } = e {
+                    answer.push_str(text);
+                }
+            };
+            let (a, b) = body.split_at(cut);
+            r.feed(a, &mut on);
+            r.set_text(false);
+            r.feed(b, &mut on);
+            r.finish(&mut on);
+            assert_eq!(r.usage().map(|u| u.total), Some(6), "split at {cut}");
+            assert_eq!(r.raw_stop_reason(), Some("stop"), "split at {cut}");
+            assert!("abcd".starts_with(&answer), "split at {cut}: {answer}");
+            assert_eq!(r.events(), 6, "split at {cut}");
+        }
+        // The decoder knows a repeated plain chunk, and only that.
+        let mut d = OpenAiDecoder::new();
+        let mut out = Vec::new();
+        for e in &events[..2] {
+            let _ = d.decode(None, e.as_bytes(), &mut out);
+        }
+        assert!(d.only_text(chunk("zz").as_bytes()));
+        assert!(!d.only_text(chunk("z\"z").as_bytes()));
+        for e in &events[4..] {
+            assert!(!d.only_text(e.as_bytes()), "{e}");
+        }
+        assert!(!AnthropicDecoder::new().only_text(chunk("a").as_bytes()));
     }
 
     #[test]

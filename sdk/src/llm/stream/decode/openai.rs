@@ -344,6 +344,11 @@ decoder_impl!(OpenAiDecoder, "OpenAI stream ended before a finish_reason", stopp
     fn usage(&self) -> Option<Usage> {
         self.usage.usage()
     }
+
+    fn only_text(&self, data: &[u8]) -> bool {
+        // The check `chunk` makes first, and there it yields one text event and nothing else.
+        !self.done && self.started && self.fast && self.shape.text(data).is_some()
+    }
 );
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub struct Locator {
     /// data's start (before the literal) or from its end (after it).
     lane: Option<super::Lane>,
     meta: [Option<Offset>; 4],
+    /// The allocation of a [`Located::fields`] handed back ([`Locator::recycle`]).
+    spare: Vec<Field<'static>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +42,7 @@ impl Locator {
         if let (Some(lane), Some((span, text))) = (self.lane, self.shape.text(data)) {
             let mut found = Located {
                 api: Some(Api::ChatCompletions),
+                fields: recycle(std::mem::take(&mut self.spare)),
                 ..Located::default()
             };
             let [id, model, created, object] = self.meta.map(|o| o.and_then(|o| at(data, o)));
@@ -61,6 +64,12 @@ impl Locator {
         let found = locate(data)?;
         self.learn(data, &found);
         Ok(found)
+    }
+
+    /// Takes back an answer of [`Locator::locate`] once read, so the next one reuses its
+    /// allocation.
+    pub fn recycle(&mut self, found: Located<'_>) {
+        self.spare = recycle(found.fields);
     }
 
     /// Whether the next `data` would be answered without a parse (for tests).
@@ -107,6 +116,14 @@ impl Locator {
         self.lane = Some(field.lane);
         self.meta = meta;
     }
+}
+
+/// Gives the allocation of fields read from one event to the fields of the next (same layout,
+/// so the standard library reuses the buffer in place); it is empty either way.
+#[allow(clippy::unnecessary_filter_map)]
+fn recycle<'b>(mut v: Vec<Field<'_>>) -> Vec<Field<'b>> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
 }
 
 /// Where `part` (a slice of `data`) lies in `data`.
