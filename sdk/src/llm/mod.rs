@@ -21,6 +21,7 @@ pub mod openai;
 pub mod path;
 pub mod responses;
 pub mod stream;
+mod open_struct;
 mod tagged;
 pub mod usage;
 
