@@ -199,14 +199,9 @@ pub fn parse_upstream_error(
 ) -> UpstreamError {
     let (mut status, message, code) = match dialect {
         Protocol::AnthropicMessages => {
-            let d = error_object(body).and_then(|e| {
-                Some((
-                    field(&e, "type", string)?,
-                    field(&e, "message", string)?,
-                ))
-            });
+            let d = error_object(body)
+                .and_then(|e| Some((field(&e, "type", string)?, field(&e, "message", string)?)));
             let (code, message) = d.unwrap_or_default();
-            let code = code;
             // Anthropic's 529 "overloaded" is a 503 to OpenAI clients.
             let st = match code.as_deref() {
                 Some("overloaded_error") => 503,
@@ -232,9 +227,7 @@ pub fn parse_upstream_error(
             // `message`, or `Message` (never both).
             let msg = object(body).and_then(|b| match (b.get("message"), b.get("Message")) {
                 (Some(_), Some(_)) => None,
-                _ => field(&b, "message", string)?
-                    .or(field(&b, "Message", string)?)
-                    ,
+                _ => field(&b, "message", string)?.or(field(&b, "Message", string)?),
             });
             // The header looks like `ValidationException:http://internal.amazon.com/...`.
             let ty = aws_error_type.map(|t| t.split(':').next().unwrap_or(t).to_string());
@@ -256,12 +249,8 @@ pub fn parse_upstream_error(
             (st, msg, ty)
         }
         Protocol::DashScopeText => {
-            let b = object(crate::providers::dashscope::unframe(body)).and_then(|b| {
-                Some((
-                    field(&b, "code", string)?,
-                    field(&b, "message", string)?,
-                ))
-            });
+            let b = object(crate::providers::dashscope::unframe(body))
+                .and_then(|b| Some((field(&b, "code", string)?, field(&b, "message", string)?)));
             let (code, message) = b.unwrap_or_default();
             let code = code.filter(|c| !c.is_empty());
             // The HTTP status wins when it is an error; in-stream errors (status 0 or 200)

@@ -17,11 +17,11 @@ pub mod access;
 pub mod anthropic;
 pub mod api;
 pub mod gemini;
+mod open_struct;
 pub mod openai;
 pub mod path;
 pub mod responses;
 pub mod stream;
-mod open_struct;
 mod tagged;
 pub mod usage;
 
