@@ -641,12 +641,8 @@ pub struct ChatCompletionChunk {
 }
 
 open_struct!(ChatCompletionChunk {
-    id: def "id",
-    object: def "object",
-    created: def "created",
-    model: def "model",
-    choices: def "choices",
-    usage: def "usage",
+    id: def "id", object: def "object", created: def "created",
+    model: def "model", choices: def "choices", usage: def "usage",
 });
 
 /// One choice delta of a chunk.
@@ -806,12 +802,8 @@ pub struct CompletionResponse {
 }
 
 open_struct!(CompletionResponse {
-    id: def "id",
-    object: def "object",
-    created: def "created",
-    model: def "model",
-    choices: def "choices",
-    usage: def "usage",
+    id: def "id", object: def "object", created: def "created",
+    model: def "model", choices: def "choices", usage: def "usage",
 });
 
 /// One legacy completion choice.
