@@ -359,6 +359,37 @@ mod tests {
     }
 
     #[test]
+    fn mistyped_or_doubled_fields_reject_the_body() {
+        // A field of another type rejects the whole error object (as serde's structs did).
+        let e = parse_upstream_error(
+            Protocol::AnthropicMessages,
+            400,
+            br#"{"error":{"type":"invalid_request_error","message":5}}"#,
+            None,
+        );
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (None, "upstream returned HTTP 400")
+        );
+        let e = parse_upstream_error(
+            Protocol::ChatCompletions,
+            429,
+            br#"{"error":{"message":"slow down","code":42,"type":"rate"}}"#,
+            None,
+        );
+        assert_eq!(
+            (e.code.as_deref(), e.message.as_str()),
+            (Some("42"), "slow down")
+        );
+        // Bedrock's `message` and `Message` name one field: both at once is no message.
+        let body = br#"{"message":"a","Message":"b"}"#;
+        let e = parse_upstream_error(Protocol::BedrockConverse, 400, body, None);
+        assert_eq!(e.message, "upstream returned HTTP 400");
+        let e = parse_upstream_error(Protocol::BedrockConverse, 400, br#"{"Message":"b"}"#, None);
+        assert_eq!(e.message, "b");
+    }
+
+    #[test]
     fn dashscope_errors() {
         let e = parse_upstream_error(
             Protocol::DashScopeText,
