@@ -57,7 +57,7 @@ pub fn parse_arguments(
     if arguments.trim().is_empty() {
         return Ok(Value::Object(Default::default()));
     }
-    match serde_json::from_str::<Value>(arguments) {
+    match serde_json::from_slice::<Value>(arguments.as_bytes()) {
         Ok(v @ Value::Object(_)) => Ok(v),
         Ok(_) => Err(TranslateError::invalid(
             param(),

@@ -6,8 +6,7 @@
 
 use crate::providers::Protocol;
 use aigw::llm::stream::{anthropic_error_type, openai_error_type};
-use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 /// Why a request or response could not be translated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +148,41 @@ impl UpstreamError {
     }
 }
 
+/// `body` parsed as a JSON object; `None` when it is not one.
+fn object(body: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(m)) => Some(m),
+        _ => None,
+    }
+}
+
+/// The object under `error` in `body` (`{"error": {...}}`); `None` when there is none.
+fn error_object(body: &[u8]) -> Option<Map<String, Value>> {
+    match object(body)?.remove("error")? {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// A string value, owned.
+fn string(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
+/// An optional field read as serde reads `Option<T>` with `#[serde(default)]`: `Some(None)`
+/// when missing or null, `Some(Some(x))` when `get` accepts it, and `None` (the whole body
+/// does not have the expected shape) otherwise.
+fn field<'a, T>(
+    m: &'a Map<String, Value>,
+    k: &str,
+    get: impl Fn(&'a Value) -> Option<T>,
+) -> Option<Option<T>> {
+    match m.get(k) {
+        None | Some(Value::Null) => Some(None),
+        Some(v) => get(v).map(Some),
+    }
+}
+
 /// Parses a provider error body written in `dialect`'s shape: OpenAI
 /// `{"error":{"message","type","param","code"}}` (and every OpenAI-compatible provider),
 /// Anthropic `{"type":"error","error":{"type","message"}}`, Gemini
@@ -165,59 +199,36 @@ pub fn parse_upstream_error(
 ) -> UpstreamError {
     let (mut status, message, code) = match dialect {
         Protocol::AnthropicMessages => {
-            #[derive(Deserialize)]
-            struct B {
-                error: Option<D>,
-            }
-            #[derive(Deserialize)]
-            struct D {
-                #[serde(rename = "type", default)]
-                kind: Option<String>,
-                #[serde(default)]
-                message: Option<String>,
-            }
-            let d = serde_json::from_slice::<B>(body).ok().and_then(|b| b.error);
-            let code = d.as_ref().and_then(|d| d.kind.clone());
+            let d = error_object(body)
+                .and_then(|e| Some((field(&e, "type", string)?, field(&e, "message", string)?)));
+            let (code, message) = d.unwrap_or_default();
             // Anthropic's 529 "overloaded" is a 503 to OpenAI clients.
             let st = match code.as_deref() {
                 Some("overloaded_error") => 503,
                 _ if status == 529 => 503,
                 _ => status,
             };
-            (st, d.and_then(|d| d.message), code)
+            (st, message, code)
         }
         Protocol::GeminiGenerateContent => {
-            #[derive(Deserialize)]
-            struct B {
-                error: Option<D>,
-            }
-            #[derive(Deserialize)]
-            struct D {
-                #[serde(default)]
-                code: Option<u16>,
-                #[serde(default)]
-                message: Option<String>,
-                #[serde(default)]
-                status: Option<String>,
-            }
-            let d = serde_json::from_slice::<B>(body).ok().and_then(|b| b.error);
-            let st = d
-                .as_ref()
-                .and_then(|d| d.code)
-                .filter(|c| *c >= 400)
-                .unwrap_or(status);
-            let code = d.as_ref().and_then(|d| d.status.clone());
-            (st, d.and_then(|d| d.message), code)
+            let as_u16 = |v: &Value| v.as_u64().and_then(|n| u16::try_from(n).ok());
+            let d = error_object(body).and_then(|e| {
+                Some((
+                    field(&e, "code", as_u16)?,
+                    field(&e, "message", string)?,
+                    field(&e, "status", string)?,
+                ))
+            });
+            let (code, message, kind) = d.unwrap_or_default();
+            let st = code.filter(|c| *c >= 400).unwrap_or(status);
+            (st, message, kind)
         }
         Protocol::BedrockConverse => {
-            #[derive(Deserialize)]
-            struct B {
-                #[serde(default, alias = "Message")]
-                message: Option<String>,
-            }
-            let msg = serde_json::from_slice::<B>(body)
-                .ok()
-                .and_then(|b| b.message);
+            // `message`, or `Message` (never both).
+            let msg = object(body).and_then(|b| match (b.get("message"), b.get("Message")) {
+                (Some(_), Some(_)) => None,
+                _ => field(&b, "message", string)?.or(field(&b, "Message", string)?),
+            });
             // The header looks like `ValidationException:http://internal.amazon.com/...`.
             let ty = aws_error_type.map(|t| t.split(':').next().unwrap_or(t).to_string());
             // Event-stream exception names are lower camel case: compare case-insensitively.
@@ -238,18 +249,10 @@ pub fn parse_upstream_error(
             (st, msg, ty)
         }
         Protocol::DashScopeText => {
-            #[derive(Deserialize)]
-            struct B {
-                #[serde(default)]
-                code: Option<String>,
-                #[serde(default)]
-                message: Option<String>,
-            }
-            let b = serde_json::from_slice::<B>(crate::providers::dashscope::unframe(body)).ok();
-            let code = b
-                .as_ref()
-                .and_then(|b| b.code.clone())
-                .filter(|c| !c.is_empty());
+            let b = object(crate::providers::dashscope::unframe(body))
+                .and_then(|b| Some((field(&b, "code", string)?, field(&b, "message", string)?)));
+            let (code, message) = b.unwrap_or_default();
+            let code = code.filter(|c| !c.is_empty());
             // The HTTP status wins when it is an error; in-stream errors (status 0 or 200)
             // take it from the code.
             let st = if status >= 400 {
@@ -259,30 +262,24 @@ pub fn parse_upstream_error(
                     .and_then(crate::providers::dashscope::dashscope_error_status)
                     .unwrap_or(status)
             };
-            (st, b.and_then(|b| b.message), code)
+            (st, message, code)
         }
         // OpenAI and every OpenAI-compatible provider (chat, Responses).
         _ => {
-            #[derive(Deserialize)]
-            struct B {
-                error: Option<D>,
-            }
-            #[derive(Deserialize)]
-            struct D {
-                #[serde(default)]
-                message: Option<String>,
-                #[serde(default)]
-                code: Option<serde_json::Value>,
-                #[serde(rename = "type", default)]
-                kind: Option<String>,
-            }
-            let d = serde_json::from_slice::<B>(body).ok().and_then(|b| b.error);
-            let code = d.as_ref().and_then(|d| match &d.code {
-                Some(serde_json::Value::String(s)) => Some(s.clone()),
-                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-                _ => d.kind.clone(),
+            let d = error_object(body).and_then(|e| {
+                Some((
+                    field(&e, "message", string)?,
+                    field(&e, "code", |v| Some(v.clone()))?,
+                    field(&e, "type", string)?,
+                ))
             });
-            (status, d.and_then(|d| d.message), code)
+            let (message, code, kind) = d.unwrap_or_default();
+            let code = match code {
+                Some(Value::String(s)) => Some(s),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => kind,
+            };
+            (status, message, code)
         }
     };
     if status < 400 {
@@ -359,6 +356,37 @@ mod tests {
         let e = parse_upstream_error(Protocol::ChatCompletions, 401, b"<html>nope</html>", None);
         assert_eq!((e.status, e.kind), (401, "authentication_error"));
         assert!(e.message.contains("401"));
+    }
+
+    #[test]
+    fn mistyped_or_doubled_fields_reject_the_body() {
+        // A field of another type rejects the whole error object (as serde's structs did).
+        let e = parse_upstream_error(
+            Protocol::AnthropicMessages,
+            400,
+            br#"{"error":{"type":"invalid_request_error","message":5}}"#,
+            None,
+        );
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (None, "upstream returned HTTP 400")
+        );
+        let e = parse_upstream_error(
+            Protocol::ChatCompletions,
+            429,
+            br#"{"error":{"message":"slow down","code":42,"type":"rate"}}"#,
+            None,
+        );
+        assert_eq!(
+            (e.code.as_deref(), e.message.as_str()),
+            (Some("42"), "slow down")
+        );
+        // Bedrock's `message` and `Message` name one field: both at once is no message.
+        let body = br#"{"message":"a","Message":"b"}"#;
+        let e = parse_upstream_error(Protocol::BedrockConverse, 400, body, None);
+        assert_eq!(e.message, "upstream returned HTTP 400");
+        let e = parse_upstream_error(Protocol::BedrockConverse, 400, br#"{"Message":"b"}"#, None);
+        assert_eq!(e.message, "b");
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! Anthropic Messages API wire types: request, response, stream events and error body.
 
+use super::open_struct::open_struct;
 use super::{tagged, Extra};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 /// `POST /v1/messages` request body.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MessagesRequest {
     /// Model name.
     pub model: String,
@@ -49,6 +50,22 @@ pub struct MessagesRequest {
     pub extra: Extra,
 }
 
+open_struct!(MessagesRequest {
+    model: req "model",
+    messages: req "messages",
+    system: def "system",
+    max_tokens: def "max_tokens",
+    stop_sequences: def "stop_sequences",
+    stream: def "stream",
+    temperature: def "temperature",
+    top_p: def "top_p",
+    top_k: def "top_k",
+    tools: def "tools",
+    tool_choice: def "tool_choice",
+    thinking: def "thinking",
+    metadata: def "metadata",
+});
+
 /// `system`: a string or an array of text blocks.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -70,13 +87,18 @@ pub enum Role {
 }
 
 /// One message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Message {
     /// Author.
     pub role: Role,
     /// String shorthand or blocks.
     pub content: Content,
 }
+
+open_struct!(closed Message {
+    role: req "role",
+    content: req "content",
+});
 
 /// Message content.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -283,7 +305,7 @@ impl ImageSource {
 }
 
 /// A tool definition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tool {
     /// Tool name.
     pub name: String,
@@ -303,6 +325,14 @@ pub struct Tool {
     #[serde(flatten)]
     pub extra: Extra,
 }
+
+open_struct!(Tool {
+    name: req "name",
+    description: def "description",
+    input_schema: def "input_schema",
+    kind: def "type",
+    cache_control: def "cache_control",
+});
 
 /// Tool choice.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -382,7 +412,7 @@ impl ToolChoice {
 }
 
 /// Extended thinking configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ThinkingConfig {
     /// `enabled` or `disabled`.
     #[serde(rename = "type")]
@@ -392,8 +422,13 @@ pub struct ThinkingConfig {
     pub budget_tokens: Option<u32>,
 }
 
+open_struct!(closed ThinkingConfig {
+    kind: req "type",
+    budget_tokens: def "budget_tokens",
+});
+
 /// Token usage as Anthropic reports it. `input_tokens` excludes cache reads and writes.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Usage {
     /// Uncached input tokens.
     #[serde(default)]
@@ -412,8 +447,15 @@ pub struct Usage {
     pub extra: Extra,
 }
 
+open_struct!(Usage {
+    input_tokens: def "input_tokens",
+    output_tokens: def "output_tokens",
+    cache_creation_input_tokens: def "cache_creation_input_tokens",
+    cache_read_input_tokens: def "cache_read_input_tokens",
+});
+
 /// Non-streamed `message` response (also the `message` of `message_start`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MessagesResponse {
     /// Message id.
     pub id: String,
@@ -438,6 +480,17 @@ pub struct MessagesResponse {
     #[serde(default)]
     pub usage: Usage,
 }
+
+open_struct!(closed MessagesResponse {
+    id: req "id",
+    kind: or(message_type) "type",
+    role: req "role",
+    content: def "content",
+    model: def "model",
+    stop_reason: def "stop_reason",
+    stop_sequence: def "stop_sequence",
+    usage: def "usage",
+});
 
 fn message_type() -> String {
     "message".to_string()
@@ -523,7 +576,7 @@ pub enum BlockDelta {
 }
 
 /// `delta` of `message_delta`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MessageDeltaBody {
     /// Why the message ended.
     #[serde(default)]
@@ -533,9 +586,14 @@ pub struct MessageDeltaBody {
     pub stop_sequence: Option<String>,
 }
 
+open_struct!(closed MessageDeltaBody {
+    stop_reason: def "stop_reason",
+    stop_sequence: def "stop_sequence",
+});
+
 /// `usage` of `message_delta`: `output_tokens` is cumulative; newer API versions repeat the input
 /// fields, which must replace rather than add to the `message_start` values.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DeltaUsage {
     /// Cumulative output tokens.
     #[serde(default)]
@@ -551,8 +609,15 @@ pub struct DeltaUsage {
     pub cache_read_input_tokens: Option<u64>,
 }
 
+open_struct!(closed DeltaUsage {
+    output_tokens: def "output_tokens",
+    input_tokens: def "input_tokens",
+    cache_creation_input_tokens: def "cache_creation_input_tokens",
+    cache_read_input_tokens: def "cache_read_input_tokens",
+});
+
 /// Error body `{"type":"error","error":{"type","message"}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorResponse {
     /// `error`.
     #[serde(rename = "type")]
@@ -561,9 +626,14 @@ pub struct ErrorResponse {
     pub error: ErrorDetail,
 }
 
+open_struct!(closed ErrorResponse {
+    kind: req "type",
+    error: req "error",
+});
+
 /// Inner error: `invalid_request_error`, `authentication_error`, `permission_error`,
 /// `not_found_error`, `request_too_large`, `rate_limit_error`, `api_error`, `overloaded_error`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorDetail {
     /// Error type.
     #[serde(rename = "type")]
@@ -571,6 +641,11 @@ pub struct ErrorDetail {
     /// Message.
     pub message: String,
 }
+
+open_struct!(closed ErrorDetail {
+    kind: req "type",
+    message: req "message",
+});
 
 #[cfg(test)]
 mod tests {

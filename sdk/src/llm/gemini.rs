@@ -3,12 +3,13 @@
 //! A streamed response (`:streamGenerateContent?alt=sse`) is a sequence of
 //! [`GenerateContentResponse`] objects; each carries the *cumulative* `usageMetadata`.
 
+use super::open_struct::open_struct;
 use super::Extra;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 /// `POST /v1beta/models/{model}:generateContent` request body.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateContentRequest {
     /// Conversation turns.
@@ -36,8 +37,18 @@ pub struct GenerateContentRequest {
     pub extra: Extra,
 }
 
+open_struct!(GenerateContentRequest {
+    contents: req "contents",
+    system_instruction: def "systemInstruction",
+    tools: def "tools",
+    tool_config: def "toolConfig",
+    generation_config: def "generationConfig",
+    safety_settings: def "safetySettings",
+    cached_content: def "cachedContent",
+});
+
 /// One turn (or the system instruction).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Content {
     /// `user` or `model` (absent on system instructions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,8 +58,13 @@ pub struct Content {
     pub parts: Vec<Part>,
 }
 
+open_struct!(closed Content {
+    role: def "role",
+    parts: def "parts",
+});
+
 /// One part: exactly one of the data fields is set; `thought` marks reasoning text.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Part {
     /// Text.
@@ -77,6 +93,16 @@ pub struct Part {
     pub extra: Extra,
 }
 
+open_struct!(Part {
+    text: def "text",
+    thought: def "thought",
+    thought_signature: def "thoughtSignature",
+    inline_data: def "inlineData",
+    file_data: def "fileData",
+    function_call: def "functionCall",
+    function_response: def "functionResponse",
+});
+
 impl Part {
     /// A text part.
     pub fn text(text: impl Into<String>) -> Self {
@@ -88,7 +114,7 @@ impl Part {
 }
 
 /// Inline data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Blob {
     /// MIME type.
@@ -97,8 +123,13 @@ pub struct Blob {
     pub data: String,
 }
 
+open_struct!(closed Blob {
+    mime_type: req "mimeType",
+    data: req "data",
+});
+
 /// A file reference.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileData {
     /// MIME type.
@@ -108,8 +139,13 @@ pub struct FileData {
     pub file_uri: String,
 }
 
+open_struct!(closed FileData {
+    mime_type: def "mimeType",
+    file_uri: req "fileUri",
+});
+
 /// A function call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FunctionCall {
     /// Call id (newer models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,8 +157,14 @@ pub struct FunctionCall {
     pub args: Option<Value>,
 }
 
+open_struct!(closed FunctionCall {
+    id: def "id",
+    name: req "name",
+    args: def "args",
+});
+
 /// A function result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FunctionResponse {
     /// Call id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -134,8 +176,14 @@ pub struct FunctionResponse {
     pub response: Value,
 }
 
+open_struct!(closed FunctionResponse {
+    id: def "id",
+    name: req "name",
+    response: def "response",
+});
+
 /// A tool entry.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tool {
     /// Function declarations.
@@ -146,8 +194,12 @@ pub struct Tool {
     pub extra: Extra,
 }
 
+open_struct!(Tool {
+    function_declarations: def "functionDeclarations",
+});
+
 /// A function declaration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FunctionDeclaration {
     /// Name.
@@ -163,8 +215,15 @@ pub struct FunctionDeclaration {
     pub parameters_json_schema: Option<Value>,
 }
 
+open_struct!(closed FunctionDeclaration {
+    name: req "name",
+    description: def "description",
+    parameters: def "parameters",
+    parameters_json_schema: def "parametersJsonSchema",
+});
+
 /// `toolConfig`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolConfig {
     /// Function calling mode.
@@ -172,8 +231,12 @@ pub struct ToolConfig {
     pub function_calling_config: Option<FunctionCallingConfig>,
 }
 
+open_struct!(closed ToolConfig {
+    function_calling_config: def "functionCallingConfig",
+});
+
 /// `functionCallingConfig`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FunctionCallingConfig {
     /// `AUTO`, `ANY`, `NONE`, `VALIDATED`.
@@ -184,8 +247,13 @@ pub struct FunctionCallingConfig {
     pub allowed_function_names: Option<Vec<String>>,
 }
 
+open_struct!(closed FunctionCallingConfig {
+    mode: def "mode",
+    allowed_function_names: def "allowedFunctionNames",
+});
+
 /// `generationConfig`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerationConfig {
     /// Temperature.
@@ -220,8 +288,20 @@ pub struct GenerationConfig {
     pub extra: Extra,
 }
 
+open_struct!(GenerationConfig {
+    temperature: def "temperature",
+    top_p: def "topP",
+    top_k: def "topK",
+    max_output_tokens: def "maxOutputTokens",
+    stop_sequences: def "stopSequences",
+    candidate_count: def "candidateCount",
+    response_mime_type: def "responseMimeType",
+    response_schema: def "responseSchema",
+    thinking_config: def "thinkingConfig",
+});
+
 /// `thinkingConfig`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ThinkingConfig {
     /// Return thought summaries.
@@ -235,8 +315,14 @@ pub struct ThinkingConfig {
     pub thinking_level: Option<String>,
 }
 
+open_struct!(closed ThinkingConfig {
+    include_thoughts: def "includeThoughts",
+    thinking_budget: def "thinkingBudget",
+    thinking_level: def "thinkingLevel",
+});
+
 /// Response of `generateContent`, and each chunk of `streamGenerateContent`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateContentResponse {
     /// Candidates (empty when the prompt was blocked).
@@ -259,8 +345,16 @@ pub struct GenerateContentResponse {
     pub extra: Extra,
 }
 
+open_struct!(GenerateContentResponse {
+    candidates: def "candidates",
+    usage_metadata: def "usageMetadata",
+    model_version: def "modelVersion",
+    response_id: def "responseId",
+    prompt_feedback: def "promptFeedback",
+});
+
 /// One candidate.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Candidate {
     /// Content (may be missing when blocked).
@@ -278,9 +372,15 @@ pub struct Candidate {
     pub extra: Extra,
 }
 
+open_struct!(Candidate {
+    content: def "content",
+    finish_reason: def "finishReason",
+    index: def "index",
+});
+
 /// `usageMetadata`. `promptTokenCount` includes cached tokens; `candidatesTokenCount` excludes
 /// thoughts; `totalTokenCount` includes everything.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageMetadata {
     /// Prompt tokens.
@@ -303,15 +403,28 @@ pub struct UsageMetadata {
     pub tool_use_prompt_token_count: Option<u64>,
 }
 
+open_struct!(closed UsageMetadata {
+    prompt_token_count: def "promptTokenCount",
+    candidates_token_count: def "candidatesTokenCount",
+    total_token_count: def "totalTokenCount",
+    cached_content_token_count: def "cachedContentTokenCount",
+    thoughts_token_count: def "thoughtsTokenCount",
+    tool_use_prompt_token_count: def "toolUsePromptTokenCount",
+});
+
 /// Error body `{"error":{"code","message","status"}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorResponse {
     /// The error.
     pub error: ErrorDetail,
 }
 
+open_struct!(closed ErrorResponse {
+    error: req "error",
+});
+
 /// Google RPC status.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorDetail {
     /// HTTP status code.
     #[serde(default)]
@@ -323,6 +436,12 @@ pub struct ErrorDetail {
     #[serde(default)]
     pub status: String,
 }
+
+open_struct!(closed ErrorDetail {
+    code: def "code",
+    message: def "message",
+    status: def "status",
+});
 
 /// The model named in a Gemini REST path (`/v1beta/models/<model>:generateContent`, with or
 /// without a query string); `None` for any other path. Not normalised: plugins use

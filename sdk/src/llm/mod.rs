@@ -17,6 +17,7 @@ pub mod access;
 pub mod anthropic;
 pub mod api;
 pub mod gemini;
+mod open_struct;
 pub mod openai;
 pub mod path;
 pub mod responses;

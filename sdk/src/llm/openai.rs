@@ -5,6 +5,7 @@
 //! mode, Moonshot, Groq, vLLM, Ollama...). Their extensions are tolerated: `reasoning_content` in
 //! messages and deltas (DeepSeek, Qwen) is modelled, anything else lands in `extra`.
 
+use super::open_struct::open_struct;
 use super::{tagged, Extra};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -28,7 +29,7 @@ pub enum Role {
 }
 
 /// `POST /v1/chat/completions` request body.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ChatCompletionRequest {
     /// Model name as the client sent it.
     pub model: String,
@@ -81,6 +82,25 @@ pub struct ChatCompletionRequest {
     pub extra: Extra,
 }
 
+open_struct!(ChatCompletionRequest {
+    model: req "model",
+    messages: req "messages",
+    stream: def "stream",
+    stream_options: def "stream_options",
+    max_tokens: def "max_tokens",
+    max_completion_tokens: def "max_completion_tokens",
+    temperature: def "temperature",
+    top_p: def "top_p",
+    n: def "n",
+    stop: def "stop",
+    tools: def "tools",
+    tool_choice: def "tool_choice",
+    parallel_tool_calls: def "parallel_tool_calls",
+    reasoning_effort: def "reasoning_effort",
+    response_format: def "response_format",
+    user: def "user",
+});
+
 impl ChatCompletionRequest {
     /// The effective output token limit: `max_completion_tokens`, else `max_tokens`.
     pub fn output_limit(&self) -> Option<u32> {
@@ -94,7 +114,7 @@ impl ChatCompletionRequest {
 }
 
 /// `stream_options` of a chat or completions request.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StreamOptions {
     /// Send a final chunk carrying `usage` (chunks before it carry `usage: null`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,6 +123,10 @@ pub struct StreamOptions {
     #[serde(flatten)]
     pub extra: Extra,
 }
+
+open_struct!(StreamOptions {
+    include_usage: def "include_usage",
+});
 
 /// `stop`: one sequence or several.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,7 +149,7 @@ impl Stop {
 }
 
 /// One chat message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatMessage {
     /// Who wrote it.
     pub role: Role,
@@ -151,6 +175,16 @@ pub struct ChatMessage {
     #[serde(flatten)]
     pub extra: Extra,
 }
+
+open_struct!(ChatMessage {
+    role: req "role",
+    content: def "content",
+    name: def "name",
+    tool_calls: def "tool_calls",
+    tool_call_id: def "tool_call_id",
+    reasoning_content: def "reasoning_content",
+    refusal: def "refusal",
+});
 
 impl ChatMessage {
     /// A message with plain text content.
@@ -292,7 +326,7 @@ impl ContentPart {
 }
 
 /// `image_url` of an image part.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImageUrl {
     /// `https://...` or `data:<mime>;base64,<data>`.
     pub url: String,
@@ -301,8 +335,13 @@ pub struct ImageUrl {
     pub detail: Option<String>,
 }
 
+open_struct!(closed ImageUrl {
+    url: req "url",
+    detail: def "detail",
+});
+
 /// `input_audio` of an audio part.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InputAudio {
     /// Base64 audio bytes.
     pub data: String,
@@ -310,8 +349,13 @@ pub struct InputAudio {
     pub format: String,
 }
 
+open_struct!(closed InputAudio {
+    data: req "data",
+    format: req "format",
+});
+
 /// A tool definition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tool {
     /// Always `function` today.
     #[serde(rename = "type", default = "function_type")]
@@ -320,12 +364,17 @@ pub struct Tool {
     pub function: FunctionDef,
 }
 
+open_struct!(closed Tool {
+    kind: or(function_type) "type",
+    function: req "function",
+});
+
 fn function_type() -> String {
     "function".to_string()
 }
 
 /// A function the model may call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FunctionDef {
     /// Function name.
     pub name: String,
@@ -339,6 +388,13 @@ pub struct FunctionDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
 }
+
+open_struct!(closed FunctionDef {
+    name: req "name",
+    description: def "description",
+    parameters: def "parameters",
+    strict: def "strict",
+});
 
 /// `tool_choice`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -365,7 +421,7 @@ impl<'de> Deserialize<'de> for ToolChoice {
 }
 
 /// A forced function choice.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NamedToolChoice {
     /// Always `function`.
     #[serde(rename = "type")]
@@ -374,15 +430,24 @@ pub struct NamedToolChoice {
     pub function: FunctionName,
 }
 
+open_struct!(closed NamedToolChoice {
+    kind: req "type",
+    function: req "function",
+});
+
 /// A function name reference.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FunctionName {
     /// The function name.
     pub name: String,
 }
 
+open_struct!(closed FunctionName {
+    name: req "name",
+});
+
 /// A tool call in an assistant message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ToolCall {
     /// Call id, echoed by the tool result.
     pub id: String,
@@ -392,6 +457,12 @@ pub struct ToolCall {
     /// Name and JSON-encoded arguments.
     pub function: FunctionCall,
 }
+
+open_struct!(closed ToolCall {
+    id: req "id",
+    kind: or(function_type) "type",
+    function: req "function",
+});
 
 impl ToolCall {
     /// A `function` tool call.
@@ -405,7 +476,7 @@ impl ToolCall {
 }
 
 /// The function part of a tool call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FunctionCall {
     /// Function name.
     pub name: String,
@@ -414,8 +485,13 @@ pub struct FunctionCall {
     pub arguments: String,
 }
 
+open_struct!(closed FunctionCall {
+    name: req "name",
+    arguments: def "arguments",
+});
+
 /// Token usage as OpenAI reports it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct OpenAiUsage {
     /// Prompt tokens, cached ones included.
     #[serde(default)]
@@ -434,8 +510,16 @@ pub struct OpenAiUsage {
     pub completion_tokens_details: Option<CompletionTokensDetails>,
 }
 
+open_struct!(closed OpenAiUsage {
+    prompt_tokens: def "prompt_tokens",
+    completion_tokens: def "completion_tokens",
+    total_tokens: def "total_tokens",
+    prompt_tokens_details: def "prompt_tokens_details",
+    completion_tokens_details: def "completion_tokens_details",
+});
+
 /// `prompt_tokens_details`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PromptTokensDetails {
     /// Prompt tokens served from the provider's cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -445,8 +529,13 @@ pub struct PromptTokensDetails {
     pub audio_tokens: Option<u64>,
 }
 
+open_struct!(closed PromptTokensDetails {
+    cached_tokens: def "cached_tokens",
+    audio_tokens: def "audio_tokens",
+});
+
 /// `completion_tokens_details`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CompletionTokensDetails {
     /// Tokens spent reasoning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -456,8 +545,13 @@ pub struct CompletionTokensDetails {
     pub audio_tokens: Option<u64>,
 }
 
+open_struct!(closed CompletionTokensDetails {
+    reasoning_tokens: def "reasoning_tokens",
+    audio_tokens: def "audio_tokens",
+});
+
 /// Non-streamed chat completion response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatCompletion {
     /// Response id.
     pub id: String,
@@ -483,12 +577,22 @@ pub struct ChatCompletion {
     pub extra: Extra,
 }
 
+open_struct!(ChatCompletion {
+    id: req "id",
+    object: or(chat_completion_object) "object",
+    created: def "created",
+    model: def "model",
+    choices: req "choices",
+    usage: def "usage",
+    system_fingerprint: def "system_fingerprint",
+});
+
 fn chat_completion_object() -> String {
     "chat.completion".to_string()
 }
 
 /// One choice of a chat completion.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Choice {
     /// Choice index.
     #[serde(default)]
@@ -503,8 +607,15 @@ pub struct Choice {
     pub logprobs: Option<Value>,
 }
 
+open_struct!(closed Choice {
+    index: def "index",
+    message: req "message",
+    finish_reason: def "finish_reason",
+    logprobs: def "logprobs",
+});
+
 /// One `chat.completion.chunk` of a streamed chat completion.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatCompletionChunk {
     /// Response id (same in every chunk).
     #[serde(default)]
@@ -529,8 +640,13 @@ pub struct ChatCompletionChunk {
     pub extra: Extra,
 }
 
+open_struct!(ChatCompletionChunk {
+    id: def "id", object: def "object", created: def "created",
+    model: def "model", choices: def "choices", usage: def "usage",
+});
+
 /// One choice delta of a chunk.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChunkChoice {
     /// Choice index.
     #[serde(default)]
@@ -543,8 +659,14 @@ pub struct ChunkChoice {
     pub finish_reason: Option<String>,
 }
 
+open_struct!(closed ChunkChoice {
+    index: def "index",
+    delta: def "delta",
+    finish_reason: def "finish_reason",
+});
+
 /// The increment carried by a chunk choice.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ChunkDelta {
     /// Sent in the first delta.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -563,9 +685,17 @@ pub struct ChunkDelta {
     pub refusal: Option<String>,
 }
 
+open_struct!(closed ChunkDelta {
+    role: def "role",
+    content: def "content",
+    reasoning_content: def "reasoning_content",
+    tool_calls: def "tool_calls",
+    refusal: def "refusal",
+});
+
 /// A tool call increment: the first one for an index carries id and name, later ones append to
 /// `arguments`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ToolCallDelta {
     /// Which tool call of the message this extends.
     #[serde(default)]
@@ -581,8 +711,15 @@ pub struct ToolCallDelta {
     pub function: Option<FunctionCallDelta>,
 }
 
+open_struct!(closed ToolCallDelta {
+    index: def "index",
+    id: def "id",
+    kind: def "type",
+    function: def "function",
+});
+
 /// Function part of a tool call increment.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct FunctionCallDelta {
     /// Function name (first increment only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -592,8 +729,13 @@ pub struct FunctionCallDelta {
     pub arguments: Option<String>,
 }
 
+open_struct!(closed FunctionCallDelta {
+    name: def "name",
+    arguments: def "arguments",
+});
+
 /// `POST /v1/completions` (legacy) request body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CompletionRequest {
     /// Model name.
     pub model: String,
@@ -622,8 +764,19 @@ pub struct CompletionRequest {
     pub extra: Extra,
 }
 
+open_struct!(CompletionRequest {
+    model: req "model",
+    prompt: req "prompt",
+    max_tokens: def "max_tokens",
+    temperature: def "temperature",
+    top_p: def "top_p",
+    stream: def "stream",
+    stream_options: def "stream_options",
+    stop: def "stop",
+});
+
 /// Legacy completions response (and stream chunk: same shape with partial `text`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CompletionResponse {
     /// Response id.
     #[serde(default)]
@@ -648,8 +801,13 @@ pub struct CompletionResponse {
     pub extra: Extra,
 }
 
+open_struct!(CompletionResponse {
+    id: def "id", object: def "object", created: def "created",
+    model: def "model", choices: def "choices", usage: def "usage",
+});
+
 /// One legacy completion choice.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CompletionChoice {
     /// Generated text.
     #[serde(default)]
@@ -665,8 +823,15 @@ pub struct CompletionChoice {
     pub logprobs: Option<Value>,
 }
 
+open_struct!(closed CompletionChoice {
+    text: def "text",
+    index: def "index",
+    finish_reason: def "finish_reason",
+    logprobs: def "logprobs",
+});
+
 /// `POST /v1/embeddings` request body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EmbeddingRequest {
     /// Model name.
     pub model: String,
@@ -683,6 +848,13 @@ pub struct EmbeddingRequest {
     pub extra: Extra,
 }
 
+open_struct!(EmbeddingRequest {
+    model: req "model",
+    input: req "input",
+    encoding_format: def "encoding_format",
+    dimensions: def "dimensions",
+});
+
 /// Embedding input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -698,7 +870,7 @@ pub enum EmbeddingInput {
 }
 
 /// `POST /v1/embeddings` response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EmbeddingResponse {
     /// `list`.
     #[serde(default)]
@@ -713,8 +885,15 @@ pub struct EmbeddingResponse {
     pub usage: Option<OpenAiUsage>,
 }
 
+open_struct!(closed EmbeddingResponse {
+    object: def "object",
+    data: req "data",
+    model: def "model",
+    usage: def "usage",
+});
+
 /// One embedding vector.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Embedding {
     /// `embedding`.
     #[serde(default)]
@@ -726,8 +905,14 @@ pub struct Embedding {
     pub embedding: Value,
 }
 
+open_struct!(closed Embedding {
+    object: def "object",
+    index: def "index",
+    embedding: req "embedding",
+});
+
 /// `GET /v1/models` response.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ModelList {
     /// `list`.
     #[serde(default)]
@@ -737,8 +922,13 @@ pub struct ModelList {
     pub data: Vec<Model>,
 }
 
+open_struct!(closed ModelList {
+    object: def "object",
+    data: def "data",
+});
+
 /// One model of a model list.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Model {
     /// Model id.
     pub id: String,
@@ -753,15 +943,26 @@ pub struct Model {
     pub owned_by: String,
 }
 
+open_struct!(closed Model {
+    id: req "id",
+    object: def "object",
+    created: def "created",
+    owned_by: def "owned_by",
+});
+
 /// OpenAI error body `{"error":{"message","type","param","code"}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorResponse {
     /// The error.
     pub error: ErrorDetail,
 }
 
+open_struct!(closed ErrorResponse {
+    error: req "error",
+});
+
 /// The inner error object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorDetail {
     /// Human-readable message.
     pub message: String,
@@ -775,6 +976,13 @@ pub struct ErrorDetail {
     #[serde(default)]
     pub code: Option<Value>,
 }
+
+open_struct!(closed ErrorDetail {
+    message: req "message",
+    kind: def "type",
+    param: def "param",
+    code: def "code",
+});
 
 #[cfg(test)]
 mod tests {

@@ -1,12 +1,13 @@
 //! OpenAI Responses API (`POST /v1/responses`) wire types: request, response object and the main
 //! stream events.
 
+use super::open_struct::open_struct;
 use super::{tagged, Extra, Usage};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 /// `POST /v1/responses` request body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResponsesRequest {
     /// Model name.
     pub model: String,
@@ -44,8 +45,22 @@ pub struct ResponsesRequest {
     pub extra: Extra,
 }
 
+open_struct!(ResponsesRequest {
+    model: req "model",
+    input: req "input",
+    instructions: def "instructions",
+    tools: def "tools",
+    tool_choice: def "tool_choice",
+    stream: def "stream",
+    max_output_tokens: def "max_output_tokens",
+    temperature: def "temperature",
+    top_p: def "top_p",
+    reasoning: def "reasoning",
+    previous_response_id: def "previous_response_id",
+});
+
 /// `reasoning` of a request.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Reasoning {
     /// `minimal`, `low`, `medium`, `high`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,6 +69,11 @@ pub struct Reasoning {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
 }
+
+open_struct!(closed Reasoning {
+    effort: def "effort",
+    summary: def "summary",
+});
 
 /// `input`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -311,7 +331,7 @@ impl ContentPart {
 }
 
 /// The response object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Response {
     /// Response id.
     pub id: String,
@@ -344,8 +364,20 @@ pub struct Response {
     pub extra: Extra,
 }
 
+open_struct!(Response {
+    id: req "id",
+    object: def "object",
+    created_at: def "created_at",
+    status: def "status",
+    model: def "model",
+    output: def "output",
+    usage: def "usage",
+    error: def "error",
+    incomplete_details: def "incomplete_details",
+});
+
 /// Responses API usage: `input_tokens` includes cached ones, `output_tokens` includes reasoning.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ResponsesUsage {
     /// Input tokens.
     #[serde(default)]
@@ -364,8 +396,16 @@ pub struct ResponsesUsage {
     pub output_tokens_details: Option<OutputTokensDetails>,
 }
 
+open_struct!(closed ResponsesUsage {
+    input_tokens: def "input_tokens",
+    output_tokens: def "output_tokens",
+    total_tokens: def "total_tokens",
+    input_tokens_details: def "input_tokens_details",
+    output_tokens_details: def "output_tokens_details",
+});
+
 /// `input_tokens_details`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct InputTokensDetails {
     /// Cached input tokens.
     #[serde(default)]
@@ -376,13 +416,22 @@ pub struct InputTokensDetails {
     pub cache_write_tokens: u64,
 }
 
+open_struct!(closed InputTokensDetails {
+    cached_tokens: def "cached_tokens",
+    cache_write_tokens: def "cache_write_tokens",
+});
+
 /// `output_tokens_details`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct OutputTokensDetails {
     /// Reasoning tokens.
     #[serde(default)]
     pub reasoning_tokens: u64,
 }
+
+open_struct!(closed OutputTokensDetails {
+    reasoning_tokens: def "reasoning_tokens",
+});
 
 impl ResponsesUsage {
     /// The Responses `usage` object for normalized usage (every detail written: current

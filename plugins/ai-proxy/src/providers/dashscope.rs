@@ -441,14 +441,16 @@ pub fn content_text(raw: &RawValue) -> Result<Option<BStr<'_>>, TranslateError> 
         TranslateError::upstream(format!("unparseable dashscope message content: {e}"))
     };
     match s.as_bytes().first() {
-        Some(b'"') => serde_json::from_str::<BStr>(s).map(Some).map_err(bad),
+        Some(b'"') => serde_json::from_slice::<BStr>(s.as_bytes())
+            .map(Some)
+            .map_err(bad),
         Some(b'[') => {
             #[derive(Deserialize)]
             struct P {
                 #[serde(default)]
                 text: Option<String>,
             }
-            let parts: Vec<P> = serde_json::from_str(s).map_err(bad)?;
+            let parts: Vec<P> = serde_json::from_slice(s.as_bytes()).map_err(bad)?;
             let text: String = parts.into_iter().filter_map(|p| p.text).collect();
             Ok(Some(BStr(text.into())))
         }
