@@ -196,48 +196,19 @@ pub enum ImageSource {
     Other(Value),
 }
 
-impl<'de> Deserialize<'de> for SystemPrompt {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        tagged::try_via_value(d, |v| {
-            tagged::text_or_parts(
-                v,
-                ContentBlock::from_value,
-                "data did not match any variant of untagged enum SystemPrompt",
-            )
-            .map(|c| c.map_or_else(SystemPrompt::Blocks, SystemPrompt::Text))
-        })
-    }
-}
+tagged::text_or_parts_enum!(SystemPrompt {
+    Text,
+    Blocks: ContentBlock::from_value
+});
 
-impl<'de> Deserialize<'de> for Content {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        tagged::try_via_value(d, Content::from_value)
-    }
-}
+tagged::text_or_parts_enum!(Content {
+    Text,
+    Blocks: ContentBlock::from_value
+});
 
-impl Content {
-    fn from_value(v: Value) -> Result<Self, &'static str> {
-        tagged::text_or_parts(
-            v,
-            ContentBlock::from_value,
-            "data did not match any variant of untagged enum Content",
-        )
-        .map(|c| c.map_or_else(Content::Blocks, Content::Text))
-    }
-}
-
-impl<'de> Deserialize<'de> for ContentBlock {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        tagged::via_value(d, ContentBlock::from_value)
-    }
-}
+tagged::known_or_other!(ContentBlock);
 
 impl ContentBlock {
-    /// The block a parsed JSON value is: a known `type` whose fields fit, else `Other`.
-    pub fn from_value(v: Value) -> Self {
-        Self::known(&v).unwrap_or(ContentBlock::Other(v))
-    }
-
     fn known(v: &Value) -> Option<Self> {
         let (kind, m) = tagged::tag(v)?;
         let cache_control = || tagged::opt_raw(m, "cache_control");
@@ -277,18 +248,9 @@ impl ContentBlock {
     }
 }
 
-impl<'de> Deserialize<'de> for ImageSource {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        tagged::via_value(d, ImageSource::from_value)
-    }
-}
+tagged::known_or_other!(ImageSource);
 
 impl ImageSource {
-    /// The source a parsed JSON value is: a known `type` whose fields fit, else `Other`.
-    pub fn from_value(v: Value) -> Self {
-        Self::known(&v).unwrap_or(ImageSource::Other(v))
-    }
-
     fn known(v: &Value) -> Option<Self> {
         let (kind, m) = tagged::tag(v)?;
         Some(match kind {

@@ -277,31 +277,14 @@ pub enum ContentPart {
     Other(Value),
 }
 
-impl<'de> Deserialize<'de> for MessageContent {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        tagged::try_via_value(d, |v| {
-            tagged::text_or_parts(
-                v,
-                ContentPart::from_value,
-                "data did not match any variant of untagged enum MessageContent",
-            )
-            .map(|c| c.map_or_else(MessageContent::Parts, MessageContent::Text))
-        })
-    }
-}
+tagged::text_or_parts_enum!(MessageContent {
+    Text,
+    Parts: ContentPart::from_value
+});
 
-impl<'de> Deserialize<'de> for ContentPart {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        tagged::via_value(d, ContentPart::from_value)
-    }
-}
+tagged::known_or_other!(ContentPart);
 
 impl ContentPart {
-    /// The part a parsed JSON value is: a known `type` whose fields fit, else `Other`.
-    pub fn from_value(v: Value) -> Self {
-        Self::known(&v).unwrap_or(ContentPart::Other(v))
-    }
-
     fn known(v: &Value) -> Option<Self> {
         let (kind, m) = tagged::tag(v)?;
         Some(match kind {

@@ -3,7 +3,7 @@
 
 use super::open_struct::open_struct;
 use super::{tagged, Extra, Usage};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `POST /v1/responses` request body.
@@ -199,24 +199,12 @@ pub enum ContentPart {
     Other(Value),
 }
 
-impl<'de> Deserialize<'de> for Input {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        tagged::try_via_value(d, |v| {
-            tagged::text_or_parts(
-                v,
-                Item::from_value,
-                "data did not match any variant of untagged enum Input",
-            )
-            .map(|c| c.map_or_else(Input::Items, Input::Text))
-        })
-    }
-}
+tagged::text_or_parts_enum!(Input {
+    Text,
+    Items: Item::from_value
+});
 
-impl<'de> Deserialize<'de> for Item {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        tagged::via_value(d, Item::from_value)
-    }
-}
+tagged::known_or_other!(Item else Item::easy);
 
 /// A `Vec<Value>` field with `#[serde(default)]`: missing is empty, an array its items, any
 /// other type `None` (the variant fails).
@@ -229,14 +217,7 @@ fn raw_list(m: &Map<String, Value>, k: &str) -> Option<Vec<Value>> {
 }
 
 impl Item {
-    /// The item a parsed JSON value is: a known `type` whose fields fit, else a message without
-    /// `type` when `role` and `content` fit, else `Other`.
-    pub fn from_value(v: Value) -> Self {
-        Self::known(&v)
-            .or_else(|| Self::easy(&v))
-            .unwrap_or(Item::Other(v))
-    }
-
+    /// A message without `type` (`EasyMessage`) when `role` and `content` fit.
     fn easy(v: &Value) -> Option<Self> {
         let m = v.as_object()?;
         Some(Item::EasyMessage {
@@ -278,35 +259,14 @@ impl Item {
     }
 }
 
-impl<'de> Deserialize<'de> for ItemContent {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        tagged::try_via_value(d, ItemContent::from_value)
-    }
-}
+tagged::text_or_parts_enum!(ItemContent {
+    Text,
+    Parts: ContentPart::from_value
+});
 
-impl ItemContent {
-    fn from_value(v: Value) -> Result<Self, &'static str> {
-        tagged::text_or_parts(
-            v,
-            ContentPart::from_value,
-            "data did not match any variant of untagged enum ItemContent",
-        )
-        .map(|c| c.map_or_else(ItemContent::Parts, ItemContent::Text))
-    }
-}
-
-impl<'de> Deserialize<'de> for ContentPart {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        tagged::via_value(d, ContentPart::from_value)
-    }
-}
+tagged::known_or_other!(ContentPart);
 
 impl ContentPart {
-    /// The part a parsed JSON value is: a known `type` whose fields fit, else `Other`.
-    pub fn from_value(v: Value) -> Self {
-        Self::known(&v).unwrap_or(ContentPart::Other(v))
-    }
-
     fn known(v: &Value) -> Option<Self> {
         let (kind, m) = tagged::tag(v)?;
         Some(match kind {

@@ -87,6 +87,71 @@ pub(crate) fn req<T: DeserializeOwned>(m: &Map<String, Value>, k: &str) -> Optio
     T::deserialize(m.get(k)?).ok()
 }
 
+/// Implements `from_value` and `Deserialize` for a tagged enum with an `Other(Value)` fallback:
+/// the type's own `known(&Value) -> Option<Self>` picks a known `type` whose fields fit; with
+/// `else path`, `path(&Value) -> Option<Self>` is tried next (an untagged variant); anything
+/// else is kept raw as `Other`.
+macro_rules! known_or_other {
+    ($ty:ident) => {
+        impl $ty {
+            /// The value a parsed JSON value is: a known `type` whose fields fit, else `Other`.
+            pub fn from_value(v: serde_json::Value) -> Self {
+                Self::known(&v).unwrap_or(Self::Other(v))
+            }
+        }
+        $crate::llm::tagged::known_or_other!(@de $ty);
+    };
+    ($ty:ident else $fallback:path) => {
+        impl $ty {
+            /// The value a parsed JSON value is: a known `type` whose fields fit, else the
+            /// untagged variant when its fields fit, else `Other`.
+            pub fn from_value(v: serde_json::Value) -> Self {
+                Self::known(&v)
+                    .or_else(|| $fallback(&v))
+                    .unwrap_or(Self::Other(v))
+            }
+        }
+        $crate::llm::tagged::known_or_other!(@de $ty);
+    };
+    (@de $ty:ident) => {
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $crate::llm::tagged::via_value(d, Self::from_value)
+            }
+        }
+    };
+}
+pub(crate) use known_or_other;
+
+/// Implements a private `from_value` and `Deserialize` for a string-or-array enum
+/// `Ty { Text(String), Parts(Vec<P>) }` written `text_or_parts_enum!(Ty { Text, Parts: P::from_value })`:
+/// a string gives `Text`, an array `Parts` (each element mapped), anything else serde's
+/// untagged-enum error naming `Ty`.
+macro_rules! text_or_parts_enum {
+    ($ty:ident { $text:ident, $parts:ident: $part:path }) => {
+        impl $ty {
+            fn from_value(v: serde_json::Value) -> Result<Self, &'static str> {
+                $crate::llm::tagged::text_or_parts(
+                    v,
+                    $part,
+                    concat!(
+                        "data did not match any variant of untagged enum ",
+                        stringify!($ty)
+                    ),
+                )
+                .map(|c| c.map_or_else(Self::$parts, Self::$text))
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $crate::llm::tagged::try_via_value(d, Self::from_value)
+            }
+        }
+    };
+}
+pub(crate) use text_or_parts_enum;
+
 #[cfg(test)]
 mod tests {
     use super::*;
